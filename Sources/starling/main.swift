@@ -1,0 +1,2 @@
+import BGPSpeaker
+print(IPv4Prefix("192.0.2.0/24")!)
