@@ -24,3 +24,18 @@ public struct UpdateMessage: Sendable, Hashable {
         self.nlri = nlri
     }
 }
+
+/// The result of decoding one UPDATE under RFC 7606: the message to apply plus the errors that did
+/// not reset the session. When `treatAsWithdraw` is set, `update` already has every announced prefix
+/// (NLRI and MP_REACH_NLRI) moved to the withdrawn side, so callers simply apply it.
+public struct DecodedUpdate: Sendable, Hashable {
+    public var update: UpdateMessage
+    public var treatAsWithdraw: Bool
+    /// Errors handled by attribute discard or treat-as-withdraw, for logs and counters.
+    public var errors: [BGPError]
+    public init(update: UpdateMessage, treatAsWithdraw: Bool = false, errors: [BGPError] = []) {
+        self.update = update
+        self.treatAsWithdraw = treatAsWithdraw
+        self.errors = errors
+    }
+}
