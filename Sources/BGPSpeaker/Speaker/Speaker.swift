@@ -1,0 +1,73 @@
+import Logging
+import NIOCore
+import NIOPosix
+
+/// A BGP-4 speaker: sessions with every configured peer, a RIB of what they send, and origination of
+/// the prefixes it is told to advertise.
+///
+/// Data flow: sockets (NIOPosix) → `BGPFrameDecoder` → `BGPConnectionHandler` → `SpeakerCore`, which
+/// decodes each frame with the session's negotiated `WireContext`, feeds the peer's `BGPSessionFSM`,
+/// and executes the actions it returns: writing messages, opening and closing connections, applying
+/// UPDATEs to the `RIB`, and sending the `AdjRIBOut` difference when a session comes up or the
+/// advertisements change. All of it runs on one event loop, which owns every piece of mutable state
+/// (STYLE 8); this type is the thread-safe front door that hops onto that loop.
+public final class Speaker: Sendable {
+    public let eventLoop: any EventLoop
+    private let core: NIOLoopBoundBox<SpeakerCore>
+
+    /// - Parameter eventLoop: the loop that owns the speaker; every session's channel runs on it.
+    public init(configuration: SpeakerConfiguration, eventLoop: any EventLoop, logger: Logger) {
+        self.eventLoop = eventLoop
+        self.core = .makeBoxSendingValue(
+            SpeakerCore(configuration: configuration, eventLoop: eventLoop, logger: logger), eventLoop: eventLoop)
+    }
+
+    /// Binds the listeners and starts every peer session.
+    public func start() async throws {
+        try await eventLoop.flatSubmit { self.core.value.start() }.get()
+    }
+
+    /// Sets the full set of prefixes to originate (desired state, STYLE 9); only the difference is sent.
+    public func setAdvertisements(_ routes: [IPPrefix: OriginatedRoute]) async {
+        try? await eventLoop.submit { self.core.value.setAdvertisements(routes) }.get()
+    }
+
+    /// Applies a changed configuration: new peers start, removed peers stop, changed peers restart;
+    /// unchanged sessions keep running untouched.
+    public func reconfigure(_ configuration: SpeakerConfiguration) async throws {
+        try await eventLoop.flatSubmit { self.core.value.reconfigure(configuration) }.get()
+    }
+
+    /// Withdraws every advertised prefix, closes every session with Cease / Administrative Shutdown
+    /// and closes the listeners. Waits at most `timeout` for the peers' sockets to drain.
+    public func shutdown(timeout: TimeAmount = .seconds(5)) async {
+        let done = eventLoop.flatSubmit { self.core.value.shutdown() }
+        let timer = eventLoop.scheduleTask(in: timeout) {}
+        _ = try? await done.or(timer.futureResult).get()
+        timer.cancel()
+    }
+
+    public func peerStatus() async -> [PeerStatus] {
+        (try? await eventLoop.submit { self.core.value.peerStatus() }.get()) ?? []
+    }
+
+    /// Received routes, per peer, optionally filtered by peer and prefix, at most `limit` per peer.
+    public func routes(peer: IPAddress? = nil, prefix: IPPrefix? = nil, limit: Int = 1000) async -> [PeerRoutes] {
+        (try? await eventLoop.submit { self.core.value.routes(peer: peer, prefix: prefix, limit: limit) }.get()) ?? []
+    }
+
+    /// Number of prefixes in the Loc-RIB.
+    public func locRIBCount() async -> Int {
+        (try? await eventLoop.submit { self.core.value.rib.locRIBCount }.get()) ?? 0
+    }
+}
+
+extension EventLoopFuture {
+    /// Succeeds when either future completes first.
+    fileprivate func or(_ other: EventLoopFuture<Void>) -> EventLoopFuture<Void> {
+        let promise = eventLoop.makePromise(of: Void.self)
+        self.whenComplete { _ in promise.succeed() }
+        other.whenComplete { _ in promise.succeed() }
+        return promise.futureResult
+    }
+}

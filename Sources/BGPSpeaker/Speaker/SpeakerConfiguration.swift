@@ -1,0 +1,108 @@
+import NIOCore
+
+/// Everything a `Speaker` needs to run: who we are, where we listen, and whom we peer with.
+///
+/// This is the validated, typed form; `starling bgp` builds it from a YAML/JSON file and the SE builds
+/// it from the controller's `vrfcontext` `bgp_profile`.
+public struct SpeakerConfiguration: Sendable, Hashable {
+    public var localAS: UInt32
+    public var routerID: IPv4Address
+    /// Addresses to accept BGP connections on. Empty means: every distinct peer `localAddress`, or the
+    /// wildcard addresses when a peer has none.
+    public var listenAddresses: [IPAddress]
+    /// TCP port to listen on (179; tests may use another). 0 disables listening.
+    public var listenPort: Int
+    public var peers: [PeerSettings]
+
+    public init(
+        localAS: UInt32, routerID: IPv4Address, listenAddresses: [IPAddress] = [], listenPort: Int = 179,
+        peers: [PeerSettings] = []
+    ) {
+        self.localAS = localAS
+        self.routerID = routerID
+        self.listenAddresses = listenAddresses
+        self.listenPort = listenPort
+        self.peers = peers
+    }
+}
+
+/// One configured neighbour.
+public struct PeerSettings: Sendable, Hashable {
+    public var address: IPAddress
+    /// Remote TCP port for outbound connections (179).
+    public var port: Int
+    public var peerAS: UInt32
+    /// Source address for outbound connections and, by default, the next hop we advertise (next-hop-self).
+    public var localAddress: IPAddress?
+    /// Proposed hold time: 0 (no keepalives) or at least 3 seconds (RFC 4271 §4.2).
+    public var holdTime: UInt16
+    /// Only accept connections; never initiate.
+    public var passive: Bool
+    public var connectRetryTime: TimeAmount
+    public var idleHoldTime: TimeAmount
+    /// Next hop for IPv4 prefixes when the session's own address is not IPv4 (or to override it).
+    public var nextHopV4: IPv4Address?
+    /// Next hop for IPv6 prefixes when the session's own address is not IPv6 (or to override it).
+    public var nextHopV6: IPv6Address?
+    /// Address families to negotiate.
+    public var families: Set<AddressFamily>
+
+    public init(
+        address: IPAddress, port: Int = 179, peerAS: UInt32, localAddress: IPAddress? = nil, holdTime: UInt16 = 90,
+        passive: Bool = false, connectRetryTime: TimeAmount = .seconds(5), idleHoldTime: TimeAmount = .seconds(1),
+        nextHopV4: IPv4Address? = nil, nextHopV6: IPv6Address? = nil,
+        families: Set<AddressFamily> = [.ipv4Unicast, .ipv6Unicast]
+    ) {
+        self.address = address
+        self.port = port
+        self.peerAS = peerAS
+        self.localAddress = localAddress
+        self.holdTime = holdTime
+        self.passive = passive
+        self.connectRetryTime = connectRetryTime
+        self.idleHoldTime = idleHoldTime
+        self.nextHopV4 = nextHopV4
+        self.nextHopV6 = nextHopV6
+        self.families = families
+    }
+
+    func fsmConfiguration(localAS: UInt32, routerID: IPv4Address) -> PeerConfiguration {
+        var c = PeerConfiguration(localAS: localAS, routerID: routerID, peerAS: peerAS)
+        c.holdTime = holdTime
+        c.passive = passive
+        c.connectRetryTime = connectRetryTime
+        c.idleHoldTime = idleHoldTime
+        c.families = families
+        return c
+    }
+}
+
+/// A peer's state for the status API (`GET /peers`).
+public struct PeerStatus: Sendable, Hashable {
+    public var address: IPAddress
+    public var asn: UInt32
+    public var localAddress: String?
+    public var state: SessionState
+    /// Seconds since the session became Established (nil when not Established).
+    public var uptimeSeconds: Double?
+    public var holdTime: UInt16?
+    public var keepaliveTime: UInt16?
+    public var peerRouterID: IPv4Address?
+    public var capabilities: [String]
+    public var families: [String]
+    public var prefixesReceived: Int
+    public var prefixesAdvertised: Int
+    public var messagesReceived: Int
+    public var messagesSent: Int
+    public var updatesReceived: Int
+    public var updatesSent: Int
+    public var stateChanges: Int
+    public var establishedTransitions: Int
+    public var lastError: String?
+}
+
+/// The routes one peer sent us, for the status API (`GET /rib`).
+public struct PeerRoutes: Sendable {
+    public var address: IPAddress
+    public var routes: [RIBRoute]
+}

@@ -1,0 +1,274 @@
+import BGPSpeaker
+import Foundation
+import Yams
+
+/// The `starling bgp --config FILE` document (YAML or JSON; JSON is read as YAML's subset).
+///
+/// ```yaml
+/// asn: 65010
+/// router_id: 198.18.1.2
+/// listen: {addresses: ["198.18.1.2"], port: 179}   # optional
+/// peers:
+///   - {address: 198.18.1.1, asn: 65000, local_address: 198.18.1.2, hold_time: 9, passive: false}
+/// announce:
+///   - 192.0.2.10/32
+///   - {prefix: "2001:db8::10/128", communities: ["65010:100"], large_communities: ["65010:1:2"], med: 10}
+/// ```
+struct BGPConfigFile: Decodable {
+    struct Listen: Decodable {
+        var addresses: [String]?
+        var port: Int?
+    }
+    struct Peer: Decodable {
+        var address: String
+        var asn: UInt32
+        var local_address: String?
+        var hold_time: Int?
+        var passive: Bool?
+        var port: Int?
+        var connect_retry: Int?
+        var next_hop_ipv4: String?
+        var next_hop_ipv6: String?
+        var families: [String]?
+    }
+    struct Announcement: Decodable {
+        var prefix: String
+        var communities: [String]?
+        var large_communities: [String]?
+        var med: UInt32?
+        var local_pref: UInt32?
+
+        init(from decoder: any Decoder) throws {
+            if let text = try? decoder.singleValueContainer().decode(String.self) {
+                prefix = text
+                return
+            }
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            prefix = try c.decode(String.self, forKey: .prefix)
+            communities = try c.decodeIfPresent([String].self, forKey: .communities)
+            large_communities = try c.decodeIfPresent([String].self, forKey: .large_communities)
+            med = try c.decodeIfPresent(UInt32.self, forKey: .med)
+            local_pref = try c.decodeIfPresent(UInt32.self, forKey: .local_pref)
+        }
+        enum CodingKeys: String, CodingKey { case prefix, communities, large_communities, med, local_pref }
+    }
+    var asn: UInt32
+    var router_id: String
+    var listen: Listen?
+    var peers: [Peer]?
+    var announce: [Announcement]?
+}
+
+/// A config error: one line naming the field at fault.
+struct ConfigError: Error, CustomStringConvertible {
+    var field: String
+    var message: String
+    var description: String { field.isEmpty ? message : "\(field): \(message)" }
+}
+
+/// The validated result of reading a config file.
+struct BGPDaemonConfig: Equatable {
+    var speaker: SpeakerConfiguration
+    var announce: [IPPrefix: OriginatedRoute]
+}
+
+enum BGPConfigLoader {
+    static func load(path: String) throws(ConfigError) -> BGPDaemonConfig {
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw ConfigError(field: "", message: "cannot read config file \(path): \(error.localizedDescription)")
+        }
+        return try parse(text)
+    }
+
+    static func parse(_ text: String) throws(ConfigError) -> BGPDaemonConfig {
+        let file: BGPConfigFile
+        do {
+            file = try YAMLDecoder().decode(BGPConfigFile.self, from: text)
+        } catch let error as DecodingError {
+            throw describe(error)
+        } catch {
+            throw ConfigError(field: "", message: "not valid YAML or JSON: \(oneLine(error))")
+        }
+        return try validate(file)
+    }
+
+    static func validate(_ file: BGPConfigFile) throws(ConfigError) -> BGPDaemonConfig {
+        guard file.asn != 0 else { throw ConfigError(field: "asn", message: "must be between 1 and 4294967295") }
+        guard let routerID = IPv4Address(file.router_id), routerID.rawValue != 0 else {
+            throw ConfigError(field: "router_id", message: "'\(file.router_id)' is not a non-zero IPv4 address")
+        }
+        var listenAddresses: [IPAddress] = []
+        for (i, a) in (file.listen?.addresses ?? []).enumerated() {
+            guard let ip = IPAddress(a) else {
+                throw ConfigError(field: "listen.addresses[\(i)]", message: "'\(a)' is not an IP address")
+            }
+            listenAddresses.append(ip)
+        }
+        let listenPort = file.listen?.port ?? 179
+        guard (0...65535).contains(listenPort) else {
+            throw ConfigError(field: "listen.port", message: "must be between 0 and 65535")
+        }
+        var peers: [PeerSettings] = []
+        var seen = Set<IPAddress>()
+        for (i, p) in (file.peers ?? []).enumerated() {
+            let f = "peers[\(i)]"
+            guard let address = IPAddress(p.address) else {
+                throw ConfigError(field: "\(f).address", message: "'\(p.address)' is not an IP address")
+            }
+            guard seen.insert(address).inserted else {
+                throw ConfigError(field: "\(f).address", message: "\(address) is configured twice")
+            }
+            guard p.asn != 0 else { throw ConfigError(field: "\(f).asn", message: "must be between 1 and 4294967295") }
+            var settings = PeerSettings(address: address, peerAS: p.asn)
+            if let l = p.local_address {
+                guard let local = IPAddress(l) else {
+                    throw ConfigError(field: "\(f).local_address", message: "'\(l)' is not an IP address")
+                }
+                switch (local, address) {
+                case (.v4, .v4), (.v6, .v6): break
+                default:
+                    throw ConfigError(
+                        field: "\(f).local_address", message: "address family differs from the peer address")
+                }
+                settings.localAddress = local
+            }
+            if let h = p.hold_time {
+                // RFC 4271 §4.2: the Hold Time MUST be either zero or at least three seconds.
+                guard h == 0 || (3...65535).contains(h) else {
+                    throw ConfigError(field: "\(f).hold_time", message: "must be 0 or between 3 and 65535 seconds")
+                }
+                settings.holdTime = UInt16(h)
+            }
+            settings.passive = p.passive ?? false
+            if let port = p.port {
+                guard (1...65535).contains(port) else {
+                    throw ConfigError(field: "\(f).port", message: "must be between 1 and 65535")
+                }
+                settings.port = port
+            }
+            if let r = p.connect_retry {
+                guard (1...3600).contains(r) else {
+                    throw ConfigError(field: "\(f).connect_retry", message: "must be between 1 and 3600 seconds")
+                }
+                settings.connectRetryTime = .seconds(Int64(r))
+            }
+            if let n = p.next_hop_ipv4 {
+                guard let a = IPv4Address(n) else {
+                    throw ConfigError(field: "\(f).next_hop_ipv4", message: "'\(n)' is not an IPv4 address")
+                }
+                settings.nextHopV4 = a
+            }
+            if let n = p.next_hop_ipv6 {
+                guard let a = IPv6Address(n) else {
+                    throw ConfigError(field: "\(f).next_hop_ipv6", message: "'\(n)' is not an IPv6 address")
+                }
+                settings.nextHopV6 = a
+            }
+            if let fams = p.families {
+                var set = Set<AddressFamily>()
+                for (j, name) in fams.enumerated() {
+                    switch name.lowercased() {
+                    case "ipv4", "ipv4-unicast", "ipv4_unicast": set.insert(.ipv4Unicast)
+                    case "ipv6", "ipv6-unicast", "ipv6_unicast": set.insert(.ipv6Unicast)
+                    default:
+                        throw ConfigError(
+                            field: "\(f).families[\(j)]", message: "'\(name)' is not ipv4-unicast or ipv6-unicast")
+                    }
+                }
+                guard !set.isEmpty else { throw ConfigError(field: "\(f).families", message: "must not be empty") }
+                settings.families = set
+            }
+            peers.append(settings)
+        }
+        var announce: [IPPrefix: OriginatedRoute] = [:]
+        for (i, a) in (file.announce ?? []).enumerated() {
+            let f = "announce[\(i)]"
+            guard let prefix = IPPrefix(a.prefix) else {
+                throw ConfigError(
+                    field: f, message: "'\(a.prefix)' is not a prefix (address/length with no host bits set)")
+            }
+            var route = OriginatedRoute()
+            for (j, c) in (a.communities ?? []).enumerated() {
+                guard let community = parseCommunity(c) else {
+                    throw ConfigError(field: "\(f).communities[\(j)]", message: "'\(c)' is not ASN:VALUE (16-bit each)")
+                }
+                route.communities.append(community)
+            }
+            for (j, c) in (a.large_communities ?? []).enumerated() {
+                let parts = c.split(separator: ":", omittingEmptySubsequences: false).map { UInt32($0) }
+                guard parts.count == 3, let g = parts[0], let l1 = parts[1], let l2 = parts[2] else {
+                    throw ConfigError(
+                        field: "\(f).large_communities[\(j)]", message: "'\(c)' is not GLOBAL:LOCAL1:LOCAL2")
+                }
+                route.largeCommunities.append(LargeCommunity(g, l1, l2))
+            }
+            route.med = a.med
+            route.localPref = a.local_pref
+            guard announce[prefix] == nil else {
+                throw ConfigError(field: f, message: "\(prefix) is announced twice")
+            }
+            announce[prefix] = route
+        }
+        return BGPDaemonConfig(
+            speaker: SpeakerConfiguration(
+                localAS: file.asn, routerID: routerID, listenAddresses: listenAddresses, listenPort: listenPort,
+                peers: peers),
+            announce: announce)
+    }
+
+    static func parseCommunity(_ text: String) -> Community? {
+        switch text.lowercased() {
+        case "no-export", "no_export": return .noExport
+        case "no-advertise", "no_advertise": return .noAdvertise
+        default: break
+        }
+        let parts = text.split(separator: ":", omittingEmptySubsequences: false)
+        guard parts.count == 2, let a = UInt16(parts[0]), let v = UInt16(parts[1]) else { return nil }
+        return Community(asn: a, value: v)
+    }
+
+    static func describe(_ error: DecodingError) -> ConfigError {
+        func path(_ keys: [any CodingKey]) -> String {
+            var s = ""
+            for k in keys {
+                if let i = k.intValue {
+                    s += "[\(i)]"
+                } else {
+                    s += s.isEmpty ? k.stringValue : ".\(k.stringValue)"
+                }
+            }
+            return s
+        }
+        switch error {
+        case .keyNotFound(let key, let ctx):
+            let p = path(ctx.codingPath + [key])
+            return ConfigError(field: p, message: "is required")
+        case .typeMismatch(let type, let ctx):
+            return ConfigError(field: path(ctx.codingPath), message: "expected \(describeType(type))")
+        case .valueNotFound(let type, let ctx):
+            return ConfigError(field: path(ctx.codingPath), message: "expected \(describeType(type)), found null")
+        case .dataCorrupted(let ctx):
+            let p = path(ctx.codingPath)
+            if p.isEmpty { return ConfigError(field: "", message: "not valid YAML or JSON: \(oneLine(ctx.debugDescription))") }
+            return ConfigError(field: p, message: "invalid value (\(oneLine(ctx.debugDescription)))")
+        @unknown default:
+            return ConfigError(field: "", message: oneLine(error))
+        }
+    }
+
+    static func describeType(_ type: Any.Type) -> String {
+        switch type {
+        case is UInt32.Type, is Int.Type, is UInt16.Type: "a number in range"
+        case is String.Type: "a string"
+        case is Bool.Type: "true or false"
+        default: "\(type)".hasPrefix("Array") ? "a list" : "an object"
+        }
+    }
+
+    static func oneLine(_ value: Any) -> String {
+        "\(value)".split(whereSeparator: \.isNewline).joined(separator: " ")
+    }
+}

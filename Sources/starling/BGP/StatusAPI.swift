@@ -1,0 +1,228 @@
+import BGPSpeaker
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+
+/// The JSON status API of `starling bgp --api ADDR:PORT`: `GET /peers`, `GET /rib`.
+///
+/// `/rib` takes `peer=ADDR`, `prefix=P` and `limit=N` (default 1000 routes per peer) so that a full
+/// table is never dumped by accident.
+struct StatusAPI {
+    let speaker: Speaker
+    let logger: Logger
+
+    func bind(host: String, port: Int, group: any EventLoopGroup) async throws -> any Channel {
+        let speaker = self.speaker
+        return try await ServerBootstrap(group: group)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline()
+                    try channel.pipeline.syncOperations.addHandler(StatusHTTPHandler(speaker: speaker))
+                }
+            }
+            .bind(host: host, port: port).get()
+    }
+}
+
+/// Answers one request at a time on a connection (keep-alive supported).
+final class StatusHTTPHandler: ChannelInboundHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private let speaker: Speaker
+    private var head: HTTPRequestHead?
+
+    init(speaker: Speaker) { self.speaker = speaker }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let h): head = h
+        case .body: break
+        case .end:
+            guard let head else { return }
+            self.head = nil
+            let loop = context.eventLoop
+            let bound = NIOLoopBound(context, eventLoop: loop)
+            let speaker = self.speaker
+            let promise = loop.makePromise(of: (HTTPResponseStatus, Data).self)
+            promise.completeWithTask { await Self.respond(to: head, speaker: speaker) }
+            promise.futureResult.whenSuccess { status, body in
+                let context = bound.value
+                var headers = HTTPHeaders()
+                headers.add(name: "Content-Type", value: "application/json")
+                headers.add(name: "Content-Length", value: "\(body.count)")
+                let keepAlive = head.isKeepAlive
+                if !keepAlive { headers.add(name: "Connection", value: "close") }
+                context.write(
+                    NIOAny(HTTPServerResponsePart.head(HTTPResponseHead(version: head.version, status: status, headers: headers))),
+                    promise: nil)
+                var buffer = context.channel.allocator.buffer(capacity: body.count)
+                buffer.writeBytes(body)
+                context.write(NIOAny(HTTPServerResponsePart.body(.byteBuffer(buffer))), promise: nil)
+                context.writeAndFlush(NIOAny(HTTPServerResponsePart.end(nil))).whenComplete { _ in
+                    if !keepAlive { bound.value.close(promise: nil) }
+                }
+            }
+        }
+    }
+
+    static func respond(to head: HTTPRequestHead, speaker: Speaker) async -> (HTTPResponseStatus, Data) {
+        guard let components = URLComponents(string: head.uri) else {
+            return error(.badRequest, "malformed URI")
+        }
+        guard head.method == .GET else { return error(.methodNotAllowed, "only GET is supported") }
+        var query: [String: String] = [:]
+        for item in components.queryItems ?? [] { query[item.name] = item.value ?? "" }
+        switch components.path {
+        case "/peers", "/peers/":
+            let peers = await speaker.peerStatus()
+            return (.ok, encode(peers.map(PeerJSON.init)))
+        case "/rib", "/rib/":
+            var peer: IPAddress?
+            var prefix: IPPrefix?
+            var limit = 1000
+            if let p = query["peer"] {
+                guard let a = IPAddress(p) else { return error(.badRequest, "peer: '\(p)' is not an IP address") }
+                peer = a
+            }
+            if let p = query["prefix"] {
+                guard let a = IPPrefix(p) else { return error(.badRequest, "prefix: '\(p)' is not a prefix") }
+                prefix = a
+            }
+            if let l = query["limit"] {
+                guard let n = Int(l), n >= 0 else { return error(.badRequest, "limit: must be a non-negative integer") }
+                limit = n
+            }
+            let ribs = await speaker.routes(peer: peer, prefix: prefix, limit: limit)
+            return (.ok, encode(RIBJSON(peers: ribs.map(PeerRoutesJSON.init))))
+        default:
+            return error(.notFound, "no such resource; try /peers or /rib")
+        }
+    }
+
+    static func error(_ status: HTTPResponseStatus, _ message: String) -> (HTTPResponseStatus, Data) {
+        (status, encode(["error": message]))
+    }
+
+    static func encode<T: Encodable>(_ value: T) -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return (try? encoder.encode(value)) ?? Data("{}".utf8)
+    }
+}
+
+struct PeerJSON: Encodable {
+    var address: String
+    var asn: UInt32
+    var local_address: String?
+    var state: String
+    var uptime_seconds: Double?
+    var hold_time: UInt16?
+    var keepalive_time: UInt16?
+    var router_id: String?
+    var capabilities: [String]
+    var families: [String]
+    var prefixes_received: Int
+    var prefixes_advertised: Int
+    var messages_received: Int
+    var messages_sent: Int
+    var updates_received: Int
+    var updates_sent: Int
+    var state_changes: Int
+    var established_transitions: Int
+    var last_error: String?
+
+    init(_ s: PeerStatus) {
+        address = s.address.description
+        asn = s.asn
+        local_address = s.localAddress
+        state = s.state.rawValue
+        uptime_seconds = s.uptimeSeconds
+        hold_time = s.holdTime
+        keepalive_time = s.keepaliveTime
+        router_id = s.peerRouterID?.description
+        capabilities = s.capabilities
+        families = s.families
+        prefixes_received = s.prefixesReceived
+        prefixes_advertised = s.prefixesAdvertised
+        messages_received = s.messagesReceived
+        messages_sent = s.messagesSent
+        updates_received = s.updatesReceived
+        updates_sent = s.updatesSent
+        state_changes = s.stateChanges
+        established_transitions = s.establishedTransitions
+        last_error = s.lastError
+    }
+}
+
+struct RIBJSON: Encodable {
+    var peers: [PeerRoutesJSON]
+}
+
+struct PeerRoutesJSON: Encodable {
+    var address: String
+    var routes: [RouteJSON]
+    init(_ r: PeerRoutes) {
+        address = r.address.description
+        routes = r.routes.map(RouteJSON.init)
+    }
+}
+
+struct RouteJSON: Encodable {
+    var prefix: String
+    var next_hop: String?
+    var next_hop_link_local: String?
+    var origin: String?
+    var as_path: [UInt32]
+    var as_path_segments: [[String: [UInt32]]]
+    var med: UInt32?
+    var local_pref: UInt32?
+    var atomic_aggregate: Bool
+    var communities: [String]
+    var large_communities: [String]
+    var extended_communities: [String]
+    var best: Bool
+
+    init(_ r: RIBRoute) {
+        let a = r.attributes
+        prefix = r.prefix.description
+        switch a.mpReach?.nextHop {
+        case .ipv6(let global, let ll):
+            next_hop = global.description
+            next_hop_link_local = ll?.description
+        case .ipv4(let v4):
+            next_hop = v4.description
+        case .raw, nil:
+            next_hop = a.nextHop?.description
+        }
+        switch a.origin {
+        case .igp?: origin = "IGP"
+        case .egp?: origin = "EGP"
+        case .incomplete?: origin = "INCOMPLETE"
+        case let o?: origin = "\(o.rawValue)"
+        case nil: origin = nil
+        }
+        as_path = a.asPath?.segments.flatMap(\.asns) ?? []
+        as_path_segments = (a.asPath?.segments ?? []).map { s in
+            let name =
+                switch s.type {
+                case .asSet: "AS_SET"
+                case .asSequence: "AS_SEQUENCE"
+                case .confedSequence: "AS_CONFED_SEQUENCE"
+                case .confedSet: "AS_CONFED_SET"
+                default: "\(s.type.rawValue)"
+                }
+            return [name: s.asns]
+        }
+        med = a.multiExitDisc
+        local_pref = a.localPref
+        atomic_aggregate = a.atomicAggregate
+        communities = a.communities.map(\.description)
+        large_communities = a.largeCommunities.map(\.description)
+        extended_communities = a.extendedCommunities.map { String($0.rawValue, radix: 16) }
+        best = r.best
+    }
+}

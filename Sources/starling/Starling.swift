@@ -1,0 +1,11 @@
+import ArgumentParser
+
+/// The `starling` executable: one binary for every role.
+@main
+struct Starling: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "starling",
+        abstract: "Starling: a BGP-scaled anycast load balancer.",
+        subcommands: [BGPCommand.self]
+    )
+}
