@@ -48,6 +48,10 @@ let package = Package(
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ]
         ),
+        .testTarget(
+            name: "StarlingTests",
+            dependencies: ["starling", "BGPSpeaker"]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

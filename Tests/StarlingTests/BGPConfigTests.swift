@@ -1,0 +1,92 @@
+import BGPSpeaker
+import XCTest
+
+@testable import starling
+
+final class BGPConfigTests: XCTestCase {
+    func testYAMLConfigWithEveryField() throws {
+        let c = try BGPConfigLoader.parse(
+            """
+            asn: 65010
+            router_id: 198.18.1.2
+            listen: {addresses: ["198.18.1.2", "2001:db8:ffff::2"], port: 1179}
+            peers:
+              - {address: 198.18.1.1, asn: 65000, local_address: 198.18.1.2, hold_time: 9, passive: true, port: 2179}
+              - address: "2001:db8:ffff::1"
+                asn: 65000
+                families: [ipv6-unicast]
+                next_hop_ipv4: 198.18.1.2
+            announce:
+              - 192.0.2.10/32
+              - {prefix: "2001:db8::10/128", communities: ["65010:100", "no-export"], large_communities: ["65010:1:2"], med: 5}
+            """)
+        XCTAssertEqual(c.speaker.localAS, 65010)
+        XCTAssertEqual(c.speaker.routerID, IPv4Address("198.18.1.2"))
+        XCTAssertEqual(c.speaker.listenPort, 1179)
+        XCTAssertEqual(c.speaker.listenAddresses.map(\.description), ["198.18.1.2", "2001:db8:ffff::2"])
+        XCTAssertEqual(c.speaker.peers.count, 2)
+        XCTAssertEqual(c.speaker.peers[0].holdTime, 9)
+        XCTAssertTrue(c.speaker.peers[0].passive)
+        XCTAssertEqual(c.speaker.peers[0].port, 2179)
+        XCTAssertEqual(c.speaker.peers[0].localAddress, IPAddress("198.18.1.2"))
+        XCTAssertEqual(c.speaker.peers[1].families, [.ipv6Unicast])
+        XCTAssertEqual(c.speaker.peers[1].nextHopV4, IPv4Address("198.18.1.2"))
+        XCTAssertEqual(c.announce.count, 2)
+        let v6 = try XCTUnwrap(c.announce[IPPrefix("2001:db8::10/128")!])
+        XCTAssertEqual(v6.communities, [Community(asn: 65010, value: 100), .noExport])
+        XCTAssertEqual(v6.largeCommunities, [LargeCommunity(65010, 1, 2)])
+        XCTAssertEqual(v6.med, 5)
+        XCTAssertNotNil(c.announce[IPPrefix("192.0.2.10/32")!])
+    }
+
+    func testJSONConfig() throws {
+        let c = try BGPConfigLoader.parse(
+            #"{"asn": 4200000000, "router_id": "10.0.0.1", "peers": [{"address": "127.0.0.1", "asn": 65000}], "announce": ["192.0.2.0/24"]}"#
+        )
+        XCTAssertEqual(c.speaker.localAS, 4_200_000_000)
+        XCTAssertEqual(c.speaker.peers[0].holdTime, 90)
+        XCTAssertFalse(c.speaker.peers[0].passive)
+    }
+
+    /// Each bad config names the field at fault in one line.
+    func testBadConfigsNameTheField() {
+        let base = "asn: 65010\nrouter_id: 198.18.1.2\n"
+        let cases: [(String, String)] = [
+            ("router_id: 1.2.3.4\n", "asn: is required"),
+            ("asn: 65010\nrouter_id: nope\n", "router_id:"),
+            ("asn: -1\nrouter_id: 1.2.3.4\n", "asn:"),
+            ("asn: 0\nrouter_id: 1.2.3.4\n", "asn:"),
+            (base + "peers: [{address: 198.18.1.1, asn: 65000, hold_time: 2}]\n", "peers[0].hold_time:"),
+            (base + "peers: [{address: 198.18.1.999, asn: 65000}]\n", "peers[0].address:"),
+            (base + "peers: [{address: 198.18.1.1}]\n", "peers[0].asn: is required"),
+            (base + "peers: [{address: 198.18.1.1, asn: 1}, {address: 198.18.1.1, asn: 2}]\n", "peers[1].address:"),
+            (base + "peers: [{address: 198.18.1.1, asn: 1, local_address: '2001:db8::1'}]\n", "peers[0].local_address:"),
+            (base + "peers: [{address: 198.18.1.1, asn: 1, families: [ipx]}]\n", "peers[0].families[0]:"),
+            (base + "peers: [{address: 198.18.1.1, asn: 1, passive: maybe}]\n", "peers[0].passive:"),
+            (base + "announce: [192.0.2.1/24]\n", "announce[0]:"),
+            (base + "announce: [{prefix: 192.0.2.1/32, communities: ['70000:1']}]\n", "announce[0].communities[0]:"),
+            (base + "announce: [192.0.2.1/32, 192.0.2.1/32]\n", "announce[1]:"),
+            (base + "listen: {port: 70000}\n", "listen.port:"),
+            ("asn: [1\n", "not valid YAML or JSON"),
+            (base + "peers: {address: 1}\n", "peers:"),
+        ]
+        for (text, expected) in cases {
+            do {
+                _ = try BGPConfigLoader.parse(text)
+                XCTFail("accepted bad config:\n\(text)")
+            } catch {
+                let message = error.description
+                XCTAssertTrue(message.hasPrefix(expected), "'\(message)' should start with '\(expected)'")
+                XCTAssertFalse(message.contains("\n"), "one line: \(message)")
+            }
+        }
+    }
+
+    func testHostPort() {
+        XCTAssertEqual(HostPort("127.0.0.1:8179")?.port, 8179)
+        XCTAssertEqual(HostPort("[::1]:8179")?.host, "::1")
+        XCTAssertNil(HostPort("127.0.0.1"))
+        XCTAssertNil(HostPort("127.0.0.1:0"))
+        XCTAssertNil(HostPort("example.com:80"))
+    }
+}
