@@ -26,6 +26,14 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
             ]
         ),
+        .target(
+            name: "StarlingModel",
+            dependencies: []
+        ),
+        .target(
+            name: "SE",
+            dependencies: ["BGPSpeaker", "StarlingModel"]
+        ),
         .executableTarget(
             name: "starling",
             dependencies: [
@@ -47,6 +55,10 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ]
+        ),
+        .testTarget(
+            name: "SETests",
+            dependencies: ["SE", "BGPSpeaker", "StarlingModel"]
         ),
         .testTarget(
             name: "StarlingTests",

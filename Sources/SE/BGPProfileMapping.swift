@@ -1,0 +1,40 @@
+import BGPSpeaker
+import StarlingModel
+
+/// Turns the controller's `vrfcontext.bgp_profile` into the SE speaker's configuration.
+public enum BGPProfileMapping {
+    /// - Parameters:
+    ///   - dataAddress: the SE's `--data-address`: source of the sessions and the next hop of every VIP.
+    ///   - routerID: the SE's BGP identifier (its IPv4 data address when it has one).
+    public static func speakerConfiguration(
+        _ profile: BgpProfile, dataAddress: IPAddress, routerID: IPv4Address
+    ) throws(ModelError) -> SpeakerConfiguration {
+        try profile.validate()
+        var peers: [PeerSettings] = []
+        for (i, p) in (profile.peers ?? []).enumerated() where p.advertise_vip ?? true {
+            let field = "bgp_profile.peers[\(i)]"
+            guard let address = IPAddress(p.peer_ip.addr) else {
+                throw ModelError(field: "\(field).peer_ip.addr", message: "'\(p.peer_ip.addr)' is not an IP address")
+            }
+            let remoteAS: UInt32
+            if profile.ibgp ?? false {
+                remoteAS = profile.local_as
+            } else {
+                guard let r = p.remote_as else {
+                    throw ModelError(field: "\(field).remote_as", message: "is required for eBGP")
+                }
+                remoteAS = r
+            }
+            var settings = PeerSettings(address: address, peerAS: remoteAS)
+            switch (address, dataAddress) {
+            case (.v4, .v4), (.v6, .v6): settings.localAddress = dataAddress
+            default: break
+            }
+            if case .v4(let a) = dataAddress { settings.nextHopV4 = a }
+            if case .v6(let a) = dataAddress { settings.nextHopV6 = a }
+            if let h = profile.hold_time { settings.holdTime = UInt16(h) }
+            peers.append(settings)
+        }
+        return SpeakerConfiguration(localAS: profile.local_as, routerID: routerID, listenPort: 0, peers: peers)
+    }
+}

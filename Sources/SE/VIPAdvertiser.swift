@@ -1,0 +1,81 @@
+import BGPSpeaker
+import StarlingModel
+
+/// Decides which VIPs the SE's BGP speaker advertises, with a reason for each decision (STYLE 9).
+///
+/// DESIGN §4: a VIP is advertised only while its virtual service can serve: enabled, placed on this
+/// SE, `enable_rhi` set, its pool has a server up, and the SE is not draining. The result is the full
+/// desired set handed to `Speaker.setAdvertisements(_:)`, which sends only the difference.
+public enum VIPAdvertiser {
+    /// What the SE knows about one virtual service at this moment.
+    public struct ServiceState: Sendable, Hashable {
+        public var name: String
+        public var vips: [IPAddress]
+        public var enabled: Bool
+        public var placedHere: Bool
+        public var enableRHI: Bool
+        public var serversUp: Int
+        public init(name: String, vips: [IPAddress], enabled: Bool, placedHere: Bool, enableRHI: Bool, serversUp: Int) {
+            self.name = name
+            self.vips = vips
+            self.enabled = enabled
+            self.placedHere = placedHere
+            self.enableRHI = enableRHI
+            self.serversUp = serversUp
+        }
+    }
+
+    /// One decision, shown by the runtime API ("advertised or not and why").
+    public struct Decision: Sendable, Hashable {
+        public var service: String
+        public var advertised: Bool
+        public var reason: String
+    }
+
+    /// Host prefixes (/32, /128) to advertise and the decision per service.
+    public static func desired(
+        _ services: [ServiceState], draining: Bool, communities: [Community] = []
+    ) -> (routes: [IPPrefix: OriginatedRoute], decisions: [Decision]) {
+        var routes: [IPPrefix: OriginatedRoute] = [:]
+        var decisions: [Decision] = []
+        for s in services {
+            let reason: String? =
+                if !s.enabled { "virtual service is disabled" }
+                else if !s.placedHere { "not placed on this SE" }
+                else if !s.enableRHI { "enable_rhi is off" }
+                else if s.serversUp == 0 { "no pool server is up" }
+                else if draining { "SE is draining" }
+                else { nil }
+            if let reason {
+                decisions.append(Decision(service: s.name, advertised: false, reason: reason))
+                continue
+            }
+            var any = false
+            for vip in s.vips {
+                guard let prefix = hostPrefix(vip) else { continue }
+                var route = routes[prefix] ?? OriginatedRoute()
+                route.communities = communities
+                routes[prefix] = route
+                any = true
+            }
+            decisions.append(
+                Decision(
+                    service: s.name, advertised: any,
+                    reason: any ? "up: \(s.serversUp) server(s) up" : "VIP is loopback-only (127.0.0.0/8 or ::1)"))
+        }
+        return (routes, decisions)
+    }
+
+    /// The /32 or /128 for a VIP; nil for loopback VIPs, which are served locally and never advertised
+    /// (DESIGN §3.1).
+    public static func hostPrefix(_ vip: IPAddress) -> IPPrefix? {
+        switch vip {
+        case .v4(let a):
+            guard a.rawValue >> 24 != 127 else { return nil }
+            return .v4(IPv4Prefix(address: a, length: 32))
+        case .v6(let a):
+            guard !(a.high == 0 && a.low == 1) else { return nil }
+            return .v6(IPv6Prefix(address: a, length: 128))
+        }
+    }
+}

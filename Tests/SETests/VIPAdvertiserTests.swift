@@ -1,0 +1,68 @@
+import BGPSpeaker
+import SE
+import StarlingModel
+import XCTest
+
+final class VIPAdvertiserTests: XCTestCase {
+    let vip = IPAddress("192.0.2.10")!
+    func state(_ mutate: (inout VIPAdvertiser.ServiceState) -> Void = { _ in }) -> VIPAdvertiser.ServiceState {
+        var s = VIPAdvertiser.ServiceState(
+            name: "web", vips: [vip, IPAddress("2001:db8::10")!], enabled: true, placedHere: true, enableRHI: true,
+            serversUp: 2)
+        mutate(&s)
+        return s
+    }
+
+    func testAdvertisedOnlyWhileServable() {
+        let up = VIPAdvertiser.desired([state()], draining: false)
+        XCTAssertEqual(Set(up.routes.keys), [IPPrefix("192.0.2.10/32")!, IPPrefix("2001:db8::10/128")!])
+        XCTAssertEqual(up.decisions.first?.advertised, true)
+
+        let cases: [(VIPAdvertiser.ServiceState, Bool, String)] = [
+            (state { $0.enabled = false }, false, "virtual service is disabled"),
+            (state { $0.placedHere = false }, false, "not placed on this SE"),
+            (state { $0.enableRHI = false }, false, "enable_rhi is off"),
+            (state { $0.serversUp = 0 }, false, "no pool server is up"),
+            (state(), true, "SE is draining"),
+        ]
+        for (s, draining, reason) in cases {
+            let r = VIPAdvertiser.desired([s], draining: draining)
+            XCTAssertTrue(r.routes.isEmpty, reason)
+            XCTAssertEqual(r.decisions, [VIPAdvertiser.Decision(service: "web", advertised: false, reason: reason)])
+        }
+    }
+
+    func testLoopbackVIPsAreNeverAdvertised() {
+        let r = VIPAdvertiser.desired([state { $0.vips = [IPAddress("127.0.0.1")!, IPAddress("::1")!] }], draining: false)
+        XCTAssertTrue(r.routes.isEmpty)
+        XCTAssertEqual(r.decisions.first?.advertised, false)
+    }
+
+    func testProfileMapping() throws {
+        let profile = BgpProfile(
+            local_as: 65010, hold_time: 9,
+            peers: [
+                BgpPeer(peer_ip: IpAddr(addr: "198.18.0.1", type: .v4), remote_as: 65000),
+                BgpPeer(peer_ip: IpAddr(addr: "198.18.0.9", type: .v4), remote_as: 65000, advertise_vip: false),
+            ])
+        let c = try BGPProfileMapping.speakerConfiguration(
+            profile, dataAddress: IPAddress("198.18.0.11")!, routerID: IPv4Address("198.18.0.11")!)
+        XCTAssertEqual(c.peers.count, 1)
+        XCTAssertEqual(c.peers[0].holdTime, 9)
+        XCTAssertEqual(c.peers[0].localAddress, IPAddress("198.18.0.11"))
+        XCTAssertEqual(c.peers[0].nextHopV4, IPv4Address("198.18.0.11"))
+
+        var bad = profile
+        bad.hold_time = 2
+        XCTAssertThrowsError(
+            try BGPProfileMapping.speakerConfiguration(
+                bad, dataAddress: IPAddress("198.18.0.11")!, routerID: IPv4Address("198.18.0.11")!)
+        ) { XCTAssertEqual(($0 as? ModelError)?.field, "bgp_profile.hold_time") }
+        bad = profile
+        bad.peers = [BgpPeer(peer_ip: IpAddr(addr: "198.18.0.1", type: .v4))]
+        XCTAssertThrowsError(
+            try BGPProfileMapping.speakerConfiguration(
+                bad, dataAddress: IPAddress("198.18.0.11")!, routerID: IPv4Address("198.18.0.11")!)
+        ) { XCTAssertEqual(($0 as? ModelError)?.field, "bgp_profile.peers[0].remote_as") }
+    }
+}
