@@ -101,6 +101,7 @@ final class FSMCollisionTests: XCTestCase {
         var h = outboundConfirmedThenInbound(localID: high, peerID: low)
         XCTAssertEqual(h.handle(.tcpConnectionFails(inbound)), [])
         XCTAssertEqual(h.state, .openConfirm)
+        XCTAssertNil(h.fsm.lastError)
         XCTAssertEqual(h.handle(.message(out, .keepalive)).stateChange?.to, .established)
     }
 

@@ -40,6 +40,7 @@ final class FSMTests: XCTestCase {
             [.established(out, expected), .stateChanged(from: .openConfirm, to: .established)])
         XCTAssertEqual(h.fsm.negotiated, expected)
         XCTAssertEqual(h.fsm.establishedConnection, out)
+        XCTAssertEqual(h.fsm.establishedAt, h.now)
         XCTAssertFalse(h.fsm.acceptsInbound(), "RFC 4271 §6.8: collisions with Established keep the existing session")
 
         XCTAssertEqual(h.handle(.message(out, .update(F.update))), [.deliverUpdate(F.update)])

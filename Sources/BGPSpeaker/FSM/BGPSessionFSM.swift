@@ -67,13 +67,14 @@ public struct BGPSessionFSM: Sendable {
     public private(set) var connectRetryCounter: Int = 0
     /// The IdleHoldTime the next error-driven Idle will wait.
     public private(set) var idleHoldTime: TimeAmount
+    /// When the current session reached Established (for the status API's uptime); nil otherwise.
+    public internal(set) var establishedAt: NIODeadline? = nil
 
     var connections: [SessionConnection] = []
     /// ManualStart given and no ManualStop since: AutomaticStart is allowed.
     var started = false
     var connectRetryDeadline: NIODeadline? = nil
     var idleHoldDeadline: NIODeadline? = nil
-    var establishedAt: NIODeadline? = nil
     var nextOutboundID = -1
     var pending: [FSMAction] = []
 
@@ -248,7 +249,9 @@ public struct BGPSessionFSM: Sendable {
         let conn = connections.remove(at: i)
         if let notification { emit(.send(conn.id, .notification(notification))) }
         if sendClose { emit(.close(conn.id)) }
-        if let reason { lastError = reason }
+        let sessionContinues = connections.contains { $0.phase.tcpUp }
+        // A failed second connection of a collision says nothing about the session.
+        if let reason, conn.phase == .established || !sessionContinues { lastError = reason }
         if conn.phase == .established {
             emit(.sessionDown(reason: reason ?? "connection closed"))
             // Reset the back-off after a stable session (RFC 4271 §8.1.1 DampPeerOscillations leaves the
@@ -259,7 +262,7 @@ public struct BGPSessionFSM: Sendable {
             establishedAt = nil
         }
         // RFC 4271 §6.8: the surviving connection of a collision carries the session on.
-        if connections.contains(where: { $0.phase.tcpUp }) { return }
+        if sessionContinues { return }
         switch fallback {
         case .active:
             // RFC 4271 §8.2.2 OpenSent, Event 18: "restarts the ConnectRetryTimer, continues to listen for
