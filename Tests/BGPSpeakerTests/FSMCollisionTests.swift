@@ -92,7 +92,8 @@ final class FSMCollisionTests: XCTestCase {
         h.handle(.message(out, .keepalive))
         XCTAssertEqual(h.state, .established)
         // The peer's connection gets its OPEN only now: the Established session wins whatever the IDs.
-        XCTAssertEqual(h.handle(.message(inbound, .open(F.peerOpen(id: high)))), [.send(inbound, cease7), .close(inbound)])
+        XCTAssertEqual(
+            h.handle(.message(inbound, .open(F.peerOpen(id: high)))), [.send(inbound, cease7), .close(inbound)])
         XCTAssertEqual(h.state, .established)
         XCTAssertEqual(h.fsm.establishedConnection, out)
     }
@@ -118,7 +119,8 @@ final class FSMCollisionTests: XCTestCase {
         var h = FSMHarness(F.config())
         h.handle(.manualStart)
         XCTAssertEqual(h.handle(.tcpConnectionConfirmed(inbound)).stateChange?.to, .openSent)
-        XCTAssertEqual(h.fsm.nextDeadline.map { ($0 - h.now).nanoseconds / 1_000_000_000 }, 240, "ConnectRetryTimer stopped")
+        XCTAssertEqual(
+            h.fsm.nextDeadline.map { ($0 - h.now).nanoseconds / 1_000_000_000 }, 240, "ConnectRetryTimer stopped")
         h.handle(.message(inbound, .open(F.peerOpen())))
         let actions = h.handle(.message(inbound, .keepalive))
         XCTAssertEqual(actions.closed, [out], "the pending outbound attempt is abandoned")

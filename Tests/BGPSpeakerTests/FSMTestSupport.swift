@@ -86,7 +86,8 @@ enum FSMFixtures {
         if fourOctet { caps.append(.fourOctetAS(asn)) }
         if extended { caps.append(.extendedMessage) }
         let myAS = asn > 65535 ? asTrans : UInt16(asn)
-        return OpenMessage(version: version, myAutonomousSystem: myAS, holdTime: holdTime, bgpIdentifier: id, capabilities: caps)
+        return OpenMessage(
+            version: version, myAutonomousSystem: myAS, holdTime: holdTime, bgpIdentifier: id, capabilities: caps)
     }
 
     static func notification(_ code: NotificationCode, _ subcode: UInt8, _ data: [UInt8] = []) -> BGPMessage {

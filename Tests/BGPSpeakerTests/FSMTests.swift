@@ -21,19 +21,22 @@ final class FSMTests: XCTestCase {
         XCTAssertTrue(h.fsm.acceptsInbound(), "Connect still listens")
 
         let localOpen = OpenMessage(configuration: h.fsm.configuration)
-        XCTAssertEqual(h.handle(.tcpCRAcked(out)), [.send(out, .open(localOpen)), .stateChanged(from: .connect, to: .openSent)])
+        XCTAssertEqual(
+            h.handle(.tcpCRAcked(out)), [.send(out, .open(localOpen)), .stateChanged(from: .connect, to: .openSent)])
         XCTAssertEqual(h.secondsToNextDeadline, 240, "RFC 4271 §8.2.2: large HoldTimer (4 min) in OpenSent")
 
         let peer = F.peerOpen()
         XCTAssertEqual(
-            h.handle(.message(out, .open(peer))), [.send(out, .keepalive), .stateChanged(from: .openSent, to: .openConfirm)])
+            h.handle(.message(out, .open(peer))),
+            [.send(out, .keepalive), .stateChanged(from: .openSent, to: .openConfirm)])
         XCTAssertEqual(h.secondsToNextDeadline, 30, "KeepaliveTimer = 90 / 3")
         XCTAssertNil(h.fsm.negotiated, "not Established yet")
 
         let expected = NegotiatedSession(
             peerAS: 65002, peerRouterID: F.peerID, holdTime: 90, keepaliveInterval: 30,
             localCapabilities: localOpen.capabilities, peerCapabilities: peer.capabilities,
-            context: WireContext(fourOctetAS: true, extendedMessages: false, internalPeer: false, families: [.ipv4Unicast, .ipv6Unicast]),
+            context: WireContext(
+                fourOctetAS: true, extendedMessages: false, internalPeer: false, families: [.ipv4Unicast, .ipv6Unicast]),
             routeRefresh: true, peerGracefulRestart: nil)
         XCTAssertEqual(
             h.handle(.message(out, .keepalive)),
@@ -79,7 +82,8 @@ final class FSMTests: XCTestCase {
 
     func testNegotiatedHoldTimeIsTheMinimumAndKeepaliveAThird() {
         for (ours, theirs, hold, keepalive) in [
-            (UInt16(90), UInt16(0), UInt16(0), UInt16(0)), (90, 3, 3, 1), (30, 90, 30, 10), (0, 0, 0, 0), (0, 180, 0, 0),
+            (UInt16(90), UInt16(0), UInt16(0), UInt16(0)), (90, 3, 3, 1), (30, 90, 30, 10), (0, 0, 0, 0),
+            (0, 180, 0, 0),
             (90, 4, 4, 1),
         ] {
             var h = FSMHarness(F.config(holdTime: ours))
@@ -184,7 +188,8 @@ final class FSMTests: XCTestCase {
         XCTAssertTrue(h.fsm.acceptsInbound(), "Active listens")
         XCTAssertEqual(h.secondsToNextDeadline, 5)
         XCTAssertEqual(h.advance(.seconds(4)), [])
-        XCTAssertEqual(h.advance(.seconds(1)), [.connect(ConnectionID(-2)), .stateChanged(from: .active, to: .connect)])
+        XCTAssertEqual(
+            h.advance(.seconds(1)), [.connect(ConnectionID(-2)), .stateChanged(from: .active, to: .connect)])
         let open = OpenMessage(configuration: h.fsm.configuration)
         XCTAssertEqual(h.handle(.tcpCRAcked(ConnectionID(-2))).sent(on: ConnectionID(-2)), [.open(open)])
         XCTAssertEqual(h.state, .openSent)
@@ -370,7 +375,8 @@ final class FSMTests: XCTestCase {
             XCTAssertEqual(
                 h.handle(.message(out, message)),
                 [
-                    .send(out, F.notification(.fsmError, NotificationSubcode.FSM.unexpectedMessageInOpenConfirm, [type])),
+                    .send(
+                        out, F.notification(.fsmError, NotificationSubcode.FSM.unexpectedMessageInOpenConfirm, [type])),
                     .close(out), .stateChanged(from: .openConfirm, to: .idle),
                 ], "\(message.type)")
         }
@@ -423,7 +429,8 @@ final class FSMTests: XCTestCase {
         var h = FSMHarness(F.config())
         h.establishOutbound()
         let error = BGPError(
-            code: .updateMessageError, subcode: NotificationSubcode.Update.malformedAttributeList, reason: "duplicate attribute")
+            code: .updateMessageError, subcode: NotificationSubcode.Update.malformedAttributeList,
+            reason: "duplicate attribute")
         XCTAssertEqual(
             h.handle(.decodeError(out, error)),
             [
@@ -439,10 +446,14 @@ final class FSMTests: XCTestCase {
         h.handle(.manualStart)
         h.handle(.tcpCRAcked(out))
         let error = BGPError(
-            code: .messageHeaderError, subcode: NotificationSubcode.Header.badMessageLength, data: [0x00, 0x10], reason: "length 16")
+            code: .messageHeaderError, subcode: NotificationSubcode.Header.badMessageLength, data: [0x00, 0x10],
+            reason: "length 16")
         XCTAssertEqual(
             h.handle(.decodeError(out, error)),
-            [.send(out, F.notification(.messageHeaderError, 2, [0x00, 0x10])), .close(out), .stateChanged(from: .openSent, to: .idle)])
+            [
+                .send(out, F.notification(.messageHeaderError, 2, [0x00, 0x10])), .close(out),
+                .stateChanged(from: .openSent, to: .idle),
+            ])
     }
 
     // MARK: - DelayOpen
@@ -485,7 +496,9 @@ final class FSMTests: XCTestCase {
         h.handle(.manualStart)
         h.handle(.tcpCRAcked(out))
         let actions = h.handle(.message(out, .open(F.peerOpen(asn: 65003))))
-        XCTAssertEqual(actions.sent(on: out), [F.notification(.openMessageError, NotificationSubcode.Open.badPeerAS, [0xFD, 0xEB])])
+        XCTAssertEqual(
+            actions.sent(on: out),
+            [F.notification(.openMessageError, NotificationSubcode.Open.badPeerAS, [0xFD, 0xEB])])
         XCTAssertEqual(actions.stateChange?.to, .idle)
     }
 
@@ -497,7 +510,8 @@ final class FSMTests: XCTestCase {
         let v4 = RouteRefreshMessage(family: .ipv4Unicast)
         XCTAssertEqual(h.handle(.message(out, .routeRefresh(v4))), [.deliverRouteRefresh(v4)])
         XCTAssertEqual(h.handle(.message(out, .routeRefresh(RouteRefreshMessage(family: .ipv6Unicast)))), [])
-        XCTAssertEqual(h.handle(.message(out, .routeRefresh(RouteRefreshMessage(family: .ipv4Unicast, subtype: 3)))), [])
+        XCTAssertEqual(
+            h.handle(.message(out, .routeRefresh(RouteRefreshMessage(family: .ipv4Unicast, subtype: 3)))), [])
         XCTAssertEqual(h.state, .established)
     }
 
@@ -513,16 +527,20 @@ final class FSMTests: XCTestCase {
             }
         }
         let id = F.localID
-        XCTAssertEqual(field { try PeerConfiguration(localAS: 65001, routerID: id, peerAS: 65002, holdTime: 2) }, "holdTime")
-        XCTAssertEqual(field { try PeerConfiguration(localAS: 65001, routerID: id, peerAS: 65002, holdTime: 1) }, "holdTime")
+        XCTAssertEqual(
+            field { try PeerConfiguration(localAS: 65001, routerID: id, peerAS: 65002, holdTime: 2) }, "holdTime")
+        XCTAssertEqual(
+            field { try PeerConfiguration(localAS: 65001, routerID: id, peerAS: 65002, holdTime: 1) }, "holdTime")
         XCTAssertEqual(field { try PeerConfiguration(localAS: 0, routerID: id, peerAS: 65002) }, "localAS")
         XCTAssertEqual(field { try PeerConfiguration(localAS: 65001, routerID: id, peerAS: 0) }, "peerAS")
         XCTAssertEqual(
-            field { try PeerConfiguration(localAS: 65001, routerID: IPv4Address(rawValue: 0), peerAS: 65002) }, "routerID")
+            field { try PeerConfiguration(localAS: 65001, routerID: IPv4Address(rawValue: 0), peerAS: 65002) },
+            "routerID")
         XCTAssertEqual(
             field { try PeerConfiguration(localAS: 65001, routerID: id, peerAS: 65002, connectRetryTime: .zero) },
             "connectRetryTime")
-        XCTAssertEqual(field { try PeerConfiguration(localAS: 65001, routerID: id, peerAS: 65002, families: []) }, "families")
+        XCTAssertEqual(
+            field { try PeerConfiguration(localAS: 65001, routerID: id, peerAS: 65002, families: []) }, "families")
         XCTAssertNil(field { try PeerConfiguration(localAS: 65001, routerID: id, peerAS: 65002, holdTime: 0) })
         XCTAssertNil(field { try PeerConfiguration(localAS: 65001, routerID: id, peerAS: 65002, holdTime: 3) })
         var c = F.config()

@@ -29,7 +29,10 @@ final class OpenNegotiationTests: XCTestCase {
         XCTAssertEqual(open.bgpIdentifier, F.localID)
         XCTAssertEqual(
             open.capabilities,
-            [.multiprotocol(.ipv4Unicast), .multiprotocol(.ipv6Unicast), .routeRefresh, .fourOctetAS(65001), .extendedMessage])
+            [
+                .multiprotocol(.ipv4Unicast), .multiprotocol(.ipv6Unicast), .routeRefresh, .fourOctetAS(65001),
+                .extendedMessage,
+            ])
         XCTAssertTrue(open.otherParameters.isEmpty)
     }
 
@@ -38,11 +41,15 @@ final class OpenNegotiationTests: XCTestCase {
             flags: 0x8, restartTime: 120, families: [.init(family: .ipv4Unicast, forwardingPreserved: true)])
         let open = OpenMessage(
             configuration: F.config(
-                holdTime: 0, families: [.ipv6Unicast], extendedMessages: false, gracefulRestart: gr, enhancedRouteRefresh: true))
+                holdTime: 0, families: [.ipv6Unicast], extendedMessages: false, gracefulRestart: gr,
+                enhancedRouteRefresh: true))
         XCTAssertEqual(open.holdTime, 0)
         XCTAssertEqual(
             open.capabilities,
-            [.multiprotocol(.ipv6Unicast), .routeRefresh, .enhancedRouteRefresh, .fourOctetAS(65001), .gracefulRestart(gr)])
+            [
+                .multiprotocol(.ipv6Unicast), .routeRefresh, .enhancedRouteRefresh, .fourOctetAS(65001),
+                .gracefulRestart(gr),
+            ])
     }
 
     func testFourOctetLocalASIsSentAsASTrans() {
@@ -120,9 +127,11 @@ final class OpenNegotiationTests: XCTestCase {
     func testBadBGPIdentifier() {
         // RFC 6286 §2.2: equal to ours on iBGP, or zero.
         let ibgp = F.config(peerAS: 65001)
-        XCTAssertEqual(error(ibgp, F.peerOpen(asn: 65001, id: F.localID))?.subcode, NotificationSubcode.Open.badBGPIdentifier)
         XCTAssertEqual(
-            error(F.config(), F.peerOpen(id: IPv4Address(rawValue: 0)))?.subcode, NotificationSubcode.Open.badBGPIdentifier)
+            error(ibgp, F.peerOpen(asn: 65001, id: F.localID))?.subcode, NotificationSubcode.Open.badBGPIdentifier)
+        XCTAssertEqual(
+            error(F.config(), F.peerOpen(id: IPv4Address(rawValue: 0)))?.subcode,
+            NotificationSubcode.Open.badBGPIdentifier)
         XCTAssertNil(error(F.config(), F.peerOpen(id: F.localID)), "the same identifier is allowed on eBGP")
         XCTAssertNil(error(ibgp, F.peerOpen(asn: 65001)))
     }
@@ -140,8 +149,10 @@ final class OpenNegotiationTests: XCTestCase {
         let both = F.config()
         XCTAssertEqual(try negotiate(both, F.peerOpen(families: [.ipv6Unicast])).context.families, [.ipv6Unicast])
         XCTAssertEqual(
-            try negotiate(both, F.peerOpen(families: [.ipv4Unicast, .ipv6Unicast, AddressFamily(afi: .ipv4, safi: .multicast)]))
-                .context.families,
+            try negotiate(
+                both, F.peerOpen(families: [.ipv4Unicast, .ipv6Unicast, AddressFamily(afi: .ipv4, safi: .multicast)])
+            )
+            .context.families,
             [.ipv4Unicast, .ipv6Unicast])
         XCTAssertEqual(
             try negotiate(both, F.peerOpen(families: [])).context.families, [.ipv4Unicast],
@@ -152,7 +163,8 @@ final class OpenNegotiationTests: XCTestCase {
     func testExtendedMessagesNeedBothSides() throws {
         XCTAssertTrue(try negotiate(F.config(), F.peerOpen(extended: true)).context.extendedMessages)
         XCTAssertFalse(try negotiate(F.config(), F.peerOpen(extended: false)).context.extendedMessages)
-        XCTAssertFalse(try negotiate(F.config(extendedMessages: false), F.peerOpen(extended: true)).context.extendedMessages)
+        XCTAssertFalse(
+            try negotiate(F.config(extendedMessages: false), F.peerOpen(extended: true)).context.extendedMessages)
     }
 
     func testInternalPeerRouteRefreshAndGracefulRestart() throws {

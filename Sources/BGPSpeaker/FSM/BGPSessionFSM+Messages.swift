@@ -212,8 +212,9 @@ extension BGPSessionFSM {
         } catch {
             // RFC 4271 §8.2.2 Connect / Active / OpenSent, Event 22 (BGPOpenMsgErr): send the NOTIFICATION
             // (RFC 4271 §6.2), drop the TCP connection, change to Idle.
-            drop(i, notification: NotificationMessage(error), reason: "sent NOTIFICATION: \(error.reason)",
-                 fallback: .idle, now: now)
+            drop(
+                i, notification: NotificationMessage(error), reason: "sent NOTIFICATION: \(error.reason)",
+                fallback: .idle, now: now)
             return
         }
         // RFC 4271 §6.8: "Upon receipt of an OPEN message, the local system MUST examine all of its
@@ -290,8 +291,9 @@ extension BGPSessionFSM {
         guard let i = index(of: id), connections[i].phase.tcpUp else { return }
         // RFC 4271 §6: on a message error the speaker sends the NOTIFICATION and closes the connection;
         // RFC 4271 §8.2.2 Events 21, 22, 28: change to Idle.
-        drop(i, notification: NotificationMessage(error), reason: "sent NOTIFICATION: \(error.reason)",
-             fallback: .idle, now: now)
+        drop(
+            i, notification: NotificationMessage(error), reason: "sent NOTIFICATION: \(error.reason)",
+            fallback: .idle, now: now)
     }
 
     /// "Cease / Administrative Shutdown: maintenance" style text for logs and `lastError`.

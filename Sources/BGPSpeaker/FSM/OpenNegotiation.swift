@@ -123,7 +123,8 @@ extension NegotiatedSession {
         let keepalive = hold / 3
         // RFC 6793 §3 and RFC 8654 §3: these hold only when both sides advertised the capability.
         let fourOctet =
-            local.capabilities.contains { $0.code == .fourOctetAS } && peer.capabilities.contains { $0.code == .fourOctetAS }
+            local.capabilities.contains { $0.code == .fourOctetAS }
+            && peer.capabilities.contains { $0.code == .fourOctetAS }
         let extended = local.capabilities.contains(.extendedMessage) && peer.capabilities.contains(.extendedMessage)
         // RFC 4760 §8: a family is usable when both sides advertised it.
         let families = local.advertisedFamilies.intersection(peer.advertisedFamilies)
