@@ -8,7 +8,7 @@ extension BGPSessionFSM {
     mutating func inboundConnectionUp(_ id: ConnectionID, now: NIODeadline) {
         guard index(of: id) == nil else { return }  // the same connection reported twice
         guard started, idleHoldDeadline == nil else {
-            // RFC 4271 §8.2.2 Idle: "any incoming connections ... are refused".
+            // RFC 4271 §8.2.2 Idle: "the BGP FSM refuses all incoming BGP connections for this peer."
             emit(.close(id))
             return
         }

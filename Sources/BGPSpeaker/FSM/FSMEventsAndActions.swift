@@ -40,7 +40,8 @@ public enum FSMEvent: Sendable {
     case tcpConnectionConfirmed(ConnectionID)
     /// Event 16, Tcp_CR_Acked: an outbound connection the FSM asked for (`FSMAction.connect`) is up.
     case tcpCRAcked(ConnectionID)
-    /// Event 18, TcpConnectionFails: the connection closed or the connection attempt failed.
+    /// Event 18, TcpConnectionFails: the connection closed or the connection attempt failed. The FSM
+    /// forgets the id and emits no `close` for it.
     case tcpConnectionFails(ConnectionID)
     /// Events 19–28: a message decoded from the connection (BGPOpen, NotifMsg, KeepAliveMsg, UpdateMsg,
     /// ROUTE-REFRESH).
