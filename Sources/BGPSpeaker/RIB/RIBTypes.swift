@@ -61,9 +61,12 @@ public struct RIBRoute: Sendable, Hashable {
 
 /// What one RIB operation did to the Loc-RIB.
 public struct RIBChanges: Sendable, Hashable {
-    /// Prefixes whose best path changed: gained one, lost it, or moved to another route.
+    /// Best-path changes: a prefix gained one, lost it, or it moved to another route. Counted as
+    /// they happen, so a prefix that changes twice in one call (withdrawn and re-announced in one
+    /// UPDATE, or listed twice) counts twice.
     public var bestPathsChanged: Int
-    /// Those prefixes, only when `RIB.recordsChangedPrefixes` is set (kept off for bulk ingest).
+    /// Those prefixes, in the order of the changes (so possibly repeated), only when
+    /// `RIB.recordsChangedPrefixes` is set (kept off for bulk ingest).
     public var changedPrefixes: [IPPrefix]
     public init(bestPathsChanged: Int = 0, changedPrefixes: [IPPrefix] = []) {
         self.bestPathsChanged = bestPathsChanged
