@@ -1,0 +1,539 @@
+/// The RIB: every peer's received routes (Adj-RIB-In) and the Loc-RIB with best-path selection.
+///
+/// ## Data structure
+///
+/// The RIB is tuned for one peer sending a full table (1M IPv4 prefixes in ~1000 UPDATEs), see
+/// DESIGN.md §6:
+///
+/// - **Attribute sets are interned** (`AttributeStore`): each distinct `PathAttributes` is stored
+///   once with a reference count, and a route refers to it by a 31-bit id. Interning costs one hash
+///   per UPDATE, not per prefix.
+/// - **One flat hash table per family** (`PrefixTable`) maps a fixed-size prefix key (IPv4: one
+///   `UInt64`; IPv6: two `UInt64` and a length) to an 8-byte `RouteSlot`. The table holds both the
+///   Adj-RIBs-In and the Loc-RIB:
+///   - a prefix that one peer has maps to that route (peer slot + attribute id + an "ineligible"
+///     bit). That route is also the Loc-RIB entry when eligible: no second table, no allocation.
+///   - a prefix that several peers have maps to a candidate list (`lists`), a small array of
+///     `RouteSlot`s with the best path kept at index 0. Only these prefixes allocate.
+/// - Per peer, the Adj-RIB-In size is a counter; "all routes of peer P" is a walk of the table
+///   (session down, status API), which is rare and O(table) without allocation.
+///
+/// Announcing a prefix with one peer is therefore: hash the key, probe, write 8 bytes, count. The
+/// reference count of the UPDATE's attribute set is adjusted once per UPDATE.
+///
+/// The speaker owns one `RIB` on one event loop; the type is a copy-on-write value (the storage is
+/// copied when a shared copy is mutated, checked once per call).
+public struct RIB: @unchecked Sendable {
+    // @unchecked: the storage class is only mutated after `makeUnique()`, as Array does.
+    private var storage: RIBStorage
+
+    public init() { storage = RIBStorage(expectedIPv4Prefixes: 0) }
+
+    /// Reserves room for `expectedIPv4Prefixes` so a full table loads without rehashing.
+    public init(expectedIPv4Prefixes: Int) { storage = RIBStorage(expectedIPv4Prefixes: expectedIPv4Prefixes) }
+
+    private mutating func makeUnique() {
+        if !isKnownUniquelyReferenced(&storage) { storage = storage.copy() }
+    }
+
+    /// When set, every `RIBChanges` also lists the prefixes whose best path changed (an array of
+    /// up to the number of prefixes touched, so it is off by default).
+    public var recordsChangedPrefixes: Bool {
+        get { storage.recordChanges }
+        set {
+            makeUnique()
+            storage.recordChanges = newValue
+        }
+    }
+
+    /// Adds or replaces a peer's session information used by best-path tie-breaks (peer AS, router
+    /// ID, address, iBGP/eBGP) and loop detection (local AS). Call it when the session is
+    /// established, before its routes; if the peer already has routes they are re-evaluated.
+    @discardableResult
+    public mutating func setPeerInfo(_ peer: PeerID, _ info: RIBPeerInfo) -> RIBChanges {
+        makeUnique()
+        return storage.setPeerInfo(storage.slot(for: peer), info)
+    }
+
+    /// The info set for `peer`, if any.
+    public func peerInfo(_ peer: PeerID) -> RIBPeerInfo? {
+        guard let s = storage.peerSlots[peer] else { return nil }
+        return storage.peers[Int(s)].infoSet ? storage.peers[Int(s)].info : nil
+    }
+
+    /// Applies one decoded UPDATE from a peer: withdrawals (IPv4 withdrawn routes and MP_UNREACH)
+    /// first, then announcements (IPv4 NLRI with the attributes minus MP_REACH/MP_UNREACH; MP_REACH
+    /// NLRI with the attributes keeping the MP_REACH next hop but with empty NLRI, so routes with
+    /// the same next hop share one set). An announcement replaces the peer's earlier route for the
+    /// prefix (RFC 4271 §3.1 implicit withdraw).
+    @discardableResult
+    public mutating func apply(_ update: UpdateMessage, from peer: PeerID) -> RIBChanges {
+        makeUnique()
+        return storage.apply(update, peer: storage.slot(for: peer))
+    }
+
+    /// Applies a decoded UPDATE (RFC 7606 treat-as-withdraw has already moved its NLRI to the
+    /// withdrawn side, so this is `apply(decoded.update, from:)`).
+    @discardableResult
+    public mutating func apply(_ decoded: DecodedUpdate, from peer: PeerID) -> RIBChanges {
+        apply(decoded.update, from: peer)
+    }
+
+    /// Removes every route of a peer (session down). Its peer info is kept.
+    @discardableResult
+    public mutating func removePeer(_ peer: PeerID) -> RIBChanges {
+        guard let s = storage.peerSlots[peer], storage.peers[Int(s)].prefixCount > 0 else { return RIBChanges() }
+        makeUnique()
+        return storage.removePeer(s)
+    }
+
+    /// The number of prefixes in the peer's Adj-RIB-In (O(1)).
+    public func prefixCount(of peer: PeerID) -> Int {
+        guard let s = storage.peerSlots[peer] else { return 0 }
+        return storage.peers[Int(s)].prefixCount
+    }
+
+    /// The number of prefixes with a best path.
+    public var locRIBCount: Int { storage.locRIBCount }
+
+    /// The number of distinct attribute sets stored.
+    public var attributeSetCount: Int { storage.attrs.count }
+
+    /// The peers known to the RIB (those given info or routes), in id order.
+    public var peers: [PeerID] { storage.peerSlots.keys.sorted() }
+
+    /// Routes for the status API, sorted by prefix (IPv4 first) then peer: every route of `peer`
+    /// (or of all peers), of `prefix` only when given (an exact match), at most `limit` of them.
+    /// Without a prefix this sorts the matching prefixes, so it costs O(n log n) on a full table.
+    public func routes(peer: PeerID? = nil, prefix: IPPrefix? = nil, limit: Int) -> [RIBRoute] {
+        storage.routes(peer: peer, prefix: prefix, limit: limit)
+    }
+
+    /// The Loc-RIB entry for `prefix`: its best route, if it has one.
+    public func bestRoute(for prefix: IPPrefix) -> RIBRoute? {
+        storage.bestRoute(for: prefix)
+    }
+}
+
+/// Per-peer state, indexed by the peer's slot.
+struct PeerState {
+    var id: PeerID
+    var info: RIBPeerInfo
+    var infoSet: Bool
+    var prefixCount: Int
+}
+
+/// What adding one route did to the peer's Adj-RIB-In.
+enum AnnounceOutcome {
+    /// New prefix for this peer: took a reference on the attribute set.
+    case added
+    /// Replaced the peer's earlier route: took a reference (the old one was released).
+    case replaced
+    /// Same prefix, same attributes: nothing changed.
+    case duplicate
+}
+
+final class RIBStorage {
+    @exclusivity(unchecked) var v4: PrefixTable<IPv4Key>
+    @exclusivity(unchecked) var v6: PrefixTable<IPv6Key>
+    @exclusivity(unchecked) var attrs = AttributeStore()
+    /// Candidate lists of prefixes that more than one peer has; best path at index 0.
+    @exclusivity(unchecked) var lists: ContiguousArray<ContiguousArray<RouteSlot>> = []
+    var freeLists: [UInt32] = []
+    @exclusivity(unchecked) var peers: ContiguousArray<PeerState> = []
+    var peerSlots: [PeerID: UInt32] = [:]
+    @exclusivity(unchecked) var locRIBCount = 0
+    var recordChanges = false
+
+    init(expectedIPv4Prefixes: Int) {
+        v4 = PrefixTable(minimumCapacity: expectedIPv4Prefixes)
+        v6 = PrefixTable()
+    }
+
+    func copy() -> RIBStorage {
+        let c = RIBStorage(expectedIPv4Prefixes: 0)
+        c.v4 = v4.copy()
+        c.v6 = v6.copy()
+        c.attrs = attrs.copy()
+        c.lists = lists
+        c.freeLists = freeLists
+        c.peers = peers
+        c.peerSlots = peerSlots
+        c.locRIBCount = locRIBCount
+        c.recordChanges = recordChanges
+        return c
+    }
+
+    func slot(for peer: PeerID) -> UInt32 {
+        if let s = peerSlots[peer] { return s }
+        precondition(peers.count < Int(RouteSlot.multi), "too many peers")
+        let s = UInt32(peers.count)
+        peers.append(PeerState(id: peer, info: .unknown, infoSet: false, prefixCount: 0))
+        peerSlots[peer] = s
+        return s
+    }
+
+    // MARK: - Eligibility
+
+    /// RFC 4271 §9.1.2: "If the AS_PATH attribute of a BGP route contains an AS loop, the BGP route
+    /// should be excluded from the Phase 2 decision function." A loop is our own AS in the path.
+    static func isEligible(_ attributes: PathAttributes, localAS: UInt32) -> Bool {
+        guard localAS != 0, let path = attributes.asPath else { return true }
+        for segment in path.segments where segment.type == .asSequence || segment.type == .asSet {
+            if segment.asns.contains(localAS) { return false }
+        }
+        return true
+    }
+
+    @inline(__always) private func route(_ id: UInt32, peer: UInt32, eligible: Bool) -> RouteSlot {
+        RouteSlot(peer: peer, attr: eligible ? id : id | RouteSlot.ineligibleBit)
+    }
+
+    // MARK: - UPDATE
+
+    func apply(_ update: UpdateMessage, peer: UInt32) -> RIBChanges {
+        var log = ChangeLog(record: recordChanges)
+        var withdrawn = 0
+        // RFC 4271 §9.1.4 / RFC 4760 §4: withdrawals are processed before the announcements.
+        if !update.withdrawnRoutes.isEmpty {
+            let table = v4
+            for p in update.withdrawnRoutes where withdraw(table, IPv4Key(p), peer: peer, &log) { withdrawn += 1 }
+        }
+        if let unreach = update.attributes.mpUnreach {
+            for p in unreach.withdrawn {
+                switch p {
+                case .v4(let q): if withdraw(v4, IPv4Key(q), peer: peer, &log) { withdrawn += 1 }
+                case .v6(let q): if withdraw(v6, IPv6Key(q), peer: peer, &log) { withdrawn += 1 }
+                }
+            }
+        }
+        peers[Int(peer)].prefixCount -= withdrawn
+
+        if !update.nlri.isEmpty {
+            var a = update.attributes
+            if a.mpReach != nil || a.mpUnreach != nil {
+                a.mpReach = nil
+                a.mpUnreach = nil
+            }
+            announce(update.nlri, attributes: a, peer: peer, &log)
+        }
+        if let reach = update.attributes.mpReach, !reach.nlri.isEmpty {
+            var a = update.attributes
+            a.mpUnreach = nil
+            a.mpReach = MPReach(family: reach.family, nextHop: reach.nextHop, nlri: [])
+            announce(reach.nlri, attributes: a, peer: peer, &log)
+        }
+        return log.changes
+    }
+
+    /// Interns `attributes`, pinned by one extra reference while the prefixes are processed.
+    private func pinned(_ attributes: PathAttributes, peer: UInt32) -> RouteSlot {
+        let id = attrs.intern(attributes)
+        attrs.retain(id)
+        let eligible = Self.isEligible(attributes, localAS: peers[Int(peer)].info.localAS)
+        return route(id, peer: peer, eligible: eligible)
+    }
+
+    /// Takes the references counted for the UPDATE and drops the pin (freeing an unused set).
+    private func unpin(_ route: RouteSlot, references: UInt32, added: Int) {
+        attrs.retain(route.attrID, by: references)
+        attrs.release(route.attrID)
+        peers[Int(route.peer)].prefixCount += added
+    }
+
+    private func announce(_ prefixes: [IPv4Prefix], attributes: PathAttributes, peer: UInt32, _ log: inout ChangeLog) {
+        let r = pinned(attributes, peer: peer)
+        let table = v4
+        var references: UInt32 = 0
+        var added = 0
+        for p in prefixes {
+            switch announce(table, IPv4Key(p), r, &log) {
+            case .added:
+                references &+= 1
+                added &+= 1
+            case .replaced: references &+= 1
+            case .duplicate: break
+            }
+        }
+        unpin(r, references: references, added: added)
+    }
+
+    private func announce(_ prefixes: [IPPrefix], attributes: PathAttributes, peer: UInt32, _ log: inout ChangeLog) {
+        let r = pinned(attributes, peer: peer)
+        var references: UInt32 = 0
+        var added = 0
+        for p in prefixes {
+            let outcome: AnnounceOutcome
+            switch p {
+            case .v4(let q): outcome = announce(v4, IPv4Key(q), r, &log)
+            case .v6(let q): outcome = announce(v6, IPv6Key(q), r, &log)
+            }
+            switch outcome {
+            case .added:
+                references &+= 1
+                added &+= 1
+            case .replaced: references &+= 1
+            case .duplicate: break
+            }
+        }
+        unpin(r, references: references, added: added)
+    }
+
+    /// Notes a change of best path for a prefix and keeps the Loc-RIB count.
+    @inline(__always) private func noteBest<K: PrefixTableKey>(
+        _ old: RouteSlot?, _ new: RouteSlot?, _ key: K, _ log: inout ChangeLog
+    ) {
+        if old == new { return }
+        if old == nil { locRIBCount &+= 1 }
+        if new == nil { locRIBCount &-= 1 }
+        log.note(key)
+    }
+
+    /// The best path of a candidate list, if any (index 0 when eligible).
+    @inline(__always) private func best(_ list: Int) -> RouteSlot? {
+        let r = lists[list][0]
+        return r.isEligible ? r : nil
+    }
+
+    /// Adds or replaces one route. The route's attribute reference is counted by the caller.
+    @inline(__always)
+    private func announce<K: PrefixTableKey>(
+        _ table: PrefixTable<K>, _ key: K, _ route: RouteSlot, _ log: inout ChangeLog
+    ) -> AnnounceOutcome {
+        let (i, inserted) = table.findOrInsert(key)
+        if inserted {
+            table.buckets[i].value = route
+            if route.isEligible {
+                locRIBCount &+= 1
+                log.note(key)
+            }
+            return .added
+        }
+        let current = table.buckets[i].value
+        if current.peer == route.peer {
+            // RFC 4271 §3.1: a new route for a prefix replaces the peer's earlier one (implicit withdraw).
+            if current.attr == route.attr { return .duplicate }
+            table.buckets[i].value = route
+            attrs.release(current.attrID)
+            noteBest(current.isEligible ? current : nil, route.isEligible ? route : nil, key, &log)
+            return .replaced
+        }
+        return announceShared(table, i, key, current, route, &log)
+    }
+
+    /// The slow path: the prefix has a route from another peer.
+    private func announceShared<K: PrefixTableKey>(
+        _ table: PrefixTable<K>, _ i: Int, _ key: K, _ current: RouteSlot, _ route: RouteSlot, _ log: inout ChangeLog
+    ) -> AnnounceOutcome {
+        if !current.isMulti {
+            var list: ContiguousArray<RouteSlot> = [current, route]
+            let hasBest = selectBest(&list)
+            let l = allocateList(list)
+            table.buckets[i].value = RouteSlot(peer: RouteSlot.multi, attr: l)
+            noteBest(current.isEligible ? current : nil, hasBest ? list[0] : nil, key, &log)
+            return .added
+        }
+        let l = Int(current.attr)
+        let old = best(l)
+        let outcome: AnnounceOutcome
+        if let j = lists[l].firstIndex(where: { $0.peer == route.peer }) {
+            let previous = lists[l][j]
+            if previous.attr == route.attr { return .duplicate }
+            lists[l][j] = route
+            attrs.release(previous.attrID)
+            outcome = .replaced
+        } else {
+            lists[l].append(route)
+            outcome = .added
+        }
+        let hasBest = selectBest(&lists[l])
+        noteBest(old, hasBest ? lists[l][0] : nil, key, &log)
+        return outcome
+    }
+
+    private func allocateList(_ list: ContiguousArray<RouteSlot>) -> UInt32 {
+        if let l = freeLists.popLast() {
+            lists[Int(l)] = list
+            return l
+        }
+        lists.append(list)
+        return UInt32(lists.count - 1)
+    }
+
+    /// Removes the peer's route for `key`; false when the peer has none.
+    @inline(__always)
+    private func withdraw<K: PrefixTableKey>(_ table: PrefixTable<K>, _ key: K, peer: UInt32, _ log: inout ChangeLog) -> Bool {
+        guard let i = table.find(key) else { return false }
+        return withdraw(table, at: i, peer: peer, &log)
+    }
+
+    /// Removes the peer's route at bucket `i`; false when the peer has none there.
+    private func withdraw<K: PrefixTableKey>(_ table: PrefixTable<K>, at i: Int, peer: UInt32, _ log: inout ChangeLog) -> Bool {
+        let current = table.buckets[i].value
+        let key = table.buckets[i].key
+        if current.peer == peer {
+            table.remove(at: i)
+            attrs.release(current.attrID)
+            if current.isEligible {
+                locRIBCount &-= 1
+                log.note(key)
+            }
+            return true
+        }
+        guard current.isMulti else { return false }
+        let l = Int(current.attr)
+        guard let j = lists[l].firstIndex(where: { $0.peer == peer }) else { return false }
+        let old = best(l)
+        let removed = lists[l].remove(at: j)
+        attrs.release(removed.attrID)
+        let new: RouteSlot?
+        if lists[l].count == 1 {
+            let only = lists[l][0]
+            lists[l] = []
+            freeLists.append(UInt32(l))
+            table.buckets[i].value = only
+            new = only.isEligible ? only : nil
+        } else {
+            new = selectBest(&lists[l]) ? lists[l][0] : nil
+        }
+        noteBest(old, new, key, &log)
+        return true
+    }
+
+    // MARK: - Peers
+
+    func removePeer(_ peer: UInt32) -> RIBChanges {
+        var log = ChangeLog(record: recordChanges)
+        removeAll(of: peer, from: v4, &log)
+        removeAll(of: peer, from: v6, &log)
+        peers[Int(peer)].prefixCount = 0
+        return log.changes
+    }
+
+    private func removeAll<K: PrefixTableKey>(of peer: UInt32, from table: PrefixTable<K>, _ log: inout ChangeLog) {
+        table.forEachIndex(removing: { i in
+            let current = table.buckets[i].value
+            if current.peer == peer {
+                _ = withdraw(table, at: i, peer: peer, &log)
+                return true
+            }
+            if current.isMulti { _ = withdraw(table, at: i, peer: peer, &log) }
+            return false
+        })
+    }
+
+    func setPeerInfo(_ peer: UInt32, _ info: RIBPeerInfo) -> RIBChanges {
+        let previous = peers[Int(peer)].info
+        peers[Int(peer)].info = info
+        peers[Int(peer)].infoSet = true
+        var log = ChangeLog(record: recordChanges)
+        guard peers[Int(peer)].prefixCount > 0, previous != info else { return log.changes }
+        reevaluate(peer, in: v4, &log)
+        reevaluate(peer, in: v6, &log)
+        return log.changes
+    }
+
+    /// Recomputes eligibility (the local AS may have changed) and the best path of every prefix the
+    /// peer has a route for.
+    private func reevaluate<K: PrefixTableKey>(_ peer: UInt32, in table: PrefixTable<K>, _ log: inout ChangeLog) {
+        let localAS = peers[Int(peer)].info.localAS
+        table.forEachOccupied { i in
+            let current = table.buckets[i].value
+            let key = table.buckets[i].key
+            if current.peer == peer {
+                let eligible = Self.isEligible(attrs.attributes(current.attrID), localAS: localAS)
+                let updated = route(current.attrID, peer: peer, eligible: eligible)
+                table.buckets[i].value = updated
+                noteBest(current.isEligible ? current : nil, eligible ? updated : nil, key, &log)
+            } else if current.isMulti {
+                let l = Int(current.attr)
+                guard let j = lists[l].firstIndex(where: { $0.peer == peer }) else { return }
+                let old = best(l)
+                let id = lists[l][j].attrID
+                lists[l][j] = route(id, peer: peer, eligible: Self.isEligible(attrs.attributes(id), localAS: localAS))
+                let new = selectBest(&lists[l]) ? lists[l][0] : nil
+                noteBest(old, new, key, &log)
+            }
+        }
+    }
+
+    // MARK: - Queries
+
+    /// The routes stored at bucket `i`, in peer-id order.
+    private func routes<K: PrefixTableKey>(at i: Int, of table: PrefixTable<K>, peer: UInt32?) -> [RIBRoute] {
+        let slot = table.buckets[i].value
+        let prefix = table.buckets[i].key.prefix
+        func make(_ r: RouteSlot, best: Bool) -> RIBRoute {
+            RIBRoute(
+                prefix: prefix, peer: peers[Int(r.peer)].id, attributes: attrs.attributes(r.attrID), best: best,
+                eligible: r.isEligible)
+        }
+        if !slot.isMulti {
+            if let peer, slot.peer != peer { return [] }
+            return [make(slot, best: slot.isEligible)]
+        }
+        let list = lists[Int(slot.attr)]
+        var out: [RIBRoute] = []
+        for (j, r) in list.enumerated() where peer == nil || r.peer == peer {
+            out.append(make(r, best: j == 0 && r.isEligible))
+        }
+        out.sort { $0.peer < $1.peer }
+        return out
+    }
+
+    private func holds(_ slot: RouteSlot, peer: UInt32) -> Bool {
+        if slot.peer == peer { return true }
+        return slot.isMulti && lists[Int(slot.attr)].contains { $0.peer == peer }
+    }
+
+    private func collect<K: PrefixTableKey & Comparable>(
+        _ table: PrefixTable<K>, peer: UInt32?, limit: Int, into out: inout [RIBRoute]
+    ) {
+        guard out.count < limit else { return }
+        var indices: [Int] = []
+        table.forEachOccupied { i in
+            if let peer, !holds(table.buckets[i].value, peer: peer) { return }
+            indices.append(i)
+        }
+        indices.sort { table.buckets[$0].key < table.buckets[$1].key }
+        for i in indices {
+            for r in routes(at: i, of: table, peer: peer) {
+                if out.count >= limit { return }
+                out.append(r)
+            }
+        }
+    }
+
+    func routes(peer: PeerID?, prefix: IPPrefix?, limit: Int) -> [RIBRoute] {
+        guard limit > 0 else { return [] }
+        var slot: UInt32? = nil
+        if let peer {
+            guard let s = peerSlots[peer] else { return [] }
+            slot = s
+        }
+        var out: [RIBRoute] = []
+        if let prefix {
+            switch prefix {
+            case .v4(let p): if let i = v4.find(IPv4Key(p)) { out = routes(at: i, of: v4, peer: slot) }
+            case .v6(let p): if let i = v6.find(IPv6Key(p)) { out = routes(at: i, of: v6, peer: slot) }
+            }
+            return Array(out.prefix(limit))
+        }
+        collect(v4, peer: slot, limit: limit, into: &out)
+        collect(v6, peer: slot, limit: limit, into: &out)
+        return out
+    }
+
+    func bestRoute(for prefix: IPPrefix) -> RIBRoute? {
+        let found: [RIBRoute]
+        switch prefix {
+        case .v4(let p):
+            guard let i = v4.find(IPv4Key(p)) else { return nil }
+            found = routes(at: i, of: v4, peer: nil)
+        case .v6(let p):
+            guard let i = v6.find(IPv6Key(p)) else { return nil }
+            found = routes(at: i, of: v6, peer: nil)
+        }
+        return found.first { $0.best }
+    }
+}
