@@ -30,6 +30,11 @@ public enum VIPAdvertiser {
         public var service: String
         public var advertised: Bool
         public var reason: String
+        public init(service: String, advertised: Bool, reason: String) {
+            self.service = service
+            self.advertised = advertised
+            self.reason = reason
+        }
     }
 
     /// Host prefixes (/32, /128) to advertise and the decision per service.

@@ -68,14 +68,6 @@ extension OpenMessage {
         let hold = c.holdTime == 1 || c.holdTime == 2 ? 3 : c.holdTime
         self.init(version: 4, myAutonomousSystem: myAS, holdTime: hold, bgpIdentifier: c.routerID, capabilities: caps)
     }
-
-    /// The address families this OPEN advertises: its Multiprotocol capabilities, or IPv4 unicast when
-    /// it has none (RFC 4760 §1: without the capability only IPv4 unicast is carried).
-    public var advertisedFamilies: Set<AddressFamily> {
-        var out: Set<AddressFamily> = []
-        for case .multiprotocol(let f) in capabilities { out.insert(f) }
-        return out.isEmpty ? [.ipv4Unicast] : out
-    }
 }
 
 extension NegotiatedSession {

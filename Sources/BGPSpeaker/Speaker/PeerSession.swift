@@ -37,10 +37,10 @@ final class PeerSession {
     let metricPrefixesOut: Gauge
     let metricEstablished: Gauge
 
-    init(id: PeerID, settings: PeerSettings, localAS: UInt32, routerID: IPv4Address, logger: Logger) {
+    init(id: PeerID, settings: PeerSettings, configuration: PeerConfiguration, logger: Logger) {
         self.id = id
         self.settings = settings
-        self.fsm = BGPSessionFSM(configuration: settings.fsmConfiguration(localAS: localAS, routerID: routerID))
+        self.fsm = BGPSessionFSM(configuration: configuration)
         var logger = logger
         logger[metadataKey: "bgp.peer"] = "\(settings.address)"
         self.logger = logger

@@ -66,14 +66,13 @@ public struct PeerSettings: Sendable, Hashable {
         self.families = families
     }
 
-    func fsmConfiguration(localAS: UInt32, routerID: IPv4Address) -> PeerConfiguration {
-        var c = PeerConfiguration(localAS: localAS, routerID: routerID, peerAS: peerAS)
-        c.holdTime = holdTime
-        c.passive = passive
-        c.connectRetryTime = connectRetryTime
-        c.idleHoldTime = idleHoldTime
-        c.families = families
-        return c
+    /// The FSM configuration for this peer; throws naming the field when a value is out of range.
+    public func fsmConfiguration(localAS: UInt32, routerID: IPv4Address) throws(PeerConfigurationError)
+        -> PeerConfiguration
+    {
+        try PeerConfiguration(
+            localAS: localAS, routerID: routerID, peerAS: peerAS, holdTime: holdTime,
+            connectRetryTime: connectRetryTime, passive: passive, idleHoldTime: idleHoldTime, families: families)
     }
 }
 

@@ -117,7 +117,8 @@ final class SpeakerCore {
         if Set(listenAddressesText(old)) != Set(listenAddressesText(new)) || old.listenPort != new.listenPort {
             let closing = listeners.map { $0.close() }
             listeners = []
-            return EventLoopFuture.whenAllComplete(closing, on: eventLoop).flatMap { _ in self.bindListeners() }
+            let bound = self.bound
+            return EventLoopFuture.whenAllComplete(closing, on: eventLoop).flatMap { _ in bound.value.bindListeners() }
         }
         return eventLoop.makeSucceededVoidFuture()
     }
@@ -137,11 +138,17 @@ final class SpeakerCore {
     }
 
     private func addPeer(_ settings: PeerSettings) {
+        let fsmConfiguration: PeerConfiguration
+        do {
+            fsmConfiguration = try settings.fsmConfiguration(
+                localAS: configuration.localAS, routerID: configuration.routerID)
+        } catch {
+            logger.error("peer not started: \(error)", metadata: ["bgp.peer": "\(settings.address)"])
+            return
+        }
         let id = PeerID(nextPeerID)
         nextPeerID += 1
-        let peer = PeerSession(
-            id: id, settings: settings, localAS: configuration.localAS, routerID: configuration.routerID,
-            logger: logger)
+        let peer = PeerSession(id: id, settings: settings, configuration: fsmConfiguration, logger: logger)
         peers[settings.address] = peer
         run(.manualStart, on: peer)
     }

@@ -181,6 +181,11 @@ enum BGPConfigLoader {
                 guard !set.isEmpty else { throw ConfigError(field: "\(f).families", message: "must not be empty") }
                 settings.families = set
             }
+            do {
+                _ = try settings.fsmConfiguration(localAS: file.asn, routerID: routerID)
+            } catch {
+                throw ConfigError(field: "\(f)", message: error.description)
+            }
             peers.append(settings)
         }
         var announce: [IPPrefix: OriginatedRoute] = [:]
