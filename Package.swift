@@ -37,6 +37,14 @@ let package = Package(
                 .product(name: "Yams", package: "Yams"),
             ]
         ),
+        .target(
+            name: "Lab",
+            dependencies: []
+        ),
+        .testTarget(
+            name: "IntegrationTests",
+            dependencies: ["Lab"]
+        ),
         .testTarget(
             name: "BGPSpeakerTests",
             dependencies: [
