@@ -135,7 +135,8 @@ public final class Daemon {
 /// Polling with a deadline.
 public enum Wait {
     /// Calls `probe` every `interval` seconds until it returns a non-nil value, and returns that value.
-    /// Errors thrown by `probe` count as "not yet" (the last one is reported on timeout).
+    /// Errors thrown by `probe` count as "not yet" (the last one is reported on timeout), except a
+    /// ``LabError`` of kind `.daemon` (a daemon died), which is rethrown at once.
     /// Throws ``LabError`` `.timeout` naming `what` when `timeout` seconds pass.
     @discardableResult
     public static func value<T>(
@@ -147,6 +148,9 @@ public enum Wait {
             do {
                 if let value = try probe() { return value }
                 lastError = nil
+            } catch let error as LabError where error.kind == .daemon {
+                // A daemon that died will not come back: fail now instead of at the deadline.
+                throw LabError(.daemon, "\(what): \(error.message)")
             } catch {
                 lastError = error
             }

@@ -1,3 +1,21 @@
+// Lab — network-namespace test topologies with real BGP daemons (DESIGN §5).
+//
+// Architecture (what each file does, how data flows):
+// - Command.swift    runs short commands with a deadline and captured output (ip, birdc, vtysh, gobgp, curl).
+// - Daemon.swift     long-running processes (own log file, SIGTERM then SIGKILL) and `Wait` (polling with a
+//                    deadline; a dead daemon fails the wait at once).
+// - Namespace.swift  one `ip netns`: veth pairs, bridges, addresses (IPv6 without DAD), commands inside it.
+// - Lab.swift        one run: unique names (`stlab-<pid>-<random>-<role>`), work directory, ownership of every
+//                    namespace and daemon, idempotent teardown, sweeping of namespaces left by dead runs.
+// - PeerDaemon.swift the common vocabulary of third-party peers (SpeakerSpec in; SessionStatus and
+//                    LearnedRoute out) and the `PeerDaemon` protocol.
+// - BIRD.swift, FRR.swift, GoBGP.swift   config generators and CLI parsers for each daemon.
+// - StarlingBGP.swift `starling bgp`: config file, process, JSON API (/peers, /rib) via curl in its namespace.
+// - Topology.swift   the two shapes: a pair over one veth, and a router with a bridge and N speakers;
+//                    `KernelRoute` reads ECMP next hops from `ip route`.
+// A test builds a topology, starts daemons on it from specs, then polls their CLIs/APIs with `Wait` until
+// what a user would check holds; `Lab.teardown()` undoes everything.
+
 import Foundation
 
 /// One lab run: a unique id, a work directory for configs, sockets and logs, and the namespaces and daemons
