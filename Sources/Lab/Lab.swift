@@ -114,6 +114,24 @@ public final class Lab {
         return text
     }
 
+    /// Nil when this process can create network namespaces, else the reason it cannot (not root, or root
+    /// without the capability, as in an unprivileged container).
+    public static func namespaceSupport() -> String? {
+        guard isRoot else { return "network namespaces need root (euid \(geteuid()))" }
+        guard Command.which("ip") != nil else { return "program not found: ip (iproute2)" }
+        let probe = "\(prefix)\(getpid())-probe"
+        guard let result = try? Command.run(["ip", "netns", "add", probe]) else { return "cannot run ip netns add" }
+        if result.succeeded {
+            _ = try? Command.run(["ip", "netns", "del", probe])
+            return nil
+        }
+        let text = result.stderr.lowercased()
+        if text.contains("not permitted") || text.contains("permission denied") {
+            return "cannot create network namespaces here: \(result.stderr.trimmingCharacters(in: .whitespacesAndNewlines))"
+        }
+        return nil  // another failure: let the test report it
+    }
+
     /// Removes namespaces and work directories of lab runs whose process no longer exists.
     public static func sweepStale() {
         for name in Namespace.all() where name.hasPrefix(prefix) {

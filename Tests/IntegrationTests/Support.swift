@@ -13,6 +13,10 @@ extension XCTestCase {
             print("IntegrationTests: \(reason)")
             throw XCTSkip(reason)
         }
+        if let reason = Lab.namespaceSupport() {
+            print("IntegrationTests: \(reason); skipping \(label)")
+            throw XCTSkip(reason)
+        }
         let missing = Command.missing(programs + ["ip", "ss"])
         guard missing.isEmpty else {
             let reason = "missing programs \(missing.joined(separator: ", ")) (run scripts/install-deps.sh); skipping \(label)"
