@@ -48,6 +48,14 @@ let package = Package(
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ]
         ),
+        .target(
+            name: "Lab",
+            dependencies: []
+        ),
+        .testTarget(
+            name: "IntegrationTests",
+            dependencies: ["Lab"]
+        ),
         .testTarget(
             name: "BGPSpeakerTests",
             dependencies: [
