@@ -77,8 +77,10 @@ public final class BIRD: PeerDaemon {
                 "local \(neighbor.localAddress) as \(spec.asn);",
                 "neighbor \(neighbor.address) as \(neighbor.asn);",
                 "connect retry time 1;",
+                "connect delay time 1;",
                 "error wait time 1, 5;",
             ]
+            body.append(spec.gracefulRestart ? "graceful restart aware;" : "graceful restart off;")
             if neighbor.passive { body.append("passive on;") }
             if let hold = neighbor.holdTime { body.append("hold time \(hold);") }
             body.append("\(neighbor.family.rawValue) { import all; \(export); };")
@@ -140,6 +142,10 @@ public final class BIRD: PeerDaemon {
         }
         if since.isEmpty { throw LabError(.parse, "birdc show protocols \(proto): \(out.prefix(300))") }
         return SessionStatus(neighbor: neighbor, state: state, establishedMarker: since)
+    }
+
+    public func resetSession(_ neighbor: String) throws {
+        try birdc(["restart", Self.protocolName(neighbor)])
     }
 
     public func routes(_ family: IPFamily) throws -> [LearnedRoute] {

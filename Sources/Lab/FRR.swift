@@ -67,6 +67,7 @@ public final class FRR: PeerDaemon {
             " no bgp network import-check",
             " no bgp default ipv4-unicast",
         ]
+        if !spec.gracefulRestart { lines.append(" bgp graceful-restart-disable") }
         for neighbor in spec.neighbors {
             let n = neighbor.address
             lines += [
@@ -152,6 +153,10 @@ public final class FRR: PeerDaemon {
         let state = SessionStatus.rfcName(info["bgpState"] as? String ?? "Idle")
         let established = Text.int(info["connectionsEstablished"]) ?? 0
         return SessionStatus(neighbor: neighbor, state: state, establishedMarker: "established=\(established)")
+    }
+
+    public func resetSession(_ neighbor: String) throws {
+        try Command.check(["vtysh", "--vty_socket", directory, "-c", "clear bgp \(neighbor)"], timeout: 10)
     }
 
     public func routes(_ family: IPFamily) throws -> [LearnedRoute] {

@@ -83,15 +83,25 @@ public final class GoBGP: PeerDaemon {
                 "    passive-mode = \(neighbor.passive)",
                 "  [neighbors.timers.config]",
                 "    connect-retry = 1",
+                "    idle-hold-time-after-reset = 1",
             ]
             if let hold = neighbor.holdTime {
                 lines += ["    hold-time = \(hold)", "    keepalive-interval = \(max(hold / 3, 1))"]
+            }
+            if spec.gracefulRestart {
+                lines += [
+                    "  [neighbors.graceful-restart.config]", "    enabled = true", "    helper-only = true",
+                    "    restart-time = 120",
+                ]
             }
             lines += [
                 "  [[neighbors.afi-safis]]",
                 "    [neighbors.afi-safis.config]",
                 "      afi-safi-name = \"\(neighbor.family == .ipv4 ? "ipv4-unicast" : "ipv6-unicast")\"",
             ]
+            if spec.gracefulRestart {
+                lines += ["    [neighbors.afi-safis.mp-graceful-restart.config]", "      enabled = true"]
+            }
         }
         return lines.joined(separator: "\n") + "\n"
     }
@@ -143,7 +153,15 @@ public final class GoBGP: PeerDaemon {
         let name = names[Text.int(state?["session_state"]) ?? 1] ?? "Idle"
         let timers = (info["timers"] as? [String: Any])?["state"] as? [String: Any]
         let uptime = Text.int((timers?["uptime"] as? [String: Any])?["seconds"]) ?? 0
-        return SessionStatus(neighbor: neighbor, state: name, establishedMarker: "uptime-since=\(uptime)")
+        // The OPEN counter survives session resets (one OPEN per session), unlike the one-second uptime stamp.
+        let received = (state?["messages"] as? [String: Any])?["received"] as? [String: Any]
+        let opens = Text.int(received?["open"]) ?? 0
+        return SessionStatus(
+            neighbor: neighbor, state: name, establishedMarker: "opens-received=\(opens) uptime-since=\(uptime)")
+    }
+
+    public func resetSession(_ neighbor: String) throws {
+        try gobgp(["neighbor", neighbor, "reset"])
     }
 
     public func routes(_ family: IPFamily) throws -> [LearnedRoute] {

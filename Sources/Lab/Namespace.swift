@@ -12,12 +12,17 @@ public final class Namespace {
     public let role: String
     private var deleted = false
 
-    /// Creates the namespace `name` and brings its loopback up.
+    /// Creates the namespace `name`, turns IPv6 duplicate address detection off for every interface that
+    /// will be created in it (so link-local addresses are usable at once, which BGP over IPv6 needs), and
+    /// brings its loopback up.
     public init(creating name: String, role: String) throws {
         self.name = name
         self.role = role
         try Command.check(["ip", "netns", "add", name])
         do {
+            for conf in ["all", "default"] {
+                try Command.check(["ip", "netns", "exec", name, "sysctl", "-qw", "net.ipv6.conf.\(conf).accept_dad=0"])
+            }
             try Command.check(["ip", "-n", name, "link", "set", "lo", "up"])
         } catch {
             _ = try? Command.run(["ip", "netns", "del", name])

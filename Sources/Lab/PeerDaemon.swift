@@ -61,11 +61,15 @@ public struct SpeakerSpec: Sendable, Hashable {
     public var export: ExportPolicy
     /// BIRD only: install BGP routes into the namespace's kernel table with `merge paths on` (ECMP).
     public var kernelECMP: Bool
+    /// Whether it takes part in graceful restart (RFC 4724) as a helper. Off by default, so that a closed
+    /// session removes the neighbor's routes at once (BIRD and FRR otherwise keep them as stale for the
+    /// peer's restart time when the peer advertised the capability).
+    public var gracefulRestart: Bool
 
     /// Creates a daemon configuration.
     public init(
         asn: UInt32, routerID: String, neighbors: [NeighborSpec], originate: [String] = [],
-        export: ExportPolicy = .originated, kernelECMP: Bool = false
+        export: ExportPolicy = .originated, kernelECMP: Bool = false, gracefulRestart: Bool = false
     ) {
         self.asn = asn
         self.routerID = routerID
@@ -73,6 +77,7 @@ public struct SpeakerSpec: Sendable, Hashable {
         self.originate = originate
         self.export = export
         self.kernelECMP = kernelECMP
+        self.gracefulRestart = gracefulRestart
     }
 }
 
@@ -83,7 +88,8 @@ public struct SessionStatus: Sendable, Hashable, CustomStringConvertible {
     /// RFC 4271 state name: Idle, Connect, Active, OpenSent, OpenConfirm or Established.
     public var state: String
     /// A value that changes whenever the session is (re-)established: BIRD's state-change time, FRR's
-    /// count of established connections, GoBGP's uptime start. Equal markers mean no session reset.
+    /// count of established connections, GoBGP's count of OPENs received and uptime start. Equal markers
+    /// mean no session reset.
     public var establishedMarker: String
 
     /// True when the state is Established.
@@ -153,6 +159,8 @@ public protocol PeerDaemon: AnyObject {
     func session(_ neighbor: String) throws -> SessionStatus
     /// Every route of `family` in its BGP table (all paths, not only the best).
     func routes(_ family: IPFamily) throws -> [LearnedRoute]
+    /// Resets the session toward `neighbor` (it closes and comes back up by itself).
+    func resetSession(_ neighbor: String) throws
 }
 
 extension PeerDaemon {

@@ -17,7 +17,7 @@ extension XCTestCase {
             print("IntegrationTests: \(reason); skipping \(label)")
             throw XCTSkip(reason)
         }
-        let missing = Command.missing(programs + ["ip", "ss"])
+        let missing = Command.missing(programs + ["ip", "ss", "sysctl"])
         guard missing.isEmpty else {
             let reason = "missing programs \(missing.joined(separator: ", ")) (run scripts/install-deps.sh); skipping \(label)"
             print("IntegrationTests: \(reason)")
