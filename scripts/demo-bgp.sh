@@ -85,6 +85,7 @@ done
 } > "$WORK/router.conf"
 ip netns exec "$R" bird -f -c "$WORK/router.conf" -s "$WORK/router.ctl" -P "$WORK/router.pid" \
   > "$WORK/router.log" 2>&1 &
+disown $!
 wait_for 20 "BIRD router" birdc -s "$WORK/router.ctl" show status
 
 # ---- speakers
@@ -102,6 +103,7 @@ protocol bgp upstream { local $ME as 65001; neighbor $RTR_IP as 65000; hold time
 CONF
     ip netns exec "$S" bird -f -c "$WORK/speaker$i.conf" -s "$WORK/speaker$i.ctl" -P "$WORK/speaker$i.pid" \
       > "$WORK/speaker$i.log" 2>&1 &
+    disown $!
   else
     cat > "$WORK/speaker$i.json" <<CONF
 {"asn": 65001, "router_id": "$ME",
@@ -110,6 +112,7 @@ CONF
 CONF
     ip netns exec "$S" "$STARLING_BIN" bgp --config "$WORK/speaker$i.json" --api 127.0.0.1:8179 \
       > "$WORK/speaker$i.log" 2>&1 &
+    disown $!
   fi
 done
 
