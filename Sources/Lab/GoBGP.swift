@@ -111,7 +111,7 @@ public final class GoBGP: PeerDaemon {
             return try gobgpResult(["global"]).succeeded
         }
         for prefix in spec.originate {
-            try gobgp(["global", "rib", "add", prefix, "-a", IPFamily(of: prefix).rawValue])
+            try gobgp(["global", "rib", "add", prefix, "origin", "igp", "-a", IPFamily(of: prefix).rawValue])
         }
         if spec.neighbors.contains(where: \.passive) {
             try Wait.until("GoBGP \(name) listens on port 179", timeout: 10) { try namespace.isListening(port: 179) }
