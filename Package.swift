@@ -37,6 +37,22 @@ let package = Package(
                 .product(name: "Yams", package: "Yams"),
             ]
         ),
+        .systemLibrary(
+            name: "CNetlink",
+            pkgConfig: "libnl-route-3.0",
+            providers: [.apt(["libnl-route-3-dev"])]
+        ),
+        .target(
+            name: "Netlink",
+            dependencies: [
+                "CNetlink",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
+            name: "NetlinkTests",
+            dependencies: ["Netlink"]
+        ),
         .testTarget(
             name: "BGPSpeakerTests",
             dependencies: [
