@@ -47,7 +47,8 @@ let package = Package(
             dependencies: [
                 "CNetlink",
                 .product(name: "Logging", package: "swift-log"),
-            ]
+            ],
+            exclude: ["README.md"]
         ),
         .testTarget(
             name: "NetlinkTests",

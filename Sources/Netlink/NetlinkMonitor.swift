@@ -174,11 +174,13 @@ private final class MonitorWorker: @unchecked Sendable {
     func start() throws {
         try lock.withLock {
             let context = Unmanaged.passRetained(self).toOpaque()
-            let code = pthread_create(&thread, nil, { raw in
-                let worker = Unmanaged<MonitorWorker>.fromOpaque(raw!).takeRetainedValue()
-                worker.run()
-                return nil
-            }, context)
+            let code = pthread_create(
+                &thread, nil,
+                { raw in
+                    let worker = Unmanaged<MonitorWorker>.fromOpaque(raw!).takeRetainedValue()
+                    worker.run()
+                    return nil
+                }, context)
             guard code == 0 else {
                 Unmanaged<MonitorWorker>.fromOpaque(context).release()
                 throw NetlinkError(operation: "start netlink monitor thread", errno: code)
@@ -288,7 +290,8 @@ extension NetlinkEvent {
             guard let address = InterfaceAddress(message: message) else { return nil }
             self = .addressRemoved(address)
         case Int(RTM_NEWROUTE): guard let route = Route(message: message) else { return nil }; self = .routeAdded(route)
-        case Int(RTM_DELROUTE): guard let route = Route(message: message) else { return nil }; self = .routeRemoved(route)
+        case Int(RTM_DELROUTE):
+            guard let route = Route(message: message) else { return nil }; self = .routeRemoved(route)
         default: return nil
         }
     }

@@ -75,13 +75,15 @@ final class NetlinkRequest {
 func withParsedObject<T>(of message: OpaquePointer, _ body: (OpaquePointer) -> T?) -> T? {
     var object: OpaquePointer?
     _ = withUnsafeMutablePointer(to: &object) { slot in
-        nl_msg_parse(message, { parsed, context in
-            guard let parsed, let context else { return }
-            let slot = context.assumingMemoryBound(to: OpaquePointer?.self)
-            if let previous = slot.pointee { nl_object_put(previous) }
-            nl_object_get(parsed)
-            slot.pointee = parsed
-        }, slot)
+        nl_msg_parse(
+            message,
+            { parsed, context in
+                guard let parsed, let context else { return }
+                let slot = context.assumingMemoryBound(to: OpaquePointer?.self)
+                if let previous = slot.pointee { nl_object_put(previous) }
+                nl_object_get(parsed)
+                slot.pointee = parsed
+            }, slot)
     }
     guard let object else { return nil }
     defer { nl_object_put(object) }

@@ -62,11 +62,13 @@ enum NamespaceThread {
         let job = Job(path: namespace.path, body: body)
         let context = Unmanaged.passRetained(job).toOpaque()
         var thread = pthread_t()
-        let created = pthread_create(&thread, nil, { raw in
-            let job = Unmanaged<Job>.fromOpaque(raw!).takeRetainedValue()
-            job.run()
-            return nil
-        }, context)
+        let created = pthread_create(
+            &thread, nil,
+            { raw in
+                let job = Unmanaged<Job>.fromOpaque(raw!).takeRetainedValue()
+                job.run()
+                return nil
+            }, context)
         guard created == 0 else {
             Unmanaged<Job>.fromOpaque(context).release()
             throw NetlinkError(operation: "start namespace thread", errno: created)

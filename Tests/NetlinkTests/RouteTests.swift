@@ -18,7 +18,8 @@ final class RouteTests: NamespaceTestCase {
 
     /// The `ip -j route show` entry for `destination`.
     private func ipRoute(_ destination: String, table: String = "main", v6: Bool = false) throws -> [String: Any]? {
-        let entries = try v6
+        let entries =
+            try v6
             ? ns.ipJSON("-6", "route", "show", "table", table, destination)
             : ns.ipJSON("route", "show", "table", table, destination)
         return entries.first
@@ -51,7 +52,8 @@ final class RouteTests: NamespaceTestCase {
         XCTAssertEqual(shown.map(\.dev), ["va", "wa"])
         XCTAssertEqual(shown.map(\.weight), [1, 3])
 
-        let listed = try XCTUnwrap(try netlink.routes(table: .main, family: .ipv4).first { $0.destination == destination })
+        let listed = try XCTUnwrap(
+            try netlink.routes(table: .main, family: .ipv4).first { $0.destination == destination })
         XCTAssertEqual(listed.protocol, .starling)
         XCTAssertEqual(listed.metric, 100)
         XCTAssertEqual(listed.table, .main)
@@ -109,6 +111,12 @@ final class RouteTests: NamespaceTestCase {
         let after = hops(try XCTUnwrap(try ipRoute("2001:db8:100::/64", v6: true)))
         XCTAssertEqual(after.map(\.gateway), ["2001:db8:1::3"])
 
+        try netlink.replaceRoute(route)
+        XCTAssertEqual(hops(try XCTUnwrap(try ipRoute("2001:db8:100::/64", v6: true))).count, 2)
+        XCTAssertTrue(try netlink.deleteRoute(route), "deletes every path of the ECMP route")
+        XCTAssertNil(try ipRoute("2001:db8:100::/64", v6: true))
+
+        try netlink.addRoute(replaced)
         XCTAssertTrue(try netlink.deleteRoute(replaced))
         XCTAssertNil(try ipRoute("2001:db8:100::/64", v6: true))
         XCTAssertFalse(try netlink.deleteRoute(replaced))
