@@ -26,7 +26,7 @@ final class TestNamespace {
     }
 
     init() throws {
-        name = "starling-nl-\(getpid())-\(Self.counter.next())"
+        name = "starling-nl-\(getpid())-\(Self.counter.next())-\(UInt16.random(in: 0...UInt16.max))"
         try Self.run(["ip", "netns", "add", name])
         try ip("link", "set", "lo", "up")
     }
