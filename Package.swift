@@ -59,12 +59,31 @@ let package = Package(
             name: "IntegrationTests",
             dependencies: ["Lab"]
         ),
+        .systemLibrary(
+            name: "CNetlink",
+            pkgConfig: "libnl-route-3.0",
+            providers: [.apt(["libnl-route-3-dev"])]
+        ),
+        .target(
+            name: "Netlink",
+            dependencies: [
+                "CNetlink",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            exclude: ["README.md"]
+        ),
+        .testTarget(
+            name: "NetlinkTests",
+            dependencies: ["Netlink"]
+        ),
         .testTarget(
             name: "BGPSpeakerTests",
             dependencies: [
                 "BGPSpeaker",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(
