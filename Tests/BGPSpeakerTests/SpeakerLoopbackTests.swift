@@ -66,7 +66,8 @@ final class SpeakerLoopbackTests: XCTestCase {
         await eventually("B has both prefixes") {
             await b.peerStatus().first?.prefixesReceived == 2
         }
-        let peerA = try XCTUnwrap(await b.peerStatus().first)
+        let statusB = await b.peerStatus()
+        let peerA = try XCTUnwrap(statusB.first)
         XCTAssertEqual(peerA.state, .established)
         XCTAssertEqual(peerA.holdTime, 9)
         XCTAssertEqual(peerA.keepaliveTime, 3)
@@ -77,7 +78,8 @@ final class SpeakerLoopbackTests: XCTestCase {
         XCTAssertEqual(r.attributes.asPath?.segments.first?.asns, [65001])
         XCTAssertEqual(r.attributes.communities, [Community(asn: 65001, value: 7)])
         XCTAssertTrue(r.best)
-        let r6 = try XCTUnwrap(await b.routes(peer: nil, prefix: v6).first?.routes.first)
+        let routes6 = await b.routes(peer: nil, prefix: v6)
+        let r6 = try XCTUnwrap(routes6.first?.routes.first)
         if case .ipv6(let global, _)? = r6.attributes.mpReach?.nextHop {
             XCTAssertEqual(global, IPv6Address("2001:db8:ffff::1"))
         } else {
@@ -87,15 +89,19 @@ final class SpeakerLoopbackTests: XCTestCase {
         // Desired state: dropping v6 withdraws exactly that prefix; the session stays up.
         await a.setAdvertisements([v4: route])
         await eventually("B lost the IPv6 prefix") { await b.peerStatus().first?.prefixesReceived == 1 }
-        let stillUp = try XCTUnwrap(await b.peerStatus().first)
+        let statusAfter = await b.peerStatus()
+        let stillUp = try XCTUnwrap(statusAfter.first)
         XCTAssertEqual(stillUp.establishedTransitions, 1, "no session reset")
-        XCTAssertEqual(await a.peerStatus().first?.prefixesAdvertised, 1)
+        let advertised = await a.peerStatus().first?.prefixesAdvertised
+        XCTAssertEqual(advertised, 1)
 
         // Shutdown withdraws, then closes with Cease.
         await a.shutdown()
         await eventually("B sees the session go down") { await b.peerStatus().first?.state != .established }
-        XCTAssertEqual(await b.peerStatus().first?.prefixesReceived, 0)
-        XCTAssertEqual(await b.locRIBCount(), 0)
+        let received = await b.peerStatus().first?.prefixesReceived
+        XCTAssertEqual(received, 0)
+        let locRIB = await b.locRIBCount()
+        XCTAssertEqual(locRIB, 0)
         await b.shutdown()
     }
 
@@ -121,7 +127,8 @@ final class SpeakerLoopbackTests: XCTestCase {
         XCTAssertEqual(peers[0].establishedTransitions, 1, "unchanged peer kept its session")
         config.peers.removeFirst()
         try await b.reconfigure(config)
-        XCTAssertEqual(await b.peerStatus().map(\.address.description), ["127.0.0.3"])
+        let remaining = await b.peerStatus().map(\.address.description)
+        XCTAssertEqual(remaining, ["127.0.0.3"])
         await a.shutdown()
         await b.shutdown()
     }
