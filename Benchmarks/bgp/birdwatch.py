@@ -29,7 +29,7 @@ def reply():
         if re.match(r"^\d{4} ", line) and not line.startswith("1002-"):
             code = line[:4]
             if code in ("0000", "0013") or code.startswith(("8", "9")): return "".join(out)
-reply()  # greeting
+f.readline()  # greeting: "0001 BIRD x.y ready."
 est = done = None
 while time.monotonic() < deadline:
     s.sendall(("show protocols all %s\n" % a.proto).encode())

@@ -3,6 +3,7 @@
 #
 #   sudo Benchmarks/bgp/run.sh                  # ingest 1M (RUNS=3) + originate 10k VIPs
 #   RUNS=5 N=100000 Benchmarks/bgp/run.sh ingest
+#   BLAST_ARGS="--per-update 4 --path-min 2 --path-max 6" Benchmarks/bgp/run.sh ingest   # realistic mix
 #
 # ingest:    ../shared/tools/bgpblast.py sends N IPv4 prefixes (packed, ~1000 per attribute set) to the
 #            daemon under test; time from first UPDATE until the daemon reports N prefixes; peak RSS
@@ -82,7 +83,7 @@ ingest() {  # ingest DAEMON RUN
     bird) until="bird:$WORK/bird.ctl:show protocols all peerA"; rx='Routes:\s+(\d+) imported' ;;
   esac
   ip netns exec $PEER python3 "$BLAST" send --peer 198.18.0.1 --local 198.18.0.2 --asn 65001 --peer-asn 65000 \
-    -n "$N" --until "$until" --until-regex "$rx" --until-interval 0.005 --until-timeout 300 --json "$R.json" \
+    -n "$N" ${BLAST_ARGS:-} --until "$until" --until-regex "$rx" --until-interval 0.005 --until-timeout 300 --json "$R.json" \
     --after "cat /proc/$DPID/status > $R.status; cat /proc/$DPID/stat > $R.stat" >"$R.out" 2>&1 || true
   local secs hwm cpu
   secs=$(field "$R.json" seconds)
