@@ -255,7 +255,8 @@ struct UpdateDecoder {
         // are encountered in such an UPDATE message and if any encountered error specifies an
         // error-handling approach other than "attribute discard", then the "session reset" approach
         // MUST be used."
-        if worst >= .treatAsWithdraw && !announcesIPv4 && !announcesMP && hasAttributesOtherThanMPUnreach {
+        // (An incorrect MP attribute keeps its own "AFI/SAFI disable" below.)
+        if worst == .treatAsWithdraw && !announcesIPv4 && !announcesMP && hasAttributesOtherThanMPUnreach {
             var error = errors.first { $0.action == worst }!
             error.action = .sessionReset
             error.reason += " in an UPDATE without reachable NLRI"
