@@ -97,8 +97,12 @@ final class PackTests: XCTestCase {
     }
 
     func testMixedWithdrawalsAndGroupsAppearExactlyOnce() {
-        let withdrawn4 = (0..<300).map { IPPrefix.v4(IPv4Prefix(address: IPv4Address(rawValue: 0xC612_0000 | UInt32($0) << 8), length: 24)) }
-        let withdrawn6 = (0..<300).map { IPPrefix.v6(IPv6Prefix(address: IPv6Address(high: 0x2001_0DB8_0001_0000 | UInt64($0), low: 0), length: 64)) }
+        let withdrawn4 = (0..<300).map {
+            IPPrefix.v4(IPv4Prefix(address: IPv4Address(rawValue: 0xC612_0000 | UInt32($0) << 8), length: 24))
+        }
+        let withdrawn6 = (0..<300).map {
+            IPPrefix.v6(IPv6Prefix(address: IPv6Address(high: 0x2001_0DB8_0001_0000 | UInt64($0), low: 0), length: 64))
+        }
         var groupA = v6Attributes
         groupA.nextHop = IPv4Address(192, 0, 2, 1)
         let announcedA = hosts4(1000) + hosts6(500)
@@ -114,16 +118,18 @@ final class PackTests: XCTestCase {
 
         // Withdrawals first.
         let firstAnnouncement = decoded.firstIndex { !$0.nlri.isEmpty || $0.attributes.mpReach != nil } ?? decoded.count
-        XCTAssertTrue(decoded[firstAnnouncement...].allSatisfy { $0.withdrawnRoutes.isEmpty && $0.attributes.mpUnreach == nil })
+        XCTAssertTrue(
+            decoded[firstAnnouncement...].allSatisfy { $0.withdrawnRoutes.isEmpty && $0.attributes.mpUnreach == nil })
 
         XCTAssertEqual(decoded.flatMap { $0.withdrawnRoutes.map(IPPrefix.v4) }, withdrawn4)
         XCTAssertEqual(decoded.flatMap { $0.attributes.mpUnreach?.withdrawn ?? [] }, withdrawn6)
         var expectedA4 = groupA
         expectedA4.mpReach = nil
         XCTAssertEqual(
-            decoded.filter { $0.attributes == expectedA4 }.flatMap { $0.nlri.map(IPPrefix.v4) } + decoded.flatMap {
-                $0.attributes.mpReach?.nlri ?? []
-            },
+            decoded.filter { $0.attributes == expectedA4 }.flatMap { $0.nlri.map(IPPrefix.v4) }
+                + decoded.flatMap {
+                    $0.attributes.mpReach?.nlri ?? []
+                },
             announcedA)
         XCTAssertEqual(decoded.filter { $0.attributes == groupB }.flatMap { $0.nlri.map(IPPrefix.v4) }, announcedB)
         // Every prefix once, nothing else.
@@ -148,7 +154,8 @@ final class PackTests: XCTestCase {
     func testNothingToSend() {
         XCTAssertEqual(UpdateMessage.pack(withdrawn: [], announced: [], context: UpdateVectors.ebgp), [])
         XCTAssertEqual(
-            UpdateMessage.pack(withdrawn: [], announced: [(UpdateVectors.mandatoryAttributes, [])], context: UpdateVectors.ebgp),
+            UpdateMessage.pack(
+                withdrawn: [], announced: [(UpdateVectors.mandatoryAttributes, [])], context: UpdateVectors.ebgp),
             [])
     }
 

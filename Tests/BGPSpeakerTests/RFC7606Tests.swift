@@ -32,7 +32,8 @@ final class RFC7606Tests: XCTestCase {
             file: file, line: line)
         XCTAssertTrue(
             decoded.errors.contains {
-                $0.code == .updateMessageError && $0.subcode == subcode && $0.data == data && $0.action == .treatAsWithdraw
+                $0.code == .updateMessageError && $0.subcode == subcode && $0.data == data
+                    && $0.action == .treatAsWithdraw
             }, "errors: \(decoded.errors)", file: file, line: line)
     }
 
@@ -74,7 +75,8 @@ final class RFC7606Tests: XCTestCase {
 
     func testNLRIPrefixLongerThan32() {
         // NLRI length octet 0x21 (33): Invalid Network Field (RFC 4271 §6.3, RFC 7606 §5.3 (a)).
-        assertUpdateError(body(origin + asPath + nextHop, nlri: [0x21, 0xC0, 0x00, 0x02, 0x01, 0x00]), subcode: 10, data: [])
+        assertUpdateError(
+            body(origin + asPath + nextHop, nlri: [0x21, 0xC0, 0x00, 0x02, 0x01, 0x00]), subcode: 10, data: [])
     }
 
     func testNLRILastPrefixOverruns() {
@@ -102,7 +104,8 @@ final class RFC7606Tests: XCTestCase {
 
     func testExtendedLengthHeaderCutShort() {
         // Flags 0x90 (Extended Length) need four header octets; three are left.
-        assertTreatAsWithdraw(body(origin + asPath + nextHop + [0x90, 0x20, 0x00]), subcode: 1, data: [], withdrawn: nlri)
+        assertTreatAsWithdraw(
+            body(origin + asPath + nextHop + [0x90, 0x20, 0x00]), subcode: 1, data: [], withdrawn: nlri)
     }
 
     func testMPReachOverrunningTheListIsSessionReset() {
@@ -178,7 +181,8 @@ final class RFC7606Tests: XCTestCase {
 
     func testASPathSegmentOfLengthZero() {
         // RFC 7606 §7.2; Malformed AS_PATH (11) carries no data.
-        assertTreatAsWithdraw(body(origin + [0x40, 0x02, 0x02, 0x02, 0x00] + nextHop), subcode: 11, data: [], withdrawn: nlri)
+        assertTreatAsWithdraw(
+            body(origin + [0x40, 0x02, 0x02, 0x02, 0x00] + nextHop), subcode: 11, data: [], withdrawn: nlri)
     }
 
     func testASPathUnrecognizedSegmentType() {
@@ -225,30 +229,36 @@ final class RFC7606Tests: XCTestCase {
     func testLocalPrefFromExternalPeerIsDiscarded() {
         // RFC 7606 §7.5: discarded whatever its length.
         let good: [UInt8] = [0x40, 0x05, 0x04, 0x00, 0x00, 0x00, 0xC8]
-        XCTAssertNil(assertDiscarded(body(origin + asPath + nextHop + good), subcode: 1, data: good)?.update.attributes.localPref)
+        XCTAssertNil(
+            assertDiscarded(body(origin + asPath + nextHop + good), subcode: 1, data: good)?.update.attributes.localPref
+        )
         let bad: [UInt8] = [0x40, 0x05, 0x02, 0x00, 0x64]
-        XCTAssertNil(assertDiscarded(body(origin + asPath + nextHop + bad), subcode: 1, data: bad)?.update.attributes.localPref)
+        XCTAssertNil(
+            assertDiscarded(body(origin + asPath + nextHop + bad), subcode: 1, data: bad)?.update.attributes.localPref)
     }
 
     func testAtomicAggregateWithAValueIsDiscarded() {
         // RFC 7606 §7.6.
         let bad: [UInt8] = [0x40, 0x06, 0x01, 0x00]
         XCTAssertEqual(
-            assertDiscarded(body(origin + asPath + nextHop + bad), subcode: 5, data: bad)?.update.attributes.atomicAggregate,
+            assertDiscarded(body(origin + asPath + nextHop + bad), subcode: 5, data: bad)?.update.attributes
+                .atomicAggregate,
             false)
     }
 
     func testAggregatorLengthNotEightIsDiscarded() {
         // RFC 7606 §7.7, 4-octet session: 7 octets.
         let bad: [UInt8] = [0xC0, 0x07, 0x07, 0x00, 0x00, 0xFD, 0xE9, 0xC0, 0x00, 0x02]
-        XCTAssertNil(assertDiscarded(body(origin + asPath + nextHop + bad), subcode: 5, data: bad)?.update.attributes.aggregator)
+        XCTAssertNil(
+            assertDiscarded(body(origin + asPath + nextHop + bad), subcode: 5, data: bad)?.update.attributes.aggregator)
     }
 
     func testAggregatorLengthNotSixOnTwoOctetSessionIsDiscarded() {
         // 2-octet session: 8 octets is wrong. AS_PATH SEQ [65001] 2-octet: 40 02 04 02 01 FD E9.
         let path2: [UInt8] = [0x40, 0x02, 0x04, 0x02, 0x01, 0xFD, 0xE9]
         let bad: [UInt8] = [0xC0, 0x07, 0x08, 0x00, 0x00, 0xFD, 0xE9, 0xC0, 0x00, 0x02, 0xFE]
-        _ = assertDiscarded(body(origin + path2 + nextHop + bad), context: UpdateVectors.twoOctet, subcode: 5, data: bad)
+        _ = assertDiscarded(
+            body(origin + path2 + nextHop + bad), context: UpdateVectors.twoOctet, subcode: 5, data: bad)
     }
 
     func testCommunitiesLengthNotMultipleOfFour() {
@@ -341,7 +351,8 @@ final class RFC7606Tests: XCTestCase {
     func testMPReachForFamilyNotNegotiated() {
         let v4only = WireContext(fourOctetAS: true, families: [.ipv4Unicast])
         assertUpdateError(
-            body(mpReach6 + origin + asPath, nlri: []), context: v4only, subcode: 9, data: mpReach6, action: .afiSafiDisable)
+            body(mpReach6 + origin + asPath, nlri: []), context: v4only, subcode: 9, data: mpReach6,
+            action: .afiSafiDisable)
     }
 
     func testMPUnreachForFamilyNotNegotiated() {
@@ -355,7 +366,8 @@ final class RFC7606Tests: XCTestCase {
         let evpn = AddressFamily(afi: AFI(rawValue: 25), safi: SAFI(rawValue: 70))
         let context = WireContext(fourOctetAS: true, families: [.ipv4Unicast, evpn])
         let bad: [UInt8] = [0x80, 0x0E, 0x09, 0x00, 0x19, 0x46, 0x04, 0xC0, 0x00, 0x02, 0x01, 0x00]
-        assertUpdateError(body(bad + origin + asPath, nlri: []), context: context, subcode: 9, data: bad, action: .afiSafiDisable)
+        assertUpdateError(
+            body(bad + origin + asPath, nlri: []), context: context, subcode: 9, data: bad, action: .afiSafiDisable)
     }
 
     func testMPReachPrefixLongerThan128() {
@@ -424,7 +436,8 @@ final class RFC7606Tests: XCTestCase {
     func testStrongestActionWins() {
         let badMED: [UInt8] = [0x80, 0x04, 0x03, 0x00, 0x00, 0x64]  // treat-as-withdraw
         let badAtomic: [UInt8] = [0x40, 0x06, 0x01, 0x00]  // attribute discard
-        assertTreatAsWithdraw(body(origin + asPath + nextHop + badMED + badAtomic), subcode: 5, data: badMED, withdrawn: nlri)
+        assertTreatAsWithdraw(
+            body(origin + asPath + nextHop + badMED + badAtomic), subcode: 5, data: badMED, withdrawn: nlri)
         XCTAssertEqual(
             decodeUpdate(body(origin + asPath + nextHop + badMED + badAtomic))?.errors.map(\.action),
             [.treatAsWithdraw, .attributeDiscard])
@@ -454,7 +467,8 @@ final class RFC7606Tests: XCTestCase {
         let unreach: [UInt8] = [0x80, 0x0F, 0x0A, 0x00, 0x02, 0x01, 0x30, 0x20, 0x01, 0x0D, 0xB8, 0x00, 0x01]
         let badMED: [UInt8] = [0x80, 0x04, 0x03, 0x00, 0x00, 0x64]
         assertTreatAsWithdraw(
-            body(unreach + mpReach6 + origin + asPath + nextHop + badMED, withdrawn: [0x08, 0x0A]), subcode: 5, data: badMED,
+            body(unreach + mpReach6 + origin + asPath + nextHop + badMED, withdrawn: [0x08, 0x0A]), subcode: 5,
+            data: badMED,
             withdrawn: [UpdateVectors.prefix4("10.0.0.0/8")] + nlri,
             mpUnreach: MPUnreach(
                 family: .ipv6Unicast,
@@ -472,7 +486,8 @@ final class AS4ReconciliationTests: XCTestCase {
         line: UInt = #line
     ) -> DecodedUpdate? {
         decodeUpdate(
-            UpdateVectors.body(attributes: origin + attributes + nextHop, nlri: UpdateVectors.nlriBytes), context: context,
+            UpdateVectors.body(attributes: origin + attributes + nextHop, nlri: UpdateVectors.nlriBytes),
+            context: context,
             file: file, line: line)
     }
 
@@ -485,7 +500,8 @@ final class AS4ReconciliationTests: XCTestCase {
         let decoded = decodePath(
             [0x40, 0x02, 0x0A, 0x02, 0x04, 0xFD, 0xE9, 0xFD, 0xEA, 0x5B, 0xA0, 0x5B, 0xA0]
                 + [0xC0, 0x11, 0x0A, 0x02, 0x02, 0xFA, 0x56, 0xEA, 0x00, 0xFA, 0x56, 0xEA, 0x01])
-        XCTAssertEqual(decoded?.update.attributes.asPath, ASPath(segments: [seq([65001, 65002, 4_200_000_000, 4_200_000_001])]))
+        XCTAssertEqual(
+            decoded?.update.attributes.asPath, ASPath(segments: [seq([65001, 65002, 4_200_000_000, 4_200_000_001])]))
         XCTAssertEqual(decoded?.errors, [])
     }
 
@@ -503,7 +519,10 @@ final class AS4ReconciliationTests: XCTestCase {
         // One ASN (65001) is prepended and joins the AS4_PATH's leading sequence.
         let decoded = decodePath(
             [0x40, 0x02, 0x0C, 0x02, 0x02, 0xFD, 0xE9, 0x5B, 0xA0, 0x01, 0x02, 0x5B, 0xA0, 0xFD, 0xEB]
-                + [0xC0, 0x11, 0x10, 0x02, 0x01, 0xFA, 0x56, 0xEA, 0x00, 0x01, 0x02, 0xFA, 0x56, 0xEA, 0x01, 0x00, 0x00, 0xFD, 0xEB])
+                + [
+                    0xC0, 0x11, 0x10, 0x02, 0x01, 0xFA, 0x56, 0xEA, 0x00, 0x01, 0x02, 0xFA, 0x56, 0xEA, 0x01, 0x00,
+                    0x00, 0xFD, 0xEB,
+                ])
         XCTAssertEqual(
             decoded?.update.attributes.asPath,
             ASPath(segments: [seq([65001, 4_200_000_000]), .init(type: .asSet, asns: [4_200_000_001, 65003])]))
@@ -528,7 +547,8 @@ final class AS4ReconciliationTests: XCTestCase {
                 + [0xC0, 0x07, 0x06, 0xFD, 0xE9, 0xC0, 0x00, 0x02, 0xFE]
                 + [0xC0, 0x11, 0x06, 0x02, 0x01, 0xFA, 0x56, 0xEA, 0x00]
                 + [0xC0, 0x12, 0x08, 0xFA, 0x56, 0xEA, 0x00, 0xC0, 0x00, 0x02, 0x01])
-        XCTAssertEqual(decoded?.update.attributes.aggregator, Aggregator(asn: 65001, address: IPv4Address(192, 0, 2, 254)))
+        XCTAssertEqual(
+            decoded?.update.attributes.aggregator, Aggregator(asn: 65001, address: IPv4Address(192, 0, 2, 254)))
         XCTAssertEqual(decoded?.update.attributes.asPath, ASPath(segments: [seq([23456])]))
     }
 

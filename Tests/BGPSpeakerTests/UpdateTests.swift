@@ -61,7 +61,8 @@ final class UpdateTests: XCTestCase {
         // once masked) decodes to 192.0.2.0/23 (RFC 4271 §4.3: trailing bits are irrelevant).
         let body = UpdateVectors.body(attributes: UpdateVectors.mandatory, nlri: [0x00, 0x17, 0xC0, 0x00, 0x03])
         let decoded = decodeUpdate(body)
-        XCTAssertEqual(decoded?.update.nlri, [UpdateVectors.prefix4("0.0.0.0/0"), UpdateVectors.prefix4("192.0.2.0/23")])
+        XCTAssertEqual(
+            decoded?.update.nlri, [UpdateVectors.prefix4("0.0.0.0/0"), UpdateVectors.prefix4("192.0.2.0/23")])
     }
 
     func testIPv6AnnouncementWithLinkLocalNextHop() {
@@ -177,7 +178,8 @@ final class UpdateTests: XCTestCase {
         guard let decoded = decodeUpdate(received) else { return }
         var attributes = UpdateVectors.mandatoryAttributes
         attributes.unknown = [
-            RawAttribute(flags: [.optional, .transitive], type: AttributeType(rawValue: 99), value: [0xAA, 0xBB, 0xCC])
+            RawAttribute(
+                flags: [.optional, .transitive], type: AttributeType(rawValue: 99), value: [0xAA, 0xBB, 0xCC])
         ]
         XCTAssertEqual(decoded.update, UpdateMessage(attributes: attributes, nlri: UpdateVectors.nlri))
         XCTAssertEqual(UpdateVectors.encode(decoded.update), sent)
@@ -190,19 +192,22 @@ final class UpdateTests: XCTestCase {
         let body = UpdateVectors.body(
             attributes: UpdateVectors.mandatory + [0x80, 0x63, 0x02, 0x01, 0x02], nlri: UpdateVectors.nlriBytes)
         let decoded = decodeUpdate(body)
-        XCTAssertEqual(decoded?.update, UpdateMessage(attributes: UpdateVectors.mandatoryAttributes, nlri: UpdateVectors.nlri))
+        XCTAssertEqual(
+            decoded?.update, UpdateMessage(attributes: UpdateVectors.mandatoryAttributes, nlri: UpdateVectors.nlri))
         XCTAssertEqual(decoded?.errors, [])
     }
 
     func testWriteAppendsAfterExistingBytes() {
         // The length fields are back-patched relative to where the body starts.
         var buffer = ByteBuffer(bytes: [0xEE, 0xEE])
-        UpdateMessage(withdrawnRoutes: [UpdateVectors.prefix4("10.0.0.0/8")]).write(body: &buffer, context: UpdateVectors.ebgp)
+        UpdateMessage(withdrawnRoutes: [UpdateVectors.prefix4("10.0.0.0/8")]).write(
+            body: &buffer, context: UpdateVectors.ebgp)
         XCTAssertEqual(Array(buffer.readableBytesView), [0xEE, 0xEE, 0x00, 0x02, 0x08, 0x0A, 0x00, 0x00])
     }
 
     func testDecodeConsumesTheBody() throws {
-        var buffer = ByteBuffer(bytes: UpdateVectors.body(attributes: UpdateVectors.mandatory, nlri: UpdateVectors.nlriBytes))
+        var buffer = ByteBuffer(
+            bytes: UpdateVectors.body(attributes: UpdateVectors.mandatory, nlri: UpdateVectors.nlriBytes))
         _ = try UpdateMessage.decode(body: &buffer, context: UpdateVectors.ebgp)
         XCTAssertEqual(buffer.readableBytes, 0)
     }
@@ -233,9 +238,9 @@ final class UpdateTests: XCTestCase {
         }
         XCTAssertEqual(total, 1_000_000)
         #if DEBUG
-        let bound = Duration.seconds(1)
+            let bound = Duration.seconds(1)
         #else
-        let bound = Duration.milliseconds(100)
+            let bound = Duration.milliseconds(100)
         #endif
         XCTAssertLessThan(elapsed, bound, "decoding 1M prefixes took \(elapsed)")
     }

@@ -68,7 +68,8 @@ struct UpdateDecoder {
                         code: .updateMessageError, subcode: NotificationSubcode.Update.attributeLengthError,
                         data: field.getBytes(at: start, length: remaining) ?? [],
                         action: mp ? .sessionReset : .treatAsWithdraw,
-                        reason: "\(type) length \(length) runs past the path attributes (\(buffer.readableBytes) left)"))
+                        reason: "\(type) length \(length) runs past the path attributes (\(buffer.readableBytes) left)")
+                )
                 return
             }
             let value = buffer.readSlice(length: length)!
@@ -195,7 +196,8 @@ struct UpdateDecoder {
             try record(
                 BGPError(
                     code: .updateMessageError, subcode: NotificationSubcode.Update.optionalAttributeError,
-                    data: wire.bytes, action: .attributeDiscard, reason: "confederation segments removed from AS4_PATH"))
+                    data: wire.bytes, action: .attributeDiscard, reason: "confederation segments removed from AS4_PATH")
+            )
         }
     }
 
@@ -214,7 +216,8 @@ struct UpdateDecoder {
         // not passed along to other BGP peers." Transitive ones are kept and passed on with Partial.
         if flags.contains(.transitive) {
             attributes.unknown.append(
-                RawAttribute(flags: flags.subtracting(.extendedLength), type: type, value: Array(value.readableBytesView)))
+                RawAttribute(
+                    flags: flags.subtracting(.extendedLength), type: type, value: Array(value.readableBytesView)))
         }
     }
 
