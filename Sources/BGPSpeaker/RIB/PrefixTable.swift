@@ -99,12 +99,14 @@ final class PrefixTable<Key: PrefixTableKey> {
         var value: RouteSlot
     }
 
-    private(set) var buckets: UnsafeMutablePointer<Bucket>
+    // Unchecked exclusivity: these are touched on every insert, and no access to them ever overlaps
+    // another (no closures or inout escapes hold them).
+    @exclusivity(unchecked) private(set) var buckets: UnsafeMutablePointer<Bucket>
     /// Number of buckets, a power of two.
-    private(set) var capacity: Int
-    private(set) var count: Int
+    @exclusivity(unchecked) private(set) var capacity: Int
+    @exclusivity(unchecked) private(set) var count: Int
     /// `64 - log2(capacity)`: the home bucket of a hash is `hash >> shift`.
-    private var shift: UInt64
+    @exclusivity(unchecked) private var shift: UInt64
 
     init(minimumCapacity: Int = 16) {
         var cap = 16

@@ -210,25 +210,19 @@ final class RIBStorage {
         peers[Int(peer)].prefixCount -= withdrawn
 
         if !update.nlri.isEmpty {
-            var a = update.attributes
-            if a.mpReach != nil || a.mpUnreach != nil {
-                a.mpReach = nil
-                a.mpUnreach = nil
-            }
-            announce(update.nlri, attributes: a, peer: peer, &log)
+            // IPv4 NLRI: the set without MP_REACH/MP_UNREACH.
+            announce(update.nlri, attributes: update.attributes, mode: .omit, peer: peer, &log)
         }
         if let reach = update.attributes.mpReach, !reach.nlri.isEmpty {
-            var a = update.attributes
-            a.mpUnreach = nil
-            a.mpReach = MPReach(family: reach.family, nextHop: reach.nextHop, nlri: [])
-            announce(reach.nlri, attributes: a, peer: peer, &log)
+            // MP_REACH NLRI: the set keeps MP_REACH (its next hop) with empty NLRI, no MP_UNREACH.
+            announce(reach.nlri, attributes: update.attributes, mode: .reachTemplate, peer: peer, &log)
         }
         return log.changes
     }
 
     /// Interns `attributes`, pinned by one extra reference while the prefixes are processed.
-    private func pinned(_ attributes: PathAttributes, peer: UInt32) -> RouteSlot {
-        let id = attrs.intern(attributes)
+    private func pinned(_ attributes: PathAttributes, mode: AttributeEncoding.MPMode, peer: UInt32) -> RouteSlot {
+        let id = attrs.intern(attributes, mode: mode)
         attrs.retain(id)
         let eligible = Self.isEligible(attributes, localAS: peers[Int(peer)].info.localAS)
         return route(id, peer: peer, eligible: eligible)
@@ -241,8 +235,11 @@ final class RIBStorage {
         peers[Int(route.peer)].prefixCount += added
     }
 
-    private func announce(_ prefixes: [IPv4Prefix], attributes: PathAttributes, peer: UInt32, _ log: inout ChangeLog) {
-        let r = pinned(attributes, peer: peer)
+    private func announce(
+        _ prefixes: [IPv4Prefix], attributes: PathAttributes, mode: AttributeEncoding.MPMode, peer: UInt32,
+        _ log: inout ChangeLog
+    ) {
+        let r = pinned(attributes, mode: mode, peer: peer)
         let table = v4
         var references: UInt32 = 0
         var added = 0
@@ -258,8 +255,11 @@ final class RIBStorage {
         unpin(r, references: references, added: added)
     }
 
-    private func announce(_ prefixes: [IPPrefix], attributes: PathAttributes, peer: UInt32, _ log: inout ChangeLog) {
-        let r = pinned(attributes, peer: peer)
+    private func announce(
+        _ prefixes: [IPPrefix], attributes: PathAttributes, mode: AttributeEncoding.MPMode, peer: UInt32,
+        _ log: inout ChangeLog
+    ) {
+        let r = pinned(attributes, mode: mode, peer: peer)
         var references: UInt32 = 0
         var added = 0
         for p in prefixes {
