@@ -170,6 +170,23 @@ final class PrefixTable<Key: PrefixTableKey> {
         }
     }
 
+    /// Inserts a key known to be absent (rebuilding a table).
+    @inline(__always) func insertNew(_ key: Key, _ value: RouteSlot) {
+        if (count &+ 1) &* 4 > capacity &* 3 { grow() }
+        let mask = capacity &- 1
+        var i = home(key)
+        while buckets[i].key != .empty { i = (i &+ 1) & mask }
+        buckets[i] = Bucket(key: key, value: value)
+        count &+= 1
+    }
+
+    /// Loads the home bucket of `key` and returns a word of it, so that a caller can start the
+    /// cache misses of a batch of keys before working on them one by one (the result is only
+    /// there to keep the load).
+    @inline(__always) func touch(_ key: Key) -> UInt32 {
+        buckets[home(key)].value.attr
+    }
+
     /// Removes the entry at a bucket index by backward shift: later members of the probe run move
     /// back over the hole when the hole lies between their home bucket and where they sit.
     func remove(at index: Int) {
