@@ -2,7 +2,7 @@ import Foundation
 
 /// A gobgpd instance in a lab namespace, configured with a TOML file and serving its gRPC API on
 /// 127.0.0.1:``apiPort`` inside the namespace; queried with `gobgp -u 127.0.0.1 -p PORT -j ...` run in the
-/// namespace. Originated prefixes are added through the API after start (`gobgp global rib add`).
+/// namespace. Originated prefixes are added through the API after start (`gobgp global rib add P origin igp`).
 public final class GoBGP: PeerDaemon {
     public let kind = "GoBGP"
     public let namespace: Namespace
