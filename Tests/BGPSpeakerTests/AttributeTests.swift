@@ -163,7 +163,8 @@ final class AttributeTests: XCTestCase {
         // And they are never sent twice.
         let twice = PathAttributes(largeCommunities: [LargeCommunity(65001, 1, 2), LargeCommunity(65001, 1, 2)])
         XCTAssertEqual(
-            UpdateVectors.encode(UpdateMessage(attributes: twice)), UpdateVectors.body(attributes: [0xC0, 0x20, 0x0C] + c))
+            UpdateVectors.encode(UpdateMessage(attributes: twice)),
+            UpdateVectors.body(attributes: [0xC0, 0x20, 0x0C] + c))
     }
 
     func testExtendedLengthOnlyAbove255Octets() {
@@ -177,6 +178,21 @@ final class AttributeTests: XCTestCase {
         var long: [UInt8] = [0xD0, 0x08, 0x01, 0x00]
         for i in 0..<64 { long += [0xFD, 0xE9, 0x00, UInt8(i)] }
         assertVector(long, PathAttributes(communities: c64))
+    }
+
+    func testExtendedLengthBoundaryAt255() {
+        // An unknown optional transitive attribute (type 99) of 255 octets keeps a 1-octet length
+        // (E0 63 FF); 256 octets need Extended Length (F0 63 01 00).
+        let raw255 = RawAttribute(
+            flags: [.optional, .transitive], type: AttributeType(rawValue: 99), value: Array(repeating: 7, count: 255))
+        XCTAssertEqual(
+            UpdateVectors.encode(UpdateMessage(attributes: PathAttributes(unknown: [raw255]))),
+            UpdateVectors.body(attributes: [0xE0, 0x63, 0xFF] + Array(repeating: 7, count: 255)))
+        let raw256 = RawAttribute(
+            flags: [.optional, .transitive], type: AttributeType(rawValue: 99), value: Array(repeating: 7, count: 256))
+        XCTAssertEqual(
+            UpdateVectors.encode(UpdateMessage(attributes: PathAttributes(unknown: [raw256]))),
+            UpdateVectors.body(attributes: [0xF0, 0x63, 0x01, 0x00] + Array(repeating: 7, count: 256)))
     }
 
     func testExtendedLengthOnShortValueIsAccepted() {
@@ -221,7 +237,8 @@ final class AttributeTests: XCTestCase {
             0x80, 0x0E, 0x0D, 0x00, 0x01, 0x01, 0x04, 0xC0, 0x00, 0x02, 0x01, 0x00, 0x18, 0xC0, 0x00, 0x02,
         ]
         let reach = MPReach(
-            family: .ipv4Unicast, nextHop: .ipv4(IPv4Address(192, 0, 2, 1)), nlri: [UpdateVectors.prefix("192.0.2.0/24")])
+            family: .ipv4Unicast, nextHop: .ipv4(IPv4Address(192, 0, 2, 1)),
+            nlri: [UpdateVectors.prefix("192.0.2.0/24")])
         assertMPReachVector(attribute, reach)
     }
 
@@ -232,7 +249,8 @@ final class AttributeTests: XCTestCase {
             + [0x80, 0x20, 0x01, 0x0D, 0xB8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10]
         assertVector(
             attribute,
-            PathAttributes(mpUnreach: MPUnreach(family: .ipv6Unicast, withdrawn: [UpdateVectors.prefix("2001:db8::10/128")])))
+            PathAttributes(
+                mpUnreach: MPUnreach(family: .ipv6Unicast, withdrawn: [UpdateVectors.prefix("2001:db8::10/128")])))
     }
 
     func testAS4PathAndAS4AggregatorAreWrittenForOldSpeakers() {
@@ -274,7 +292,8 @@ final class AttributeTests: XCTestCase {
         // RFC 6793 §4.2.2: AS_PATH SEQ [65001] only: 40 02 04 02 01 FD E9.
         XCTAssertEqual(
             UpdateVectors.encode(
-                UpdateMessage(attributes: PathAttributes(asPath: ASPath(segments: [.init(type: .asSequence, asns: [65001])]))),
+                UpdateMessage(
+                    attributes: PathAttributes(asPath: ASPath(segments: [.init(type: .asSequence, asns: [65001])]))),
                 UpdateVectors.twoOctet),
             UpdateVectors.body(attributes: [0x40, 0x02, 0x04, 0x02, 0x01, 0xFD, 0xE9]))
     }
@@ -282,7 +301,8 @@ final class AttributeTests: XCTestCase {
     func testUnknownOptionalTransitiveIsKeptAndMarkedPartial() {
         // Type 99 (0x63), flags 0xC0, value AA BB CC. Re-encoded with Partial: flags 0xE0 (RFC 4271 §5).
         let decoded = decodeUpdate(UpdateVectors.body(attributes: [0xC0, 0x63, 0x03, 0xAA, 0xBB, 0xCC]))
-        let raw = RawAttribute(flags: [.optional, .transitive], type: AttributeType(rawValue: 99), value: [0xAA, 0xBB, 0xCC])
+        let raw = RawAttribute(
+            flags: [.optional, .transitive], type: AttributeType(rawValue: 99), value: [0xAA, 0xBB, 0xCC])
         XCTAssertEqual(decoded?.update.attributes, PathAttributes(unknown: [raw]))
         XCTAssertEqual(
             UpdateVectors.encode(UpdateMessage(attributes: PathAttributes(unknown: [raw]))),

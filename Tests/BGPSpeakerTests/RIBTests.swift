@@ -300,7 +300,14 @@ final class RIBTests: XCTestCase {
         let prefixes = (0..<20_000).map { IPv4Prefix(address: IPv4Address(rawValue: UInt32(0x0A00_0000 + $0 * 256)), length: 24) }
         rib.apply(UpdateMessage(attributes: F.attributes(path: [65001]), nlri: prefixes), from: a)
         rib.apply(UpdateMessage(attributes: F.attributes(path: [65002]), nlri: Array(prefixes[..<5_000])), from: b)
+        // c: a small peer whose removal takes the in-place path; half its prefixes are shared.
+        let cPrefixes = Array(prefixes[10_000..<10_050]) + (0..<50).map { IPv4Prefix(address: IPv4Address(rawValue: UInt32(0x0B00_0000 + $0 * 256)), length: 24) }
+        rib.apply(UpdateMessage(attributes: F.attributes(path: [65003]), nlri: cPrefixes), from: c)
+        XCTAssertEqual(rib.locRIBCount, 20_050)
+        XCTAssertEqual(rib.removePeer(c).bestPathsChanged, 50, "the shared ones stay with a (lower router id)")
         XCTAssertEqual(rib.locRIBCount, 20_000)
+        for p in cPrefixes[..<50] { XCTAssertEqual(rib.bestRoute(for: .v4(p))?.peer, a) }
+        for p in cPrefixes[50...] { XCTAssertNil(rib.bestRoute(for: .v4(p))) }
         XCTAssertEqual(rib.removePeer(a).bestPathsChanged, 20_000)
         XCTAssertEqual(rib.locRIBCount, 5_000)
         XCTAssertEqual(rib.prefixCount(of: b), 5_000)

@@ -99,12 +99,14 @@ final class PrefixTable<Key: PrefixTableKey> {
         var value: RouteSlot
     }
 
-    private(set) var buckets: UnsafeMutablePointer<Bucket>
+    // Unchecked exclusivity: these are touched on every insert, and no access to them ever overlaps
+    // another (no closures or inout escapes hold them).
+    @exclusivity(unchecked) private(set) var buckets: UnsafeMutablePointer<Bucket>
     /// Number of buckets, a power of two.
-    private(set) var capacity: Int
-    private(set) var count: Int
+    @exclusivity(unchecked) private(set) var capacity: Int
+    @exclusivity(unchecked) private(set) var count: Int
     /// `64 - log2(capacity)`: the home bucket of a hash is `hash >> shift`.
-    private var shift: UInt64
+    @exclusivity(unchecked) private var shift: UInt64
 
     init(minimumCapacity: Int = 16) {
         var cap = 16
@@ -166,6 +168,23 @@ final class PrefixTable<Key: PrefixTableKey> {
             }
             i = (i &+ 1) & mask
         }
+    }
+
+    /// Inserts a key known to be absent (rebuilding a table).
+    @inline(__always) func insertNew(_ key: Key, _ value: RouteSlot) {
+        if (count &+ 1) &* 4 > capacity &* 3 { grow() }
+        let mask = capacity &- 1
+        var i = home(key)
+        while buckets[i].key != .empty { i = (i &+ 1) & mask }
+        buckets[i] = Bucket(key: key, value: value)
+        count &+= 1
+    }
+
+    /// Loads the home bucket of `key` and returns a word of it, so that a caller can start the
+    /// cache misses of a batch of keys before working on them one by one (the result is only
+    /// there to keep the load).
+    @inline(__always) func touch(_ key: Key) -> UInt32 {
+        buckets[home(key)].value.attr
     }
 
     /// Removes the entry at a bucket index by backward shift: later members of the probe run move

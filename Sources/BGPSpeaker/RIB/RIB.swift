@@ -210,25 +210,19 @@ final class RIBStorage {
         peers[Int(peer)].prefixCount -= withdrawn
 
         if !update.nlri.isEmpty {
-            var a = update.attributes
-            if a.mpReach != nil || a.mpUnreach != nil {
-                a.mpReach = nil
-                a.mpUnreach = nil
-            }
-            announce(update.nlri, attributes: a, peer: peer, &log)
+            // IPv4 NLRI: the set without MP_REACH/MP_UNREACH.
+            announce(update.nlri, attributes: update.attributes, mode: .omit, peer: peer, &log)
         }
         if let reach = update.attributes.mpReach, !reach.nlri.isEmpty {
-            var a = update.attributes
-            a.mpUnreach = nil
-            a.mpReach = MPReach(family: reach.family, nextHop: reach.nextHop, nlri: [])
-            announce(reach.nlri, attributes: a, peer: peer, &log)
+            // MP_REACH NLRI: the set keeps MP_REACH (its next hop) with empty NLRI, no MP_UNREACH.
+            announce(reach.nlri, attributes: update.attributes, mode: .reachTemplate, peer: peer, &log)
         }
         return log.changes
     }
 
     /// Interns `attributes`, pinned by one extra reference while the prefixes are processed.
-    private func pinned(_ attributes: PathAttributes, peer: UInt32) -> RouteSlot {
-        let id = attrs.intern(attributes)
+    private func pinned(_ attributes: PathAttributes, mode: AttributeEncoding.MPMode, peer: UInt32) -> RouteSlot {
+        let id = attrs.intern(attributes, mode: mode)
         attrs.retain(id)
         let eligible = Self.isEligible(attributes, localAS: peers[Int(peer)].info.localAS)
         return route(id, peer: peer, eligible: eligible)
@@ -241,8 +235,11 @@ final class RIBStorage {
         peers[Int(route.peer)].prefixCount += added
     }
 
-    private func announce(_ prefixes: [IPv4Prefix], attributes: PathAttributes, peer: UInt32, _ log: inout ChangeLog) {
-        let r = pinned(attributes, peer: peer)
+    private func announce(
+        _ prefixes: [IPv4Prefix], attributes: PathAttributes, mode: AttributeEncoding.MPMode, peer: UInt32,
+        _ log: inout ChangeLog
+    ) {
+        let r = pinned(attributes, mode: mode, peer: peer)
         let table = v4
         var references: UInt32 = 0
         var added = 0
@@ -258,8 +255,11 @@ final class RIBStorage {
         unpin(r, references: references, added: added)
     }
 
-    private func announce(_ prefixes: [IPPrefix], attributes: PathAttributes, peer: UInt32, _ log: inout ChangeLog) {
-        let r = pinned(attributes, peer: peer)
+    private func announce(
+        _ prefixes: [IPPrefix], attributes: PathAttributes, mode: AttributeEncoding.MPMode, peer: UInt32,
+        _ log: inout ChangeLog
+    ) {
+        let r = pinned(attributes, mode: mode, peer: peer)
         var references: UInt32 = 0
         var added = 0
         for p in prefixes {
@@ -404,22 +404,53 @@ final class RIBStorage {
 
     func removePeer(_ peer: UInt32) -> RIBChanges {
         var log = ChangeLog(record: recordChanges)
-        removeAll(of: peer, from: v4, &log)
-        removeAll(of: peer, from: v6, &log)
+        let share = peers[Int(peer)].prefixCount
+        v4 = removeAll(of: peer, from: v4, share: share, &log)
+        v6 = removeAll(of: peer, from: v6, share: share, &log)
         peers[Int(peer)].prefixCount = 0
         return log.changes
     }
 
-    private func removeAll<K: PrefixTableKey>(of peer: UInt32, from table: PrefixTable<K>, _ log: inout ChangeLog) {
-        table.forEachIndex(removing: { i in
-            let current = table.buckets[i].value
-            if current.peer == peer {
+    /// Removes every route of `peer` from `table`, returning the table to keep. When the peer holds
+    /// a large part of the table, the survivors are copied into a new table sized for them (one
+    /// sequential pass, and the memory of a full table is given back); otherwise the peer's
+    /// entries are removed in place.
+    private func removeAll<K: PrefixTableKey>(
+        of peer: UInt32, from table: PrefixTable<K>, share: Int, _ log: inout ChangeLog
+    ) -> PrefixTable<K> {
+        guard table.count > 0 else { return table }
+        if share * 4 < table.count {
+            table.forEachIndex(removing: { i in
+                let current = table.buckets[i].value
+                if current.peer == peer {
+                    _ = withdraw(table, at: i, peer: peer, &log)
+                    return true
+                }
+                if current.isMulti { _ = withdraw(table, at: i, peer: peer, &log) }
+                return false
+            })
+            return table
+        }
+        let kept = PrefixTable<K>(minimumCapacity: max(0, table.count - share))
+        for i in 0..<table.capacity {
+            let b = table.buckets[i]
+            if b.key == .empty { continue }
+            if b.value.peer == peer {
+                attrs.release(b.value.attrID)
+                if b.value.isEligible {
+                    locRIBCount &-= 1
+                    log.note(b.key)
+                }
+            } else if b.value.isMulti {
+                // Withdraw in the old table (which may turn the entry back into a single route),
+                // then carry the entry over.
                 _ = withdraw(table, at: i, peer: peer, &log)
-                return true
+                kept.insertNew(b.key, table.buckets[i].value)
+            } else {
+                kept.insertNew(b.key, b.value)
             }
-            if current.isMulti { _ = withdraw(table, at: i, peer: peer, &log) }
-            return false
-        })
+        }
+        return kept
     }
 
     func setPeerInfo(_ peer: UInt32, _ info: RIBPeerInfo) -> RIBChanges {

@@ -31,7 +31,9 @@ final class SpeakerCore {
         return bindListeners()
     }
 
-    private func listenAddresses() -> [SocketAddress] {
+    /// Where to listen: the configured addresses, or each distinct peer `localAddress` (the wildcard
+    /// address of the peer's family when it has none).
+    static func listenAddresses(_ configuration: SpeakerConfiguration) -> [SocketAddress] {
         guard configuration.listenPort > 0 else { return [] }
         var texts: [String] = configuration.listenAddresses.map(\.description)
         if texts.isEmpty {
@@ -52,7 +54,7 @@ final class SpeakerCore {
     }
 
     private func bindListeners() -> EventLoopFuture<Void> {
-        let addresses = listenAddresses()
+        let addresses = Self.listenAddresses(configuration)
         let bound = self.bound
         var futures: [EventLoopFuture<Void>] = []
         for address in addresses {
@@ -114,20 +116,13 @@ final class SpeakerCore {
             }
         }
         for settings in new.peers where peers[settings.address] == nil { addPeer(settings) }
-        if Set(listenAddressesText(old)) != Set(listenAddressesText(new)) || old.listenPort != new.listenPort {
+        if Self.listenAddresses(old) != Self.listenAddresses(new) {
             let closing = listeners.map { $0.close() }
             listeners = []
             let bound = self.bound
             return EventLoopFuture.whenAllComplete(closing, on: eventLoop).flatMap { _ in bound.value.bindListeners() }
         }
         return eventLoop.makeSucceededVoidFuture()
-    }
-
-    private func listenAddressesText(_ c: SpeakerConfiguration) -> [String] {
-        let saved = configuration
-        configuration = c
-        defer { configuration = saved }
-        return listenAddresses().map { "\($0)" }
     }
 
     private static func differOnlyInNextHop(_ a: PeerSettings, _ b: PeerSettings) -> Bool {

@@ -5,6 +5,16 @@ import NIOCore
 /// Decoding reads the Withdrawn Routes and NLRI fields straight into `[IPv4Prefix]`, then the path
 /// attributes through `UpdateDecoder`, which applies the RFC 7606 error handling. Encoding writes
 /// placeholders for the two length fields and back-patches them.
+///
+/// Files:
+/// - `UpdateCodec.swift` (this file): the public entry points `decode`, `write`, `pack`, End-of-RIB.
+/// - `UpdateDecoder.swift`: the attribute-list walk, duplicate/flags/missing-attribute rules, the
+///   RFC 7606 action table (`AttributeSpec`), RFC 6793 reconciliation and treat-as-withdraw.
+/// - `UpdatePacking.swift`: `UpdatePacker`, filling UPDATEs to `WireContext.maxMessageSize`.
+/// - `NLRI.swift`: prefix encoding shared by the NLRI fields and the MP attributes (the hot path).
+/// - `Attributes/`: one file per attribute (value decode with its RFC 7606 malformation rules, and
+///   encode), `AttributeCoding.swift` for the flags/type/length framing, `PathAttributesCodec.swift`
+///   for the attribute order on the wire, `UnknownAttribute.swift` for unrecognized attributes.
 extension UpdateMessage {
     /// Decodes an UPDATE body (after the 19-octet header) under RFC 4271 §6.3 and RFC 7606.
     ///

@@ -68,7 +68,8 @@ struct UpdateDecoder {
                         code: .updateMessageError, subcode: NotificationSubcode.Update.attributeLengthError,
                         data: field.getBytes(at: start, length: remaining) ?? [],
                         action: mp ? .sessionReset : .treatAsWithdraw,
-                        reason: "\(type) length \(length) runs past the path attributes (\(buffer.readableBytes) left)"))
+                        reason: "\(type) length \(length) runs past the path attributes (\(buffer.readableBytes) left)")
+                )
                 return
             }
             let value = buffer.readSlice(length: length)!
@@ -195,7 +196,8 @@ struct UpdateDecoder {
             try record(
                 BGPError(
                     code: .updateMessageError, subcode: NotificationSubcode.Update.optionalAttributeError,
-                    data: wire.bytes, action: .attributeDiscard, reason: "confederation segments removed from AS4_PATH"))
+                    data: wire.bytes, action: .attributeDiscard, reason: "confederation segments removed from AS4_PATH")
+            )
         }
     }
 
@@ -214,7 +216,8 @@ struct UpdateDecoder {
         // not passed along to other BGP peers." Transitive ones are kept and passed on with Partial.
         if flags.contains(.transitive) {
             attributes.unknown.append(
-                RawAttribute(flags: flags.subtracting(.extendedLength), type: type, value: Array(value.readableBytesView)))
+                RawAttribute(
+                    flags: flags.subtracting(.extendedLength), type: type, value: Array(value.readableBytesView)))
         }
     }
 
@@ -255,7 +258,8 @@ struct UpdateDecoder {
         // are encountered in such an UPDATE message and if any encountered error specifies an
         // error-handling approach other than "attribute discard", then the "session reset" approach
         // MUST be used."
-        if worst >= .treatAsWithdraw && !announcesIPv4 && !announcesMP && hasAttributesOtherThanMPUnreach {
+        // (An incorrect MP attribute keeps its own "AFI/SAFI disable" below.)
+        if worst == .treatAsWithdraw && !announcesIPv4 && !announcesMP && hasAttributesOtherThanMPUnreach {
             var error = errors.first { $0.action == worst }!
             error.action = .sessionReset
             error.reason += " in an UPDATE without reachable NLRI"

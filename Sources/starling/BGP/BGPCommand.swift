@@ -2,8 +2,10 @@ import ArgumentParser
 import BGPSpeaker
 import Foundation
 import Logging
+import Metrics
 import NIOCore
 import NIOPosix
+import Prometheus
 import ServiceLifecycle
 import UnixSignals
 
@@ -44,6 +46,8 @@ struct BGPCommand: AsyncParsableCommand {
             return handler
         }
         let logger = Logger(label: "starling.bgp")
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
         let loaded: BGPDaemonConfig
         do {
             loaded = try BGPConfigLoader.load(path: config)
@@ -51,7 +55,7 @@ struct BGPCommand: AsyncParsableCommand {
             FileHandle.standardError.write(Data("starling bgp: \(config): \(error)\n".utf8))
             throw ExitCode(2)
         }
-        let daemon = BGPDaemon(configPath: config, initial: loaded, api: api.flatMap(HostPort.init), logger: logger)
+        let daemon = BGPDaemon(configPath: config, initial: loaded, api: api.flatMap(HostPort.init), metrics: registry, logger: logger)
         let group = ServiceGroup(
             configuration: .init(
                 services: [.init(service: daemon)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
@@ -89,6 +93,7 @@ struct BGPDaemon: Service {
     let configPath: String
     let initial: BGPDaemonConfig
     let api: HostPort?
+    let metrics: PrometheusCollectorRegistry
     let logger: Logger
 
     func run() async throws {
@@ -106,7 +111,7 @@ struct BGPDaemon: Service {
         var apiChannel: (any Channel)?
         if let api {
             do {
-                apiChannel = try await StatusAPI(speaker: speaker, logger: logger)
+                apiChannel = try await StatusAPI(speaker: speaker, metrics: metrics, logger: logger)
                     .bind(host: api.host, port: api.port, group: group)
                 logger.info("status API listening", metadata: ["api": "\(api.host):\(api.port)"])
             } catch {

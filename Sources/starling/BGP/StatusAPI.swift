@@ -4,23 +4,27 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import Prometheus
 
-/// The JSON status API of `starling bgp --api ADDR:PORT`: `GET /peers`, `GET /rib`.
+/// The JSON status API of `starling bgp --api ADDR:PORT`: `GET /peers`, `GET /rib`, and Prometheus
+/// text at `GET /metrics` (per-peer message, UPDATE, prefix and state-change counters).
 ///
 /// `/rib` takes `peer=ADDR`, `prefix=P` and `limit=N` (default 1000 routes per peer) so that a full
 /// table is never dumped by accident.
 struct StatusAPI {
     let speaker: Speaker
+    let metrics: PrometheusCollectorRegistry
     let logger: Logger
 
     func bind(host: String, port: Int, group: any EventLoopGroup) async throws -> any Channel {
         let speaker = self.speaker
+        let metrics = self.metrics
         return try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline()
-                    try channel.pipeline.syncOperations.addHandler(StatusHTTPHandler(speaker: speaker))
+                    try channel.pipeline.syncOperations.addHandler(StatusHTTPHandler(speaker: speaker, metrics: metrics))
                 }
             }
             .bind(host: host, port: port).get()
@@ -33,9 +37,13 @@ final class StatusHTTPHandler: ChannelInboundHandler {
     typealias OutboundOut = HTTPServerResponsePart
 
     private let speaker: Speaker
+    private let metrics: PrometheusCollectorRegistry
     private var head: HTTPRequestHead?
 
-    init(speaker: Speaker) { self.speaker = speaker }
+    init(speaker: Speaker, metrics: PrometheusCollectorRegistry) {
+        self.speaker = speaker
+        self.metrics = metrics
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
@@ -47,12 +55,19 @@ final class StatusHTTPHandler: ChannelInboundHandler {
             let loop = context.eventLoop
             let bound = NIOLoopBound(context, eventLoop: loop)
             let speaker = self.speaker
-            let promise = loop.makePromise(of: (HTTPResponseStatus, Data).self)
-            promise.completeWithTask { await Self.respond(to: head, speaker: speaker) }
-            promise.futureResult.whenSuccess { status, body in
+            let metrics = self.metrics
+            let promise = loop.makePromise(of: (HTTPResponseStatus, Data, String).self)
+            promise.completeWithTask {
+                if head.method == .GET, head.uri == "/metrics" || head.uri.hasPrefix("/metrics?") {
+                    return (.ok, Data(metrics.emitToBuffer()), "text/plain; version=0.0.4")
+                }
+                let (status, body) = await Self.respond(to: head, speaker: speaker)
+                return (status, body, "application/json")
+            }
+            promise.futureResult.whenSuccess { status, body, contentType in
                 let context = bound.value
                 var headers = HTTPHeaders()
-                headers.add(name: "Content-Type", value: "application/json")
+                headers.add(name: "Content-Type", value: contentType)
                 headers.add(name: "Content-Length", value: "\(body.count)")
                 let keepAlive = head.isKeepAlive
                 if !keepAlive { headers.add(name: "Connection", value: "close") }
@@ -109,7 +124,7 @@ final class StatusHTTPHandler: ChannelInboundHandler {
 
     static func encode<T: Encodable>(_ value: T) -> Data {
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         return (try? encoder.encode(value)) ?? Data("{}".utf8)
     }
 }

@@ -16,7 +16,11 @@ enum AS4PathAttribute {
 
     static func decode(_ value: ByteBuffer) throws(AttributeDefect) -> Decoded {
         // RFC 6793 §6: a malformed AS4_PATH is detected with the same checks as AS_PATH (RFC 7606
-        // §7.2 rules; the caller applies "attribute discard").
+        // §7.2 rules; the caller applies "attribute discard"). RFC 7606 §4: only AS_PATH and
+        // ATOMIC_AGGREGATE may be empty, so an empty AS4_PATH is malformed too.
+        guard value.readableBytes > 0 else {
+            throw AttributeDefect(subcode: NotificationSubcode.Update.malformedASPath, reason: "empty AS4_PATH")
+        }
         var path = try ASPath(attributeValue: value, asnSize: 4)
         // RFC 6793 §6: "A NEW BGP speaker that receives these path segment types in the AS4_PATH
         // attribute of an UPDATE message from an OLD BGP speaker MUST discard these path segments,

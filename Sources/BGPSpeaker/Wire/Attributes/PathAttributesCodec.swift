@@ -19,7 +19,10 @@ extension PathAttributes {
         // Unrecognized attributes, stable-sorted by type code, are interleaved below.
         let others =
             unknown.isEmpty
-            ? [] : unknown.enumerated().sorted { ($0.element.type.rawValue, $0.offset) < ($1.element.type.rawValue, $1.offset) }
+            ? []
+            : unknown.enumerated().sorted {
+                ($0.element.type.rawValue, $0.offset) < ($1.element.type.rawValue, $1.offset)
+            }
         var next = 0
         func unknownBefore(_ code: Int, _ buffer: inout ByteBuffer) {
             while next < others.count, Int(others[next].element.type.rawValue) < code {

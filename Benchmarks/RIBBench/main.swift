@@ -1,0 +1,81 @@
+// RIB ingest benchmark, built outside the package in release mode by `Benchmarks/RIBBench/run.sh`
+// (compiled into one module with the Wire and RIB sources, so no `import BGPSpeaker`).
+//
+// Workloads (one peer, 1M IPv4 /24 prefixes):
+//   packed: 1000 UPDATEs of 1000 prefixes sharing one attribute set;
+//   mixed:  250,000 UPDATEs of 4 prefixes, each with its own attribute set.
+// Each UPDATE is dropped once applied, as the speaker drops a decoded message.
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+func rssKiB() -> (rss: Int, peak: Int) {
+    let fd = open("/proc/self/status", O_RDONLY)
+    guard fd >= 0 else { return (0, 0) }
+    defer { close(fd) }
+    var bytes = [UInt8](repeating: 0, count: 8192)
+    let n = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+    guard n > 0 else { return (0, 0) }
+    let text = String(decoding: bytes[..<n], as: UTF8.self)
+    func field(_ name: String) -> Int {
+        for line in text.split(separator: "\n") where line.hasPrefix(name) {
+            return Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "0") ?? 0
+        }
+        return 0
+    }
+    return (field("VmRSS:"), field("VmHWM:"))
+}
+
+func prefix(_ i: Int) -> IPv4Prefix {
+    IPv4Prefix(address: IPv4Address(rawValue: UInt32(0x0100_0000 + i * 256)), length: 24)
+}
+
+func attributes(_ i: Int) -> PathAttributes {
+    PathAttributes(
+        origin: .igp,
+        asPath: ASPath(segments: [ASPath.Segment(type: .asSequence, asns: [65001, UInt32(64512 + i % 400), UInt32(100_000 + i)])]),
+        nextHop: IPv4Address(198, 18, 0, 1), multiExitDisc: 0,
+        communities: [Community(asn: 65001, value: UInt16(i % 100)), Community(asn: 65001, value: 1000)])
+}
+
+/// The number of UPDATEs of a workload and a function building the m-th (built just before it is
+/// applied, so that memory figures show the RIB, not the input).
+func workload(_ name: String) -> (count: Int, message: (Int) -> UpdateMessage) {
+    switch name {
+    case "packed", "packed-reserved":
+        let a = attributes(0)
+        return (1000, { m in UpdateMessage(attributes: a, nlri: (0..<1000).map { prefix(m * 1000 + $0) }) })
+    default:
+        return (250_000, { m in UpdateMessage(attributes: attributes(m), nlri: (0..<4).map { prefix(m * 4 + $0) }) })
+    }
+}
+
+let names = CommandLine.arguments.count > 1 ? Array(CommandLine.arguments.dropFirst()) : ["packed", "mixed"]
+// Each workload runs three times (the machine is shared; the fastest run is the least disturbed).
+for name in names.flatMap({ [$0, $0, $0] }) {
+    let (count, message) = workload(name)
+    let before = rssKiB()
+    var rib = name.hasSuffix("-reserved") ? RIB(expectedIPv4Prefixes: 1_000_000) : RIB()
+    let peer = PeerID(1)
+    rib.setPeerInfo(peer, RIBPeerInfo(peerAS: 65001, routerID: IPv4Address(10, 0, 0, 1), address: .v4(IPv4Address(198, 18, 0, 1)), localAS: 65000))
+    let clock = ContinuousClock()
+    var changed = 0
+    var elapsed = Duration.zero
+    for i in 0..<count {
+        let m = message(i)
+        let start = clock.now
+        changed += rib.apply(m, from: peer).bestPathsChanged
+        elapsed += clock.now - start
+    }
+    let after = rssKiB()
+    let s = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+    print(
+        "\(name): \(rib.prefixCount(of: peer)) prefixes, \(rib.attributeSetCount) sets, \(changed) changes in \(s) s"
+            + " (\(Int(s * 1e9 / 1e6)) ns/prefix); RSS \(before.rss / 1024) -> \(after.rss / 1024) MiB, peak \(after.peak / 1024) MiB")
+    let w = clock.now
+    rib.removePeer(peer)
+    let we = clock.now - w
+    print("  removePeer: \(we), locRIB \(rib.locRIBCount), sets \(rib.attributeSetCount)")
+    if changed != 1_000_000 { print("UNEXPECTED change count \(changed)") }
+}

@@ -1,0 +1,135 @@
+import Logging
+import NIOCore
+import NIOPosix
+import XCTest
+
+@testable import BGPSpeaker
+
+/// Two real speakers over loopback TCP (127.0.0.1 and 127.0.0.2): sessions, origination as desired
+/// state, withdrawal and shutdown, as a router on the other side would see them.
+final class SpeakerLoopbackTests: XCTestCase {
+    var group: MultiThreadedEventLoopGroup!
+
+    override func setUp() { group = MultiThreadedEventLoopGroup(numberOfThreads: 2) }
+    override func tearDown() { try? group.syncShutdownGracefully() }
+
+    private func pair(port: Int) -> (Speaker, Speaker) {
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        let a = Speaker(
+            configuration: SpeakerConfiguration(
+                localAS: 65001, routerID: IPv4Address("10.0.0.1")!, listenAddresses: [IPAddress("127.0.0.1")!],
+                listenPort: port,
+                peers: [
+                    PeerSettings(
+                        address: IPAddress("127.0.0.2")!, port: port, peerAS: 65002,
+                        localAddress: IPAddress("127.0.0.1"), holdTime: 9, connectRetryTime: .milliseconds(200),
+                        nextHopV6: IPv6Address("2001:db8:ffff::1"))
+                ]),
+            eventLoop: group.next(), logger: logger)
+        let b = Speaker(
+            configuration: SpeakerConfiguration(
+                localAS: 65002, routerID: IPv4Address("10.0.0.2")!, listenAddresses: [IPAddress("127.0.0.2")!],
+                listenPort: port,
+                peers: [
+                    PeerSettings(
+                        address: IPAddress("127.0.0.1")!, port: port, peerAS: 65001,
+                        localAddress: IPAddress("127.0.0.2"), holdTime: 9, passive: true)
+                ]),
+            eventLoop: group.next(), logger: logger)
+        return (a, b)
+    }
+
+    private func eventually(
+        _ what: String, timeout: Double = 10, _ check: () async -> Bool, file: StaticString = #filePath,
+        line: UInt = #line
+    ) async {
+        let deadline = NIODeadline.now() + .milliseconds(Int64(timeout * 1000))
+        while NIODeadline.now() < deadline {
+            if await check() { return }
+            try? await Task.sleep(nanoseconds: 20_000_000)
+        }
+        XCTFail("timed out waiting for: \(what)", file: file, line: line)
+    }
+
+    func testOriginationWithdrawalAndShutdown() async throws {
+        let port = Int.random(in: 20000...40000)
+        let (a, b) = pair(port: port)
+        try await b.start()
+        try await a.start()
+        let v4 = IPPrefix("192.0.2.10/32")!
+        let v6 = IPPrefix("2001:db8::10/128")!
+        var route = OriginatedRoute()
+        route.communities = [Community(asn: 65001, value: 7)]
+        await a.setAdvertisements([v4: route, v6: OriginatedRoute()])
+
+        await eventually("B has both prefixes") {
+            await b.peerStatus().first?.prefixesReceived == 2
+        }
+        let statusB = await b.peerStatus()
+        let peerA = try XCTUnwrap(statusB.first)
+        XCTAssertEqual(peerA.state, .established)
+        XCTAssertEqual(peerA.holdTime, 9)
+        XCTAssertEqual(peerA.keepaliveTime, 3)
+        XCTAssertTrue(peerA.capabilities.contains("4-octet-as"))
+        let routes = await b.routes(peer: IPAddress("127.0.0.1"), prefix: v4)
+        let r = try XCTUnwrap(routes.first?.routes.first)
+        XCTAssertEqual(r.attributes.nextHop, IPv4Address("127.0.0.1"), "next-hop-self")
+        XCTAssertEqual(r.attributes.asPath?.segments.first?.asns, [65001])
+        XCTAssertEqual(r.attributes.communities, [Community(asn: 65001, value: 7)])
+        XCTAssertTrue(r.best)
+        let routes6 = await b.routes(peer: nil, prefix: v6)
+        let r6 = try XCTUnwrap(routes6.first?.routes.first)
+        if case .ipv6(let global, _)? = r6.attributes.mpReach?.nextHop {
+            XCTAssertEqual(global, IPv6Address("2001:db8:ffff::1"))
+        } else {
+            XCTFail("IPv6 route without an IPv6 next hop: \(r6.attributes)")
+        }
+
+        // Desired state: dropping v6 withdraws exactly that prefix; the session stays up.
+        await a.setAdvertisements([v4: route])
+        await eventually("B lost the IPv6 prefix") { await b.peerStatus().first?.prefixesReceived == 1 }
+        let statusAfter = await b.peerStatus()
+        let stillUp = try XCTUnwrap(statusAfter.first)
+        XCTAssertEqual(stillUp.establishedTransitions, 1, "no session reset")
+        let advertised = await a.peerStatus().first?.prefixesAdvertised
+        XCTAssertEqual(advertised, 1)
+
+        // Shutdown withdraws, then closes with Cease.
+        await a.shutdown()
+        await eventually("B sees the session go down") { await b.peerStatus().first?.state != .established }
+        let received = await b.peerStatus().first?.prefixesReceived
+        XCTAssertEqual(received, 0)
+        let locRIB = await b.locRIBCount()
+        XCTAssertEqual(locRIB, 0)
+        await b.shutdown()
+    }
+
+    func testReconfigureAddsAndRemovesPeersWithoutTouchingOthers() async throws {
+        let port = Int.random(in: 40001...60000)
+        let (a, b) = pair(port: port)
+        try await b.start()
+        try await a.start()
+        await eventually("Established") { await b.peerStatus().first?.state == .established }
+        var config = SpeakerConfiguration(
+            localAS: 65002, routerID: IPv4Address("10.0.0.2")!, listenAddresses: [IPAddress("127.0.0.2")!],
+            listenPort: port,
+            peers: [
+                PeerSettings(
+                    address: IPAddress("127.0.0.1")!, port: port, peerAS: 65001,
+                    localAddress: IPAddress("127.0.0.2"), holdTime: 9, passive: true),
+                PeerSettings(address: IPAddress("127.0.0.3")!, port: port, peerAS: 65003, passive: true),
+            ])
+        try await b.reconfigure(config)
+        let peers = await b.peerStatus()
+        XCTAssertEqual(peers.map(\.address.description), ["127.0.0.1", "127.0.0.3"])
+        XCTAssertEqual(peers[0].state, .established)
+        XCTAssertEqual(peers[0].establishedTransitions, 1, "unchanged peer kept its session")
+        config.peers.removeFirst()
+        try await b.reconfigure(config)
+        let remaining = await b.peerStatus().map(\.address.description)
+        XCTAssertEqual(remaining, ["127.0.0.3"])
+        await a.shutdown()
+        await b.shutdown()
+    }
+}
