@@ -176,7 +176,8 @@ public final class BIRD: PeerDaemon {
                 if !line.hasPrefix(" ") {
                     prefix = String(line.split(separator: " ").first ?? "")
                 }
-                let proto = line.split(separator: "[", maxSplits: 1).last?
+                let proto =
+                    line.split(separator: "[", maxSplits: 1).last?
                     .split(separator: " ").first.map(String.init) ?? ""
                 current = LearnedRoute(prefix: prefix, nextHop: "", asPath: [], neighbor: neighborOf[proto])
                 continue

@@ -127,7 +127,8 @@ public final class Lab {
         }
         let text = result.stderr.lowercased()
         if text.contains("not permitted") || text.contains("permission denied") {
-            return "cannot create network namespaces here: \(result.stderr.trimmingCharacters(in: .whitespacesAndNewlines))"
+            return
+                "cannot create network namespaces here: \(result.stderr.trimmingCharacters(in: .whitespacesAndNewlines))"
         }
         return nil  // another failure: let the test report it
     }

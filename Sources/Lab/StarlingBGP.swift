@@ -139,7 +139,8 @@ public final class StarlingBGP {
         var candidates: [String] = []
         if let env = ProcessInfo.processInfo.environment["STARLING_BIN"], !env.isEmpty { candidates.append(env) }
         if let exe = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") {
-            candidates.append(URL(fileURLWithPath: exe).deletingLastPathComponent().appendingPathComponent("starling").path)
+            candidates.append(
+                URL(fileURLWithPath: exe).deletingLastPathComponent().appendingPathComponent("starling").path)
         }
         // packageFile is <root>/Sources/Lab/StarlingBGP.swift.
         let root = URL(fileURLWithPath: packageFile).deletingLastPathComponent().deletingLastPathComponent()

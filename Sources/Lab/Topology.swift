@@ -79,7 +79,8 @@ public enum Topology {
             try ns.connect("eth0", to: routerNS, as: port)
             try routerNS.attach(port, toBridge: "br0")
             let host = 11 + index
-            let end = LinkEnd(device: "eth0", ipv4: "198.18.\(subnet).\(host)", ipv6: "2001:db8:ffff:\(hex(subnet))::\(host)")
+            let end = LinkEnd(
+                device: "eth0", ipv4: "198.18.\(subnet).\(host)", ipv6: "2001:db8:ffff:\(hex(subnet))::\(host)")
             try ns.addAddress("\(end.ipv4)/24", device: "eth0")
             try ns.addAddress("\(end.ipv6)/64", device: "eth0")
             speakers.append(ns)

@@ -12,7 +12,8 @@ final class LabSelfTests: XCTestCase {
             \tnexthop via 198.18.1.12 dev br0 weight 1
             """
         XCTAssertEqual(KernelRoute.parseNextHops(multipath), ["198.18.1.11", "198.18.1.12"])
-        XCTAssertEqual(KernelRoute.parseNextHops("192.0.2.50 via 198.18.1.13 dev br0 proto bird metric 32"), ["198.18.1.13"])
+        XCTAssertEqual(
+            KernelRoute.parseNextHops("192.0.2.50 via 198.18.1.13 dev br0 proto bird metric 32"), ["198.18.1.13"])
         XCTAssertEqual(KernelRoute.parseNextHops(""), [])
     }
 

@@ -19,7 +19,8 @@ extension XCTestCase {
         }
         let missing = Command.missing(programs + ["ip", "ss", "sysctl"])
         guard missing.isEmpty else {
-            let reason = "missing programs \(missing.joined(separator: ", ")) (run scripts/install-deps.sh); skipping \(label)"
+            let reason =
+                "missing programs \(missing.joined(separator: ", ")) (run scripts/install-deps.sh); skipping \(label)"
             print("IntegrationTests: \(reason)")
             throw XCTSkip(reason)
         }
