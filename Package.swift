@@ -34,6 +34,10 @@ let package = Package(
             name: "SE",
             dependencies: ["BGPSpeaker", "StarlingModel"]
         ),
+        .target(
+            name: "Controller",
+            dependencies: ["StarlingModel"]
+        ),
         .executableTarget(
             name: "starling",
             dependencies: [
@@ -67,6 +71,10 @@ let package = Package(
         .testTarget(
             name: "SETests",
             dependencies: ["SE", "BGPSpeaker", "StarlingModel"]
+        ),
+        .testTarget(
+            name: "ControllerTests",
+            dependencies: ["Controller", "StarlingModel"]
         ),
         .testTarget(
             name: "StarlingTests",
