@@ -36,7 +36,8 @@ let package = Package(
         ),
         .target(
             name: "Controller",
-            dependencies: ["StarlingModel"]
+            dependencies: ["StarlingModel"],
+            exclude: ["README.md"]
         ),
         .executableTarget(
             name: "starling",

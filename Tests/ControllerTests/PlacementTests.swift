@@ -33,13 +33,17 @@ private func policy(
 private func input(
     _ p: SEGroupPolicy, _ ses: [SEState], _ vss: [VSRequest], current: [String: [String]] = [:]
 ) -> PlacementInput {
-    PlacementInput(groups: ["g": p], serviceEngines: ses, virtualServices: vss, current: Placement(assignments: current))
+    PlacementInput(
+        groups: ["g": p], serviceEngines: ses, virtualServices: vss, current: Placement(assignments: current))
 }
 
 private extension Array where Element == PlacementDecision {
     func only(_ vs: String, _ kind: PlacementDecision.Kind) -> [PlacementDecision] {
         filter { $0.vs == vs && $0.kind == kind }
     }
+
+    /// The first decision's reason, or a marker that fails any `contains` check.
+    var firstReason: String { first?.reason ?? "<no decision>" }
 }
 
 /// Names of the SEs a virtual service is on, in assignment order.
@@ -96,7 +100,7 @@ final class PlacementTests: XCTestCase {
         let placed = r.decisions.only(V("web"), .placed)
         XCTAssertEqual(placed.map(\.se), [S("a"), S("b")])
         XCTAssertEqual(placed.map(\.cause), [.initial, .belowMinimum])
-        XCTAssertTrue(placed[0].reason.contains("initial placement on SE a"), placed[0].reason)
+        XCTAssertTrue(placed.firstReason.contains("initial placement on SE a"), placed.firstReason)
         XCTAssertTrue(placed[1].reason.contains("min_scaleout_per_vs 2"), placed[1].reason)
     }
 
@@ -108,7 +112,7 @@ final class PlacementTests: XCTestCase {
         XCTAssertEqual(names(r.placement, "v2"), ["c"])
         XCTAssertEqual(names(r.placement, "v3"), ["a"])
         XCTAssertEqual(names(r.placement, "v4"), ["b"])
-        XCTAssertTrue(r.decisions.only(V("v1"), .placed)[0].reason.contains("distributed: least loaded SE"))
+        XCTAssertTrue(r.decisions.only(V("v1"), .placed).firstReason.contains("distributed: least loaded SE"))
     }
 
     func testPackedFillsTheFullestSEWithRoom() {
@@ -120,7 +124,8 @@ final class PlacementTests: XCTestCase {
         XCTAssertEqual(names(r.placement, "v1"), ["c"])
         XCTAssertEqual(names(r.placement, "v2"), ["c"])
         XCTAssertEqual(names(r.placement, "v3"), ["b"])
-        XCTAssertTrue(r.decisions.only(V("v2"), .placed)[0].reason.contains("packed: fullest SE with room (1 of 2 VS)"))
+        XCTAssertTrue(
+            r.decisions.only(V("v2"), .placed).firstReason.contains("packed: fullest SE with room (1 of 2 VS)"))
     }
 
     func testPackedAndDistributedShapesDiffer() {
@@ -156,7 +161,7 @@ final class PlacementTests: XCTestCase {
         let kept = r.decisions.only(V("web"), .kept)
         XCTAssertEqual(kept.map(\.se), [S("c")])
         XCTAssertEqual(kept.first?.cause, .healthy)
-        XCTAssertTrue(kept[0].reason.contains("healthy, no cause to move"))
+        XCTAssertTrue(kept.firstReason.contains("healthy, no cause to move"))
         XCTAssertTrue(r.decisions.allSatisfy { $0.kind == .kept })
     }
 
@@ -198,7 +203,7 @@ final class PlacementTests: XCTestCase {
         let placed = r.decisions.only(V("web"), .placed)
         XCTAssertEqual(placed.map(\.se), [S("b")])
         XCTAssertEqual(placed.first?.cause, .replacement)
-        XCTAssertTrue(placed[0].reason.hasPrefix("replaces a (down) on SE b"), placed[0].reason)
+        XCTAssertTrue(placed.firstReason.hasPrefix("replaces a (down) on SE b"), placed.firstReason)
     }
 
     func testDrainingSEGetsNothingNewAndLosesItsVirtualServices() {
@@ -250,7 +255,8 @@ final class PlacementTests: XCTestCase {
     }
 
     func testGroupChangeMovesToTheNewGroup() {
-        var inp = input(policy(), [se("a"), se("b", group: "h")], [vs("web", group: "h")], current: [V("web"): [S("a")]])
+        var inp = input(
+            policy(), [se("a"), se("b", group: "h")], [vs("web", group: "h")], current: [V("web"): [S("a")]])
         inp.groups["h"] = policy()
         let r = PlacementEngine.place(inp)
         XCTAssertEqual(names(r.placement, "web"), ["b"])
@@ -268,8 +274,8 @@ final class PlacementTests: XCTestCase {
         XCTAssertNil(r.placement.assignments[V("v5")])
         let u = r.decisions.only(V("v5"), .unplaced)
         XCTAssertEqual(u.first?.cause, .noCapacity)
-        XCTAssertTrue(u[0].reason.contains("no SE with capacity in SE group g"), u[0].reason)
-        XCTAssertTrue(u[0].reason.contains("max_vs_per_se 2"), u[0].reason)
+        XCTAssertTrue(u.firstReason.contains("no SE with capacity in SE group g"), u.firstReason)
+        XCTAssertTrue(u.firstReason.contains("max_vs_per_se 2"), u.firstReason)
     }
 
     func testLoweredMaxVSPerSEMovesTheExcess() {
@@ -290,7 +296,8 @@ final class PlacementTests: XCTestCase {
         XCTAssertEqual(names(r.placement, "web"), ["a", "b"])
         let u = r.decisions.only(V("web"), .unplaced)
         XCTAssertEqual(u.first?.cause, .notEnoughSEs)
-        XCTAssertEqual(u.first?.reason, "on 2 of 3 SE(s): SE group g has 2 SE(s) up and the virtual service is on all of them")
+        XCTAssertEqual(
+            u.first?.reason, "on 2 of 3 SE(s): SE group g has 2 SE(s) up and the virtual service is on all of them")
     }
 
     func testMaxSELimitsHowManySEsAreUsed() {
@@ -300,18 +307,27 @@ final class PlacementTests: XCTestCase {
         XCTAssertEqual(shape(r.placement, ses), ["a": 2, "b": 2, "c": 0])
         let u = r.decisions.only(V("v5"), .unplaced)
         XCTAssertEqual(u.first?.cause, .noCapacity)
-        XCTAssertTrue(u[0].reason.contains("max_se 2"), u[0].reason)
+        XCTAssertTrue(u.firstReason.contains("max_se 2"), u.firstReason)
     }
 
-    func testEmptySEsAreServedBeforeSecondSEs() {
-        // One slot left: the virtual service with no SE gets it before the other's scale-out.
+    func testAVirtualServiceWithNoSEIsServedBeforeAnotherGetsItsSecond() {
+        // One free slot (b). "big" sorts first and wants a second SE, but "small" has none yet.
         let r = PlacementEngine.place(
-            input(policy(perSE: 2), [se("a"), se("b")], [vs("big", desired: 2), vs("small")],
-                  current: [V("big"): [S("a")], V("x"): []]).with { $0.virtualServices.append(vs("x")) }
-        )
-        XCTAssertEqual(names(r.placement, "big"), ["a", "b"])
+            input(
+                policy(perSE: 1), [se("a"), se("b")], [vs("big", desired: 2), vs("small")],
+                current: [V("big"): [S("a")]]))
+        XCTAssertEqual(names(r.placement, "big"), ["a"])
         XCTAssertEqual(names(r.placement, "small"), ["b"])
-        XCTAssertEqual(names(r.placement, "x"), ["a"])
+        XCTAssertEqual(r.decisions.only(V("big"), .unplaced).first?.cause, .noCapacity)
+    }
+
+    func testAReplacementGoesBeforeAFirstPlacement() {
+        // One free slot (b). "aa" is new and sorts first, but "zz" lost its SE and is re-placed first.
+        let r = PlacementEngine.place(
+            input(policy(perSE: 1), [se("a", .down), se("b")], [vs("aa"), vs("zz")], current: [V("zz"): [S("a")]]))
+        XCTAssertEqual(names(r.placement, "zz"), ["b"])
+        XCTAssertNil(r.placement.assignments[V("aa")])
+        XCTAssertEqual(r.decisions.only(V("aa"), .unplaced).first?.cause, .noCapacity)
     }
 
     // MARK: N+M buffer
@@ -324,11 +340,12 @@ final class PlacementTests: XCTestCase {
         XCTAssertEqual(shape(r.placement, ses), ["a": 2, "b": 0])
         let u = r.decisions.only(V("v3"), .unplaced)
         XCTAssertEqual(u.first?.cause, .bufferReserved)
-        XCTAssertTrue(u[0].reason.contains("buffer_se × max_vs_per_se = 2"), u[0].reason)
+        XCTAssertTrue(u.firstReason.contains("buffer_se × max_vs_per_se = 2"), u.firstReason)
 
         // The buffer is what failover uses.
         let failed = PlacementEngine.place(
-            input(policy(.packed, perSE: 2, buffer: 1), [se("a", .down), se("b")], vss, current: r.placement.assignments))
+            input(
+                policy(.packed, perSE: 2, buffer: 1), [se("a", .down), se("b")], vss, current: r.placement.assignments))
         XCTAssertEqual(names(failed.placement, "v1"), ["b"])
         XCTAssertEqual(names(failed.placement, "v2"), ["b"])
         XCTAssertEqual(failed.decisions.only(V("v3"), .unplaced).first?.cause, .bufferReserved)
@@ -351,7 +368,8 @@ final class PlacementTests: XCTestCase {
         XCTAssertEqual(names(out.placement, "web"), ["a", "c"])
         let placed = out.decisions.only(V("web"), .placed)
         XCTAssertEqual(placed.first?.cause, .scaleOut)
-        XCTAssertTrue(placed[0].reason.hasPrefix("scale-out to 2 SE(s) (manual scale-out to 2) on SE c"), placed[0].reason)
+        XCTAssertTrue(
+            placed.firstReason.hasPrefix("scale-out to 2 SE(s) (manual scale-out to 2) on SE c"), placed.firstReason)
     }
 
     func testScaleoutBeyondMaxIsRefused() {
@@ -372,14 +390,19 @@ final class PlacementTests: XCTestCase {
             XCTAssertEqual(e?.status, 409)
             XCTAssertEqual(
                 e?.message,
-                "cannot scale out web: on 1 of 2 SE(s): SE group g has 1 SE(s) up and the virtual service is on all of them")
+                "cannot scale out web: on 1 of 2 SE(s): SE group g has 1 SE(s) up and the virtual service is on all of them"
+            )
         }
     }
 
     func testScaleErrorsForUnknownAndDisabled() {
         let inp = input(policy(), [se("a")], [vs("off", enabled: false)])
-        XCTAssertThrowsError(try PlacementEngine.scaleOut(V("nope"), in: inp)) { XCTAssertEqual(($0 as? ScaleError)?.status, 404) }
-        XCTAssertThrowsError(try PlacementEngine.scaleIn(V("off"), in: inp)) { XCTAssertEqual(($0 as? ScaleError)?.status, 409) }
+        XCTAssertThrowsError(try PlacementEngine.scaleOut(V("nope"), in: inp)) {
+            XCTAssertEqual(($0 as? ScaleError)?.status, 404)
+        }
+        XCTAssertThrowsError(try PlacementEngine.scaleIn(V("off"), in: inp)) {
+            XCTAssertEqual(($0 as? ScaleError)?.status, 409)
+        }
     }
 
     func testScaleInRemovesTheMostRecentlyAddedSE() throws {
@@ -392,7 +415,8 @@ final class PlacementTests: XCTestCase {
         let removed = r.decisions.only(V("web"), .removed)
         XCTAssertEqual(removed.map(\.se), [S("b")])
         XCTAssertEqual(removed.first?.cause, .scaleIn)
-        XCTAssertEqual(removed.first?.reason, "scale-in to 2 SE(s) (manual scale-out to 2): b is the most recently added")
+        XCTAssertEqual(
+            removed.first?.reason, "scale-in to 2 SE(s) (manual scale-out to 2): b is the most recently added")
     }
 
     func testScaleInBelowMinIsRefused() {
@@ -404,10 +428,11 @@ final class PlacementTests: XCTestCase {
     }
 
     func testLoweredMaxScaleoutScalesIn() {
-        let inp = input(policy(max: 1), [se("a"), se("b")], [vs("web", desired: 2)], current: [V("web"): [S("a"), S("b")]])
+        let inp = input(
+            policy(max: 1), [se("a"), se("b")], [vs("web", desired: 2)], current: [V("web"): [S("a"), S("b")]])
         let r = PlacementEngine.place(inp)
         XCTAssertEqual(names(r.placement, "web"), ["a"])
-        XCTAssertTrue(r.decisions.only(V("web"), .removed)[0].reason.contains("capped by max_scaleout_per_vs 1"))
+        XCTAssertTrue(r.decisions.only(V("web"), .removed).firstReason.contains("capped by max_scaleout_per_vs 1"))
     }
 
     // MARK: Determinism
@@ -421,7 +446,9 @@ final class PlacementTests: XCTestCase {
             let reference = PlacementEngine.place(input(policy(algo, perSE: 3, buffer: 1), ses, vss, current: cur))
             for _ in 0..<20 {
                 let r = PlacementEngine.place(
-                    input(policy(algo, perSE: 3, buffer: 1), ses.shuffled(using: &rng), vss.shuffled(using: &rng), current: cur))
+                    input(
+                        policy(algo, perSE: 3, buffer: 1), ses.shuffled(using: &rng), vss.shuffled(using: &rng),
+                        current: cur))
                 XCTAssertEqual(r.placement, reference.placement)
                 XCTAssertEqual(r.decisions, reference.decisions)
             }
@@ -453,10 +480,33 @@ final class PlacementTests: XCTestCase {
             let up = Set(inp.serviceEngines.filter { $0.operState == .up }.map(\.uuid))
             for (v, list) in first.placement.assignments {
                 for s in list where up.contains(s) {
-                    XCTAssertTrue(second.placement.serviceEngines(for: v).contains(s), "seed \(seed): \(v) moved off healthy \(s)")
+                    XCTAssertTrue(
+                        second.placement.serviceEngines(for: v).contains(s), "seed \(seed): \(v) moved off healthy \(s)"
+                    )
                 }
             }
             XCTAssertEqual(PlacementEngine.place(inp).placement, second.placement, "seed \(seed): not deterministic")
+
+            // Manual scale-out / scale-in either yield exactly the asked-for count or a 400/409 with a reason.
+            inp.current = second.placement
+            for v in inp.virtualServices where v.enabled && inp.groups[v.group] != nil {
+                let before = second.placement.serviceEngines(for: v.uuid).count
+                for (op, delta) in [(PlacementEngine.scaleOut, 1), (PlacementEngine.scaleIn, -1)] {
+                    do {
+                        let r = try op(v.uuid, inp)
+                        XCTAssertEqual(r.desiredScaleout, before + delta, "seed \(seed)")
+                        XCTAssertEqual(r.placement.serviceEngines(for: v.uuid).count, before + delta, "seed \(seed)")
+                        var next = inp
+                        for i in next.virtualServices.indices where next.virtualServices[i].uuid == v.uuid {
+                            next.virtualServices[i].desiredScaleout = r.desiredScaleout
+                        }
+                        checkInvariants(next, (r.placement, r.decisions), seed: seed)
+                    } catch {
+                        XCTAssertTrue([400, 409].contains(error.status), "seed \(seed): \(error)")
+                        XCTAssertFalse(error.message.isEmpty)
+                    }
+                }
+            }
         }
     }
 
@@ -474,7 +524,8 @@ final class PlacementTests: XCTestCase {
         let ses = (0..<Int.random(in: 0...7, using: &rng)).map { i in
             se(
                 "s\(i)", group: ["g", "h", "h", "g", "lost"].randomElement(using: &rng)!,
-                SEState.OperState.allCases.randomElement(using: &rng)!, load: Double(Int.random(in: 0...100, using: &rng)))
+                SEState.OperState.allCases.randomElement(using: &rng)!,
+                load: Double(Int.random(in: 0...100, using: &rng)))
         }
         let vss = (0..<Int.random(in: 0...14, using: &rng)).map { i in
             vs(
@@ -487,7 +538,8 @@ final class PlacementTests: XCTestCase {
         for v in vss + [vs("deleted")] where Bool.random(using: &rng) {
             cur[v.uuid] = (0..<Int.random(in: 1...4, using: &rng)).map { _ in seIDs.randomElement(using: &rng)! }
         }
-        return PlacementInput(groups: groups, serviceEngines: ses, virtualServices: vss, current: Placement(assignments: cur))
+        return PlacementInput(
+            groups: groups, serviceEngines: ses, virtualServices: vss, current: Placement(assignments: cur))
     }
 
     private func checkInvariants(
@@ -522,14 +574,22 @@ final class PlacementTests: XCTestCase {
         // carries an unplaced decision whose stated cause holds.
         for v in inp.virtualServices {
             XCTAssertFalse(r.decisions.filter { $0.vs == v.uuid }.isEmpty, "seed \(seed): \(v.name) has no decision")
-            guard v.enabled, let p = inp.groups[v.group] else { continue }
+            guard v.enabled else { continue }
+            guard let p = inp.groups[v.group] else {
+                XCTAssertEqual(r.decisions.last { $0.vs == v.uuid }?.cause, .noGroup, "seed \(seed)")
+                continue
+            }
             let have = r.placement.serviceEngines(for: v.uuid)
             var lo = max(p.minScaleoutPerVS, p.haMode == .sharedPair ? 2 : 1)
             lo = min(lo, p.maxScaleoutPerVS)
             let target = min(max(v.desiredScaleout ?? lo, lo), p.maxScaleoutPerVS)
             XCTAssertLessThanOrEqual(have.count, target, "seed \(seed)")
             let up = inp.serviceEngines.filter { $0.group == v.group && $0.operState == .up }
-            guard have.count < min(target, up.count) || (have.count < target) else { continue }
+            let unplaced = r.decisions.filter { $0.vs == v.uuid && $0.kind == .unplaced }
+            guard have.count < target else {
+                XCTAssertEqual(unplaced, [], "seed \(seed): \(v.name) is fully placed")
+                continue
+            }
             guard let u = r.decisions.last(where: { $0.vs == v.uuid && $0.kind == .unplaced }) else {
                 XCTFail("seed \(seed): \(v.name) short without an unplaced decision")
                 continue
@@ -542,21 +602,19 @@ final class PlacementTests: XCTestCase {
             switch u.cause {
             case .noSEUp: XCTAssertTrue(up.isEmpty, "seed \(seed)")
             case .notEnoughSEs: XCTAssertEqual(have.count, up.count, "seed \(seed)")
-            case .noCapacity: XCTAssertTrue(roomy.isEmpty, "seed \(seed): \(v.name) unplaced but \(roomy.map(\.name)) had room")
+            case .noCapacity:
+                XCTAssertTrue(roomy.isEmpty, "seed \(seed): \(v.name) unplaced but \(roomy.map(\.name)) had room")
             case .bufferReserved:
+                // Free slots only shrink while the engine fills, so they are still within the buffer now.
                 XCTAssertEqual(p.haMode, .shared, "seed \(seed)")
-                XCTAssertGreaterThan(p.bufferSE, 0, "seed \(seed)")
+                let idle = up.count - inUse
+                let free =
+                    up.reduce(0) { $0 + ((perSE[$1.uuid] ?? 0) > 0 ? p.maxVSPerSE - perSE[$1.uuid]! : 0) }
+                    + min(idle, max(0, p.maxSE - inUse)) * p.maxVSPerSE
+                XCTAssertLessThanOrEqual(free, p.bufferSE * p.maxVSPerSE, "seed \(seed): \(v.name) buffer claim")
             default: XCTFail("seed \(seed): unexpected cause \(u.cause)")
             }
         }
-    }
-}
-
-private extension PlacementInput {
-    func with(_ change: (inout PlacementInput) -> Void) -> PlacementInput {
-        var copy = self
-        change(&copy)
-        return copy
     }
 }
 

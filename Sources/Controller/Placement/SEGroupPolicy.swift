@@ -65,11 +65,13 @@ public struct SEGroupPolicy: Sendable, Hashable {
         }
         guard minScaleoutPerVS <= maxScaleoutPerVS else {
             throw ModelError(
-                field: "\(field).min_scaleout_per_vs", message: "must not exceed max_scaleout_per_vs (\(maxScaleoutPerVS))")
+                field: "\(field).min_scaleout_per_vs",
+                message: "must not exceed max_scaleout_per_vs (\(maxScaleoutPerVS))")
         }
         if haMode == .sharedPair, maxScaleoutPerVS < 2 {
             throw ModelError(
-                field: "\(field).max_scaleout_per_vs", message: "HA_MODE_SHARED_PAIR places every virtual service on 2 SEs")
+                field: "\(field).max_scaleout_per_vs",
+                message: "HA_MODE_SHARED_PAIR places every virtual service on 2 SEs")
         }
         guard (0...1000).contains(maxSE) else {
             throw ModelError(field: "\(field).max_se", message: "must be between 0 and 1000")
