@@ -35,6 +35,11 @@ let package = Package(
             name: "SE",
             dependencies: ["BGPSpeaker", "StarlingModel"]
         ),
+        .target(
+            name: "Controller",
+            dependencies: ["StarlingModel"],
+            exclude: ["README.md"]
+        ),
         .executableTarget(
             name: "starling",
             dependencies: [
@@ -89,6 +94,10 @@ let package = Package(
         .testTarget(
             name: "SETests",
             dependencies: ["SE", "BGPSpeaker", "StarlingModel"]
+        ),
+        .testTarget(
+            name: "ControllerTests",
+            dependencies: ["Controller", "StarlingModel"]
         ),
         .testTarget(
             name: "StarlingTests",
