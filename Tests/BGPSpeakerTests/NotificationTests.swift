@@ -38,14 +38,14 @@ final class NotificationTests: XCTestCase {
     }
 
     func testNotificationWithOnlyCodeIsBadMessageLength() {
-        XCTAssertBGPError(
+        assertThrowsMessageCodecError(
             { () throws(BGPError) in try V.decode(V.bytes("ffffffffffffffffffffffffffffffff 0014 03 06")) },
             code: .messageHeaderError, subcode: 2, data: [0, 20])
     }
 
     func testDirectDecodeOfEmptyBodyIsBadMessageLength() {
         var empty = ByteBuffer()
-        XCTAssertBGPError(
+        assertThrowsMessageCodecError(
             { () throws(BGPError) in try NotificationMessage(from: &empty, context: WireContext()) },
             code: .messageHeaderError, subcode: 2, data: [0, 19])
     }

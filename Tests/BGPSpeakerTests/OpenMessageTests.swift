@@ -189,7 +189,9 @@ final class OpenMessageTests: XCTestCase {
     // MARK: RFC 9072 extended optional parameters
 
     /// 64 Multiprotocol capabilities (AFI 1..64, SAFI 1): 384 octets of capabilities.
-    static let manyFamilies = (1...64).map { Capability.multiprotocol(AddressFamily(afi: AFI(rawValue: $0), safi: .unicast)) }
+    static let manyFamilies = (1...64).map {
+        Capability.multiprotocol(AddressFamily(afi: AFI(rawValue: $0), safi: .unicast))
+    }
     static let manyFamiliesCapabilityBytes = (1...64).flatMap { [0x01, 0x04, 0x00, UInt8($0), 0x00, 0x01] as [UInt8] }
 
     func testExtendedOptionalParametersBothWays() throws {
@@ -247,6 +249,15 @@ final class OpenMessageTests: XCTestCase {
             V.message(type: 1, body: V.bytes("04 fde9 00b4 c0000202 08 02 02 02 00 09 02 01 02")))
     }
 
+    func testLeadingParameterOfType255ForcesTheExtendedForm() throws {
+        // In the standard form a first parameter of type 255 would be read as the RFC 9072 marker.
+        let open = OpenMessage(
+            myAutonomousSystem: 65001, holdTime: 180, bgpIdentifier: IPv4Address(192, 0, 2, 2),
+            otherParameters: [OptionalParameter(type: 255, value: [7])])
+        XCTAssertEqual(
+            V.encode(.open(open)), V.message(type: 1, body: V.bytes("04 fde9 00b4 c0000202 ff ff 0004 ff 0001 07")))
+    }
+
     // MARK: Negative vectors (RFC 4271 §6.2 and friends)
 
     /// An OPEN body with the given fields and optional parameter bytes (standard form).
@@ -262,7 +273,7 @@ final class OpenMessageTests: XCTestCase {
     func assertOpenError(
         _ body: [UInt8], subcode: UInt8, data: [UInt8] = [], file: StaticString = #filePath, line: UInt = #line
     ) {
-        XCTAssertBGPError(
+        assertThrowsMessageCodecError(
             { () throws(BGPError) in try V.decode(V.message(type: 1, body: body)) }, code: .openMessageError,
             subcode: subcode, data: data, file: file, line: line)
     }
@@ -383,11 +394,11 @@ final class OpenMessageTests: XCTestCase {
 
     func testDirectDecodeOfShortBodyIsBadMessageLength() {
         var buffer = ByteBuffer(bytes: V.bytes("04 fde9 00b4"))
-        XCTAssertBGPError(
+        assertThrowsMessageCodecError(
             { () throws(BGPError) in try OpenMessage(from: &buffer, context: WireContext()) },
             code: .messageHeaderError, subcode: 2, data: [0, 24])
         var empty = ByteBuffer()
-        XCTAssertBGPError(
+        assertThrowsMessageCodecError(
             { () throws(BGPError) in try OpenMessage(from: &empty, context: WireContext()) },
             code: .messageHeaderError, subcode: 2, data: [0, 19])
     }

@@ -36,25 +36,25 @@ final class RouteRefreshTests: XCTestCase {
     func testTooShortIsInvalidMessageLengthWithWholeMessage() {
         // RFC 7313 §5: ROUTE-REFRESH Message Error / Invalid Message Length, data = complete message.
         let bytes = V.bytes("ffffffffffffffffffffffffffffffff 0016 05 0001 01")
-        XCTAssertBGPError(
+        assertThrowsMessageCodecError(
             { () throws(BGPError) in try V.decode(bytes) }, code: .routeRefreshMessageError, subcode: 1, data: bytes)
     }
 
     func testTooLongBoRRIsInvalidMessageLengthWithWholeMessage() {
         let bytes = V.bytes("ffffffffffffffffffffffffffffffff 001b 05 0001 01 01 00000000")
-        XCTAssertBGPError(
+        assertThrowsMessageCodecError(
             { () throws(BGPError) in try V.decode(bytes) }, code: .routeRefreshMessageError, subcode: 1, data: bytes)
     }
 
     func testHeaderOnlyIsInvalidMessageLength() {
         let bytes = V.bytes("ffffffffffffffffffffffffffffffff 0013 05")
-        XCTAssertBGPError(
+        assertThrowsMessageCodecError(
             { () throws(BGPError) in try V.decode(bytes) }, code: .routeRefreshMessageError, subcode: 1, data: bytes)
     }
 
     func testDirectDecodeOfWrongLengthBodyIsInvalidMessageLength() {
         var buffer = ByteBuffer(bytes: [0, 1, 0, 1, 0])
-        XCTAssertBGPError(
+        assertThrowsMessageCodecError(
             { () throws(BGPError) in try RouteRefreshMessage(from: &buffer, context: WireContext()) },
             code: .routeRefreshMessageError, subcode: 1,
             data: V.bytes("ffffffffffffffffffffffffffffffff 0018 05 0001 00 01 00"))

@@ -49,7 +49,7 @@ enum MessageVectors {
 }
 
 /// Asserts that `body` throws a `BGPError` with this NOTIFICATION code, subcode and data, and action.
-func XCTAssertBGPError<T>(
+func assertThrowsMessageCodecError<T>(
     _ body: () throws(BGPError) -> T, code: NotificationCode, subcode: UInt8, data: [UInt8] = [],
     action: BGPError.Action = .sessionReset, file: StaticString = #filePath, line: UInt = #line
 ) {

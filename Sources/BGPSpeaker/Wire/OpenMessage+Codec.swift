@@ -48,8 +48,8 @@ extension OpenMessage {
         // Subcode MUST be set to Unacceptable Hold Time. An implementation MUST reject Hold Time values
         // of one or two seconds."
         guard holdTime == 0 || holdTime >= 3 else { throw OpenMessageError.unacceptableHoldTime(holdTime) }
-        // RFC 6286 §2.2 replaces "a valid unicast IP host address" with "a 4-octet, unsigned, non-zero
-        // integer": "If the BGP Identifier field of the OPEN message is zero, ... then the Error Subcode
+        // RFC 6286 §2.1 makes the identifier "a 4-octet, unsigned, non-zero integer" (no longer a unicast
+        // host address), and §2.2: "If the BGP Identifier field of the OPEN message is zero, ... then the Error Subcode
         // is set to 'Bad BGP Identifier'." (Equal to ours on an iBGP session is checked by the session.)
         guard identifier != 0 else { throw OpenMessageError.badBGPIdentifier("BGP Identifier is zero") }
 
@@ -59,7 +59,8 @@ extension OpenMessage {
         // individual Optional Parameters. If the value of the 'Non-Ext OP Type' field is 255, then the
         // encoding described above is used."
         let extended =
-            optParmLen != 0 && buffer.getInteger(at: buffer.readerIndex, as: UInt8.self) == Self.extendedParametersMarker
+            optParmLen != 0
+            && buffer.getInteger(at: buffer.readerIndex, as: UInt8.self) == Self.extendedParametersMarker
         let parametersLength: Int
         if extended {
             buffer.moveReaderIndex(forwardBy: 1)
@@ -127,7 +128,10 @@ extension OpenMessage {
             parameters.append((parameter.type, ByteBuffer(bytes: parameter.value).readableBytesView))
         }
         let standardLength = parameters.reduce(0) { $0 + 2 + $1.value.count }
-        let fitsStandard = standardLength <= 255 && parameters.allSatisfy { $0.value.count <= 255 }
+        // A first parameter of type 255 would read as the RFC 9072 marker, so it forces the extended form.
+        let fitsStandard =
+            standardLength <= 255 && parameters.allSatisfy { $0.value.count <= 255 }
+            && parameters.first?.type != Self.extendedParametersMarker
         if fitsStandard {
             buffer.writeInteger(UInt8(standardLength))
             for parameter in parameters {
