@@ -22,4 +22,19 @@ if [ -n "${STARLING_BUILD_LOCK:-}" ]; then
 fi
 
 "${LOCK[@]}" swift build --build-tests
+
+# Fuzz smoke test: the BGP decoder under libFuzzer + ASan for a bounded time (STARLING_FUZZ_SECONDS,
+# default 60; 0 skips). A crash fails the run and leaves its input in Tests/Fuzz/crashes/.
+FUZZ_SECONDS=${STARLING_FUZZ_SECONDS:-60}
+if [ "$FUZZ_SECONDS" != 0 ] && [ $# -eq 0 ]; then
+  mkdir -p .build-fuzz
+  if scripts/fuzz.sh "$FUZZ_SECONDS" > .build-fuzz/fuzz.log 2>&1; then
+    echo "fuzz: no crash in ${FUZZ_SECONDS}s ($(grep -Eo 'Done [0-9]+ runs' .build-fuzz/fuzz.log | tail -1))"
+  else
+    tail -40 .build-fuzz/fuzz.log
+    echo "fuzz: FAILED (crash inputs in Tests/Fuzz/crashes/, log in .build-fuzz/fuzz.log)" >&2
+    exit 1
+  fi
+fi
+
 "${LOCK[@]}" swift test --skip-build "$@"
