@@ -37,4 +37,17 @@ if [ "$FUZZ_SECONDS" != 0 ] && [ $# -eq 0 ]; then
   fi
 fi
 
-"${LOCK[@]}" swift test --skip-build "$@"
+# Every test is XCTest; Swift Testing's own (empty) run is disabled so the last lines are XCTest's
+# summary, followed by one plain "N passed, N failed" line taken from it.
+LOG=$(mktemp /tmp/starling-test.XXXXXX)
+set +e
+"${LOCK[@]}" swift test --skip-build --disable-swift-testing "$@" 2>&1 | tee "$LOG"
+status=${PIPESTATUS[0]}
+set -e
+summary=$(grep -E "Executed [0-9]+ tests?, with [0-9]+ failures?" "$LOG" | tail -1)
+rm -f "$LOG"
+if [[ $summary =~ Executed\ ([0-9]+)\ tests?,\ with\ ([0-9]+)\ failures? ]]; then
+  total=${BASH_REMATCH[1]}; failed=${BASH_REMATCH[2]}
+  echo "tests: $((total - failed)) passed, $failed failed"
+fi
+exit "$status"
