@@ -12,6 +12,9 @@
 # originate: `starling bgp` announces V /32 VIPs to a BIRD peer; time from BIRD seeing the session
 #            Established to BIRD having imported all V routes (birdwatch.py, one persistent control
 #            socket connection), and to bgpblast recv's End-of-RIB when bgpblast is the receiver.
+# vipchange: a VIP added to (then removed from) `starling bgp`'s config with SIGHUP: time from the
+#            signal until a BIRD peer has (no longer has) the route (vipchange.py, 20 tries). This
+#            includes re-reading the config file; the speaker's own part is the UPDATE it sends.
 # Topology: netns sbench-dut (198.18.0.1/24) <-veth-> netns sbench-peer (198.18.0.2/24); nothing
 # leaves them. Starling is the release build (swift build -c release).
 set -euo pipefail
@@ -26,7 +29,7 @@ V=${V:-10000}
 WORK=${WORK:-/tmp/starling-bgp-bench}
 DUT=sbench-dut
 PEER=sbench-peer
-GROUPS_SEL=${*:-"ingest originate"}
+GROUPS_SEL=${*:-"ingest originate vipchange"}
 [ "$(id -u)" = 0 ] || { echo "run.sh: needs root" >&2; exit 1; }
 STARLING=${STARLING:-$ROOT/.build/release/starling}
 [ -x "$STARLING" ] || { echo "run.sh: build first: swift build -c release --product starling" >&2; exit 1; }
@@ -124,11 +127,46 @@ PY
   stop_pid "$RPID"; RPID=""
 }
 
+vipchange() {
+  local R="$WORK/vipchange"
+  cat > "$WORK/bird-recv.conf" <<BIRD
+router id 198.18.0.2;
+protocol device { scan time 60; }
+protocol bgp starling {
+  local 198.18.0.2 as 65001; neighbor 198.18.0.1 as 65000; passive on; hold time 240;
+  ipv4 { import all; export none; };
+}
+BIRD
+  rm -f "$WORK/bird-recv.ctl"
+  ip netns exec $PEER bird -f -c "$WORK/bird-recv.conf" -s "$WORK/bird-recv.ctl" -P "$WORK/bird-recv.pid" 2>>"$WORK/bird-recv.log" &
+  RPID=$!
+  wait_for "birdc -s $WORK/bird-recv.ctl show status"
+  cat > "$WORK/vip.template" <<YAML
+asn: 65000
+router_id: 198.18.0.1
+listen: {port: 0}
+peers:
+  - {address: 198.18.0.2, asn: 65001, local_address: 198.18.0.1, hold_time: 240}
+announce:
+  - 192.0.2.10/32
+{extra}
+YAML
+  sed 's/^{extra}$//' "$WORK/vip.template" > "$WORK/vip.yaml"
+  ip netns exec $DUT "$STARLING" bgp --config "$WORK/vip.yaml" --log-level warning 2>>"$WORK/starling-vip.log" &
+  DPID=$!
+  wait_for "birdc -s $WORK/bird-recv.ctl show route 192.0.2.10/32 | grep -q 192.0.2.10"
+  python3 "$HERE/vipchange.py" "$WORK/bird-recv.ctl" "$DPID" "$WORK/vip.template" "$WORK/vip.yaml" --json "$R.json" \
+    | sed 's/^/vipchange /' | tee -a "$WORK/vipchange.txt"
+  stop_pid "$DPID"; DPID=""
+  stop_pid "$RPID"; RPID=""
+}
+
 echo "# $(date -u +%FT%TZ) $(uname -r) $(nproc) cpus; $(bird --version 2>&1 | head -1); starling $(git -C "$ROOT" rev-parse --short HEAD)"
 for g in $GROUPS_SEL; do
   case $g in
     ingest) for r in $(seq "$RUNS"); do ingest bird "$r"; ingest starling_passive "$r"; done ;;
     originate) for r in $(seq "$RUNS"); do originate "$r"; done ;;
+    vipchange) vipchange ;;
     *) echo "run.sh: unknown group $g" >&2; exit 2 ;;
   esac
 done
