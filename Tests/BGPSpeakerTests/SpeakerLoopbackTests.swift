@@ -13,7 +13,7 @@ final class SpeakerLoopbackTests: XCTestCase {
     override func setUp() { group = MultiThreadedEventLoopGroup(numberOfThreads: 2) }
     override func tearDown() { try? group.syncShutdownGracefully() }
 
-    private func pair(port: Int) -> (Speaker, Speaker) {
+    private func pair(port: Int, activeSideBindsLocalAddress: Bool = true) -> (Speaker, Speaker) {
         var logger = Logger(label: "test")
         logger.logLevel = .critical
         let a = Speaker(
@@ -23,7 +23,8 @@ final class SpeakerLoopbackTests: XCTestCase {
                 peers: [
                     PeerSettings(
                         address: IPAddress("127.0.0.2")!, port: port, peerAS: 65002,
-                        localAddress: IPAddress("127.0.0.1"), holdTime: 9, connectRetryTime: .milliseconds(200),
+                        localAddress: activeSideBindsLocalAddress ? IPAddress("127.0.0.1") : nil, holdTime: 9,
+                        connectRetryTime: .milliseconds(200),
                         nextHopV6: IPv6Address("2001:db8:ffff::1"))
                 ]),
             eventLoop: group.next(), logger: logger)
@@ -103,6 +104,65 @@ final class SpeakerLoopbackTests: XCTestCase {
         let locRIB = await b.locRIBCount()
         XCTAssertEqual(locRIB, 0)
         await b.shutdown()
+    }
+
+    /// An outbound session without a configured local address still advertises its real source
+    /// address as next hop (the socket's address is only known once connected).
+    func testNextHopSelfWithoutLocalAddress() async throws {
+        let port = Int.random(in: 20000...40000)
+        let (a, b) = pair(port: port, activeSideBindsLocalAddress: false)
+        try await b.start()
+        try await a.start()
+        let v4 = IPPrefix("192.0.2.20/32")!
+        await a.setAdvertisements([v4: OriginatedRoute()])
+        await eventually("B has the prefix") { await b.peerStatus().first?.prefixesReceived == 1 }
+        let routes = await b.routes(peer: nil, prefix: v4)
+        XCTAssertEqual(routes.first?.routes.first?.attributes.nextHop, IPv4Address("127.0.0.1"))
+        let local = await a.peerStatus().first?.localAddress
+        XCTAssertEqual(local, "127.0.0.1")
+        await a.shutdown()
+        await b.shutdown()
+    }
+
+    /// A wildcard listener of a family replaces that family's specific addresses (Linux refuses both).
+    func testListenAddressesNeverOverlap() {
+        func addresses(_ peers: [PeerSettings], listen: [IPAddress] = []) -> [String] {
+            SpeakerCore.listenAddresses(
+                SpeakerConfiguration(localAS: 1, routerID: IPv4Address("10.0.0.1")!, listenAddresses: listen, peers: peers)
+            ).map { $0.ipAddress ?? "?" }
+        }
+        let specific = PeerSettings(address: IPAddress("198.18.0.1")!, peerAS: 2, localAddress: IPAddress("198.18.0.2"))
+        let wildV4 = PeerSettings(address: IPAddress("198.18.1.1")!, peerAS: 2)
+        let wildV6 = PeerSettings(address: IPAddress("2001:db8::1")!, peerAS: 2)
+        XCTAssertEqual(addresses([specific]), ["198.18.0.2"])
+        XCTAssertEqual(addresses([specific, wildV4]), ["0.0.0.0"])
+        XCTAssertEqual(Set(addresses([wildV4, wildV6])), ["0.0.0.0", "::"])
+        XCTAssertEqual(addresses([specific, wildV6]), ["198.18.0.2", "::"].sorted())
+        XCTAssertEqual(addresses([wildV4], listen: [IPAddress("127.0.0.1")!]), ["127.0.0.1"])
+    }
+
+    /// IPv4 and IPv6 peers without local addresses: `0.0.0.0` and `::` (IPv6-only) listen side by side.
+    func testDualStackWildcardListenersStart() async throws {
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        let port = Int.random(in: 20000...60000)
+        let s = Speaker(
+            configuration: SpeakerConfiguration(
+                localAS: 65001, routerID: IPv4Address("10.0.0.1")!, listenPort: port,
+                peers: [
+                    PeerSettings(address: IPAddress("127.0.0.9")!, peerAS: 65002, passive: true),
+                    PeerSettings(address: IPAddress("::1")!, peerAS: 65002, passive: true),
+                ]),
+            eventLoop: group.next(), logger: logger)
+        try await s.start()
+        await s.shutdown()
+    }
+
+    func testIPv4MappedRemoteAddressesAreIPv4() throws {
+        let mapped = try SocketAddress(ipAddress: "::ffff:198.18.1.1", port: 179)
+        XCTAssertEqual(SpeakerCore.ipAddress(of: mapped), IPAddress("198.18.1.1"))
+        let plain = try SocketAddress(ipAddress: "2001:db8::1", port: 179)
+        XCTAssertEqual(SpeakerCore.ipAddress(of: plain), IPAddress("2001:db8::1"))
     }
 
     func testReconfigureAddsAndRemovesPeersWithoutTouchingOthers() async throws {

@@ -39,6 +39,20 @@ final class BGPConfigTests: XCTestCase {
         XCTAssertNotNil(c.announce[IPPrefix("192.0.2.10/32")!])
     }
 
+    /// A peer negotiates its own family, and the other one only when a next hop for it is configured.
+    func testDefaultFamiliesFollowTheSession() throws {
+        let c = try BGPConfigLoader.parse(
+            """
+            asn: 65010
+            router_id: 198.18.1.2
+            peers:
+              - {address: 198.18.1.1, asn: 65000}
+              - {address: 198.18.1.3, asn: 65000, next_hop_ipv6: "2001:db8:ffff::2"}
+              - {address: "2001:db8:ffff::1", asn: 65000}
+            """)
+        XCTAssertEqual(c.speaker.peers.map(\.families), [[.ipv4Unicast], [.ipv4Unicast, .ipv6Unicast], [.ipv6Unicast]])
+    }
+
     func testJSONConfig() throws {
         let c = try BGPConfigLoader.parse(
             #"{"asn": 4200000000, "router_id": "10.0.0.1", "peers": [{"address": "127.0.0.1", "asn": 65000}], "announce": ["192.0.2.0/24"]}"#
@@ -69,6 +83,16 @@ final class BGPConfigTests: XCTestCase {
             (base + "listen: {port: 70000}\n", "listen.port:"),
             ("asn: [1\n", "not valid YAML or JSON"),
             (base + "peers: {address: 1}\n", "peers:"),
+            (base + "hold_time: 9\n", "hold_time: unknown setting"),
+            (base + "peers: [{address: 198.18.1.1, asn: 1, pasive: true}]\n", "peers[0].pasive: unknown setting"),
+            (base + "listen: {adresses: []}\n", "listen.adresses: unknown setting"),
+            (base + "announce: [{prefix: 192.0.2.1/32, comunities: []}]\n", "announce[0].comunities: unknown setting"),
+            ("asn: 23456\nrouter_id: 1.2.3.4\n", "asn: 23456 is AS_TRANS"),
+            (base + "peers: [{address: 198.18.1.1, asn: 23456}]\n", "peers[0].asn: 23456 is AS_TRANS"),
+            (base + "peers: [{address: 'fe80::1', asn: 1}]\n", "peers[0].address: link-local"),
+            (base + "listen: {port: 0}\npeers: [{address: 198.18.1.1, asn: 1, passive: true}]\n", "peers[0].passive:"),
+            (base + "listen: {addresses: [198.18.1.2, 198.18.1.2]}\n", "listen.addresses[1]:"),
+            (base + "peers: [{address: 198.18.1.1, asn: 1, next_hop_ipv4: 0.0.0.0}]\n", "peers[0].next_hop_ipv4:"),
         ]
         for (text, expected) in cases {
             do {

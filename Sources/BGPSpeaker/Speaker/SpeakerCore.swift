@@ -32,25 +32,33 @@ final class SpeakerCore {
     }
 
     /// Where to listen: the configured addresses, or each distinct peer `localAddress` (the wildcard
-    /// address of the peer's family when it has none).
+    /// address of the peer's family when it has none). A wildcard of a family replaces the specific
+    /// addresses of that family, since Linux refuses a specific bind beside a listening wildcard.
     static func listenAddresses(_ configuration: SpeakerConfiguration) -> [SocketAddress] {
         guard configuration.listenPort > 0 else { return [] }
-        var texts: [String] = configuration.listenAddresses.map(\.description)
-        if texts.isEmpty {
-            var set = Set<String>()
+        var wanted: [IPAddress] = configuration.listenAddresses
+        if wanted.isEmpty {
             for p in configuration.peers {
                 if let l = p.localAddress {
-                    set.insert(l.description)
+                    wanted.append(l)
                 } else {
                     switch p.address {
-                    case .v4: set.insert("0.0.0.0")
-                    case .v6: set.insert("::")
+                    case .v4: wanted.append(.v4(IPv4Address(rawValue: 0)))
+                    case .v6: wanted.append(.v6(IPv6Address(high: 0, low: 0)))
                     }
                 }
             }
-            texts = set.sorted()
         }
-        return texts.compactMap { try? SocketAddress(ipAddress: $0, port: configuration.listenPort) }
+        let v4Wildcard = wanted.contains(.v4(IPv4Address(rawValue: 0)))
+        let v6Wildcard = wanted.contains(.v6(IPv6Address(high: 0, low: 0)))
+        var texts = Set<String>()
+        for a in wanted {
+            switch a {
+            case .v4(let v4): texts.insert(v4Wildcard ? "0.0.0.0" : v4.description)
+            case .v6(let v6): texts.insert(v6Wildcard ? "::" : v6.description)
+            }
+        }
+        return texts.sorted().compactMap { try? SocketAddress(ipAddress: $0, port: configuration.listenPort) }
     }
 
     private func bindListeners() -> EventLoopFuture<Void> {
@@ -58,9 +66,15 @@ final class SpeakerCore {
         let bound = self.bound
         var futures: [EventLoopFuture<Void>] = []
         for address in addresses {
-            let f = ServerBootstrap(group: eventLoop)
+            var server = ServerBootstrap(group: eventLoop)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                 .serverChannelOption(.backlog, value: 64)
+            if address.protocol == .inet6 {
+                // `::` takes IPv6 only, so it can sit beside a `0.0.0.0` listener.
+                server = server.serverChannelOption(
+                    ChannelOptions.Types.SocketOption(level: .ipv6, name: .ipv6_v6only), value: 1)
+            }
+            let f = server
                 .childChannelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
                         try bound.value.acceptInbound(channel)
@@ -107,7 +121,7 @@ final class SpeakerCore {
                 let nextHopOnly = !identityChanged && Self.differOnlyInNextHop(settings, peer.settings)
                 if nextHopOnly {
                     peer.settings = settings
-                    resendAll(peer)
+                    updateNextHops(peer)
                 } else {
                     logger.info("peer configuration changed; restarting session", metadata: ["bgp.peer": "\(address)"])
                     removePeer(peer)
@@ -116,13 +130,25 @@ final class SpeakerCore {
             }
         }
         for settings in new.peers where peers[settings.address] == nil { addPeer(settings) }
-        if Self.listenAddresses(old) != Self.listenAddresses(new) {
-            let closing = listeners.map { $0.close() }
-            listeners = []
-            let bound = self.bound
-            return EventLoopFuture.whenAllComplete(closing, on: eventLoop).flatMap { _ in bound.value.bindListeners() }
+        guard Set(Self.listenAddresses(old)) != Set(Self.listenAddresses(new)) else {
+            return eventLoop.makeSucceededVoidFuture()
         }
-        return eventLoop.makeSucceededVoidFuture()
+        // Close the old listeners first (a wildcard and a specific address cannot both be bound), bind
+        // the new ones, and fall back to the old set if that fails, so the speaker is never left deaf.
+        let bound = self.bound
+        let closing = listeners.map { $0.close() }
+        listeners = []
+        return EventLoopFuture.whenAllComplete(closing, on: eventLoop)
+            .flatMap { _ in bound.value.bindListeners() }
+            .flatMapError { error in
+                let core = bound.value
+                core.logger.error("cannot listen on the new addresses, keeping the old ones: \(error)")
+                core.configuration.listenAddresses = old.listenAddresses
+                core.configuration.listenPort = old.listenPort
+                for l in core.listeners { l.close(promise: nil) }
+                core.listeners = []
+                return core.bindListeners()
+            }
     }
 
     private static func differOnlyInNextHop(_ a: PeerSettings, _ b: PeerSettings) -> Bool {
@@ -190,13 +216,22 @@ final class SpeakerCore {
             ])
     }
 
-    /// Sends the whole Adj-RIB-Out again (route refresh, next-hop change).
-    private func resendAll(_ peer: PeerSession) {
-        guard peer.adjRIBOut != nil else { return }
+    /// Applies changed next hops: the diff re-announces every prefix with the new next hop and
+    /// withdraws those whose family no longer has one.
+    private func updateNextHops(_ peer: PeerSession) {
+        guard var out = peer.adjRIBOut else { return }
         let nh = peer.nextHops()
-        peer.adjRIBOut = AdjRIBOut(
-            localAS: configuration.localAS, peerAS: peer.settings.peerAS, nextHopV4: nh.v4, nextHopV6: nh.v6,
-            nextHopV6LinkLocal: nil)
+        out.nextHopV4 = nh.v4
+        out.nextHopV6 = nh.v6
+        peer.adjRIBOut = out
+        advertise(peer)
+    }
+
+    /// Sends the whole Adj-RIB-Out again (ROUTE-REFRESH request, RFC 2918 §4).
+    private func resendAll(_ peer: PeerSession) {
+        guard var out = peer.adjRIBOut else { return }
+        out.reset()
+        peer.adjRIBOut = out
         advertise(peer)
     }
 
@@ -208,8 +243,8 @@ final class SpeakerCore {
     }
 
     private func acceptInbound(_ channel: any Channel) throws {
-        guard let remote = channel.remoteAddress?.ipAddress.flatMap({ IPAddress(Self.stripScope($0)) }),
-            let peer = peers[remote], !shuttingDown
+        guard let remote = channel.remoteAddress.flatMap(Self.ipAddress(of:)), let peer = peers[remote],
+            !shuttingDown
         else {
             logger.notice(
                 "refused connection from unconfigured address",
@@ -227,26 +262,26 @@ final class SpeakerCore {
     }
 
     private func attach(_ channel: any Channel, peer: PeerSession, id: ConnectionID, inbound: Bool) throws {
-        peer.channels[id] = channel
-        if let local = channel.localAddress?.ipAddress.flatMap({ IPAddress(Self.stripScope($0)) }) {
-            peer.localAddresses[id] = local
-        }
         _ = try? channel.syncOptions?.setOption(.socketOption(.tcp_nodelay), value: 1)
         try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(BGPFrameDecoder()))
         try channel.pipeline.syncOperations.addHandler(
             BGPConnectionHandler(core: self, peerAddress: peer.settings.address, connection: id, inbound: inbound))
+        peer.channels[id] = channel
     }
 
     private func connectOutbound(_ peer: PeerSession, id: ConnectionID) {
         let settings = peer.settings
         let bound = self.bound
+        let boundPeer = NIOLoopBound(peer, eventLoop: eventLoop)
         var bootstrap = ClientBootstrap(group: eventLoop)
             .connectTimeout(.seconds(5))
             .channelOption(.socketOption(.so_reuseaddr), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let core = bound.value
-                    guard let peer = core.peers[settings.address], peer === core.peers[settings.address] else {
+                    let peer = boundPeer.value
+                    // The peer may have been removed or replaced (SIGHUP) while connecting.
+                    guard let current = core.peers[settings.address], current === peer else {
                         throw ChannelError.ioOnClosedChannel
                     }
                     try core.attach(channel, peer: peer, id: id, inbound: false)
@@ -256,27 +291,54 @@ final class SpeakerCore {
             bootstrap = bootstrap.bind(to: sa)
         }
         peer.logger.debug("connecting", metadata: ["bgp.connection": "\(id.rawValue)"])
-        bootstrap.connect(host: settings.address.description, port: settings.port)
+        let remote: SocketAddress
+        do {
+            remote = try SocketAddress(ipAddress: settings.address.description, port: settings.port)
+        } catch {
+            peer.logger.error("cannot connect: \(error)")
+            eventLoop.assumeIsolated().execute { bound.value.run(.tcpConnectionFails(id), on: peer) }
+            return
+        }
+        bootstrap.connect(to: remote)
             .assumeIsolated()
             .whenFailure { error in
                 let core = bound.value
                 guard let p = core.peers[settings.address], p === peer else { return }
-                p.channels[id] = nil
+                if let channel = p.channels.removeValue(forKey: id) { channel.close(promise: nil) }
                 p.localAddresses[id] = nil
                 p.logger.debug("connect failed: \(error)")
                 core.run(.tcpConnectionFails(id), on: p)
             }
     }
 
-    static func stripScope(_ text: String) -> String {
-        if let i = text.firstIndex(of: "%") { return String(text[..<i]) }
-        return text
+    /// The IP address of a socket address, without a zone, with IPv4-mapped IPv6 addresses
+    /// (`::ffff:a.b.c.d`, seen on dual-stack sockets) turned into IPv4.
+    static func ipAddress(of socketAddress: SocketAddress) -> IPAddress? {
+        guard var text = socketAddress.ipAddress else { return nil }
+        if let i = text.firstIndex(of: "%") { text = String(text[..<i]) }
+        guard let address = IPAddress(text) else { return nil }
+        if case .v6(let v6) = address, v6.high == 0, v6.low >> 32 == 0xFFFF {
+            return .v4(IPv4Address(rawValue: UInt32(truncatingIfNeeded: v6.low)))
+        }
+        return address
+    }
+
+    /// True for 0.0.0.0 and ::, which a socket reports before it is bound.
+    static func isUnspecified(_ address: IPAddress) -> Bool {
+        switch address {
+        case .v4(let a): a.rawValue == 0
+        case .v6(let a): a.high == 0 && a.low == 0
+        }
     }
 
     // MARK: - Events from connections
 
     func connectionActive(peerAddress: IPAddress, id: ConnectionID, inbound: Bool) {
-        guard let peer = peers[peerAddress], peer.channels[id] != nil else { return }
+        guard let peer = peers[peerAddress], let channel = peer.channels[id] else { return }
+        // Read the local address now: an outbound socket only has its real one once connected.
+        if let local = channel.localAddress.flatMap(Self.ipAddress(of:)), !Self.isUnspecified(local) {
+            peer.localAddresses[id] = local
+        }
         run(inbound ? .tcpConnectionConfirmed(id) : .tcpCRAcked(id), on: peer)
     }
 
@@ -333,10 +395,7 @@ final class SpeakerCore {
                 write(message, to: channel, peer: peer)
                 if !toFlush.contains(id) { toFlush.append(id) }
             case .close(let id):
-                if let channel = peer.channels.removeValue(forKey: id) {
-                    channel.flush()
-                    channel.close(promise: nil)
-                }
+                if let channel = peer.channels.removeValue(forKey: id) { closeAfterFlush(channel) }
                 peer.localAddresses[id] = nil
                 toFlush.removeAll { $0 == id }
             case .established(let id, let negotiated):
@@ -347,6 +406,9 @@ final class SpeakerCore {
                 let after = rib.prefixCount(of: peer.id)
                 if before != after { peer.metricPrefixesIn.record(after) }
             case .deliverRouteRefresh(let refresh):
+                // RFC 7313 §3.2: subtypes 1 and 2 (BoRR/EoRR) mark the peer's own re-advertisement;
+                // only subtype 0 is a request (RFC 2918 §4).
+                guard refresh.subtype == 0 else { continue }
                 peer.logger.info("route refresh requested for \(refresh.family)")
                 resendAll(peer)
             case .sessionDown(let reason):
@@ -373,7 +435,11 @@ final class SpeakerCore {
         peer.context = negotiated.context
         peer.establishedAt = .now()
         peer.establishedTransitions += 1
-        peer.establishedLocalAddress = peer.localAddresses[id]
+        peer.establishedLocalAddress =
+            peer.localAddresses[id]
+            ?? peer.channels[id]?.localAddress.flatMap(Self.ipAddress(of:)).flatMap {
+                Self.isUnspecified($0) ? nil : $0
+            }
         peer.metricEstablished.record(1)
         rib.setPeerInfo(
             peer.id,
@@ -394,6 +460,17 @@ final class SpeakerCore {
             write(.update(.endOfRIB(family)), to: channel, peer: peer)
         }
         channel.flush()
+    }
+
+    /// Closes once everything queued (e.g. the NOTIFICATION) has reached the socket, or after 2 s.
+    /// `close()` alone would discard writes still queued behind a full socket buffer.
+    private func closeAfterFlush(_ channel: any Channel) {
+        let loop = eventLoop.assumeIsolated()
+        let timeout = loop.scheduleTask(in: .seconds(2)) { channel.close(promise: nil) }
+        channel.writeAndFlush(channel.allocator.buffer(capacity: 0)).assumeIsolated().whenComplete { _ in
+            timeout.cancel()
+            channel.close(promise: nil)
+        }
     }
 
     private func write(_ message: BGPMessage, to channel: any Channel, peer: PeerSession) {
@@ -450,7 +527,7 @@ final class SpeakerCore {
                 prefixesReceived: rib.prefixCount(of: p.id), prefixesAdvertised: p.adjRIBOut?.advertisedCount ?? 0,
                 messagesReceived: p.messagesReceived, messagesSent: p.messagesSent,
                 updatesReceived: p.updatesReceived, updatesSent: p.updatesSent, stateChanges: p.stateChanges,
-                establishedTransitions: p.establishedTransitions, lastError: p.lastError ?? p.fsm.lastError)
+                establishedTransitions: p.establishedTransitions, lastError: p.fsm.lastError ?? p.lastError)
         }
     }
 

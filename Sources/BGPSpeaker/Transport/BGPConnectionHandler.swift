@@ -20,7 +20,8 @@ final class BGPConnectionHandler: ChannelInboundHandler {
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
-        // Child channels of a server are already active when their initializer runs.
+        // Normally the channel becomes active after the handler is added (channelActive reports it);
+        // if it already is, report it here. `reportActive` makes sure it is reported once.
         if context.channel.isActive { reportActive() }
     }
 

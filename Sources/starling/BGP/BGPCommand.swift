@@ -45,6 +45,8 @@ struct BGPCommand: AsyncParsableCommand {
             handler.logLevel = level
             return handler
         }
+        // Trap SIGHUP before anything else, so an early reload request cannot kill the process.
+        let hangups = await UnixSignalsSequence(trapping: .sighup)
         let logger = Logger(label: "starling.bgp")
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
@@ -55,7 +57,8 @@ struct BGPCommand: AsyncParsableCommand {
             FileHandle.standardError.write(Data("starling bgp: \(config): \(error)\n".utf8))
             throw ExitCode(2)
         }
-        let daemon = BGPDaemon(configPath: config, initial: loaded, api: api.flatMap(HostPort.init), metrics: registry, logger: logger)
+        let daemon = BGPDaemon(configPath: config, initial: loaded, api: api.flatMap(HostPort.init), metrics: registry, hangups: hangups,
+            logger: logger)
         let group = ServiceGroup(
             configuration: .init(
                 services: [.init(service: daemon)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
@@ -94,11 +97,10 @@ struct BGPDaemon: Service {
     let initial: BGPDaemonConfig
     let api: HostPort?
     let metrics: PrometheusCollectorRegistry
+    let hangups: UnixSignalsSequence
     let logger: Logger
 
     func run() async throws {
-        // Trap SIGHUP before anything else, so an early reload request cannot kill the process.
-        let hangups = await UnixSignalsSequence(trapping: .sighup)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let speaker = Speaker(configuration: initial.speaker, eventLoop: group.next(), logger: logger)
         do {

@@ -86,7 +86,10 @@ enum BGPConfigLoader {
     static func parse(_ text: String) throws(ConfigError) -> BGPDaemonConfig {
         let file: BGPConfigFile
         do {
+            try checkKeys(try Yams.load(yaml: text))
             file = try YAMLDecoder().decode(BGPConfigFile.self, from: text)
+        } catch let error as ConfigError {
+            throw error
         } catch let error as DecodingError {
             throw describe(error)
         } catch {
@@ -95,8 +98,37 @@ enum BGPConfigLoader {
         return try validate(file)
     }
 
+    /// Refuses keys the file format does not have, so a typo (`hold-time`, `pasive`) is an error
+    /// rather than a silently ignored setting.
+    static func checkKeys(_ document: Any?) throws {
+        func check(_ node: Any?, _ allowed: Set<String>, _ path: String) throws {
+            guard let map = node as? [String: Any] else { return }
+            for key in map.keys.sorted() where !allowed.contains(key) {
+                let field = path.isEmpty ? key : "\(path).\(key)"
+                throw ConfigError(
+                    field: field, message: "unknown setting (known here: \(allowed.sorted().joined(separator: ", ")))")
+            }
+        }
+        try check(document, ["asn", "router_id", "listen", "peers", "announce"], "")
+        guard let top = document as? [String: Any] else { return }
+        try check(top["listen"], ["addresses", "port"], "listen")
+        for (i, peer) in ((top["peers"] as? [Any]) ?? []).enumerated() {
+            try check(
+                peer,
+                [
+                    "address", "asn", "local_address", "hold_time", "passive", "port", "connect_retry",
+                    "next_hop_ipv4", "next_hop_ipv6", "families",
+                ], "peers[\(i)]")
+        }
+        for (i, a) in ((top["announce"] as? [Any]) ?? []).enumerated() {
+            try check(a, ["prefix", "communities", "large_communities", "med", "local_pref"], "announce[\(i)]")
+        }
+    }
+
     static func validate(_ file: BGPConfigFile) throws(ConfigError) -> BGPDaemonConfig {
         guard file.asn != 0 else { throw ConfigError(field: "asn", message: "must be between 1 and 4294967295") }
+        // RFC 6793 §9: AS_TRANS is reserved and is not a speaker's AS.
+        guard file.asn != 23456 else { throw ConfigError(field: "asn", message: "23456 is AS_TRANS (RFC 6793), not a usable AS") }
         guard let routerID = IPv4Address(file.router_id), routerID.rawValue != 0 else {
             throw ConfigError(field: "router_id", message: "'\(file.router_id)' is not a non-zero IPv4 address")
         }
@@ -105,6 +137,10 @@ enum BGPConfigLoader {
             guard let ip = IPAddress(a) else {
                 throw ConfigError(field: "listen.addresses[\(i)]", message: "'\(a)' is not an IP address")
             }
+            guard !listenAddresses.contains(ip) else {
+                throw ConfigError(field: "listen.addresses[\(i)]", message: "\(ip) is listed twice")
+            }
+            try refuseLinkLocal(ip, field: "listen.addresses[\(i)]")
             listenAddresses.append(ip)
         }
         let listenPort = file.listen?.port ?? 179
@@ -118,10 +154,14 @@ enum BGPConfigLoader {
             guard let address = IPAddress(p.address) else {
                 throw ConfigError(field: "\(f).address", message: "'\(p.address)' is not an IP address")
             }
+            try refuseLinkLocal(address, field: "\(f).address")
             guard seen.insert(address).inserted else {
                 throw ConfigError(field: "\(f).address", message: "\(address) is configured twice")
             }
             guard p.asn != 0 else { throw ConfigError(field: "\(f).asn", message: "must be between 1 and 4294967295") }
+            guard p.asn != 23456 else {
+                throw ConfigError(field: "\(f).asn", message: "23456 is AS_TRANS (RFC 6793), not a usable AS")
+            }
             var settings = PeerSettings(address: address, peerAS: p.asn)
             if let l = p.local_address {
                 guard let local = IPAddress(l) else {
@@ -133,6 +173,7 @@ enum BGPConfigLoader {
                     throw ConfigError(
                         field: "\(f).local_address", message: "address family differs from the peer address")
                 }
+                try refuseLinkLocal(local, field: "\(f).local_address")
                 settings.localAddress = local
             }
             if let h = p.hold_time {
@@ -143,6 +184,9 @@ enum BGPConfigLoader {
                 settings.holdTime = UInt16(h)
             }
             settings.passive = p.passive ?? false
+            if settings.passive && listenPort == 0 {
+                throw ConfigError(field: "\(f).passive", message: "a passive peer needs a listener, but listen.port is 0")
+            }
             if let port = p.port {
                 guard (1...65535).contains(port) else {
                     throw ConfigError(field: "\(f).port", message: "must be between 1 and 65535")
@@ -156,14 +200,15 @@ enum BGPConfigLoader {
                 settings.connectRetryTime = .seconds(Int64(r))
             }
             if let n = p.next_hop_ipv4 {
-                guard let a = IPv4Address(n) else {
-                    throw ConfigError(field: "\(f).next_hop_ipv4", message: "'\(n)' is not an IPv4 address")
+                guard let a = IPv4Address(n), a.rawValue != 0 else {
+                    throw ConfigError(field: "\(f).next_hop_ipv4", message: "'\(n)' is not a usable IPv4 address")
                 }
                 settings.nextHopV4 = a
             }
             if let n = p.next_hop_ipv6 {
-                guard let a = IPv6Address(n) else {
-                    throw ConfigError(field: "\(f).next_hop_ipv6", message: "'\(n)' is not an IPv6 address")
+                guard let a = IPv6Address(n), a.high != 0 || a.low != 0, !a.isLinkLocal else {
+                    throw ConfigError(
+                        field: "\(f).next_hop_ipv6", message: "'\(n)' is not a usable global IPv6 address")
                 }
                 settings.nextHopV6 = a
             }
@@ -180,6 +225,13 @@ enum BGPConfigLoader {
                 }
                 guard !set.isEmpty else { throw ConfigError(field: "\(f).families", message: "must not be empty") }
                 settings.families = set
+            } else {
+                // Negotiate the session's own family, plus the other one only when we have a next hop
+                // for it: a family we could never announce in is not worth negotiating.
+                switch address {
+                case .v4: settings.families = settings.nextHopV6 == nil ? [.ipv4Unicast] : [.ipv4Unicast, .ipv6Unicast]
+                case .v6: settings.families = settings.nextHopV4 == nil ? [.ipv6Unicast] : [.ipv4Unicast, .ipv6Unicast]
+                }
             }
             do {
                 _ = try settings.fsmConfiguration(localAS: file.asn, routerID: routerID)
@@ -222,6 +274,13 @@ enum BGPConfigLoader {
                 localAS: file.asn, routerID: routerID, listenAddresses: listenAddresses, listenPort: listenPort,
                 peers: peers),
             announce: announce)
+    }
+
+    static func refuseLinkLocal(_ address: IPAddress, field: String) throws(ConfigError) {
+        if case .v6(let a) = address, a.isLinkLocal {
+            throw ConfigError(
+                field: field, message: "link-local addresses need an interface and are not supported; use a global address")
+        }
     }
 
     static func parseCommunity(_ text: String) -> Community? {

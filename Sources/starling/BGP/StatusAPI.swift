@@ -58,7 +58,10 @@ final class StatusHTTPHandler: ChannelInboundHandler {
             let metrics = self.metrics
             let promise = loop.makePromise(of: (HTTPResponseStatus, Data, String).self)
             promise.completeWithTask {
-                if head.method == .GET, head.uri == "/metrics" || head.uri.hasPrefix("/metrics?") {
+                if head.uri == "/metrics" || head.uri.hasPrefix("/metrics?") {
+                    guard head.method == .GET else {
+                        return (.methodNotAllowed, Data(#"{"error":"only GET is supported"}"#.utf8), "application/json")
+                    }
                     return (.ok, Data(metrics.emitToBuffer()), "text/plain; version=0.0.4")
                 }
                 let (status, body) = await Self.respond(to: head, speaker: speaker)
