@@ -144,6 +144,10 @@ final class RIBStorage {
     var peerSlots: [PeerID: UInt32] = [:]
     @exclusivity(unchecked) var locRIBCount = 0
     var recordChanges = false
+    /// Keeps the batch loads of `announce` alive.
+    @exclusivity(unchecked) private var sink: UInt32 = 0
+    /// Prefixes whose buckets are loaded ahead in one batch.
+    static let batch = 16
 
     init(expectedIPv4Prefixes: Int) {
         v4 = PrefixTable(minimumCapacity: expectedIPv4Prefixes)
@@ -243,15 +247,27 @@ final class RIBStorage {
         let table = v4
         var references: UInt32 = 0
         var added = 0
-        for p in prefixes {
-            switch announce(table, IPv4Key(p), r, &log) {
-            case .added:
-                references &+= 1
-                added &+= 1
-            case .replaced: references &+= 1
-            case .duplicate: break
+        var sink: UInt32 = 0
+        prefixes.withUnsafeBufferPointer { buffer in
+            // In batches: first load every home bucket of the batch (independent loads, so their
+            // cache misses overlap), then insert one by one into now-cached buckets.
+            var start = 0
+            while start < buffer.count {
+                let end = min(start &+ Self.batch, buffer.count)
+                for j in start..<end { sink ^= table.touch(IPv4Key(buffer[j])) }
+                for j in start..<end {
+                    switch announce(table, IPv4Key(buffer[j]), r, &log) {
+                    case .added:
+                        references &+= 1
+                        added &+= 1
+                    case .replaced: references &+= 1
+                    case .duplicate: break
+                    }
+                }
+                start = end
             }
         }
+        self.sink = sink
         unpin(r, references: references, added: added)
     }
 
