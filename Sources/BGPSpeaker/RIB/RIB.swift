@@ -142,6 +142,8 @@ final class RIBStorage {
     var freeLists: [UInt32] = []
     @exclusivity(unchecked) var peers: ContiguousArray<PeerState> = []
     var peerSlots: [PeerID: UInt32] = [:]
+    private var lastPeer: PeerID? = nil
+    private var lastSlot: UInt32 = 0
     @exclusivity(unchecked) var locRIBCount = 0
     var recordChanges = false
     /// Keeps the batch loads of `announce` alive.
@@ -169,7 +171,13 @@ final class RIBStorage {
     }
 
     func slot(for peer: PeerID) -> UInt32 {
-        if let s = peerSlots[peer] { return s }
+        // One UPDATE after another comes from the same peer: skip the dictionary then.
+        if peer == lastPeer { return lastSlot }
+        if let s = peerSlots[peer] {
+            lastPeer = peer
+            lastSlot = s
+            return s
+        }
         precondition(peers.count < Int(RouteSlot.multi), "too many peers")
         let s = UInt32(peers.count)
         peers.append(PeerState(id: peer, info: .unknown, infoSet: false, prefixCount: 0))
@@ -243,18 +251,21 @@ final class RIBStorage {
         _ prefixes: [IPv4Prefix], attributes: PathAttributes, mode: AttributeEncoding.MPMode, peer: UInt32,
         _ log: inout ChangeLog
     ) {
-        let r = pinned(attributes, mode: mode, peer: peer)
         let table = v4
         var references: UInt32 = 0
         var added = 0
         var sink: UInt32 = 0
+        var r = RouteSlot(peer: peer, attr: 0)
         prefixes.withUnsafeBufferPointer { buffer in
             // In batches: first load every home bucket of the batch (independent loads, so their
-            // cache misses overlap), then insert one by one into now-cached buckets.
+            // cache misses overlap), then insert one by one into now-cached buckets. The first
+            // batch is loaded before interning, so it overlaps the attribute index's miss too.
+            for j in 0..<min(Self.batch, buffer.count) { sink ^= table.touch(IPv4Key(buffer[j])) }
+            r = pinned(attributes, mode: mode, peer: peer)
             var start = 0
             while start < buffer.count {
                 let end = min(start &+ Self.batch, buffer.count)
-                for j in start..<end { sink ^= table.touch(IPv4Key(buffer[j])) }
+                if start > 0 { for j in start..<end { sink ^= table.touch(IPv4Key(buffer[j])) } }
                 for j in start..<end {
                     switch announce(table, IPv4Key(buffer[j]), r, &log) {
                     case .added:
