@@ -99,9 +99,16 @@ for name in names.flatMap({ [$0, $0, $0] }) {
         "\(name): \(rib.prefixCount(of: peer)) prefixes, \(sets) sets, \(changed) changes;"
             + " CPU \(Int(cpu * 1000)) ms (\(Int(cpu * 1e9 / 1e6)) ns/prefix), wall \(wall);"
             + " RSS \(before.rss / 1024) -> \(after.rss / 1024) MiB, peak \(after.peak / 1024) MiB")
-    let w = clock.now
+    // Withdraw everything with UPDATEs (1000 prefixes each) in a copy, then remove the peer.
+    var withdrawing = rib
+    let withdrawals = (0..<1000).map { m in UpdateMessage(withdrawnRoutes: (0..<1000).map { prefix(m * 1000 + $0) }) }
+    let w0 = cpuSeconds()
+    for m in withdrawals { withdrawing.apply(m, from: peer) }
+    let w1 = cpuSeconds()
     rib.removePeer(peer)
-    let we = clock.now - w
-    print("  removePeer: \(we), locRIB \(rib.locRIBCount), sets \(rib.attributeSetCount)")
+    let w2 = cpuSeconds()
+    print(
+        "  withdraw all: CPU \(Int((w1 - w0) * 1000)) ms (locRIB \(withdrawing.locRIBCount)); removePeer: CPU"
+            + " \(Int((w2 - w1) * 1000)) ms (locRIB \(rib.locRIBCount), sets \(rib.attributeSetCount))")
     if changed != 1_000_000 { print("UNEXPECTED change count \(changed)") }
 }

@@ -44,7 +44,7 @@ final class AttributeStore {
     }
 
     @exclusivity(unchecked) private var entries: ContiguousArray<Entry> = []
-    private var freeIDs: [UInt32] = []
+    @exclusivity(unchecked) private var freeIDs: [UInt32] = []
     /// Open-addressing index; a slot is `hash << 32 | (id + 1)`, 0 when empty.
     @exclusivity(unchecked) private var index: UnsafeMutablePointer<UInt64>
     @exclusivity(unchecked) private var indexCapacity: Int
@@ -53,7 +53,7 @@ final class AttributeStore {
     /// Bytes used in the arena, live or dead.
     @exclusivity(unchecked) private var arenaUsed = 0
     /// Dead bytes in the arena (freed sets).
-    private var arenaDead = 0
+    @exclusivity(unchecked) private var arenaDead = 0
     @exclusivity(unchecked) private var scratch: UnsafeMutableRawPointer
     @exclusivity(unchecked) private var scratchCapacity: Int
     private let seed: UInt64

@@ -133,34 +133,38 @@ enum AnnounceOutcome {
     case duplicate
 }
 
+/// The RIB's state. Stored properties skip Swift's dynamic exclusivity checks: they cost a runtime
+/// call per access on the per-prefix path, and no access here overlaps another (no property is
+/// passed `inout` to code that touches the same property).
 final class RIBStorage {
     @exclusivity(unchecked) var v4: PrefixTable<IPv4Key>
     @exclusivity(unchecked) var v6: PrefixTable<IPv6Key>
-    @exclusivity(unchecked) var attrs = AttributeStore()
+    /// A constant reference, so that calls on it need no retain.
+    let attrs: AttributeStore
     /// Candidate lists of prefixes that more than one peer has; best path at index 0.
     @exclusivity(unchecked) var lists: ContiguousArray<ContiguousArray<RouteSlot>> = []
-    var freeLists: [UInt32] = []
+    @exclusivity(unchecked) var freeLists: [UInt32] = []
     @exclusivity(unchecked) var peers: ContiguousArray<PeerState> = []
-    var peerSlots: [PeerID: UInt32] = [:]
-    private var lastPeer: PeerID? = nil
-    private var lastSlot: UInt32 = 0
+    @exclusivity(unchecked) var peerSlots: [PeerID: UInt32] = [:]
+    @exclusivity(unchecked) private var lastPeer: PeerID? = nil
+    @exclusivity(unchecked) private var lastSlot: UInt32 = 0
     @exclusivity(unchecked) var locRIBCount = 0
-    var recordChanges = false
+    @exclusivity(unchecked) var recordChanges = false
     /// Keeps the batch loads of `announce` alive.
     @exclusivity(unchecked) private var sink: UInt32 = 0
     /// Prefixes whose buckets are loaded ahead in one batch.
     static let batch = 16
 
-    init(expectedIPv4Prefixes: Int) {
+    init(expectedIPv4Prefixes: Int, attributes: AttributeStore = AttributeStore()) {
         v4 = PrefixTable(minimumCapacity: expectedIPv4Prefixes)
         v6 = PrefixTable()
+        attrs = attributes
     }
 
     func copy() -> RIBStorage {
-        let c = RIBStorage(expectedIPv4Prefixes: 0)
+        let c = RIBStorage(expectedIPv4Prefixes: 0, attributes: attrs.copy())
         c.v4 = v4.copy()
         c.v6 = v6.copy()
-        c.attrs = attrs.copy()
         c.lists = lists
         c.freeLists = freeLists
         c.peers = peers
@@ -209,7 +213,18 @@ final class RIBStorage {
         // RFC 4271 §9.1.4 / RFC 4760 §4: withdrawals are processed before the announcements.
         if !update.withdrawnRoutes.isEmpty {
             let table = v4
-            for p in update.withdrawnRoutes where withdraw(table, IPv4Key(p), peer: peer, &log) { withdrawn += 1 }
+            var sink: UInt32 = 0
+            update.withdrawnRoutes.withUnsafeBufferPointer { buffer in
+                // Batched like announcements (see `announce`).
+                var start = 0
+                while start < buffer.count {
+                    let end = min(start &+ Self.batch, buffer.count)
+                    for j in start..<end { sink ^= table.touch(IPv4Key(buffer[j])) }
+                    for j in start..<end where withdraw(table, IPv4Key(buffer[j]), peer: peer, &log) { withdrawn += 1 }
+                    start = end
+                }
+            }
+            self.sink = sink
         }
         if let unreach = update.attributes.mpUnreach {
             for p in unreach.withdrawn {
