@@ -112,3 +112,28 @@ for name in names.flatMap({ [$0, $0, $0] }) {
             + " \(Int((w2 - w1) * 1000)) ms (locRIB \(rib.locRIBCount), sets \(rib.attributeSetCount))")
     if changed != 1_000_000 { print("UNEXPECTED change count \(changed)") }
 }
+
+// A second peer sending the same 1M prefixes (packed, better path): every prefix gets a
+// candidate list and a new best path.
+do {
+    var rib = RIB()
+    let first = PeerID(1)
+    let second = PeerID(2)
+    rib.setPeerInfo(first, RIBPeerInfo(peerAS: 65001, routerID: IPv4Address(10, 0, 0, 1), address: .v4(IPv4Address(198, 18, 0, 1)), localAS: 65000))
+    rib.setPeerInfo(second, RIBPeerInfo(peerAS: 65002, routerID: IPv4Address(10, 0, 0, 2), address: .v4(IPv4Address(198, 18, 0, 2)), localAS: 65000))
+    let a = attributes(0)
+    var b = attributes(1)
+    b.asPath = ASPath(segments: [ASPath.Segment(type: .asSequence, asns: [65002])])
+    for m in 0..<1000 { rib.apply(UpdateMessage(attributes: a, nlri: (0..<1000).map { prefix(m * 1000 + $0) }), from: first) }
+    let before = rssKiB()
+    let messages = (0..<1000).map { m in UpdateMessage(attributes: b, nlri: (0..<1000).map { prefix(m * 1000 + $0) }) }
+    var changed = 0
+    let c0 = cpuSeconds()
+    for m in messages { changed += rib.apply(m, from: second).bestPathsChanged }
+    let c1 = cpuSeconds()
+    let removed = rib.removePeer(second).bestPathsChanged
+    let c2 = cpuSeconds()
+    print(
+        "second peer, same 1M prefixes: CPU \(Int((c1 - c0) * 1000)) ms, \(changed) changes; RSS \(before.rss / 1024) ->"
+            + " \(rssKiB().rss / 1024) MiB; removePeer: CPU \(Int((c2 - c1) * 1000)) ms, \(removed) changes")
+}

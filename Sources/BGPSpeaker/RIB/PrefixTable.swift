@@ -170,7 +170,9 @@ final class PrefixTable<Key: PrefixTableKey> {
         }
     }
 
-    /// Inserts a key known to be absent (rebuilding a table).
+    /// Inserts a key known to be absent (rebuilding a table). Keys taken from another table in
+    /// bucket order must go into a table already sized for all of them (see `RIBStorage.removeAll`):
+    /// inserted in hash order into a table that still grows, they pile into one probe run.
     @inline(__always) func insertNew(_ key: Key, _ value: RouteSlot) {
         if (count &+ 1) &* 4 > capacity &* 3 { grow() }
         let mask = capacity &- 1

@@ -13,8 +13,8 @@
 ///   Adj-RIBs-In and the Loc-RIB:
 ///   - a prefix that one peer has maps to that route (peer slot + attribute id + an "ineligible"
 ///     bit). That route is also the Loc-RIB entry when eligible: no second table, no allocation.
-///   - a prefix that several peers have maps to a candidate list (`lists`), a small array of
-///     `RouteSlot`s with the best path kept at index 0. Only these prefixes allocate.
+///   - a prefix that several peers have maps to a candidate list in `CandidatePool`: a block of
+///     `RouteSlot`s in one shared buffer, best path first (32 bytes for up to three peers).
 /// - Per peer, the Adj-RIB-In size is a counter; "all routes of peer P" is a walk of the table
 ///   (session down, status API), which is rare and O(table) without allocation.
 ///
@@ -141,9 +141,8 @@ final class RIBStorage {
     @exclusivity(unchecked) var v6: PrefixTable<IPv6Key>
     /// A constant reference, so that calls on it need no retain.
     let attrs: AttributeStore
-    /// Candidate lists of prefixes that more than one peer has; best path at index 0.
-    @exclusivity(unchecked) var lists: ContiguousArray<ContiguousArray<RouteSlot>> = []
-    @exclusivity(unchecked) var freeLists: [UInt32] = []
+    /// Candidate lists of prefixes that more than one peer has; best path first.
+    @exclusivity(unchecked) var pool = CandidatePool()
     @exclusivity(unchecked) var peers: ContiguousArray<PeerState> = []
     @exclusivity(unchecked) var peerSlots: [PeerID: UInt32] = [:]
     @exclusivity(unchecked) private var lastPeer: PeerID? = nil
@@ -165,8 +164,7 @@ final class RIBStorage {
         let c = RIBStorage(expectedIPv4Prefixes: 0, attributes: attrs.copy())
         c.v4 = v4.copy()
         c.v6 = v6.copy()
-        c.lists = lists
-        c.freeLists = freeLists
+        c.pool = pool.copy()
         c.peers = peers
         c.peerSlots = peerSlots
         c.locRIBCount = locRIBCount
@@ -331,10 +329,21 @@ final class RIBStorage {
         log.note(key)
     }
 
-    /// The best path of a candidate list, if any (index 0 when eligible).
-    @inline(__always) private func best(_ list: Int) -> RouteSlot? {
-        let r = lists[list][0]
+    /// The best path of a candidate list, if any (the first route, when eligible).
+    @inline(__always) private func best(_ list: UInt32) -> RouteSlot? {
+        let r = pool.routes(list)[0]
         return r.isEligible ? r : nil
+    }
+
+    /// Runs the decision process on a candidate list; returns its best path.
+    @inline(__always) private func reselect(_ list: UInt32) -> RouteSlot? {
+        let routes = pool.routes(list)
+        return selectBest(routes) ? routes[0] : nil
+    }
+
+    /// The position of the peer's route in a candidate list.
+    @inline(__always) private func position(of peer: UInt32, in list: UInt32) -> Int? {
+        pool.routes(list).firstIndex { $0.peer == peer }
     }
 
     /// Adds or replaces one route. The route's attribute reference is counted by the caller.
@@ -368,38 +377,27 @@ final class RIBStorage {
         _ table: PrefixTable<K>, _ i: Int, _ key: K, _ current: RouteSlot, _ route: RouteSlot, _ log: inout ChangeLog
     ) -> AnnounceOutcome {
         if !current.isMulti {
-            var list: ContiguousArray<RouteSlot> = [current, route]
-            let hasBest = selectBest(&list)
-            let l = allocateList(list)
+            let l = pool.make(current, route)
             table.buckets[i].value = RouteSlot(peer: RouteSlot.multi, attr: l)
-            noteBest(current.isEligible ? current : nil, hasBest ? list[0] : nil, key, &log)
+            noteBest(current.isEligible ? current : nil, reselect(l), key, &log)
             return .added
         }
-        let l = Int(current.attr)
+        var l = current.attr
         let old = best(l)
         let outcome: AnnounceOutcome
-        if let j = lists[l].firstIndex(where: { $0.peer == route.peer }) {
-            let previous = lists[l][j]
+        if let j = position(of: route.peer, in: l) {
+            let previous = pool.routes(l)[j]
             if previous.attr == route.attr { return .duplicate }
-            lists[l][j] = route
+            pool.routes(l)[j] = route
             attrs.release(previous.attrID)
             outcome = .replaced
         } else {
-            lists[l].append(route)
+            l = pool.append(route, to: l)
+            table.buckets[i].value.attr = l
             outcome = .added
         }
-        let hasBest = selectBest(&lists[l])
-        noteBest(old, hasBest ? lists[l][0] : nil, key, &log)
+        noteBest(old, reselect(l), key, &log)
         return outcome
-    }
-
-    private func allocateList(_ list: ContiguousArray<RouteSlot>) -> UInt32 {
-        if let l = freeLists.popLast() {
-            lists[Int(l)] = list
-            return l
-        }
-        lists.append(list)
-        return UInt32(lists.count - 1)
     }
 
     /// Removes the peer's route for `key`; false when the peer has none.
@@ -423,20 +421,19 @@ final class RIBStorage {
             return true
         }
         guard current.isMulti else { return false }
-        let l = Int(current.attr)
-        guard let j = lists[l].firstIndex(where: { $0.peer == peer }) else { return false }
+        let l = current.attr
+        guard let j = position(of: peer, in: l) else { return false }
         let old = best(l)
-        let removed = lists[l].remove(at: j)
-        attrs.release(removed.attrID)
+        attrs.release(pool.routes(l)[j].attrID)
+        pool.remove(at: j, from: l)
         let new: RouteSlot?
-        if lists[l].count == 1 {
-            let only = lists[l][0]
-            lists[l] = []
-            freeLists.append(UInt32(l))
+        if pool.routeCount(l) == 1 {
+            let only = pool.routes(l)[0]
+            pool.release(l)
             table.buckets[i].value = only
             new = only.isEligible ? only : nil
         } else {
-            new = selectBest(&lists[l]) ? lists[l][0] : nil
+            new = reselect(l)
         }
         noteBest(old, new, key, &log)
         return true
@@ -473,7 +470,14 @@ final class RIBStorage {
             })
             return table
         }
-        let kept = PrefixTable<K>(minimumCapacity: max(0, table.count - share))
+        // Size the new table for every survivor before inserting: entries come out of the old
+        // table in hash order, and inserting them in that order into a table that must still grow
+        // piles them into one probe run (quadratic time).
+        var survivors = 0
+        for i in 0..<table.capacity where table.buckets[i].key != .empty && table.buckets[i].value.peer != peer {
+            survivors += 1
+        }
+        let kept = PrefixTable<K>(minimumCapacity: survivors)
         for i in 0..<table.capacity {
             let b = table.buckets[i]
             if b.key == .empty { continue }
@@ -519,12 +523,12 @@ final class RIBStorage {
                 table.buckets[i].value = updated
                 noteBest(current.isEligible ? current : nil, eligible ? updated : nil, key, &log)
             } else if current.isMulti {
-                let l = Int(current.attr)
-                guard let j = lists[l].firstIndex(where: { $0.peer == peer }) else { return }
+                let l = current.attr
+                guard let j = position(of: peer, in: l) else { return }
                 let old = best(l)
-                let id = lists[l][j].attrID
-                lists[l][j] = route(id, peer: peer, eligible: Self.isEligible(attrs.attributes(id), localAS: localAS))
-                let new = selectBest(&lists[l]) ? lists[l][0] : nil
+                let id = pool.routes(l)[j].attrID
+                pool.routes(l)[j] = route(id, peer: peer, eligible: Self.isEligible(attrs.attributes(id), localAS: localAS))
+                let new = reselect(l)
                 noteBest(old, new, key, &log)
             }
         }
@@ -545,7 +549,7 @@ final class RIBStorage {
             if let peer, slot.peer != peer { return [] }
             return [make(slot, best: slot.isEligible)]
         }
-        let list = lists[Int(slot.attr)]
+        let list = Array(pool.routes(slot.attr))
         var out: [RIBRoute] = []
         for (j, r) in list.enumerated() where peer == nil || r.peer == peer {
             out.append(make(r, best: j == 0 && r.isEligible))
@@ -556,7 +560,7 @@ final class RIBStorage {
 
     private func holds(_ slot: RouteSlot, peer: UInt32) -> Bool {
         if slot.peer == peer { return true }
-        return slot.isMulti && lists[Int(slot.attr)].contains { $0.peer == peer }
+        return slot.isMulti && position(of: peer, in: slot.attr) != nil
     }
 
     private func collect<K: PrefixTableKey & Comparable>(
