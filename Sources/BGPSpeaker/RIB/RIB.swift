@@ -450,16 +450,27 @@ final class RIBStorage {
         return log.changes
     }
 
-    /// Removes every route of `peer` from `table`, returning the table to keep. When the peer holds
-    /// a large part of the table, the survivors are copied into a new table sized for them (one
-    /// sequential pass, and the memory of a full table is given back); otherwise the peer's
-    /// entries are removed in place.
+    /// Removes every route of `peer` from `table`, returning the table to keep. When the peer is
+    /// the only one with many of the table's prefixes, the survivors are copied into a new table
+    /// sized for them (one sequential pass, and the memory of a full table is given back);
+    /// otherwise the peer's entries are removed in place.
     private func removeAll<K: PrefixTableKey>(
         of peer: UInt32, from table: PrefixTable<K>, share: Int, _ log: inout ChangeLog
     ) -> PrefixTable<K> {
-        guard table.count > 0 else { return table }
-        if share * 4 < table.count {
+        guard table.count > 0, share > 0 else { return table }
+        // Entries that go away entirely: the peer's single routes.
+        var gone = 0
+        for i in 0..<table.capacity where table.buckets[i].key != .empty && table.buckets[i].value.peer == peer {
+            gone += 1
+        }
+        if gone * 4 < table.count {
+            let mask = table.capacity - 1
+            var sink: UInt32 = 0
             table.forEachIndex(removing: { i in
+                // Load the candidate list a few buckets ahead, so that its cache miss overlaps
+                // the work on this one (lists sit in the pool in arrival order, not hash order).
+                let ahead = table.buckets[(i &+ 24) & mask]
+                if ahead.key != .empty && ahead.value.isMulti { sink ^= pool.slots[Int(ahead.value.attr)].peer }
                 let current = table.buckets[i].value
                 if current.peer == peer {
                     _ = withdraw(table, at: i, peer: peer, &log)
@@ -468,15 +479,13 @@ final class RIBStorage {
                 if current.isMulti { _ = withdraw(table, at: i, peer: peer, &log) }
                 return false
             })
+            self.sink = sink
             return table
         }
         // Size the new table for every survivor before inserting: entries come out of the old
         // table in hash order, and inserting them in that order into a table that must still grow
         // piles them into one probe run (quadratic time).
-        var survivors = 0
-        for i in 0..<table.capacity where table.buckets[i].key != .empty && table.buckets[i].value.peer != peer {
-            survivors += 1
-        }
+        let survivors = table.count - gone
         let kept = PrefixTable<K>(minimumCapacity: survivors)
         for i in 0..<table.capacity {
             let b = table.buckets[i]
