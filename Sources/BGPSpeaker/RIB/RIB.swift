@@ -1,13 +1,29 @@
 /// The RIB: every peer's received routes (Adj-RIB-In) and the Loc-RIB with best-path selection.
 ///
+/// ## Files (Sources/BGPSpeaker/RIB)
+///
+/// - `RIB.swift`: the public `RIB` (a copy-on-write value) and `RIBStorage`, which applies
+///   UPDATEs, removes peers and answers queries.
+/// - `RIBTypes.swift`: `PeerID`, `RIBPeerInfo`, `RIBRoute`, `RIBChanges`.
+/// - `PrefixTable.swift`: the flat open-addressing table from prefix to `RouteSlot`.
+/// - `CandidatePool.swift`: candidate lists of prefixes that several peers have.
+/// - `AttributeStore.swift` and `AttributeEncoding.swift`: interned attribute sets in a byte arena.
+/// - `BestPath.swift`: the decision process (RFC 4271 §9.1.2) over one candidate list.
+/// - `AdjRIBOut.swift`: what we originate to one peer, as desired state diffed against what was sent.
+///
+/// Data flow: the speaker decodes an UPDATE and calls `apply(_:from:)` on its event loop; the RIB
+/// interns the UPDATE's attribute set once, then walks the prefix arrays in a tight loop, and
+/// returns how many best paths changed (`RIBChanges`; the prefixes too if asked). Session down is
+/// `removePeer`. The status API reads `routes(peer:prefix:limit:)` and `bestRoute(for:)`.
+///
 /// ## Data structure
 ///
 /// The RIB is tuned for one peer sending a full table (1M IPv4 prefixes in ~1000 UPDATEs), see
 /// DESIGN.md §6:
 ///
-/// - **Attribute sets are interned** (`AttributeStore`): each distinct `PathAttributes` is stored
-///   once with a reference count, and a route refers to it by a 31-bit id. Interning costs one hash
-///   per UPDATE, not per prefix.
+/// - **Attribute sets are interned** (`AttributeStore`): each distinct attribute set is stored
+///   once, compactly encoded (~40 bytes), with a reference count, and a route refers to it by a
+///   31-bit id. Interning costs one encode and one hash lookup per UPDATE, not per prefix.
 /// - **One flat hash table per family** (`PrefixTable`) maps a fixed-size prefix key (IPv4: one
 ///   `UInt64`; IPv6: two `UInt64` and a length) to an 8-byte `RouteSlot`. The table holds both the
 ///   Adj-RIBs-In and the Loc-RIB:
@@ -18,8 +34,10 @@
 /// - Per peer, the Adj-RIB-In size is a counter; "all routes of peer P" is a walk of the table
 ///   (session down, status API), which is rare and O(table) without allocation.
 ///
-/// Announcing a prefix with one peer is therefore: hash the key, probe, write 8 bytes, count. The
-/// reference count of the UPDATE's attribute set is adjusted once per UPDATE.
+/// Announcing a prefix with one peer is therefore: hash the key, probe, write 8 bytes, count; the
+/// home buckets of 16 prefixes are loaded ahead so their cache misses overlap. The reference
+/// count of the UPDATE's attribute set is adjusted once per UPDATE. Nothing is allocated per
+/// prefix; the tables grow by doubling (`init(expectedIPv4Prefixes:)` avoids that).
 ///
 /// The speaker owns one `RIB` on one event loop; the type is a copy-on-write value (the storage is
 /// copied when a shared copy is mutated, checked once per call).
@@ -486,7 +504,7 @@ final class RIBStorage {
         // table in hash order, and inserting them in that order into a table that must still grow
         // piles them into one probe run (quadratic time).
         let survivors = table.count - gone
-        let kept = PrefixTable<K>(minimumCapacity: survivors)
+        let kept = PrefixTable<K>(minimumCapacity: survivors, seed: table.seed)
         for i in 0..<table.capacity {
             let b = table.buckets[i]
             if b.key == .empty { continue }
