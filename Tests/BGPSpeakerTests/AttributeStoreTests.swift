@@ -120,6 +120,15 @@ final class AttributeStoreTests: XCTestCase {
         XCTAssertEqual(copy.intern(RIBFixture.attributes(med: 1)), x)
     }
 
+    /// The sizes the memory budget rests on (DESIGN.md §6).
+    func testCompactLayouts() {
+        XCTAssertEqual(MemoryLayout<RouteSlot>.stride, 8)
+        XCTAssertEqual(MemoryLayout<PrefixTable<IPv4Key>.Bucket>.stride, 16)
+        XCTAssertEqual(MemoryLayout<PrefixTable<IPv6Key>.Bucket>.stride, 32)
+        XCTAssertEqual(MemoryLayout<AttributeStore.DecisionData>.stride, 16)
+        XCTAssertLessThanOrEqual(AttributeEncoding.maximumSize(RIBFixture.attributes(), mode: .omit), 64)
+    }
+
     func testDecisionData() {
         var a = RIBFixture.attributes(path: [65001, 2, 3], localPref: 150, med: 9, origin: .egp)
         a.asPath?.segments.append(ASPath.Segment(type: .asSet, asns: [4, 5, 6]))
