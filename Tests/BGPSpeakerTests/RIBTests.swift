@@ -516,6 +516,15 @@ final class RIBTests: XCTestCase {
         XCTAssertEqual(rib.prefixCount(of: a), 0)
     }
 
+    func testNonUnicastMPRoutesAreIgnored() {
+        var rib = ebgpRIB()
+        var u = mpReach(["2001:db8:1::/48"])
+        u.attributes.mpReach?.family = AddressFamily(afi: .ipv6, safi: .multicast)
+        XCTAssertTrue(rib.apply(u, from: a).isEmpty)
+        XCTAssertEqual(rib.prefixCount(of: a), 0)
+        XCTAssertEqual(rib.attributeSetCount, 0)
+    }
+
     func testTreatAsWithdrawDecodedUpdate() {
         var rib = ebgpRIB()
         rib.apply(F.announce([net], F.attributes()), from: a)

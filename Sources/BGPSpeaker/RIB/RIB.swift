@@ -226,7 +226,9 @@ final class RIBStorage {
     func apply(_ update: UpdateMessage, peer: UInt32) -> RIBChanges {
         var log = ChangeLog(record: recordChanges)
         var withdrawn = 0
-        // RFC 4271 §9.1.4 / RFC 4760 §4: withdrawals are processed before the announcements.
+        // Withdrawals first, then announcements. RFC 4271 §4.3: a speaker "MUST be able to process"
+        // an UPDATE with the same prefix withdrawn and announced, and "SHOULD treat" it "as though
+        // the WITHDRAWN ROUTES do not contain the address prefix": withdrawing first does that.
         if !update.withdrawnRoutes.isEmpty {
             let table = v4
             var sink: UInt32 = 0
@@ -242,7 +244,9 @@ final class RIBStorage {
             }
             self.sink = sink
         }
-        if let unreach = update.attributes.mpUnreach {
+        // The tables hold unicast routes only; the codec refuses families that were not negotiated
+        // (RFC 7606 §7.11), and only unicast ones are.
+        if let unreach = update.attributes.mpUnreach, unreach.family.safi == .unicast {
             for p in unreach.withdrawn {
                 switch p {
                 case .v4(let q): if withdraw(v4, IPv4Key(q), peer: peer, &log) { withdrawn += 1 }
@@ -256,7 +260,7 @@ final class RIBStorage {
             // IPv4 NLRI: the set without MP_REACH/MP_UNREACH.
             announce(update.nlri, attributes: update.attributes, mode: .omit, peer: peer, &log)
         }
-        if let reach = update.attributes.mpReach, !reach.nlri.isEmpty {
+        if let reach = update.attributes.mpReach, reach.family.safi == .unicast, !reach.nlri.isEmpty {
             // MP_REACH NLRI: the set keeps MP_REACH (its next hop) with empty NLRI, no MP_UNREACH.
             announce(reach.nlri, attributes: update.attributes, mode: .reachTemplate, peer: peer, &log)
         }
