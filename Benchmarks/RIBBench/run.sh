@@ -1,11 +1,12 @@
 #!/bin/sh
 # Builds the RIB benchmark in release mode (whole-module, -O) from the library sources and runs it.
-# Usage: Benchmarks/RIBBench/run.sh [packed] [mixed]
+# Usage: Benchmarks/RIBBench/run.sh [packed] [packed-reserved] [mixed]
+# The compiler runs in a temporary directory so that no build product lands in the repository.
 set -eu
-cd "$(dirname "$0")/../.."
-out="${TMPDIR:-/tmp}/starling-ribbench-$$"
-files=$(ls Sources/BGPSpeaker/Wire/*.swift | grep -v UpdateCodec.swift)
-flock /tmp/starling-build.lock swiftc -O -wmo -module-name RIBBench \
-    $files Sources/BGPSpeaker/RIB/*.swift Benchmarks/RIBBench/main.swift -o "$out"
-"$out" "$@"
-rm -f "$out"
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+files=$(ls "$root"/Sources/BGPSpeaker/Wire/*.swift | grep -v UpdateCodec.swift)
+(cd "$work" && flock /tmp/starling-build.lock swiftc -O -wmo -module-name RIBBench \
+    $files "$root"/Sources/BGPSpeaker/RIB/*.swift "$root"/Benchmarks/RIBBench/main.swift -o "$work/ribbench")
+"$work/ribbench" "$@"

@@ -317,6 +317,39 @@ final class RIBTests: XCTestCase {
         XCTAssertEqual(rib.locRIBCount, 0)
     }
 
+    func testManyPeersOnOnePrefix() {
+        // Forty peers (a route server's view): the candidate list outgrows its block several
+        // times. Peer i has router id 10.0.1.(100 - i), so the newest peer always wins the tie.
+        var rib = RIB()
+        let peers = (0..<40).map { PeerID(100 + $0) }
+        for (i, p) in peers.enumerated() {
+            rib.setPeerInfo(p, F.info(as: 65100 + UInt32(i), routerID: "10.0.1.\(100 - i)", address: "198.18.1.\(i + 1)"))
+        }
+        for (i, p) in peers.enumerated() {
+            XCTAssertEqual(rib.apply(F.announce([net], F.attributes(path: [65100 + UInt32(i)])), from: p).bestPathsChanged, 1)
+            XCTAssertEqual(best(rib, net), p)
+        }
+        XCTAssertEqual(rib.routes(prefix: F.p(net), limit: 100).count, 40)
+        // Withdraw in an order that keeps removing the current best, then others.
+        var remaining = peers
+        var rng = SeededGenerator(seed: 9)
+        while remaining.count > 1 {
+            let victim = Bool.random(using: &rng) ? remaining.last! : remaining.randomElement(using: &rng)!
+            let wasBest = best(rib, net) == victim
+            XCTAssertEqual(rib.apply(F.withdraw([net]), from: victim).bestPathsChanged, wasBest ? 1 : 0)
+            remaining.removeAll { $0 == victim }
+            XCTAssertEqual(best(rib, net), remaining.last, "highest index = lowest router id")
+            XCTAssertEqual(rib.locRIBCount, 1)
+        }
+        XCTAssertEqual(rib.routes(prefix: F.p(net), limit: 100).map(\.peer), remaining)
+        // Grow again from a single route, then drop every peer.
+        for p in peers where p != remaining[0] { rib.apply(F.announce([net], F.attributes(path: [1, 2, 3])), from: p) }
+        XCTAssertEqual(best(rib, net), remaining[0], "shortest path")
+        for p in peers { rib.removePeer(p) }
+        XCTAssertEqual(rib.locRIBCount, 0)
+        XCTAssertEqual(rib.attributeSetCount, 0)
+    }
+
     // MARK: - Loops
 
     func testRouteWithOwnASIsNotEligible() {
@@ -481,6 +514,15 @@ final class RIBTests: XCTestCase {
         u.attributes.mpUnreach = MPUnreach(family: .ipv4Unicast, withdrawn: [F.p(net)])
         rib.apply(u, from: a)
         XCTAssertEqual(rib.prefixCount(of: a), 0)
+    }
+
+    func testNonUnicastMPRoutesAreIgnored() {
+        var rib = ebgpRIB()
+        var u = mpReach(["2001:db8:1::/48"])
+        u.attributes.mpReach?.family = AddressFamily(afi: .ipv6, safi: .multicast)
+        XCTAssertTrue(rib.apply(u, from: a).isEmpty)
+        XCTAssertEqual(rib.prefixCount(of: a), 0)
+        XCTAssertEqual(rib.attributeSetCount, 0)
     }
 
     func testTreatAsWithdrawDecodedUpdate() {

@@ -10,27 +10,34 @@
 /// it is dead. Beside each set the store keeps the few values the decision process reads
 /// (`DecisionData`), so comparing routes never decodes a set.
 final class AttributeStore {
-    /// The values of a set that best-path selection reads, extracted once at intern time.
+    /// The values of a set that best-path selection reads, extracted once at intern time
+    /// (16 bytes, so that a set's entry is 32).
     struct DecisionData {
-        /// LOCAL_PREF as received, or nil.
-        var localPref: UInt32?
-        /// RFC 4271 §9.1.2.2 (a): AS_PATH length as the decision counts it.
-        var asPathLength: Int
-        /// ORIGIN, with a missing one ranked as INCOMPLETE.
-        var origin: UInt8
+        private var localPrefValue: UInt32
         /// MULTI_EXIT_DISC; RFC 4271 §9.1.2.2 (c): a missing MED is the lowest value (0).
         var med: UInt32
         /// The neighbouring AS (first AS of the path), or 0 when the path does not start with an
         /// AS_SEQUENCE (then the peer's AS stands in).
         var neighborAS: UInt32
+        private var pathLength: UInt16
+        /// ORIGIN, with a missing one ranked as INCOMPLETE.
+        var origin: UInt8
+        private var hasLocalPref: Bool
 
         init(_ a: PathAttributes) {
-            localPref = a.localPref
-            asPathLength = a.asPath?.pathLength ?? 0
+            localPrefValue = a.localPref ?? 0
+            hasLocalPref = a.localPref != nil
+            // An AS_PATH attribute is at most 65535 octets, so its length fits; saturate anyway.
+            pathLength = UInt16(clamping: a.asPath?.pathLength ?? 0)
             origin = a.origin?.rawValue ?? Origin.incomplete.rawValue
             med = a.multiExitDisc ?? 0
             neighborAS = a.asPath?.firstAS ?? 0
         }
+
+        /// LOCAL_PREF as received, or nil.
+        var localPref: UInt32? { hasLocalPref ? localPrefValue : nil }
+        /// RFC 4271 §9.1.2.2 (a): AS_PATH length as the decision counts it.
+        var asPathLength: Int { Int(pathLength) }
     }
 
     private struct Entry {
@@ -44,7 +51,7 @@ final class AttributeStore {
     }
 
     @exclusivity(unchecked) private var entries: ContiguousArray<Entry> = []
-    private var freeIDs: [UInt32] = []
+    @exclusivity(unchecked) private var freeIDs: [UInt32] = []
     /// Open-addressing index; a slot is `hash << 32 | (id + 1)`, 0 when empty.
     @exclusivity(unchecked) private var index: UnsafeMutablePointer<UInt64>
     @exclusivity(unchecked) private var indexCapacity: Int
@@ -53,7 +60,7 @@ final class AttributeStore {
     /// Bytes used in the arena, live or dead.
     @exclusivity(unchecked) private var arenaUsed = 0
     /// Dead bytes in the arena (freed sets).
-    private var arenaDead = 0
+    @exclusivity(unchecked) private var arenaDead = 0
     @exclusivity(unchecked) private var scratch: UnsafeMutableRawPointer
     @exclusivity(unchecked) private var scratchCapacity: Int
     private let seed: UInt64

@@ -22,7 +22,7 @@ extension RIBStorage {
 
     /// Moves the best eligible route of `list` to index 0. Returns false when no route is eligible
     /// (then the order is unspecified and the prefix has no best path).
-    func selectBest(_ list: inout ContiguousArray<RouteSlot>) -> Bool {
+    func selectBest(_ list: UnsafeMutableBufferPointer<RouteSlot>) -> Bool {
         let n = list.count
         return withUnsafeTemporaryAllocation(of: Candidate.self, capacity: n) { c -> Bool in
             var anyEligible = false

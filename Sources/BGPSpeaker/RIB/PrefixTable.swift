@@ -15,8 +15,8 @@
 protocol PrefixTableKey: Equatable {
     /// A value no real prefix has (a prefix length above the family's maximum).
     static var empty: Self { get }
-    /// A well-mixed 64-bit hash; the table uses its high bits.
-    var tableHash: UInt64 { get }
+    /// A well-mixed 64-bit hash keyed by `seed`; the table uses its high bits.
+    func tableHash(seed: UInt64) -> UInt64
     /// The prefix this key stands for.
     var prefix: IPPrefix { get }
 }
@@ -27,14 +27,12 @@ struct IPv4Key: PrefixTableKey, Comparable {
     @inline(__always) init(raw: UInt64) { self.raw = raw }
     @inline(__always) init(_ p: IPv4Prefix) { raw = UInt64(p.address.rawValue) << 8 | UInt64(p.length) }
     static var empty: Self { Self(raw: .max) }
-    var tableHash: UInt64 {
-        @inline(__always) get {
-            // A SplitMix64-style finaliser: sequential prefixes (the common case) spread evenly.
-            var x = raw
-            x = (x ^ (x >> 31)) &* 0x9E37_79B9_7F4A_7C15
-            x = (x ^ (x >> 29)) &* 0xBF58_476D_1CE4_E5B9
-            return x ^ (x >> 32)
-        }
+    @inline(__always) func tableHash(seed: UInt64) -> UInt64 {
+        // A SplitMix64-style finaliser: sequential prefixes (the common case) spread evenly.
+        var x = raw ^ seed
+        x = (x ^ (x >> 31)) &* 0x9E37_79B9_7F4A_7C15
+        x = (x ^ (x >> 29)) &* 0xBF58_476D_1CE4_E5B9
+        return x ^ (x >> 32)
     }
     var prefix: IPPrefix {
         .v4(IPv4Prefix(address: IPv4Address(rawValue: UInt32(truncatingIfNeeded: raw >> 8)), length: UInt8(raw & 0xFF)))
@@ -56,13 +54,11 @@ struct IPv6Key: PrefixTableKey, Comparable {
         self.init(high: p.address.high, low: p.address.low, length: p.length)
     }
     static var empty: Self { Self(high: 0, low: 0, length: .max) }
-    var tableHash: UInt64 {
-        @inline(__always) get {
-            var x = high &* 0x9E37_79B9_7F4A_7C15
-            x = (x ^ (x >> 29) ^ low) &* 0xBF58_476D_1CE4_E5B9
-            x = (x ^ (x >> 32) ^ UInt64(length)) &* 0x94D0_49BB_1331_11EB
-            return x ^ (x >> 29)
-        }
+    @inline(__always) func tableHash(seed: UInt64) -> UInt64 {
+        var x = (high ^ seed) &* 0x9E37_79B9_7F4A_7C15
+        x = (x ^ (x >> 29) ^ low) &* 0xBF58_476D_1CE4_E5B9
+        x = (x ^ (x >> 32) ^ UInt64(length)) &* 0x94D0_49BB_1331_11EB
+        return x ^ (x >> 29)
     }
     var prefix: IPPrefix {
         .v6(IPv6Prefix(address: IPv6Address(high: high, low: low), length: length))
@@ -107,8 +103,12 @@ final class PrefixTable<Key: PrefixTableKey> {
     @exclusivity(unchecked) private(set) var count: Int
     /// `64 - log2(capacity)`: the home bucket of a hash is `hash >> shift`.
     @exclusivity(unchecked) private var shift: UInt64
+    /// Keys the hash: random per table lineage, so that a peer cannot pick prefixes that pile into
+    /// one probe run.
+    let seed: UInt64
 
-    init(minimumCapacity: Int = 16) {
+    init(minimumCapacity: Int = 16, seed: UInt64 = .random(in: 0...UInt64.max)) {
+        self.seed = seed
         var cap = 16
         while cap * 3 / 4 < minimumCapacity { cap *= 2 }
         capacity = cap
@@ -125,7 +125,7 @@ final class PrefixTable<Key: PrefixTableKey> {
 
     /// A deep copy (for copy-on-write of the owning `RIB`).
     func copy() -> PrefixTable {
-        let t = PrefixTable(minimumCapacity: 0)
+        let t = PrefixTable(minimumCapacity: 0, seed: seed)
         t.buckets.deinitialize(count: t.capacity)
         t.buckets.deallocate()
         t.buckets = .allocate(capacity: capacity)
@@ -137,7 +137,7 @@ final class PrefixTable<Key: PrefixTableKey> {
     }
 
     @inline(__always) private func home(_ key: Key) -> Int {
-        Int(truncatingIfNeeded: key.tableHash >> shift)
+        Int(truncatingIfNeeded: key.tableHash(seed: seed) >> shift)
     }
 
     /// The bucket index holding `key`, or nil.
@@ -170,7 +170,9 @@ final class PrefixTable<Key: PrefixTableKey> {
         }
     }
 
-    /// Inserts a key known to be absent (rebuilding a table).
+    /// Inserts a key known to be absent (rebuilding a table). Keys taken from another table in
+    /// bucket order must go into a table already sized for all of them (see `RIBStorage.removeAll`):
+    /// inserted in hash order into a table that still grows, they pile into one probe run.
     @inline(__always) func insertNew(_ key: Key, _ value: RouteSlot) {
         if (count &+ 1) &* 4 > capacity &* 3 { grow() }
         let mask = capacity &- 1

@@ -1,25 +1,43 @@
 /// The RIB: every peer's received routes (Adj-RIB-In) and the Loc-RIB with best-path selection.
 ///
+/// ## Files (Sources/BGPSpeaker/RIB)
+///
+/// - `RIB.swift`: the public `RIB` (a copy-on-write value) and `RIBStorage`, which applies
+///   UPDATEs, removes peers and answers queries.
+/// - `RIBTypes.swift`: `PeerID`, `RIBPeerInfo`, `RIBRoute`, `RIBChanges`.
+/// - `PrefixTable.swift`: the flat open-addressing table from prefix to `RouteSlot`.
+/// - `CandidatePool.swift`: candidate lists of prefixes that several peers have.
+/// - `AttributeStore.swift` and `AttributeEncoding.swift`: interned attribute sets in a byte arena.
+/// - `BestPath.swift`: the decision process (RFC 4271 §9.1.2) over one candidate list.
+/// - `AdjRIBOut.swift`: what we originate to one peer, as desired state diffed against what was sent.
+///
+/// Data flow: the speaker decodes an UPDATE and calls `apply(_:from:)` on its event loop; the RIB
+/// interns the UPDATE's attribute set once, then walks the prefix arrays in a tight loop, and
+/// returns how many best paths changed (`RIBChanges`; the prefixes too if asked). Session down is
+/// `removePeer`. The status API reads `routes(peer:prefix:limit:)` and `bestRoute(for:)`.
+///
 /// ## Data structure
 ///
 /// The RIB is tuned for one peer sending a full table (1M IPv4 prefixes in ~1000 UPDATEs), see
 /// DESIGN.md §6:
 ///
-/// - **Attribute sets are interned** (`AttributeStore`): each distinct `PathAttributes` is stored
-///   once with a reference count, and a route refers to it by a 31-bit id. Interning costs one hash
-///   per UPDATE, not per prefix.
+/// - **Attribute sets are interned** (`AttributeStore`): each distinct attribute set is stored
+///   once, compactly encoded (~40 bytes), with a reference count, and a route refers to it by a
+///   31-bit id. Interning costs one encode and one hash lookup per UPDATE, not per prefix.
 /// - **One flat hash table per family** (`PrefixTable`) maps a fixed-size prefix key (IPv4: one
 ///   `UInt64`; IPv6: two `UInt64` and a length) to an 8-byte `RouteSlot`. The table holds both the
 ///   Adj-RIBs-In and the Loc-RIB:
 ///   - a prefix that one peer has maps to that route (peer slot + attribute id + an "ineligible"
 ///     bit). That route is also the Loc-RIB entry when eligible: no second table, no allocation.
-///   - a prefix that several peers have maps to a candidate list (`lists`), a small array of
-///     `RouteSlot`s with the best path kept at index 0. Only these prefixes allocate.
+///   - a prefix that several peers have maps to a candidate list in `CandidatePool`: a block of
+///     `RouteSlot`s in one shared buffer, best path first (32 bytes for up to three peers).
 /// - Per peer, the Adj-RIB-In size is a counter; "all routes of peer P" is a walk of the table
 ///   (session down, status API), which is rare and O(table) without allocation.
 ///
-/// Announcing a prefix with one peer is therefore: hash the key, probe, write 8 bytes, count. The
-/// reference count of the UPDATE's attribute set is adjusted once per UPDATE.
+/// Announcing a prefix with one peer is therefore: hash the key, probe, write 8 bytes, count; the
+/// home buckets of 16 prefixes are loaded ahead so their cache misses overlap. The reference
+/// count of the UPDATE's attribute set is adjusted once per UPDATE. Nothing is allocated per
+/// prefix; the tables grow by doubling (`init(expectedIPv4Prefixes:)` avoids that).
 ///
 /// The speaker owns one `RIB` on one event loop; the type is a copy-on-write value (the storage is
 /// copied when a shared copy is mutated, checked once per call).
@@ -133,30 +151,38 @@ enum AnnounceOutcome {
     case duplicate
 }
 
+/// The RIB's state. Stored properties skip Swift's dynamic exclusivity checks: they cost a runtime
+/// call per access on the per-prefix path, and no access here overlaps another (no property is
+/// passed `inout` to code that touches the same property).
 final class RIBStorage {
     @exclusivity(unchecked) var v4: PrefixTable<IPv4Key>
     @exclusivity(unchecked) var v6: PrefixTable<IPv6Key>
-    @exclusivity(unchecked) var attrs = AttributeStore()
-    /// Candidate lists of prefixes that more than one peer has; best path at index 0.
-    @exclusivity(unchecked) var lists: ContiguousArray<ContiguousArray<RouteSlot>> = []
-    var freeLists: [UInt32] = []
+    /// A constant reference, so that calls on it need no retain.
+    let attrs: AttributeStore
+    /// Candidate lists of prefixes that more than one peer has; best path first.
+    @exclusivity(unchecked) var pool = CandidatePool()
     @exclusivity(unchecked) var peers: ContiguousArray<PeerState> = []
-    var peerSlots: [PeerID: UInt32] = [:]
+    @exclusivity(unchecked) var peerSlots: [PeerID: UInt32] = [:]
+    @exclusivity(unchecked) private var lastPeer: PeerID? = nil
+    @exclusivity(unchecked) private var lastSlot: UInt32 = 0
     @exclusivity(unchecked) var locRIBCount = 0
-    var recordChanges = false
+    @exclusivity(unchecked) var recordChanges = false
+    /// Keeps the batch loads of `announce` alive.
+    @exclusivity(unchecked) private var sink: UInt32 = 0
+    /// Prefixes whose buckets are loaded ahead in one batch.
+    static let batch = 16
 
-    init(expectedIPv4Prefixes: Int) {
+    init(expectedIPv4Prefixes: Int, attributes: AttributeStore = AttributeStore()) {
         v4 = PrefixTable(minimumCapacity: expectedIPv4Prefixes)
         v6 = PrefixTable()
+        attrs = attributes
     }
 
     func copy() -> RIBStorage {
-        let c = RIBStorage(expectedIPv4Prefixes: 0)
+        let c = RIBStorage(expectedIPv4Prefixes: 0, attributes: attrs.copy())
         c.v4 = v4.copy()
         c.v6 = v6.copy()
-        c.attrs = attrs.copy()
-        c.lists = lists
-        c.freeLists = freeLists
+        c.pool = pool.copy()
         c.peers = peers
         c.peerSlots = peerSlots
         c.locRIBCount = locRIBCount
@@ -165,7 +191,13 @@ final class RIBStorage {
     }
 
     func slot(for peer: PeerID) -> UInt32 {
-        if let s = peerSlots[peer] { return s }
+        // One UPDATE after another comes from the same peer: skip the dictionary then.
+        if peer == lastPeer { return lastSlot }
+        if let s = peerSlots[peer] {
+            lastPeer = peer
+            lastSlot = s
+            return s
+        }
         precondition(peers.count < Int(RouteSlot.multi), "too many peers")
         let s = UInt32(peers.count)
         peers.append(PeerState(id: peer, info: .unknown, infoSet: false, prefixCount: 0))
@@ -194,12 +226,27 @@ final class RIBStorage {
     func apply(_ update: UpdateMessage, peer: UInt32) -> RIBChanges {
         var log = ChangeLog(record: recordChanges)
         var withdrawn = 0
-        // RFC 4271 §9.1.4 / RFC 4760 §4: withdrawals are processed before the announcements.
+        // Withdrawals first, then announcements. RFC 4271 §4.3: a speaker "MUST be able to process"
+        // an UPDATE with the same prefix withdrawn and announced, and "SHOULD treat" it "as though
+        // the WITHDRAWN ROUTES do not contain the address prefix": withdrawing first does that.
         if !update.withdrawnRoutes.isEmpty {
             let table = v4
-            for p in update.withdrawnRoutes where withdraw(table, IPv4Key(p), peer: peer, &log) { withdrawn += 1 }
+            var sink: UInt32 = 0
+            update.withdrawnRoutes.withUnsafeBufferPointer { buffer in
+                // Batched like announcements (see `announce`).
+                var start = 0
+                while start < buffer.count {
+                    let end = min(start &+ Self.batch, buffer.count)
+                    for j in start..<end { sink ^= table.touch(IPv4Key(buffer[j])) }
+                    for j in start..<end where withdraw(table, IPv4Key(buffer[j]), peer: peer, &log) { withdrawn += 1 }
+                    start = end
+                }
+            }
+            self.sink = sink
         }
-        if let unreach = update.attributes.mpUnreach {
+        // The tables hold unicast routes only; the codec refuses families that were not negotiated
+        // (RFC 7606 §7.11), and only unicast ones are.
+        if let unreach = update.attributes.mpUnreach, unreach.family.safi == .unicast {
             for p in unreach.withdrawn {
                 switch p {
                 case .v4(let q): if withdraw(v4, IPv4Key(q), peer: peer, &log) { withdrawn += 1 }
@@ -213,7 +260,7 @@ final class RIBStorage {
             // IPv4 NLRI: the set without MP_REACH/MP_UNREACH.
             announce(update.nlri, attributes: update.attributes, mode: .omit, peer: peer, &log)
         }
-        if let reach = update.attributes.mpReach, !reach.nlri.isEmpty {
+        if let reach = update.attributes.mpReach, reach.family.safi == .unicast, !reach.nlri.isEmpty {
             // MP_REACH NLRI: the set keeps MP_REACH (its next hop) with empty NLRI, no MP_UNREACH.
             announce(reach.nlri, attributes: update.attributes, mode: .reachTemplate, peer: peer, &log)
         }
@@ -239,19 +286,34 @@ final class RIBStorage {
         _ prefixes: [IPv4Prefix], attributes: PathAttributes, mode: AttributeEncoding.MPMode, peer: UInt32,
         _ log: inout ChangeLog
     ) {
-        let r = pinned(attributes, mode: mode, peer: peer)
         let table = v4
         var references: UInt32 = 0
         var added = 0
-        for p in prefixes {
-            switch announce(table, IPv4Key(p), r, &log) {
-            case .added:
-                references &+= 1
-                added &+= 1
-            case .replaced: references &+= 1
-            case .duplicate: break
+        var sink: UInt32 = 0
+        var r = RouteSlot(peer: peer, attr: 0)
+        prefixes.withUnsafeBufferPointer { buffer in
+            // In batches: first load every home bucket of the batch (independent loads, so their
+            // cache misses overlap), then insert one by one into now-cached buckets. The first
+            // batch is loaded before interning, so it overlaps the attribute index's miss too.
+            for j in 0..<min(Self.batch, buffer.count) { sink ^= table.touch(IPv4Key(buffer[j])) }
+            r = pinned(attributes, mode: mode, peer: peer)
+            var start = 0
+            while start < buffer.count {
+                let end = min(start &+ Self.batch, buffer.count)
+                if start > 0 { for j in start..<end { sink ^= table.touch(IPv4Key(buffer[j])) } }
+                for j in start..<end {
+                    switch announce(table, IPv4Key(buffer[j]), r, &log) {
+                    case .added:
+                        references &+= 1
+                        added &+= 1
+                    case .replaced: references &+= 1
+                    case .duplicate: break
+                    }
+                }
+                start = end
             }
         }
+        self.sink = sink
         unpin(r, references: references, added: added)
     }
 
@@ -289,10 +351,21 @@ final class RIBStorage {
         log.note(key)
     }
 
-    /// The best path of a candidate list, if any (index 0 when eligible).
-    @inline(__always) private func best(_ list: Int) -> RouteSlot? {
-        let r = lists[list][0]
+    /// The best path of a candidate list, if any (the first route, when eligible).
+    @inline(__always) private func best(_ list: UInt32) -> RouteSlot? {
+        let r = pool.routes(list)[0]
         return r.isEligible ? r : nil
+    }
+
+    /// Runs the decision process on a candidate list; returns its best path.
+    @inline(__always) private func reselect(_ list: UInt32) -> RouteSlot? {
+        let routes = pool.routes(list)
+        return selectBest(routes) ? routes[0] : nil
+    }
+
+    /// The position of the peer's route in a candidate list.
+    @inline(__always) private func position(of peer: UInt32, in list: UInt32) -> Int? {
+        pool.routes(list).firstIndex { $0.peer == peer }
     }
 
     /// Adds or replaces one route. The route's attribute reference is counted by the caller.
@@ -326,38 +399,27 @@ final class RIBStorage {
         _ table: PrefixTable<K>, _ i: Int, _ key: K, _ current: RouteSlot, _ route: RouteSlot, _ log: inout ChangeLog
     ) -> AnnounceOutcome {
         if !current.isMulti {
-            var list: ContiguousArray<RouteSlot> = [current, route]
-            let hasBest = selectBest(&list)
-            let l = allocateList(list)
+            let l = pool.make(current, route)
             table.buckets[i].value = RouteSlot(peer: RouteSlot.multi, attr: l)
-            noteBest(current.isEligible ? current : nil, hasBest ? list[0] : nil, key, &log)
+            noteBest(current.isEligible ? current : nil, reselect(l), key, &log)
             return .added
         }
-        let l = Int(current.attr)
+        var l = current.attr
         let old = best(l)
         let outcome: AnnounceOutcome
-        if let j = lists[l].firstIndex(where: { $0.peer == route.peer }) {
-            let previous = lists[l][j]
+        if let j = position(of: route.peer, in: l) {
+            let previous = pool.routes(l)[j]
             if previous.attr == route.attr { return .duplicate }
-            lists[l][j] = route
+            pool.routes(l)[j] = route
             attrs.release(previous.attrID)
             outcome = .replaced
         } else {
-            lists[l].append(route)
+            l = pool.append(route, to: l)
+            table.buckets[i].value.attr = l
             outcome = .added
         }
-        let hasBest = selectBest(&lists[l])
-        noteBest(old, hasBest ? lists[l][0] : nil, key, &log)
+        noteBest(old, reselect(l), key, &log)
         return outcome
-    }
-
-    private func allocateList(_ list: ContiguousArray<RouteSlot>) -> UInt32 {
-        if let l = freeLists.popLast() {
-            lists[Int(l)] = list
-            return l
-        }
-        lists.append(list)
-        return UInt32(lists.count - 1)
     }
 
     /// Removes the peer's route for `key`; false when the peer has none.
@@ -381,20 +443,19 @@ final class RIBStorage {
             return true
         }
         guard current.isMulti else { return false }
-        let l = Int(current.attr)
-        guard let j = lists[l].firstIndex(where: { $0.peer == peer }) else { return false }
+        let l = current.attr
+        guard let j = position(of: peer, in: l) else { return false }
         let old = best(l)
-        let removed = lists[l].remove(at: j)
-        attrs.release(removed.attrID)
+        attrs.release(pool.routes(l)[j].attrID)
+        pool.remove(at: j, from: l)
         let new: RouteSlot?
-        if lists[l].count == 1 {
-            let only = lists[l][0]
-            lists[l] = []
-            freeLists.append(UInt32(l))
+        if pool.routeCount(l) == 1 {
+            let only = pool.routes(l)[0]
+            pool.release(l)
             table.buckets[i].value = only
             new = only.isEligible ? only : nil
         } else {
-            new = selectBest(&lists[l]) ? lists[l][0] : nil
+            new = reselect(l)
         }
         noteBest(old, new, key, &log)
         return true
@@ -411,16 +472,27 @@ final class RIBStorage {
         return log.changes
     }
 
-    /// Removes every route of `peer` from `table`, returning the table to keep. When the peer holds
-    /// a large part of the table, the survivors are copied into a new table sized for them (one
-    /// sequential pass, and the memory of a full table is given back); otherwise the peer's
-    /// entries are removed in place.
+    /// Removes every route of `peer` from `table`, returning the table to keep. When the peer is
+    /// the only one with many of the table's prefixes, the survivors are copied into a new table
+    /// sized for them (one sequential pass, and the memory of a full table is given back);
+    /// otherwise the peer's entries are removed in place.
     private func removeAll<K: PrefixTableKey>(
         of peer: UInt32, from table: PrefixTable<K>, share: Int, _ log: inout ChangeLog
     ) -> PrefixTable<K> {
-        guard table.count > 0 else { return table }
-        if share * 4 < table.count {
+        guard table.count > 0, share > 0 else { return table }
+        // Entries that go away entirely: the peer's single routes.
+        var gone = 0
+        for i in 0..<table.capacity where table.buckets[i].key != .empty && table.buckets[i].value.peer == peer {
+            gone += 1
+        }
+        if gone * 4 < table.count {
+            let mask = table.capacity - 1
+            var sink: UInt32 = 0
             table.forEachIndex(removing: { i in
+                // Load the candidate list a few buckets ahead, so that its cache miss overlaps
+                // the work on this one (lists sit in the pool in arrival order, not hash order).
+                let ahead = table.buckets[(i &+ 24) & mask]
+                if ahead.key != .empty && ahead.value.isMulti { sink ^= pool.slots[Int(ahead.value.attr)].peer }
                 let current = table.buckets[i].value
                 if current.peer == peer {
                     _ = withdraw(table, at: i, peer: peer, &log)
@@ -429,9 +501,14 @@ final class RIBStorage {
                 if current.isMulti { _ = withdraw(table, at: i, peer: peer, &log) }
                 return false
             })
+            self.sink = sink
             return table
         }
-        let kept = PrefixTable<K>(minimumCapacity: max(0, table.count - share))
+        // Size the new table for every survivor before inserting: entries come out of the old
+        // table in hash order, and inserting them in that order into a table that must still grow
+        // piles them into one probe run (quadratic time).
+        let survivors = table.count - gone
+        let kept = PrefixTable<K>(minimumCapacity: survivors, seed: table.seed)
         for i in 0..<table.capacity {
             let b = table.buckets[i]
             if b.key == .empty { continue }
@@ -477,12 +554,12 @@ final class RIBStorage {
                 table.buckets[i].value = updated
                 noteBest(current.isEligible ? current : nil, eligible ? updated : nil, key, &log)
             } else if current.isMulti {
-                let l = Int(current.attr)
-                guard let j = lists[l].firstIndex(where: { $0.peer == peer }) else { return }
+                let l = current.attr
+                guard let j = position(of: peer, in: l) else { return }
                 let old = best(l)
-                let id = lists[l][j].attrID
-                lists[l][j] = route(id, peer: peer, eligible: Self.isEligible(attrs.attributes(id), localAS: localAS))
-                let new = selectBest(&lists[l]) ? lists[l][0] : nil
+                let id = pool.routes(l)[j].attrID
+                pool.routes(l)[j] = route(id, peer: peer, eligible: Self.isEligible(attrs.attributes(id), localAS: localAS))
+                let new = reselect(l)
                 noteBest(old, new, key, &log)
             }
         }
@@ -503,7 +580,7 @@ final class RIBStorage {
             if let peer, slot.peer != peer { return [] }
             return [make(slot, best: slot.isEligible)]
         }
-        let list = lists[Int(slot.attr)]
+        let list = Array(pool.routes(slot.attr))
         var out: [RIBRoute] = []
         for (j, r) in list.enumerated() where peer == nil || r.peer == peer {
             out.append(make(r, best: j == 0 && r.isEligible))
@@ -514,7 +591,7 @@ final class RIBStorage {
 
     private func holds(_ slot: RouteSlot, peer: UInt32) -> Bool {
         if slot.peer == peer { return true }
-        return slot.isMulti && lists[Int(slot.attr)].contains { $0.peer == peer }
+        return slot.isMulti && position(of: peer, in: slot.attr) != nil
     }
 
     private func collect<K: PrefixTableKey & Comparable>(
