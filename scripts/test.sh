@@ -44,10 +44,11 @@ set +e
 "${LOCK[@]}" swift test --skip-build --disable-swift-testing "$@" 2>&1 | tee "$LOG"
 status=${PIPESTATUS[0]}
 set -e
-summary=$(grep -E "Executed [0-9]+ tests?, with [0-9]+ failures?" "$LOG" | tail -1)
+summary=$(grep -E "Executed [0-9]+ tests?, with " "$LOG" | tail -1)
 rm -f "$LOG"
-if [[ $summary =~ Executed\ ([0-9]+)\ tests?,\ with\ ([0-9]+)\ failures? ]]; then
-  total=${BASH_REMATCH[1]}; failed=${BASH_REMATCH[2]}
-  echo "tests: $((total - failed)) passed, $failed failed"
+re='Executed ([0-9]+) tests?, with (([0-9]+) tests? skipped and )?([0-9]+) failures?'
+if [[ $summary =~ $re ]]; then
+  total=${BASH_REMATCH[1]}; skipped=${BASH_REMATCH[3]:-0}; failed=${BASH_REMATCH[4]}
+  echo "tests: $((total - failed - skipped)) passed, $failed failed, $skipped skipped"
 fi
 exit "$status"
