@@ -290,8 +290,13 @@ final class SpeakerCore {
         guard let peer = peers[peerAddress], peer.channels[id] != nil else { return }
         peer.messagesReceived += 1
         peer.metricMessagesIn.increment()
+        let established = peer.fsm.establishedConnection == id
+        if established && frame.type == .update {
+            receivedUpdate(frame, peer: peer, id: id)
+            return
+        }
         var warnings: [BGPError] = []
-        let context = peer.fsm.establishedConnection == id ? peer.context : .preOpen
+        let context = established ? peer.context : .preOpen
         do {
             let message = try BGPMessage.decode(frame, context: context, warnings: &warnings)
             for w in warnings {
@@ -306,6 +311,40 @@ final class SpeakerCore {
             peer.logger.warning("malformed message: \(error)")
             run(.decodeError(id, error), on: peer)
         }
+    }
+
+    /// An UPDATE on the Established connection: what `received` does for any message, without the
+    /// `FSMEvent` / `[FSMAction]` round trip (the FSM restarts the HoldTimer; the UPDATE goes straight
+    /// to the RIB).
+    private func receivedUpdate(_ frame: BGPFrame, peer: PeerSession, id: ConnectionID) {
+        let decoded: DecodedUpdate
+        do {
+            decoded = try BGPMessage.decodeUpdate(frame, context: peer.context)
+        } catch {
+            peer.logger.warning("malformed message: \(error)")
+            run(.decodeError(id, error), on: peer)
+            return
+        }
+        for w in decoded.errors {
+            peer.logger.warning("UPDATE error handled per RFC 7606: \(w)")
+        }
+        peer.updatesReceived += 1
+        peer.metricUpdatesIn.increment()
+        // RFC 4271 §8.2.2 Established, Event 27 (the HoldTimer restart happens in the FSM).
+        guard peer.fsm.updateReceivedInEstablished(on: id, now: .now()) else {
+            run(.message(id, .update(decoded.update)), on: peer)
+            return
+        }
+        deliver(decoded.update, peer: peer)
+        scheduleTimer(peer)
+    }
+
+    /// Applies an UPDATE received in Established to the RIB.
+    private func deliver(_ update: UpdateMessage, peer: PeerSession) {
+        let before = rib.prefixCount(of: peer.id)
+        _ = rib.apply(update, from: peer.id)
+        let after = rib.prefixCount(of: peer.id)
+        if before != after { peer.metricPrefixesIn.record(after) }
     }
 
     func decodeError(_ error: BGPError, peerAddress: IPAddress, id: ConnectionID) {
@@ -342,10 +381,7 @@ final class SpeakerCore {
             case .established(let id, let negotiated):
                 established(peer, connection: id, negotiated: negotiated)
             case .deliverUpdate(let update):
-                let before = rib.prefixCount(of: peer.id)
-                _ = rib.apply(update, from: peer.id)
-                let after = rib.prefixCount(of: peer.id)
-                if before != after { peer.metricPrefixesIn.record(after) }
+                deliver(update, peer: peer)
             case .deliverRouteRefresh(let refresh):
                 peer.logger.info("route refresh requested for \(refresh.family)")
                 resendAll(peer)
