@@ -232,7 +232,6 @@ final class SpeakerCore {
             peer.localAddresses[id] = local
         }
         _ = try? channel.syncOptions?.setOption(.socketOption(.tcp_nodelay), value: 1)
-        try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(BGPFrameDecoder()))
         try channel.pipeline.syncOperations.addHandler(
             BGPConnectionHandler(core: self, peerAddress: peer.settings.address, connection: id, inbound: inbound))
     }
