@@ -338,12 +338,27 @@ final class SpeakerCore {
         scheduleTimer(peer)
     }
 
-    /// Applies an UPDATE received in Established to the RIB.
+    /// Applies an UPDATE received in Established to the RIB. The prefixes-received gauge is brought up
+    /// to date once per read batch (`readComplete`), not per UPDATE.
     private func deliver(_ update: UpdateMessage, peer: PeerSession) {
-        let before = rib.prefixCount(of: peer.id)
         _ = rib.apply(update, from: peer.id)
-        let after = rib.prefixCount(of: peer.id)
-        if before != after { peer.metricPrefixesIn.record(after) }
+        peer.prefixesInGaugeStale = true
+    }
+
+    /// The end of a batch of reads on a connection: records the prefixes-received gauge if UPDATEs
+    /// changed the peer's Adj-RIB-In since it was last recorded.
+    func readComplete(peerAddress: IPAddress) {
+        guard let peer = peers[peerAddress] else { return }
+        recordPrefixesIn(peer)
+    }
+
+    private func recordPrefixesIn(_ peer: PeerSession) {
+        guard peer.prefixesInGaugeStale else { return }
+        peer.prefixesInGaugeStale = false
+        let count = rib.prefixCount(of: peer.id)
+        guard count != peer.prefixesInGaugeValue else { return }
+        peer.prefixesInGaugeValue = count
+        peer.metricPrefixesIn.record(count)
     }
 
     func decodeError(_ error: BGPError, peerAddress: IPAddress, id: ConnectionID) {
@@ -392,6 +407,8 @@ final class SpeakerCore {
                 peer.establishedAt = nil
                 peer.establishedLocalAddress = nil
                 peer.context = .preOpen
+                peer.prefixesInGaugeStale = false
+                peer.prefixesInGaugeValue = 0
                 peer.metricPrefixesIn.record(0)
                 peer.metricPrefixesOut.record(0)
                 peer.metricEstablished.record(0)

@@ -83,6 +83,11 @@ final class BGPConnectionHandler: ChannelInboundHandler {
         }
     }
 
+    func channelReadComplete(context: ChannelHandlerContext) {
+        core.readComplete(peerAddress: peerAddress)
+        context.fireChannelReadComplete()
+    }
+
     func channelInactive(context: ChannelHandlerContext) {
         // A partial message left at end of stream has nobody to be answered to (see BGPFrameDecoder).
         pending = nil
