@@ -1,7 +1,7 @@
 import NIOCore
 
-/// The per-connection channel handler: cuts the TCP byte stream into `BGPFrame`s (with
-/// `BGPFrameDecoder.decodeFrame`, RFC 4271 §4.1) and passes each frame, connection state and framing
+/// The per-connection channel handler: cuts the TCP byte stream into `BGPFrame`s (`BGPFrameStream`,
+/// RFC 4271 §4.1) and passes each frame, connection state and framing
 /// errors straight to the speaker core. It is the only handler on the connection and runs on the
 /// core's loop.
 ///
@@ -19,8 +19,8 @@ final class BGPConnectionHandler: ChannelInboundHandler {
     private let connection: ConnectionID
     private let inbound: Bool
     private var reportedActive = false
-    /// Bytes received but not yet cut into frames (a partial message), or nil.
-    private var pending: ByteBuffer?
+    /// Bytes received but not yet cut into frames.
+    private var stream = BGPFrameStream()
     /// Set while frames are being delivered, so that a re-entrant read only queues its bytes.
     private var delivering = false
     /// Set after a framing error: the stream can no longer be trusted and is discarded.
@@ -52,33 +52,21 @@ final class BGPConnectionHandler: ChannelInboundHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !failed else { return }
         var bytes = unwrapInboundIn(data)
-        if pending == nil {
-            pending = bytes
-        } else {
-            pending!.writeBuffer(&bytes)
-        }
-        guard !delivering else { return }  // the outer call delivers what was queued
+        stream.append(&bytes)
+        guard !delivering else { return }  // a re-entrant read: the outer call delivers these bytes
         delivering = true
         defer { delivering = false }
-        while !failed, var buffer = pending {
-            pending = nil  // keep the storage uniquely referenced while cutting frames
+        while !failed {
             let frame: BGPFrame?
             do {
-                frame = try BGPFrameDecoder.decodeFrame(&buffer)
+                frame = try stream.next()
             } catch {
                 failed = true
+                stream.reset()
                 core.decodeError(error, peerAddress: peerAddress, id: connection)
                 return
             }
-            guard let frame else {
-                // A partial message: keep it, moved to the front of its storage, for the next read.
-                if buffer.readerIndex > 0 { buffer.discardReadBytes() }
-                pending = buffer
-                return
-            }
-            // Bytes that arrived re-entrantly (during the previous delivery) follow the remainder.
-            if var queued = pending { buffer.writeBuffer(&queued) }
-            pending = buffer.readableBytes > 0 ? buffer : nil
+            guard let frame else { return }
             core.received(frame, peerAddress: peerAddress, id: connection)
         }
     }
@@ -90,7 +78,7 @@ final class BGPConnectionHandler: ChannelInboundHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         // A partial message left at end of stream has nobody to be answered to (see BGPFrameDecoder).
-        pending = nil
+        stream.reset()
         core.connectionClosed(peerAddress: peerAddress, id: connection)
         context.fireChannelInactive()
     }
