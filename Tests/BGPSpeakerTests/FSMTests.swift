@@ -151,6 +151,29 @@ final class FSMTests: XCTestCase {
         XCTAssertNil(h.fsm.negotiated)
     }
 
+    func testUpdateFastPathMatchesHandle() {
+        var slow = FSMHarness(F.config())
+        slow.establishOutbound()
+        var fast = slow
+        slow.advance(.seconds(50))
+        fast.advance(.seconds(50))
+        XCTAssertEqual(slow.handle(.message(out, .update(F.update))), [.deliverUpdate(F.update)])
+        XCTAssertTrue(fast.fsm.updateReceivedInEstablished(on: out, now: fast.now))
+        XCTAssertEqual(fast.fsm.nextDeadline, slow.fsm.nextDeadline, "the HoldTimer restarted the same way")
+        XCTAssertEqual(fast.fsm.connections, slow.fsm.connections)
+        XCTAssertEqual(fast.state, .established)
+
+        // Not on the Established connection, or not Established: nothing changes, the caller uses handle.
+        XCTAssertFalse(fast.fsm.updateReceivedInEstablished(on: ConnectionID(9), now: fast.now))
+        var idle = FSMHarness(F.config())
+        idle.handle(.manualStart)
+        idle.handle(.tcpCRAcked(out))
+        let before = idle.fsm.connections
+        XCTAssertFalse(idle.fsm.updateReceivedInEstablished(on: out, now: idle.now + .seconds(1)))
+        XCTAssertEqual(idle.fsm.connections, before)
+        XCTAssertEqual(idle.state, .openSent)
+    }
+
     func testHoldTimerInOpenSentIsFourMinutes() {
         var h = FSMHarness(F.config())
         h.handle(.manualStart)

@@ -112,6 +112,61 @@ final class FramingTests: XCTestCase {
         _ = try? channel.finish()
     }
 
+    // MARK: BGPFrameStream (the speaker's framing, inside BGPConnectionHandler)
+
+    func testFrameStreamCutsWholeFramesAcrossReads() throws {
+        let update = V.header(length: 23, type: 2) + [0, 0, 0, 0]
+        let bytes = keepaliveBytes + update + keepaliveBytes
+        // Every split of the stream into two reads yields the same three frames, in order.
+        for cut in 0...bytes.count {
+            var stream = BGPFrameStream()
+            var types: [MessageType] = []
+            var first = ByteBuffer(bytes: bytes[..<cut])
+            stream.append(&first)
+            while let f = try stream.next() { types.append(f.type) }
+            var second = ByteBuffer(bytes: bytes[cut...])
+            stream.append(&second)
+            while let f = try stream.next() { types.append(f.type) }
+            XCTAssertEqual(types, [.keepalive, .update, .keepalive], "cut at \(cut)")
+            XCTAssertEqual(stream.bufferedBytes, 0)
+        }
+        // Byte by byte.
+        var stream = BGPFrameStream()
+        var frames: [BGPFrame] = []
+        for b in bytes {
+            var one = ByteBuffer(bytes: [b])
+            stream.append(&one)
+            while let f = try stream.next() { frames.append(f) }
+        }
+        XCTAssertEqual(frames.map(\.type), [.keepalive, .update, .keepalive])
+        XCTAssertEqual(frames[1].body, ByteBuffer(bytes: [0, 0, 0, 0]))
+    }
+
+    func testFrameStreamKeepsOrderWhenBytesArriveBetweenFrames() throws {
+        var stream = BGPFrameStream()
+        var input = ByteBuffer(bytes: keepaliveBytes + V.header(length: 23, type: 2) + [0, 0])
+        stream.append(&input)
+        XCTAssertEqual(try stream.next()?.type, .keepalive)
+        // More bytes arrive (a re-entrant read) while the remainder is still buffered.
+        var more = ByteBuffer(bytes: [0, 0] + keepaliveBytes)
+        stream.append(&more)
+        XCTAssertEqual(try stream.next()?.type, .update)
+        XCTAssertEqual(try stream.next()?.type, .keepalive)
+        XCTAssertNil(try stream.next())
+    }
+
+    func testFrameStreamThrowsOnBadHeader() {
+        var stream = BGPFrameStream()
+        var bad = ByteBuffer(bytes: keepaliveBytes + [0xFE] + keepaliveBytes.dropFirst())
+        stream.append(&bad)
+        XCTAssertEqual(try stream.next()?.type, .keepalive)
+        XCTAssertBGPError(
+            { () throws(BGPError) in _ = try stream.next() }, code: .messageHeaderError,
+            subcode: NotificationSubcode.Header.connectionNotSynchronized, data: [])
+        stream.reset()
+        XCTAssertEqual(stream.bufferedBytes, 0)
+    }
+
     // MARK: Per-type rules in BGPMessage.decode
 
     func testUnknownTypeIsBadMessageType() {

@@ -161,6 +161,23 @@ extension BGPSessionFSM {
         }
     }
 
+    /// The UPDATE fast path: `handle(.message(id, .update(u)), now:)` without building the event and
+    /// the action list, for the caller's per-UPDATE loop.
+    ///
+    /// When `id` is the Established connection this does what `handle` does for that event (restarts
+    /// the HoldTimer; the state stays Established) and returns true: the caller then applies the UPDATE
+    /// itself, as `handle` would have asked with `deliverUpdate`. Otherwise it changes nothing and
+    /// returns false, and the caller goes through `handle`.
+    public mutating func updateReceivedInEstablished(on id: ConnectionID, now: NIODeadline) -> Bool {
+        guard state == .established, let i = index(of: id), connections[i].phase == .established else {
+            return false
+        }
+        // RFC 4271 §8.2.2 Established, Event 27: "processes the message, restarts its HoldTimer, if the
+        // negotiated HoldTime value is non-zero".
+        restartHoldTimer(i, now: now)
+        return true
+    }
+
     /// Finite State Machine Error with the RFC 6608 subcode; Data is the one-octet message type.
     mutating func unexpected(_ message: BGPMessage, _ i: Int, subcode: UInt8, now: NIODeadline) {
         let state = derivedState

@@ -86,17 +86,31 @@ public struct BGPSessionFSM: Sendable {
 
     /// What was negotiated on the Established connection; nil unless Established.
     public var negotiated: NegotiatedSession? {
-        connections.first { $0.phase == .established }?.negotiated
+        for i in connections.indices where connections[i].phase == .established { return connections[i].negotiated }
+        return nil
     }
 
     /// The connection UPDATEs go on; nil unless Established.
     public var establishedConnection: ConnectionID? {
-        connections.first { $0.phase == .established }?.id
+        // Read per received message: index, not `first(where:)`, so no connection is copied.
+        for i in connections.indices where connections[i].phase == .established { return connections[i].id }
+        return nil
     }
 
     /// The earliest running timer; the caller schedules `.timersExpired` for then.
     public var nextDeadline: NIODeadline? {
-        ([connectRetryDeadline, idleHoldDeadline] + connections.map(\.nextDeadline)).compactMap { $0 }.min()
+        // Called after every event (per UPDATE in Established), so it allocates nothing.
+        var deadline = Self.earliest(connectRetryDeadline, idleHoldDeadline)
+        for c in connections { deadline = Self.earliest(deadline, c.nextDeadline) }
+        return deadline
+    }
+
+    /// The earlier of two optional deadlines (nil when both are nil).
+    @inline(__always)
+    static func earliest(_ a: NIODeadline?, _ b: NIODeadline?) -> NIODeadline? {
+        guard let a else { return b }
+        guard let b else { return a }
+        return min(a, b)
     }
 
     /// Whether an inbound connection should be handed to the FSM (`.tcpConnectionConfirmed`).

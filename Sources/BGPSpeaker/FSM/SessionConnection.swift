@@ -41,6 +41,6 @@ struct SessionConnection: Sendable, Hashable {
 
     /// The earliest of this connection's timers.
     var nextDeadline: NIODeadline? {
-        [holdDeadline, keepaliveDeadline, delayOpenDeadline].compactMap { $0 }.min()
+        BGPSessionFSM.earliest(BGPSessionFSM.earliest(holdDeadline, keepaliveDeadline), delayOpenDeadline)
     }
 }

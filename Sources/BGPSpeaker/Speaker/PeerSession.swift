@@ -28,6 +28,11 @@ final class PeerSession {
     var stateChanges = 0
     var establishedTransitions = 0
     var lastError: String?
+    /// UPDATEs changed the Adj-RIB-In since `metricPrefixesIn` was last recorded (it is recorded once
+    /// per read batch, not per UPDATE).
+    var prefixesInGaugeStale = false
+    /// The value `metricPrefixesIn` was last recorded with.
+    var prefixesInGaugeValue = 0
 
     let metricMessagesIn: Counter
     let metricMessagesOut: Counter

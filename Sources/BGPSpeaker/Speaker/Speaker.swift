@@ -5,8 +5,9 @@ import NIOPosix
 /// A BGP-4 speaker: sessions with every configured peer, a RIB of what they send, and origination of
 /// the prefixes it is told to advertise.
 ///
-/// Data flow: sockets (NIOPosix) → `BGPFrameDecoder` → `BGPConnectionHandler` → `SpeakerCore`, which
-/// decodes each frame with the session's negotiated `WireContext`, feeds the peer's `BGPSessionFSM`,
+/// Data flow: sockets (NIOPosix) → `BGPConnectionHandler` (framing with `BGPFrameDecoder.decodeFrame`)
+/// → `SpeakerCore`, which decodes each frame with the session's negotiated `WireContext`, feeds the
+/// peer's `BGPSessionFSM` (UPDATEs in Established take a fast path straight to the RIB),
 /// and executes the actions it returns: writing messages, opening and closing connections, applying
 /// UPDATEs to the `RIB`, and sending the `AdjRIBOut` difference when a session comes up or the
 /// advertisements change. All of it runs on one event loop, which owns every piece of mutable state

@@ -263,7 +263,6 @@ final class SpeakerCore {
 
     private func attach(_ channel: any Channel, peer: PeerSession, id: ConnectionID, inbound: Bool) throws {
         _ = try? channel.syncOptions?.setOption(.socketOption(.tcp_nodelay), value: 1)
-        try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(BGPFrameDecoder()))
         try channel.pipeline.syncOperations.addHandler(
             BGPConnectionHandler(core: self, peerAddress: peer.settings.address, connection: id, inbound: inbound))
         peer.channels[id] = channel
@@ -352,8 +351,13 @@ final class SpeakerCore {
         guard let peer = peers[peerAddress], peer.channels[id] != nil else { return }
         peer.messagesReceived += 1
         peer.metricMessagesIn.increment()
+        let established = peer.fsm.establishedConnection == id
+        if established && frame.type == .update {
+            receivedUpdate(frame, peer: peer, id: id)
+            return
+        }
         var warnings: [BGPError] = []
-        let context = peer.fsm.establishedConnection == id ? peer.context : .preOpen
+        let context = established ? peer.context : .preOpen
         do {
             let message = try BGPMessage.decode(frame, context: context, warnings: &warnings)
             for w in warnings {
@@ -368,6 +372,55 @@ final class SpeakerCore {
             peer.logger.warning("malformed message: \(error)")
             run(.decodeError(id, error), on: peer)
         }
+    }
+
+    /// An UPDATE on the Established connection: what `received` does for any message, without the
+    /// `FSMEvent` / `[FSMAction]` round trip (the FSM restarts the HoldTimer; the UPDATE goes straight
+    /// to the RIB).
+    private func receivedUpdate(_ frame: BGPFrame, peer: PeerSession, id: ConnectionID) {
+        let decoded: DecodedUpdate
+        do {
+            decoded = try BGPMessage.decodeUpdate(frame, context: peer.context)
+        } catch {
+            peer.logger.warning("malformed message: \(error)")
+            run(.decodeError(id, error), on: peer)
+            return
+        }
+        for w in decoded.errors {
+            peer.logger.warning("UPDATE error handled per RFC 7606: \(w)")
+        }
+        peer.updatesReceived += 1
+        peer.metricUpdatesIn.increment()
+        // RFC 4271 §8.2.2 Established, Event 27 (the HoldTimer restart happens in the FSM).
+        guard peer.fsm.updateReceivedInEstablished(on: id, now: .now()) else {
+            run(.message(id, .update(decoded.update)), on: peer)
+            return
+        }
+        deliver(decoded.update, peer: peer)
+        scheduleTimer(peer)
+    }
+
+    /// Applies an UPDATE received in Established to the RIB. The prefixes-received gauge is brought up
+    /// to date once per read batch (`readComplete`), not per UPDATE.
+    private func deliver(_ update: UpdateMessage, peer: PeerSession) {
+        _ = rib.apply(update, from: peer.id)
+        peer.prefixesInGaugeStale = true
+    }
+
+    /// The end of a batch of reads on a connection: records the prefixes-received gauge if UPDATEs
+    /// changed the peer's Adj-RIB-In since it was last recorded.
+    func readComplete(peerAddress: IPAddress) {
+        guard let peer = peers[peerAddress] else { return }
+        recordPrefixesIn(peer)
+    }
+
+    private func recordPrefixesIn(_ peer: PeerSession) {
+        guard peer.prefixesInGaugeStale else { return }
+        peer.prefixesInGaugeStale = false
+        let count = rib.prefixCount(of: peer.id)
+        guard count != peer.prefixesInGaugeValue else { return }
+        peer.prefixesInGaugeValue = count
+        peer.metricPrefixesIn.record(count)
     }
 
     func decodeError(_ error: BGPError, peerAddress: IPAddress, id: ConnectionID) {
@@ -401,10 +454,7 @@ final class SpeakerCore {
             case .established(let id, let negotiated):
                 established(peer, connection: id, negotiated: negotiated)
             case .deliverUpdate(let update):
-                let before = rib.prefixCount(of: peer.id)
-                _ = rib.apply(update, from: peer.id)
-                let after = rib.prefixCount(of: peer.id)
-                if before != after { peer.metricPrefixesIn.record(after) }
+                deliver(update, peer: peer)
             case .deliverRouteRefresh(let refresh):
                 // RFC 7313 §3.2: subtypes 1 and 2 (BoRR/EoRR) mark the peer's own re-advertisement;
                 // only subtype 0 is a request (RFC 2918 §4).
@@ -419,6 +469,8 @@ final class SpeakerCore {
                 peer.establishedAt = nil
                 peer.establishedLocalAddress = nil
                 peer.context = .preOpen
+                peer.prefixesInGaugeStale = false
+                peer.prefixesInGaugeValue = 0
                 peer.metricPrefixesIn.record(0)
                 peer.metricPrefixesOut.record(0)
                 peer.metricEstablished.record(0)

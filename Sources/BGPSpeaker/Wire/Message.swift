@@ -20,6 +20,23 @@ public enum BGPMessage: Sendable, Hashable {
 }
 
 extension BGPMessage {
+    /// Decodes a frame of type UPDATE as `decode(_:context:warnings:)` does (same length rules, same
+    /// errors), returning the `DecodedUpdate` without wrapping it in a `BGPMessage`.
+    public static func decodeUpdate(_ frame: BGPFrame, context: WireContext) throws(BGPError) -> DecodedUpdate {
+        let length = frame.length
+        // RFC 8654 §4 / RFC 4271 §6.1: see `decode(_:context:warnings:)`.
+        guard length <= context.maxMessageSize else {
+            throw MessageHeaderError.badMessageLength(
+                length, "\(frame.type) length \(length) exceeds \(context.maxMessageSize)")
+        }
+        // RFC 4271 §6.1: an UPDATE shorter than 23 octets is Bad Message Length.
+        guard length >= 23 else {
+            throw MessageHeaderError.badMessageLength(length, "UPDATE length \(length) below 23")
+        }
+        var body = frame.body
+        return try UpdateMessage.decode(body: &body, context: context)
+    }
+
     /// Decodes one framed message under the negotiated `context`.
     ///
     /// Applies the RFC 4271 §6.1 length rules that need the type (OPEN ≥ 29, UPDATE ≥ 23, KEEPALIVE = 19,
@@ -53,11 +70,7 @@ extension BGPMessage {
             }
             return .open(try OpenMessage(from: &body, context: context))
         case .update:
-            // RFC 4271 §6.1: an UPDATE shorter than 23 octets is Bad Message Length.
-            guard length >= 23 else {
-                throw MessageHeaderError.badMessageLength(length, "UPDATE length \(length) below 23")
-            }
-            let decoded = try UpdateMessage.decode(body: &body, context: context)
+            let decoded = try decodeUpdate(frame, context: context)
             warnings.append(contentsOf: decoded.errors)
             return .update(decoded.update)
         case .notification:

@@ -242,14 +242,10 @@ struct UpdateDecoder {
         // "treat-as-withdraw" MUST be used." RFC 4271 §6.3: the Data field "MUST contain the Attribute
         // Type Code of the missing, well-known attribute".
         if announcesIPv4 || announcesMP {
-            var mandatory: [AttributeType] = [.origin, .asPath]
-            if announcesIPv4 { mandatory.append(.nextHop) }
-            for type in mandatory where !seen.contains(type) {
-                try record(
-                    BGPError(
-                        code: .updateMessageError, subcode: NotificationSubcode.Update.missingWellKnownAttribute,
-                        data: [type.rawValue], action: .treatAsWithdraw, reason: "missing well-known \(type)"))
-            }
+            // Checked one by one, in type-code order: no array per UPDATE.
+            try requireMandatory(.origin)
+            try requireMandatory(.asPath)
+            if announcesIPv4 { try requireMandatory(.nextHop) }
         }
 
         guard let worst = errors.lazy.map(\.action).max() else { return DecodedUpdate(update: update) }
@@ -270,6 +266,16 @@ struct UpdateDecoder {
             return DecodedUpdate(update: try Self.treatAsWithdraw(update), treatAsWithdraw: true, errors: errors)
         }
         return DecodedUpdate(update: update, errors: errors)
+    }
+
+    /// RFC 7606 §3 (d): a missing well-known mandatory attribute means "treat-as-withdraw"; RFC 4271
+    /// §6.3: the Data field "MUST contain the Attribute Type Code of the missing, well-known attribute".
+    private mutating func requireMandatory(_ type: AttributeType) throws(BGPError) {
+        guard !seen.contains(type) else { return }
+        try record(
+            BGPError(
+                code: .updateMessageError, subcode: NotificationSubcode.Update.missingWellKnownAttribute,
+                data: [type.rawValue], action: .treatAsWithdraw, reason: "missing well-known \(type)"))
     }
 
     /// RFC 6793 §4.2.3, on sessions without the 4-octet AS capability.
