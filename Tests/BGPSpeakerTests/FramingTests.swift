@@ -160,7 +160,7 @@ final class FramingTests: XCTestCase {
         var bad = ByteBuffer(bytes: keepaliveBytes + [0xFE] + keepaliveBytes.dropFirst())
         stream.append(&bad)
         XCTAssertEqual(try stream.next()?.type, .keepalive)
-        XCTAssertBGPError(
+        assertThrowsMessageCodecError(
             { () throws(BGPError) in _ = try stream.next() }, code: .messageHeaderError,
             subcode: NotificationSubcode.Header.connectionNotSynchronized, data: [])
         stream.reset()
