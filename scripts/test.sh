@@ -21,6 +21,13 @@ if [ -n "${STARLING_BUILD_LOCK:-}" ]; then
   LOCK=(flock "$lockfile")
 fi
 
+# The tree stays formatted (.swift-format): a lint finding fails the run.
+if ! swift format lint --strict --recursive Sources Tests Package.swift; then
+  echo "format: run 'swift format --in-place --recursive Sources Tests Package.swift'" >&2
+  exit 1
+fi
+echo "format: clean"
+
 "${LOCK[@]}" swift build --build-tests
 
 # Fuzz smoke test: the BGP decoder under libFuzzer + ASan for a bounded time (STARLING_FUZZ_SECONDS,

@@ -45,12 +45,11 @@ public enum VIPAdvertiser {
         var decisions: [Decision] = []
         for s in services {
             let reason: String? =
-                if !s.enabled { "virtual service is disabled" }
-                else if !s.placedHere { "not placed on this SE" }
-                else if !s.enableRHI { "enable_rhi is off" }
-                else if s.serversUp == 0 { "no pool server is up" }
-                else if draining { "SE is draining" }
-                else { nil }
+                if !s.enabled { "virtual service is disabled" } else if !s.placedHere {
+                    "not placed on this SE"
+                } else if !s.enableRHI { "enable_rhi is off" } else if s.serversUp == 0 {
+                    "no pool server is up"
+                } else if draining { "SE is draining" } else { nil }
             if let reason {
                 decisions.append(Decision(service: s.name, advertised: false, reason: reason))
                 continue

@@ -21,7 +21,9 @@ public struct BgpProfile: Codable, Sendable, Hashable {
 
     /// Checks what the API must refuse with a 400 naming the field.
     public func validate(field: String = "bgp_profile") throws(ModelError) {
-        guard local_as != 0 else { throw ModelError(field: "\(field).local_as", message: "must be between 1 and 4294967295") }
+        guard local_as != 0 else {
+            throw ModelError(field: "\(field).local_as", message: "must be between 1 and 4294967295")
+        }
         if let h = hold_time, !(h == 0 || (3...65535).contains(h)) {
             // RFC 4271 §4.2: zero or at least three seconds.
             throw ModelError(field: "\(field).hold_time", message: "must be 0 or between 3 and 65535")

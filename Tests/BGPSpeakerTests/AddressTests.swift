@@ -1,4 +1,5 @@
 import XCTest
+
 @testable import BGPSpeaker
 
 final class AddressTests: XCTestCase {

@@ -9,7 +9,9 @@ final class AdjRIBOutTests: XCTestCase {
     func p(_ s: String) -> IPPrefix { IPPrefix(s)! }
 
     func ebgp(v4: Bool = true, v6: Bool = true) -> AdjRIBOut {
-        AdjRIBOut(localAS: 65000, peerAS: 65100, nextHopV4: v4 ? nh4 : nil, nextHopV6: v6 ? nh6 : nil, nextHopV6LinkLocal: v6 ? ll6 : nil)
+        AdjRIBOut(
+            localAS: 65000, peerAS: 65100, nextHopV4: v4 ? nh4 : nil, nextHopV6: v6 ? nh6 : nil,
+            nextHopV6LinkLocal: v6 ? ll6 : nil)
     }
 
     func testFirstSetAnnouncesEverythingWithEBGPAttributes() {
@@ -26,7 +28,8 @@ final class AdjRIBOutTests: XCTestCase {
         XCTAssertEqual(
             v4,
             PathAttributes(
-                origin: .igp, asPath: ASPath(segments: [ASPath.Segment(type: .asSequence, asns: [65000])]), nextHop: nh4))
+                origin: .igp, asPath: ASPath(segments: [ASPath.Segment(type: .asSequence, asns: [65000])]), nextHop: nh4
+            ))
         let v6 = diff.announced[1].attributes
         XCTAssertEqual(
             v6,
@@ -75,7 +78,9 @@ final class AdjRIBOutTests: XCTestCase {
     func testIBGPAttributes() {
         var out = AdjRIBOut(localAS: 65000, peerAS: 65000, nextHopV4: nh4, nextHopV6: nil, nextHopV6LinkLocal: nil)
         XCTAssertTrue(out.isInternal)
-        let diff = out.setDesired([p("192.0.2.10/32"): OriginatedRoute(), p("192.0.2.20/32"): OriginatedRoute(localPref: 300)])
+        let diff = out.setDesired([
+            p("192.0.2.10/32"): OriginatedRoute(), p("192.0.2.20/32"): OriginatedRoute(localPref: 300),
+        ])
         XCTAssertEqual(diff.announced.count, 2)
         // RFC 4271 §5.1.2: empty AS_PATH to internal peers; §5.1.5: LOCAL_PREF included.
         XCTAssertEqual(diff.announced[0].attributes.asPath, ASPath())
@@ -113,21 +118,32 @@ final class AdjRIBOutTests: XCTestCase {
         let blue = OriginatedRoute(communities: [Community(asn: 65000, value: 2)])
         let diff = out.setDesired([
             p("192.0.2.30/32"): red, p("192.0.2.10/32"): blue, p("192.0.2.20/32"): red, p("192.0.2.40/32"): blue,
-            p("192.0.2.50/32"): OriginatedRoute(communities: [Community(asn: 65000, value: 2), Community(asn: 65000, value: 2)]),
+            p("192.0.2.50/32"): OriginatedRoute(communities: [
+                Community(asn: 65000, value: 2), Community(asn: 65000, value: 2),
+            ]),
         ])
-        XCTAssertEqual(diff.announced.map(\.prefixes), [
-            [p("192.0.2.10/32"), p("192.0.2.40/32"), p("192.0.2.50/32")],
-            [p("192.0.2.20/32"), p("192.0.2.30/32")],
-        ], "duplicate communities collapse, so .50 joins blue")
-        XCTAssertEqual(diff.announced.map(\.attributes.communities), [[Community(asn: 65000, value: 2)], [Community(asn: 65000, value: 1)]])
+        XCTAssertEqual(
+            diff.announced.map(\.prefixes),
+            [
+                [p("192.0.2.10/32"), p("192.0.2.40/32"), p("192.0.2.50/32")],
+                [p("192.0.2.20/32"), p("192.0.2.30/32")],
+            ], "duplicate communities collapse, so .50 joins blue")
+        XCTAssertEqual(
+            diff.announced.map(\.attributes.communities),
+            [[Community(asn: 65000, value: 2)], [Community(asn: 65000, value: 1)]])
     }
 
     func testCommunityOrderDoesNotMatter() {
         var out = ebgp()
         let x = Community(asn: 1, value: 1)
         let y = Community(asn: 2, value: 2)
-        _ = out.setDesired([p("192.0.2.10/32"): OriginatedRoute(communities: [x, y], largeCommunities: [LargeCommunity(1, 2, 3)])])
-        XCTAssertTrue(out.setDesired([p("192.0.2.10/32"): OriginatedRoute(communities: [y, x], largeCommunities: [LargeCommunity(1, 2, 3)])]).isEmpty)
+        _ = out.setDesired([
+            p("192.0.2.10/32"): OriginatedRoute(communities: [x, y], largeCommunities: [LargeCommunity(1, 2, 3)])
+        ])
+        XCTAssertTrue(
+            out.setDesired([
+                p("192.0.2.10/32"): OriginatedRoute(communities: [y, x], largeCommunities: [LargeCommunity(1, 2, 3)])
+            ]).isEmpty)
     }
 
     func testResetAnnouncesEverythingAgain() {

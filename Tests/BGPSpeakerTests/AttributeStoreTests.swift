@@ -19,11 +19,15 @@ final class AttributeStoreTests: XCTestCase {
         extendedCommunities: [ExtendedCommunity(rawValue: 0x0002_FDE8_0000_0001), ExtendedCommunity(rawValue: .max)],
         largeCommunities: [LargeCommunity(65001, 1, 2), LargeCommunity(0, 0, 0)],
         mpReach: MPReach(
-            family: .ipv6Unicast, nextHop: .ipv6(global: IPv6Address("2001:db8::1")!, linkLocal: IPv6Address("fe80::1")),
+            family: .ipv6Unicast,
+            nextHop: .ipv6(global: IPv6Address("2001:db8::1")!, linkLocal: IPv6Address("fe80::1")),
             nlri: [IPPrefix("2001:db8::/32")!, IPPrefix("::/0")!, IPPrefix("192.0.2.0/24")!]),
-        mpUnreach: MPUnreach(family: AddressFamily(afi: .ipv4, safi: .multicast), withdrawn: [IPPrefix("2001:db8:1::/48")!]),
+        mpUnreach: MPUnreach(
+            family: AddressFamily(afi: .ipv4, safi: .multicast), withdrawn: [IPPrefix("2001:db8:1::/48")!]),
         unknown: [
-            RawAttribute(flags: [.optional, .transitive, .partial], type: AttributeType(rawValue: 99), value: Array(repeating: 0xAB, count: 300)),
+            RawAttribute(
+                flags: [.optional, .transitive, .partial], type: AttributeType(rawValue: 99),
+                value: Array(repeating: 0xAB, count: 300)),
             RawAttribute(flags: [.optional], type: AttributeType(rawValue: 200), value: []),
         ])
 
@@ -71,7 +75,10 @@ final class AttributeStoreTests: XCTestCase {
         variants.append(PathAttributes(asPath: ASPath(segments: [ASPath.Segment(type: .asSequence, asns: [])])))
         variants.append(PathAttributes(asPath: ASPath(segments: [ASPath.Segment(type: .asSequence, asns: [1, 2])])))
         variants.append(
-            PathAttributes(asPath: ASPath(segments: [ASPath.Segment(type: .asSequence, asns: [1]), ASPath.Segment(type: .asSequence, asns: [2])])))
+            PathAttributes(
+                asPath: ASPath(segments: [
+                    ASPath.Segment(type: .asSequence, asns: [1]), ASPath.Segment(type: .asSequence, asns: [2]),
+                ])))
         variants.append(PathAttributes(atomicAggregate: true))
         variants.append(PathAttributes(communities: [Community(rawValue: 0)]))
         variants.append(PathAttributes(mpUnreach: MPUnreach(family: .ipv6Unicast, withdrawn: [])))

@@ -3,7 +3,7 @@ import XCTest
 @testable import BGPSpeaker
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Ingest throughput and memory of the RIB for one peer sending 1M IPv4 prefixes. Skipped unless
@@ -35,7 +35,9 @@ final class RIBBenchmarkTests: XCTestCase {
     static func attributes(_ i: Int) -> PathAttributes {
         PathAttributes(
             origin: .igp,
-            asPath: ASPath(segments: [ASPath.Segment(type: .asSequence, asns: [65001, UInt32(64512 + i % 400), UInt32(100_000 + i)])]),
+            asPath: ASPath(segments: [
+                ASPath.Segment(type: .asSequence, asns: [65001, UInt32(64512 + i % 400), UInt32(100_000 + i)])
+            ]),
             nextHop: IPv4Address(198, 18, 0, 1), multiExitDisc: 0,
             communities: [Community(asn: 65001, value: UInt16(i % 100)), Community(asn: 65001, value: 1000)])
     }
@@ -47,7 +49,9 @@ final class RIBBenchmarkTests: XCTestCase {
         let peer = PeerID(1)
         rib.setPeerInfo(
             peer,
-            RIBPeerInfo(peerAS: 65001, routerID: IPv4Address(10, 0, 0, 1), address: .v4(IPv4Address(198, 18, 0, 1)), localAS: 65000))
+            RIBPeerInfo(
+                peerAS: 65001, routerID: IPv4Address(10, 0, 0, 1), address: .v4(IPv4Address(198, 18, 0, 1)),
+                localAS: 65000))
         let clock = ContinuousClock()
         var changed = 0
         let start = clock.now
@@ -77,7 +81,9 @@ final class RIBBenchmarkTests: XCTestCase {
             throw XCTSkip("set STARLING_RIB_BENCH=1 to run")
         }
         let a = Self.attributes(0)
-        let messages = (0..<1000).map { m in UpdateMessage(attributes: a, nlri: (0..<1000).map { Self.prefix(m * 1000 + $0) }) }
+        let messages = (0..<1000).map { m in
+            UpdateMessage(attributes: a, nlri: (0..<1000).map { Self.prefix(m * 1000 + $0) })
+        }
         ingest(name: "packed", messages: messages, expectedSets: 1)
     }
 

@@ -85,10 +85,16 @@ final class RIBModelTests: XCTestCase {
             F.attributes(path: [], localPref: 120),
         ]
         let v4 = (0..<3_000).map { _ in
-            IPPrefix.v4(IPv4Prefix(address: IPv4Address(rawValue: UInt32.random(in: 0...UInt32.max, using: &rng)), length: UInt8.random(in: 8...32, using: &rng)))
+            IPPrefix.v4(
+                IPv4Prefix(
+                    address: IPv4Address(rawValue: UInt32.random(in: 0...UInt32.max, using: &rng)),
+                    length: UInt8.random(in: 8...32, using: &rng)))
         }
         let v6 = (0..<300).map { _ in
-            IPPrefix.v6(IPv6Prefix(address: IPv6Address(high: UInt64.random(in: 0...UInt64.max, using: &rng), low: 0), length: UInt8.random(in: 16...64, using: &rng)))
+            IPPrefix.v6(
+                IPv6Prefix(
+                    address: IPv6Address(high: UInt64.random(in: 0...UInt64.max, using: &rng), low: 0),
+                    length: UInt8.random(in: 16...64, using: &rng)))
         }
         let universe = Array(Set(v4 + v6))
 
@@ -99,8 +105,10 @@ final class RIBModelTests: XCTestCase {
         func sortKey(_ r: ModelRoute) -> (UInt32, Int, UInt8, Int, UInt32) {
             let info = infos[peerIDs.firstIndex(of: r.peer)!]
             let lp = info.internalPeer ? (r.attributes.localPref ?? 100) : 100
-            return (UInt32.max - lp, r.attributes.asPath?.pathLength ?? 0, r.attributes.origin!.rawValue,
-                    info.internalPeer ? 1 : 0, info.routerID.rawValue)
+            return (
+                UInt32.max - lp, r.attributes.asPath?.pathLength ?? 0, r.attributes.origin!.rawValue,
+                info.internalPeer ? 1 : 0, info.routerID.rawValue
+            )
         }
         func modelBest(_ prefix: IPPrefix) -> ModelRoute? {
             var candidates: [ModelRoute] = []
@@ -124,9 +132,13 @@ final class RIBModelTests: XCTestCase {
                 changes = rib.removePeer(peer)
                 model[peer] = [:]
             } else {
-                let withdrawn = (0..<Int.random(in: 0...40, using: &rng)).map { _ in universe.randomElement(using: &rng)! }
+                let withdrawn = (0..<Int.random(in: 0...40, using: &rng)).map { _ in
+                    universe.randomElement(using: &rng)!
+                }
                 // Disjoint and without repeats: a prefix changed twice in one UPDATE counts twice.
-                let announced = Array(Set((0..<Int.random(in: 0...120, using: &rng)).map { _ in universe.randomElement(using: &rng)! }).subtracting(withdrawn))
+                let announced = Array(
+                    Set((0..<Int.random(in: 0...120, using: &rng)).map { _ in universe.randomElement(using: &rng)! })
+                        .subtracting(withdrawn))
                 var attributes = pool.randomElement(using: &rng)!
                 var u = UpdateMessage(attributes: attributes)
                 u.withdrawnRoutes = withdrawn.compactMap { if case .v4(let p) = $0 { p } else { nil } }
@@ -135,16 +147,20 @@ final class RIBModelTests: XCTestCase {
                 u.nlri = announced.compactMap { if case .v4(let p) = $0 { p } else { nil } }
                 let a6 = announced.filter { $0.family == .ipv6Unicast }
                 if !a6.isEmpty {
-                    u.attributes.mpReach = MPReach(family: .ipv6Unicast, nextHop: .ipv6(global: IPv6Address("2001:db8::1")!, linkLocal: nil), nlri: a6)
+                    u.attributes.mpReach = MPReach(
+                        family: .ipv6Unicast, nextHop: .ipv6(global: IPv6Address("2001:db8::1")!, linkLocal: nil),
+                        nlri: a6)
                 }
-                touchedBefore = Dictionary((withdrawn + announced).map { ($0, modelBest($0)) }, uniquingKeysWith: { x, _ in x })
+                touchedBefore = Dictionary(
+                    (withdrawn + announced).map { ($0, modelBest($0)) }, uniquingKeysWith: { x, _ in x })
                 changes = rib.apply(u, from: peer)
                 for p in withdrawn { model[peer]?[p] = nil }
                 attributes.mpReach = nil
                 attributes.mpUnreach = nil
                 for p in u.nlri { model[peer, default: [:]][.v4(p)] = attributes }
                 var mp = attributes
-                mp.mpReach = MPReach(family: .ipv6Unicast, nextHop: .ipv6(global: IPv6Address("2001:db8::1")!, linkLocal: nil), nlri: [])
+                mp.mpReach = MPReach(
+                    family: .ipv6Unicast, nextHop: .ipv6(global: IPv6Address("2001:db8::1")!, linkLocal: nil), nlri: [])
                 for p in a6 { model[peer, default: [:]][p] = mp }
             }
             let expectedChanges = touchedBefore.filter { $0.value != modelBest($0.key) }.count

@@ -11,7 +11,8 @@ enum RIBFixture {
         nextHop: String = "198.18.0.1", communities: [Community] = []
     ) -> PathAttributes {
         PathAttributes(
-            origin: origin, asPath: ASPath(segments: path.isEmpty ? [] : [ASPath.Segment(type: .asSequence, asns: path)]),
+            origin: origin,
+            asPath: ASPath(segments: path.isEmpty ? [] : [ASPath.Segment(type: .asSequence, asns: path)]),
             nextHop: IPv4Address(nextHop)!, multiExitDisc: med, localPref: localPref, communities: communities)
     }
 
@@ -274,7 +275,8 @@ final class RIBTests: XCTestCase {
 
     func testRemovePeer() {
         var rib = ebgpRIB()
-        rib.apply(F.announce(["192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24"], F.attributes(path: [65001])), from: a)
+        rib.apply(
+            F.announce(["192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24"], F.attributes(path: [65001])), from: a)
         rib.apply(F.announce(["192.0.2.0/24", "10.0.0.0/8"], F.attributes(path: [65002, 1])), from: b)
         XCTAssertEqual(rib.locRIBCount, 4)
         let ch = rib.removePeer(a)
@@ -297,11 +299,15 @@ final class RIBTests: XCTestCase {
     func testRemovePeerWithManyPrefixes() {
         // Large enough for the table to grow and for removals to shift entries across wrap-around.
         var rib = ebgpRIB()
-        let prefixes = (0..<20_000).map { IPv4Prefix(address: IPv4Address(rawValue: UInt32(0x0A00_0000 + $0 * 256)), length: 24) }
+        let prefixes = (0..<20_000).map {
+            IPv4Prefix(address: IPv4Address(rawValue: UInt32(0x0A00_0000 + $0 * 256)), length: 24)
+        }
         rib.apply(UpdateMessage(attributes: F.attributes(path: [65001]), nlri: prefixes), from: a)
         rib.apply(UpdateMessage(attributes: F.attributes(path: [65002]), nlri: Array(prefixes[..<5_000])), from: b)
         // c: a small peer whose removal takes the in-place path; half its prefixes are shared.
-        let cPrefixes = Array(prefixes[10_000..<10_050]) + (0..<50).map { IPv4Prefix(address: IPv4Address(rawValue: UInt32(0x0B00_0000 + $0 * 256)), length: 24) }
+        let cPrefixes =
+            Array(prefixes[10_000..<10_050])
+            + (0..<50).map { IPv4Prefix(address: IPv4Address(rawValue: UInt32(0x0B00_0000 + $0 * 256)), length: 24) }
         rib.apply(UpdateMessage(attributes: F.attributes(path: [65003]), nlri: cPrefixes), from: c)
         XCTAssertEqual(rib.locRIBCount, 20_050)
         XCTAssertEqual(rib.removePeer(c).bestPathsChanged, 50, "the shared ones stay with a (lower router id)")
@@ -323,10 +329,12 @@ final class RIBTests: XCTestCase {
         var rib = RIB()
         let peers = (0..<40).map { PeerID(100 + $0) }
         for (i, p) in peers.enumerated() {
-            rib.setPeerInfo(p, F.info(as: 65100 + UInt32(i), routerID: "10.0.1.\(100 - i)", address: "198.18.1.\(i + 1)"))
+            rib.setPeerInfo(
+                p, F.info(as: 65100 + UInt32(i), routerID: "10.0.1.\(100 - i)", address: "198.18.1.\(i + 1)"))
         }
         for (i, p) in peers.enumerated() {
-            XCTAssertEqual(rib.apply(F.announce([net], F.attributes(path: [65100 + UInt32(i)])), from: p).bestPathsChanged, 1)
+            XCTAssertEqual(
+                rib.apply(F.announce([net], F.attributes(path: [65100 + UInt32(i)])), from: p).bestPathsChanged, 1)
             XCTAssertEqual(best(rib, net), p)
         }
         XCTAssertEqual(rib.routes(prefix: F.p(net), limit: 100).count, 40)
@@ -465,12 +473,15 @@ final class RIBTests: XCTestCase {
         let r = rib.bestRoute(for: F.p("2001:db8:1::/48"))
         XCTAssertEqual(r?.peer, a)
         XCTAssertEqual(r?.attributes.mpReach?.nlri, [])
-        XCTAssertEqual(r?.attributes.mpReach?.nextHop, .ipv6(global: IPv6Address("2001:db8::1")!, linkLocal: IPv6Address("fe80::1")))
+        XCTAssertEqual(
+            r?.attributes.mpReach?.nextHop,
+            .ipv6(global: IPv6Address("2001:db8::1")!, linkLocal: IPv6Address("fe80::1")))
         rib.apply(mpReach(["2001:db8:4::/48"], nextHop: "2001:db8::2"), from: a)
         XCTAssertEqual(rib.attributeSetCount, 2, "another next hop is another set")
 
         var unreach = UpdateMessage()
-        unreach.attributes.mpUnreach = MPUnreach(family: .ipv6Unicast, withdrawn: [F.p("2001:db8:1::/48"), F.p("2001:db8:4::/48")])
+        unreach.attributes.mpUnreach = MPUnreach(
+            family: .ipv6Unicast, withdrawn: [F.p("2001:db8:1::/48"), F.p("2001:db8:4::/48")])
         XCTAssertEqual(rib.apply(unreach, from: a).bestPathsChanged, 2)
         XCTAssertEqual(rib.prefixCount(of: a), 2)
         XCTAssertEqual(rib.attributeSetCount, 1)
@@ -545,15 +556,18 @@ final class RIBTests: XCTestCase {
 
     func testRoutesQuery() {
         var rib = ebgpRIB()
-        rib.apply(F.announce(["198.51.100.0/24", "192.0.2.0/24", "192.0.2.0/25"], F.attributes(path: [65001])), from: a)
+        rib.apply(
+            F.announce(["198.51.100.0/24", "192.0.2.0/24", "192.0.2.0/25"], F.attributes(path: [65001])), from: a)
         rib.apply(F.announce(["192.0.2.0/24"], F.attributes(path: [65002, 5])), from: b)
         rib.apply(mpReach(["2001:db8::/32"]), from: b)
 
         let all = rib.routes(limit: 100)
-        XCTAssertEqual(all.map { "\($0.prefix) \($0.peer) \($0.best)" }, [
-            "192.0.2.0/24 peer-1 true", "192.0.2.0/24 peer-2 false", "192.0.2.0/25 peer-1 true",
-            "198.51.100.0/24 peer-1 true", "2001:db8::/32 peer-2 true",
-        ])
+        XCTAssertEqual(
+            all.map { "\($0.prefix) \($0.peer) \($0.best)" },
+            [
+                "192.0.2.0/24 peer-1 true", "192.0.2.0/24 peer-2 false", "192.0.2.0/25 peer-1 true",
+                "198.51.100.0/24 peer-1 true", "2001:db8::/32 peer-2 true",
+            ])
         XCTAssertEqual(rib.routes(limit: 2).count, 2)
         XCTAssertEqual(rib.routes(limit: 0).count, 0)
         XCTAssertEqual(rib.routes(peer: b, limit: 100).map(\.prefix), [F.p("192.0.2.0/24"), F.p("2001:db8::/32")])

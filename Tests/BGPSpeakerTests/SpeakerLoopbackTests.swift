@@ -128,7 +128,8 @@ final class SpeakerLoopbackTests: XCTestCase {
     func testListenAddressesNeverOverlap() {
         func addresses(_ peers: [PeerSettings], listen: [IPAddress] = []) -> [String] {
             SpeakerCore.listenAddresses(
-                SpeakerConfiguration(localAS: 1, routerID: IPv4Address("10.0.0.1")!, listenAddresses: listen, peers: peers)
+                SpeakerConfiguration(
+                    localAS: 1, routerID: IPv4Address("10.0.0.1")!, listenAddresses: listen, peers: peers)
             ).map { $0.ipAddress ?? "?" }
         }
         let specific = PeerSettings(address: IPAddress("198.18.0.1")!, peerAS: 2, localAddress: IPAddress("198.18.0.2"))

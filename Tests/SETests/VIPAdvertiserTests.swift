@@ -33,7 +33,8 @@ final class VIPAdvertiserTests: XCTestCase {
     }
 
     func testLoopbackVIPsAreNeverAdvertised() {
-        let r = VIPAdvertiser.desired([state { $0.vips = [IPAddress("127.0.0.1")!, IPAddress("::1")!] }], draining: false)
+        let r = VIPAdvertiser.desired(
+            [state { $0.vips = [IPAddress("127.0.0.1")!, IPAddress("::1")!] }], draining: false)
         XCTAssertTrue(r.routes.isEmpty)
         XCTAssertEqual(r.decisions.first?.advertised, false)
     }

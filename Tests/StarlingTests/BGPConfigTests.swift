@@ -50,7 +50,8 @@ final class BGPConfigTests: XCTestCase {
               - {address: 198.18.1.3, asn: 65000, next_hop_ipv6: "2001:db8:ffff::2"}
               - {address: "2001:db8:ffff::1", asn: 65000}
             """)
-        XCTAssertEqual(c.speaker.peers.map(\.families), [[.ipv4Unicast], [.ipv4Unicast, .ipv6Unicast], [.ipv6Unicast]])
+        XCTAssertEqual(
+            c.speaker.peers.map(\.families), [[.ipv4Unicast], [.ipv4Unicast, .ipv6Unicast], [.ipv6Unicast]])
     }
 
     func testJSONConfig() throws {
@@ -74,7 +75,10 @@ final class BGPConfigTests: XCTestCase {
             (base + "peers: [{address: 198.18.1.999, asn: 65000}]\n", "peers[0].address:"),
             (base + "peers: [{address: 198.18.1.1}]\n", "peers[0].asn: is required"),
             (base + "peers: [{address: 198.18.1.1, asn: 1}, {address: 198.18.1.1, asn: 2}]\n", "peers[1].address:"),
-            (base + "peers: [{address: 198.18.1.1, asn: 1, local_address: '2001:db8::1'}]\n", "peers[0].local_address:"),
+            (
+                base + "peers: [{address: 198.18.1.1, asn: 1, local_address: '2001:db8::1'}]\n",
+                "peers[0].local_address:"
+            ),
             (base + "peers: [{address: 198.18.1.1, asn: 1, families: [ipx]}]\n", "peers[0].families[0]:"),
             (base + "peers: [{address: 198.18.1.1, asn: 1, passive: maybe}]\n", "peers[0].passive:"),
             (base + "announce: [192.0.2.1/24]\n", "announce[0]:"),

@@ -101,7 +101,8 @@ public struct AdjRIBOut: Sendable {
             // RFC 4760 §3 / RFC 2545 §3: IPv6 reachability travels in MP_REACH_NLRI with a global
             // next hop and optionally a link-local one; the codec fills the NLRI.
             guard let nh = nextHopV6 else { return nil }
-            a.mpReach = MPReach(family: .ipv6Unicast, nextHop: .ipv6(global: nh, linkLocal: nextHopV6LinkLocal), nlri: [])
+            a.mpReach = MPReach(
+                family: .ipv6Unicast, nextHop: .ipv6(global: nh, linkLocal: nextHopV6LinkLocal), nlri: [])
         default:
             return nil
         }
@@ -112,7 +113,9 @@ public struct AdjRIBOut: Sendable {
         a.communities = Array(Set(route.communities)).sorted { $0.rawValue < $1.rawValue }
         a.extendedCommunities = Array(Set(route.extendedCommunities)).sorted { $0.rawValue < $1.rawValue }
         a.largeCommunities = Array(Set(route.largeCommunities)).sorted {
-            ($0.globalAdministrator, $0.localData1, $0.localData2) < ($1.globalAdministrator, $1.localData1, $1.localData2)
+            ($0.globalAdministrator, $0.localData1, $0.localData2) < (
+                $1.globalAdministrator, $1.localData1, $1.localData2
+            )
         }
         return a
     }

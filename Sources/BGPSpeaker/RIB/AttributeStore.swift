@@ -222,7 +222,9 @@ final class AttributeStore {
         index = .allocate(capacity: indexCapacity)
         index.initialize(repeating: 0, count: indexCapacity)
         for i in 0..<oldCapacity where old[i] != 0 {
-            insertIndex(hash: UInt32(truncatingIfNeeded: old[i] >> 32), id: UInt32(truncatingIfNeeded: old[i] & 0xFFFF_FFFF) - 1)
+            insertIndex(
+                hash: UInt32(truncatingIfNeeded: old[i] >> 32), id: UInt32(truncatingIfNeeded: old[i] & 0xFFFF_FFFF) - 1
+            )
         }
         old.deallocate()
     }

@@ -38,7 +38,8 @@ extension RIBStorage {
                     at: i,
                     to: Candidate(
                         alive: r.isEligible, localPref: lp, asPathLength: d.asPathLength, origin: d.origin,
-                        med: d.med, neighborAS: d.neighborAS != 0 ? d.neighborAS : info.internalPeer ? info.localAS : info.peerAS,
+                        med: d.med,
+                        neighborAS: d.neighborAS != 0 ? d.neighborAS : info.internalPeer ? info.localAS : info.peerAS,
                         external: !info.internalPeer, routerID: info.routerID.rawValue, addressFamily: family,
                         addressHigh: high, addressLow: low, peer: r.peer))
                 anyEligible = anyEligible || r.isEligible
@@ -81,7 +82,10 @@ extension RIBStorage {
             for i in 0..<n where c[i].alive {
                 if best < 0
                     || (c[i].routerID, c[i].addressFamily, c[i].addressHigh, c[i].addressLow, c[i].peer)
-                        < (c[best].routerID, c[best].addressFamily, c[best].addressHigh, c[best].addressLow, c[best].peer)
+                        < (
+                            c[best].routerID, c[best].addressFamily, c[best].addressHigh, c[best].addressLow,
+                            c[best].peer
+                        )
                 {
                     best = i
                 }

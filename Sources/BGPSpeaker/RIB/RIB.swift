@@ -424,13 +424,17 @@ final class RIBStorage {
 
     /// Removes the peer's route for `key`; false when the peer has none.
     @inline(__always)
-    private func withdraw<K: PrefixTableKey>(_ table: PrefixTable<K>, _ key: K, peer: UInt32, _ log: inout ChangeLog) -> Bool {
+    private func withdraw<K: PrefixTableKey>(_ table: PrefixTable<K>, _ key: K, peer: UInt32, _ log: inout ChangeLog)
+        -> Bool
+    {
         guard let i = table.find(key) else { return false }
         return withdraw(table, at: i, peer: peer, &log)
     }
 
     /// Removes the peer's route at bucket `i`; false when the peer has none there.
-    private func withdraw<K: PrefixTableKey>(_ table: PrefixTable<K>, at i: Int, peer: UInt32, _ log: inout ChangeLog) -> Bool {
+    private func withdraw<K: PrefixTableKey>(_ table: PrefixTable<K>, at i: Int, peer: UInt32, _ log: inout ChangeLog)
+        -> Bool
+    {
         let current = table.buckets[i].value
         let key = table.buckets[i].key
         if current.peer == peer {
@@ -558,7 +562,8 @@ final class RIBStorage {
                 guard let j = position(of: peer, in: l) else { return }
                 let old = best(l)
                 let id = pool.routes(l)[j].attrID
-                pool.routes(l)[j] = route(id, peer: peer, eligible: Self.isEligible(attrs.attributes(id), localAS: localAS))
+                pool.routes(l)[j] = route(
+                    id, peer: peer, eligible: Self.isEligible(attrs.attributes(id), localAS: localAS))
                 let new = reselect(l)
                 noteBest(old, new, key, &log)
             }

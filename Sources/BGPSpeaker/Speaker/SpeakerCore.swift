@@ -74,7 +74,8 @@ final class SpeakerCore {
                 server = server.serverChannelOption(
                     ChannelOptions.Types.SocketOption(level: .ipv6, name: .ipv6_v6only), value: 1)
             }
-            let f = server
+            let f =
+                server
                 .childChannelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
                         try bound.value.acceptInbound(channel)
@@ -586,6 +587,8 @@ final class SpeakerCore {
     func routes(peer address: IPAddress?, prefix: IPPrefix?, limit: Int) -> [PeerRoutes] {
         peers.values.sorted { $0.id.rawValue < $1.id.rawValue }
             .filter { address == nil || $0.settings.address == address }
-            .map { PeerRoutes(address: $0.settings.address, routes: rib.routes(peer: $0.id, prefix: prefix, limit: limit)) }
+            .map {
+                PeerRoutes(address: $0.settings.address, routes: rib.routes(peer: $0.id, prefix: prefix, limit: limit))
+            }
     }
 }

@@ -18,7 +18,9 @@ public struct UpdateMessage: Sendable, Hashable {
     public var withdrawnRoutes: [IPv4Prefix]
     public var attributes: PathAttributes
     public var nlri: [IPv4Prefix]
-    public init(withdrawnRoutes: [IPv4Prefix] = [], attributes: PathAttributes = PathAttributes(), nlri: [IPv4Prefix] = []) {
+    public init(
+        withdrawnRoutes: [IPv4Prefix] = [], attributes: PathAttributes = PathAttributes(), nlri: [IPv4Prefix] = []
+    ) {
         self.withdrawnRoutes = withdrawnRoutes
         self.attributes = attributes
         self.nlri = nlri

@@ -34,7 +34,8 @@ struct BGPCommand: AsyncParsableCommand {
             throw ValidationError("--api: '\(api)' is not ADDR:PORT (e.g. 127.0.0.1:8179 or [::1]:8179)")
         }
         if Logger.Level(rawValue: logLevel) == nil {
-            throw ValidationError("--log-level: '\(logLevel)' is not one of trace, debug, info, notice, warning, error, critical")
+            throw ValidationError(
+                "--log-level: '\(logLevel)' is not one of trace, debug, info, notice, warning, error, critical")
         }
     }
 
@@ -57,7 +58,8 @@ struct BGPCommand: AsyncParsableCommand {
             FileHandle.standardError.write(Data("starling bgp: \(config): \(error)\n".utf8))
             throw ExitCode(2)
         }
-        let daemon = BGPDaemon(configPath: config, initial: loaded, api: api.flatMap(HostPort.init), metrics: registry, hangups: hangups,
+        let daemon = BGPDaemon(
+            configPath: config, initial: loaded, api: api.flatMap(HostPort.init), metrics: registry, hangups: hangups,
             logger: logger)
         let group = ServiceGroup(
             configuration: .init(
@@ -124,8 +126,10 @@ struct BGPDaemon: Service {
         }
         logger.notice(
             "starling bgp running",
-            metadata: ["bgp.asn": "\(initial.speaker.localAS)", "bgp.peers": "\(initial.speaker.peers.count)",
-                "bgp.announce": "\(initial.announce.count)"])
+            metadata: [
+                "bgp.asn": "\(initial.speaker.localAS)", "bgp.peers": "\(initial.speaker.peers.count)",
+                "bgp.announce": "\(initial.announce.count)",
+            ])
 
         var current = initial
         await withGracefulShutdownHandler {

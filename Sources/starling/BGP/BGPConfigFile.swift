@@ -128,7 +128,9 @@ enum BGPConfigLoader {
     static func validate(_ file: BGPConfigFile) throws(ConfigError) -> BGPDaemonConfig {
         guard file.asn != 0 else { throw ConfigError(field: "asn", message: "must be between 1 and 4294967295") }
         // RFC 6793 §9: AS_TRANS is reserved and is not a speaker's AS.
-        guard file.asn != 23456 else { throw ConfigError(field: "asn", message: "23456 is AS_TRANS (RFC 6793), not a usable AS") }
+        guard file.asn != 23456 else {
+            throw ConfigError(field: "asn", message: "23456 is AS_TRANS (RFC 6793), not a usable AS")
+        }
         guard let routerID = IPv4Address(file.router_id), routerID.rawValue != 0 else {
             throw ConfigError(field: "router_id", message: "'\(file.router_id)' is not a non-zero IPv4 address")
         }
@@ -185,7 +187,8 @@ enum BGPConfigLoader {
             }
             settings.passive = p.passive ?? false
             if settings.passive && listenPort == 0 {
-                throw ConfigError(field: "\(f).passive", message: "a passive peer needs a listener, but listen.port is 0")
+                throw ConfigError(
+                    field: "\(f).passive", message: "a passive peer needs a listener, but listen.port is 0")
             }
             if let port = p.port {
                 guard (1...65535).contains(port) else {
@@ -279,7 +282,8 @@ enum BGPConfigLoader {
     static func refuseLinkLocal(_ address: IPAddress, field: String) throws(ConfigError) {
         if case .v6(let a) = address, a.isLinkLocal {
             throw ConfigError(
-                field: field, message: "link-local addresses need an interface and are not supported; use a global address")
+                field: field,
+                message: "link-local addresses need an interface and are not supported; use a global address")
         }
     }
 
@@ -316,7 +320,9 @@ enum BGPConfigLoader {
             return ConfigError(field: path(ctx.codingPath), message: "expected \(describeType(type)), found null")
         case .dataCorrupted(let ctx):
             let p = path(ctx.codingPath)
-            if p.isEmpty { return ConfigError(field: "", message: "not valid YAML or JSON: \(oneLine(ctx.debugDescription))") }
+            if p.isEmpty {
+                return ConfigError(field: "", message: "not valid YAML or JSON: \(oneLine(ctx.debugDescription))")
+            }
             return ConfigError(field: p, message: "invalid value (\(oneLine(ctx.debugDescription)))")
         @unknown default:
             return ConfigError(field: "", message: oneLine(error))

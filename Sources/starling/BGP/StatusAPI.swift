@@ -24,7 +24,8 @@ struct StatusAPI {
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline()
-                    try channel.pipeline.syncOperations.addHandler(StatusHTTPHandler(speaker: speaker, metrics: metrics))
+                    try channel.pipeline.syncOperations.addHandler(
+                        StatusHTTPHandler(speaker: speaker, metrics: metrics))
                 }
             }
             .bind(host: host, port: port).get()
@@ -75,7 +76,9 @@ final class StatusHTTPHandler: ChannelInboundHandler {
                 let keepAlive = head.isKeepAlive
                 if !keepAlive { headers.add(name: "Connection", value: "close") }
                 context.write(
-                    NIOAny(HTTPServerResponsePart.head(HTTPResponseHead(version: head.version, status: status, headers: headers))),
+                    NIOAny(
+                        HTTPServerResponsePart.head(
+                            HTTPResponseHead(version: head.version, status: status, headers: headers))),
                     promise: nil)
                 var buffer = context.channel.allocator.buffer(capacity: body.count)
                 buffer.writeBytes(body)
