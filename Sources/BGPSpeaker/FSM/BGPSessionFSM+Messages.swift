@@ -187,8 +187,8 @@ extension BGPSessionFSM {
     }
 
     mutating func restartHoldTimer(_ i: Int, now: NIODeadline) {
-        guard let hold = connections[i].negotiated?.holdTime, hold > 0 else { return }
-        connections[i].holdDeadline = now + .seconds(Int64(hold))
+        // In place: reading `connections[i].negotiated` here would copy the whole connection per UPDATE.
+        connections[i].restartHoldTimer(now: now)
     }
 
     mutating func routeRefreshReceived(_ refresh: RouteRefreshMessage, _ i: Int) {

@@ -39,6 +39,13 @@ struct SessionConnection: Sendable, Hashable {
         self.phase = phase
     }
 
+    /// Restarts the HoldTimer with the negotiated HoldTime, if that is non-zero (RFC 4271 §8.2.2:
+    /// "restarts its HoldTimer, if the negotiated HoldTime value is non-zero").
+    mutating func restartHoldTimer(now: NIODeadline) {
+        guard let hold = negotiated?.holdTime, hold > 0 else { return }
+        holdDeadline = now + .seconds(Int64(hold))
+    }
+
     /// The earliest of this connection's timers.
     var nextDeadline: NIODeadline? {
         BGPSessionFSM.earliest(BGPSessionFSM.earliest(holdDeadline, keepaliveDeadline), delayOpenDeadline)
