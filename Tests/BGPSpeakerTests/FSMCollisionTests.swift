@@ -106,13 +106,23 @@ final class FSMCollisionTests: XCTestCase {
         XCTAssertEqual(h.handle(.message(out, .keepalive)).stateChange?.to, .established)
     }
 
-    func testOnlyOneInboundConnectionIsTracked() {
+    /// A peer that reconnects while its previous connection is still tracked (it restarted, or that TCP
+    /// connection is half-open) gets the new connection; the stale one is closed.
+    func testNewInboundConnectionReplacesAStaleOne() {
         var h = FSMHarness(F.config(passive: true))
         h.handle(.manualStart)
         h.handle(.tcpConnectionConfirmed(inbound))
-        XCTAssertFalse(h.fsm.acceptsInbound())
-        XCTAssertEqual(h.handle(.tcpConnectionConfirmed(ConnectionID(6))), [.close(ConnectionID(6))])
+        XCTAssertTrue(h.fsm.acceptsInbound())
+        let fresh = ConnectionID(6)
+        let actions = h.handle(.tcpConnectionConfirmed(fresh))
+        XCTAssertEqual(actions.first, .close(inbound))
+        XCTAssertEqual(actions.dropFirst().first, .send(fresh, .open(OpenMessage(configuration: h.fsm.configuration))))
         XCTAssertEqual(h.state, .openSent)
+        // The stale connection is gone: its messages are ignored, the new one reaches Established.
+        XCTAssertEqual(h.handle(.message(inbound, .keepalive)), [])
+        h.handle(.message(fresh, .open(F.peerOpen())))
+        XCTAssertEqual(h.handle(.message(fresh, .keepalive)).stateChange?.to, .established)
+        XCTAssertEqual(h.fsm.establishedConnection, fresh)
     }
 
     func testInboundDuringConnectKeepsTheOutboundAttemptAndAbandonsItOnEstablished() {

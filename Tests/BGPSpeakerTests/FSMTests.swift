@@ -62,7 +62,7 @@ final class FSMTests: XCTestCase {
         XCTAssertEqual(
             h.handle(.tcpConnectionConfirmed(inbound)),
             [.send(inbound, .open(localOpen)), .stateChanged(from: .active, to: .openSent)])
-        XCTAssertFalse(h.fsm.acceptsInbound(), "one inbound connection at a time")
+        XCTAssertTrue(h.fsm.acceptsInbound(), "a newer inbound connection would replace this one")
         h.handle(.message(inbound, .open(F.peerOpen())))
         XCTAssertEqual(h.state, .openConfirm)
         let actions = h.handle(.message(inbound, .keepalive))

@@ -19,10 +19,12 @@ extension BGPSessionFSM {
             emit(.close(id))
             return
         }
-        // One connection per direction: a second inbound connection is refused while one is tracked.
-        if connections.contains(where: { !$0.outbound }) {
-            emit(.close(id))
-            return
+        // One connection per direction. A new inbound connection replaces the tracked one, which is not
+        // Established: the peer would not connect again unless it had given up on the old connection
+        // (it restarted, or the old TCP connection is half-open), and keeping the stale one would refuse
+        // the peer until the 4-minute OpenSent hold timer ran out.
+        if let stale = connections.firstIndex(where: { !$0.outbound }) {
+            emit(.close(connections.remove(at: stale).id))
         }
         connections.append(SessionConnection(id: id, outbound: false, phase: .connecting))
         tcpEstablished(connections.count - 1, now: now)

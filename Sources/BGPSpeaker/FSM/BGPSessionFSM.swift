@@ -118,7 +118,7 @@ public struct BGPSessionFSM: Sendable {
     /// collision with an Established session closes the new connection), and while an inbound
     /// connection is already being tracked.
     public func acceptsInbound() -> Bool {
-        started && idleHoldDeadline == nil && !connections.contains { $0.phase == .established || !$0.outbound }
+        started && idleHoldDeadline == nil && !connections.contains { $0.phase == .established }
     }
 
     /// Processes one event at time `now` and returns the actions to execute, in order.
