@@ -96,8 +96,7 @@ ingest() {  # ingest DAEMON RUN
   stop_pid "$DPID"; DPID=""
 }
 
-originate() {  # originate RUN: starling (active) -> BIRD in the peer namespace
-  local run=$1 R="$WORK/originate-$1"
+start_bird_receiver() {  # BIRD in the peer namespace, passive, importing what starling (AS 65000) sends
   cat > "$WORK/bird-recv.conf" <<BIRD
 router id 198.18.0.2;
 protocol device { scan time 60; }
@@ -110,6 +109,11 @@ BIRD
   ip netns exec $PEER bird -f -c "$WORK/bird-recv.conf" -s "$WORK/bird-recv.ctl" -P "$WORK/bird-recv.pid" 2>>"$WORK/bird-recv.log" &
   RPID=$!
   wait_for "birdc -s $WORK/bird-recv.ctl show status"
+}
+
+originate() {  # originate RUN: starling (active) -> BIRD in the peer namespace
+  local run=$1 R="$WORK/originate-$1"
+  start_bird_receiver
   python3 - "$V" > "$WORK/vips.yaml" <<'PY'
 import sys, ipaddress
 n = int(sys.argv[1]); base = int(ipaddress.IPv4Address("198.19.0.0"))
@@ -129,18 +133,7 @@ PY
 
 vipchange() {
   local R="$WORK/vipchange"
-  cat > "$WORK/bird-recv.conf" <<BIRD
-router id 198.18.0.2;
-protocol device { scan time 60; }
-protocol bgp starling {
-  local 198.18.0.2 as 65001; neighbor 198.18.0.1 as 65000; passive on; hold time 240;
-  ipv4 { import all; export none; };
-}
-BIRD
-  rm -f "$WORK/bird-recv.ctl"
-  ip netns exec $PEER bird -f -c "$WORK/bird-recv.conf" -s "$WORK/bird-recv.ctl" -P "$WORK/bird-recv.pid" 2>>"$WORK/bird-recv.log" &
-  RPID=$!
-  wait_for "birdc -s $WORK/bird-recv.ctl show status"
+  start_bird_receiver
   cat > "$WORK/vip.template" <<YAML
 asn: 65000
 router_id: 198.18.0.1
