@@ -8,18 +8,6 @@ import XCTest
 final class FSMRandomWalkTests: XCTestCase {
     typealias F = FSMFixtures
 
-    /// SplitMix64: a tiny deterministic generator so failures reproduce from the seed.
-    struct SeededGenerator: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     func testRandomEventSequencesKeepTheInvariants() {
         var reached: [String: Int] = [:]
         for seed in UInt64(1)...300 {
@@ -32,7 +20,7 @@ final class FSMRandomWalkTests: XCTestCase {
     }
 
     func walk(seed: UInt64, steps: Int, reached: inout [String: Int]) {
-        var rng = SeededGenerator(state: seed)
+        var rng = SeededGenerator(seed: seed)  // RIBModelTests.swift
         let passive = seed % 5 == 0
         let delayOpen = seed % 3 == 0
         var h = FSMHarness(
