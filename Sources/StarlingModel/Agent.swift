@@ -1,0 +1,186 @@
+/// The controller ↔ SE protocol (DESIGN §3.4). The SE is the client:
+///
+/// ```
+/// POST /api/se-agent/register                      SERegistration → 200 SERegistered | 401
+/// GET  /api/se-agent/<se_uuid>/desired?version=N&wait=S   Authorization: Bearer <se_secret>
+///                                                  → 200 SEDesiredState (version != N) | 304 after S s
+///                                                    | 401 bad secret | 404 unknown SE (re-register)
+/// POST /api/se-agent/<se_uuid>/heartbeat           SEStatus → 200 SEHeartbeatReply
+/// ```
+///
+/// A join token (`GET /api/securetoken-generate`, valid 24 h) binds to the first SE name that registers
+/// with it; the same name may register again with it (an SE restart) and gets the same `se_uuid` and a
+/// new secret; another name with the same token gets 401.
+
+/// `POST /api/se-agent/register` body.
+public struct SERegistration: Codable, Sendable, Hashable {
+    public var token: String
+    public var name: String
+    public var data_address: IpAddr
+    /// The SE's metrics/management URL.
+    public var mgmt_url: String?
+    public var threads: Int?
+
+    public init(token: String, name: String, data_address: IpAddr, mgmt_url: String? = nil, threads: Int? = nil) {
+        self.token = token
+        self.name = name
+        self.data_address = data_address
+        self.mgmt_url = mgmt_url
+        self.threads = threads
+    }
+}
+
+/// `POST /api/se-agent/register` 200 reply.
+public struct SERegistered: Codable, Sendable, Hashable {
+    public var se_uuid: String
+    /// Sent back as `Authorization: Bearer <se_secret>`.
+    public var se_secret: String
+    /// Seconds between heartbeats (default 1.0).
+    public var heartbeat_interval: Double
+
+    public init(se_uuid: String, se_secret: String, heartbeat_interval: Double = 1.0) {
+        self.se_uuid = se_uuid
+        self.se_secret = se_secret
+        self.heartbeat_interval = heartbeat_interval
+    }
+}
+
+/// The versioned document an SE applies as a whole (level-triggered, STYLE 9).
+public struct SEDesiredState: Codable, Sendable, Hashable {
+    /// Monotonic, also across controller restarts.
+    public var version: Int
+    public var se_uuid: String
+    public var se_name: String
+    /// The `global` vrfcontext, with its `bgp_profile`.
+    public var vrfcontext: VrfContext?
+    /// The virtual services placed on this SE, fully resolved.
+    public var virtual_services: [ResolvedVirtualService]
+
+    public init(
+        version: Int, se_uuid: String, se_name: String, vrfcontext: VrfContext?,
+        virtual_services: [ResolvedVirtualService]
+    ) {
+        self.version = version
+        self.se_uuid = se_uuid
+        self.se_name = se_name
+        self.vrfcontext = vrfcontext
+        self.virtual_services = virtual_services
+    }
+}
+
+/// A virtual service with every object it refers to, so an SE needs nothing else.
+public struct ResolvedVirtualService: Codable, Sendable, Hashable {
+    public var virtualservice: VirtualService
+    public var vsvip: VsVip
+    public var pool: Pool?
+    /// The pool's monitors, in `health_monitor_refs` order.
+    public var health_monitors: [HealthMonitor]
+    public var application_profile: ApplicationProfile
+    /// In `ssl_key_and_certificate_refs` order.
+    public var ssl_key_and_certificates: [SSLKeyAndCertificate]
+
+    public init(
+        virtualservice: VirtualService, vsvip: VsVip, pool: Pool?, health_monitors: [HealthMonitor],
+        application_profile: ApplicationProfile, ssl_key_and_certificates: [SSLKeyAndCertificate]
+    ) {
+        self.virtualservice = virtualservice
+        self.vsvip = vsvip
+        self.pool = pool
+        self.health_monitors = health_monitors
+        self.application_profile = application_profile
+        self.ssl_key_and_certificates = ssl_key_and_certificates
+    }
+}
+
+/// `POST /api/se-agent/<se_uuid>/heartbeat` body.
+public struct SEStatus: Codable, Sendable, Hashable {
+    public var se_uuid: String
+    /// The `SEDesiredState.version` the SE runs now.
+    public var applied_version: Int
+    public var draining: Bool
+    public var virtual_services: [VSStatus]
+    public var bgp_peers: [BGPPeerStatus]
+    /// Open client connections.
+    public var connections: Int
+
+    public init(
+        se_uuid: String, applied_version: Int, draining: Bool = false, virtual_services: [VSStatus] = [],
+        bgp_peers: [BGPPeerStatus] = [], connections: Int = 0
+    ) {
+        self.se_uuid = se_uuid
+        self.applied_version = applied_version
+        self.draining = draining
+        self.virtual_services = virtual_services
+        self.bgp_peers = bgp_peers
+        self.connections = connections
+    }
+}
+
+/// `POST /api/se-agent/<se_uuid>/heartbeat` 200 reply.
+public struct SEHeartbeatReply: Codable, Sendable, Hashable {
+    /// The version the SE should run (when it differs from `applied_version`, the SE's watch fetches it).
+    public var desired_version: Int
+    public init(desired_version: Int) { self.desired_version = desired_version }
+}
+
+/// One virtual service as an SE runs it.
+public struct VSStatus: Codable, Sendable, Hashable {
+    public var uuid: String
+    public var name: String
+    /// `OPER_UP` or `OPER_DOWN`.
+    public var oper_state: String
+    public var reason: String
+    /// Whether the SE advertises the VIP with BGP now.
+    public var advertised: Bool
+    public var advertise_reason: String
+    public var servers: [ServerStatus]
+    public var active_connections: Int
+    public var requests: Int
+
+    public init(
+        uuid: String, name: String, oper_state: String, reason: String, advertised: Bool, advertise_reason: String,
+        servers: [ServerStatus] = [], active_connections: Int = 0, requests: Int = 0
+    ) {
+        self.uuid = uuid
+        self.name = name
+        self.oper_state = oper_state
+        self.reason = reason
+        self.advertised = advertised
+        self.advertise_reason = advertise_reason
+        self.servers = servers
+        self.active_connections = active_connections
+        self.requests = requests
+    }
+}
+
+/// One pool server as an SE's health monitors see it.
+public struct ServerStatus: Codable, Sendable, Hashable {
+    public var ip: IpAddr
+    public var port: Int
+    public var up: Bool
+    public var reason: String
+
+    public init(ip: IpAddr, port: Int, up: Bool, reason: String) {
+        self.ip = ip
+        self.port = port
+        self.up = up
+        self.reason = reason
+    }
+}
+
+/// One BGP session of an SE.
+public struct BGPPeerStatus: Codable, Sendable, Hashable {
+    public var peer_ip: String
+    /// RFC 4271 state name (`Idle`, `Connect`, `Active`, `OpenSent`, `OpenConfirm`, `Established`).
+    public var state: String
+    /// Seconds in Established, if established.
+    public var uptime: Double?
+    public var prefixes_advertised: Int
+
+    public init(peer_ip: String, state: String, uptime: Double? = nil, prefixes_advertised: Int = 0) {
+        self.peer_ip = peer_ip
+        self.state = state
+        self.uptime = uptime
+        self.prefixes_advertised = prefixes_advertised
+    }
+}

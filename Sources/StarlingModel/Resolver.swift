@@ -1,0 +1,103 @@
+/// A reference that does not lead to an object, naming where it was found
+/// (`virtualservice[web].pool_ref: no pool "p"`).
+public struct ResolveError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// `<type>[<name>].<field>`.
+    public var field: String
+    public var message: String
+    public init(field: String, message: String) {
+        self.field = field
+        self.message = message
+    }
+    public var description: String { "\(field): \(message)" }
+}
+
+/// Turns virtual services and the objects they refer to into ``ResolvedVirtualService``s: what an SE
+/// runs. Used by the controller (refs are uuid URLs) and by a standalone SE (refs by `?name=`).
+/// Application profiles and health monitors not in the set are looked up by name in ``SystemDefaults``.
+public struct Resolver: Sendable {
+    private let set: ObjectSet
+    private let pools: Index<Pool>
+    private let vsvips: Index<VsVip>
+    private let monitors: Index<HealthMonitor>
+    private let profiles: Index<ApplicationProfile>
+    private let certs: Index<SSLKeyAndCertificate>
+    private let vrfs: Index<VrfContext>
+
+    public init(_ set: ObjectSet) {
+        self.set = set
+        pools = Index(set.pool ?? [])
+        vsvips = Index(set.vsvip ?? [])
+        monitors = Index(set.healthmonitor ?? [], fallback: SystemDefaults.healthMonitors)
+        profiles = Index(set.applicationprofile ?? [], fallback: SystemDefaults.applicationProfiles)
+        certs = Index(set.sslkeyandcertificate ?? [])
+        vrfs = Index(set.vrfcontext ?? [])
+    }
+
+    /// Every virtual service of the set, resolved, in set order.
+    public func resolveAll() throws(ResolveError) -> [ResolvedVirtualService] {
+        var out: [ResolvedVirtualService] = []
+        for vs in set.virtualservice ?? [] { out.append(try resolve(vs)) }
+        return out
+    }
+
+    /// The `global` vrfcontext (with the BGP profile SEs use), if the set has one.
+    public var globalVrf: VrfContext? { vrfs.byName[SystemDefaults.globalVrf] }
+
+    /// One virtual service with everything it refers to.
+    public func resolve(_ vs: VirtualService) throws(ResolveError) -> ResolvedVirtualService {
+        let at = "virtualservice[\(vs.name)]"
+        guard let vipRef = vs.vsvip_ref else { throw ResolveError(field: "\(at).vsvip_ref", message: "required") }
+        let vsvip = try vsvips.lookup(vipRef, field: "\(at).vsvip_ref")
+        var pool: Pool?
+        var hms: [HealthMonitor] = []
+        if let p = vs.pool_ref {
+            let found = try pools.lookup(p, field: "\(at).pool_ref")
+            for (i, r) in (found.health_monitor_refs ?? []).enumerated() {
+                hms.append(try monitors.lookup(r, field: "pool[\(found.name)].health_monitor_refs[\(i)]"))
+            }
+            pool = found
+        }
+        let profile = try profiles.lookup(
+            vs.application_profile_ref ?? "/api/applicationprofile/?name=\(SystemDefaults.defaultApplicationProfile)",
+            field: "\(at).application_profile_ref")
+        var cs: [SSLKeyAndCertificate] = []
+        for (i, r) in (vs.ssl_key_and_certificate_refs ?? []).enumerated() {
+            cs.append(try certs.lookup(r, field: "\(at).ssl_key_and_certificate_refs[\(i)]"))
+        }
+        return ResolvedVirtualService(
+            virtualservice: vs, vsvip: vsvip, pool: pool, health_monitors: hms, application_profile: profile,
+            ssl_key_and_certificates: cs)
+    }
+}
+
+/// Objects of one type by uuid and by name.
+struct Index<T: AviObject>: Sendable {
+    var byUUID: [String: T] = [:]
+    var byName: [String: T] = [:]
+    var fallbackByName: [String: T] = [:]
+
+    init(_ objects: [T], fallback: [T] = []) {
+        for o in objects {
+            if let u = o.uuid { byUUID[u] = byUUID[u] ?? o }
+            byName[o.name] = byName[o.name] ?? o
+        }
+        for o in fallback { fallbackByName[o.name] = o }
+    }
+
+    func lookup(_ ref: String, field: String) throws(ResolveError) -> T {
+        guard let r = ObjectRef(ref) else {
+            throw ResolveError(field: field, message: "\"\(ref)\" is not a reference")
+        }
+        guard r.type == T.objectType else {
+            throw ResolveError(field: field, message: "\"\(ref)\" refers to a \(r.type), not a \(T.objectType)")
+        }
+        switch r.key {
+        case .uuid(let u):
+            if let o = byUUID[u] { return o }
+            throw ResolveError(field: field, message: "no \(T.objectType) with uuid \(u)")
+        case .name(let n):
+            if let o = byName[n] ?? fallbackByName[n] { return o }
+            throw ResolveError(field: field, message: "no \(T.objectType) named \"\(n)\"")
+        }
+    }
+}
