@@ -1,0 +1,475 @@
+import Logging
+import Metrics
+import NIOCore
+import NIOPosix
+import Synchronization
+
+// Architecture of the data plane (Sources/SE/DataPlane):
+//
+//   Config.swift          the runtime config and status values (DataPlaneConfig, ServiceStatus, ...)
+//   DataPlane.swift       the front door: apply (level-triggered diff), status, drain, shutdown; owns the
+//                         service table and the health view under one lock
+//   LoopService.swift     one service on one event loop: balancer, server connection pool, clients,
+//                         counters; loop-confined, so the per-request path takes no lock
+//   Balancer.swift        pure load balancing (smooth weighted round robin, least connections)
+//   Listener.swift        SO_REUSEPORT/IP_FREEBIND listeners, one per loop, and the accepted pipelines
+//   L4Proxy.swift         TCP proxy handler (half-close, backpressure, idle timeout, connect retries)
+//   HTTPFrontHandler.swift / HTTPBackHandler.swift   HTTP/1.1 reverse proxy, client and server sides
+//   HealthCheck.swift     pure health-monitor state machine (manual clock)
+//   MonitorRunner.swift   the I/O edge that runs a HealthCheck: TCP and HTTP probes, timers
+//   Stats.swift           per-loop counters (status) and cached swift-metrics objects
+//
+// Data flow: apply() resolves each service's pool and pushes it to every loop (loop.execute); monitor
+// runners report up/down into DataPlane, which recomputes each server's health and pushes eligibility
+// to the loops, then calls onChange so that the agent can recompute BGP advertisements.
+
+/// The SE data plane: listeners, L4 and HTTP proxies, pools and health monitors for every virtual
+/// service placed on this SE.
+public final class DataPlane: Sendable {
+    private let loops: [any EventLoop]
+    private let sources: SourceAddresses
+    private let logger: Logger
+    private let state = Mutex(State())
+
+    private struct State: Sendable {
+        var services: [String: ServiceRuntime] = [:]
+        var onChange: (@Sendable () -> Void)?
+        var nextRunnerToken = 0
+        var shutDown = false
+    }
+
+    /// A data plane running on `group` (one listener per loop and address).
+    ///
+    /// - Parameters:
+    ///   - sourceAddresses: the SE's data address(es); connections to servers (and monitor probes)
+    ///     bind to the one of the server's family. Empty: the kernel chooses.
+    public init(group: any EventLoopGroup, sourceAddresses: [String], logger: Logger) {
+        var loops: [any EventLoop] = []
+        for loop in group.makeIterator() { loops.append(loop) }
+        self.loops = loops
+        self.sources = SourceAddresses(sourceAddresses)
+        self.logger = logger
+    }
+
+    /// Called (on any thread) whenever a service's health view changes: a server goes up or down, a
+    /// service is added or removed.
+    public func setOnChange(_ callback: @escaping @Sendable () -> Void) {
+        state.withLock { $0.onChange = callback }
+    }
+
+    // MARK: apply
+
+    /// Makes the running services match `config` (level-triggered): opens listeners for new services and
+    /// addresses, closes removed ones (their connections continue until done), updates pools in place
+    /// (unchanged servers keep their health and connections), starts and stops monitors.
+    ///
+    /// Per-service problems (an address that cannot be bound, an invalid server IP, ...) are returned,
+    /// not thrown. A service being drained stays drained (its listeners closed) until a later `apply`
+    /// leaves it out. Calls must not overlap.
+    public func apply(_ config: DataPlaneConfig) async -> [ServiceProblem] {
+        var problems: [ServiceProblem] = []
+        var seen = Set<String>()
+        var desired: [ServiceConfig] = []
+        for s in config.services {
+            if seen.insert(s.id).inserted {
+                desired.append(s)
+            } else {
+                problems.append(ServiceProblem(serviceID: s.id, field: "id", reason: "duplicate service id"))
+            }
+        }
+
+        var plan = ApplyPlan()
+        let loops = self.loops
+        let sources = self.sources
+        let logger = self.logger
+        let shutDown = state.withLock { st -> Bool in
+            guard !st.shutDown else { return true }
+            let wanted = Set(desired.map(\.id))
+            for (id, rt) in st.services where !wanted.contains(id) {
+                st.services[id] = nil
+                plan.closeChannels += rt.listeners.values.flatMap { $0 }
+                plan.stopRunners += rt.monitors.values.map(\.runner)
+                plan.retired.append(rt)
+                plan.changed = true
+            }
+            for s in desired {
+                let rt: ServiceRuntime
+                if let existing = st.services[s.id] {
+                    rt = existing
+                } else {
+                    var l = logger
+                    l[metadataKey: "se.vs"] = "\(s.name)"
+                    rt = ServiceRuntime(config: s, loops: loops, sources: sources, logger: l)
+                    st.services[s.id] = rt
+                    plan.changed = true
+                }
+                self.update(rt, to: s, state: &st, plan: &plan, problems: &problems)
+            }
+            return false
+        }
+        if shutDown { return [] }
+
+        for c in plan.closeChannels { c.close(promise: nil) }
+        for r in plan.stopRunners { r.stop() }
+        for r in plan.startRunners { r.start() }
+        for rt in plan.retired {
+            for ls in rt.loopServices {
+                ls.loop.execute {
+                    _ = ls.drain()
+                    ls.closeIdleServerConnections()
+                }
+            }
+        }
+
+        // Bind new addresses (outside the lock: binding waits for the loops).
+        for bind in plan.binds {
+            let result = await Self.bindAll(bind.address, services: bind.runtime.loopServices)
+            switch result {
+            case .success(let channels):
+                let keep = state.withLock { st -> Bool in
+                    guard let rt = st.services[bind.runtime.id], rt === bind.runtime, !rt.draining,
+                        rt.config.listeners.contains(bind.listen)
+                    else { return false }
+                    rt.listeners[bind.listen] = channels
+                    return true
+                }
+                if !keep { for c in channels { c.close(promise: nil) } }
+            case .failure(let error):
+                problems.append(
+                    ServiceProblem(
+                        serviceID: bind.runtime.id, field: bind.field,
+                        reason: "cannot listen on \(bind.listen): \(error)"))
+            }
+        }
+        if plan.changed { notifyChange() }
+        return problems
+    }
+
+    private struct ApplyPlan {
+        var closeChannels: [any Channel] = []
+        var stopRunners: [MonitorRunner] = []
+        var startRunners: [MonitorRunner] = []
+        var retired: [ServiceRuntime] = []
+        var binds: [(runtime: ServiceRuntime, listen: ListenAddress, address: SocketAddress, field: String)] = []
+        var changed = false
+    }
+
+    /// Brings one service to `config` (under the lock).
+    private func update(
+        _ rt: ServiceRuntime, to config: ServiceConfig, state st: inout State, plan: inout ApplyPlan,
+        problems: inout [ServiceProblem]
+    ) {
+        let id = config.id
+        rt.config = config
+
+        // Listeners.
+        var wantedListeners = Set<ListenAddress>()
+        for (i, l) in config.listeners.enumerated() {
+            let field = "listeners[\(i)]"
+            guard (1...65535).contains(l.port) else {
+                problems.append(
+                    ServiceProblem(serviceID: id, field: field + ".port", reason: "port \(l.port) out of range"))
+                continue
+            }
+            guard let address = try? SocketAddress(ipAddress: l.host, port: l.port) else {
+                problems.append(
+                    ServiceProblem(serviceID: id, field: field + ".host", reason: "\"\(l.host)\" is not an IP address"))
+                continue
+            }
+            guard wantedListeners.insert(l).inserted else { continue }
+            if rt.listeners[l] == nil && !rt.draining {
+                plan.binds.append((rt, l, address, field))
+            }
+        }
+        for (l, channels) in rt.listeners where !wantedListeners.contains(l) {
+            plan.closeChannels += channels
+            rt.listeners[l] = nil
+        }
+
+        // Servers.
+        var servers: [(config: ServerConfig, address: SocketAddress?)] = []
+        var keys = Set<String>()
+        rt.invalid = [:]
+        for (i, s) in config.pool.servers.enumerated() {
+            guard keys.insert(s.key).inserted else {
+                problems.append(
+                    ServiceProblem(serviceID: id, field: "pool.servers[\(i)]", reason: "duplicate server \(s.key)"))
+                continue
+            }
+            var address: SocketAddress?
+            if !(1...65535).contains(s.port) {
+                problems.append(
+                    ServiceProblem(
+                        serviceID: id, field: "pool.servers[\(i)].port", reason: "port \(s.port) out of range"))
+                rt.invalid[s.key] = "invalid port \(s.port)"
+            } else if let a = try? SocketAddress(ipAddress: s.ip, port: s.port) {
+                address = a
+            } else {
+                problems.append(
+                    ServiceProblem(
+                        serviceID: id, field: "pool.servers[\(i)].ip", reason: "\"\(s.ip)\" is not an IP address"))
+                rt.invalid[s.key] = "invalid address \"\(s.ip)\""
+            }
+            servers.append((s, address))
+        }
+
+        // Monitors: one runner per (server, monitor); unchanged pairs keep theirs and their state.
+        var monitors: [MonitorConfig] = []
+        for m in config.pool.monitors where !monitors.contains(m) { monitors.append(m) }
+        var wantedRunners = Set<RunnerKey>()
+        for (s, address) in servers {
+            guard let address else { continue }
+            for m in monitors {
+                let key = RunnerKey(server: s.key, monitor: m)
+                wantedRunners.insert(key)
+                if rt.monitors[key] != nil { continue }
+                st.nextRunnerToken += 1
+                let token = st.nextRunnerToken
+                let loop = loops[abs(key.hashValue) % loops.count]
+                let runner = MonitorRunner(
+                    loop: loop, serverKey: s.key, address: address, source: sources.pick(for: address),
+                    monitor: m
+                ) { [weak self] up, reason in
+                    self?.monitorReported(service: id, key: key, token: token, up: up, reason: reason)
+                }
+                rt.monitors[key] = (token, runner, false, "no check yet")
+                plan.startRunners.append(runner)
+            }
+        }
+        for (key, m) in rt.monitors where !wantedRunners.contains(key) {
+            plan.stopRunners.append(m.runner)
+            rt.monitors[key] = nil
+        }
+        rt.monitorOrder = monitors
+        rt.servers = servers.map(\.config)
+
+        // Push the pool to the loops, with each server's current health.
+        if recomputeHealth(rt) { plan.changed = true }
+        let resolved = servers.map { s, address in
+            ResolvedServer(
+                key: s.key, address: address, weight: min(20, max(1, s.ratio)), eligible: rt.serverUp[s.key] ?? false)
+        }
+        for ls in rt.loopServices {
+            ls.loop.execute { ls.update(config: config, servers: resolved) }
+        }
+    }
+
+    /// A runner's report (on its loop).
+    private func monitorReported(service id: String, key: RunnerKey, token: Int, up: Bool, reason: String) {
+        let changed = state.withLock { st -> Bool in
+            guard let rt = st.services[id], let m = rt.monitors[key], m.token == token else { return false }
+            rt.monitors[key] = (token, m.runner, up, reason)
+            let before = rt.serverUp[key.server]
+            guard recomputeHealth(rt) else { return false }
+            let now = rt.serverUp[key.server] ?? false
+            if before != now {
+                logger.info(
+                    "server \(now ? "up" : "down")",
+                    metadata: [
+                        "se.vs": "\(rt.config.name)", "se.server": "\(key.server)",
+                        "se.reason": "\(rt.serverReason[key.server] ?? "")",
+                    ])
+                for ls in rt.loopServices {
+                    ls.loop.execute { ls.setEligible(key: key.server, eligible: now) }
+                }
+            }
+            return before != now
+        }
+        if changed { notifyChange() }
+    }
+
+    /// Recomputes every server's up/down and reason; true when any up/down changed.
+    private func recomputeHealth(_ rt: ServiceRuntime) -> Bool {
+        var changed = false
+        var up: [String: Bool] = [:]
+        var reasons: [String: String] = [:]
+        let monitors = rt.monitorOrder
+        for s in rt.servers {
+            let (isUp, reason): (Bool, String)
+            if let bad = rt.invalid[s.key] {
+                (isUp, reason) = (false, bad)
+            } else if !s.enabled {
+                (isUp, reason) = (false, "disabled")
+            } else if monitors.isEmpty {
+                (isUp, reason) = (true, "no monitor: assumed up")
+            } else {
+                var allUp = true
+                var upReasons: [String] = []
+                var downReasons: [String] = []
+                for m in monitors {
+                    let state = rt.monitors[RunnerKey(server: s.key, monitor: m)]
+                    let mUp = state?.up ?? false
+                    let text = state?.reason ?? "no check yet"
+                    let labelled = monitors.count > 1 ? "\(m.name): \(text)" : text
+                    if mUp { upReasons.append(labelled) } else { downReasons.append(labelled) }
+                    allUp = allUp && mUp
+                }
+                (isUp, reason) = (allUp, (allUp ? upReasons : downReasons).joined(separator: "; "))
+            }
+            up[s.key] = isUp
+            reasons[s.key] = reason
+            if rt.serverUp[s.key] != isUp { changed = true }
+            rt.gauge(server: s.key).record(isUp ? 1 : 0)
+        }
+        if rt.serverUp.count != up.count { changed = true }
+        rt.serverUp = up
+        rt.serverReason = reasons
+        return changed
+    }
+
+    private func notifyChange() {
+        let callback = state.withLock { $0.onChange }
+        callback?()
+    }
+
+    private static func bindAll(_ address: SocketAddress, services: [LoopService]) async -> Result<
+        [any Channel], any Error
+    > {
+        var channels: [any Channel] = []
+        for ls in services {
+            do {
+                channels.append(try await Listener.bind(address, service: ls).get())
+            } catch {
+                for c in channels { try? await c.close() }
+                return .failure(error)
+            }
+        }
+        return .success(channels)
+    }
+
+    // MARK: status
+
+    /// Per service: servers with up/down and reason, servers up, open connections and totals.
+    public func status() -> [ServiceStatus] {
+        state.withLock { st in
+            st.services.values.sorted { ($0.config.name, $0.id) < ($1.config.name, $1.id) }.map { rt in
+                var totals = ServiceTotals()
+                var active = 0
+                for ls in rt.loopServices {
+                    ls.stats.add(into: &totals)
+                    active += ls.stats.active.load(ordering: .relaxed)
+                }
+                let servers = rt.servers.map { s in
+                    ServerStatus(
+                        ip: s.ip, port: s.port, up: rt.serverUp[s.key] ?? false,
+                        reason: rt.serverReason[s.key] ?? "no check yet")
+                }
+                return ServiceStatus(
+                    id: rt.id, name: rt.config.name,
+                    listening: rt.config.listeners.filter { rt.listeners[$0] != nil },
+                    servers: servers, serversUp: servers.filter(\.up).count, activeConnections: active,
+                    totals: totals, draining: rt.draining)
+            }
+        }
+    }
+
+    // MARK: drain and shutdown
+
+    /// Stops accepting on these services' listeners (closes them), lets existing connections finish (HTTP
+    /// keep-alive connections close after their current response), and closes what is left after
+    /// `timeout`. Returns when all are gone. `nil` drains every service.
+    public func drain(serviceIDs: Set<String>?, timeout: Duration) async {
+        let targets: [ServiceRuntime] = state.withLock { st in
+            let rts = st.services.values.filter { serviceIDs?.contains($0.id) ?? true }
+            for rt in rts { rt.draining = true }
+            return rts
+        }
+        let listeners = state.withLock { _ in
+            targets.flatMap { rt in
+                let all = rt.listeners.values.flatMap { $0 }
+                rt.listeners = [:]
+                return all
+            }
+        }
+        for c in listeners { try? await c.close() }
+        if !targets.isEmpty { notifyChange() }
+        await Self.drainLoops(targets.flatMap(\.loopServices), timeout: timeout)
+    }
+
+    private static func drainLoops(_ services: [LoopService], timeout: Duration) async {
+        let deadline = NIODeadline.now() + TimeAmount(timeout)
+        var waits: [EventLoopFuture<Void>] = []
+        var forces: [Scheduled<Void>] = []
+        for ls in services {
+            waits.append(ls.loop.flatSubmit { ls.drain() })
+            forces.append(ls.loop.scheduleTask(deadline: deadline) { ls.forceCloseAll() })
+        }
+        for w in waits { try? await w.get() }
+        for f in forces { f.cancel() }
+    }
+
+    /// Stops everything: monitors, listeners, client and server connections. `apply` does nothing
+    /// afterwards.
+    public func shutdown() async {
+        let all: [ServiceRuntime] = state.withLock { st in
+            st.shutDown = true
+            let rts = Array(st.services.values)
+            st.services = [:]
+            return rts
+        }
+        for rt in all {
+            for m in rt.monitors.values { m.runner.stop() }
+            for c in rt.listeners.values.flatMap({ $0 }) { try? await c.close() }
+            rt.listeners = [:]
+        }
+        await Self.drainLoops(all.flatMap(\.loopServices), timeout: .zero)
+        for ls in all.flatMap(\.loopServices) {
+            try? await ls.loop.submit { ls.closeIdleServerConnections() }.get()
+        }
+        if !all.isEmpty { notifyChange() }
+    }
+}
+
+/// A (server, monitor) pair of a service.
+struct RunnerKey: Hashable, Sendable {
+    var server: String
+    var monitor: MonitorConfig
+}
+
+/// One virtual service: its loops, listeners, monitors and health view. Mutated only under
+/// `DataPlane.state`'s lock (hence `@unchecked Sendable`).
+final class ServiceRuntime: @unchecked Sendable {
+    let id: String
+    var config: ServiceConfig
+    let loopServices: [LoopService]
+    let metrics: ServiceMetrics
+    var listeners: [ListenAddress: [any Channel]] = [:]
+    var monitors: [RunnerKey: (token: Int, runner: MonitorRunner, up: Bool, reason: String)] = [:]
+    var monitorOrder: [MonitorConfig] = []
+    var servers: [ServerConfig] = []
+    var invalid: [String: String] = [:]
+    var serverUp: [String: Bool] = [:]
+    var serverReason: [String: String] = [:]
+    var draining = false
+    private var gauges: [String: Gauge] = [:]
+
+    init(config: ServiceConfig, loops: [any EventLoop], sources: SourceAddresses, logger: Logger) {
+        self.id = config.id
+        self.config = config
+        let metrics = ServiceMetrics(service: config.name)
+        self.metrics = metrics
+        self.loopServices = loops.map {
+            LoopService(
+                loop: $0, config: config, stats: LoopStats(), metrics: metrics, sources: sources, logger: logger)
+        }
+    }
+
+    /// `starling_se_server_up{pool, server}`.
+    func gauge(server: String) -> Gauge {
+        if let g = gauges[server] { return g }
+        let g = Gauge(label: "starling_se_server_up", dimensions: [("pool", config.pool.name), ("server", server)])
+        gauges[server] = g
+        return g
+    }
+}
+
+extension SourceAddresses {
+    /// The source for `address`'s family.
+    func pick(for address: SocketAddress) -> SocketAddress? {
+        switch address {
+        case .v4: v4
+        case .v6: v6
+        default: nil
+        }
+    }
+}

@@ -1,0 +1,66 @@
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+
+/// Opens one listening socket per event loop for a VIP:port (DESIGN §6): `SO_REUSEPORT` lets the
+/// kernel spread connections over the loops, and each accepted connection stays on the loop that
+/// accepted it, with that loop's balancer and server connections. `SO_REUSEADDR` lets a restarted SE
+/// bind at once; `IP_FREEBIND` / `IPV6_FREEBIND` let it bind a VIP before (or without) the address being
+/// plumbed on an interface.
+enum Listener {
+    /// Linux `SO_REUSEPORT` (SOL_SOCKET).
+    static let soReusePort = ChannelOptions.Types.SocketOption(
+        level: NIOBSDSocket.OptionLevel.socket, name: NIOBSDSocket.Option(rawValue: 15))
+    /// Linux `IP_FREEBIND` = 15 at IPPROTO_IP.
+    static let ipFreebind = ChannelOptions.Types.SocketOption(
+        level: NIOBSDSocket.OptionLevel.ip, name: NIOBSDSocket.Option(rawValue: 15))
+    /// Linux `IPV6_FREEBIND` = 78 at IPPROTO_IPV6.
+    static let ipv6Freebind = ChannelOptions.Types.SocketOption(
+        level: NIOBSDSocket.OptionLevel.ipv6, name: NIOBSDSocket.Option(rawValue: 78))
+
+    /// Binds `address` on `service`'s loop; accepted connections get the service's pipeline.
+    static func bind(_ address: SocketAddress, service: LoopService) -> EventLoopFuture<any Channel> {
+        let freebind: ChannelOptions.Types.SocketOption =
+            if case .v6 = address { ipv6Freebind } else { ipFreebind }
+        return ServerBootstrap(group: service.loop, childGroup: service.loop)
+            .serverChannelOption(.backlog, value: 1024)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelOption(soReusePort, value: 1)
+            .serverChannelOption(freebind, value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelInitializer { channel in
+                do {
+                    try install(on: channel, service: service)
+                    return channel.eventLoop.makeSucceededVoidFuture()
+                } catch {
+                    return channel.eventLoop.makeFailedFuture(error)
+                }
+            }
+            .bind(to: address)
+    }
+
+    /// The pipeline of an accepted connection, by the service's kind at accept time.
+    static func install(on channel: any Channel, service: LoopService) throws {
+        let ops = channel.pipeline.syncOperations
+        switch service.kind {
+        case .l4:
+            try channel.syncOptions?.setOption(.allowRemoteHalfClosure, value: true)
+            try ops.addHandler(IdleStateHandler(allTimeout: service.idleTimeout))
+            try ops.addHandler(L4ProxyHandler(service: service, isFront: true))
+        case .http:
+            try ops.configureHTTPServerPipeline(
+                withPipeliningAssistance: false, withServerUpgrade: nil, withErrorHandling: false,
+                withOutboundHeaderValidation: false, withEncoderConfiguration: .init(),
+                withDecoderLimitConfiguration: decoderLimits(service.limits))
+            try ops.addHandler(HTTPFrontHandler(service: service))
+        }
+    }
+
+    /// The request head limit enforced by the decoder (more → `HTTPParserError.headerOverflow` → 431).
+    static func decoderLimits(_ limits: HTTPLimits) -> NIOHTTPDecoderLimitConfiguration {
+        var c = NIOHTTPDecoderLimitConfiguration()
+        c.maxHeaderListSize = limits.maxHeaderBytes
+        c.maxHeaderFieldSize = limits.maxHeaderBytes
+        return c
+    }
+}

@@ -1,0 +1,248 @@
+import NIOCore
+import NIOPosix
+
+/// Runs one `HealthCheck` (one server, one monitor) on one event loop: the edge that owns the timer
+/// and the probe connections, feeds their outcome into the state machine and executes its actions.
+/// Every report goes to `onReport` (on the loop).
+///
+/// - TCP: the check passes when the connection is established.
+/// - HTTP: sends the monitor's request (`GET /health HTTP/1.0` plus `Host` and the final CRLF CRLF),
+///   reads the status line and passes when the code is one of the expected ones.
+final class MonitorRunner: @unchecked Sendable {
+    // @unchecked: every mutable field is touched only on `loop`.
+    let loop: any EventLoop
+    let serverKey: String
+    let monitor: MonitorConfig
+    private let address: SocketAddress
+    private let source: SocketAddress?
+    private let onReport: @Sendable (_ up: Bool, _ reason: String) -> Void
+    private var machine: HealthCheck
+    private var timer: Scheduled<Void>?
+    private var channels: [UInt64: any Channel] = [:]
+    private var stopped = false
+
+    init(
+        loop: any EventLoop, serverKey: String, address: SocketAddress, source: SocketAddress?,
+        monitor: MonitorConfig, onReport: @escaping @Sendable (_ up: Bool, _ reason: String) -> Void
+    ) {
+        self.loop = loop
+        self.serverKey = serverKey
+        self.monitor = monitor
+        self.address = address
+        self.source = source
+        self.onReport = onReport
+        self.machine = HealthCheck(monitor: monitor)
+    }
+
+    /// Starts checking (the first check at once).
+    func start() {
+        loop.execute { self.handle(.start) }
+    }
+
+    /// Stops checking and closes any probe in flight; no report follows.
+    func stop() {
+        loop.execute {
+            self.stopped = true
+            self.timer?.cancel()
+            self.timer = nil
+            for c in self.channels.values { c.close(promise: nil) }
+            self.channels = [:]
+        }
+    }
+
+    private func handle(_ event: HealthCheck.Event) {
+        guard !stopped else { return }
+        for action in machine.handle(event, now: .now()) {
+            switch action {
+            case .startCheck(let id): startCheck(id)
+            case .abandonCheck(let id): channels.removeValue(forKey: id)?.close(promise: nil)
+            case .report(let up, let reason): onReport(up, reason)
+            }
+        }
+        timer?.cancel()
+        timer = nil
+        if let wake = machine.nextWakeup {
+            timer = loop.scheduleTask(deadline: wake) { self.handle(.tick) }
+        }
+    }
+
+    private func startCheck(_ id: UInt64) {
+        let result = loop.makePromise(of: (Bool, String).self)
+        var boundProbe: NIOLoopBound<HTTPProbeHandler>?
+        if case .http(let request, let codes) = monitor.kind {
+            let probe = HTTPProbeHandler(
+                request: Self.requestBytes(request, host: serverKey), expected: codes, result: result)
+            boundProbe = NIOLoopBound(probe, eventLoop: loop)
+        }
+        let probeForInit = boundProbe
+        var bootstrap = ClientBootstrap(group: loop)
+            .connectTimeout(TimeAmount(monitor.timeout))
+            .channelInitializer { channel in
+                guard let boundProbe = probeForInit else { return channel.eventLoop.makeSucceededVoidFuture() }
+                do {
+                    try channel.pipeline.syncOperations.addHandler(boundProbe.value)
+                    return channel.eventLoop.makeSucceededVoidFuture()
+                } catch {
+                    return channel.eventLoop.makeFailedFuture(error)
+                }
+            }
+        if let source { bootstrap = bootstrap.bind(to: source) }
+        let probe = boundProbe
+        bootstrap.connect(to: address).hop(to: loop).whenComplete { outcome in
+            switch outcome {
+            case .failure(let error):
+                result.succeed((false, Self.describe(error)))
+            case .success(let channel):
+                if self.stopped || self.machine.checkInFlight != id {
+                    channel.close(promise: nil)
+                    result.succeed((false, "abandoned"))
+                    return
+                }
+                if let probe {
+                    if probe.value.isDone { channel.close(promise: nil) } else { self.channels[id] = channel }
+                } else {
+                    channel.close(promise: nil)
+                    result.succeed((true, "connect ok"))
+                }
+            }
+        }
+        result.futureResult.whenSuccess { passed, detail in
+            self.channels.removeValue(forKey: id)?.close(promise: nil)
+            self.handle(.checkEnded(id: id, passed: passed, detail: detail))
+        }
+    }
+
+    /// The monitor's request line with `Host` (unless given) and the closing empty line.
+    static func requestBytes(_ request: String, host: String) -> String {
+        var text = request
+        // Avi lets users write the CRLFs as escapes.
+        text = text.replacingEscapes()
+        while text.hasSuffix("\r\n") || text.hasSuffix("\n") { text.removeLast() }
+        var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map {
+            $0.hasSuffix("\r") ? String($0.dropLast()) : String($0)
+        }
+        if lines.isEmpty || lines[0].isEmpty { lines = ["GET / HTTP/1.0"] }
+        if !lines.dropFirst().contains(where: { $0.lowercased().hasPrefix("host:") }) {
+            lines.insert("Host: \(host)", at: 1)
+        }
+        if lines[0].hasSuffix("HTTP/1.1"),
+            !lines.dropFirst().contains(where: { $0.lowercased().hasPrefix("connection:") })
+        {
+            lines.append("Connection: close")
+        }
+        return lines.joined(separator: "\r\n") + "\r\n\r\n"
+    }
+
+    /// `connect refused`, `connect timeout`, ... for a failed connect.
+    static func describe(_ error: any Error) -> String {
+        if let io = error as? IOError {
+            switch io.errnoCode {
+            case 111: return "connect refused"
+            case 113: return "no route to host"
+            case 101: return "network unreachable"
+            case 110: return "connect timeout"
+            default: return "connect failed: \(io)"
+            }
+        }
+        if let ce = error as? ChannelError, case .connectTimeout = ce { return "connect timeout" }
+        if let nce = error as? NIOConnectionError, let first = nce.connectionErrors.first {
+            return describe(first.error)
+        }
+        return "connect failed: \(error)"
+    }
+}
+
+extension String {
+    /// `\r` and `\n` written as two characters become the control characters.
+    fileprivate func replacingEscapes() -> String {
+        guard contains("\\") else { return self }
+        var out = ""
+        var it = makeIterator()
+        while let c = it.next() {
+            guard c == "\\" else {
+                out.append(c)
+                continue
+            }
+            switch it.next() {
+            case "r": out.append("\r")
+            case "n": out.append("\n")
+            case let other?: out.append(c); out.append(other)
+            case nil: out.append(c)
+            }
+        }
+        return out
+    }
+}
+
+/// Sends an HTTP monitor's request and judges the status line of the answer.
+final class HTTPProbeHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private let request: String
+    private let expected: [ExpectedCode]
+    private let result: EventLoopPromise<(Bool, String)>
+    private var received: [UInt8] = []
+    private var done = false
+
+    /// Whether the outcome is known.
+    var isDone: Bool { done }
+
+    init(request: String, expected: [ExpectedCode], result: EventLoopPromise<(Bool, String)>) {
+        self.request = request
+        self.expected = expected
+        self.result = result
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        var buf = context.channel.allocator.buffer(capacity: request.utf8.count)
+        buf.writeString(request)
+        context.writeAndFlush(wrapOutboundOut(buf), promise: nil)
+        context.fireChannelActive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !done else { return }
+        var buf = unwrapInboundIn(data)
+        received += buf.readBytes(length: min(buf.readableBytes, 1024 - received.count)) ?? []
+        if let end = received.firstIndex(of: UInt8(ascii: "\n")) {
+            finish(Self.judge(statusLine: Array(received[..<end]), expected: expected))
+        } else if received.count >= 1024 {
+            finish((false, "no status line in the first 1024 bytes"))
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        if !received.isEmpty {
+            finish(Self.judge(statusLine: received, expected: expected))
+        } else {
+            finish((false, "connection closed without a response"))
+        }
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        finish((false, "read failed: \(error)"))
+        context.close(promise: nil)
+    }
+
+    private func finish(_ outcome: (Bool, String)) {
+        guard !done else { return }
+        done = true
+        result.succeed(outcome)
+    }
+
+    /// `HTTP/1.1 200 OK` → pass when 200 is expected; the reason names the code and the classes.
+    static func judge(statusLine: [UInt8], expected: [ExpectedCode]) -> (Bool, String) {
+        var line = statusLine
+        if line.last == UInt8(ascii: "\r") { line.removeLast() }
+        let text = String(decoding: line, as: UTF8.self)
+        let parts = text.split(separator: " ", maxSplits: 2)
+        guard parts.count >= 2, parts[0].hasPrefix("HTTP/"), parts[1].count == 3, let code = Int(parts[1]) else {
+            return (false, "bad status line \"\(text.prefix(40))\"")
+        }
+        let classes = expected.isEmpty ? "HTTP_ANY" : expected.map(\.description).joined(separator: ",")
+        if expected.accepts(code) { return (true, "HTTP \(code)") }
+        return (false, "HTTP \(code) not in \(classes)")
+    }
+}

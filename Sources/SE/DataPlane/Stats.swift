@@ -1,0 +1,82 @@
+import Metrics
+import Synchronization
+
+/// Counters of one virtual service on one event loop. Only that loop writes them (a relaxed load and
+/// store, no locked read-modify-write); `DataPlane.status()` reads and sums them from any thread.
+final class LoopStats: Sendable {
+    let connections = Atomic<Int>(0)
+    let active = Atomic<Int>(0)
+    let requests = Atomic<Int>(0)
+    let bytesIn = Atomic<Int>(0)
+    let bytesOut = Atomic<Int>(0)
+    let responses1xx = Atomic<Int>(0)
+    let responses2xx = Atomic<Int>(0)
+    let responses3xx = Atomic<Int>(0)
+    let responses4xx = Atomic<Int>(0)
+    let responses5xx = Atomic<Int>(0)
+
+    /// Adds `n` to a counter this loop owns.
+    @inline(__always)
+    static func add(_ counter: borrowing Atomic<Int>, _ n: Int) {
+        counter.store(counter.load(ordering: .relaxed) &+ n, ordering: .relaxed)
+    }
+
+    @inline(__always)
+    func response(_ code: Int) {
+        switch code {
+        case ..<200: Self.add(responses1xx, 1)
+        case 200..<300: Self.add(responses2xx, 1)
+        case 300..<400: Self.add(responses3xx, 1)
+        case 400..<500: Self.add(responses4xx, 1)
+        default: Self.add(responses5xx, 1)
+        }
+    }
+
+    func add(into totals: inout ServiceTotals) {
+        totals.connections += connections.load(ordering: .relaxed)
+        totals.requests += requests.load(ordering: .relaxed)
+        totals.bytesIn += bytesIn.load(ordering: .relaxed)
+        totals.bytesOut += bytesOut.load(ordering: .relaxed)
+        totals.responses[0] += responses1xx.load(ordering: .relaxed)
+        totals.responses[1] += responses2xx.load(ordering: .relaxed)
+        totals.responses[2] += responses3xx.load(ordering: .relaxed)
+        totals.responses[3] += responses4xx.load(ordering: .relaxed)
+        totals.responses[4] += responses5xx.load(ordering: .relaxed)
+    }
+}
+
+/// The swift-metrics objects of one virtual service, made once per service (label `vs`) so that the
+/// per-request path only touches cached handlers.
+///
+/// - `starling_se_connections_total`, `starling_se_active_connections`
+/// - `starling_se_requests_total`, `starling_se_responses_total{code="2xx"}`
+/// - `starling_se_bytes_in_total`, `starling_se_bytes_out_total`
+/// - `starling_se_request_duration_seconds` (Timer: a histogram in Prometheus)
+final class ServiceMetrics: Sendable {
+    let connections: Counter
+    let active: Meter
+    let requests: Counter
+    let responses: [Counter]
+    let bytesIn: Counter
+    let bytesOut: Counter
+    let latency: Timer
+
+    init(service: String) {
+        let dims = [("vs", service)]
+        connections = Counter(label: "starling_se_connections_total", dimensions: dims)
+        active = Meter(label: "starling_se_active_connections", dimensions: dims)
+        requests = Counter(label: "starling_se_requests_total", dimensions: dims)
+        responses = ["1xx", "2xx", "3xx", "4xx", "5xx"].map {
+            Counter(label: "starling_se_responses_total", dimensions: dims + [("code", $0)])
+        }
+        bytesIn = Counter(label: "starling_se_bytes_in_total", dimensions: dims)
+        bytesOut = Counter(label: "starling_se_bytes_out_total", dimensions: dims)
+        latency = Timer(label: "starling_se_request_duration_seconds", dimensions: dims)
+    }
+
+    @inline(__always)
+    func response(_ code: Int) {
+        let i = min(4, max(0, code / 100 - 1))
+        responses[i].increment()
+    }
+}
