@@ -15,7 +15,14 @@ public enum VIPAdvertiser {
         public var placedHere: Bool
         public var enableRHI: Bool
         public var serversUp: Int
-        public init(name: String, vips: [IPAddress], enabled: Bool, placedHere: Bool, enableRHI: Bool, serversUp: Int) {
+        /// Why the service cannot serve here although placed (listener not bound, VIP not plumbed,
+        /// unsupported option), or nil.
+        public var blocker: String?
+        public init(
+            name: String, vips: [IPAddress], enabled: Bool, placedHere: Bool, enableRHI: Bool, serversUp: Int,
+            blocker: String? = nil
+        ) {
+            self.blocker = blocker
             self.name = name
             self.vips = vips
             self.enabled = enabled
@@ -47,7 +54,8 @@ public enum VIPAdvertiser {
             let reason: String? =
                 if !s.enabled { "virtual service is disabled" } else if !s.placedHere {
                     "not placed on this SE"
-                } else if !s.enableRHI { "enable_rhi is off" } else if s.serversUp == 0 {
+                } else if let b = s.blocker { b } else if !s.enableRHI { "enable_rhi is off" } else if s.serversUp == 0
+                {
                     "no pool server is up"
                 } else if draining { "SE is draining" } else { nil }
             if let reason {

@@ -1,0 +1,163 @@
+import Foundation
+import Logging
+import StarlingModel
+
+/// The SE's side of DESIGN §3.4: registers with the join token, holds a long-poll watch on its desired
+/// state and applies every new version to the ``SEEngine``, and sends a heartbeat with its status every
+/// interval. The SE is the client (it works behind NAT and through restarts): when the controller is
+/// away, the engine keeps serving its last state and the agent retries until it returns; when the
+/// controller no longer knows the SE (401/404) it registers again, which keeps its uuid.
+public struct SEAgent: Sendable {
+    public struct Identity: Sendable {
+        public var token: String
+        public var name: String
+        public var dataAddress: IpAddr
+        public var mgmtURL: String?
+        public var threads: Int?
+        public init(token: String, name: String, dataAddress: IpAddr, mgmtURL: String? = nil, threads: Int? = nil) {
+            self.token = token
+            self.name = name
+            self.dataAddress = dataAddress
+            self.mgmtURL = mgmtURL
+            self.threads = threads
+        }
+    }
+
+    let client: HTTPClient
+    let identity: Identity
+    let engine: SEEngine
+    let logger: Logger
+    /// Long-poll wait the agent asks for (the controller caps it at 60 s).
+    var watchWait = 30
+
+    public init(client: HTTPClient, identity: Identity, engine: SEEngine, logger: Logger) {
+        self.client = client
+        self.identity = identity
+        self.engine = engine
+        self.logger = logger
+    }
+
+    /// Runs until the task is cancelled.
+    public func run() async {
+        var backoff = Backoff()
+        while !Task.isCancelled {
+            let registered: SERegistered
+            do {
+                registered = try await register()
+                backoff.reset()
+                logger.notice(
+                    "registered with the controller",
+                    metadata: ["se.uuid": "\(registered.se_uuid)", "se.name": "\(identity.name)"])
+            } catch {
+                logger.warning("registration failed, retrying: \(error)")
+                try? await Task.sleep(for: backoff.next())
+                continue
+            }
+            // Watch and heartbeat until one of them finds the registration gone.
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { await watch(registered) }
+                group.addTask { await heartbeat(registered) }
+                await group.next()
+                group.cancelAll()
+            }
+        }
+    }
+
+    private func register() async throws -> SERegistered {
+        let body = SERegistration(
+            token: identity.token, name: identity.name, data_address: identity.dataAddress, mgmt_url: identity.mgmtURL,
+            threads: identity.threads)
+        let response = try await client.request(
+            "POST", "/api/se-agent/register", headers: [("Content-Type", "application/json")],
+            body: Array(try JSONEncoder().encode(body)))
+        guard response.status == 200 else {
+            throw AgentError(message: "register: HTTP \(response.status) \(Self.errorText(response))")
+        }
+        return try JSONDecoder().decode(SERegistered.self, from: Data(response.body))
+    }
+
+    /// Long-polls the desired state; returns when the registration is no longer valid.
+    private func watch(_ registered: SERegistered) async {
+        var backoff = Backoff()
+        while !Task.isCancelled {
+            let version = await engine.version
+            let path = "/api/se-agent/\(registered.se_uuid)/desired?version=\(version)&wait=\(watchWait)"
+            do {
+                let response = try await client.request(
+                    "GET", path, headers: auth(registered), timeout: .seconds(watchWait + 15))
+                switch response.status {
+                case 200:
+                    let desired = try JSONDecoder().decode(SEDesiredState.self, from: Data(response.body))
+                    await engine.apply(
+                        version: desired.version, services: desired.virtual_services, vrf: desired.vrfcontext)
+                    backoff.reset()
+                case 304:
+                    backoff.reset()
+                case 401, 404:
+                    logger.warning("controller no longer knows this SE (HTTP \(response.status)): registering again")
+                    return
+                default:
+                    throw AgentError(message: "desired state: HTTP \(response.status) \(Self.errorText(response))")
+                }
+            } catch {
+                if Task.isCancelled { return }
+                logger.warning("watch failed, keeping the last state and retrying: \(error)")
+                try? await Task.sleep(for: backoff.next())
+            }
+        }
+    }
+
+    /// Sends the status every heartbeat interval; returns when the registration is no longer valid.
+    private func heartbeat(_ registered: SERegistered) async {
+        let interval = Duration.milliseconds(Int(max(0.2, min(registered.heartbeat_interval, 30)) * 1000))
+        while !Task.isCancelled {
+            let status = await engine.status(seUUID: registered.se_uuid)
+            do {
+                let response = try await client.request(
+                    "POST", "/api/se-agent/\(registered.se_uuid)/heartbeat",
+                    headers: auth(registered) + [("Content-Type", "application/json")],
+                    body: Array(try JSONEncoder().encode(status)), timeout: .seconds(5))
+                if response.status == 401 || response.status == 404 {
+                    logger.warning("heartbeat refused (HTTP \(response.status)): registering again")
+                    return
+                }
+                if response.status != 200 {
+                    logger.warning("heartbeat: HTTP \(response.status) \(Self.errorText(response))")
+                }
+            } catch {
+                if Task.isCancelled { return }
+                logger.debug("heartbeat failed: \(error)")
+            }
+            try? await Task.sleep(for: interval)
+        }
+    }
+
+    private func auth(_ registered: SERegistered) -> [(String, String)] {
+        [("Authorization", "Bearer \(registered.se_secret)")]
+    }
+
+    static func errorText(_ response: HTTPResponse) -> String {
+        if let object = try? JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any],
+            let error = object["error"] as? String
+        {
+            return error
+        }
+        return String(decoding: response.body.prefix(200), as: UTF8.self)
+    }
+}
+
+/// Exponential back-off from 0.5 s to 5 s for reconnecting to the controller.
+struct Backoff {
+    private var current: Duration = .milliseconds(500)
+    mutating func next() -> Duration {
+        defer { current = min(current * 2, .seconds(5)) }
+        return current
+    }
+    mutating func reset() { current = .milliseconds(500) }
+}
+
+/// A controller answer the agent cannot use.
+public struct AgentError: Error, Sendable, CustomStringConvertible {
+    public var message: String
+    public var description: String { message }
+}

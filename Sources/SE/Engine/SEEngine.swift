@@ -1,0 +1,206 @@
+import BGPSpeaker
+import Logging
+import NIOCore
+import StarlingModel
+
+/// The Service Engine's one owner of state (STYLE 8): applies the full desired state (level-triggered,
+/// STYLE 9) to the three edges — VIP plumbing (netlink), the data plane (listeners, proxies, monitors)
+/// and the BGP speaker — and recomputes what to advertise whenever health changes.
+///
+/// Order of work, so that a VIP is advertised only while it can be served (DESIGN §1, §4):
+/// - new state: withdraw what is no longer wanted first, plumb VIPs, then open listeners; a new service
+///   is advertised once its data plane reports a server up.
+/// - a removed service: withdrawn at once, its listeners closed (existing connections go on), its VIP
+///   kept for `drainTimeout` so those connections can finish, then removed.
+/// - drain (SIGTERM): withdraw everything, wait `withdrawGrace` for routers to move new flows away,
+///   stop accepting, let connections finish (at most `drainTimeout`), remove the VIPs.
+public actor SEEngine {
+    /// How the engine runs.
+    public struct Options: Sendable {
+        /// Interface that carries the VIPs (`--vip-interface`, default `lo`); nil: never plumb.
+        public var vipInterface: String?
+        /// `--data-address`: BGP next hop and session source, source of connections to servers.
+        public var dataAddress: IPAddress?
+        /// How long removed services' connections may continue (and their VIPs stay) before closing.
+        public var drainTimeout: Duration
+        /// How long to wait after withdrawing before closing listeners on drain.
+        public var withdrawGrace: Duration
+        public init(
+            vipInterface: String? = "lo", dataAddress: IPAddress? = nil, drainTimeout: Duration = .seconds(30),
+            withdrawGrace: Duration = .milliseconds(500)
+        ) {
+            self.vipInterface = vipInterface
+            self.dataAddress = dataAddress
+            self.drainTimeout = drainTimeout
+            self.withdrawGrace = withdrawGrace
+        }
+    }
+
+    private let options: Options
+    private let dataPlane: DataPlane
+    private let plumbing: VIPPlumbing?
+    private let speaker: SpeakerHolder
+    private let logger: Logger
+
+    private var plans: [ServicePlan] = []
+    private var appliedVersion = 0
+    private var draining = false
+    /// Per service id: why the data plane could not apply it (from `DataPlane.apply`).
+    private var dataPlaneProblems: [String: String] = [:]
+    private var decisions: [String: VIPAdvertiser.Decision] = [:]
+    private var bgpError: String?
+    private var vipError: String?
+    /// VIPs of removed services, kept until the deadline so their connections can finish.
+    private var retiringVIPs: [IPAddress: ContinuousClock.Instant] = [:]
+    private var plumbedVIPs: Set<IPAddress> = []
+
+    public init(options: Options, dataPlane: DataPlane, eventLoop: any EventLoop, logger: Logger) {
+        self.options = options
+        self.dataPlane = dataPlane
+        self.plumbing = options.vipInterface.map { VIPPlumbing(interfaceName: $0, logger: logger) }
+        self.speaker = SpeakerHolder(eventLoop: eventLoop, logger: logger)
+        self.logger = logger
+    }
+
+    /// The desired-state version applied last (0 before the first).
+    public var version: Int { appliedVersion }
+
+    /// Applies a full desired state: the virtual services placed on this SE and the `global` vrfcontext.
+    public func apply(version: Int, services: [ResolvedVirtualService], vrf: VrfContext?) async {
+        guard !draining else { return }
+        let next = services.map(ServicePlan.init)
+        let removedVIPs = Set(plans.flatMap(\.vips)).subtracting(next.flatMap(\.vips))
+        let deadline = ContinuousClock.now.advanced(by: options.drainTimeout)
+        for vip in removedVIPs where retiringVIPs[vip] == nil { retiringVIPs[vip] = deadline }
+        for vip in next.flatMap(\.vips) { retiringVIPs[vip] = nil }
+        plans = next
+        // Withdraw first: services that left or changed are no longer advertised before anything closes.
+        await refresh()
+        do {
+            let configuration = try SpeakerHolder.configuration(
+                profile: vrf?.bgp_profile, dataAddress: options.dataAddress)
+            try await speaker.configure(configuration)
+            bgpError = nil
+        } catch {
+            bgpError = "BGP: \(error)"
+            logger.error("BGP configuration not applied: \(error)")
+        }
+        syncVIPs()
+        let problems = await dataPlane.apply(DataPlaneConfig(services: next.compactMap(\.dataPlane)))
+        dataPlaneProblems = Dictionary(
+            problems.map { ($0.serviceID, "\($0.field): \($0.reason)") }, uniquingKeysWith: { a, b in "\(a); \(b)" })
+        appliedVersion = version
+        logger.info(
+            "desired state applied",
+            metadata: ["se.version": "\(version)", "se.services": "\(next.count)", "se.problems": "\(problems.count)"])
+        await refresh()
+    }
+
+    /// Recomputes the advertisements from the data plane's health view and hands the full set to the
+    /// speaker (which sends only the difference). Called on every health change and periodically.
+    public func refresh() async {
+        let health = Dictionary(dataPlane.status().map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+        var states: [VIPAdvertiser.ServiceState] = []
+        for plan in plans {
+            var blocker = plan.problem ?? dataPlaneProblems[plan.id]
+            if blocker == nil, let vipError, plan.vips.contains(where: { VIPPlumbing.spec(for: $0) != nil }) {
+                blocker = vipError
+            }
+            states.append(
+                VIPAdvertiser.ServiceState(
+                    name: plan.id, vips: plan.vips, enabled: plan.enabled, placedHere: true,
+                    enableRHI: plan.enableRHI, serversUp: health[plan.id]?.serversUp ?? 0, blocker: blocker))
+        }
+        let (routes, list) = VIPAdvertiser.desired(states, draining: draining)
+        let previous = decisions
+        decisions = Dictionary(list.map { ($0.service, $0) }, uniquingKeysWith: { a, _ in a })
+        for (id, d) in decisions where previous[id] != d {
+            logger.notice(
+                d.advertised ? "VIP advertised" : "VIP not advertised",
+                metadata: ["se.vs": "\(plans.first { $0.id == id }?.name ?? id)", "se.reason": "\(d.reason)"])
+        }
+        await speaker.advertise(routes)
+    }
+
+    /// Periodic upkeep: re-plumbs VIPs (level-triggered, undoing outside changes), retires VIPs whose
+    /// drain time is over, and refreshes advertisements.
+    public func tick() async {
+        let now = ContinuousClock.now
+        let expired = retiringVIPs.filter { $0.value <= now }.map(\.key)
+        for vip in expired { retiringVIPs[vip] = nil }
+        syncVIPs()
+        await refresh()
+    }
+
+    private func syncVIPs() {
+        guard let plumbing else { return }
+        let wanted = Set(plans.filter { $0.dataPlane != nil }.flatMap(\.vips)).union(retiringVIPs.keys)
+        do {
+            try plumbing.sync(wanted)
+            plumbedVIPs = wanted
+            vipError = nil
+        } catch {
+            vipError = "VIP not plumbed on \(plumbing.interfaceName): \(error)"
+            logger.error("\(vipError ?? "")")
+        }
+    }
+
+    /// Withdraws every VIP, waits for routers to move new flows away, stops accepting, lets existing
+    /// connections finish (at most `drainTimeout`), then removes the VIPs and closes the BGP sessions.
+    public func drain() async {
+        guard !draining else { return }
+        draining = true
+        logger.notice("draining: withdrawing every VIP")
+        await refresh()
+        try? await Task.sleep(for: options.withdrawGrace)
+        await dataPlane.drain(serviceIDs: nil, timeout: options.drainTimeout)
+        logger.notice("drained: removing VIPs and closing BGP sessions")
+        plans = []
+        retiringVIPs = [:]
+        syncVIPs()
+        await speaker.shutdown()
+    }
+
+    /// Stops everything at once (after `drain()`, or on a fatal error).
+    public func shutdown() async {
+        await speaker.shutdown()
+        await dataPlane.shutdown()
+    }
+
+    /// What the heartbeat carries and `GET /status` shows.
+    public func status(seUUID: String) async -> SEStatus {
+        let health = Dictionary(dataPlane.status().map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+        var services: [VSStatus] = []
+        var connections = 0
+        for plan in plans {
+            let h = health[plan.id]
+            let decision = decisions[plan.id]
+            let blocker = plan.problem ?? dataPlaneProblems[plan.id]
+            let up = plan.enabled && blocker == nil && (h?.serversUp ?? 0) > 0
+            let reason: String =
+                if !plan.enabled { "virtual service is disabled" } else if let blocker { blocker } else if up {
+                    "\(h?.serversUp ?? 0) of \(h?.servers.count ?? 0) server(s) up"
+                } else if draining { "SE is draining" } else { "no pool server is up" }
+            let servers = (h?.servers ?? []).map {
+                StarlingModel.ServerStatus(
+                    ip: IpAddr(addr: $0.ip, type: $0.ip.contains(":") ? .v6 : .v4), port: $0.port, up: $0.up,
+                    reason: $0.reason)
+            }
+            connections += h?.activeConnections ?? 0
+            services.append(
+                VSStatus(
+                    uuid: plan.id, name: plan.name, oper_state: up ? "OPER_UP" : "OPER_DOWN",
+                    reason: ([reason] + plan.notes).joined(separator: "; "), advertised: decision?.advertised ?? false,
+                    advertise_reason: decision?.reason ?? (bgpError ?? "not evaluated yet"), servers: servers,
+                    active_connections: h?.activeConnections ?? 0, requests: h?.totals.requests ?? 0))
+        }
+        let peers = await speaker.peerStatus().map {
+            BGPPeerStatus(
+                peer_ip: "\($0.address)", state: $0.state.rawValue, uptime: $0.uptimeSeconds,
+                prefixes_advertised: $0.prefixesAdvertised)
+        }
+        return SEStatus(
+            se_uuid: seUUID, applied_version: appliedVersion, draining: draining, virtual_services: services,
+            bgp_peers: peers, connections: connections)
+    }
+}

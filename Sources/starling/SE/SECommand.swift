@@ -1,0 +1,313 @@
+import ArgumentParser
+import BGPSpeaker
+import Foundation
+import Logging
+import Metrics
+import NIOCore
+import NIOPosix
+import Prometheus
+import SE
+import ServiceLifecycle
+import StarlingModel
+import Synchronization
+import UnixSignals
+import Yams
+
+/// `starling se`: a Service Engine (DESIGN §3.1), either managed by a controller
+/// (`--controller URL --token TOKEN --name NAME --data-address IP [--vip-interface IF]`) or standalone
+/// from a file of API objects (`--config FILE [--threads N]`).
+struct SECommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "se",
+        abstract: "Run a Service Engine: serve virtual services and advertise their VIPs with BGP.",
+        discussion: """
+            Managed:    starling se --controller URL --token TOKEN --name NAME --data-address IP [--vip-interface IF]
+            Standalone: starling se --config FILE [--threads N] [--data-address IP]
+            FILE holds API objects grouped by type (pool, vsvip, virtualservice, healthmonitor, vrfcontext, ...),
+            with refs by name (/api/pool/?name=p). SIGHUP re-reads it. SIGTERM withdraws every VIP, lets
+            connections finish (--drain-timeout) and exits 0.
+            """
+    )
+
+    @Option(name: .long, help: "Controller URL (http://host:port).")
+    var controller: String?
+
+    @Option(name: .long, help: "Join token from GET /api/securetoken-generate.")
+    var token: String?
+
+    @Option(name: .long, help: "This SE's name.")
+    var name: String?
+
+    @Option(name: .long, help: "Source address toward routers and servers, and the BGP next hop of every VIP.")
+    var dataAddress: String?
+
+    @Option(name: .long, help: "Interface that carries the VIPs.")
+    var vipInterface: String = "lo"
+
+    @Option(name: .long, help: "Standalone: JSON or YAML file of API objects.")
+    var config: String?
+
+    @Option(name: .long, help: "Event-loop threads (default: one per core).")
+    var threads: Int?
+
+    @Option(name: .long, help: "Management port (GET /metrics, GET /status) on ADDR:PORT; 'off' to disable.")
+    var mgmtListen: String = "127.0.0.1:9180"
+
+    @Option(name: .long, help: "Seconds existing connections may take to finish on SIGTERM or scale-in.")
+    var drainTimeout: Int = 30
+
+    @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: String = "info"
+
+    func validate() throws {
+        switch (controller, config) {
+        case (nil, nil): throw ValidationError("give --controller URL (managed) or --config FILE (standalone)")
+        case (.some, .some): throw ValidationError("--controller and --config exclude each other")
+        case (.some(let url), nil):
+            guard url.hasPrefix("http://"),
+                HostPort(String(url.dropFirst(7).split(separator: "/").first ?? "")) != nil
+                    || url.dropFirst(7).split(separator: "/").first?.contains(":") == true
+            else {
+                throw ValidationError("--controller: '\(url)' is not http://HOST:PORT")
+            }
+            guard let token, !token.isEmpty else { throw ValidationError("--token is required with --controller") }
+            guard let name, !name.isEmpty else { throw ValidationError("--name is required with --controller") }
+            guard dataAddress != nil else { throw ValidationError("--data-address is required with --controller") }
+        case (nil, .some): break
+        }
+        if let dataAddress, IPAddress(dataAddress) == nil {
+            throw ValidationError("--data-address: '\(dataAddress)' is not an IP address")
+        }
+        if let threads, !(1...256).contains(threads) {
+            throw ValidationError("--threads: must be between 1 and 256")
+        }
+        if mgmtListen != "off", HostPort(mgmtListen) == nil {
+            throw ValidationError("--mgmt-listen: '\(mgmtListen)' is not ADDR:PORT or 'off'")
+        }
+        if !(0...3600).contains(drainTimeout) {
+            throw ValidationError("--drain-timeout: must be between 0 and 3600 seconds")
+        }
+        if vipInterface.isEmpty || vipInterface.count > 15 {
+            throw ValidationError("--vip-interface: '\(vipInterface)' is not an interface name")
+        }
+        if Logger.Level(rawValue: logLevel) == nil {
+            throw ValidationError(
+                "--log-level: '\(logLevel)' is not one of trace, debug, info, notice, warning, error, critical")
+        }
+    }
+
+    func run() async throws {
+        let level = Logger.Level(rawValue: logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let hangups = await UnixSignalsSequence(trapping: .sighup)
+        var logger = Logger(label: "starling.se")
+        if let name { logger[metadataKey: "se.name"] = "\(name)" }
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+
+        var standalone: StandaloneConfig?
+        if let config {
+            do {
+                standalone = try StandaloneConfig.load(path: config)
+            } catch {
+                FileHandle.standardError.write(Data("starling se: \(config): \(error)\n".utf8))
+                throw ExitCode(2)
+            }
+        }
+        let daemon = SEDaemon(
+            mode: standalone.map { .standalone(path: config ?? "", initial: $0) }
+                ?? .managed(
+                    controller: controller ?? "",
+                    identity: SEAgent.Identity(
+                        token: token ?? "", name: name ?? "",
+                        dataAddress: IpAddr(
+                            addr: dataAddress ?? "", type: (dataAddress ?? "").contains(":") ? .v6 : .v4),
+                        mgmtURL: mgmtListen == "off" ? nil : "http://\(mgmtListen)", threads: threads)),
+            threads: threads ?? System.coreCount,
+            options: SEEngine.Options(
+                vipInterface: vipInterface, dataAddress: dataAddress.flatMap(IPAddress.init),
+                drainTimeout: .seconds(drainTimeout)),
+            mgmt: mgmtListen == "off" ? nil : HostPort(mgmtListen), metrics: registry, hangups: hangups, logger: logger)
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [.init(service: daemon)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        do {
+            try await group.run()
+        } catch {
+            FileHandle.standardError.write(Data("starling se: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+    }
+}
+
+/// `starling se --config FILE`: API objects grouped by type, refs by name resolved inside the file.
+struct StandaloneConfig: Sendable {
+    var services: [ResolvedVirtualService]
+    var vrf: VrfContext?
+
+    static func load(path: String) throws -> StandaloneConfig {
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw SEConfigError(message: "cannot read the file: \(error.localizedDescription)")
+        }
+        let set = try ObjectSetFile.decode(text)
+        do {
+            try set.validate()
+        } catch {
+            throw SEConfigError(message: "\(error)")
+        }
+        let resolver = Resolver(set)
+        do {
+            return StandaloneConfig(services: try resolver.resolveAll(), vrf: resolver.globalVrf)
+        } catch {
+            throw SEConfigError(message: "\(error)")
+        }
+    }
+}
+
+struct SEConfigError: Error, CustomStringConvertible {
+    var message: String
+    var description: String { message }
+}
+
+/// The SE as a service: engine, data plane, BGP, agent or file, management port; on graceful shutdown
+/// withdraw, drain, stop (DESIGN §3.1, STYLE 10).
+struct SEDaemon: Service {
+    enum Mode: Sendable {
+        case managed(controller: String, identity: SEAgent.Identity)
+        case standalone(path: String, initial: StandaloneConfig)
+    }
+
+    let mode: Mode
+    let threads: Int
+    let options: SEEngine.Options
+    let mgmt: HostPort?
+    let metrics: PrometheusCollectorRegistry
+    let hangups: UnixSignalsSequence
+    let logger: Logger
+
+    func run() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
+        let sources = options.dataAddress.map { ["\($0)"] } ?? []
+        let dataPlane = DataPlane(group: group, sourceAddresses: sources, logger: logger)
+        let engine = SEEngine(options: options, dataPlane: dataPlane, eventLoop: group.next(), logger: logger)
+        let (changes, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        dataPlane.setOnChange { continuation.yield() }
+        let seUUID = Mutex<String>("")
+
+        var mgmtChannel: (any Channel)?
+        if let mgmt {
+            do {
+                mgmtChannel = try await MgmtAPI(engine: engine, seUUID: { seUUID.withLock { $0 } }, metrics: metrics)
+                    .bind(host: mgmt.host, port: mgmt.port, group: group)
+                logger.info("management API listening", metadata: ["se.mgmt": "\(mgmt.host):\(mgmt.port)"])
+            } catch {
+                try? await group.shutdownGracefully()
+                throw SEConfigError(message: "cannot serve the management API on \(mgmt.host):\(mgmt.port): \(error)")
+            }
+        }
+        if case .standalone(_, let initial) = mode {
+            await engine.apply(version: 1, services: initial.services, vrf: initial.vrf)
+        }
+        logger.notice("starling se running", metadata: ["se.threads": "\(threads)"])
+
+        await withTaskGroup(of: Void.self) { tasks in
+            tasks.addTask {
+                for await _ in changes { await engine.refresh() }
+            }
+            tasks.addTask {
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: .seconds(1))
+                    await engine.tick()
+                }
+            }
+            switch mode {
+            case .managed(let controller, let identity):
+                tasks.addTask {
+                    do {
+                        let client = try HTTPClient(baseURL: controller, eventLoopGroup: group)
+                        let agent = SEAgent(client: client, identity: identity, engine: engine, logger: logger)
+                        await agent.run()
+                        await client.shutdown()
+                    } catch {
+                        logger.error("controller URL unusable: \(error)")
+                    }
+                }
+            case .standalone(let path, _):
+                tasks.addTask {
+                    var version = 1
+                    for await _ in hangups {
+                        do {
+                            let next = try StandaloneConfig.load(path: path)
+                            version += 1
+                            await engine.apply(version: version, services: next.services, vrf: next.vrf)
+                            logger.notice("configuration reloaded", metadata: ["se.version": "\(version)"])
+                        } catch {
+                            logger.error("configuration not reloaded, keeping the running one: \(error)")
+                        }
+                    }
+                }
+            }
+            try? await gracefulShutdown()
+            // Withdraw, then drain, while the agent keeps heart-beating "draining".
+            logger.notice("shutting down: withdrawing VIPs, then draining")
+            await engine.drain()
+            tasks.cancelAll()
+            continuation.finish()
+        }
+        await engine.shutdown()
+        try? await mgmtChannel?.close()
+        try? await group.shutdownGracefully()
+        logger.notice("stopped")
+    }
+}
+
+/// Decodes a standalone SE file: JSON when it starts with `{`, YAML otherwise.
+enum ObjectSetFile {
+    static func decode(_ text: String) throws -> ObjectSet {
+        let trimmed = text.drop(while: { $0.isWhitespace })
+        do {
+            if trimmed.hasPrefix("{") {
+                return try JSONDecoder().decode(ObjectSet.self, from: Data(text.utf8))
+            }
+            return try YAMLDecoder().decode(ObjectSet.self, from: text)
+        } catch let error as DecodingError {
+            throw SEConfigError(message: DecodingErrorText.describe(error))
+        }
+    }
+}
+
+/// One line naming the field of a `DecodingError`.
+enum DecodingErrorText {
+    static func describe(_ error: DecodingError) -> String {
+        func path(_ keys: [any CodingKey]) -> String {
+            var out = ""
+            for key in keys {
+                if let i = key.intValue {
+                    out += "[\(i)]"
+                } else {
+                    out += out.isEmpty ? key.stringValue : ".\(key.stringValue)"
+                }
+            }
+            return out.isEmpty ? "(top level)" : out
+        }
+        switch error {
+        case .keyNotFound(let key, let context):
+            return "\(path(context.codingPath + [key])): is required"
+        case .typeMismatch(_, let context), .valueNotFound(_, let context):
+            return "\(path(context.codingPath)): \(context.debugDescription)"
+        case .dataCorrupted(let context):
+            return context.codingPath.isEmpty
+                ? "not valid JSON or YAML: \(context.debugDescription)"
+                : "\(path(context.codingPath)): \(context.debugDescription)"
+        @unknown default:
+            return "\(error)"
+        }
+    }
+}
