@@ -1,0 +1,122 @@
+import Foundation
+import Lab
+import XCTest
+
+/// A standalone SE (`starling se --config FILE`) on a segment with a BIRD router and one pool server:
+/// the VIP is plumbed, served and advertised with next hop = `--data-address` while its pool has a server
+/// up; withdrawn when the monitor finds the server dead and back when it returns; SIGTERM withdraws it
+/// and exits 0. This is the SE half of DESIGN §1 without a controller.
+final class StandaloneSETests: XCTestCase {
+    static let vip = "192.0.2.60"
+
+    func testHealthDrivenAdvertisementAndShutdown() throws {
+        try withLab("standalone-se", requires: BIRD.requiredPrograms + ["curl", "python3"]) { lab in
+            let binary = try starlingBinary()
+            let segment = try Topology.segment(lab: lab, speakers: 2)
+            let routerAddress = segment.routerEnd.ipv4
+            let seNS = segment.speakers[0]
+            let seAddress = segment.speakerEnds[0].ipv4
+            let serverNS = segment.speakers[1]
+            let serverAddress = segment.speakerEnds[1].ipv4
+            let router = BIRD(
+                lab: lab, name: "router", namespace: segment.router,
+                spec: SpeakerSpec(
+                    asn: 65000, routerID: routerAddress,
+                    neighbors: [
+                        NeighborSpec(address: seAddress, asn: 65001, localAddress: routerAddress, passive: true)
+                    ],
+                    export: .none, kernelECMP: true))
+            try router.start()
+
+            let script = lab.path("pool-server.py")
+            try PoolServerScript.text.write(toFile: script, atomically: true, encoding: .utf8)
+            func startServer() throws -> Daemon {
+                let d = try lab.start("srv1", ["python3", script, "srv1", serverAddress, "8080"], in: serverNS)
+                try Wait.until("pool server listening", timeout: 10) { try serverNS.isListening(port: 8080) }
+                return d
+            }
+            var server = try startServer()
+
+            let config = lab.path("se.json")
+            try Self.config(router: routerAddress, server: serverAddress).write(
+                toFile: config, atomically: true, encoding: .utf8)
+            let se = try lab.start(
+                "se1",
+                [binary, "se", "--config", config, "--data-address", seAddress, "--drain-timeout", "2"],
+                in: seNS)
+
+            try router.waitEstablished(seAddress)
+            try Wait.until("router has \(Self.vip) via the SE", timeout: 15) {
+                try KernelRoute.nextHops(of: "\(Self.vip)/32", in: segment.router) == [seAddress]
+            }
+            // The VIP is on the SE's lo and serves through the proxy; the server sees the SE's data address.
+            let body = try segment.router.exec(["curl", "-sS", "-m", "5", "http://\(Self.vip)/"])
+            XCTAssertEqual(body, "server=srv1 client=\(seAddress)\n")
+            XCTAssertTrue(try seNS.ip(["-j", "addr", "show", "dev", "lo"]).contains(Self.vip), "VIP plumbed on lo")
+
+            // Monitor: interval 2 s, timeout 1 s, failed_checks 2 → down within ~5 s; +2 s for BGP.
+            _ = server.stop()
+            let stopped = Date()
+            try Wait.until("VIP withdrawn after the pool server stopped", timeout: 5 + 2) {
+                try KernelRoute.nextHops(of: "\(Self.vip)/32", in: segment.router).isEmpty
+            }
+            print(
+                "IntegrationTests: withdrawn \(String(format: "%.2f", Date().timeIntervalSince(stopped))) s after the server stopped"
+            )
+            server = try startServer()
+            try Wait.until("VIP advertised again when the server is back", timeout: 5) {
+                try KernelRoute.nextHops(of: "\(Self.vip)/32", in: segment.router) == [seAddress]
+            }
+
+            se.send(SIGTERM)
+            let exit = se.waitForExit(timeout: 10)
+            XCTAssertEqual(exit, .exited(0), "SE exits 0 on SIGTERM")
+            XCTAssertTrue(try KernelRoute.nextHops(of: "\(Self.vip)/32", in: segment.router).isEmpty)
+            XCTAssertFalse(try seNS.ip(["-j", "addr", "show", "dev", "lo"]).contains(Self.vip), "VIP removed on exit")
+            _ = server.stop()
+        }
+    }
+
+    static func config(router: String, server: String) -> String {
+        """
+        {
+          "vrfcontext": [{"name": "global", "bgp_profile": {"local_as": 65001, "hold_time": 9,
+            "peers": [{"peer_ip": {"addr": "\(router)", "type": "V4"}, "remote_as": 65000}]}}],
+          "healthmonitor": [{"name": "hm", "type": "HEALTH_MONITOR_HTTP", "send_interval": 2, "receive_timeout": 1,
+            "successful_checks": 1, "failed_checks": 2,
+            "http_monitor": {"http_request": "GET /health HTTP/1.0", "http_response_code": ["HTTP_2XX"]}}],
+          "pool": [{"name": "p", "health_monitor_refs": ["/api/healthmonitor/?name=hm"],
+            "servers": [{"ip": {"addr": "\(server)", "type": "V4"}, "port": 8080}]}],
+          "vsvip": [{"name": "v", "vip": [{"vip_id": "0", "ip_address": {"addr": "\(vip)", "type": "V4"}}]}],
+          "virtualservice": [{"name": "web", "vsvip_ref": "/api/vsvip/?name=v", "services": [{"port": 80}],
+            "pool_ref": "/api/pool/?name=p", "enable_rhi": true,
+            "application_profile_ref": "/api/applicationprofile/?name=System-HTTP"}]
+        }
+        """
+    }
+}
+
+/// A pool server for tests: answers every GET with `server=NAME client=PEER\n` (so a test sees which SE
+/// proxied), HTTP/1.1 keep-alive. Usage: `python3 script NAME ADDRESS PORT`.
+enum PoolServerScript {
+    static let text = """
+        import sys
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        name, address, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            def do_GET(self):
+                body = ("server=%s client=%s\\n" % (name, self.client_address[0])).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+            def log_message(self, *args):
+                pass
+        ThreadingHTTPServer.address_family = __import__("socket").AF_INET6 if ":" in address else __import__("socket").AF_INET
+        ThreadingHTTPServer.daemon_threads = True
+        ThreadingHTTPServer((address, port), Handler).serve_forever()
+
+        """
+}
