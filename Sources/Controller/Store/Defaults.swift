@@ -26,7 +26,11 @@ enum Defaults {
             var mgmt = VrfContext(name: "management", system_default: true)
             mgmt.cloud_ref = cloud
             try add(mgmt)
+            // Avi's defaults, except buffer_se 0: Starling cannot start SEs, and with the placement engine's
+            // N+M rule (buffer_se × max_vs_per_se free slots kept) a buffer of 1 would keep a one-SE
+            // deployment from placing anything. Groups created through the API keep Avi's default of 1.
             var group = ServiceEngineGroup.defaults
+            group.buffer_se = 0
             group.cloud_ref = cloud
             try add(group)
             for hm in SystemDefaults.healthMonitors { try add(hm) }
