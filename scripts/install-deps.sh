@@ -13,12 +13,21 @@ PACKAGES=(bird2 frr gobgpd libnl-3-dev libnl-route-3-dev libmnl-dev libssl-dev l
           iproute2 curl python3 procps)
 SERVICES=(bird frr gobgpd)
 
+# The Avi Python SDK (pinned), for Tests/avisdk; installed with pip once python3 is there.
+AVISDK_VERSION=32.1.4
+ensure_avisdk() {
+  python3 -c "from avi.sdk.avi_api import ApiSession" 2>/dev/null && return 0
+  python3 -m pip install -q "avisdk==$AVISDK_VERSION" && python3 -c "from avi.sdk.avi_api import ApiSession" \
+    || { echo "install-deps: avisdk $AVISDK_VERSION is not importable" >&2; exit 1; }
+}
+
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 
 missing=()
 for p in "${PACKAGES[@]}"; do installed "$p" || missing+=("$p"); done
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install-deps: all packages present"
+  ensure_avisdk
   exit 0
 fi
 echo "install-deps: installing ${missing[*]}"
@@ -64,4 +73,5 @@ if [ ${#still[@]} -ne 0 ]; then
   echo "install-deps: still missing: ${still[*]}" >&2
   exit 1
 fi
+ensure_avisdk
 echo "install-deps: done"

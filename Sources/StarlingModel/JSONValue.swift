@@ -206,3 +206,13 @@ public enum StrictJSON {
         }
     }
 }
+
+extension JSONValue {
+    /// The JSON form of an encodable value (`.null` if it cannot be encoded, which our model types never hit).
+    public static func from(_ value: some Encodable) -> JSONValue {
+        guard let data = try? StrictJSON.encoder().encode(value),
+            let v = try? JSONDecoder().decode(JSONValue.self, from: data)
+        else { return .null }
+        return v
+    }
+}

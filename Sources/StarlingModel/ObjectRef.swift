@@ -75,7 +75,8 @@ public struct ObjectRef: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
-    static func percentDecode(_ s: Substring) -> String {
+    /// Decodes `%XX` escapes and `+` (form encoding).
+    public static func percentDecode(_ s: Substring) -> String {
         guard s.contains("%") || s.contains("+") else { return String(s) }
         var bytes: [UInt8] = []
         var it = Array(s.utf8)[...]

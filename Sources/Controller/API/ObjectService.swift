@@ -1,0 +1,466 @@
+import Foundation
+import GRDB
+import StarlingModel
+
+/// The tenant a request works in (from `X-Avi-Tenant` / `X-Avi-Tenant-UUID`, default `admin`) and the
+/// user making it.
+public struct Scope: Sendable, Hashable {
+    /// Tenant uuid (`admin` for the admin tenant, as in Avi).
+    public var tenant: String
+    public var userUUID: String?
+
+    public init(tenant: String = "admin", userUUID: String? = nil) {
+        self.tenant = tenant
+        self.userUUID = userUUID
+    }
+}
+
+/// CRUD on API objects (DESIGN §3.2) over the store: strict decoding and validation, refs by name or
+/// URL normalized to `/api/<type>/<uuid>`, unique names, 409 while referenced, tenant scoping, and the
+/// type-specific rules (user passwords are write-only hashes; serviceengine objects come only from
+/// registration and only their group, name and description may change).
+struct ObjectService: Sendable {
+    let store: Store
+    let hasher: PasswordHasher
+    /// Wall-clock seconds since the epoch (for `_last_modified`).
+    let wallClock: @Sendable () -> Double
+
+    static let admin = "admin"
+
+    // MARK: Reads
+
+    struct ListQuery: Sendable {
+        var name: String?
+        var page = 1
+        var pageSize = 25
+        var fields: Set<String>?
+        var includeName = false
+    }
+
+    func list(_ kind: ObjectKind, scope: Scope, query: ListQuery, base: String) async throws -> JSONValue {
+        let tenants = kind.global ? nil : Self.visible(scope)
+        let objects = try await store.read { db in
+            var sql = "SELECT * FROM objects WHERE type = ?"
+            var args: [(any DatabaseValueConvertible)?] = [kind.name]
+            if let t = tenants {
+                sql += " AND tenant IN (\(t.map { _ in "?" }.joined(separator: ",")))"
+                args += t.map { $0 as (any DatabaseValueConvertible)? }
+            }
+            if let n = query.name {
+                sql += " AND name = ?"
+                args.append(n)
+            }
+            sql += " ORDER BY name, uuid"
+            return try Row.fetchAll(db, sql: sql, arguments: StatementArguments(args)).map(StoredObject.init)
+        }
+        let start = (query.page - 1) * query.pageSize
+        let slice = start < objects.count ? Array(objects[start..<min(objects.count, start + query.pageSize)]) : []
+        var results: [JSONValue] = []
+        for o in slice {
+            results.append(try await present(o.json, base: base, fields: query.fields, includeName: query.includeName))
+        }
+        var out: [String: JSONValue] = ["count": .int(Int64(objects.count)), "results": .array(results)]
+        if start + query.pageSize < objects.count {
+            var next = "\(base)/api/\(kind.name)?page=\(query.page + 1)&page_size=\(query.pageSize)"
+            if let n = query.name { next += "&name=\(Self.percentEncode(n))" }
+            out["next"] = .string(next)
+        }
+        return .object(out)
+    }
+
+    func get(
+        _ kind: ObjectKind, uuid: String, scope: Scope, base: String, fields: Set<String>? = nil,
+        includeName: Bool = false
+    ) async throws -> JSONValue {
+        let o = try await store.read { db in try Self.visibleObject(db, kind, uuid, scope) }
+        return try await present(o.json, base: base, fields: fields, includeName: includeName)
+    }
+
+    /// Stored (relative) form of an object, for internal users.
+    func stored(_ kind: ObjectKind, uuid: String, scope: Scope) async throws -> StoredObject {
+        try await store.read { db in try Self.visibleObject(db, kind, uuid, scope) }
+    }
+
+    // MARK: Writes
+
+    func create(_ kind: ObjectKind, body: JSONValue, scope: Scope) async throws -> StoredObject {
+        guard kind.name != ServiceEngine.objectType else {
+            throw APIError(405, "serviceengine objects are created when an SE registers (POST /api/se-agent/register)")
+        }
+        guard case .object(var members) = body else { throw APIError(400, "body: must be a JSON object") }
+        for k in ["uuid", "url", "_last_modified"] { members[k] = nil }
+        var password: String?
+        if kind.name == User.objectType {
+            guard case .string(let p) = members["password"] ?? .null else {
+                throw APIError(400, "password: required")
+            }
+            password = p
+        }
+        let canonical = try Self.check(kind, .object(members))
+        let hash = password.map { hasher.hash($0) }
+        let now = wallClock()
+        return try await store.write { db in
+            let uuid = "\(kind.name)-\(Secrets.uuid4())"
+            return try Self.insert(db, kind, canonical, uuid: uuid, scope: scope, passwordHash: hash, now: now)
+        }
+    }
+
+    func replace(_ kind: ObjectKind, uuid: String, body: JSONValue, scope: Scope) async throws -> StoredObject {
+        guard case .object(var members) = body else { throw APIError(400, "body: must be a JSON object") }
+        for k in ["uuid", "url", "_last_modified"] { members[k] = nil }
+        let password = members["password"]?.string
+        let canonical = try Self.check(kind, .object(members))
+        let hash = password.map { hasher.hash($0) }
+        let now = wallClock()
+        return try await store.write { db in
+            let existing = try Self.visibleObject(db, kind, uuid, scope)
+            try Self.writable(existing, kind, scope)
+            return try Self.update(db, kind, existing, canonical, scope: scope, passwordHash: hash, now: now)
+        }
+    }
+
+    /// PATCH: Avi's `{"add": ..., "replace": ..., "delete": ...}` or a plain JSON merge.
+    func patch(_ kind: ObjectKind, uuid: String, body: JSONValue, scope: Scope) async throws -> StoredObject {
+        guard case .object(let ops) = body else { throw APIError(400, "body: must be a JSON object") }
+        let password = (ops["replace"]?["password"] ?? ops["password"])?.string
+        let hash = password.map { hasher.hash($0) }
+        let now = wallClock()
+        return try await store.write { db in
+            let existing = try Self.visibleObject(db, kind, uuid, scope)
+            try Self.writable(existing, kind, scope)
+            let merged = try Self.applyPatch(existing.json, ops)
+            var members = merged.object ?? [:]
+            for k in ["uuid", "url", "_last_modified"] { members[k] = nil }
+            let canonical = try Self.check(kind, .object(members))
+            return try Self.update(db, kind, existing, canonical, scope: scope, passwordHash: hash, now: now)
+        }
+    }
+
+    func delete(_ kind: ObjectKind, uuid: String, scope: Scope) async throws {
+        try await store.write { db in
+            let existing = try Self.visibleObject(db, kind, uuid, scope)
+            try Self.writable(existing, kind, scope)
+            if let (t, n) = try db.referrer(of: kind.name, uuid: uuid) {
+                throw APIError(409, "\(kind.name) \(existing.name) is still referenced by \(t) \(n)")
+            }
+            switch kind.name {
+            case Tenant.objectType:
+                guard uuid != Self.admin else { throw APIError(409, "the admin tenant cannot be deleted") }
+                if let n = try String.fetchOne(
+                    db, sql: "SELECT type || ' ' || name FROM objects WHERE tenant = ? LIMIT 1", arguments: [uuid])
+                {
+                    throw APIError(409, "tenant \(existing.name) still has objects (\(n))")
+                }
+            case User.objectType:
+                guard uuid != scope.userUUID else { throw APIError(409, "a user cannot delete itself") }
+                try db.execute(sql: "DELETE FROM users WHERE uuid = ?", arguments: [uuid])
+                try db.execute(sql: "DELETE FROM sessions WHERE user_uuid = ?", arguments: [uuid])
+            case ServiceEngine.objectType:
+                try db.execute(sql: "DELETE FROM se_secrets WHERE se_uuid = ?", arguments: [uuid])
+                try db.execute(sql: "DELETE FROM se_desired WHERE se_uuid = ?", arguments: [uuid])
+            case VirtualService.objectType:
+                try db.execute(sql: "DELETE FROM vs_scale WHERE vs_uuid = ?", arguments: [uuid])
+            default:
+                break
+            }
+            try db.deleteObject(uuid: uuid)
+        }
+    }
+
+    // MARK: Write helpers (inside a transaction)
+
+    static func check(_ kind: ObjectKind, _ json: JSONValue) throws(APIError) -> JSONValue {
+        do {
+            var out = try kind.check(json)
+            if kind.name == User.objectType { out["password"] = nil }
+            return out
+        } catch {
+            throw APIError(error)
+        }
+    }
+
+    /// Inserts a new, already checked object.
+    static func insert(
+        _ db: Database, _ kind: ObjectKind, _ canonical: JSONValue, uuid: String, scope: Scope,
+        passwordHash: String?, now: Double
+    ) throws -> StoredObject {
+        let tenant = kind.global ? admin : try tenantOf(db, canonical["tenant_ref"], scope: scope)
+        var json = try normalizeRefs(db, canonical, path: "", tenant: tenant)
+        let name = json["name"]?.string ?? ""
+        if try db.object(type: kind.name, tenant: tenant, name: name) != nil {
+            throw APIError(409, "name: \(kind.name) \(name) already exists")
+        }
+        json["uuid"] = .string(uuid)
+        json["url"] = .string("/api/\(kind.name)/\(uuid)")
+        json["tenant_ref"] = .string("/api/tenant/\(tenant)")
+        let micros = Int64(now * 1_000_000)
+        json["_last_modified"] = .string(String(micros))
+        if kind.name == User.objectType {
+            guard let passwordHash else { throw APIError(400, "password: required") }
+            let username = json["username"]?.string ?? name
+            if try String.fetchOne(db, sql: "SELECT uuid FROM users WHERE username = ?", arguments: [username]) != nil {
+                throw APIError(409, "username: \(username) already exists")
+            }
+            try db.execute(
+                sql: "INSERT INTO users (uuid, username, password_hash) VALUES (?, ?, ?)",
+                arguments: [uuid, username, passwordHash])
+        }
+        let o = StoredObject(type: kind.name, uuid: uuid, tenant: tenant, name: name, json: json)
+        try db.putObject(o, lastModified: micros)
+        return o
+    }
+
+    static func update(
+        _ db: Database, _ kind: ObjectKind, _ existing: StoredObject, _ canonical: JSONValue, scope: Scope,
+        passwordHash: String?, now: Double
+    ) throws -> StoredObject {
+        let tenant = existing.tenant
+        var json = try normalizeRefs(db, canonical, path: "", tenant: tenant)
+        if kind.name == ServiceEngine.objectType {
+            // Only the group, name and description change; the rest comes from registration and heartbeats.
+            var kept = existing.json
+            for k in ["name", "description", "se_group_ref"] { kept[k] = json[k] }
+            json = kept
+        }
+        let name = json["name"]?.string ?? ""
+        if let other = try db.object(type: kind.name, tenant: tenant, name: name), other.uuid != existing.uuid {
+            throw APIError(409, "name: \(kind.name) \(name) already exists")
+        }
+        if kind.name == Tenant.objectType, existing.uuid == admin, name != admin {
+            throw APIError(409, "name: the admin tenant cannot be renamed")
+        }
+        json["uuid"] = .string(existing.uuid)
+        json["url"] = .string("/api/\(kind.name)/\(existing.uuid)")
+        json["tenant_ref"] = .string("/api/tenant/\(tenant)")
+        let micros = Int64(now * 1_000_000)
+        json["_last_modified"] = .string(String(micros))
+        if kind.name == User.objectType {
+            let username = json["username"]?.string ?? name
+            if let other = try String.fetchOne(
+                db, sql: "SELECT uuid FROM users WHERE username = ?", arguments: [username]), other != existing.uuid
+            {
+                throw APIError(409, "username: \(username) already exists")
+            }
+            try db.execute(sql: "UPDATE users SET username = ? WHERE uuid = ?", arguments: [username, existing.uuid])
+            if let passwordHash {
+                try db.execute(
+                    sql: "UPDATE users SET password_hash = ? WHERE uuid = ?", arguments: [passwordHash, existing.uuid])
+            }
+        }
+        let o = StoredObject(type: kind.name, uuid: existing.uuid, tenant: tenant, name: name, json: json)
+        try db.putObject(o, lastModified: micros)
+        return o
+    }
+
+    static func applyPatch(_ base: JSONValue, _ ops: [String: JSONValue]) throws -> JSONValue {
+        let opKeys: Set<String> = ["add", "replace", "delete"]
+        guard !ops.isEmpty, Set(ops.keys).isSubset(of: opKeys) else { return base.merging(.object(ops)) }
+        var out = base
+        if let r = ops["replace"] {
+            guard r.object != nil else { throw APIError(400, "replace: must be an object") }
+            out = out.merging(r)
+        }
+        if let a = ops["add"] {
+            guard let members = a.object else { throw APIError(400, "add: must be an object") }
+            for (k, v) in members {
+                if case .array(let old) = out[k] ?? .null, case .array(let new) = v {
+                    out[k] = .array(old + new)
+                } else {
+                    out[k] = v
+                }
+            }
+        }
+        if let d = ops["delete"] {
+            guard let members = d.object else { throw APIError(400, "delete: must be an object") }
+            for (k, v) in members {
+                if case .array(let old) = out[k] ?? .null, case .array(let gone) = v {
+                    out[k] = .array(old.filter { item in !gone.contains { sameItem(item, $0) } })
+                } else {
+                    out[k] = nil
+                }
+            }
+        }
+        return out
+    }
+
+    /// Whether a list element matches one named in a PATCH `delete`: equal, the same reference, or an
+    /// object whose given members all match.
+    static func sameItem(_ a: JSONValue, _ b: JSONValue) -> Bool {
+        if a == b { return true }
+        if case .string(let x) = a, case .string(let y) = b, let rx = ObjectRef(x), let ry = ObjectRef(y) {
+            return rx.type == ry.type && rx.key == ry.key
+        }
+        if case .object(let x) = a, case .object(let y) = b {
+            return y.allSatisfy { k, v in x[k] == v }
+        }
+        return false
+    }
+
+    static func writable(_ o: StoredObject, _ kind: ObjectKind, _ scope: Scope) throws(APIError) {
+        guard kind.global || o.tenant == scope.tenant else {
+            throw APIError(403, "\(kind.name) \(o.name) belongs to another tenant")
+        }
+    }
+
+    /// Tenants whose objects a scope sees: its own and `admin` (shared, as Avi shares admin objects).
+    static func visible(_ scope: Scope) -> [String] {
+        scope.tenant == admin ? [admin] : [scope.tenant, admin]
+    }
+
+    static func visibleObject(_ db: Database, _ kind: ObjectKind, _ uuid: String, _ scope: Scope) throws -> StoredObject
+    {
+        guard let o = try db.object(uuid: uuid), o.type == kind.name,
+            kind.global || visible(scope).contains(o.tenant)
+        else { throw APIError.notFound(kind.name, uuid) }
+        return o
+    }
+
+    static func tenantOf(_ db: Database, _ ref: JSONValue?, scope: Scope) throws -> String {
+        guard let s = ref?.string else { return scope.tenant }
+        let r = try resolveRef(db, s, field: "tenant_ref", tenant: admin)
+        return ObjectRef(r)?.uuid ?? scope.tenant
+    }
+
+    /// Rewrites every `*_ref` / `*_refs` (except the top-level `tenant_ref` and `url`) to
+    /// `/api/<type>/<uuid>`, checking that each target exists and is visible: 400 naming the field.
+    static func normalizeRefs(_ db: Database, _ v: JSONValue, path: String, tenant: String) throws -> JSONValue {
+        switch v {
+        case .object(let members):
+            var out = members
+            for (k, child) in members {
+                if path.isEmpty, k == "url" || k == "tenant_ref" { continue }
+                let p = path.isEmpty ? k : "\(path).\(k)"
+                if k.hasSuffix("_ref"), case .string(let s) = child {
+                    out[k] = .string(try resolveRef(db, s, field: p, tenant: tenant))
+                } else if k.hasSuffix("_refs"), case .array(let items) = child {
+                    var refs: [JSONValue] = []
+                    for (i, item) in items.enumerated() {
+                        guard case .string(let s) = item else { throw APIError(400, "\(p)[\(i)]: expected a string") }
+                        refs.append(.string(try resolveRef(db, s, field: "\(p)[\(i)]", tenant: tenant)))
+                    }
+                    out[k] = .array(refs)
+                } else {
+                    out[k] = try normalizeRefs(db, child, path: p, tenant: tenant)
+                }
+            }
+            return .object(out)
+        case .array(let items):
+            return .array(
+                try items.enumerated().map { i, item in
+                    try normalizeRefs(db, item, path: "\(path)[\(i)]", tenant: tenant)
+                })
+        default:
+            return v
+        }
+    }
+
+    static func resolveRef(_ db: Database, _ s: String, field: String, tenant: String) throws -> String {
+        guard let r = ObjectRef(s) else {
+            throw APIError(400, "\(field): \"\(s)\" is not a reference (/api/<type>/<uuid> or /api/<type>/?name=NAME)")
+        }
+        guard let kind = ObjectKind.all[r.type] else { throw APIError(400, "\(field): unknown object type \(r.type)") }
+        var tenants = kind.global ? [admin] : (tenant == admin ? [admin] : [tenant, admin])
+        if let t = r.tenant, !kind.global {
+            guard let tu = try tenantUUID(db, name: t) else { throw APIError(400, "\(field): no tenant named \(t)") }
+            tenants = [tu]
+        }
+        switch r.key {
+        case .uuid(let u):
+            guard let o = try db.object(uuid: u), o.type == kind.name, tenants.contains(o.tenant) else {
+                throw APIError(400, "\(field): no \(kind.name) with uuid \(u)")
+            }
+            return "/api/\(kind.name)/\(o.uuid)"
+        case .name(let n):
+            for t in tenants {
+                if let o = try db.object(type: kind.name, tenant: t, name: n) { return "/api/\(kind.name)/\(o.uuid)" }
+            }
+            throw APIError(400, "\(field): no \(kind.name) named \"\(n)\"")
+        }
+    }
+
+    static func tenantUUID(_ db: Database, name: String) throws -> String? {
+        try db.object(type: Tenant.objectType, tenant: admin, name: name)?.uuid
+    }
+
+    // MARK: Presentation
+
+    /// The API form of a stored object: `url` and refs made absolute (`http://host/api/pool/<uuid>`),
+    /// `#name` appended with `include_name`, trimmed to `fields` (plus `uuid` and `url`) when asked.
+    func present(_ json: JSONValue, base: String, fields: Set<String>?, includeName: Bool) async throws -> JSONValue {
+        var v = json
+        if let fields, case .object(let m) = v {
+            v = .object(m.filter { fields.contains($0.key) || $0.key == "uuid" || $0.key == "url" })
+        }
+        var names: [String: String] = [:]
+        if includeName {
+            var uuids = Set<String>()
+            Self.collectRefs(v, top: true, into: &uuids)
+            let list = Array(uuids)
+            names = try await store.read { db in
+                var out: [String: String] = [:]
+                for u in list { if let o = try db.object(uuid: u) { out[u] = o.name } }
+                return out
+            }
+        }
+        return Self.absolutize(v, base: base, names: includeName ? names : nil, top: true)
+    }
+
+    static func collectRefs(_ v: JSONValue, top: Bool, into out: inout Set<String>) {
+        switch v {
+        case .object(let m):
+            for (k, c) in m {
+                if k.hasSuffix("_ref"), let s = c.string, let u = ObjectRef(s)?.uuid {
+                    out.insert(u)
+                } else if k.hasSuffix("_refs"), case .array(let items) = c {
+                    for i in items { if let s = i.string, let u = ObjectRef(s)?.uuid { out.insert(u) } }
+                } else {
+                    collectRefs(c, top: false, into: &out)
+                }
+            }
+        case .array(let items):
+            for i in items { collectRefs(i, top: false, into: &out) }
+        default:
+            break
+        }
+    }
+
+    static func absolutize(_ v: JSONValue, base: String, names: [String: String]?, top: Bool) -> JSONValue {
+        func fix(_ s: String) -> String {
+            guard s.hasPrefix("/api/") else { return s }
+            var out = base + s
+            if let names, let u = ObjectRef(s)?.uuid, let n = names[u] { out += "#\(n)" }
+            return out
+        }
+        switch v {
+        case .object(let m):
+            var out = m
+            for (k, c) in m {
+                if (k == "url" && top) || k.hasSuffix("_ref"), case .string(let s) = c {
+                    out[k] = .string(k == "url" ? base + s : fix(s))
+                } else if k.hasSuffix("_refs"), case .array(let items) = c {
+                    out[k] = .array(items.map { i in i.string.map { .string(fix($0)) } ?? i })
+                } else {
+                    out[k] = absolutize(c, base: base, names: names, top: false)
+                }
+            }
+            return .object(out)
+        case .array(let items):
+            return .array(items.map { absolutize($0, base: base, names: names, top: false) })
+        default:
+            return v
+        }
+    }
+
+    static func percentEncode(_ s: String) -> String {
+        var out = ""
+        for b in s.utf8 {
+            let c = Character(Unicode.Scalar(b))
+            if c.isLetter && b < 128 || c.isNumber && b < 128 || "-._~".contains(c) {
+                out.append(c)
+            } else {
+                out += String(format: "%%%02X", b)
+            }
+        }
+        return out
+    }
+}

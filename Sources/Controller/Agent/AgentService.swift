@@ -1,0 +1,88 @@
+import GRDB
+import StarlingModel
+
+/// SE registration and agent authentication (DESIGN §3.4).
+///
+/// Token rules: a join token is valid 24 h for its first use; it binds to the first SE name that
+/// registers with it. The same name may register again with it at any time (an SE restart) and gets the
+/// same `se_uuid` (unless that SE was deleted, then a new one) and a new secret; another name gets 401.
+struct AgentService: Sendable {
+    let store: Store
+    let heartbeatInterval: Double
+
+    func register(_ r: SERegistration, now: Double) async throws -> SERegistered {
+        guard !r.name.isEmpty else { throw APIError(400, "name: must not be empty") }
+        do {
+            try r.data_address.validate(field: "data_address")
+        } catch {
+            throw APIError(error)
+        }
+        let secret = Secrets.token()
+        let digest = Secrets.digest(secret)
+        let uuid = try await store.write { db -> String in
+            guard
+                let row = try Row.fetchOne(
+                    db, sql: "SELECT expires, se_name, se_uuid FROM join_tokens WHERE token = ?", arguments: [r.token])
+            else { throw APIError(401, "token: unknown join token") }
+            let boundName: String? = row["se_name"]
+            var seUUID: String? = row["se_uuid"]
+            if let boundName {
+                guard boundName == r.name else {
+                    throw APIError(401, "token: this join token belongs to SE \(boundName)")
+                }
+            } else {
+                let expires: Double = row["expires"]
+                guard expires >= now else { throw APIError(401, "token: the join token expired") }
+            }
+            if let u = seUUID, try db.object(uuid: u) == nil { seUUID = nil }
+            let kind = ObjectKind.all[ServiceEngine.objectType]!
+            if let u = seUUID, var o = try db.object(uuid: u) {
+                o.json["data_address"] = JSONValue.from(r.data_address)
+                o.json["mgmt_url"] = r.mgmt_url.map { .string($0) } ?? .null
+                o.json["threads"] = r.threads.map { .int(Int64($0)) } ?? .null
+                if case .object(let m) = o.json { o.json = .object(m.filter { $0.value != .null }) }
+                try db.putObject(o, lastModified: Int64(now * 1_000_000))
+            } else {
+                if try db.object(type: kind.name, tenant: ObjectService.admin, name: r.name) != nil {
+                    throw APIError(409, "name: an SE named \(r.name) is already registered with another token")
+                }
+                var se = ServiceEngine(
+                    name: r.name, se_group_ref: "/api/serviceenginegroup/?name=\(SystemDefaults.defaultSEGroup)",
+                    data_address: r.data_address, mgmt_url: r.mgmt_url, threads: r.threads)
+                se.cloud_ref = "/api/cloud/?name=Default-Cloud"
+                let json = try ObjectService.check(kind, JSONValue.from(se))
+                let o = try ObjectService.insert(
+                    db, kind, json, uuid: "serviceengine-\(Secrets.uuid4())", scope: Scope(), passwordHash: nil,
+                    now: now)
+                seUUID = o.uuid
+            }
+            let u = seUUID!
+            try db.execute(
+                sql: "UPDATE join_tokens SET se_name = ?, se_uuid = ? WHERE token = ?", arguments: [r.name, u, r.token])
+            try db.execute(
+                sql: "INSERT INTO se_secrets (se_uuid, secret_digest, token) VALUES (?, ?, ?) "
+                    + "ON CONFLICT(se_uuid) DO UPDATE SET secret_digest = excluded.secret_digest, token = excluded.token",
+                arguments: [u, digest, r.token])
+            return u
+        }
+        return SERegistered(se_uuid: uuid, se_secret: secret, heartbeat_interval: heartbeatInterval)
+    }
+
+    /// Checks `Authorization: Bearer <secret>` for an SE: 404 unknown SE, 401 bad secret.
+    func authenticate(se: String, authorization: String?) async throws {
+        let digest = try await store.read { db -> String? in
+            guard try db.object(uuid: se)?.type == ServiceEngine.objectType else { return nil }
+            return try String.fetchOne(
+                db, sql: "SELECT secret_digest FROM se_secrets WHERE se_uuid = ?", arguments: [se])
+                ?? ""
+        }
+        guard let digest else { throw APIError(404, "serviceengine \(se) not found: register again") }
+        guard let auth = authorization, auth.hasPrefix("Bearer ") else {
+            throw APIError(401, "Authorization: Bearer <se_secret> required")
+        }
+        let presented = Secrets.digest(String(auth.dropFirst("Bearer ".count)))
+        guard !digest.isEmpty,
+            PasswordHasher.constantTimeEqual(Array(presented.utf8), Array(digest.utf8))
+        else { throw APIError(401, "Authorization: bad SE secret") }
+    }
+}

@@ -1,0 +1,210 @@
+import Foundation
+import GRDB
+import Hummingbird
+import Logging
+import Prometheus
+import ServiceLifecycle
+import StarlingModel
+
+/// How a controller runs (`starling controller` flags).
+public struct ControllerConfiguration: Sendable {
+    /// Where `controller.sqlite` lives.
+    public var dataDirectory: String
+    /// The `admin` user's password on first start.
+    public var adminPassword: String
+    /// Seconds between SE heartbeats (sent to SEs at registration).
+    public var heartbeatInterval: Double = 1.0
+    /// Missed heartbeat intervals before an SE is down (`--se-down-after`).
+    public var seDownAfter: Double = 3
+    /// PBKDF2 iterations for new password hashes.
+    public var passwordIterations: Int = 100_000
+    /// Seconds between reconciler ticks (liveness checks).
+    public var tickInterval: Double = 0.25
+    /// Monotonic seconds; nil for the real clock (tests pass a manual one).
+    public var clock: (@Sendable () -> Double)?
+
+    public init(dataDirectory: String, adminPassword: String) {
+        self.dataDirectory = dataDirectory
+        self.adminPassword = adminPassword
+    }
+}
+
+/// The controller: store, object service, auth, SE agent service and reconciler, and the HTTP responder
+/// in front of them. `open` creates the defaults on first start and starts the reconciler.
+public final class Controller: Sendable {
+    public let configuration: ControllerConfiguration
+    public let store: Store
+    public let reconciler: Reconciler
+    let objects: ObjectService
+    let auth: AuthService
+    let agent: AgentService
+    let metrics: ControllerMetrics
+    let logger: Logger
+
+    /// Opens the store in `configuration.dataDirectory`, creates the defaults on first start and
+    /// starts the reconciler (which loads the persisted placement and desired states).
+    public init(configuration: ControllerConfiguration, logger: Logger) async throws {
+        guard !configuration.adminPassword.isEmpty else {
+            throw APIError(400, "an admin password is required (STARLING_ADMIN_PASSWORD or --admin-password-file)")
+        }
+        self.configuration = configuration
+        self.logger = logger
+        store = try Store(directory: configuration.dataDirectory)
+        let hasher = PasswordHasher(iterations: configuration.passwordIterations)
+        objects = ObjectService(store: store, hasher: hasher, wallClock: { Date().timeIntervalSince1970 })
+        auth = AuthService(store: store)
+        agent = AgentService(store: store, heartbeatInterval: configuration.heartbeatInterval)
+        metrics = ControllerMetrics()
+        let clock: @Sendable () -> Double
+        if let c = configuration.clock {
+            clock = c
+        } else {
+            let start = ContinuousClock.now
+            clock = {
+                let d = ContinuousClock.now - start
+                return Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+            }
+        }
+        reconciler = Reconciler(
+            store: store, downAfter: configuration.seDownAfter * configuration.heartbeatInterval, clock: clock,
+            logger: logger)
+        let created = try await Defaults.bootstrap(
+            store, adminPasswordHash: hasher.hash(configuration.adminPassword), now: Date().timeIntervalSince1970)
+        if created {
+            logger.info(
+                "created the store and its default objects",
+                metadata: ["controller.dir": "\(configuration.dataDirectory)"])
+        }
+        try await reconciler.start()
+    }
+
+    /// The HTTP responder (for `Application(responder:)` and `app.test(.router)`).
+    public var responder: ControllerResponder { ControllerResponder(controller: self) }
+
+    /// The Hummingbird application serving the API on `host:port`, with the reconciler's ticker: a
+    /// `Service` to run in a `ServiceGroup` (graceful shutdown stops both).
+    public func service(host: String, port: Int) -> any Service { application(host: host, port: port) }
+
+    /// The Hummingbird application serving the API on `host:port`, with the reconciler's ticker.
+    public func application(host: String, port: Int) -> some ApplicationProtocol {
+        Application(
+            responder: responder, configuration: .init(address: .hostname(host, port: port), serverName: "starling"),
+            services: [ReconcilerTicker(reconciler: reconciler, interval: configuration.tickInterval, logger: logger)],
+            logger: logger)
+    }
+
+    /// After an object write: reconcile when the type matters to placement or desired state.
+    func changed(_ kind: ObjectKind, _ what: String) async throws {
+        guard ![User.objectType, Role.objectType, Tenant.objectType, Cloud.objectType].contains(kind.name) else {
+            return
+        }
+        try await reconciler.configChanged(what)
+    }
+
+    /// Long-poll helper: true when the SE's desired version moved away from `version` within `seconds`.
+    func waitForChange(se: String, from version: Int, seconds: Double) async throws -> Bool {
+        let id = await reconciler.newWaiterID()
+        let reconciler = self.reconciler
+        return await withTaskGroup(of: Bool?.self) { group in
+            group.addTask { await reconciler.wait(se, from: version, id: id) }
+            group.addTask {
+                try? await Task.sleep(for: .seconds(seconds))
+                await reconciler.cancelWait(id)
+                return nil
+            }
+            var result = false
+            for await r in group {
+                if let r {
+                    result = r
+                    break
+                }
+            }
+            group.cancelAll()
+            return result
+        }
+    }
+
+    func tenant(name: String) async throws -> String {
+        let uuid = try await store.read { db in try ObjectService.tenantUUID(db, name: name) }
+        guard let uuid else { throw APIError(403, "X-Avi-Tenant: no tenant named \(name)") }
+        return uuid
+    }
+
+    func tenant(uuid: String) async throws -> String {
+        let found = try await store.read { db in try db.object(uuid: uuid)?.type == Tenant.objectType }
+        guard found else { throw APIError(403, "X-Avi-Tenant-UUID: no tenant \(uuid)") }
+        return uuid
+    }
+
+    /// `/metrics` text.
+    func metricsText() async -> String {
+        let counts =
+            (try? await store.read { db in
+                try Row.fetchAll(db, sql: "SELECT type, COUNT(*) AS n FROM objects GROUP BY type").map {
+                    ($0["type"] as String, $0["n"] as Int)
+                }
+            }) ?? []
+        let ses = await reconciler.seCounts()
+        return metrics.render(objects: counts, sesUp: ses.up, sesDown: ses.down)
+    }
+}
+
+/// Runs `Reconciler.tick()` every `interval` seconds until shutdown (SE liveness).
+struct ReconcilerTicker: Service {
+    let reconciler: Reconciler
+    let interval: Double
+    let logger: Logger
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                do {
+                    try await Task.sleep(for: .seconds(interval))
+                } catch {
+                    return
+                }
+                do {
+                    try await reconciler.tick()
+                } catch {
+                    logger.error("reconcile failed", metadata: ["error": "\(error)"])
+                }
+            }
+        }
+    }
+}
+
+/// API request counters and the gauges `/metrics` shows, in a registry owned by the controller.
+final class ControllerMetrics: Sendable {
+    let registry = PrometheusCollectorRegistry()
+    static var requests: MetricNameDescriptor {
+        MetricNameDescriptor(
+            namespace: "starling_controller", metricName: "api_requests", unitName: "total",
+            helpText: "REST API requests by method and status")
+    }
+    static var objects: MetricNameDescriptor {
+        MetricNameDescriptor(
+            namespace: "starling_controller", metricName: "objects", unitName: "count", helpText: "API objects by type")
+    }
+    static var ses: MetricNameDescriptor {
+        MetricNameDescriptor(
+            namespace: "starling_controller", metricName: "serviceengines", unitName: "count",
+            helpText: "Registered SEs by oper state")
+    }
+
+    func request(method: String, status: Int) {
+        registry.makeCounter(
+            descriptor: Self.requests, labels: [("method", method), ("status", String(status))]
+        ).increment()
+    }
+
+    func render(objects: [(String, Int)], sesUp: Int, sesDown: Int) -> String {
+        for (type, n) in objects {
+            registry.makeGauge(descriptor: Self.objects, labels: [("type", type)]).set(Double(n))
+        }
+        registry.makeGauge(descriptor: Self.ses, labels: [("state", "up")]).set(Double(sesUp))
+        registry.makeGauge(descriptor: Self.ses, labels: [("state", "down")]).set(Double(sesDown))
+        var buffer: [UInt8] = []
+        registry.emit(into: &buffer)
+        return String(decoding: buffer, as: UTF8.self)
+    }
+}

@@ -1,0 +1,461 @@
+import Foundation
+import GRDB
+import Logging
+import StarlingModel
+
+/// The one owner of placement and of every SE's desired state (STYLE 8, 9).
+///
+/// On every relevant change (object writes, registrations, heartbeats that change an SE's state, scale
+/// requests) and on every `tick()`, it runs the pure `PlacementEngine.place` over the whole configuration,
+/// persists the placement and its decisions, rebuilds each SE's `SEDesiredState` and gives it a new
+/// version (from the store-wide counter) only when its content changed, and wakes the SEs' long-polls.
+/// A pass never suspends (the store is used synchronously), so passes never interleave.
+///
+/// Restart: the persisted placement and desired states are loaded as they were, and every known SE gets
+/// one `downAfter` of grace, so a restart changes nothing on the data plane.
+public actor Reconciler {
+    let store: Store
+    let logger: Logger
+    /// Monotonic seconds.
+    let clock: @Sendable () -> Double
+    private var liveness: SELiveness
+    private var reported: [String: (status: SEStatus, at: Double)] = [:]
+    private var lastStates: [String: SEState.OperState] = [:]
+    private var placement = Placement()
+    private var decisions: [PlacementDecision] = []
+    private var desired: [String: SEDesiredState] = [:]
+    private var waiters: [String: [UInt64: CheckedContinuation<Bool, Never>]] = [:]
+    private var cancelledEarly: Set<UInt64> = []
+    private var nextWaiter: UInt64 = 0
+    private var started = false
+
+    /// - Parameters:
+    ///   - downAfter: seconds without a heartbeat before an SE is down.
+    ///   - clock: monotonic seconds (a manual clock in tests).
+    public init(store: Store, downAfter: Double, clock: @escaping @Sendable () -> Double, logger: Logger) {
+        self.store = store
+        self.liveness = SELiveness(downAfter: downAfter)
+        self.clock = clock
+        self.logger = logger
+    }
+
+    // MARK: Life cycle
+
+    /// Loads the persisted placement and desired states, grants grace to known SEs, and reconciles.
+    public func start() throws {
+        guard !started else { return }
+        started = true
+        let (rows, stored, ses) = try store.readNow { db in
+            let rows = try Row.fetchAll(db, sql: "SELECT vs_uuid, se_uuids FROM placement").map {
+                (vs: $0["vs_uuid"] as String, ses: $0["se_uuids"] as String)
+            }
+            let stored = try Row.fetchAll(db, sql: "SELECT json FROM se_desired").map { $0["json"] as String }
+            let ses = try db.objects(type: ServiceEngine.objectType).map(\.uuid)
+            return (rows, stored, ses)
+        }
+        var assignments: [String: [String]] = [:]
+        for r in rows { assignments[r.vs] = (try? JSONDecoder().decode([String].self, from: Data(r.ses.utf8))) ?? [] }
+        placement = Placement(assignments: assignments)
+        for text in stored {
+            if let d = try? JSONDecoder().decode(SEDesiredState.self, from: Data(text.utf8)) { desired[d.se_uuid] = d }
+        }
+        let now = clock()
+        liveness.grace(ses, now: now)
+        for se in ses { lastStates[se] = liveness.state(se, now: now).state }
+        try reconcile(reason: "controller start")
+    }
+
+    /// Periodic: re-evaluates SE liveness and reconciles when an SE changed state.
+    public func tick() throws {
+        let now = clock()
+        var changed: [String] = []
+        for (se, old) in lastStates {
+            let s = liveness.state(se, now: now)
+            if s.state != old { changed.append("\(se) \(old.rawValue)→\(s.state.rawValue) (\(s.reason))") }
+        }
+        if !changed.isEmpty { try reconcile(reason: "SE state: " + changed.sorted().joined(separator: "; ")) }
+    }
+
+    // MARK: Events
+
+    /// Object writes changed the configuration.
+    public func configChanged(_ what: String) throws { try reconcile(reason: what) }
+
+    /// An SE registered (new or again).
+    public func registered(_ se: String) throws {
+        liveness.seen(se, at: clock())
+        try reconcile(reason: "SE \(se) registered")
+    }
+
+    /// An SE was deleted through the API.
+    public func removed(_ se: String) throws {
+        liveness.forget(se)
+        reported[se] = nil
+        lastStates[se] = nil
+        desired[se] = nil
+        wake(se)
+        try reconcile(reason: "SE \(se) unregistered")
+    }
+
+    /// A heartbeat; returns the desired version for that SE.
+    public func heartbeat(_ status: SEStatus) throws -> Int {
+        let now = clock()
+        liveness.seen(status.se_uuid, at: now, draining: status.draining)
+        reported[status.se_uuid] = (status, now)
+        if lastStates[status.se_uuid] != liveness.state(status.se_uuid, now: now).state {
+            try reconcile(reason: "SE \(status.se_uuid) heartbeat")
+        }
+        return desired[status.se_uuid]?.version ?? 0
+    }
+
+    /// The SE's desired state, if it is registered.
+    public func desiredState(_ se: String) -> SEDesiredState? { desired[se] }
+
+    /// Suspends until the SE's desired version differs from `version` (true) or `cancelWait(id)` (false).
+    public func wait(_ se: String, from version: Int?, id: UInt64) async -> Bool {
+        if cancelledEarly.remove(id) != nil { return false }
+        if desired[se]?.version != version { return true }
+        return await withCheckedContinuation { c in waiters[se, default: [:]][id] = c }
+    }
+
+    /// Ends a `wait` (its deadline passed).
+    public func cancelWait(_ id: UInt64) {
+        for (se, var ws) in waiters {
+            if let c = ws.removeValue(forKey: id) {
+                waiters[se] = ws
+                c.resume(returning: false)
+                return
+            }
+        }
+        cancelledEarly.insert(id)
+    }
+
+    /// A fresh waiter id.
+    public func newWaiterID() -> UInt64 {
+        nextWaiter += 1
+        return nextWaiter
+    }
+
+    private func wake(_ se: String) {
+        for (_, c) in waiters.removeValue(forKey: se) ?? [:] { c.resume(returning: true) }
+    }
+
+    // MARK: Scale
+
+    /// `POST /api/virtualservice/<uuid>/scaleout|scalein`: persists the new desired scale-out and
+    /// reconciles; returns the virtual service's SEs after it.
+    public func scale(_ vs: String, out: Bool) throws -> [String] {
+        let snap = try snapshot()
+        let input = snap.input(placement: placement)
+        let result: ScaleResult
+        do {
+            result =
+                out ? try PlacementEngine.scaleOut(vs, in: input) : try PlacementEngine.scaleIn(vs, in: input)
+        } catch {
+            throw APIError(error.status, error.description)
+        }
+        try store.writeNow { db in
+            try db.execute(
+                sql: "INSERT INTO vs_scale (vs_uuid, desired) VALUES (?, ?) "
+                    + "ON CONFLICT(vs_uuid) DO UPDATE SET desired = excluded.desired",
+                arguments: [vs, result.desiredScaleout])
+        }
+        try reconcile(reason: "\(out ? "scale-out" : "scale-in") of \(vs) to \(result.desiredScaleout)")
+        return placement.serviceEngines(for: vs)
+    }
+
+    // MARK: Runtime
+
+    /// What `GET /api/virtualservice/<uuid>/runtime` shows.
+    public func vsRuntime(_ vs: String, name: String, enabled: Bool) -> JSONValue {
+        let now = clock()
+        let ses = placement.serviceEngines(for: vs)
+        let mine = decisions.filter { $0.vs == vs }
+        var entries: [JSONValue] = []
+        var upOn: [String] = []
+        var downWhy: [String] = []
+        let seNames =
+            (try? store.readNow { db in
+                try db.objects(type: ServiceEngine.objectType).reduce(into: [String: String]()) {
+                    $0[$1.uuid] = $1.name
+                }
+            }) ?? [:]
+        for se in ses {
+            let seName = seNames[se] ?? se
+            let live = liveness.state(se, now: now)
+            let reason = mine.last { $0.se == se && ($0.kind == .placed || $0.kind == .kept) }?.reason ?? ""
+            var e: [String: JSONValue] = [
+                "se_uuid": .string(se), "se_name": .string(seName), "placement_reason": .string(reason),
+                "se_oper_state": .string(live.state == .down ? "OPER_DOWN" : "OPER_UP"),
+                "se_oper_reason": .string(live.reason),
+            ]
+            if let st = reported[se]?.status.virtual_services.first(where: { $0.uuid == vs }) {
+                e["oper_state"] = .string(st.oper_state)
+                e["reason"] = .string(st.reason)
+                e["advertised"] = .bool(st.advertised)
+                e["advertise_reason"] = .string(st.advertise_reason)
+                e["servers_up"] = .int(Int64(st.servers.filter(\.up).count))
+                e["servers_total"] = .int(Int64(st.servers.count))
+                e["servers"] = JSONValue.from(st.servers)
+                if st.oper_state == "OPER_UP" && live.state != .down {
+                    upOn.append(seName)
+                } else {
+                    downWhy.append("\(seName): \(st.reason)")
+                }
+            } else {
+                e["oper_state"] = .string("OPER_DOWN")
+                e["reason"] = .string("the SE has not reported this virtual service yet")
+                downWhy.append("\(seName): not reported yet")
+            }
+            entries.append(.object(e))
+        }
+        let state: String
+        let reason: String
+        if !enabled {
+            (state, reason) = ("OPER_DISABLED", "the virtual service is disabled")
+        } else if ses.isEmpty {
+            state = "OPER_DOWN"
+            reason = mine.last { $0.kind == .unplaced }?.reason ?? "not placed on any SE"
+        } else if !upOn.isEmpty {
+            state = "OPER_UP"
+            reason = "up on \(upOn.count) of \(ses.count) SE(s): \(upOn.joined(separator: ", "))"
+        } else {
+            state = "OPER_DOWN"
+            reason = "no SE reports it up: " + downWhy.joined(separator: "; ")
+        }
+        return .object([
+            "uuid": .string(vs), "name": .string(name),
+            "oper_status": .object(["state": .string(state), "reason": .string(reason)]),
+            "placement": .array(entries),
+            "decisions": .array(
+                mine.map { d in
+                    .object([
+                        "kind": .string(d.kind.rawValue), "cause": .string(d.cause.rawValue),
+                        "se_uuid": d.se.map { .string($0) } ?? .null, "reason": .string(d.reason),
+                    ])
+                }),
+        ])
+    }
+
+    /// What `GET /api/serviceengine/<uuid>/runtime` shows.
+    public func seRuntime(_ se: String, name: String, dataAddress: IpAddr?) -> JSONValue {
+        let now = clock()
+        let live = liveness.state(se, now: now)
+        var out: [String: JSONValue] = [
+            "uuid": .string(se), "name": .string(name),
+            "oper_status": .object([
+                "state": .string(live.state == .down ? "OPER_DOWN" : "OPER_UP"), "reason": .string(live.reason),
+            ]),
+            "draining": .bool(live.state == .draining),
+            "desired_version": .int(Int64(desired[se]?.version ?? 0)),
+            "placed_virtual_services": .array(placement.virtualServices(on: se).map { .string($0) }),
+        ]
+        if let a = dataAddress { out["data_address"] = JSONValue.from(a) }
+        if let last = liveness.lastHeard(se) { out["last_heartbeat_age"] = .double(max(0, now - last)) }
+        if let r = reported[se] {
+            out["applied_version"] = .int(Int64(r.status.applied_version))
+            out["virtual_services"] = JSONValue.from(r.status.virtual_services)
+            out["bgp_peers"] = JSONValue.from(r.status.bgp_peers)
+            out["connections"] = .int(Int64(r.status.connections))
+        } else {
+            out["virtual_services"] = .array([])
+            out["bgp_peers"] = .array([])
+        }
+        return .object(out)
+    }
+
+    /// Counts of SEs by state, for `/metrics`.
+    public func seCounts() -> (up: Int, down: Int) {
+        let now = clock()
+        var up = 0
+        var down = 0
+        for se in lastStates.keys {
+            if liveness.state(se, now: now).state == .down { down += 1 } else { up += 1 }
+        }
+        return (up, down)
+    }
+
+    /// The current placement (VS uuid → SE uuids).
+    public func currentPlacement() -> Placement { placement }
+
+    // MARK: Reconcile
+
+    struct Snapshot {
+        var groups: [String: SEGroupPolicy] = [:]
+        var ses: [(uuid: String, name: String, group: String)] = []
+        var vss: [VSRequest] = []
+        var set = ObjectSet()
+        var globalVrf: VrfContext?
+        var seNames: [String: String] = [:]
+        var storedSEStatus: [String: String] = [:]
+        var state: (String) -> (SEState.OperState, Double) = { _ in (.up, 0) }
+
+        func input(placement: Placement) -> PlacementInput {
+            PlacementInput(
+                groups: groups,
+                serviceEngines: ses.map { s in
+                    let (st, load) = state(s.uuid)
+                    return SEState(uuid: s.uuid, name: s.name, group: s.group, operState: st, load: load)
+                }, virtualServices: vss, current: placement)
+        }
+    }
+
+    private func snapshot() throws -> Snapshot {
+        let now = clock()
+        let rows = try store.readNow { db -> ([StoredObject], [String: Int]) in
+            let types = [
+                ServiceEngineGroup.objectType, ServiceEngine.objectType, VirtualService.objectType, Pool.objectType,
+                VsVip.objectType, HealthMonitor.objectType, ApplicationProfile.objectType,
+                SSLKeyAndCertificate.objectType, VrfContext.objectType,
+            ]
+            var all: [StoredObject] = []
+            for t in types { all += try db.objects(type: t) }
+            var scale: [String: Int] = [:]
+            for r in try Row.fetchAll(db, sql: "SELECT vs_uuid, desired FROM vs_scale") {
+                scale[r["vs_uuid"]] = r["desired"]
+            }
+            return (all, scale)
+        }
+        var snap = Snapshot()
+        var defaultGroup: String?
+        for o in rows.0 {
+            do {
+                switch o.type {
+                case ServiceEngineGroup.objectType:
+                    let g = try o.decode(ServiceEngineGroup.self)
+                    let d = ServiceEngineGroup.defaults
+                    snap.groups[o.uuid] = SEGroupPolicy(
+                        haMode: g.ha_mode == .sharedPair ? .sharedPair : .shared,
+                        bufferSE: g.buffer_se ?? d.buffer_se!,
+                        minScaleoutPerVS: g.min_scaleout_per_vs ?? d.min_scaleout_per_vs!,
+                        maxScaleoutPerVS: g.max_scaleout_per_vs ?? d.max_scaleout_per_vs!,
+                        maxSE: g.max_se ?? d.max_se!, maxVSPerSE: g.max_vs_per_se ?? d.max_vs_per_se!,
+                        algo: g.algo == .distributed ? .distributed : .packed)
+                    snap.set.serviceenginegroup = (snap.set.serviceenginegroup ?? []) + [g]
+                    if g.name == SystemDefaults.defaultSEGroup && o.tenant == ObjectService.admin {
+                        defaultGroup = o.uuid
+                    }
+                case ServiceEngine.objectType:
+                    let s = try o.decode(ServiceEngine.self)
+                    snap.ses.append((o.uuid, s.name, s.se_group_ref.flatMap { ObjectRef($0)?.uuid } ?? ""))
+                    snap.seNames[o.uuid] = s.name
+                    snap.storedSEStatus[o.uuid] = s.oper_status?.state
+                case VirtualService.objectType:
+                    let v = try o.decode(VirtualService.self)
+                    snap.set.virtualservice = (snap.set.virtualservice ?? []) + [v]
+                    snap.vss.append(
+                        VSRequest(
+                            uuid: o.uuid, name: v.name, group: v.se_group_ref.flatMap { ObjectRef($0)?.uuid } ?? "",
+                            enabled: v.isEnabled, desiredScaleout: rows.1[o.uuid]))
+                case Pool.objectType: snap.set.pool = (snap.set.pool ?? []) + [try o.decode(Pool.self)]
+                case VsVip.objectType: snap.set.vsvip = (snap.set.vsvip ?? []) + [try o.decode(VsVip.self)]
+                case HealthMonitor.objectType:
+                    snap.set.healthmonitor = (snap.set.healthmonitor ?? []) + [try o.decode(HealthMonitor.self)]
+                case ApplicationProfile.objectType:
+                    snap.set.applicationprofile =
+                        (snap.set.applicationprofile ?? []) + [try o.decode(ApplicationProfile.self)]
+                case SSLKeyAndCertificate.objectType:
+                    snap.set.sslkeyandcertificate =
+                        (snap.set.sslkeyandcertificate ?? []) + [try o.decode(SSLKeyAndCertificate.self)]
+                case VrfContext.objectType:
+                    let v = try o.decode(VrfContext.self)
+                    if v.name == SystemDefaults.globalVrf && o.tenant == ObjectService.admin { snap.globalVrf = v }
+                default: break
+                }
+            } catch {
+                logger.error(
+                    "stored object does not decode; skipped",
+                    metadata: ["controller.object": "\(o.type) \(o.uuid)", "error": "\(error)"])
+            }
+        }
+        if let d = defaultGroup {
+            for i in snap.ses.indices where snap.ses[i].group.isEmpty { snap.ses[i].group = d }
+            for i in snap.vss.indices where snap.vss[i].group.isEmpty { snap.vss[i].group = d }
+        }
+        let live = liveness
+        let reports = reported
+        snap.state = { se in
+            (live.state(se, now: now).state, Double(reports[se]?.status.connections ?? 0))
+        }
+        return snap
+    }
+
+    private func reconcile(reason: String) throws {
+        let snap = try snapshot()
+        let (newPlacement, newDecisions) = PlacementEngine.place(snap.input(placement: placement))
+        let resolver = Resolver(snap.set)
+        let vsByUUID = Dictionary(
+            (snap.set.virtualservice ?? []).compactMap { v in v.uuid.map { ($0, v) } }, uniquingKeysWith: { a, _ in a })
+        var changed: [String: SEDesiredState] = [:]
+        let now = clock()
+        for s in snap.ses {
+            var list: [ResolvedVirtualService] = []
+            for vs in newPlacement.virtualServices(on: s.uuid) {
+                guard let v = vsByUUID[vs] else { continue }
+                do {
+                    list.append(try resolver.resolve(v))
+                } catch {
+                    logger.error(
+                        "virtual service does not resolve; left out of the SE's desired state",
+                        metadata: ["se.vs": "\(v.name)", "error": "\(error)"])
+                }
+            }
+            let doc = SEDesiredState(
+                version: 0, se_uuid: s.uuid, se_name: s.name, vrfcontext: snap.globalVrf, virtual_services: list)
+            var old = desired[s.uuid]
+            let oldVersion = old?.version
+            old?.version = 0
+            if old != doc || oldVersion == nil { changed[s.uuid] = doc }
+        }
+        let states = Dictionary(uniqueKeysWithValues: snap.ses.map { ($0.uuid, liveness.state($0.uuid, now: now)) })
+        let wall = Date().timeIntervalSince1970
+        let stored = try store.writeNow { db -> [String: SEDesiredState] in
+            try db.execute(sql: "DELETE FROM placement")
+            for (vs, ses) in newPlacement.assignments {
+                try db.execute(
+                    sql: "INSERT INTO placement (vs_uuid, se_uuids) VALUES (?, ?)",
+                    arguments: [vs, JSONText.encode(ses)])
+            }
+            try db.execute(sql: "DELETE FROM decisions")
+            for d in newDecisions {
+                try db.execute(
+                    sql: "INSERT INTO decisions (vs_uuid, se_uuid, kind, cause, reason) VALUES (?, ?, ?, ?, ?)",
+                    arguments: [d.vs, d.se, d.kind.rawValue, d.cause.rawValue, d.reason])
+            }
+            var out: [String: SEDesiredState] = [:]
+            for (se, var doc) in changed.sorted(by: { $0.key < $1.key }) {
+                doc.version = try db.nextVersion()
+                try db.execute(
+                    sql: "INSERT INTO se_desired (se_uuid, version, json) VALUES (?, ?, ?) "
+                        + "ON CONFLICT(se_uuid) DO UPDATE SET version = excluded.version, json = excluded.json",
+                    arguments: [se, doc.version, JSONText.encode(doc)])
+                out[se] = doc
+            }
+            // The SE objects show their oper state (read-only fields), updated on transitions only.
+            for (se, st) in states {
+                let text = st.state == .down ? "OPER_DOWN" : "OPER_UP"
+                guard snap.storedSEStatus[se] != text, var o = try db.object(uuid: se) else { continue }
+                o.json["oper_status"] = JSONValue.from(
+                    OperStatus(state: text, reason: st.reason, last_changed_time: String(Int64(wall * 1_000_000))))
+                o.json["se_connected"] = .bool(st.state != .down)
+                try db.putObject(o, lastModified: Int64(wall * 1_000_000))
+            }
+            return out
+        }
+        placement = newPlacement
+        decisions = newDecisions
+        for s in snap.ses { lastStates[s.uuid] = states[s.uuid]?.state }
+        for (se, doc) in stored {
+            desired[se] = doc
+            wake(se)
+        }
+        if !stored.isEmpty {
+            logger.info(
+                "reconciled",
+                metadata: [
+                    "controller.reason": "\(reason)",
+                    "controller.changed": "\(stored.map { "\($0.value.se_name)@\($0.value.version)" }.sorted())",
+                ])
+        }
+    }
+}

@@ -1,0 +1,54 @@
+import GRDB
+import StarlingModel
+
+/// The objects a new store starts with (DESIGN §3.1, §3.3): tenant `admin`, cloud `Default-Cloud`,
+/// vrfcontexts `global` and `management`, serviceenginegroup `Default-Group` (Avi defaults), the System
+/// health monitors and application profiles, role `System-Admin` and user `admin`.
+enum Defaults {
+    /// Creates them in one transaction unless the store was initialized before. Returns whether it did.
+    static func bootstrap(_ store: Store, adminPasswordHash: String, now: Double) async throws -> Bool {
+        try await store.write { db in
+            guard try db.meta("initialized") == nil else { return false }
+            let scope = Scope()
+            func add<T: AviObject>(_ value: T, uuid: String? = nil) throws {
+                let kind = ObjectKind.all[T.objectType]!
+                let json = try ObjectService.check(kind, JSONValue.from(value))
+                _ = try ObjectService.insert(
+                    db, kind, json, uuid: uuid ?? "\(T.objectType)-\(Secrets.uuid4())", scope: scope,
+                    passwordHash: T.self == User.self ? adminPasswordHash : nil, now: now)
+            }
+            try add(Tenant(name: "admin", local: true, description: "The default tenant"), uuid: "admin")
+            try add(Cloud(name: "Default-Cloud"))
+            let cloud = "/api/cloud/?name=Default-Cloud"
+            var global = VrfContext(name: SystemDefaults.globalVrf, system_default: true)
+            global.cloud_ref = cloud
+            try add(global)
+            var mgmt = VrfContext(name: "management", system_default: true)
+            mgmt.cloud_ref = cloud
+            try add(mgmt)
+            // Avi's defaults, except buffer_se 0: Starling cannot start SEs, and with the placement engine's
+            // N+M rule (buffer_se × max_vs_per_se free slots kept) a buffer of 1 would keep a one-SE
+            // deployment from placing anything. Groups created through the API keep Avi's default of 1.
+            var group = ServiceEngineGroup.defaults
+            group.buffer_se = 0
+            group.cloud_ref = cloud
+            try add(group)
+            for hm in SystemDefaults.healthMonitors { try add(hm) }
+            for ap in SystemDefaults.applicationProfiles { try add(ap) }
+            let everything = [
+                "VIRTUALSERVICE", "POOL", "HEALTHMONITOR", "VSVIP", "APPLICATIONPROFILE", "SSLKEYANDCERTIFICATE",
+                "SERVICEENGINE", "SERVICEENGINEGROUP", "VRFCONTEXT", "CLOUD", "TENANT", "USER", "ROLE",
+            ].map { Role.Permission(resource: "PERMISSION_\($0)", type: .writeAccess) }
+            try add(Role(name: "System-Admin", privileges: everything))
+            var admin = User(
+                name: "admin", username: "admin",
+                access: [
+                    .init(role_ref: "/api/role/?name=System-Admin", tenant_ref: "/api/tenant/admin", all_tenants: true)
+                ])
+            admin.is_superuser = true
+            try add(admin)
+            try db.setMeta("initialized", "1")
+            return true
+        }
+    }
+}

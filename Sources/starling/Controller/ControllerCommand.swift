@@ -1,0 +1,111 @@
+import ArgumentParser
+import Controller
+import Foundation
+import Logging
+import ServiceLifecycle
+
+/// `starling controller --listen ADDR:PORT --data-dir DIR [--admin-password-file F]` (DESIGN §3.1).
+struct ControllerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "controller",
+        abstract: "Run the controller: REST API, configuration store, SE registry and placement.",
+        discussion: """
+            On first start it creates the store in DIR/controller.sqlite with the default objects and the admin
+            user, whose password comes from STARLING_ADMIN_PASSWORD or --admin-password-file (required).
+            SIGTERM stops it cleanly.
+            """
+    )
+
+    @Option(name: .long, help: "Serve the REST API on ADDR:PORT (e.g. 127.0.0.1:8443).")
+    var listen: String
+
+    @Option(name: .long, help: "Directory of the store (created when missing).")
+    var dataDir: String
+
+    @Option(name: .long, help: "File holding the admin password (else STARLING_ADMIN_PASSWORD).")
+    var adminPasswordFile: String?
+
+    @Option(name: .long, help: "Seconds between SE heartbeats.")
+    var heartbeatInterval: Double = 1.0
+
+    @Option(name: .long, help: "Missed heartbeat intervals before an SE is declared down.")
+    var seDownAfter: Double = 3
+
+    @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: String = "info"
+
+    func validate() throws {
+        guard HostPort(listen) != nil else {
+            throw ValidationError("--listen: '\(listen)' is not ADDR:PORT (e.g. 127.0.0.1:8443 or [::1]:8443)")
+        }
+        guard heartbeatInterval > 0, heartbeatInterval <= 60 else {
+            throw ValidationError("--heartbeat-interval: must be between 0 and 60 seconds")
+        }
+        guard seDownAfter >= 1, seDownAfter <= 100 else { throw ValidationError("--se-down-after: must be 1-100") }
+        guard Logger.Level(rawValue: logLevel) != nil else {
+            throw ValidationError(
+                "--log-level: '\(logLevel)' is not one of trace, debug, info, notice, warning, error, critical")
+        }
+    }
+
+    func run() async throws {
+        let level = Logger.Level(rawValue: logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "starling.controller")
+        let password: String
+        do {
+            password = try adminPassword()
+        } catch {
+            FileHandle.standardError.write(Data("starling controller: \(error)\n".utf8))
+            throw ExitCode(2)
+        }
+        var config = ControllerConfiguration(dataDirectory: dataDir, adminPassword: password)
+        config.heartbeatInterval = heartbeatInterval
+        config.seDownAfter = seDownAfter
+        let controller: Controller
+        do {
+            controller = try await Controller(configuration: config, logger: logger)
+        } catch {
+            FileHandle.standardError.write(
+                Data("starling controller: cannot open the store in \(dataDir): \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+        let hp = HostPort(listen)!
+        let app = controller.service(host: hp.host, port: hp.port)
+        logger.info(
+            "controller listening", metadata: ["controller.listen": "\(listen)", "controller.dir": "\(dataDir)"])
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [.init(service: app)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        do {
+            try await group.run()
+        } catch {
+            FileHandle.standardError.write(Data("starling controller: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+    }
+
+    struct PasswordError: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    func adminPassword() throws -> String {
+        if let f = adminPasswordFile {
+            guard let data = FileManager.default.contents(atPath: f) else {
+                throw PasswordError(description: "--admin-password-file: cannot read \(f)")
+            }
+            let p = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .newlines)
+            guard !p.isEmpty else { throw PasswordError(description: "--admin-password-file: \(f) is empty") }
+            return p
+        }
+        guard let p = ProcessInfo.processInfo.environment["STARLING_ADMIN_PASSWORD"], !p.isEmpty else {
+            throw PasswordError(
+                description: "no admin password: set STARLING_ADMIN_PASSWORD or pass --admin-password-file")
+        }
+        return p
+    }
+}

@@ -1,0 +1,82 @@
+import Foundation
+import StarlingModel
+import XCTest
+
+@testable import Controller
+
+final class ModelTests: XCTestCase {
+    func testObjectRefs() {
+        XCTAssertEqual(ObjectRef("/api/pool/pool-1")?.key, .uuid("pool-1"))
+        XCTAssertEqual(ObjectRef("https://ctl:9443/api/pool/pool-1#web")?.key, .uuid("pool-1"))
+        XCTAssertEqual(ObjectRef("/api/pool/?name=web pool")?.key, .name("web pool"))
+        XCTAssertEqual(ObjectRef("/api/pool?name=a%20b&tenant=blue")?.tenant, "blue")
+        XCTAssertEqual(ObjectRef("/api/pool?name=a%20b")?.key, .name("a b"))
+        XCTAssertNil(ObjectRef("pool-1"))
+        XCTAssertNil(ObjectRef("/api/pool/"))
+    }
+
+    func testResolverByNameWithSystemDefaults() throws {
+        let json = """
+            {"pool": [{"name": "p", "servers": [{"ip": {"addr": "127.0.0.1", "type": "V4"}, "port": 9001}]}],
+             "vsvip": [{"name": "v", "vip": [{"vip_id": "0", "ip_address": {"addr": "127.0.0.1", "type": "V4"}}]}],
+             "virtualservice": [{"name": "web", "vsvip_ref": "/api/vsvip/?name=v", "services": [{"port": 8080}],
+               "pool_ref": "/api/pool/?name=p", "application_profile_ref": "/api/applicationprofile/?name=System-HTTP"}]}
+            """
+        let set = try StrictJSON.decode(ObjectSet.self, from: Data(json.utf8))
+        try set.validate()
+        let resolved = try Resolver(set).resolveAll()
+        XCTAssertEqual(resolved.first?.pool?.name, "p")
+        XCTAssertEqual(resolved.first?.application_profile.type, .http)
+        var broken = set
+        broken.virtualservice![0].pool_ref = "/api/pool/?name=q"
+        XCTAssertThrowsError(try Resolver(broken).resolveAll()) { e in
+            XCTAssertEqual((e as? ResolveError)?.field, "virtualservice[web].pool_ref")
+        }
+    }
+
+    func testStrictDecodingNamesNestedUnknownFields() {
+        let json = #"{"name": "p", "servers": [{"ip": {"addr": "10.0.0.1", "type": "V4", "mask": 8}}]}"#
+        XCTAssertThrowsError(try StrictJSON.decode(Pool.self, from: Data(json.utf8))) { e in
+            XCTAssertEqual((e as? ModelError)?.field, "servers[0].ip.mask")
+        }
+    }
+
+    func testSHA256HMACAndPBKDF2Vectors() {
+        XCTAssertEqual(
+            Secrets.hex(SHA256.hash(Array("abc".utf8))),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        XCTAssertEqual(
+            Secrets.hex(SHA256.hash(Array("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq".utf8))),
+            "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1")
+        XCTAssertEqual(
+            Secrets.hex(SHA256.hash([UInt8](repeating: 0x61, count: 1_000_000))),
+            "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0")
+        // RFC 4231 test case 2.
+        XCTAssertEqual(
+            Secrets.hex(HMACSHA256(key: Array("Jefe".utf8)).authenticate(Array("what do ya want for nothing?".utf8))),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843")
+        // RFC 7914 §11.
+        XCTAssertEqual(
+            Secrets.hex(
+                PBKDF2.sha256(password: Array("passwd".utf8), salt: Array("salt".utf8), iterations: 1, length: 64)),
+            "55ac046e56e3089fec1691c22544b605f94185216dde0465e68b9d57c20dacbc"
+                + "49ca9cccf179b645991664b39d77ef317c71b845b1e30bd509112041d3a19783")
+        let h = PasswordHasher(iterations: 1000).hash("s3cret!")
+        XCTAssertTrue(h.hasPrefix("pbkdf2_sha256$1000$"))
+        XCTAssertTrue(PasswordHasher.verify("s3cret!", against: h))
+        XCTAssertFalse(PasswordHasher.verify("s3cret?", against: h))
+    }
+
+    func testLivenessWithManualClock() {
+        var l = SELiveness(downAfter: 3)
+        l.seen("a", at: 10)
+        XCTAssertEqual(l.state("a", now: 12.9).state, .up)
+        XCTAssertEqual(l.state("a", now: 13.5).state, .down)
+        l.seen("a", at: 14, draining: true)
+        XCTAssertEqual(l.state("a", now: 14).state, .draining)
+        l.grace(["b"], now: 20)
+        XCTAssertEqual(l.state("b", now: 22).state, .up)
+        XCTAssertEqual(l.state("b", now: 23.1).state, .down)
+        XCTAssertEqual(l.state("c", now: 0).state, .down)
+    }
+}

@@ -1,0 +1,106 @@
+#!/usr/bin/env python3
+"""Drives a Starling controller with the unmodified Avi Python SDK (avisdk).
+
+    avisdk_test.py --port PORT --password PASSWORD [--controller 127.0.0.1]
+
+avisdk speaks HTTPS unless the controller address carries a scheme: `controller_ip="http://127.0.0.1"`
+with `port=PORT` makes it use http://127.0.0.1:PORT (ApiSession's documented prefix rule), which is what
+Starling serves. Logs in, creates a pool and a virtual service with its vsvip, reads them by name,
+replaces them (PUT), patches one, deletes them, and checks each answer. Exits non-zero on any failure.
+"""
+import argparse
+import sys
+import warnings
+
+from avi.sdk.avi_api import ApiSession
+
+
+def check(cond, what):
+    if not cond:
+        print("avisdk_test: FAILED: " + what, file=sys.stderr)
+        sys.exit(1)
+    print("avisdk_test: ok: " + what)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--controller", default="127.0.0.1")
+    ap.add_argument("--port", type=int, required=True)
+    ap.add_argument("--user", default="admin")
+    ap.add_argument("--password", required=True)
+    args = ap.parse_args()
+    warnings.simplefilter("ignore")
+
+    api = ApiSession.get_session("http://" + args.controller, args.user, args.password,
+                                 port=args.port, tenant="admin", api_version="22.1.3")
+    check(api.remote_api_version.get("Version") == "22.1.3", "login returns the version")
+
+    pool = {"name": "sdk-pool", "default_server_port": 8080,
+            "lb_algorithm": "LB_ALGORITHM_ROUND_ROBIN",
+            "servers": [{"ip": {"addr": "198.18.1.10", "type": "V4"}, "port": 8080},
+                        {"ip": {"addr": "198.18.1.11", "type": "V4"}}],
+            "health_monitor_refs": ["/api/healthmonitor/?name=System-TCP"]}
+    rsp = api.post("pool", data=pool)
+    check(rsp.status_code == 201, "create pool (%d %s)" % (rsp.status_code, rsp.text))
+    pool_uuid = rsp.json()["uuid"]
+
+    rsp = api.post("pool", data=pool)
+    check(rsp.status_code == 409, "a second pool with the same name is refused (%d)" % rsp.status_code)
+
+    bad = dict(pool, name="bad-pool", servers=[{"ip": {"addr": "198.18.1.12", "type": "V4"}, "port": 70000}])
+    rsp = api.post("pool", data=bad)
+    check(rsp.status_code == 400 and "servers[0].port" in rsp.text,
+          "an out-of-range port is refused naming the field (%d %s)" % (rsp.status_code, rsp.text))
+
+    rsp = api.post("vsvip", data={"name": "sdk-vip", "vip": [
+        {"vip_id": "0", "ip_address": {"addr": "192.0.2.80", "type": "V4"}}]})
+    check(rsp.status_code == 201, "create vsvip (%d %s)" % (rsp.status_code, rsp.text))
+    vip_uuid = rsp.json()["uuid"]
+
+    vs = {"name": "sdk-vs", "vsvip_ref": "/api/vsvip/?name=sdk-vip", "pool_ref": "/api/pool/?name=sdk-pool",
+          "services": [{"port": 80}], "application_profile_ref": "/api/applicationprofile/?name=System-HTTP",
+          "enable_rhi": True}
+    rsp = api.post("virtualservice", data=vs)
+    check(rsp.status_code == 201, "create virtualservice (%d %s)" % (rsp.status_code, rsp.text))
+    vs_uuid = rsp.json()["uuid"]
+
+    got = api.get_object_by_name("pool", "sdk-pool")
+    check(got is not None and got["uuid"] == pool_uuid, "get pool by name")
+    check(len(got["servers"]) == 2, "pool has its two servers")
+    got_vs = api.get_object_by_name("virtualservice", "sdk-vs")
+    check(got_vs is not None and api.get_slug_from_uri(got_vs["pool_ref"]) == pool_uuid,
+          "virtualservice pool_ref points at the pool's uuid")
+    check(api.get_slug_from_uri(got_vs["vsvip_ref"]) == vip_uuid, "virtualservice vsvip_ref points at the vsvip")
+    check(api.get_object_by_name("pool", "no-such-pool") is None, "an unknown name gives None")
+
+    got["servers"].append({"ip": {"addr": "198.18.1.13", "type": "V4"}, "port": 8081, "ratio": 3})
+    rsp = api.put("pool/%s" % pool_uuid, data=got)
+    check(rsp.status_code == 200, "put pool (%d %s)" % (rsp.status_code, rsp.text))
+    check(len(api.get("pool/%s" % pool_uuid).json()["servers"]) == 3, "pool now has three servers")
+
+    rsp = api.put_by_name("virtualservice", "sdk-vs", data=dict(got_vs, services=[{"port": 8080}]))
+    check(rsp.status_code == 200, "put_by_name virtualservice (%d %s)" % (rsp.status_code, rsp.text))
+    check(api.get_object_by_name("virtualservice", "sdk-vs")["services"][0]["port"] == 8080,
+          "virtualservice listens on 8080 after the put")
+
+    rsp = api.patch("virtualservice/%s" % vs_uuid, data={"replace": {"enabled": False}})
+    check(rsp.status_code == 200 and rsp.json().get("enabled") is False, "patch replace enabled=false")
+
+    rsp = api.delete("pool/%s" % pool_uuid)
+    check(rsp.status_code == 409, "deleting a pool still used by a virtual service is refused (%d)" % rsp.status_code)
+
+    rsp = api.delete_by_name("virtualservice", "sdk-vs")
+    check(rsp.status_code == 204, "delete virtualservice (%d %s)" % (rsp.status_code, rsp.text))
+    rsp = api.delete("pool/%s" % pool_uuid)
+    check(rsp.status_code == 204, "delete pool (%d %s)" % (rsp.status_code, rsp.text))
+    rsp = api.delete("vsvip/%s" % vip_uuid)
+    check(rsp.status_code == 204, "delete vsvip (%d %s)" % (rsp.status_code, rsp.text))
+    check(api.get_object_by_name("pool", "sdk-pool") is None, "pool is gone")
+
+    count = api.get("pool", params={"page_size": 1}).json()["count"]
+    check(count == 0, "pool collection is empty")
+    print("avisdk_test: PASS")
+
+
+if __name__ == "__main__":
+    main()
