@@ -77,7 +77,7 @@ let package = Package(
         ),
         .target(
             name: "Lab",
-            dependencies: []
+            dependencies: ["SE"]
         ),
         .testTarget(
             name: "IntegrationTests",
@@ -129,7 +129,12 @@ let package = Package(
         ),
         .testTarget(
             name: "StarlingTests",
-            dependencies: ["starling", "BGPSpeaker"]
+            dependencies: [
+                "starling", "BGPSpeaker", "SE",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
         ),
     ],
     swiftLanguageModes: [.v6]
