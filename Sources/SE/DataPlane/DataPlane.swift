@@ -109,7 +109,8 @@ public final class DataPlane: Sendable {
         }
         if shutDown { return [] }
 
-        for c in plan.closeChannels { c.close(promise: nil) }
+        // Wait for the closes so that a removed address is free when apply returns.
+        for c in plan.closeChannels { try? await c.close() }
         for r in plan.stopRunners { r.stop() }
         for r in plan.startRunners { r.start() }
         for rt in plan.retired {

@@ -139,7 +139,7 @@ final class HTTPFrontHandler: ChannelDuplexHandler {
     private func startRequest(_ head: HTTPRequestHead) {
         LoopStats.add(service.stats.requests, 1)
         service.metrics.requests.increment()
-        requestStart = .now()
+        requestStart = context?.eventLoop.now ?? .now()
         clientVersion = head.version
         keepAlive = head.isKeepAlive && !draining
         requestDone = false
@@ -351,7 +351,7 @@ final class HTTPFrontHandler: ChannelDuplexHandler {
     func responseEnd(_ trailers: HTTPHeaders?, serverKeepAlive: Bool) {
         guard state == .forwarding, let context else { return }
         service.metrics.latency.recordNanoseconds(
-            Int64(NIODeadline.now().uptimeNanoseconds &- requestStart.uptimeNanoseconds))
+            Int64(context.eventLoop.now.uptimeNanoseconds &- requestStart.uptimeNanoseconds))
         if let server { service.release(server) }
         server = nil
         let conn = back
@@ -511,7 +511,7 @@ final class HTTPFrontHandler: ChannelDuplexHandler {
 
     private func arm(_ kind: TimerKind, after: TimeAmount) {
         timerKind = kind
-        deadline = .now() + after
+        deadline = (context?.eventLoop.now ?? .now()) + after
         if timer == nil || timerAt > deadline { schedule(at: deadline) }
     }
 
@@ -527,7 +527,7 @@ final class HTTPFrontHandler: ChannelDuplexHandler {
         timer = nil
         timerAt = .distantFuture
         guard state != .closed, timerKind != .none else { return }
-        if NIODeadline.now() < deadline {
+        if let context, context.eventLoop.now < deadline {
             schedule(at: deadline)
             return
         }
