@@ -114,6 +114,33 @@ final class DataPlaneLoopbackTests: XCTestCase {
         XCTAssertTrue(large?.body == big)
     }
 
+    func testPipelinedRequestsAreAnsweredInOrder() async throws {
+        let s1 = try server("s1")
+        let port = freePort()
+        await apply(httpService(port: port, servers: [ServerConfig(ip: "127.0.0.1", port: s1.port)]))
+        let client = try RawClient(port: port)
+        client.send(
+            "GET /slow HTTP/1.1\r\nHost: t\r\n\r\nGET /two HTTP/1.1\r\nHost: t\r\n\r\n"
+                + "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nthree")
+        XCTAssertEqual(client.readResponse()?.body, "s1 slow")
+        XCTAssertEqual(client.readResponse()?.body, "s1 /two xff=127.0.0.1 xfp=http")
+        XCTAssertEqual(client.readResponse()?.body, "three")
+    }
+
+    func testExpect100ContinueIsPassedOn() async throws {
+        let s1 = try server("s1")
+        let port = freePort()
+        await apply(httpService(port: port, servers: [ServerConfig(ip: "127.0.0.1", port: s1.port)]))
+        let client = try RawClient(port: port)
+        client.send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n")
+        let interim = client.readResponse()
+        XCTAssertEqual(interim?.status, 100)
+        client.send("body")
+        let final = client.readResponse()
+        XCTAssertEqual(final?.status, 200)
+        XCTAssertEqual(final?.body, "body")
+    }
+
     func testRoundRobinAcrossTwoServers() async throws {
         let s1 = try server("s1")
         let s2 = try server("s2")
@@ -286,6 +313,25 @@ final class DataPlaneLoopbackTests: XCTestCase {
         XCTAssertThrowsError(try RawClient(port: port))
     }
 
+    func testAnAddressBelongsToTheFirstServiceThatNamesIt() async throws {
+        let s1 = try server("s1")
+        let port = freePort()
+        let problems = await dataPlane.apply(
+            DataPlaneConfig(services: [
+                httpService(port: port, servers: [ServerConfig(ip: "127.0.0.1", port: s1.port)], id: "first"),
+                httpService(port: port, servers: [], id: "second"),
+            ]))
+        XCTAssertEqual(
+            problems,
+            [
+                ServiceProblem(
+                    serviceID: "second", field: "listeners[0]",
+                    reason: "127.0.0.1:\(port) is already used by service first")
+            ])
+        let client = try RawClient(port: port)
+        for _ in 0..<4 { XCTAssertEqual(get(client, "/")?.status, 200) }
+    }
+
     func testApplyUpdatesThePoolInPlace() async throws {
         let s1 = try server("s1")
         let s2 = try server("s2")
@@ -310,6 +356,7 @@ final class DataPlaneLoopbackTests: XCTestCase {
                 httpService(port: goodPort, servers: [ServerConfig(ip: "127.0.0.1", port: s1.port)], id: "good"),
             ]))
         XCTAssertEqual(Set(problems.map(\.serviceID)), ["taken", "bad"])
+        XCTAssertTrue(problems.contains { $0.reason.hasPrefix("cannot listen on 127.0.0.1:\(s1.port)") }, "\(problems)")
         XCTAssertTrue(problems.contains { $0.serviceID == "taken" && $0.field == "listeners[0]" })
         XCTAssertTrue(problems.contains { $0.serviceID == "bad" && $0.field == "listeners[0].host" })
         XCTAssertTrue(problems.contains { $0.serviceID == "bad" && $0.field == "pool.servers[0].ip" })

@@ -159,7 +159,8 @@ final class RawClient {
 /// - `/hang`: never answers
 /// - `/slow`: answers after 300 ms
 /// - `/status/NNN`: answers NNN
-/// - `POST`: echoes the request body (chunked back when the request was chunked)
+/// - `POST`: echoes the request body (chunked back when the request was chunked); answers
+///   `Expect: 100-continue` with 100 first
 final class TestHTTPServer {
     let name: String
     let channel: any Channel
@@ -200,6 +201,10 @@ final class TestHTTPServer {
             case .head(let h):
                 head = h
                 body.clear()
+                if h.headers["expect"].first?.lowercased() == "100-continue" {
+                    context.writeAndFlush(
+                        wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .continue))), promise: nil)
+                }
             case .body(var b):
                 body.writeBuffer(&b)
             case .end:
