@@ -161,6 +161,7 @@ final class DataPlaneLoopbackTests: XCTestCase {
         let r = get(client, "/")
         XCTAssertEqual(r?.status, 502)
         XCTAssertTrue(r?.body.hasPrefix("502 Bad Gateway") ?? false)
+        XCTAssertEqual(get(client, "/again")?.status, 502, "the connection stays usable")
     }
 
     func testServiceUnavailableWhenNoServerIsUp() async throws {

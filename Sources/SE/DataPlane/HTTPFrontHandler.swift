@@ -458,6 +458,7 @@ final class HTTPFrontHandler: ChannelDuplexHandler {
         } else {
             state = .discarding
             timerKind = .none
+            replayQueue()
             maybeRead()
         }
     }
@@ -481,16 +482,21 @@ final class HTTPFrontHandler: ChannelDuplexHandler {
         }
         state = .idle
         arm(.idle, after: service.idleTimeout)
-        // Requests the client pipelined while this one ran.
-        while let part = queue.first, canTakeQueued(part) {
-            queue.removeFirst()
-            receive(part, queued: true)
-        }
+        replayQueue()
         if needsServerFlush {
             needsServerFlush = false
             back?.flush()
         }
         maybeRead()
+    }
+
+    /// Handles the queued parts that can be handled now: the rest of a request whose answer is already
+    /// out, requests the client pipelined while the previous one ran.
+    private func replayQueue() {
+        while let part = queue.first, canTakeQueued(part) {
+            queue.removeFirst()
+            receive(part, queued: true)
+        }
     }
 
     /// Whether a part at the front of `queue` can be handled now.
