@@ -92,6 +92,12 @@ public final class DataPlane: Sendable {
                 plan.retired.append(rt)
                 plan.changed = true
             }
+            // With SO_REUSEPORT a second service could bind the same VIP:port and silently share its
+            // connections: the first service in the config owns an address.
+            var owners: [ListenAddress: String] = [:]
+            for s in desired {
+                for l in s.listeners where owners[l] == nil { owners[l] = s.id }
+            }
             for s in desired {
                 let rt: ServiceRuntime
                 if let existing = st.services[s.id] {
@@ -103,13 +109,14 @@ public final class DataPlane: Sendable {
                     st.services[s.id] = rt
                     plan.changed = true
                 }
-                self.update(rt, to: s, state: &st, plan: &plan, problems: &problems)
+                self.update(rt, to: s, owners: owners, state: &st, plan: &plan, problems: &problems)
             }
             return false
         }
         if shutDown { return [] }
 
-        for c in plan.closeChannels { c.close(promise: nil) }
+        // Wait for the closes so that a removed address is free when apply returns.
+        for c in plan.closeChannels { try? await c.close() }
         for r in plan.stopRunners { r.stop() }
         for r in plan.startRunners { r.start() }
         for rt in plan.retired {
@@ -156,7 +163,8 @@ public final class DataPlane: Sendable {
 
     /// Brings one service to `config` (under the lock).
     private func update(
-        _ rt: ServiceRuntime, to config: ServiceConfig, state st: inout State, plan: inout ApplyPlan,
+        _ rt: ServiceRuntime, to config: ServiceConfig, owners: [ListenAddress: String], state st: inout State,
+        plan: inout ApplyPlan,
         problems: inout [ServiceProblem]
     ) {
         let id = config.id
@@ -174,6 +182,11 @@ public final class DataPlane: Sendable {
             guard let address = try? SocketAddress(ipAddress: l.host, port: l.port) else {
                 problems.append(
                     ServiceProblem(serviceID: id, field: field + ".host", reason: "\"\(l.host)\" is not an IP address"))
+                continue
+            }
+            if let owner = owners[l], owner != id {
+                problems.append(
+                    ServiceProblem(serviceID: id, field: field, reason: "\(l) is already used by service \(owner)"))
                 continue
             }
             guard wantedListeners.insert(l).inserted else { continue }
@@ -225,7 +238,7 @@ public final class DataPlane: Sendable {
                 if rt.monitors[key] != nil { continue }
                 st.nextRunnerToken += 1
                 let token = st.nextRunnerToken
-                let loop = loops[abs(key.hashValue) % loops.count]
+                let loop = loops[Int(UInt(bitPattern: key.hashValue) % UInt(loops.count))]
                 let runner = MonitorRunner(
                     loop: loop, serverKey: s.key, address: address, source: sources.pick(for: address),
                     monitor: m

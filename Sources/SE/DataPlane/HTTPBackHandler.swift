@@ -97,7 +97,11 @@ final class HTTPBackHandler: ChannelDuplexHandler {
     /// Back to the idle pool after a complete exchange, or closed when it cannot be reused.
     func release(reusable: Bool) {
         front = nil
-        pendingRead = false
+        if pendingRead {
+            // Keep reading while idle, so that a close by the server is noticed.
+            pendingRead = false
+            context?.read()
+        }
         guard reusable, !closed, !server.removed, server.idle.count < service.maxIdlePerServer,
             context != nil
         else {

@@ -93,10 +93,13 @@ final class HTTPFrontHandler: ChannelDuplexHandler {
         receive(unwrapInboundIn(data))
     }
 
-    private func receive(_ part: HTTPServerRequestPart) {
+    /// One request part from the decoder (`queued`: taken from the front of `queue`, so the parts still in
+    /// the queue are after it).
+    private func receive(_ part: HTTPServerRequestPart, queued: Bool = false) {
+        let inOrder = queued || queue.isEmpty
         switch part {
         case .head(let head):
-            if state == .idle && queue.isEmpty {
+            if state == .idle && inOrder {
                 startRequest(head)
             } else {
                 queue.append(part)
@@ -104,7 +107,7 @@ final class HTTPFrontHandler: ChannelDuplexHandler {
         case .body(let body):
             LoopStats.add(service.stats.bytesIn, body.readableBytes)
             switch state {
-            case .forwarding where !requestDone && queue.isEmpty:
+            case .forwarding where !requestDone && inOrder:
                 sawBody = true
                 back?.write(.body(.byteBuffer(body)))
                 needsServerFlush = true
@@ -115,7 +118,7 @@ final class HTTPFrontHandler: ChannelDuplexHandler {
             }
         case .end:
             switch state {
-            case .forwarding where !requestDone && queue.isEmpty:
+            case .forwarding where !requestDone && inOrder:
                 requestDone = true
                 back?.write(.end(nil))
                 needsServerFlush = true
@@ -139,7 +142,7 @@ final class HTTPFrontHandler: ChannelDuplexHandler {
     private func startRequest(_ head: HTTPRequestHead) {
         LoopStats.add(service.stats.requests, 1)
         service.metrics.requests.increment()
-        requestStart = .now()
+        requestStart = context?.eventLoop.now ?? .now()
         clientVersion = head.version
         keepAlive = head.isKeepAlive && !draining
         requestDone = false
@@ -243,7 +246,11 @@ final class HTTPFrontHandler: ChannelDuplexHandler {
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 do {
-                    try channel.pipeline.syncOperations.addHTTPClientHandlers()
+                    // 1xx (100 Continue) is passed on to the client; the decoder watches the request
+                    // heads going out so that it knows a HEAD response has no body.
+                    try channel.pipeline.syncOperations.addHandler(HTTPRequestEncoder())
+                    try channel.pipeline.syncOperations.addHandler(
+                        ByteToMessageHandler(HTTPResponseDecoder(informationalResponseStrategy: .forward)))
                     try channel.pipeline.syncOperations.addHandler(boundHandler.value)
                     return channel.eventLoop.makeSucceededVoidFuture()
                 } catch {
@@ -319,6 +326,13 @@ final class HTTPFrontHandler: ChannelDuplexHandler {
 
     func responseHead(_ head: HTTPResponseHead) {
         guard state == .forwarding, let context else { return }
+        if head.status.code < 200 {
+            // Informational (100 Continue): pass it on; the final response follows.
+            var h = head
+            h.version = clientVersion.minor == 0 ? .http1_0 : .http1_1
+            context.writeAndFlush(wrapOutboundOut(.head(h)), promise: nil)
+            return
+        }
         responseStarted = true
         if timerKind == .response { timerKind = .none }
         var h = head
@@ -351,7 +365,7 @@ final class HTTPFrontHandler: ChannelDuplexHandler {
     func responseEnd(_ trailers: HTTPHeaders?, serverKeepAlive: Bool) {
         guard state == .forwarding, let context else { return }
         service.metrics.latency.recordNanoseconds(
-            Int64(NIODeadline.now().uptimeNanoseconds &- requestStart.uptimeNanoseconds))
+            Int64(context.eventLoop.now.uptimeNanoseconds &- requestStart.uptimeNanoseconds))
         if let server { service.release(server) }
         server = nil
         let conn = back
@@ -444,6 +458,7 @@ final class HTTPFrontHandler: ChannelDuplexHandler {
         } else {
             state = .discarding
             timerKind = .none
+            replayQueue()
             maybeRead()
         }
     }
@@ -467,15 +482,29 @@ final class HTTPFrontHandler: ChannelDuplexHandler {
         }
         state = .idle
         arm(.idle, after: service.idleTimeout)
-        // Requests the client pipelined while this one ran.
-        while state == .idle, let part = queue.popFirst() {
-            receive(part)
-        }
+        replayQueue()
         if needsServerFlush {
             needsServerFlush = false
             back?.flush()
         }
         maybeRead()
+    }
+
+    /// Handles the queued parts that can be handled now: the rest of a request whose answer is already
+    /// out, requests the client pipelined while the previous one ran.
+    private func replayQueue() {
+        while let part = queue.first, canTakeQueued(part) {
+            queue.removeFirst()
+            receive(part, queued: true)
+        }
+    }
+
+    /// Whether a part at the front of `queue` can be handled now.
+    private func canTakeQueued(_ part: HTTPServerRequestPart) -> Bool {
+        switch part {
+        case .head: state == .idle
+        case .body, .end: (state == .forwarding && !requestDone) || state == .discarding
+        }
     }
 
     // MARK: reading (backpressure and one request at a time)
@@ -511,7 +540,7 @@ final class HTTPFrontHandler: ChannelDuplexHandler {
 
     private func arm(_ kind: TimerKind, after: TimeAmount) {
         timerKind = kind
-        deadline = .now() + after
+        deadline = (context?.eventLoop.now ?? .now()) + after
         if timer == nil || timerAt > deadline { schedule(at: deadline) }
     }
 
@@ -527,7 +556,7 @@ final class HTTPFrontHandler: ChannelDuplexHandler {
         timer = nil
         timerAt = .distantFuture
         guard state != .closed, timerKind != .none else { return }
-        if NIODeadline.now() < deadline {
+        if let context, context.eventLoop.now < deadline {
             schedule(at: deadline)
             return
         }

@@ -31,6 +31,9 @@ final class L4ProxyHandler: ChannelDuplexHandler {
     private var pendingRead = false
     private var partnerInputClosed = false  // shut our output once connected
     private var closed = false
+    /// Bytes read before the other side existed (NIO drains the socket on EOF even while reads are
+    /// paused): written to the other side once it is connected.
+    private var early: [ByteBuffer] = []
     private var tried = ExcludedServers()
     private var attempts = 0
 
@@ -114,12 +117,15 @@ final class L4ProxyHandler: ChannelDuplexHandler {
         }
         self.server = server
         if back.closed {
-            // The server closed before we got here: nothing to shovel.
-            context.close(promise: nil)
+            // The server answered and closed before we got here: pass on what it sent, then close.
+            back.writeEarly(to: self)
+            closeAfterFlush()
             return
         }
         partner = back
         back.partner = self
+        writeEarly(to: back)
+        back.writeEarly(to: self)
         back.resumeReading()
         if partnerInputClosed {
             partnerInputClosed = false
@@ -138,7 +144,18 @@ final class L4ProxyHandler: ChannelDuplexHandler {
         let buffer = unwrapInboundIn(data)
         let n = buffer.readableBytes
         if isFront { LoopStats.add(service.stats.bytesIn, n) } else { LoopStats.add(service.stats.bytesOut, n) }
-        partner?.context?.write(wrapOutboundOut(buffer), promise: nil)
+        if let partner {
+            partner.context?.write(wrapOutboundOut(buffer), promise: nil)
+        } else {
+            early.append(buffer)
+        }
+    }
+
+    private func writeEarly(to other: L4ProxyHandler) {
+        guard !early.isEmpty, let otherContext = other.context else { return }
+        for b in early { otherContext.write(wrapOutboundOut(b), promise: nil) }
+        early = []
+        otherContext.flush()
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {

@@ -118,7 +118,8 @@ final class MonitorRunner: @unchecked Sendable {
         // Avi lets users write the CRLFs as escapes.
         text = text.replacingEscapes()
         while text.hasSuffix("\r\n") || text.hasSuffix("\n") { text.removeLast() }
-        var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map {
+        // "\r\n" is one Character in Swift: split on either line end.
+        var lines = text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" }).map {
             $0.hasSuffix("\r") ? String($0.dropLast()) : String($0)
         }
         if lines.isEmpty || lines[0].isEmpty { lines = ["GET / HTTP/1.0"] }

@@ -1,0 +1,126 @@
+import Logging
+import NIOCore
+import NIOEmbedded
+import NIOHTTP1
+import XCTest
+
+@testable import SE
+
+/// The HTTP client-side handler on an `EmbeddedChannel` with the listener's real pipeline: local
+/// answers (400, 408, 431, 503) and timeouts with a manual clock.
+final class HTTPFrontHandlerTests: XCTestCase {
+    func makeChannel(limits: HTTPLimits = HTTPLimits(), idle: Duration = .seconds(60)) throws -> EmbeddedChannel {
+        let loop = EmbeddedEventLoop()
+        let config = ServiceConfig(
+            id: "vs-1", name: "web", listeners: [], kind: .http, pool: PoolConfig(name: "p", servers: []),
+            idleTimeout: idle, http: limits)
+        let service = LoopService(
+            loop: loop, config: config, stats: LoopStats(), metrics: ServiceMetrics(service: "web"),
+            sources: SourceAddresses([]), logger: Logger(label: "test"))
+        service.update(config: config, servers: [])
+        let channel = EmbeddedChannel(loop: loop)
+        try Listener.install(on: channel, service: service)
+        try channel.connect(to: SocketAddress(ipAddress: "192.0.2.7", port: 40000)).wait()
+        return channel
+    }
+
+    func send(_ channel: EmbeddedChannel, _ text: String) throws {
+        try channel.writeInbound(ByteBuffer(string: text))
+    }
+
+    func output(_ channel: EmbeddedChannel) throws -> String {
+        var out = ""
+        while let buf = try channel.readOutbound(as: ByteBuffer.self) {
+            out += String(buffer: buf)
+        }
+        return out
+    }
+
+    func testHeadersOverTheLimitGet431AndClose() throws {
+        let channel = try makeChannel(limits: HTTPLimits(maxHeaderBytes: 1024))
+        let big = String(repeating: "x", count: 2000)
+        try send(channel, "GET / HTTP/1.1\r\nHost: a\r\nX-Big: \(big)\r\n\r\n")
+        let out = try output(channel)
+        XCTAssertTrue(out.hasPrefix("HTTP/1.1 431"), out)
+        XCTAssertTrue(out.lowercased().contains("connection: close"), out)
+        XCTAssertFalse(channel.isActive)
+    }
+
+    func testMalformedRequestGets400AndClose() throws {
+        let channel = try makeChannel()
+        try send(channel, "NOT HTTP AT ALL\r\n\r\n")
+        let out = try output(channel)
+        XCTAssertTrue(out.hasPrefix("HTTP/1.1 400"), out)
+        XCTAssertTrue(out.hasSuffix("400 Bad Request: malformed request\n"), out)
+        XCTAssertFalse(channel.isActive)
+    }
+
+    func testNoServerUpGets503AndKeepsTheConnection() throws {
+        let channel = try makeChannel()
+        try send(channel, "GET /a HTTP/1.1\r\nHost: a\r\n\r\n")
+        var out = try output(channel)
+        XCTAssertTrue(out.hasPrefix("HTTP/1.1 503"), out)
+        XCTAssertTrue(out.contains("no server is up"), out)
+        XCTAssertTrue(channel.isActive)
+        // A POST with a body: the body is dropped and the next request works.
+        try send(channel, "POST /b HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello")
+        try send(channel, "GET /c HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+        out = try output(channel)
+        XCTAssertEqual(out.components(separatedBy: "HTTP/1.1 503").count - 1, 2, out)
+        XCTAssertFalse(channel.isActive, "Connection: close is honoured")
+    }
+
+    func testHTTP10ClientGetsHTTP10AnswerAndClose() throws {
+        let channel = try makeChannel()
+        try send(channel, "GET / HTTP/1.0\r\n\r\n")
+        let out = try output(channel)
+        XCTAssertTrue(out.hasPrefix("HTTP/1.0 503"), out)
+        XCTAssertFalse(channel.isActive, "HTTP/1.0 without keep-alive closes")
+    }
+
+    func testSlowRequestHeadGets408() throws {
+        let channel = try makeChannel(limits: HTTPLimits(requestHeaderTimeout: .seconds(2)))
+        try send(channel, "GET / HTTP/1.1\r\nHost:")
+        channel.embeddedEventLoop.advanceTime(by: .milliseconds(1900))
+        XCTAssertTrue(channel.isActive)
+        channel.embeddedEventLoop.advanceTime(by: .milliseconds(200))
+        let out = try output(channel)
+        XCTAssertTrue(out.hasPrefix("HTTP/1.1 408"), out)
+        XCTAssertFalse(channel.isActive)
+    }
+
+    func testIdleKeepAliveConnectionIsClosed() throws {
+        let channel = try makeChannel(limits: HTTPLimits(requestHeaderTimeout: .seconds(2)), idle: .seconds(5))
+        try send(channel, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+        _ = try output(channel)
+        channel.embeddedEventLoop.advanceTime(by: .seconds(4))
+        XCTAssertTrue(channel.isActive, "the header timeout no longer applies once a request arrived")
+        channel.embeddedEventLoop.advanceTime(by: .seconds(2))
+        XCTAssertFalse(channel.isActive)
+        XCTAssertEqual(try output(channel), "", "closed without an answer")
+    }
+
+    func testRequestHeadIsPreparedForTheServer() {
+        var head = HTTPRequestHead(version: .http1_0, method: .GET, uri: "/x")
+        head.headers.add(name: "Host", value: "example")
+        head.headers.add(name: "Connection", value: "keep-alive, X-Secret")
+        head.headers.add(name: "X-Secret", value: "1")
+        head.headers.add(name: "Keep-Alive", value: "timeout=5")
+        head.headers.add(name: "X-Forwarded-For", value: "203.0.113.1")
+        head.headers.add(name: "Upgrade", value: "websocket")
+        HTTPFrontHandler.prepareRequest(&head, clientIP: "192.0.2.7")
+        XCTAssertEqual(head.version, .http1_1)
+        XCTAssertEqual(head.headers["X-Forwarded-For"], ["203.0.113.1, 192.0.2.7"])
+        XCTAssertEqual(head.headers["X-Forwarded-Proto"], ["http"])
+        XCTAssertEqual(head.headers["Host"], ["example"])
+        for gone in ["Connection", "X-Secret", "Keep-Alive", "Upgrade"] {
+            XCTAssertFalse(head.headers.contains(name: gone), gone)
+        }
+
+        var chunked = HTTPRequestHead(version: .http1_1, method: .PUT, uri: "/")
+        chunked.headers.add(name: "Transfer-Encoding", value: "chunked")
+        HTTPFrontHandler.prepareRequest(&chunked, clientIP: "::1")
+        XCTAssertEqual(chunked.headers["Transfer-Encoding"], ["chunked"], "framing kept")
+        XCTAssertEqual(chunked.headers["X-Forwarded-For"], ["::1"])
+    }
+}
