@@ -27,7 +27,7 @@ final class AvisdkTests: XCTestCase {
         env["STARLING_ADMIN_PASSWORD"] = password
         controller.environment = env
         let log = dir.appendingPathExtension("log")
-        FileManager.default.createFile(atPath: log.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         defer { try? FileManager.default.removeItem(at: log) }
         controller.standardError = try FileHandle(forWritingTo: log)
         try controller.run()

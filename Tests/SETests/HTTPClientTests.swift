@@ -6,10 +6,10 @@ import XCTest
 
 /// The client against a tiny NIO HTTP/1.1 server on 127.0.0.1 (loopback only, short deadlines).
 final class HTTPClientTests: XCTestCase {
-    private var server: TestHTTPServer!
+    private var server: ClientTestHTTPServer!
 
     override func setUp() async throws {
-        server = try await TestHTTPServer.start()
+        server = try await ClientTestHTTPServer.start()
     }
 
     override func tearDown() async throws {
@@ -126,7 +126,7 @@ final class HTTPClientTests: XCTestCase {
     }
 
     func testConnectRefused() async throws {
-        let port = try await TestHTTPServer.unusedPort()
+        let port = try await ClientTestHTTPServer.unusedPort()
         let client = try HTTPClient(baseURL: "http://127.0.0.1:\(port)")
         do {
             _ = try await client.request("GET", "/")
@@ -149,7 +149,7 @@ final class HTTPClientTests: XCTestCase {
     }
 
     func testGarbageResponseIsBadResponse() async throws {
-        let raw = try await TestHTTPServer.start(raw: "NOT HTTP AT ALL\r\n\r\n")
+        let raw = try await ClientTestHTTPServer.start(raw: "NOT HTTP AT ALL\r\n\r\n")
         defer { raw.channel.close(promise: nil) }
         let client = try HTTPClient(baseURL: "http://127.0.0.1:\(raw.port)")
         do {
@@ -208,7 +208,7 @@ final class HTTPClientTests: XCTestCase {
 }
 
 /// A loopback HTTP/1.1 server with a few fixed behaviours, one per path.
-final class TestHTTPServer: Sendable {
+final class ClientTestHTTPServer: Sendable {
     let channel: any Channel
     let port: Int
 
@@ -218,7 +218,7 @@ final class TestHTTPServer: Sendable {
     }
 
     /// The HTTP server of ``TestHandler``, or (with `raw`) a server that answers any bytes with `raw`.
-    static func start(raw: String? = nil) async throws -> TestHTTPServer {
+    static func start(raw: String? = nil) async throws -> ClientTestHTTPServer {
         let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { child in
@@ -232,7 +232,7 @@ final class TestHTTPServer: Sendable {
                 }
             }
             .bind(host: "127.0.0.1", port: 0).get()
-        return TestHTTPServer(channel: channel)
+        return ClientTestHTTPServer(channel: channel)
     }
 
     /// A port on 127.0.0.1 where nothing listens (bound, then closed).
