@@ -61,6 +61,10 @@ final class ModelTests: XCTestCase {
                 PBKDF2.sha256(password: Array("passwd".utf8), salt: Array("salt".utf8), iterations: 1, length: 64)),
             "55ac046e56e3089fec1691c22544b605f94185216dde0465e68b9d57c20dacbc"
                 + "49ca9cccf179b645991664b39d77ef317c71b845b1e30bd509112041d3a19783")
+        XCTAssertEqual(
+            Secrets.hex(
+                PBKDF2.sha256(password: Array("password".utf8), salt: Array("salt".utf8), iterations: 4096, length: 32)),
+            "c5e478d59288c841aa530db6845c4c8d962893a001ce4e11a4963873aa98134a")
         let h = PasswordHasher(iterations: 1000).hash("s3cret!")
         XCTAssertTrue(h.hasPrefix("pbkdf2_sha256$1000$"))
         XCTAssertTrue(PasswordHasher.verify("s3cret!", against: h))

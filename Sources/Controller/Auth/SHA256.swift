@@ -57,51 +57,64 @@ public struct SHA256: Sendable {
     }
 
     private mutating func compress(_ block: UnsafeBufferPointer<UInt8>) {
-        var w = [UInt32](repeating: 0, count: 64)
-        for i in 0..<16 {
-            w[i] =
-                UInt32(block[i * 4]) << 24 | UInt32(block[i * 4 + 1]) << 16 | UInt32(block[i * 4 + 2]) << 8
-                | UInt32(block[i * 4 + 3])
-        }
-        for i in 16..<64 {
-            let s0 = rotr(w[i - 15], 7) ^ rotr(w[i - 15], 18) ^ (w[i - 15] >> 3)
-            let s1 = rotr(w[i - 2], 17) ^ rotr(w[i - 2], 19) ^ (w[i - 2] >> 10)
-            w[i] = w[i - 16] &+ s0 &+ w[i - 7] &+ s1
-        }
-        var a = h[0], b = h[1], c = h[2], d = h[3], e = h[4], f = h[5], g = h[6], hh = h[7]
-        for i in 0..<64 {
-            let s1 = rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25)
-            let ch = (e & f) ^ (~e & g)
-            let t1 = hh &+ s1 &+ ch &+ Self.k[i] &+ w[i]
-            let s0 = rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22)
-            let maj = (a & b) ^ (a & c) ^ (b & c)
-            let t2 = s0 &+ maj
-            hh = g
-            g = f
-            f = e
-            e = d &+ t1
-            d = c
-            c = b
-            b = a
-            a = t1 &+ t2
-        }
-        h[0] &+= a
-        h[1] &+= b
-        h[2] &+= c
-        h[3] &+= d
-        h[4] &+= e
-        h[5] &+= f
-        h[6] &+= g
-        h[7] &+= hh
+        h.withUnsafeMutableBufferPointer { Self.compress($0, block) }
     }
 
-    @inline(__always) private func rotr(_ x: UInt32, _ n: UInt32) -> UInt32 { (x >> n) | (x << (32 - n)) }
+    /// The chaining state after whole blocks only (for HMAC's precomputed pads).
+    var state: [UInt32] { h }
+
+    /// One SHA-256 compression of a 64-byte block into the state `h`.
+    static func compress(_ h: UnsafeMutableBufferPointer<UInt32>, _ block: UnsafeBufferPointer<UInt8>) {
+        withUnsafeTemporaryAllocation(of: UInt32.self, capacity: 64) { w in
+            for i in 0..<16 {
+                w[i] =
+                    UInt32(block[i * 4]) << 24 | UInt32(block[i * 4 + 1]) << 16 | UInt32(block[i * 4 + 2]) << 8
+                    | UInt32(block[i * 4 + 3])
+            }
+            for i in 16..<64 {
+                let s0 = Self.rotr(w[i - 15], 7) ^ Self.rotr(w[i - 15], 18) ^ (w[i - 15] >> 3)
+                let s1 = Self.rotr(w[i - 2], 17) ^ Self.rotr(w[i - 2], 19) ^ (w[i - 2] >> 10)
+                w[i] = w[i - 16] &+ s0 &+ w[i - 7] &+ s1
+            }
+            do {
+                var a = h[0], b = h[1], c = h[2], d = h[3], e = h[4], f = h[5], g = h[6], hh = h[7]
+                Self.k.withUnsafeBufferPointer { k in
+                    for i in 0..<64 {
+                        let s1 = Self.rotr(e, 6) ^ Self.rotr(e, 11) ^ Self.rotr(e, 25)
+                        let ch = (e & f) ^ (~e & g)
+                        let t1 = hh &+ s1 &+ ch &+ k[i] &+ w[i]
+                        let s0 = Self.rotr(a, 2) ^ Self.rotr(a, 13) ^ Self.rotr(a, 22)
+                        let maj = (a & b) ^ (a & c) ^ (b & c)
+                        let t2 = s0 &+ maj
+                        hh = g
+                        g = f
+                        f = e
+                        e = d &+ t1
+                        d = c
+                        c = b
+                        b = a
+                        a = t1 &+ t2
+                    }
+                }
+                h[0] &+= a
+                h[1] &+= b
+                h[2] &+= c
+                h[3] &+= d
+                h[4] &+= e
+                h[5] &+= f
+                h[6] &+= g
+                h[7] &+= hh
+            }
+        }
+    }
+
+    @inline(__always) private static func rotr(_ x: UInt32, _ n: UInt32) -> UInt32 { (x >> n) | (x << (32 - n)) }
 }
 
 /// HMAC-SHA256 (RFC 2104) with the key's inner and outer states computed once.
 public struct HMACSHA256: Sendable {
-    private let inner: SHA256
-    private let outer: SHA256
+    let inner: SHA256
+    let outer: SHA256
 
     public init(key: some Collection<UInt8>) {
         var k = key.count > 64 ? SHA256.hash(key) : Array(key)
@@ -130,8 +143,16 @@ public enum PBKDF2 {
         password: some Collection<UInt8>, salt: [UInt8], iterations: Int, length: Int = 32
     ) -> [UInt8] {
         let prf = HMACSHA256(key: password)
+        let innerState = prf.inner.state
+        let outerState = prf.outer.state
         var out: [UInt8] = []
         var block: UInt32 = 1
+        // Each further iteration is HMAC of a 32-byte value: one compression from the inner pad's state
+        // over (U ‖ padding for 96 bytes), one from the outer pad's state over (inner digest ‖ padding).
+        var message = [UInt8](repeating: 0, count: 64)
+        message[32] = 0x80
+        message[62] = 0x03  // 768 bits = 64-byte pad block + 32-byte message
+        var state = [UInt32](repeating: 0, count: 8)
         while out.count < length {
             var u = prf.authenticate(
                 salt + [
@@ -140,8 +161,24 @@ public enum PBKDF2 {
                 ])
             var t = u
             for _ in 1..<max(1, iterations) {
-                u = prf.authenticate(u)
-                for j in 0..<32 { t[j] ^= u[j] }
+                for j in 0..<32 { message[j] = u[j] }
+                for pass in 0..<2 {
+                    for j in 0..<8 { state[j] = pass == 0 ? innerState[j] : outerState[j] }
+                    state.withUnsafeMutableBufferPointer { h in
+                        message.withUnsafeBufferPointer { SHA256.compress(h, $0) }
+                    }
+                    for j in 0..<8 {
+                        let w = state[j]
+                        message[j * 4] = UInt8(truncatingIfNeeded: w >> 24)
+                        message[j * 4 + 1] = UInt8(truncatingIfNeeded: w >> 16)
+                        message[j * 4 + 2] = UInt8(truncatingIfNeeded: w >> 8)
+                        message[j * 4 + 3] = UInt8(truncatingIfNeeded: w)
+                    }
+                }
+                for j in 0..<32 {
+                    u[j] = message[j]
+                    t[j] ^= u[j]
+                }
             }
             out += t
             block += 1

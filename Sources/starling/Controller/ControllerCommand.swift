@@ -31,6 +31,11 @@ struct ControllerCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Missed heartbeat intervals before an SE is declared down.")
     var seDownAfter: Double = 3
 
+    @Option(
+        name: .long,
+        help: "PBKDF2-HMAC-SHA256 iterations for new password hashes (stored hashes keep their own count).")
+    var passwordIterations: Int = 100_000
+
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
@@ -42,6 +47,9 @@ struct ControllerCommand: AsyncParsableCommand {
             throw ValidationError("--heartbeat-interval: must be between 0 and 60 seconds")
         }
         guard seDownAfter >= 1, seDownAfter <= 100 else { throw ValidationError("--se-down-after: must be 1-100") }
+        guard (1...10_000_000).contains(passwordIterations) else {
+            throw ValidationError("--password-iterations: must be 1-10000000")
+        }
         guard Logger.Level(rawValue: logLevel) != nil else {
             throw ValidationError(
                 "--log-level: '\(logLevel)' is not one of trace, debug, info, notice, warning, error, critical")
@@ -66,6 +74,7 @@ struct ControllerCommand: AsyncParsableCommand {
         var config = ControllerConfiguration(dataDirectory: dataDir, adminPassword: password)
         config.heartbeatInterval = heartbeatInterval
         config.seDownAfter = seDownAfter
+        config.passwordIterations = passwordIterations
         let controller: Controller
         do {
             controller = try await Controller(configuration: config, logger: logger)
