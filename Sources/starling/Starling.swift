@@ -6,6 +6,6 @@ struct Starling: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "starling",
         abstract: "Starling: a BGP-scaled anycast load balancer.",
-        subcommands: [BGPCommand.self, CtlCommand.self]
+        subcommands: [BGPCommand.self, CtlCommand.self, LabCommand.self]
     )
 }
