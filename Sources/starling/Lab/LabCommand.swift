@@ -58,7 +58,8 @@ struct LabUp: AsyncParsableCommand {
         do {
             try await lab.up()
         } catch {
-            complain("lab up failed: \(Self.describe(error))")
+            // The report below holds the logs; the error's first line says what failed.
+            complain("lab up failed: \(Self.describe(error).split(separator: "\n").first ?? "")")
             FileHandle.standardError.write(Data(lab.report().utf8))
             complain("the half-built lab is still there for inspection; remove it with `starling lab down`")
             throw ExitCode(1)
