@@ -81,7 +81,7 @@ let package = Package(
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["Lab"]
+            dependencies: ["Lab", "SE"]
         ),
         .systemLibrary(
             name: "CNetlink",

@@ -13,6 +13,11 @@
 // - StarlingBGP.swift `starling bgp`: config file, process, JSON API (/peers, /rib) via curl in its namespace.
 // - Topology.swift   the two shapes: a pair over one veth, and a router with a bridge and N speakers;
 //                    `KernelRoute` reads ECMP next hops from `ip route`.
+// - DemoLab.swift    the demo/end-to-end topology (router, SEs, pool servers, client, controller) whose processes
+//                    outlive their starter (`starling lab up`); state in `stdemo-<name>/state.json`.
+// - DemoAPI.swift    the controller session DemoLab configures it through (HTTPClient from the ctrl namespace).
+// - DetachedProcess.swift  processes in their own session, known by pid + start time (for `lab down` later).
+// - PoolServer.swift the demo's Python pool server (`server=NAME client=PEER`).
 // A test builds a topology, starts daemons on it from specs, then polls their CLIs/APIs with `Wait` until
 // what a user would check holds; `Lab.teardown()` undoes everything.
 

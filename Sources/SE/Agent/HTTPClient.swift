@@ -102,17 +102,29 @@ public final class HTTPClient: Sendable {
     /// The largest response body accepted (bytes); a larger one fails with `badResponse`.
     public let maxBodySize: Int
 
+    /// The network namespace (`/run/netns/NAME`) connections are made from, if not the process's own.
+    public let networkNamespace: String?
+
     private let group: any EventLoopGroup
     private let pool: ConnectionPool
 
     /// Creates a client for `baseURL` (`http://HOST[:PORT]`, HOST a name, an IPv4 address or `[IPv6]`;
     /// port 80 by default). Throws ``HTTPClientError`` of kind `badURL` for anything else (https, a path,
     /// a bad port).
+    ///
+    /// With `networkNamespace` (Linux, needs CAP_SYS_ADMIN) every connection's socket is created inside that
+    /// network namespace (a name under /run/netns, or a path), so a process can talk to a server that only
+    /// exists there (the lab's controller); HOST must then be a numeric address.
     public init(
         baseURL: String, eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
-        maxIdleConnections: Int = 4, maxBodySize: Int = 64 << 20
+        maxIdleConnections: Int = 4, maxBodySize: Int = 64 << 20, networkNamespace: String? = nil
     ) throws {
         let (host, port) = try Self.parseBaseURL(baseURL)
+        if networkNamespace != nil && !NamespaceSocket.isNumeric(host) {
+            throw HTTPClientError(
+                .badURL, "bad URL '\(baseURL)': the host must be an IP address when connecting from a namespace")
+        }
+        self.networkNamespace = networkNamespace
         self.host = host
         self.port = port
         var base = baseURL
@@ -241,6 +253,25 @@ public final class HTTPClient: Sendable {
                     try channel.pipeline.syncOperations.addHandler(ResponseCollector(maxBodySize: maxBody))
                 }
             }
+        if let networkNamespace {
+            let (host, port, authority) = (self.host, self.port, self.authority)
+            let fd: CInt
+            do {
+                fd = try await NIOThreadPool.singleton.runIfActive {
+                    try NamespaceSocket.connect(
+                        namespace: networkNamespace, host: host, port: port, timeout: remaining, authority: authority)
+                }
+            } catch let error as HTTPClientError {
+                throw error
+            } catch {
+                throw HTTPClientError(.connectFailed, "cannot connect to \(authority): \(error)")
+            }
+            do {
+                return try await bootstrap.withConnectedSocket(fd).get()
+            } catch {
+                throw HTTPClientError(.connectFailed, "cannot connect to \(authority): \(error)")
+            }
+        }
         do {
             return try await bootstrap.connect(host: host, port: port).get()
         } catch {
@@ -454,6 +485,115 @@ private final class ResponseCollector: ChannelInboundHandler, RemovableChannelHa
         switch result {
         case .success(let response): promise.succeed(response)
         case .failure(let error): promise.fail(error)
+        }
+    }
+}
+
+/// TCP connections opened from inside another network namespace: the socket is created while the calling
+/// thread has joined the namespace (`setns`), then the thread returns to its own namespace at once; the socket
+/// stays in the namespace it was created in. Blocking: run it on a thread pool.
+enum NamespaceSocket {
+    /// True for a numeric IPv4 or IPv6 address.
+    static func isNumeric(_ host: String) -> Bool {
+        var v4 = in_addr()
+        var v6 = in6_addr()
+        return inet_pton(AF_INET, host, &v4) == 1 || inet_pton(AF_INET6, host, &v6) == 1
+    }
+
+    /// A connected, non-blocking TCP socket to `host:port` created inside `namespace`.
+    static func connect(namespace: String, host: String, port: Int, timeout: TimeAmount, authority: String) throws
+        -> CInt
+    {
+        #if os(Linux)
+            func failure(_ what: String, _ code: Int32 = errno) -> HTTPClientError {
+                HTTPClientError(
+                    .connectFailed,
+                    "cannot connect to \(authority) from network namespace \(namespace): \(what)\(code == 0 ? "" : ": " + String(cString: strerror(code)))"
+                )
+            }
+            var storage = sockaddr_storage()
+            let length: socklen_t
+            let family: Int32
+            var v4 = sockaddr_in()
+            var v6 = sockaddr_in6()
+            if inet_pton(AF_INET, host, &v4.sin_addr) == 1 {
+                v4.sin_family = sa_family_t(AF_INET)
+                v4.sin_port = in_port_t(UInt16(port).bigEndian)
+                withUnsafeBytes(of: v4) { bytes in
+                    withUnsafeMutableBytes(of: &storage) { $0.copyMemory(from: bytes) }
+                }
+                length = socklen_t(MemoryLayout<sockaddr_in>.size)
+                family = AF_INET
+            } else if inet_pton(AF_INET6, host, &v6.sin6_addr) == 1 {
+                v6.sin6_family = sa_family_t(AF_INET6)
+                v6.sin6_port = in_port_t(UInt16(port).bigEndian)
+                withUnsafeBytes(of: v6) { bytes in
+                    withUnsafeMutableBytes(of: &storage) { $0.copyMemory(from: bytes) }
+                }
+                length = socklen_t(MemoryLayout<sockaddr_in6>.size)
+                family = AF_INET6
+            } else {
+                throw failure("the host is not an IP address", 0)
+            }
+            let path = namespace.hasPrefix("/") ? namespace : "/run/netns/\(namespace)"
+            let target = open(path, O_RDONLY | O_CLOEXEC)
+            guard target >= 0 else { throw failure("cannot open \(path)") }
+            defer { close(target) }
+            let original = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC)
+            guard original >= 0 else { throw failure("cannot open /proc/thread-self/ns/net") }
+            defer { close(original) }
+            guard setns(target) == 0 else { throw failure("setns") }
+            let fd = socket(
+                family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
+            let socketErrno = errno
+            // This thread must not stay in the other namespace.
+            precondition(setns(original) == 0, "cannot return to the original network namespace")
+            guard fd >= 0 else { throw failure("socket", socketErrno) }
+            var connected = false
+            defer { if !connected { close(fd) } }
+            let result = withUnsafePointer(to: &storage) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, length) }
+            }
+            if result != 0 {
+                guard errno == EINPROGRESS else { throw connectError(errno, authority: authority) }
+                var poller = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+                let milliseconds = Int32(clamping: max(timeout.nanoseconds / 1_000_000, 1))
+                let ready = poll(&poller, 1, milliseconds)
+                if ready == 0 { throw HTTPClientError(.timeout, "timeout connecting to \(authority)") }
+                guard ready > 0 else { throw failure("poll") }
+                var code: Int32 = 0
+                var size = socklen_t(MemoryLayout<Int32>.size)
+                getsockopt(fd, SOL_SOCKET, SO_ERROR, &code, &size)
+                if code != 0 { throw connectError(code, authority: authority) }
+            }
+            connected = true
+            return fd
+        #else
+            throw HTTPClientError(.connectFailed, "network namespaces exist only on Linux")
+        #endif
+    }
+
+    #if os(Linux)
+        /// setns(2) for network namespaces (glibc declares it only under _GNU_SOURCE, so it is looked up).
+        private static func setns(_ fd: CInt) -> CInt {
+            typealias Function = @convention(c) (CInt, CInt) -> CInt
+            guard let symbol = dlsym(nil, "setns") else {
+                errno = ENOSYS
+                return -1
+            }
+            let cloneNewNet: CInt = 0x4000_0000  // CLONE_NEWNET
+            return unsafeBitCast(symbol, to: Function.self)(fd, cloneNewNet)
+        }
+    #endif
+
+    private static func connectError(_ code: Int32, authority: String) -> HTTPClientError {
+        switch code {
+        case ECONNREFUSED: return HTTPClientError(.connectFailed, "cannot connect to \(authority): connection refused")
+        case ETIMEDOUT: return HTTPClientError(.timeout, "timeout connecting to \(authority)")
+        case ENETUNREACH: return HTTPClientError(.connectFailed, "cannot connect to \(authority): network unreachable")
+        case EHOSTUNREACH: return HTTPClientError(.connectFailed, "cannot connect to \(authority): host unreachable")
+        default:
+            return HTTPClientError(.connectFailed, "cannot connect to \(authority): \(String(cString: strerror(code)))")
         }
     }
 }

@@ -1,0 +1,57 @@
+/// The demo lab's pool server: a small threaded HTTP/1.1 server (Python's standard library) that answers any
+/// GET with 200 and `server=NAME client=PEER`, so a test sees which SE proxied the request (the SE connects
+/// from its data address), and `/health` with 200 `ok`. Run as `python3 -u pool-server.py NAME PORT`.
+enum PoolServer {
+    static let script = #"""
+        # Starling demo lab pool server (generated; see Sources/Lab/PoolServer.swift).
+        import socket
+        import sys
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        NAME = sys.argv[1]
+        PORT = int(sys.argv[2])
+
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def reply(self, send_body):
+                peer = self.client_address[0]
+                if peer.startswith("::ffff:"):
+                    peer = peer[len("::ffff:"):]
+                if self.path == "/health":
+                    body = b"ok\n"
+                else:
+                    body = ("server=%s client=%s\n" % (NAME, peer)).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if send_body:
+                    self.wfile.write(body)
+
+            def do_GET(self):
+                self.reply(True)
+
+            def do_HEAD(self):
+                self.reply(False)
+
+            def log_message(self, fmt, *args):
+                if not self.path.startswith("/health"):
+                    sys.stderr.write("%s %s\n" % (self.address_string(), fmt % args))
+
+
+        class Server(ThreadingHTTPServer):
+            address_family = socket.AF_INET6
+            daemon_threads = True
+            allow_reuse_address = True
+
+            def server_bind(self):
+                self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+                super().server_bind()
+
+
+        print("pool server %s listening on port %d" % (NAME, PORT), flush=True)
+        Server(("::", PORT), Handler).serve_forever()
+        """#
+}

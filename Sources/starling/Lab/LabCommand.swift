@@ -1,0 +1,133 @@
+import ArgumentParser
+import Foundation
+import Lab
+
+/// `starling lab up|down|status`: the local demo topology of DESIGN §5 (root only). The topology logic is
+/// ``DemoLab`` in the Lab module; this command only drives it and prints.
+struct LabCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "lab",
+        abstract:
+            "Run the demo topology in network namespaces: router (BIRD, ECMP), 3 SEs, 2 servers, a client, the controller.",
+        subcommands: [LabUp.self, LabDown.self, LabStatus.self]
+    )
+}
+
+/// Options shared by the lab subcommands.
+struct LabOptions: ParsableArguments {
+    @Option(help: "Lab name (namespaces stdemo-NAME-*, directory /tmp/starling-lab/stdemo-NAME).")
+    var name: String = "demo"
+}
+
+/// Prints one line to stderr.
+private func complain(_ text: String) {
+    FileHandle.standardError.write(Data("starling lab: \(text)\n".utf8))
+}
+
+struct LabUp: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "up",
+        abstract: "Build the lab, start everything, configure demo-vs on 192.0.2.10 and wait for its ECMP route.",
+        discussion: """
+            The admin password comes from STARLING_ADMIN_PASSWORD, else one is generated (printed, and written to \
+            the lab directory). The lab keeps running after this command exits; `starling lab down` removes it.
+            """)
+
+    @OptionGroup var options: LabOptions
+
+    @Option(help: "Seconds to wait for the VIP route to have one next hop per SE.")
+    var wait: Double = 60
+
+    @Option(help: "The starling executable the lab runs (default: this one).")
+    var binary: String?
+
+    func run() async throws {
+        let binary = self.binary ?? Self.ownExecutable()
+        let lab: DemoLab
+        do {
+            lab = try DemoLab(
+                name: options.name, binary: binary,
+                adminPassword: ProcessInfo.processInfo.environment["STARLING_ADMIN_PASSWORD"].flatMap {
+                    $0.isEmpty ? nil : $0
+                })
+        } catch let error as LabError {
+            complain(error.message)
+            throw ExitCode(error.kind == .unavailable ? 2 : 1)
+        }
+        print("Building lab \(lab.id) in \(lab.directory) ...")
+        do {
+            try await lab.up()
+        } catch {
+            // The report below holds the logs; the error's first line says what failed.
+            complain("lab up failed: \(Self.describe(error).split(separator: "\n").first ?? "")")
+            FileHandle.standardError.write(Data(lab.report().utf8))
+            complain("the half-built lab is still there for inspection; remove it with `starling lab down`")
+            throw ExitCode(1)
+        }
+        print(
+            "Waiting up to \(Int(wait)) s for \(DemoLab.Address.vip) to have \(lab.state.seCount) next hops in the router ..."
+        )
+        do {
+            let hops = try await lab.waitForNextHops(count: lab.state.seCount, timeout: wait)
+            print("Router: \(DemoLab.Address.vip) via \(hops.sorted().joined(separator: ", ")).")
+        } catch {
+            let hops = (try? lab.routerNextHops()) ?? []
+            let missing = lab.seNames.enumerated().filter { !hops.contains(DemoLab.Address.seData($0.offset + 1)) }
+                .map { "\($0.element) (\(DemoLab.Address.seData($0.offset + 1)))" }
+            complain(
+                "after \(Int(wait)) s the router has \(hops.count) next hops for \(DemoLab.Address.vip); missing: "
+                    + missing.joined(separator: ", "))
+            print(lab.status())
+            print(lab.report(lines: 10))
+            print("The lab keeps running; check the logs above.")
+        }
+        print(lab.instructions())
+    }
+
+    static func describe(_ error: any Error) -> String {
+        (error as? LabError)?.message ?? "\(error)"
+    }
+
+    /// The path of the running executable.
+    static func ownExecutable() -> String {
+        if let path = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") { return path }
+        return CommandLine.arguments[0]
+    }
+}
+
+struct LabDown: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "down", abstract: "Stop every lab process and delete every lab namespace (idempotent).")
+
+    @OptionGroup var options: LabOptions
+
+    func run() async throws {
+        guard geteuid() == 0 else {
+            complain("network namespaces need root (euid \(geteuid()))")
+            throw ExitCode(2)
+        }
+        let removed = DemoLab.down(name: options.name)
+        if removed.isEmpty {
+            print("Nothing to remove for lab \(DemoLab.prefix)\(options.name).")
+        } else {
+            for line in removed { print("removed \(line)") }
+        }
+    }
+}
+
+struct LabStatus: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "status", abstract: "Show the lab's namespaces, processes, BGP sessions and the VIP route.")
+
+    @OptionGroup var options: LabOptions
+
+    func run() async throws {
+        do {
+            let lab = try DemoLab.attach(name: options.name)
+            print(lab.status())
+        } catch let error as LabError {
+            complain(error.message)
+            throw ExitCode(error.kind == .unavailable ? 2 : 1)
+        }
+    }
+}
