@@ -427,7 +427,7 @@ public final class DemoLab {
         try await session().create(
             "healthmonitor",
             [
-                "name": name, "type": "HEALTH_MONITOR_HTTP", "send_interval": 1, "receive_timeout": 1,
+                "name": name, "type": "HEALTH_MONITOR_HTTP", "send_interval": 2, "receive_timeout": 1,
                 "successful_checks": 1, "failed_checks": 2,
                 "http_monitor": ["http_request": "GET /health HTTP/1.0", "http_response_code": ["HTTP_2XX"]],
             ])
