@@ -149,6 +149,21 @@ public final class Controller: Sendable {
     }
 }
 
+/// Freezes the reconciler as soon as graceful shutdown starts. Run it as the LAST service of the
+/// `ServiceGroup` (graceful shutdown goes in reverse order), so it acts before the HTTP server drains its
+/// requests: while that takes, heartbeats no longer arrive, and without the freeze the reconciler would
+/// declare every SE down and push empty desired states to the long-polls still open.
+public struct ReconcilerFreeze: Service {
+    let reconciler: Reconciler
+
+    public init(controller: Controller) { reconciler = controller.reconciler }
+
+    public func run() async throws {
+        try? await gracefulShutdown()
+        await reconciler.freeze()
+    }
+}
+
 /// Runs `Reconciler.tick()` every `interval` seconds until shutdown (SE liveness).
 struct ReconcilerTicker: Service {
     let reconciler: Reconciler

@@ -6,11 +6,14 @@ import StarlingModel
 /// Token rules: a join token is valid 24 h for its first use; it binds to the first SE name that
 /// registers with it. The same name may register again with it at any time (an SE restart) and gets the
 /// same `se_uuid` (unless that SE was deleted, then a new one) and a new secret; another name gets 401.
+/// A fresh token may take over the name of an SE that is down (a re-installed or replaced SE host): it
+/// gets that SE's `se_uuid` (so its placement is kept) and the old secret stops working. The name of an
+/// SE that is up is refused with 409, so two live SEs never share one registration.
 struct AgentService: Sendable {
     let store: Store
     let heartbeatInterval: Double
 
-    func register(_ r: SERegistration, now: Double) async throws -> SERegistered {
+    func register(_ r: SERegistration, now: Double, downSEs: Set<String> = []) async throws -> SERegistered {
         guard !r.name.isEmpty else { throw APIError(400, "name: must not be empty") }
         do {
             try r.data_address.validate(field: "data_address")
@@ -43,9 +46,21 @@ struct AgentService: Sendable {
                 if case .object(let m) = o.json { o.json = .object(m.filter { $0.value != .null }) }
                 try db.putObject(o, lastModified: Int64(now * 1_000_000))
             } else {
-                if try db.object(type: kind.name, tenant: ObjectService.admin, name: r.name) != nil {
-                    throw APIError(409, "name: an SE named \(r.name) is already registered with another token")
+                if let existing = try db.object(type: kind.name, tenant: ObjectService.admin, name: r.name) {
+                    guard downSEs.contains(existing.uuid) else {
+                        throw APIError(
+                            409, "name: an SE named \(r.name) is up and registered with another join token")
+                    }
+                    var o = existing
+                    o.json["data_address"] = JSONValue.from(r.data_address)
+                    o.json["mgmt_url"] = r.mgmt_url.map { .string($0) } ?? .null
+                    o.json["threads"] = r.threads.map { .int(Int64($0)) } ?? .null
+                    if case .object(let m) = o.json { o.json = .object(m.filter { $0.value != .null }) }
+                    try db.putObject(o, lastModified: Int64(now * 1_000_000))
+                    seUUID = existing.uuid
                 }
+            }
+            if seUUID == nil {
                 var se = ServiceEngine(
                     name: r.name, se_group_ref: "/api/serviceenginegroup/?name=\(SystemDefaults.defaultSEGroup)",
                     data_address: r.data_address, mgmt_url: r.mgmt_url, threads: r.threads)

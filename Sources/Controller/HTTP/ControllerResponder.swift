@@ -71,7 +71,8 @@ public struct ControllerResponder: HTTPResponder {
         if rest.first == "se-agent" {
             if rest == ["se-agent", "register"], method == .post {
                 let reg = try Self.decode(SERegistration.self, try await Self.body(request))
-                let ok = try await controller.agent.register(reg, now: Date().timeIntervalSince1970)
+                let down = await controller.reconciler.downSEs()
+                let ok = try await controller.agent.register(reg, now: Date().timeIntervalSince1970, downSEs: down)
                 try await controller.reconciler.registered(ok.se_uuid)
                 return Self.json(.ok, JSONValue.from(ok))
             }

@@ -28,6 +28,9 @@ public actor Reconciler {
     private var cancelledEarly: Set<UInt64> = []
     private var nextWaiter: UInt64 = 0
     private var started = false
+    /// Set when the controller begins to shut down: no more placement changes (an SE is not "down"
+    /// because this controller stopped hearing it), and long-polls end at once without a change.
+    private var frozen = false
 
     /// - Parameters:
     ///   - downAfter: seconds without a heartbeat before an SE is down.
@@ -108,12 +111,31 @@ public actor Reconciler {
         return desired[status.se_uuid]?.version ?? 0
     }
 
+    /// The SEs that are down now (no heartbeat for `downAfter`): a new registration may take over such an
+    /// SE's name (a replaced or re-installed SE host).
+    public func downSEs() -> Set<String> {
+        let now = clock()
+        return Set(lastStates.keys.filter { liveness.state($0, now: now).state == .down })
+    }
+
     /// The SE's desired state, if it is registered.
     public func desiredState(_ se: String) -> SEDesiredState? { desired[se] }
+
+    /// Stops all placement changes for the rest of this process's life and ends pending long-polls
+    /// without a change, so that shutting the controller down never pushes anything to the SEs
+    /// (DESIGN §1: the data plane keeps its state while the controller is away).
+    public func freeze() {
+        frozen = true
+        for (_, ws) in waiters {
+            for (_, c) in ws { c.resume(returning: false) }
+        }
+        waiters = [:]
+    }
 
     /// Suspends until the SE's desired version differs from `version` (true) or `cancelWait(id)` (false).
     public func wait(_ se: String, from version: Int?, id: UInt64) async -> Bool {
         if cancelledEarly.remove(id) != nil { return false }
+        if frozen { return false }
         if desired[se]?.version != version { return true }
         return await withCheckedContinuation { c in waiters[se, default: [:]][id] = c }
     }
@@ -381,6 +403,7 @@ public actor Reconciler {
     }
 
     private func reconcile(reason: String) throws {
+        guard !frozen else { return }
         let snap = try snapshot()
         let (newPlacement, newDecisions) = PlacementEngine.place(snap.input(placement: placement))
         let resolver = Resolver(snap.set)

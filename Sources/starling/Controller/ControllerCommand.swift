@@ -89,7 +89,8 @@ struct ControllerCommand: AsyncParsableCommand {
             "controller listening", metadata: ["controller.listen": "\(listen)", "controller.dir": "\(dataDir)"])
         let group = ServiceGroup(
             configuration: .init(
-                services: [.init(service: app)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+                services: [.init(service: app), .init(service: ReconcilerFreeze(controller: controller))],
+                gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do {
             try await group.run()
         } catch {

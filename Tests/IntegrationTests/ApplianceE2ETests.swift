@@ -1,0 +1,227 @@
+import Foundation
+import Lab
+import SE
+import XCTest
+
+/// The whole appliance end to end (DESIGN §1, §5): a controller, three SEs registered with join tokens,
+/// two pool servers, a BIRD router with ECMP and an L4 hash, and a client — all real processes in network
+/// namespaces, configured only through the REST API. What is checked is what an operator would check:
+/// the router's kernel route and requests from the client.
+final class ApplianceE2ETests: XCTestCase {
+    static let vip = DemoLab.Address.vip
+
+    func testECMPScaleOutFailuresDrainAndControllerRestart() async throws {
+        let lab = try makeLab()
+        defer { lab.down() }
+        do {
+            try await run(lab)
+        } catch {
+            print("IntegrationTests: appliance e2e failed: \(error)\n\(lab.status())\n\(lab.report(lines: 40))")
+            throw error
+        }
+    }
+
+    private func run(_ lab: DemoLab) async throws {
+        try await lab.up()
+        // A VS with min_scaleout_per_vs 3 is advertised by 3 SEs; the router installs 3 next hops.
+        let ses = (1...3).map(DemoLab.Address.seData)
+        let hops = try await lab.waitForNextHops(Self.vip, count: 3, timeout: 60)
+        XCTAssertEqual(Set(hops), Set(ses))
+
+        // 150 fresh-connection requests all succeed, and every SE carried some (the pool server sees the
+        // proxying SE's data address as the client).
+        var carried: [String: Int] = [:]
+        for _ in 0..<150 {
+            let (status, body) = try lab.curlFromClient("http://\(Self.vip)/", timeout: 3)
+            XCTAssertEqual(status, 200, body)
+            if let client = body.split(separator: " ").first(where: { $0.hasPrefix("client=") }) {
+                carried[String(client.dropFirst(7)).trimmingCharacters(in: .whitespacesAndNewlines), default: 0] += 1
+            }
+        }
+        print("IntegrationTests: requests per SE \(carried.sorted { $0.key < $1.key })")
+        XCTAssertEqual(Set(carried.keys), Set(ses), "every SE carried some of the 150 requests")
+        XCTAssertEqual(carried.values.reduce(0, +), 150)
+
+        // Time from POST /api/virtualservice to the VIP in the router's table (SEs already registered).
+        let secondVIP = "192.0.2.11"
+        let posted = Date()
+        try await lab.createVirtualService(name: "e2e-vs2", vip: secondVIP)
+        try await lab.waitForNextHops(secondVIP, count: 3, timeout: 30)
+        let postToRoute = Date().timeIntervalSince(posted)
+        print("IntegrationTests: POST /api/virtualservice → 3 next hops in the router: \(ms(postToRoute)) ms")
+
+        // SIGKILL of an SE: the router drops its next hop within 2 s; at most a few probes fail.
+        let killed = Date()
+        try lab.killSE("se2")
+        try await lab.waitForNextHops(Self.vip, count: 2, timeout: 2)
+        let killToWithdraw = Date().timeIntervalSince(killed)
+        print("IntegrationTests: SIGKILL of se2 → its next hop gone: \(ms(killToWithdraw)) ms")
+        var failed = 0
+        for _ in 0..<40 where try lab.curlFromClient("http://\(Self.vip)/", timeout: 2).status != 200 { failed += 1 }
+        XCTAssertLessThanOrEqual(failed, 3, "probe requests failing after the crash")
+        XCTAssertEqual(Set(try lab.routerNextHops(Self.vip)), Set([ses[0], ses[2]]))
+        // The SE comes back (same name, same join-token flow) and is placed again.
+        try await lab.startSE("se2")
+        try await lab.waitForNextHops(Self.vip, count: 3, timeout: 30)
+
+        // All pool servers stopped: withdrawn within the monitor's detection time + 2 s; back when one returns.
+        // demo-http: send_interval 2 s, receive_timeout 1 s, failed_checks 2 → ≤ 2×2 + 1 s.
+        for server in lab.serverNames { try lab.stopServer(server) }
+        let stopped = Date()
+        try await lab.waitForNextHops(Self.vip, count: 0, timeout: 5 + 2)
+        print("IntegrationTests: all pool servers down → VIP withdrawn: \(ms(Date().timeIntervalSince(stopped))) ms")
+        let runtime = try await lab.session().runtime("virtualservice", named: "demo-vs")
+        XCTAssertEqual((runtime["oper_status"] as? [String: Any])?["state"] as? String, "OPER_DOWN", "\(runtime)")
+        try lab.startServer("srv1")
+        let restarted = Date()
+        try await lab.waitForNextHops(Self.vip, count: 3, timeout: 2 + 2 + 2)
+        print("IntegrationTests: a pool server back → VIP advertised: \(ms(Date().timeIntervalSince(restarted))) ms")
+        try lab.startServer("srv2")
+
+        // SIGTERM of an SE while a client keeps sending: no request fails.
+        let (results, stop) = startProbing(lab)
+        try await Task.sleep(for: .milliseconds(500))
+        try lab.stopSE("se3", grace: 40)
+        try await lab.waitForNextHops(Self.vip, count: 2, timeout: 5)
+        try await Task.sleep(for: .milliseconds(500))
+        let probes = stop()
+        XCTAssertGreaterThan(probes.count, 10)
+        XCTAssertEqual(probes.filter { $0 != 200 }.count, 0, "requests failing during SIGTERM: \(probes)")
+        _ = results
+        try await lab.startSE("se3")
+        try await lab.waitForNextHops(Self.vip, count: 3, timeout: 30)
+
+        // Restarting the controller changes nothing on the data plane.
+        let before = Set(try lab.routerNextHops(Self.vip))
+        let (_, stopDuringRestart) = startProbing(lab)
+        try await lab.restartController()
+        try Wait.holds("next hops unchanged after the controller restart", for: 5) {
+            Set(try lab.routerNextHops(Self.vip)) == before
+        }
+        let duringRestart = stopDuringRestart()
+        XCTAssertEqual(
+            duringRestart.filter { $0 != 200 }.count, 0,
+            "requests failing while the controller restarts: \(duringRestart)")
+
+        // Deleting the VS withdraws it.
+        try await lab.session().delete("virtualservice", named: "demo-vs")
+        try await lab.waitForNextHops(Self.vip, count: 0, timeout: 5)
+        XCTAssertEqual(try lab.routerNextHops(secondVIP).count, 3, "the other VS stays advertised")
+
+        try recordFigures(postToRoute: postToRoute, killToWithdraw: killToWithdraw)
+    }
+
+    /// Sends fresh-connection requests from the client in a background thread until stopped; returns the
+    /// HTTP status of each (0 when none).
+    private func startProbing(_ lab: DemoLab) -> (ProbeResults, () -> [Int]) {
+        let results = ProbeResults()
+        let client = lab.namespace("client")
+        let url = "http://\(Self.vip)/"
+        let thread = Thread {
+            while !results.stopped {
+                results.append(Self.curlStatus(namespace: client, url: url))
+            }
+            results.finish()
+        }
+        thread.start()
+        return (results, { results.stopAndWait() })
+    }
+
+    /// `curl` in `namespace`: the HTTP status, 0 when there was no answer. Runs the child with
+    /// posix_spawn and a blocking waitpid: Foundation's `Process` can miss a child's exit when another
+    /// thread spawns processes at the same time (seen as a hang in `waitUntilExit`).
+    static func curlStatus(namespace: String, url: String) -> Int {
+        let argv = [
+            "/usr/sbin/ip", "netns", "exec", namespace, "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
+            "--max-time", "3", url,
+        ]
+        var pipe: [Int32] = [0, 0]
+        guard Glibc.pipe(&pipe) == 0 else { return 0 }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_adddup2(&actions, pipe[1], 1)
+        posix_spawn_file_actions_addclose(&actions, pipe[0])
+        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+        var cArgs = argv.map { strdup($0) } + [nil]
+        defer { for p in cArgs { free(p) } }
+        var pid: pid_t = 0
+        let rc = posix_spawn(&pid, argv[0], &actions, nil, &cArgs, environ)
+        close(pipe[1])
+        defer { close(pipe[0]) }
+        guard rc == 0 else { return 0 }
+        var output: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 64)
+        while true {
+            let n = read(pipe[0], &buffer, buffer.count)
+            if n <= 0 { break }
+            output += buffer[0..<n]
+        }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        return Int(String(decoding: output, as: UTF8.self)) ?? 0
+    }
+
+    private func makeLab() throws -> DemoLab {
+        guard Lab.isRoot else {
+            print("IntegrationTests: needs root for network namespaces; skipping the appliance e2e test")
+            throw XCTSkip("needs root (euid \(geteuid()))")
+        }
+        if let reason = Lab.namespaceSupport() {
+            print("IntegrationTests: \(reason); skipping the appliance e2e test")
+            throw XCTSkip(reason)
+        }
+        let missing = Command.missing(BIRD.requiredPrograms + ["curl", "python3", "ip", "ss", "sysctl"])
+        guard missing.isEmpty else {
+            print("IntegrationTests: missing \(missing.joined(separator: ", ")); skipping the appliance e2e test")
+            throw XCTSkip("missing programs \(missing.joined(separator: ", "))")
+        }
+        guard let binary = StarlingBGP.locateBinary() else {
+            print("IntegrationTests: starling executable not found; skipping the appliance e2e test")
+            throw XCTSkip("starling executable not found")
+        }
+        return try DemoLab.forTest(binary: binary)
+    }
+
+    private func ms(_ seconds: TimeInterval) -> String { String(format: "%.0f", seconds * 1000) }
+
+    /// Appends the measured times to a file the benchmark notes quote (when STARLING_E2E_FIGURES is set).
+    private func recordFigures(postToRoute: TimeInterval, killToWithdraw: TimeInterval) throws {
+        guard let path = ProcessInfo.processInfo.environment["STARLING_E2E_FIGURES"] else { return }
+        let line = "post_vs_to_route_ms=\(ms(postToRoute)) sigkill_to_withdraw_ms=\(ms(killToWithdraw))\n"
+        if let handle = FileHandle(forWritingAtPath: path) {
+            handle.seekToEndOfFile()
+            handle.write(Data(line.utf8))
+            try handle.close()
+        } else {
+            try line.write(toFile: path, atomically: true, encoding: .utf8)
+        }
+    }
+}
+
+/// Statuses collected by a probing thread.
+final class ProbeResults: @unchecked Sendable {
+    private let lock = NSCondition()
+    private var statuses: [Int] = []
+    private var stopFlag = false
+    private var done = false
+
+    var stopped: Bool { lock.withLock { stopFlag } }
+
+    func append(_ status: Int) { lock.withLock { statuses.append(status) } }
+
+    func finish() {
+        lock.withLock {
+            done = true
+            lock.broadcast()
+        }
+    }
+
+    func stopAndWait() -> [Int] {
+        lock.lock()
+        defer { lock.unlock() }
+        stopFlag = true
+        while !done { lock.wait() }
+        return statuses
+    }
+}
