@@ -123,4 +123,18 @@ final class HTTPFrontHandlerTests: XCTestCase {
         XCTAssertEqual(chunked.headers["Transfer-Encoding"], ["chunked"], "framing kept")
         XCTAssertEqual(chunked.headers["X-Forwarded-For"], ["::1"])
     }
+
+    func testResponseHopByHopFieldsAreRemoved() {
+        var headers = HTTPHeaders([
+            ("Content-Type", "text/plain"), ("CONNECTION", "Keep-Alive,  X-Internal "), ("x-internal", "1"),
+            ("Transfer-Encoding", "chunked"), ("TE", "trailers"), ("Proxy-Connection", "keep-alive"),
+            ("Trailer", "X-Sum"), ("Keep-Alive", "timeout=5"), ("Set-Cookie", "a=1"),
+        ])
+        HTTPFrontHandler.removeHopByHop(&headers, keepChunked: false)
+        XCTAssertEqual(headers.map(\.name), ["Content-Type", "Set-Cookie"])
+
+        var plain = HTTPHeaders([("Content-Length", "2"), ("Server", "nginx")])
+        HTTPFrontHandler.removeHopByHop(&plain, keepChunked: false)
+        XCTAssertEqual(plain.map(\.name), ["Content-Length", "Server"], "end-to-end fields stay")
+    }
 }
