@@ -141,6 +141,18 @@ final class DataPlaneLoopbackTests: XCTestCase {
         XCTAssertEqual(final?.body, "body")
     }
 
+    func testAKeptAliveConnectionClosedByTheServerIsRetried() async throws {
+        let s1 = try server("s1")
+        let port = freePort()
+        await apply(httpService(port: port, servers: [ServerConfig(ip: "127.0.0.1", port: s1.port)]))
+        let client = try RawClient(port: port)
+        XCTAssertEqual(get(client, "/first")?.status, 200)
+        // The pooled server connection is reused; the server drops it without answering.
+        let r = get(client, "/drop-once")
+        XCTAssertEqual(r?.status, 200)
+        XCTAssertEqual(r?.body, "s1 /drop-once xff=127.0.0.1 xfp=http")
+    }
+
     func testRoundRobinAcrossTwoServers() async throws {
         let s1 = try server("s1")
         let s2 = try server("s2")

@@ -157,6 +157,7 @@ final class RawClient {
 /// - `GET /...`: 200, body `<name> <uri> xff=<X-Forwarded-For> xfp=<X-Forwarded-Proto>`
 /// - `/chunked`: 200 with a chunked body of three parts
 /// - `/hang`: never answers
+/// - `/drop-once`: the first time, closes the connection without an answer
 /// - `/slow`: answers after 300 ms
 /// - `/status/NNN`: answers NNN
 /// - `POST`: echoes the request body (chunked back when the request was chunked); answers
@@ -216,6 +217,10 @@ final class TestHTTPServer {
         func respond(context: ChannelHandlerContext, head: HTTPRequestHead) {
             let uri = head.uri
             if uri == "/hang" { return }
+            if uri == "/drop-once", health.takeDrop() {
+                context.close(promise: nil)
+                return
+            }
             if uri == "/health" {
                 let code = health.code
                 send(context, status: .init(statusCode: code), text: "health \(code)", keepAlive: head.isKeepAlive)
@@ -282,6 +287,14 @@ final class TestHTTPServer {
 final class NIOLockedHealth: @unchecked Sendable {
     private let lock = NSLock()
     private var _code = 200
+    private var dropped = false
+    /// True the first time: `/drop-once` closes the connection without an answer once.
+    func takeDrop() -> Bool {
+        lock.withLock {
+            defer { dropped = true }
+            return !dropped
+        }
+    }
     var code: Int {
         get { lock.withLock { _code } }
         set { lock.withLock { _code = newValue } }

@@ -52,6 +52,7 @@ final class HTTPFrontHandler: ChannelDuplexHandler {
     private var clientVersion = HTTPVersion.http1_1
     private var sawBody = false
     private var reused = false
+    private var resendEnd = false
     private var tried = ExcludedServers()
     private var attempts = 0
     private var requestStart = NIODeadline.uptimeNanoseconds(0)
@@ -148,6 +149,7 @@ final class HTTPFrontHandler: ChannelDuplexHandler {
         requestDone = false
         responseStarted = false
         sawBody = false
+        resendEnd = false
         attempts = 0
         tried = ExcludedServers()
         timerKind = .none
@@ -329,6 +331,11 @@ final class HTTPFrontHandler: ChannelDuplexHandler {
     private func sendHeadAndQueuedBody() {
         guard let back else { return }
         back.write(.head(requestHead))
+        if resendEnd {
+            // A retry of a request without body that had already ended.
+            resendEnd = false
+            back.write(.end(nil))
+        }
         // Parts of this request that arrived while connecting; stop at the next request's head.
         while let part = queue.first {
             if case .head = part { break }
@@ -429,16 +436,22 @@ final class HTTPFrontHandler: ChannelDuplexHandler {
 
     private func serverFailed(reason: String) {
         guard state == .forwarding else { return }
+        if !responseStarted && reused && !sawBody && requestDone && attempts < Self.maxConnectAttempts,
+            let server
+        {
+            // A kept-alive connection the server closed as we sent the request (it had not seen it): send
+            // it again to the same server on a new connection.
+            attempts += 1
+            reused = false
+            resendEnd = true
+            connect(to: server)
+            return
+        }
         if let server { service.release(server) }
         server = nil
         if responseStarted {
             // Part of the response is out: the client can only learn of the failure by the close.
             context?.close(promise: nil)
-            return
-        }
-        if reused && !sawBody && requestDone && attempts < Self.maxConnectAttempts {
-            // A kept-alive connection the server had just closed: send the request again on a new one.
-            forwardToNextServer()
             return
         }
         service.logger.debug(
