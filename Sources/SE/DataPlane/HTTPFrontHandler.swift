@@ -142,7 +142,6 @@ final class HTTPFrontHandler: ChannelDuplexHandler {
 
     private func startRequest(_ head: HTTPRequestHead) {
         LoopStats.add(service.stats.requests, 1)
-        service.metrics.requests.increment()
         requestStart = context?.eventLoop.now ?? .now()
         clientVersion = head.version
         keepAlive = head.isKeepAlive && !draining
@@ -384,7 +383,6 @@ final class HTTPFrontHandler: ChannelDuplexHandler {
         }
         let code = Int(h.status.code)
         service.stats.response(code)
-        service.metrics.response(code)
         context.write(wrapOutboundOut(.head(h)), promise: nil)
     }
 
@@ -484,7 +482,6 @@ final class HTTPFrontHandler: ChannelDuplexHandler {
         head.headers.add(name: "Connection", value: keepAlive ? "keep-alive" : "close")
         let code = Int(status.code)
         service.stats.response(code)
-        service.metrics.response(code)
         responseStarted = true
         context.write(wrapOutboundOut(.head(head)), promise: nil)
         context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
