@@ -78,6 +78,18 @@ final class DataPlaneLoopbackTests: XCTestCase {
         XCTAssertEqual(st?.serversUp, 1)
     }
 
+    func testIPv6ListenerAndServer() async throws {
+        let s6 = try TestHTTPServer(name: "s6", group: serverGroup, host: "::1")
+        servers.append(s6)
+        let port = freePort()
+        await apply(
+            ServiceConfig(
+                id: "v6", name: "v6", listeners: [ListenAddress(host: "::1", port: port)], kind: .http,
+                pool: PoolConfig(name: "p6", servers: [ServerConfig(ip: "::1", port: s6.port)])))
+        let client = try RawClient(port: port, host: "::1")
+        XCTAssertEqual(get(client, "/six")?.body, "s6 /six xff=::1 xfp=http")
+    }
+
     func testHTTP10Client() async throws {
         let s1 = try server("s1")
         let port = freePort()

@@ -31,17 +31,31 @@ final class RawClient {
     let fd: Int32
     var buffer: [UInt8] = []
 
-    init(port: Int, timeout: Double = 5) throws {
-        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    init(port: Int, host: String = "127.0.0.1", timeout: Double = 5) throws {
+        let v6 = host.contains(":")
+        fd = socket(v6 ? AF_INET6 : AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         var tv = timeval(tv_sec: Int(timeout), tv_usec: Int((timeout - Double(Int(timeout))) * 1e6))
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        addr.sin_port = UInt16(port).bigEndian
-        let rc = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+        let rc: Int32
+        if v6 {
+            var addr = sockaddr_in6()
+            addr.sin6_family = sa_family_t(AF_INET6)
+            inet_pton(AF_INET6, host, &addr.sin6_addr)
+            addr.sin6_port = UInt16(port).bigEndian
+            rc = withUnsafePointer(to: &addr) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size))
+                }
+            }
+        } else {
+            var addr = sockaddr_in()
+            addr.sin_family = sa_family_t(AF_INET)
+            addr.sin_addr.s_addr = inet_addr(host)
+            addr.sin_port = UInt16(port).bigEndian
+            rc = withUnsafePointer(to: &addr) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                }
             }
         }
         if rc != 0 {
@@ -168,7 +182,7 @@ final class TestHTTPServer {
     var port: Int { channel.localAddress!.port! }
     var health: NIOLockedHealth
 
-    init(name: String, group: any EventLoopGroup, port: Int = 0) throws {
+    init(name: String, group: any EventLoopGroup, port: Int = 0, host: String = "127.0.0.1") throws {
         self.name = name
         let health = NIOLockedHealth()
         self.health = health
@@ -180,7 +194,7 @@ final class TestHTTPServer {
                     try ch.pipeline.syncOperations.addHandler(Handler(name: name, health: health))
                 }
             }
-            .bind(host: "127.0.0.1", port: port).wait()
+            .bind(host: host, port: port).wait()
     }
 
     func stop() { try? channel.close().wait() }

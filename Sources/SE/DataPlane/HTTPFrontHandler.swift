@@ -369,7 +369,8 @@ final class HTTPFrontHandler: ChannelDuplexHandler {
             return
         }
         responseStarted = true
-        if timerKind == .response { timerKind = .none }
+        // From here on, a response that stalls for the idle timeout ends the connection.
+        arm(.idle, after: service.idleTimeout)
         var h = head
         Self.removeHopByHop(&h.headers, keepChunked: false)
         if clientVersion.major == 1 && clientVersion.minor == 0 {
@@ -389,6 +390,7 @@ final class HTTPFrontHandler: ChannelDuplexHandler {
     func responseBody(_ body: ByteBuffer) {
         guard state == .forwarding, let context else { return }
         LoopStats.add(service.stats.bytesOut, body.readableBytes)
+        deadline = context.eventLoop.now + service.idleTimeout
         context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
     }
 
@@ -496,7 +498,8 @@ final class HTTPFrontHandler: ChannelDuplexHandler {
             finishExchange()
         } else {
             state = .discarding
-            timerKind = .none
+            // The rest of the request must come within the idle timeout.
+            arm(.idle, after: service.idleTimeout)
             replayQueue()
             maybeRead()
         }
