@@ -90,6 +90,19 @@ final class DataPlaneLoopbackTests: XCTestCase {
         XCTAssertEqual(get(client, "/six")?.body, "s6 /six xff=::1 xfp=http")
     }
 
+    func testHEADResponseHasNoBody() async throws {
+        let s1 = try server("s1")
+        let port = freePort()
+        await apply(httpService(port: port, servers: [ServerConfig(ip: "127.0.0.1", port: s1.port)]))
+        let client = try RawClient(port: port)
+        client.send("HEAD /h HTTP/1.1\r\nHost: t\r\n\r\n")
+        let head = client.readResponse(toHEAD: true)
+        XCTAssertEqual(head?.status, 200)
+        XCTAssertEqual(head?.header("content-length"), "\("s1 /h xff=127.0.0.1 xfp=http".utf8.count)")
+        // Nothing follows the head: the next response starts right after it.
+        XCTAssertEqual(get(client, "/next")?.body, "s1 /next xff=127.0.0.1 xfp=http")
+    }
+
     func testHTTP10Client() async throws {
         let s1 = try server("s1")
         let port = freePort()

@@ -112,7 +112,7 @@ final class RawClient {
     }
 
     /// Reads one HTTP response (Content-Length, chunked, or until close).
-    func readResponse() -> Response? {
+    func readResponse(toHEAD: Bool = false) -> Response? {
         var headEnd: Int?
         while headEnd == nil {
             if let r = find([13, 10, 13, 10]) { headEnd = r } else if !fill() { return nil }
@@ -127,7 +127,9 @@ final class RawClient {
             return (String(p[0]), p.count > 1 ? p[1].trimmingCharacters(in: .whitespaces) : "")
         }
         var r = Response(status: status, headers: headers, body: "")
-        if let cl = r.header("content-length"), let n = Int(cl) {
+        if toHEAD {
+            return r
+        } else if let cl = r.header("content-length"), let n = Int(cl) {
             while buffer.count < n { if !fill() { return nil } }
             r.body = String(decoding: buffer[0..<n], as: UTF8.self)
             buffer.removeFirst(n)
