@@ -78,6 +78,31 @@ final class DataPlaneLoopbackTests: XCTestCase {
         XCTAssertEqual(st?.serversUp, 1)
     }
 
+    func testIPv6ListenerAndServer() async throws {
+        let s6 = try TestHTTPServer(name: "s6", group: serverGroup, host: "::1")
+        servers.append(s6)
+        let port = freePort()
+        await apply(
+            ServiceConfig(
+                id: "v6", name: "v6", listeners: [ListenAddress(host: "::1", port: port)], kind: .http,
+                pool: PoolConfig(name: "p6", servers: [ServerConfig(ip: "::1", port: s6.port)])))
+        let client = try RawClient(port: port, host: "::1")
+        XCTAssertEqual(get(client, "/six")?.body, "s6 /six xff=::1 xfp=http")
+    }
+
+    func testHEADResponseHasNoBody() async throws {
+        let s1 = try server("s1")
+        let port = freePort()
+        await apply(httpService(port: port, servers: [ServerConfig(ip: "127.0.0.1", port: s1.port)]))
+        let client = try RawClient(port: port)
+        client.send("HEAD /h HTTP/1.1\r\nHost: t\r\n\r\n")
+        let head = client.readResponse(toHEAD: true)
+        XCTAssertEqual(head?.status, 200)
+        XCTAssertEqual(head?.header("content-length"), "\("s1 /h xff=127.0.0.1 xfp=http".utf8.count)")
+        // Nothing follows the head: the next response starts right after it.
+        XCTAssertEqual(get(client, "/next")?.body, "s1 /next xff=127.0.0.1 xfp=http")
+    }
+
     func testHTTP10Client() async throws {
         let s1 = try server("s1")
         let port = freePort()
@@ -139,6 +164,18 @@ final class DataPlaneLoopbackTests: XCTestCase {
         let final = client.readResponse()
         XCTAssertEqual(final?.status, 200)
         XCTAssertEqual(final?.body, "body")
+    }
+
+    func testAKeptAliveConnectionClosedByTheServerIsRetried() async throws {
+        let s1 = try server("s1")
+        let port = freePort()
+        await apply(httpService(port: port, servers: [ServerConfig(ip: "127.0.0.1", port: s1.port)]))
+        let client = try RawClient(port: port)
+        XCTAssertEqual(get(client, "/first")?.status, 200)
+        // The pooled server connection is reused; the server drops it without answering.
+        let r = get(client, "/drop-once")
+        XCTAssertEqual(r?.status, 200)
+        XCTAssertEqual(r?.body, "s1 /drop-once xff=127.0.0.1 xfp=http")
     }
 
     func testRoundRobinAcrossTwoServers() async throws {

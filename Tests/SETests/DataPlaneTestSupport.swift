@@ -31,17 +31,31 @@ final class RawClient {
     let fd: Int32
     var buffer: [UInt8] = []
 
-    init(port: Int, timeout: Double = 5) throws {
-        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    init(port: Int, host: String = "127.0.0.1", timeout: Double = 5) throws {
+        let v6 = host.contains(":")
+        fd = socket(v6 ? AF_INET6 : AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         var tv = timeval(tv_sec: Int(timeout), tv_usec: Int((timeout - Double(Int(timeout))) * 1e6))
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        addr.sin_port = UInt16(port).bigEndian
-        let rc = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+        let rc: Int32
+        if v6 {
+            var addr = sockaddr_in6()
+            addr.sin6_family = sa_family_t(AF_INET6)
+            inet_pton(AF_INET6, host, &addr.sin6_addr)
+            addr.sin6_port = UInt16(port).bigEndian
+            rc = withUnsafePointer(to: &addr) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size))
+                }
+            }
+        } else {
+            var addr = sockaddr_in()
+            addr.sin_family = sa_family_t(AF_INET)
+            addr.sin_addr.s_addr = inet_addr(host)
+            addr.sin_port = UInt16(port).bigEndian
+            rc = withUnsafePointer(to: &addr) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                }
             }
         }
         if rc != 0 {
@@ -98,7 +112,7 @@ final class RawClient {
     }
 
     /// Reads one HTTP response (Content-Length, chunked, or until close).
-    func readResponse() -> Response? {
+    func readResponse(toHEAD: Bool = false) -> Response? {
         var headEnd: Int?
         while headEnd == nil {
             if let r = find([13, 10, 13, 10]) { headEnd = r } else if !fill() { return nil }
@@ -113,7 +127,9 @@ final class RawClient {
             return (String(p[0]), p.count > 1 ? p[1].trimmingCharacters(in: .whitespaces) : "")
         }
         var r = Response(status: status, headers: headers, body: "")
-        if let cl = r.header("content-length"), let n = Int(cl) {
+        if toHEAD {
+            return r
+        } else if let cl = r.header("content-length"), let n = Int(cl) {
             while buffer.count < n { if !fill() { return nil } }
             r.body = String(decoding: buffer[0..<n], as: UTF8.self)
             buffer.removeFirst(n)
@@ -157,6 +173,7 @@ final class RawClient {
 /// - `GET /...`: 200, body `<name> <uri> xff=<X-Forwarded-For> xfp=<X-Forwarded-Proto>`
 /// - `/chunked`: 200 with a chunked body of three parts
 /// - `/hang`: never answers
+/// - `/drop-once`: the first time, closes the connection without an answer
 /// - `/slow`: answers after 300 ms
 /// - `/status/NNN`: answers NNN
 /// - `POST`: echoes the request body (chunked back when the request was chunked); answers
@@ -167,7 +184,7 @@ final class TestHTTPServer {
     var port: Int { channel.localAddress!.port! }
     var health: NIOLockedHealth
 
-    init(name: String, group: any EventLoopGroup, port: Int = 0) throws {
+    init(name: String, group: any EventLoopGroup, port: Int = 0, host: String = "127.0.0.1") throws {
         self.name = name
         let health = NIOLockedHealth()
         self.health = health
@@ -179,7 +196,7 @@ final class TestHTTPServer {
                     try ch.pipeline.syncOperations.addHandler(Handler(name: name, health: health))
                 }
             }
-            .bind(host: "127.0.0.1", port: port).wait()
+            .bind(host: host, port: port).wait()
     }
 
     func stop() { try? channel.close().wait() }
@@ -216,6 +233,10 @@ final class TestHTTPServer {
         func respond(context: ChannelHandlerContext, head: HTTPRequestHead) {
             let uri = head.uri
             if uri == "/hang" { return }
+            if uri == "/drop-once", health.takeDrop() {
+                context.close(promise: nil)
+                return
+            }
             if uri == "/health" {
                 let code = health.code
                 send(context, status: .init(statusCode: code), text: "health \(code)", keepAlive: head.isKeepAlive)
@@ -282,6 +303,14 @@ final class TestHTTPServer {
 final class NIOLockedHealth: @unchecked Sendable {
     private let lock = NSLock()
     private var _code = 200
+    private var dropped = false
+    /// True the first time: `/drop-once` closes the connection without an answer once.
+    func takeDrop() -> Bool {
+        lock.withLock {
+            defer { dropped = true }
+            return !dropped
+        }
+    }
     var code: Int {
         get { lock.withLock { _code } }
         set { lock.withLock { _code = newValue } }

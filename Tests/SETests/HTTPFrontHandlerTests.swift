@@ -123,4 +123,64 @@ final class HTTPFrontHandlerTests: XCTestCase {
         XCTAssertEqual(chunked.headers["Transfer-Encoding"], ["chunked"], "framing kept")
         XCTAssertEqual(chunked.headers["X-Forwarded-For"], ["::1"])
     }
+
+    func testResponseHopByHopFieldsAreRemoved() {
+        var headers = HTTPHeaders([
+            ("Content-Type", "text/plain"), ("CONNECTION", "Keep-Alive,  X-Internal "), ("x-internal", "1"),
+            ("Transfer-Encoding", "chunked"), ("TE", "trailers"), ("Proxy-Connection", "keep-alive"),
+            ("Trailer", "X-Sum"), ("Keep-Alive", "timeout=5"), ("Set-Cookie", "a=1"),
+        ])
+        HTTPFrontHandler.removeHopByHop(&headers, keepChunked: false)
+        XCTAssertEqual(headers.map(\.name), ["Content-Type", "Set-Cookie"])
+
+        var plain = HTTPHeaders([("Content-Length", "2"), ("Server", "nginx")])
+        HTTPFrontHandler.removeHopByHop(&plain, keepChunked: false)
+        XCTAssertEqual(plain.map(\.name), ["Content-Length", "Server"], "end-to-end fields stay")
+    }
+
+    /// Random bytes, random splits, request-like prefixes: the handler answers or closes, never traps or
+    /// loops (each input is bounded by the clock advancing past every timeout).
+    func testRandomInputNeverTrapsOrHangs() throws {
+        var rng = SplitMix(seed: 0x5EED)
+        let prefixes = [
+            "GET / HTTP/1.1\r\nHost: a\r\n\r\n", "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n",
+            "GET / HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n", "",
+        ]
+        for _ in 0..<1500 {
+            let channel = try makeChannel(limits: HTTPLimits(maxHeaderBytes: 512, requestHeaderTimeout: .seconds(1)))
+            var bytes = Array(prefixes[Int(rng.next() % UInt64(prefixes.count))].utf8)
+            let alphabet = Array("GET /HTTP1.\r\n:abc 0123456789;xX-".utf8)
+            for _ in 0..<Int(rng.next() % 300) {
+                bytes.append(
+                    rng.next() % 4 == 0
+                        ? UInt8(truncatingIfNeeded: rng.next()) : alphabet[Int(rng.next() % UInt64(alphabet.count))])
+            }
+            var offset = 0
+            while offset < bytes.count && channel.isActive {
+                let n = min(bytes.count - offset, 1 + Int(rng.next() % 64))
+                _ = try? channel.writeInbound(ByteBuffer(bytes: bytes[offset..<(offset + n)]))
+                offset += n
+            }
+            channel.embeddedEventLoop.advanceTime(by: .seconds(120))
+            XCTAssertFalse(
+                channel.isActive,
+                "every connection ends once the timeouts pass: \(String(decoding: bytes, as: UTF8.self).debugDescription)"
+            )
+            _ = try? output(channel)
+            _ = try? channel.finish()
+        }
+    }
+}
+
+/// A small deterministic generator for the random-input test.
+struct SplitMix {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
 }

@@ -29,6 +29,7 @@ public final class DataPlane: Sendable {
     private let loops: [any EventLoop]
     private let sources: SourceAddresses
     private let logger: Logger
+    private let metricsFactory: any MetricsFactory
     private let state = Mutex(State())
 
     private struct State: Sendable {
@@ -43,7 +44,13 @@ public final class DataPlane: Sendable {
     /// - Parameters:
     ///   - sourceAddresses: the SE's data address(es); connections to servers (and monitor probes)
     ///     bind to the one of the server's family. Empty: the kernel chooses.
-    public init(group: any EventLoopGroup, sourceAddresses: [String], logger: Logger) {
+    public convenience init(group: any EventLoopGroup, sourceAddresses: [String], logger: Logger) {
+        self.init(group: group, sourceAddresses: sourceAddresses, logger: logger, metricsFactory: MetricsSystem.factory)
+    }
+
+    /// The same with metrics going to `metricsFactory` instead of the bootstrapped one (tests).
+    init(group: any EventLoopGroup, sourceAddresses: [String], logger: Logger, metricsFactory: any MetricsFactory) {
+        self.metricsFactory = metricsFactory
         var loops: [any EventLoop] = []
         for loop in group.makeIterator() { loops.append(loop) }
         self.loops = loops
@@ -105,7 +112,8 @@ public final class DataPlane: Sendable {
                 } else {
                     var l = logger
                     l[metadataKey: "se.vs"] = "\(s.name)"
-                    rt = ServiceRuntime(config: s, loops: loops, sources: sources, logger: l)
+                    rt = ServiceRuntime(
+                        config: s, loops: loops, sources: sources, logger: l, metricsFactory: self.metricsFactory)
                     st.services[s.id] = rt
                     plan.changed = true
                 }
@@ -456,21 +464,30 @@ final class ServiceRuntime: @unchecked Sendable {
     var draining = false
     private var gauges: [String: Gauge] = [:]
 
-    init(config: ServiceConfig, loops: [any EventLoop], sources: SourceAddresses, logger: Logger) {
+    private let metricsFactory: any MetricsFactory
+
+    init(
+        config: ServiceConfig, loops: [any EventLoop], sources: SourceAddresses, logger: Logger,
+        metricsFactory: any MetricsFactory
+    ) {
         self.id = config.id
         self.config = config
-        let metrics = ServiceMetrics(service: config.name)
+        self.metricsFactory = metricsFactory
+        let metrics = ServiceMetrics(service: config.name, factory: metricsFactory)
         self.metrics = metrics
         self.loopServices = loops.map {
             LoopService(
                 loop: $0, config: config, stats: LoopStats(), metrics: metrics, sources: sources, logger: logger)
         }
+        for ls in loopServices { ls.startExport() }
     }
 
     /// `starling_se_server_up{pool, server}`.
     func gauge(server: String) -> Gauge {
         if let g = gauges[server] { return g }
-        let g = Gauge(label: "starling_se_server_up", dimensions: [("pool", config.pool.name), ("server", server)])
+        let g = Gauge(
+            label: "starling_se_server_up", dimensions: [("pool", config.pool.name), ("server", server)],
+            factory: metricsFactory)
         gauges[server] = g
         return g
     }

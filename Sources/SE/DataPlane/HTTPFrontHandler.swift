@@ -52,6 +52,7 @@ final class HTTPFrontHandler: ChannelDuplexHandler {
     private var clientVersion = HTTPVersion.http1_1
     private var sawBody = false
     private var reused = false
+    private var resendEnd = false
     private var tried = ExcludedServers()
     private var attempts = 0
     private var requestStart = NIODeadline.uptimeNanoseconds(0)
@@ -141,13 +142,13 @@ final class HTTPFrontHandler: ChannelDuplexHandler {
 
     private func startRequest(_ head: HTTPRequestHead) {
         LoopStats.add(service.stats.requests, 1)
-        service.metrics.requests.increment()
         requestStart = context?.eventLoop.now ?? .now()
         clientVersion = head.version
         keepAlive = head.isKeepAlive && !draining
         requestDone = false
         responseStarted = false
         sawBody = false
+        resendEnd = false
         attempts = 0
         tried = ExcludedServers()
         timerKind = .none
@@ -174,31 +175,60 @@ final class HTTPFrontHandler: ChannelDuplexHandler {
     /// RFC 9110 §7.6.1: a proxy removes the fields named in `Connection` and the connection-specific
     /// fields. `Transfer-Encoding` is re-framed by the encoder; a chunked request stays chunked.
     static func removeHopByHop(_ headers: inout HTTPHeaders, keepChunked: Bool) {
-        var found = false
-        for (name, _) in headers where isHopByHop(name) {
-            found = true
-            break
+        // One pass to see which are there (the usual case is `Connection: keep-alive` alone), then remove
+        // only those.
+        var present: HopByHop = []
+        var connectionNames: [Substring] = []
+        for (name, value) in headers {
+            let kind = HopByHop(name: name)
+            guard !kind.isEmpty else { continue }
+            present.insert(kind)
+            if kind == .connection {
+                for token in value.split(separator: ",") {
+                    let t = token.trimmingASCIISpaces()
+                    if !t.isEmpty && !asciiEqual(t, "keep-alive") && !asciiEqual(t, "close") {
+                        connectionNames.append(t)
+                    }
+                }
+            }
         }
-        guard found else { return }
-        let chunked = headers.first(name: "transfer-encoding") != nil
-        for name in headers[canonicalForm: "connection"] where !name.isEmpty {
-            headers.remove(name: String(name))
+        guard !present.isEmpty else { return }
+        for name in connectionNames { headers.remove(name: String(name)) }
+        for (kind, name) in HopByHop.names where present.contains(kind) { headers.remove(name: name) }
+        if keepChunked && present.contains(.transferEncoding) {
+            headers.add(name: "Transfer-Encoding", value: "chunked")
         }
-        for name in ["connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade"] {
-            headers.remove(name: name)
-        }
-        if keepChunked && chunked { headers.add(name: "Transfer-Encoding", value: "chunked") }
     }
 
-    @inline(__always)
-    private static func isHopByHop(_ name: String) -> Bool {
-        switch name.utf8.count {
-        case 2: return name.lowercased() == "te"
-        case 7: return name.lowercased() == "trailer" || name.lowercased() == "upgrade"
-        case 10: return name.lowercased() == "connection" || name.lowercased() == "keep-alive"
-        case 16: return name.lowercased() == "proxy-connection"
-        case 17: return name.lowercased() == "transfer-encoding"
-        default: return false
+    /// The connection-specific fields (RFC 9110 §7.6.1, plus `Keep-Alive` and `Proxy-Connection`).
+    struct HopByHop: OptionSet {
+        let rawValue: UInt8
+        static let connection = HopByHop(rawValue: 1)
+        static let keepAlive = HopByHop(rawValue: 2)
+        static let proxyConnection = HopByHop(rawValue: 4)
+        static let te = HopByHop(rawValue: 8)
+        static let trailer = HopByHop(rawValue: 16)
+        static let transferEncoding = HopByHop(rawValue: 32)
+        static let upgrade = HopByHop(rawValue: 64)
+
+        static let names: [(HopByHop, String)] = [
+            (.connection, "connection"), (.keepAlive, "keep-alive"), (.proxyConnection, "proxy-connection"),
+            (.te, "te"), (.trailer, "trailer"), (.transferEncoding, "transfer-encoding"), (.upgrade, "upgrade"),
+        ]
+
+        init(rawValue: UInt8) { self.rawValue = rawValue }
+
+        /// The kind of a field name (empty when it is end-to-end), without allocating.
+        init(name: String) {
+            switch name.utf8.count {
+            case 2: self = asciiEqual(name, "te") ? .te : []
+            case 7: self = asciiEqual(name, "trailer") ? .trailer : asciiEqual(name, "upgrade") ? .upgrade : []
+            case 10:
+                self = asciiEqual(name, "connection") ? .connection : asciiEqual(name, "keep-alive") ? .keepAlive : []
+            case 16: self = asciiEqual(name, "proxy-connection") ? .proxyConnection : []
+            case 17: self = asciiEqual(name, "transfer-encoding") ? .transferEncoding : []
+            default: self = []
+            }
         }
     }
 
@@ -300,6 +330,11 @@ final class HTTPFrontHandler: ChannelDuplexHandler {
     private func sendHeadAndQueuedBody() {
         guard let back else { return }
         back.write(.head(requestHead))
+        if resendEnd {
+            // A retry of a request without body that had already ended.
+            resendEnd = false
+            back.write(.end(nil))
+        }
         // Parts of this request that arrived while connecting; stop at the next request's head.
         while let part = queue.first {
             if case .head = part { break }
@@ -334,7 +369,8 @@ final class HTTPFrontHandler: ChannelDuplexHandler {
             return
         }
         responseStarted = true
-        if timerKind == .response { timerKind = .none }
+        // From here on, a response that stalls for the idle timeout ends the connection.
+        arm(.idle, after: service.idleTimeout)
         var h = head
         Self.removeHopByHop(&h.headers, keepChunked: false)
         if clientVersion.major == 1 && clientVersion.minor == 0 {
@@ -348,13 +384,13 @@ final class HTTPFrontHandler: ChannelDuplexHandler {
         }
         let code = Int(h.status.code)
         service.stats.response(code)
-        service.metrics.response(code)
         context.write(wrapOutboundOut(.head(h)), promise: nil)
     }
 
     func responseBody(_ body: ByteBuffer) {
         guard state == .forwarding, let context else { return }
         LoopStats.add(service.stats.bytesOut, body.readableBytes)
+        deadline = context.eventLoop.now + service.idleTimeout
         context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
     }
 
@@ -400,16 +436,22 @@ final class HTTPFrontHandler: ChannelDuplexHandler {
 
     private func serverFailed(reason: String) {
         guard state == .forwarding else { return }
+        if !responseStarted && reused && !sawBody && requestDone && attempts < Self.maxConnectAttempts,
+            let server
+        {
+            // A kept-alive connection the server closed as we sent the request (it had not seen it): send
+            // it again to the same server on a new connection.
+            attempts += 1
+            reused = false
+            resendEnd = true
+            connect(to: server)
+            return
+        }
         if let server { service.release(server) }
         server = nil
         if responseStarted {
             // Part of the response is out: the client can only learn of the failure by the close.
             context?.close(promise: nil)
-            return
-        }
-        if reused && !sawBody && requestDone && attempts < Self.maxConnectAttempts {
-            // A kept-alive connection the server had just closed: send the request again on a new one.
-            forwardToNextServer()
             return
         }
         service.logger.debug(
@@ -442,7 +484,6 @@ final class HTTPFrontHandler: ChannelDuplexHandler {
         head.headers.add(name: "Connection", value: keepAlive ? "keep-alive" : "close")
         let code = Int(status.code)
         service.stats.response(code)
-        service.metrics.response(code)
         responseStarted = true
         context.write(wrapOutboundOut(.head(head)), promise: nil)
         context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
@@ -457,7 +498,8 @@ final class HTTPFrontHandler: ChannelDuplexHandler {
             finishExchange()
         } else {
             state = .discarding
-            timerKind = .none
+            // The rest of the request must come within the idle timeout.
+            arm(.idle, after: service.idleTimeout)
             replayQueue()
             maybeRead()
         }
@@ -517,13 +559,22 @@ final class HTTPFrontHandler: ChannelDuplexHandler {
         }
     }
 
+    /// Reading goes on while a request waits for its server or its response (pausing and resuming costs
+    /// two `epoll_ctl` calls per request); only a backlog of pipelined or early parts, or a server
+    /// connection that cannot take more, stops it.
     private var canRead: Bool {
         switch state {
         case .idle, .discarding: return true
-        case .connecting, .closed: return false
-        case .forwarding: return !requestDone && (back?.isWritable ?? false)
+        case .closed: return false
+        case .connecting: return queue.count < Self.maxQueuedParts
+        case .forwarding:
+            if requestDone { return queue.count < Self.maxQueuedParts }
+            return back?.isWritable ?? false
         }
     }
+
+    /// Most request parts kept while a request waits for its server or the previous response.
+    static let maxQueuedParts = 16
 
     private func maybeRead() {
         guard pendingRead, canRead, let context else { return }
@@ -626,5 +677,31 @@ extension HTTPFrontHandler: ClientConnection {
 
     func forceClose() {
         context?.close(promise: nil)
+    }
+}
+
+/// ASCII case-insensitive equality with a lowercase literal, without allocating.
+@inline(__always)
+func asciiEqual<S: StringProtocol>(_ a: S, _ lower: StaticString) -> Bool {
+    let au = a.utf8
+    guard au.count == lower.utf8CodeUnitCount else { return false }
+    return lower.withUTF8Buffer { l in
+        var i = 0
+        for c in au {
+            let folded = c >= 65 && c <= 90 ? c | 0x20 : c
+            if folded != l[i] { return false }
+            i += 1
+        }
+        return true
+    }
+}
+
+extension Substring {
+    /// Without leading and trailing spaces and tabs.
+    fileprivate func trimmingASCIISpaces() -> Substring {
+        var s = self
+        while let f = s.first, f == " " || f == "\t" { s = s.dropFirst() }
+        while let l = s.last, l == " " || l == "\t" { s = s.dropLast() }
+        return s
     }
 }

@@ -1,4 +1,5 @@
 import Logging
+import Metrics
 import NIOCore
 import NIOPosix
 
@@ -82,6 +83,41 @@ final class LoopService: @unchecked Sendable {
         self.balancer = Balancer(algorithm: config.pool.algorithm, entries: [])
     }
 
+    // MARK: metrics
+
+    /// Counters already passed to swift-metrics: counters go out as deltas once a second, so that the
+    /// per-request path only touches this loop's own counters.
+    private var exported = ServiceTotals()
+    private var exportTask: RepeatedTask?
+
+    /// Starts exporting counters every second.
+    func startExport() {
+        exportTask = loop.scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { [weak self] _ in
+            self?.exportCounters()
+        }
+    }
+
+    /// Adds what was counted since the last export to the swift-metrics counters.
+    func exportCounters() {
+        var now = ServiceTotals()
+        stats.add(into: &now)
+        func delta(_ new: Int, _ old: Int, _ counter: Counter) {
+            if new > old { counter.increment(by: Int64(new - old)) }
+        }
+        delta(now.connections, exported.connections, metrics.connections)
+        delta(now.requests, exported.requests, metrics.requests)
+        delta(now.bytesIn, exported.bytesIn, metrics.bytesIn)
+        delta(now.bytesOut, exported.bytesOut, metrics.bytesOut)
+        for i in 0..<5 { delta(now.responses[i], exported.responses[i], metrics.responses[i]) }
+        exported = now
+    }
+
+    private func stopExport() {
+        exportTask?.cancel()
+        exportTask = nil
+        exportCounters()
+    }
+
     // MARK: configuration (on the loop)
 
     /// Applies settings and the pool; servers with the same key keep their state and connections.
@@ -163,7 +199,6 @@ final class LoopService: @unchecked Sendable {
         clients[ObjectIdentifier(client)] = client
         LoopStats.add(stats.connections, 1)
         LoopStats.add(stats.active, 1)
-        metrics.connections.increment()
         metrics.active.increment()
         if draining { client.startDraining() }
     }
@@ -198,6 +233,7 @@ final class LoopService: @unchecked Sendable {
 
     /// Closes idle server connections (the service was removed or is shutting down).
     func closeIdleServerConnections() {
+        stopExport()
         for s in servers { retire(s) }
         servers = []
         balancer = Balancer(algorithm: balancer.algorithm, entries: [])

@@ -45,8 +45,9 @@ final class LoopStats: Sendable {
     }
 }
 
-/// The swift-metrics objects of one virtual service, made once per service (label `vs`) so that the
-/// per-request path only touches cached handlers.
+/// The swift-metrics objects of one virtual service, made once per service (label `vs`). Counters are
+/// fed once a second from the per-loop `LoopStats` (`LoopService.exportCounters`); the active
+/// connections meter per connection and the latency timer per request.
 ///
 /// - `starling_se_connections_total`, `starling_se_active_connections`
 /// - `starling_se_requests_total`, `starling_se_responses_total{code="2xx"}`
@@ -61,22 +62,17 @@ final class ServiceMetrics: Sendable {
     let bytesOut: Counter
     let latency: Timer
 
-    init(service: String) {
+    init(service: String, factory: any MetricsFactory = MetricsSystem.factory) {
         let dims = [("vs", service)]
-        connections = Counter(label: "starling_se_connections_total", dimensions: dims)
-        active = Meter(label: "starling_se_active_connections", dimensions: dims)
-        requests = Counter(label: "starling_se_requests_total", dimensions: dims)
+        connections = Counter(label: "starling_se_connections_total", dimensions: dims, factory: factory)
+        active = Meter(label: "starling_se_active_connections", dimensions: dims, factory: factory)
+        requests = Counter(label: "starling_se_requests_total", dimensions: dims, factory: factory)
         responses = ["1xx", "2xx", "3xx", "4xx", "5xx"].map {
-            Counter(label: "starling_se_responses_total", dimensions: dims + [("code", $0)])
+            Counter(label: "starling_se_responses_total", dimensions: dims + [("code", $0)], factory: factory)
         }
-        bytesIn = Counter(label: "starling_se_bytes_in_total", dimensions: dims)
-        bytesOut = Counter(label: "starling_se_bytes_out_total", dimensions: dims)
-        latency = Timer(label: "starling_se_request_duration_seconds", dimensions: dims)
+        bytesIn = Counter(label: "starling_se_bytes_in_total", dimensions: dims, factory: factory)
+        bytesOut = Counter(label: "starling_se_bytes_out_total", dimensions: dims, factory: factory)
+        latency = Timer(label: "starling_se_request_duration_seconds", dimensions: dims, factory: factory)
     }
 
-    @inline(__always)
-    func response(_ code: Int) {
-        let i = min(4, max(0, code / 100 - 1))
-        responses[i].increment()
-    }
 }
