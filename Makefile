@@ -2,8 +2,10 @@
 #   make build   compile everything (debug)
 #   make test    install missing system packages, build with tests, run all tests (unit + integration;
 #                integration tests need root and skip otherwise)
-#   make run     the BGP ECMP demo (BIRD router + three `starling bgp` speakers in namespaces; root)
-#   make lab     the full demo lab via `starling lab up` (once that command exists)
+#   make run     the demo lab (root): controller, three SEs, two pool servers, a BIRD router with ECMP and a
+#                client in network namespaces; a virtual service created through the REST API, advertised
+#                by the three SEs. Prints what to run next. `make lab-down` (or `starling lab down`) removes it.
+#   make demo-bgp  the BGP-only ECMP demo (three `starling bgp` speakers and a BIRD router)
 # Set STARLING_BUILD_LOCK=1 to serialize swift commands with flock on /tmp/starling-build.lock.
 
 SHELL := /bin/bash
@@ -23,12 +25,13 @@ build:
 test: deps
 	scripts/test.sh
 
-run: demo-bgp
+run: deps lab
 
-demo-bgp: build
+demo-bgp: deps build
 	scripts/demo-bgp.sh
 
 lab: build
+	@"$$(swift build --show-bin-path)/starling" lab down >/dev/null 2>&1 || true
 	"$$(swift build --show-bin-path)/starling" lab up
 
 lab-down:
