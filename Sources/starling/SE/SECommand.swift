@@ -268,46 +268,27 @@ struct SEDaemon: Service {
     }
 }
 
-/// Decodes a standalone SE file: JSON when it starts with `{`, YAML otherwise.
+/// Decodes a standalone SE file (JSON or YAML, one object of API objects grouped by type). Unknown
+/// fields are refused with their path, as the REST API does (`pool[0].srvers: unknown field`).
 enum ObjectSetFile {
     static func decode(_ text: String) throws -> ObjectSet {
-        let trimmed = text.drop(while: { $0.isWhitespace })
+        let json: CtlJSON
         do {
-            if trimmed.hasPrefix("{") {
-                return try JSONDecoder().decode(ObjectSet.self, from: Data(text.utf8))
+            guard let node = try Yams.compose(yaml: text, ObjectFile.resolver) else {
+                throw SEConfigError(message: "the file is empty")
             }
-            return try YAMLDecoder().decode(ObjectSet.self, from: text)
-        } catch let error as DecodingError {
-            throw SEConfigError(message: DecodingErrorText.describe(error))
+            json = try ObjectFile.json(from: node)
+        } catch let error as SEConfigError {
+            throw error
+        } catch {
+            throw SEConfigError(message: "not valid JSON or YAML: \(ObjectFile.oneLine(error))")
         }
-    }
-}
-
-/// One line naming the field of a `DecodingError`.
-enum DecodingErrorText {
-    static func describe(_ error: DecodingError) -> String {
-        func path(_ keys: [any CodingKey]) -> String {
-            var out = ""
-            for key in keys {
-                if let i = key.intValue {
-                    out += "[\(i)]"
-                } else {
-                    out += out.isEmpty ? key.stringValue : ".\(key.stringValue)"
-                }
-            }
-            return out.isEmpty ? "(top level)" : out
-        }
-        switch error {
-        case .keyNotFound(let key, let context):
-            return "\(path(context.codingPath + [key])): is required"
-        case .typeMismatch(_, let context), .valueNotFound(_, let context):
-            return "\(path(context.codingPath)): \(context.debugDescription)"
-        case .dataCorrupted(let context):
-            return context.codingPath.isEmpty
-                ? "not valid JSON or YAML: \(context.debugDescription)"
-                : "\(path(context.codingPath)): \(context.debugDescription)"
-        @unknown default:
-            return "\(error)"
+        guard case .object = json else { throw SEConfigError(message: "the top level must be an object of types") }
+        do {
+            let data = try JSONEncoder().encode(json)
+            return try StrictJSON.decode(ObjectSet.self, from: data)
+        } catch let error as ModelError {
+            throw SEConfigError(message: "\(error)")
         }
     }
 }

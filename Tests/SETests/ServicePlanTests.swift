@@ -1,0 +1,91 @@
+import BGPSpeaker
+import SE
+import StarlingModel
+import XCTest
+
+/// How the SE maps a resolved Avi virtual service onto its data plane (pure).
+final class ServicePlanTests: XCTestCase {
+    private func resolved(
+        services: [VirtualService.Service] = [.init(port: 80)], profile: ApplicationProfile.ProfileType = .http,
+        pool: Pool? = Pool(
+            name: "p", servers: [.init(ip: IpAddr(addr: "198.18.1.21", type: .v4), ratio: 3)],
+            default_server_port: 8080,
+            lb_algorithm: .roundRobin),
+        monitors: [HealthMonitor] = [],
+        vips: [VsVip.Vip] = [.init(vip_id: "0", ip_address: IpAddr(addr: "192.0.2.10", type: .v4))],
+        enableRHI: Bool? = true, enabled: Bool? = nil
+    ) -> ResolvedVirtualService {
+        ResolvedVirtualService(
+            virtualservice: VirtualService(
+                name: "web", services: services, uuid: "virtualservice-1", enabled: enabled, enable_rhi: enableRHI),
+            vsvip: VsVip(name: "v", vip: vips), pool: pool, health_monitors: monitors,
+            application_profile: ApplicationProfile(name: "prof", type: profile), ssl_key_and_certificates: [])
+    }
+
+    func testHTTPServiceListenersPoolAndDefaults() throws {
+        let plan = ServicePlan(resolved(services: [.init(port: 80), .init(port: 8000, port_range_end: 8001)]))
+        XCTAssertNil(plan.problem)
+        XCTAssertEqual(plan.id, "virtualservice-1")
+        XCTAssertTrue(plan.enableRHI)
+        XCTAssertTrue(plan.enabled, "enabled defaults to true")
+        XCTAssertEqual(plan.vips, [IPAddress("192.0.2.10")!])
+        let config = try XCTUnwrap(plan.dataPlane)
+        XCTAssertEqual(config.kind, .http)
+        XCTAssertEqual(
+            config.listeners.map(\.description).sorted(), ["192.0.2.10:80", "192.0.2.10:8000", "192.0.2.10:8001"])
+        XCTAssertEqual(config.pool.algorithm, .roundRobin)
+        XCTAssertEqual(config.pool.servers, [ServerConfig(ip: "198.18.1.21", port: 8080, ratio: 3, enabled: true)])
+    }
+
+    func testL4ProfileAndMonitors() throws {
+        let monitors = [
+            HealthMonitor(
+                name: "h", type: .http, send_interval: 2, receive_timeout: 1, successful_checks: 1, failed_checks: 3,
+                http_monitor: .init(http_request: "GET /health HTTP/1.0", http_response_code: [.r2xx])),
+            HealthMonitor(name: "t", type: .tcp),
+            HealthMonitor(name: "ping", type: .ping),
+        ]
+        let plan = ServicePlan(resolved(profile: .l4, monitors: monitors))
+        let config = try XCTUnwrap(plan.dataPlane)
+        XCTAssertEqual(config.kind, .l4)
+        XCTAssertEqual(config.pool.monitors.map(\.name), ["h", "t"], "unsupported monitor types are left out")
+        XCTAssertEqual(config.pool.monitors[0].interval, .seconds(2))
+        XCTAssertEqual(config.pool.monitors[0].failedChecks, 3)
+        XCTAssertEqual(
+            config.pool.monitors[0].kind, .http(request: "GET /health HTTP/1.0", expectedCodes: [.http2xx]))
+        XCTAssertEqual(config.pool.monitors[1].interval, .seconds(10), "Avi default send_interval")
+        XCTAssertTrue(plan.notes.contains { $0.contains("HEALTH_MONITOR_PING") }, "\(plan.notes)")
+    }
+
+    func testWhatCannotRunSaysWhy() {
+        XCTAssertEqual(ServicePlan(resolved(pool: nil)).problem, "no pool_ref: nothing to proxy to")
+        XCTAssertNotNil(ServicePlan(resolved(profile: .ssl)).problem)
+        XCTAssertNotNil(ServicePlan(resolved(services: [.init(port: 443, enable_ssl: true)])).problem)
+        let noVIP = ServicePlan(
+            resolved(vips: [.init(vip_id: "0", ip_address: IpAddr(addr: "192.0.2.10", type: .v4), enabled: false)]))
+        XCTAssertEqual(noVIP.problem, "vsvip v has no enabled IP address")
+        XCTAssertNil(noVIP.dataPlane)
+    }
+
+    func testUnsupportedAlgorithmFallsBackWithANote() throws {
+        let pool = Pool(
+            name: "p", servers: [.init(ip: IpAddr(addr: "198.18.1.21", type: .v4), port: 80, enabled: false)],
+            lb_algorithm: .consistentHash)
+        let plan = ServicePlan(resolved(pool: pool))
+        let config = try XCTUnwrap(plan.dataPlane)
+        XCTAssertEqual(config.pool.algorithm, .leastConnections)
+        XCTAssertEqual(config.pool.servers.first?.enabled, false)
+        XCTAssertTrue(plan.notes.contains { $0.contains("LB_ALGORITHM_CONSISTENT_HASH") })
+    }
+
+    func testAdvertisementBlockedByAProblem() {
+        let (routes, decisions) = VIPAdvertiser.desired(
+            [
+                .init(
+                    name: "web", vips: [IPAddress("192.0.2.10")!], enabled: true, placedHere: true, enableRHI: true,
+                    serversUp: 2, blocker: "listeners[0].host: address in use")
+            ], draining: false)
+        XCTAssertTrue(routes.isEmpty)
+        XCTAssertEqual(decisions.first?.reason, "listeners[0].host: address in use")
+    }
+}
