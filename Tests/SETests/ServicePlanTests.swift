@@ -42,7 +42,7 @@ final class ServicePlanTests: XCTestCase {
             HealthMonitor(
                 name: "h", type: .http, send_interval: 2, receive_timeout: 1, successful_checks: 1, failed_checks: 3,
                 http_monitor: .init(http_request: "GET /health HTTP/1.0", http_response_code: [.r2xx])),
-            HealthMonitor(name: "t", type: .tcp),
+            HealthMonitor(name: "t", type: .tcp, monitor_port: 9999),
             HealthMonitor(name: "ping", type: .ping),
         ]
         let plan = ServicePlan(resolved(profile: .l4, monitors: monitors))
@@ -54,6 +54,8 @@ final class ServicePlanTests: XCTestCase {
         XCTAssertEqual(
             config.pool.monitors[0].kind, .http(request: "GET /health HTTP/1.0", expectedCodes: [.http2xx]))
         XCTAssertEqual(config.pool.monitors[1].interval, .seconds(10), "Avi default send_interval")
+        XCTAssertEqual(config.pool.monitors[1].port, 9999, "monitor_port")
+        XCTAssertNil(config.pool.monitors[0].port)
         XCTAssertTrue(plan.notes.contains { $0.contains("HEALTH_MONITOR_PING") }, "\(plan.notes)")
     }
 

@@ -177,12 +177,15 @@ public struct MonitorConfig: Sendable, Hashable {
     public var successfulChecks: Int
     /// Consecutive failures that bring a server down (`failed_checks`).
     public var failedChecks: Int
+    /// Port to check instead of the server's own (`monitor_port`); nil: the server's port.
+    public var port: Int?
 
     /// A monitor; the defaults are Avi's `System-TCP` ones.
     public init(
         name: String, kind: Kind = .tcp, interval: Duration = .seconds(10), timeout: Duration = .seconds(4),
-        successfulChecks: Int = 2, failedChecks: Int = 2
+        successfulChecks: Int = 2, failedChecks: Int = 2, port: Int? = nil
     ) {
+        self.port = port
         self.name = name
         self.kind = kind
         self.interval = interval

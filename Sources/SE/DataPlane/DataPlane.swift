@@ -247,8 +247,10 @@ public final class DataPlane: Sendable {
                 st.nextRunnerToken += 1
                 let token = st.nextRunnerToken
                 let loop = loops[Int(UInt(bitPattern: key.hashValue) % UInt(loops.count))]
+                var checked = address
+                if let port = m.port { checked.port = port }
                 let runner = MonitorRunner(
-                    loop: loop, serverKey: s.key, address: address, source: sources.pick(for: address),
+                    loop: loop, serverKey: s.key, address: checked, source: sources.pick(for: checked),
                     monitor: m
                 ) { [weak self] up, reason in
                     self?.monitorReported(service: id, key: key, token: token, up: up, reason: reason)

@@ -96,11 +96,7 @@ public struct ServicePlan: Sendable, Hashable {
             let monitor = MonitorConfig(
                 name: hm.name, kind: monitorKind, interval: .seconds(hm.send_interval ?? 10),
                 timeout: .seconds(hm.receive_timeout ?? 4), successfulChecks: hm.successful_checks ?? 2,
-                failedChecks: hm.failed_checks ?? 2)
-            if let port = hm.monitor_port {
-                notes.append(
-                    "health monitor \(hm.name): monitor_port \(port) is not supported yet; checking the server port")
-            }
+                failedChecks: hm.failed_checks ?? 2, port: hm.monitor_port)
             monitors.append(monitor)
         }
         dataPlane = ServiceConfig(
