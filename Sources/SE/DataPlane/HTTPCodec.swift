@@ -363,13 +363,12 @@ enum HTTPHeadWriter {
     /// The response head for the client: HTTP/1.`clientMinor`, the end-to-end fields as they came,
     /// `Transfer-Encoding` kept only when `keepTransferEncoding`, then `Connection: keep-alive` for an
     /// HTTP/1.0 client that keeps the connection or `Connection: close` for an HTTP/1.1 one that does not.
-    /// `extraCapacity`: room for body bytes to be written behind the head.
     static func response(
-        _ head: HTTPHead, clientMinor: UInt8, keepAlive: Bool, keepTransferEncoding: Bool, extraCapacity: Int = 0,
+        _ head: HTTPHead, clientMinor: UInt8, keepAlive: Bool, keepTransferEncoding: Bool,
         allocator: ByteBufferAllocator
     ) -> ByteBuffer {
         let info = head.info
-        var out = allocator.buffer(capacity: head.bytes.readableBytes + 32 + extraCapacity)
+        var out = allocator.buffer(capacity: head.bytes.readableBytes + 32)
         head.bytes.withUnsafeReadableBytes { p in
             out.writeStaticString(clientMinor == 0 ? "HTTP/1.0" : "HTTP/1.1")
             out.writeBytes(UnsafeRawBufferPointer(rebasing: p[8..<info.targetEnd]))

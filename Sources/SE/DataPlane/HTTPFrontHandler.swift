@@ -367,45 +367,20 @@ final class HTTPFrontHandler: ChannelDuplexHandler {
         if framing == .untilClose { keepAlive = false }
         if clientMinor == 0 && keepAlive && head.info.contentLength == nil { keepAlive = false }
         service.stats.response(head.info.status)
-        // The head waits for the body: a small one is copied behind it, so that the response goes out
-        // as one buffer (one write instead of a writev of two).
-        var extra = 0
-        if case .length(let n) = framing, n <= Self.coalesceLimit { extra = n }
-        heldHead = HTTPHeadWriter.response(
+        let out = HTTPHeadWriter.response(
             head, clientMinor: clientMinor, keepAlive: keepAlive, keepTransferEncoding: clientMinor != 0,
-            extraCapacity: extra, allocator: context.channel.allocator)
-    }
-
-    /// Largest body copied behind its response head.
-    static let coalesceLimit = 2048
-
-    /// The final response head, until its body (or its end) comes.
-    private var heldHead: ByteBuffer?
-
-    private func writeHeldHead() {
-        guard let head = heldHead else { return }
-        heldHead = nil
-        context?.write(wrapOutboundOut(head), promise: nil)
+            allocator: context.channel.allocator)
+        context.write(wrapOutboundOut(out), promise: nil)
     }
 
     func responseBody(_ body: ByteBuffer) {
         guard state == .forwarding, let context else { return }
         LoopStats.add(service.stats.bytesOut, body.readableBytes)
         deadline = context.eventLoop.now + service.idleTimeout
-        if var head = heldHead {
-            heldHead = nil
-            if body.readableBytes <= Self.coalesceLimit {
-                head.writeImmutableBuffer(body)
-                context.write(wrapOutboundOut(head), promise: nil)
-                return
-            }
-            context.write(wrapOutboundOut(head), promise: nil)
-        }
         context.write(wrapOutboundOut(body), promise: nil)
     }
 
     func responseFlush() {
-        writeHeldHead()
         context?.flush()
     }
 
@@ -421,7 +396,6 @@ final class HTTPFrontHandler: ChannelDuplexHandler {
         // The server answered before the request ended: the rest of it cannot be told apart from the
         // next request, so close after this response.
         if !requestDone { keepAlive = false }
-        writeHeldHead()
         if keepAlive {
             context.flush()
         } else {
@@ -460,8 +434,7 @@ final class HTTPFrontHandler: ChannelDuplexHandler {
         if let server { service.release(server) }
         server = nil
         if responseStarted {
-            // Part of the response is out (or held): the client can only learn of the failure by the close.
-            heldHead = nil
+            // Part of the response is out: the client can only learn of the failure by the close.
             context?.close(promise: nil)
             return
         }
@@ -487,7 +460,6 @@ final class HTTPFrontHandler: ChannelDuplexHandler {
             self.server = nil
         }
         if close { keepAlive = false }
-        heldHead = nil
         service.stats.response(status)
         responseStarted = true
         let out = HTTPHeadWriter.local(
