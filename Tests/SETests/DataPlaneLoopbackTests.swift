@@ -114,6 +114,33 @@ final class DataPlaneLoopbackTests: XCTestCase {
         XCTAssertTrue(text.hasSuffix("s1 /old xff=127.0.0.1 xfp=http"), text)
     }
 
+    func testHTTP10ClientGetsAChunkedBodyWithoutItsFraming() async throws {
+        let s1 = try server("s1")
+        let port = freePort()
+        await apply(httpService(port: port, servers: [ServerConfig(ip: "127.0.0.1", port: s1.port)]))
+        let client = try RawClient(port: port)
+        client.send("GET /chunked HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+        let text = client.readToEnd()
+        XCTAssertTrue(text.hasPrefix("HTTP/1.0 200"), text)
+        XCTAssertFalse(text.lowercased().contains("transfer-encoding"), text)
+        XCTAssertTrue(text.hasSuffix("\r\n\r\nalpha-beta-gamma"), "the data alone, then the close: \(text)")
+    }
+
+    func testAResponseWithoutLengthEndsAtTheServersClose() async throws {
+        let s1 = try server("s1")
+        let port = freePort()
+        await apply(httpService(port: port, servers: [ServerConfig(ip: "127.0.0.1", port: s1.port)]))
+        let client = try RawClient(port: port)
+        client.send("GET /until-close HTTP/1.1\r\nHost: t\r\n\r\n")
+        let text = client.readToEnd()
+        XCTAssertTrue(text.hasPrefix("HTTP/1.1 200"), text)
+        XCTAssertTrue(text.lowercased().contains("connection: close"), text)
+        XCTAssertTrue(text.hasSuffix("\r\n\r\nno length, ends at the close"), text)
+        // The pool is not hurt: the next client is served.
+        let next = try RawClient(port: port)
+        XCTAssertEqual(get(next, "/after")?.body, "s1 /after xff=127.0.0.1 xfp=http")
+    }
+
     func testChunkedBodiesBothWays() async throws {
         let s1 = try server("s1")
         let port = freePort()

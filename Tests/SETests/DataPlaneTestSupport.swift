@@ -254,6 +254,16 @@ final class TestHTTPServer {
                 }
                 return
             }
+            if uri == "/until-close" {
+                // An HTTP/1.0 response without length: the body ends when the server closes.
+                context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_0, status: .ok))), promise: nil)
+                context.writeAndFlush(
+                    wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: "no length, ")))), promise: nil)
+                let channel = context.channel
+                context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: "ends at the close")))))
+                    .whenComplete { _ in channel.close(promise: nil) }
+                return
+            }
             if uri == "/chunked" {
                 var h = HTTPResponseHead(version: .http1_1, status: .ok)
                 h.headers.add(name: "Transfer-Encoding", value: "chunked")

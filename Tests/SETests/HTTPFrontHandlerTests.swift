@@ -1,7 +1,6 @@
 import Logging
 import NIOCore
 import NIOEmbedded
-import NIOHTTP1
 import XCTest
 
 @testable import SE
@@ -98,44 +97,6 @@ final class HTTPFrontHandlerTests: XCTestCase {
         channel.embeddedEventLoop.advanceTime(by: .seconds(2))
         XCTAssertFalse(channel.isActive)
         XCTAssertEqual(try output(channel), "", "closed without an answer")
-    }
-
-    func testRequestHeadIsPreparedForTheServer() {
-        var head = HTTPRequestHead(version: .http1_0, method: .GET, uri: "/x")
-        head.headers.add(name: "Host", value: "example")
-        head.headers.add(name: "Connection", value: "keep-alive, X-Secret")
-        head.headers.add(name: "X-Secret", value: "1")
-        head.headers.add(name: "Keep-Alive", value: "timeout=5")
-        head.headers.add(name: "X-Forwarded-For", value: "203.0.113.1")
-        head.headers.add(name: "Upgrade", value: "websocket")
-        HTTPFrontHandler.prepareRequest(&head, clientIP: "192.0.2.7")
-        XCTAssertEqual(head.version, .http1_1)
-        XCTAssertEqual(head.headers["X-Forwarded-For"], ["203.0.113.1, 192.0.2.7"])
-        XCTAssertEqual(head.headers["X-Forwarded-Proto"], ["http"])
-        XCTAssertEqual(head.headers["Host"], ["example"])
-        for gone in ["Connection", "X-Secret", "Keep-Alive", "Upgrade"] {
-            XCTAssertFalse(head.headers.contains(name: gone), gone)
-        }
-
-        var chunked = HTTPRequestHead(version: .http1_1, method: .PUT, uri: "/")
-        chunked.headers.add(name: "Transfer-Encoding", value: "chunked")
-        HTTPFrontHandler.prepareRequest(&chunked, clientIP: "::1")
-        XCTAssertEqual(chunked.headers["Transfer-Encoding"], ["chunked"], "framing kept")
-        XCTAssertEqual(chunked.headers["X-Forwarded-For"], ["::1"])
-    }
-
-    func testResponseHopByHopFieldsAreRemoved() {
-        var headers = HTTPHeaders([
-            ("Content-Type", "text/plain"), ("CONNECTION", "Keep-Alive,  X-Internal "), ("x-internal", "1"),
-            ("Transfer-Encoding", "chunked"), ("TE", "trailers"), ("Proxy-Connection", "keep-alive"),
-            ("Trailer", "X-Sum"), ("Keep-Alive", "timeout=5"), ("Set-Cookie", "a=1"),
-        ])
-        HTTPFrontHandler.removeHopByHop(&headers, keepChunked: false)
-        XCTAssertEqual(headers.map(\.name), ["Content-Type", "Set-Cookie"])
-
-        var plain = HTTPHeaders([("Content-Length", "2"), ("Server", "nginx")])
-        HTTPFrontHandler.removeHopByHop(&plain, keepChunked: false)
-        XCTAssertEqual(plain.map(\.name), ["Content-Length", "Server"], "end-to-end fields stay")
     }
 
     /// Random bytes, random splits, request-like prefixes: the handler answers or closes, never traps or

@@ -15,6 +15,8 @@ import Synchronization
 //   Listener.swift        SO_REUSEPORT/IP_FREEBIND listeners, one per loop, and the accepted pipelines
 //   L4Proxy.swift         TCP proxy handler (half-close, backpressure, idle timeout, connect retries)
 //   HTTPFrontHandler.swift / HTTPBackHandler.swift   HTTP/1.1 reverse proxy, client and server sides
+//   HTTPCodec.swift       pure HTTP/1.x head parser/rewriter and body framing (length, chunked) used by
+//                         both sides: heads are rewritten from their bytes, bodies pass through as slices
 //   HealthCheck.swift     pure health-monitor state machine (manual clock)
 //   MonitorRunner.swift   the I/O edge that runs a HealthCheck: TCP and HTTP probes, timers
 //   Stats.swift           per-loop counters (status) and cached swift-metrics objects

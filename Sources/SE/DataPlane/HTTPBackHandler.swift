@@ -1,14 +1,18 @@
 import NIOCore
-import NIOHTTP1
 
 /// The server side of the HTTP reverse proxy: one keep-alive connection to a pool server, owned by one
 /// event loop. While a request uses it, `front` is set and response parts go straight to the client
 /// handler; between requests it waits in `LoopServer.idle`. It reads from the server only while the
-/// client can take more bytes (backpressure).
+/// client can take more bytes (backpressure). Responses are read with `HTTPCodec`: the head is parsed
+/// (1xx heads are passed on, the final one follows), the body is cut by its framing and passed on as
+/// slices of the read buffers.
 final class HTTPBackHandler: ChannelDuplexHandler {
-    typealias InboundIn = HTTPClientResponsePart
-    typealias OutboundIn = HTTPClientRequestPart
-    typealias OutboundOut = HTTPClientRequestPart
+    typealias InboundIn = ByteBuffer
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    /// Largest response head accepted from a server (more → 502).
+    static let maxResponseHead = 64 * 1024
 
     let server: LoopServer
     private let service: LoopService
@@ -19,6 +23,13 @@ final class HTTPBackHandler: ChannelDuplexHandler {
     private var pendingRead = false
     private(set) var closed = false
     private var inPool = false
+
+    // Reading the current response.
+    private var pending: ByteBuffer?
+    private var headScanned = 0
+    private var body: HTTPBodyReader?
+    private var requestWasHEAD = false
+    private var dechunk = false
 
     init(server: LoopServer, service: LoopService) {
         self.server = server
@@ -35,9 +46,19 @@ final class HTTPBackHandler: ChannelDuplexHandler {
 
     // MARK: request out
 
+    /// The next response answers a HEAD request (no body) and goes to an HTTP/1.0 client (a chunked
+    /// body is passed on without its framing).
+    func expect(requestWasHEAD: Bool, dechunk: Bool) {
+        self.requestWasHEAD = requestWasHEAD
+        self.dechunk = dechunk
+        pending = nil
+        headScanned = 0
+        body = nil
+    }
+
     @inline(__always)
-    func write(_ part: HTTPClientRequestPart) {
-        context?.write(wrapOutboundOut(part), promise: nil)
+    func write(_ bytes: ByteBuffer) {
+        context?.write(wrapOutboundOut(bytes), promise: nil)
     }
 
     @inline(__always)
@@ -51,19 +72,67 @@ final class HTTPBackHandler: ChannelDuplexHandler {
     // MARK: response in
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard let front else {
+        guard front != nil else {
             // Nothing was asked: a server talking on an idle connection is broken.
             context.close(promise: nil)
             return
         }
-        switch unwrapInboundIn(data) {
-        case .head(let head):
-            serverKeepAlive = head.isKeepAlive
-            front.responseHead(head)
-        case .body(let body):
-            front.responseBody(body)
-        case .end(let trailers):
-            front.responseEnd(trailers, serverKeepAlive: serverKeepAlive)
+        var buffer = unwrapInboundIn(data)
+        if var p = pending {
+            pending = nil
+            p.writeBuffer(&buffer)
+            buffer = p
+        }
+        do {
+            try decode(&buffer)
+        } catch {
+            service.logger.debug(
+                "HTTP: bad response from server",
+                metadata: ["se.vs": "\(service.name)", "se.server": "\(server.key)", "error": "\(error)"])
+            if let front { front.serverFailed(self, reason: "\(error)") }
+            context.close(promise: nil)
+            return
+        }
+        if front == nil && buffer.readableBytes > 0 {
+            // More than the response: the connection cannot be trusted with another request.
+            context.close(promise: nil)
+        }
+    }
+
+    /// Cuts the server's bytes into a response for `front`.
+    private func decode(_ buffer: inout ByteBuffer) throws(HTTPCodecError) {
+        while let front {
+            if var reader = body {
+                let (bytes, ended) = try reader.read(&buffer)
+                body = ended ? nil : reader
+                if let bytes { front.responseBody(bytes) }
+                if ended {
+                    front.responseEnd(serverKeepAlive: serverKeepAlive)
+                } else if bytes == nil {
+                    return
+                }
+                continue
+            }
+            guard buffer.readableBytes > 0 else { return }
+            guard
+                let head = try HTTPHeadParser.parse(
+                    &buffer, isRequest: false, limit: Self.maxResponseHead, scanned: &headScanned)
+            else {
+                pending = buffer
+                return
+            }
+            let framing = responseFraming(head.info, requestWasHEAD: requestWasHEAD)
+            if head.info.status < 200 {
+                front.responseHead(head, framing: .none)
+                continue
+            }
+            serverKeepAlive = head.info.keepAlive && framing != .untilClose
+            front.responseHead(head, framing: framing)
+            if framing == .none {
+                front.responseEnd(serverKeepAlive: serverKeepAlive)
+            } else {
+                body = HTTPBodyReader(framing, dechunk: dechunk && framing == .chunked)
+            }
         }
     }
 
@@ -132,6 +201,11 @@ final class HTTPBackHandler: ChannelDuplexHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         closed = true
+        if let front, let reader = body, reader.endsAtClose {
+            // A body without length ends here.
+            body = nil
+            front.responseEnd(serverKeepAlive: false)
+        }
         if inPool {
             inPool = false
             if let i = server.idle.firstIndex(where: { $0 === self }) { server.idle.remove(at: i) }

@@ -1,9 +1,16 @@
 import NIOCore
-import NIOHTTP1
 import NIOPosix
 
-/// The client side of the HTTP/1.1 reverse proxy, one per client connection, after NIOHTTP1's server
-/// codec. Per request it picks a server, takes an idle keep-alive connection to it from the loop's pool
+/// A request as the client handler sees it: the head, body bytes (as framed on the wire), the end.
+enum HTTPRequestPart {
+    case head(HTTPHead)
+    case body(ByteBuffer)
+    case end
+}
+
+/// The client side of the HTTP/1.1 reverse proxy, one per client connection, reading the client's bytes
+/// with `HTTPCodec` (no NIOHTTP1: heads are rewritten from their bytes, bodies pass through as slices).
+/// Per request it picks a server, takes an idle keep-alive connection to it from the loop's pool
 /// (or opens one, trying the next server on failure), forwards the head (hop-by-hop fields removed,
 /// `X-Forwarded-For` appended, `X-Forwarded-Proto: http`) and streams both bodies as they come. It
 /// answers itself with 400 (malformed), 408 (head too slow), 431 (head too big), 502 (server failed),
@@ -15,9 +22,9 @@ import NIOPosix
 /// (backpressure). One timer per connection covers the header, keep-alive idle and server response
 /// timeouts: a request only moves the deadline, it does not schedule anything.
 final class HTTPFrontHandler: ChannelDuplexHandler {
-    typealias InboundIn = HTTPServerRequestPart
-    typealias OutboundIn = HTTPServerResponsePart
-    typealias OutboundOut = HTTPServerResponsePart
+    typealias InboundIn = ByteBuffer
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
 
     static let maxConnectAttempts = 3
 
@@ -42,17 +49,30 @@ final class HTTPFrontHandler: ChannelDuplexHandler {
     private var state = State.idle
     private var back: HTTPBackHandler?
     private var server: LoopServer?
-    private var queue = CircularBuffer<HTTPServerRequestPart>(initialCapacity: 4)
+    private var queue = CircularBuffer<HTTPRequestPart>(initialCapacity: 4)
+
+    // Reading requests.
+    private enum Reading {
+        case head
+        case body(HTTPBodyReader)
+        case failed
+    }
+    private var reading = Reading.head
+    /// Bytes of a head not complete yet.
+    private var pending: ByteBuffer?
+    private var headScanned = 0
 
     // The current exchange.
-    private var requestHead = HTTPRequestHead(version: .http1_1, method: .GET, uri: "/")
+    /// The head for the server.
+    private var requestHead = ByteBuffer()
+    private var requestIsHEAD = false
     private var requestDone = false
     private var responseStarted = false
     private var keepAlive = true
-    private var clientVersion = HTTPVersion.http1_1
+    /// The client's HTTP/1.x minor version.
+    private(set) var clientMinor: UInt8 = 1
     private var sawBody = false
     private var reused = false
-    private var resendEnd = false
     private var tried = ExcludedServers()
     private var attempts = 0
     private var requestStart = NIODeadline.uptimeNanoseconds(0)
@@ -91,12 +111,68 @@ final class HTTPFrontHandler: ChannelDuplexHandler {
     // MARK: request in
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        receive(unwrapInboundIn(data))
+        var buffer = unwrapInboundIn(data)
+        if var p = pending {
+            pending = nil
+            p.writeBuffer(&buffer)
+            buffer = p
+        }
+        decode(&buffer)
     }
 
-    /// One request part from the decoder (`queued`: taken from the front of `queue`, so the parts still in
-    /// the queue are after it).
-    private func receive(_ part: HTTPServerRequestPart, queued: Bool = false) {
+    /// Cuts the client's bytes into request parts.
+    private func decode(_ buffer: inout ByteBuffer) {
+        while state != .closed {
+            switch reading {
+            case .failed:
+                return
+            case .head:
+                guard buffer.readableBytes > 0 else { return }
+                let head: HTTPHead?
+                do {
+                    head = try HTTPHeadParser.parse(
+                        &buffer, isRequest: true, limit: service.limits.maxHeaderBytes, scanned: &headScanned)
+                } catch {
+                    reading = .failed
+                    requestRefused(error)
+                    return
+                }
+                guard let head else {
+                    pending = buffer
+                    return
+                }
+                let framing = requestFraming(head.info)
+                if framing == .none {
+                    receive(.head(head))
+                    receive(.end)
+                } else {
+                    reading = .body(HTTPBodyReader(framing))
+                    receive(.head(head))
+                }
+            case .body(var reader):
+                let body: ByteBuffer?
+                let ended: Bool
+                do {
+                    (body, ended) = try reader.read(&buffer)
+                } catch {
+                    reading = .failed
+                    requestRefused(error)
+                    return
+                }
+                reading = ended ? .head : .body(reader)
+                if let body { receive(.body(body)) }
+                if ended {
+                    receive(.end)
+                } else if body == nil {
+                    return
+                }
+            }
+        }
+    }
+
+    /// One request part (`queued`: taken from the front of `queue`, so the parts still in the queue are
+    /// after it).
+    private func receive(_ part: HTTPRequestPart, queued: Bool = false) {
         let inOrder = queued || queue.isEmpty
         switch part {
         case .head(let head):
@@ -110,7 +186,7 @@ final class HTTPFrontHandler: ChannelDuplexHandler {
             switch state {
             case .forwarding where !requestDone && inOrder:
                 sawBody = true
-                back?.write(.body(.byteBuffer(body)))
+                back?.write(body)
                 needsServerFlush = true
             case .discarding:
                 break
@@ -121,8 +197,6 @@ final class HTTPFrontHandler: ChannelDuplexHandler {
             switch state {
             case .forwarding where !requestDone && inOrder:
                 requestDone = true
-                back?.write(.end(nil))
-                needsServerFlush = true
             case .discarding:
                 requestDone = true
                 finishExchange()
@@ -140,110 +214,35 @@ final class HTTPFrontHandler: ChannelDuplexHandler {
         context.fireChannelReadComplete()
     }
 
-    private func startRequest(_ head: HTTPRequestHead) {
+    private func startRequest(_ head: HTTPHead) {
         LoopStats.add(service.stats.requests, 1)
         requestStart = context?.eventLoop.now ?? .now()
-        clientVersion = head.version
-        keepAlive = head.isKeepAlive && !draining
+        clientMinor = head.info.minorVersion
+        keepAlive = head.info.keepAlive && !draining
+        requestIsHEAD = head.info.isHEAD
         requestDone = false
         responseStarted = false
         sawBody = false
-        resendEnd = false
         attempts = 0
         tried = ExcludedServers()
         timerKind = .none
-
-        var h = head
-        Self.prepareRequest(&h, clientIP: clientIP)
-        requestHead = h
+        requestHead = HTTPHeadWriter.request(
+            head, clientIP: clientIP, allocator: context?.channel.allocator ?? ByteBufferAllocator())
         forwardToNextServer()
-    }
-
-    /// Removes hop-by-hop fields, appends the client to `X-Forwarded-For`, sets `X-Forwarded-Proto` and
-    /// speaks HTTP/1.1 (keep-alive) to the server.
-    static func prepareRequest(_ h: inout HTTPRequestHead, clientIP: String) {
-        removeHopByHop(&h.headers, keepChunked: true)
-        if let xff = h.headers.first(name: "x-forwarded-for") {
-            h.headers.replaceOrAdd(name: "X-Forwarded-For", value: xff + ", " + clientIP)
-        } else {
-            h.headers.add(name: "X-Forwarded-For", value: clientIP)
-        }
-        h.headers.replaceOrAdd(name: "X-Forwarded-Proto", value: "http")
-        h.version = .http1_1
-    }
-
-    /// RFC 9110 §7.6.1: a proxy removes the fields named in `Connection` and the connection-specific
-    /// fields. `Transfer-Encoding` is re-framed by the encoder; a chunked request stays chunked.
-    static func removeHopByHop(_ headers: inout HTTPHeaders, keepChunked: Bool) {
-        // One pass to see which are there (the usual case is `Connection: keep-alive` alone), then remove
-        // only those.
-        var present: HopByHop = []
-        var connectionNames: [Substring] = []
-        for (name, value) in headers {
-            let kind = HopByHop(name: name)
-            guard !kind.isEmpty else { continue }
-            present.insert(kind)
-            if kind == .connection {
-                for token in value.split(separator: ",") {
-                    let t = token.trimmingASCIISpaces()
-                    if !t.isEmpty && !asciiEqual(t, "keep-alive") && !asciiEqual(t, "close") {
-                        connectionNames.append(t)
-                    }
-                }
-            }
-        }
-        guard !present.isEmpty else { return }
-        for name in connectionNames { headers.remove(name: String(name)) }
-        for (kind, name) in HopByHop.names where present.contains(kind) { headers.remove(name: name) }
-        if keepChunked && present.contains(.transferEncoding) {
-            headers.add(name: "Transfer-Encoding", value: "chunked")
-        }
-    }
-
-    /// The connection-specific fields (RFC 9110 §7.6.1, plus `Keep-Alive` and `Proxy-Connection`).
-    struct HopByHop: OptionSet {
-        let rawValue: UInt8
-        static let connection = HopByHop(rawValue: 1)
-        static let keepAlive = HopByHop(rawValue: 2)
-        static let proxyConnection = HopByHop(rawValue: 4)
-        static let te = HopByHop(rawValue: 8)
-        static let trailer = HopByHop(rawValue: 16)
-        static let transferEncoding = HopByHop(rawValue: 32)
-        static let upgrade = HopByHop(rawValue: 64)
-
-        static let names: [(HopByHop, String)] = [
-            (.connection, "connection"), (.keepAlive, "keep-alive"), (.proxyConnection, "proxy-connection"),
-            (.te, "te"), (.trailer, "trailer"), (.transferEncoding, "transfer-encoding"), (.upgrade, "upgrade"),
-        ]
-
-        init(rawValue: UInt8) { self.rawValue = rawValue }
-
-        /// The kind of a field name (empty when it is end-to-end), without allocating.
-        init(name: String) {
-            switch name.utf8.count {
-            case 2: self = asciiEqual(name, "te") ? .te : []
-            case 7: self = asciiEqual(name, "trailer") ? .trailer : asciiEqual(name, "upgrade") ? .upgrade : []
-            case 10:
-                self = asciiEqual(name, "connection") ? .connection : asciiEqual(name, "keep-alive") ? .keepAlive : []
-            case 16: self = asciiEqual(name, "proxy-connection") ? .proxyConnection : []
-            case 17: self = asciiEqual(name, "transfer-encoding") ? .transferEncoding : []
-            default: self = []
-            }
-        }
     }
 
     // MARK: choosing and reaching a server
 
     private func forwardToNextServer() {
         guard attempts < Self.maxConnectAttempts else {
-            sendLocal(.badGateway, "502 Bad Gateway: no server accepted the connection\n")
+            sendLocal(502, "Bad Gateway", "502 Bad Gateway: no server accepted the connection\n")
             return
         }
         guard let server = service.pick(excluding: tried) else {
             if attempts == 0 {
-                sendLocal(.serviceUnavailable, "503 Service Unavailable: no server is up\n")
+                sendLocal(503, "Service Unavailable", "503 Service Unavailable: no server is up\n")
             } else {
-                sendLocal(.badGateway, "502 Bad Gateway: no server accepted the connection\n")
+                sendLocal(502, "Bad Gateway", "502 Bad Gateway: no server accepted the connection\n")
             }
             return
         }
@@ -276,11 +275,6 @@ final class HTTPFrontHandler: ChannelDuplexHandler {
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 do {
-                    // 1xx (100 Continue) is passed on to the client; the decoder watches the request
-                    // heads going out so that it knows a HEAD response has no body.
-                    try channel.pipeline.syncOperations.addHandler(HTTPRequestEncoder())
-                    try channel.pipeline.syncOperations.addHandler(
-                        ByteToMessageHandler(HTTPResponseDecoder(informationalResponseStrategy: .forward)))
                     try channel.pipeline.syncOperations.addHandler(boundHandler.value)
                     return channel.eventLoop.makeSucceededVoidFuture()
                 } catch {
@@ -329,12 +323,8 @@ final class HTTPFrontHandler: ChannelDuplexHandler {
 
     private func sendHeadAndQueuedBody() {
         guard let back else { return }
-        back.write(.head(requestHead))
-        if resendEnd {
-            // A retry of a request without body that had already ended.
-            resendEnd = false
-            back.write(.end(nil))
-        }
+        back.expect(requestWasHEAD: requestIsHEAD, dechunk: clientMinor == 0)
+        back.write(requestHead)
         // Parts of this request that arrived while connecting; stop at the next request's head.
         while let part = queue.first {
             if case .head = part { break }
@@ -342,10 +332,9 @@ final class HTTPFrontHandler: ChannelDuplexHandler {
             switch part {
             case .body(let b):
                 sawBody = true
-                back.write(.body(.byteBuffer(b)))
+                back.write(b)
             case .end:
                 requestDone = true
-                back.write(.end(nil))
             case .head:
                 break
             }
@@ -359,46 +348,43 @@ final class HTTPFrontHandler: ChannelDuplexHandler {
 
     var clientWritable: Bool { context?.channel.isWritable ?? false }
 
-    func responseHead(_ head: HTTPResponseHead) {
+    /// A response head from the server; `framing`: how its body is delimited.
+    func responseHead(_ head: HTTPHead, framing: HTTPBodyFraming) {
         guard state == .forwarding, let context else { return }
-        if head.status.code < 200 {
+        if head.info.status < 200 {
             // Informational (100 Continue): pass it on; the final response follows.
-            var h = head
-            h.version = clientVersion.minor == 0 ? .http1_0 : .http1_1
-            context.writeAndFlush(wrapOutboundOut(.head(h)), promise: nil)
+            let out = HTTPHeadWriter.response(
+                head, clientMinor: clientMinor, keepAlive: true, keepTransferEncoding: true,
+                allocator: context.channel.allocator)
+            context.writeAndFlush(wrapOutboundOut(out), promise: nil)
             return
         }
         responseStarted = true
         // From here on, a response that stalls for the idle timeout ends the connection.
         arm(.idle, after: service.idleTimeout)
-        var h = head
-        Self.removeHopByHop(&h.headers, keepChunked: false)
-        if clientVersion.major == 1 && clientVersion.minor == 0 {
-            h.version = .http1_0
-            // An HTTP/1.0 client can only keep the connection when the length is known.
-            if keepAlive && !h.headers.contains(name: "content-length") { keepAlive = false }
-            if keepAlive { h.headers.add(name: "Connection", value: "keep-alive") }
-        } else {
-            h.version = .http1_1
-            if !keepAlive { h.headers.add(name: "Connection", value: "close") }
-        }
-        let code = Int(h.status.code)
-        service.stats.response(code)
-        context.write(wrapOutboundOut(.head(h)), promise: nil)
+        // A body that ends at the close cannot be followed by another response; an HTTP/1.0 client can
+        // only keep the connection when the length is known (a chunked body reaches it without framing).
+        if framing == .untilClose { keepAlive = false }
+        if clientMinor == 0 && keepAlive && head.info.contentLength == nil { keepAlive = false }
+        service.stats.response(head.info.status)
+        let out = HTTPHeadWriter.response(
+            head, clientMinor: clientMinor, keepAlive: keepAlive, keepTransferEncoding: clientMinor != 0,
+            allocator: context.channel.allocator)
+        context.write(wrapOutboundOut(out), promise: nil)
     }
 
     func responseBody(_ body: ByteBuffer) {
         guard state == .forwarding, let context else { return }
         LoopStats.add(service.stats.bytesOut, body.readableBytes)
         deadline = context.eventLoop.now + service.idleTimeout
-        context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+        context.write(wrapOutboundOut(body), promise: nil)
     }
 
     func responseFlush() {
         context?.flush()
     }
 
-    func responseEnd(_ trailers: HTTPHeaders?, serverKeepAlive: Bool) {
+    func responseEnd(serverKeepAlive: Bool) {
         guard state == .forwarding, let context else { return }
         service.metrics.latency.recordNanoseconds(
             Int64(context.eventLoop.now.uptimeNanoseconds &- requestStart.uptimeNanoseconds))
@@ -411,10 +397,9 @@ final class HTTPFrontHandler: ChannelDuplexHandler {
         // next request, so close after this response.
         if !requestDone { keepAlive = false }
         if keepAlive {
-            context.write(wrapOutboundOut(.end(trailers)), promise: nil)
             context.flush()
         } else {
-            writeEndAndClose(trailers)
+            flushAndClose()
         }
         finishExchange()
     }
@@ -443,7 +428,6 @@ final class HTTPFrontHandler: ChannelDuplexHandler {
             // it again to the same server on a new connection.
             attempts += 1
             reused = false
-            resendEnd = true
             connect(to: server)
             return
         }
@@ -456,7 +440,7 @@ final class HTTPFrontHandler: ChannelDuplexHandler {
         }
         service.logger.debug(
             "HTTP: bad or no response from server", metadata: ["se.vs": "\(service.name)", "error": "\(reason)"])
-        sendLocal(.badGateway, "502 Bad Gateway: the server did not send a valid response\n")
+        sendLocal(502, "Bad Gateway", "502 Bad Gateway: the server did not send a valid response\n")
     }
 
     func serverBecameWritable() {
@@ -465,7 +449,7 @@ final class HTTPFrontHandler: ChannelDuplexHandler {
 
     // MARK: local responses
 
-    private func sendLocal(_ status: HTTPResponseStatus, _ text: String, close: Bool = false) {
+    private func sendLocal(_ status: Int, _ reason: StaticString, _ text: String, close: Bool = false) {
         guard let context, state != .closed else { return }
         if let back {
             self.back = nil
@@ -476,23 +460,17 @@ final class HTTPFrontHandler: ChannelDuplexHandler {
             self.server = nil
         }
         if close { keepAlive = false }
-        var head = HTTPResponseHead(version: clientVersion.minor == 0 ? .http1_0 : .http1_1, status: status)
-        var body = context.channel.allocator.buffer(capacity: text.utf8.count)
-        body.writeString(text)
-        head.headers.add(name: "Content-Type", value: "text/plain")
-        head.headers.add(name: "Content-Length", value: String(body.readableBytes))
-        head.headers.add(name: "Connection", value: keepAlive ? "keep-alive" : "close")
-        let code = Int(status.code)
-        service.stats.response(code)
+        service.stats.response(status)
         responseStarted = true
-        context.write(wrapOutboundOut(.head(head)), promise: nil)
-        context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+        let out = HTTPHeadWriter.local(
+            status: status, reason: reason, text: text, clientMinor: clientMinor, keepAlive: keepAlive,
+            allocator: context.channel.allocator)
+        context.write(wrapOutboundOut(out), promise: nil)
         if !keepAlive {
-            writeEndAndClose(nil)
+            flushAndClose()
             state = .closed
             return
         }
-        context.write(wrapOutboundOut(.end(nil)), promise: nil)
         context.flush()
         if requestDone {
             finishExchange()
@@ -505,11 +483,12 @@ final class HTTPFrontHandler: ChannelDuplexHandler {
         }
     }
 
-    private func writeEndAndClose(_ trailers: HTTPHeaders?) {
+    /// Closes the connection once what was written is out.
+    private func flushAndClose() {
         guard let context else { return }
         let channel = context.channel
         state = .closed
-        context.writeAndFlush(wrapOutboundOut(.end(trailers))).whenComplete { _ in
+        context.writeAndFlush(wrapOutboundOut(channel.allocator.buffer(capacity: 0))).whenComplete { _ in
             channel.close(promise: nil)
         }
     }
@@ -542,7 +521,7 @@ final class HTTPFrontHandler: ChannelDuplexHandler {
     }
 
     /// Whether a part at the front of `queue` can be handled now.
-    private func canTakeQueued(_ part: HTTPServerRequestPart) -> Bool {
+    private func canTakeQueued(_ part: HTTPRequestPart) -> Bool {
         switch part {
         case .head: state == .idle
         case .body, .end: (state == .forwarding && !requestDone) || state == .discarding
@@ -616,31 +595,37 @@ final class HTTPFrontHandler: ChannelDuplexHandler {
             break
         case .header:
             keepAlive = false
-            sendLocal(.requestTimeout, "408 Request Timeout: the request head did not arrive in time\n", close: true)
+            sendLocal(
+                408, "Request Timeout", "408 Request Timeout: the request head did not arrive in time\n", close: true)
         case .idle:
             state = .closed
             context?.close(promise: nil)
         case .response:
             service.logger.debug("HTTP: server response timeout", metadata: ["se.vs": "\(service.name)"])
             keepAlive = false
-            sendLocal(.gatewayTimeout, "504 Gateway Timeout: the server did not answer in time\n", close: true)
+            sendLocal(504, "Gateway Timeout", "504 Gateway Timeout: the server did not answer in time\n", close: true)
         }
     }
 
     // MARK: errors and close
 
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        if let parseError = error as? HTTPParserError, state != .closed, !responseStarted || state == .idle {
-            keepAlive = false
-            if case .headerOverflow = parseError {
-                sendLocal(
-                    .init(statusCode: 431, reasonPhrase: "Request Header Fields Too Large"),
-                    "431 Request Header Fields Too Large\n", close: true)
-            } else {
-                sendLocal(.badRequest, "400 Bad Request: malformed request\n", close: true)
-            }
+    /// The client sent something that is not a valid request: 431 or 400, then close.
+    private func requestRefused(_ error: HTTPCodecError) {
+        guard state != .closed else { return }
+        guard !responseStarted || state == .idle else {
+            state = .closed
+            context?.close(promise: nil)
             return
         }
+        keepAlive = false
+        if error == .headTooLarge {
+            sendLocal(431, "Request Header Fields Too Large", "431 Request Header Fields Too Large\n", close: true)
+        } else {
+            sendLocal(400, "Bad Request", "400 Bad Request: malformed request\n", close: true)
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
         service.logger.debug(
             "HTTP: client connection error", metadata: ["se.vs": "\(service.name)", "error": "\(error)"])
         state = .closed
@@ -660,6 +645,7 @@ final class HTTPFrontHandler: ChannelDuplexHandler {
             self.server = nil
         }
         queue.removeAll()
+        pending = nil
         service.unregister(self)
         context.fireChannelInactive()
     }
@@ -677,31 +663,5 @@ extension HTTPFrontHandler: ClientConnection {
 
     func forceClose() {
         context?.close(promise: nil)
-    }
-}
-
-/// ASCII case-insensitive equality with a lowercase literal, without allocating.
-@inline(__always)
-func asciiEqual<S: StringProtocol>(_ a: S, _ lower: StaticString) -> Bool {
-    let au = a.utf8
-    guard au.count == lower.utf8CodeUnitCount else { return false }
-    return lower.withUTF8Buffer { l in
-        var i = 0
-        for c in au {
-            let folded = c >= 65 && c <= 90 ? c | 0x20 : c
-            if folded != l[i] { return false }
-            i += 1
-        }
-        return true
-    }
-}
-
-extension Substring {
-    /// Without leading and trailing spaces and tabs.
-    fileprivate func trimmingASCIISpaces() -> Substring {
-        var s = self
-        while let f = s.first, f == " " || f == "\t" { s = s.dropFirst() }
-        while let l = s.last, l == " " || l == "\t" { s = s.dropLast() }
-        return s
     }
 }

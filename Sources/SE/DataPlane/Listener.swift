@@ -1,5 +1,4 @@
 import NIOCore
-import NIOHTTP1
 import NIOPosix
 
 /// Opens one listening socket per event loop for a VIP:port (DESIGN §6): `SO_REUSEPORT` lets the
@@ -48,19 +47,7 @@ enum Listener {
             try ops.addHandler(IdleStateHandler(allTimeout: service.idleTimeout))
             try ops.addHandler(L4ProxyHandler(service: service, isFront: true))
         case .http:
-            try ops.configureHTTPServerPipeline(
-                withPipeliningAssistance: false, withServerUpgrade: nil, withErrorHandling: false,
-                withOutboundHeaderValidation: false, withEncoderConfiguration: .init(),
-                withDecoderLimitConfiguration: decoderLimits(service.limits))
             try ops.addHandler(HTTPFrontHandler(service: service))
         }
-    }
-
-    /// The request head limit enforced by the decoder (more → `HTTPParserError.headerOverflow` → 431).
-    static func decoderLimits(_ limits: HTTPLimits) -> NIOHTTPDecoderLimitConfiguration {
-        var c = NIOHTTPDecoderLimitConfiguration()
-        c.maxHeaderListSize = limits.maxHeaderBytes
-        c.maxHeaderFieldSize = limits.maxHeaderBytes
-        return c
     }
 }
