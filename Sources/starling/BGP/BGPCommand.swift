@@ -33,19 +33,11 @@ struct BGPCommand: AsyncParsableCommand {
         if let api, HostPort(api) == nil {
             throw ValidationError("--api: '\(api)' is not ADDR:PORT (e.g. 127.0.0.1:8179 or [::1]:8179)")
         }
-        if Logger.Level(rawValue: logLevel) == nil {
-            throw ValidationError(
-                "--log-level: '\(logLevel)' is not one of trace, debug, info, notice, warning, error, critical")
-        }
+        try LogLevelOption.validate(logLevel)
     }
 
     func run() async throws {
-        let level = Logger.Level(rawValue: logLevel) ?? .info
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
+        LogLevelOption.bootstrap(logLevel)
         // Trap SIGHUP before anything else, so an early reload request cannot kill the process.
         let hangups = await UnixSignalsSequence(trapping: .sighup)
         let logger = Logger(label: "starling.bgp")

@@ -69,23 +69,7 @@ final class StatusHTTPHandler: ChannelInboundHandler {
                 return (status, body, "application/json")
             }
             promise.futureResult.whenSuccess { status, body, contentType in
-                let context = bound.value
-                var headers = HTTPHeaders()
-                headers.add(name: "Content-Type", value: contentType)
-                headers.add(name: "Content-Length", value: "\(body.count)")
-                let keepAlive = head.isKeepAlive
-                if !keepAlive { headers.add(name: "Connection", value: "close") }
-                context.write(
-                    NIOAny(
-                        HTTPServerResponsePart.head(
-                            HTTPResponseHead(version: head.version, status: status, headers: headers))),
-                    promise: nil)
-                var buffer = context.channel.allocator.buffer(capacity: body.count)
-                buffer.writeBytes(body)
-                context.write(NIOAny(HTTPServerResponsePart.body(.byteBuffer(buffer))), promise: nil)
-                context.writeAndFlush(NIOAny(HTTPServerResponsePart.end(nil))).whenComplete { _ in
-                    if !keepAlive { bound.value.close(promise: nil) }
-                }
+                HTTPReply.send(status, body: body, contentType: contentType, for: head, on: bound.value)
             }
         }
     }

@@ -50,19 +50,11 @@ struct ControllerCommand: AsyncParsableCommand {
         guard (1...10_000_000).contains(passwordIterations) else {
             throw ValidationError("--password-iterations: must be 1-10000000")
         }
-        guard Logger.Level(rawValue: logLevel) != nil else {
-            throw ValidationError(
-                "--log-level: '\(logLevel)' is not one of trace, debug, info, notice, warning, error, critical")
-        }
+        try LogLevelOption.validate(logLevel)
     }
 
     func run() async throws {
-        let level = Logger.Level(rawValue: logLevel) ?? .info
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
+        LogLevelOption.bootstrap(logLevel)
         let logger = Logger(label: "starling.controller")
         let password: String
         do {

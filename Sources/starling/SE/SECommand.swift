@@ -90,19 +90,11 @@ struct SECommand: AsyncParsableCommand {
         if vipInterface.isEmpty || vipInterface.count > 15 {
             throw ValidationError("--vip-interface: '\(vipInterface)' is not an interface name")
         }
-        if Logger.Level(rawValue: logLevel) == nil {
-            throw ValidationError(
-                "--log-level: '\(logLevel)' is not one of trace, debug, info, notice, warning, error, critical")
-        }
+        try LogLevelOption.validate(logLevel)
     }
 
     func run() async throws {
-        let level = Logger.Level(rawValue: logLevel) ?? .info
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
+        LogLevelOption.bootstrap(logLevel)
         let hangups = await UnixSignalsSequence(trapping: .sighup)
         var logger = Logger(label: "starling.se")
         if let name { logger[metadataKey: "se.name"] = "\(name)" }
