@@ -1,8 +1,9 @@
 /// The demo lab's pool server: a small threaded HTTP/1.1 server (Python's standard library) that answers any
 /// GET with 200 and `server=NAME client=PEER`, so a test sees which SE proxied the request (the SE connects
 /// from its data address), and `/health` with 200 `ok`. Run as `python3 -u pool-server.py NAME PORT`.
-enum PoolServer {
-    static let script = #"""
+public enum PoolServer {
+    /// The Python source; write it to a file and run it with `python3 -u FILE NAME PORT`.
+    public static let script = #"""
         # Starling demo lab pool server (generated; see Sources/Lab/PoolServer.swift).
         import socket
         import sys
@@ -51,7 +52,8 @@ enum PoolServer {
                 super().server_bind()
 
 
-        print("pool server %s listening on port %d" % (NAME, PORT), flush=True)
+        sys.stdout.write("pool server %s listening on port %d\n" % (NAME, PORT))
+        sys.stdout.flush()
         Server(("::", PORT), Handler).serve_forever()
         """#
 }

@@ -29,9 +29,9 @@ final class StandaloneSETests: XCTestCase {
             try router.start()
 
             let script = lab.path("pool-server.py")
-            try PoolServerScript.text.write(toFile: script, atomically: true, encoding: .utf8)
+            try PoolServer.script.write(toFile: script, atomically: true, encoding: .utf8)
             func startServer() throws -> Daemon {
-                let d = try lab.start("srv1", ["python3", script, "srv1", serverAddress, "8080"], in: serverNS)
+                let d = try lab.start("srv1", ["python3", "-u", script, "srv1", "8080"], in: serverNS)
                 try Wait.until("pool server listening", timeout: 10) { try serverNS.isListening(port: 8080) }
                 return d
             }
@@ -94,29 +94,4 @@ final class StandaloneSETests: XCTestCase {
         }
         """
     }
-}
-
-/// A pool server for tests: answers every GET with `server=NAME client=PEER\n` (so a test sees which SE
-/// proxied), HTTP/1.1 keep-alive. Usage: `python3 script NAME ADDRESS PORT`.
-enum PoolServerScript {
-    static let text = """
-        import sys
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-        name, address, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            def do_GET(self):
-                body = ("server=%s client=%s\\n" % (name, self.client_address[0])).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "text/plain")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-            def log_message(self, *args):
-                pass
-        ThreadingHTTPServer.address_family = __import__("socket").AF_INET6 if ":" in address else __import__("socket").AF_INET
-        ThreadingHTTPServer.daemon_threads = True
-        ThreadingHTTPServer((address, port), Handler).serve_forever()
-
-        """
 }
