@@ -63,7 +63,7 @@ let package = Package(
         .executableTarget(
             name: "starling",
             dependencies: [
-                "BGPSpeaker", "SE", "Controller", "StarlingModel", "Lab",
+                "BGPSpeaker", "SE", "Controller", "StarlingModel", "Lab", "Netlink",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

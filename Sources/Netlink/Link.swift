@@ -121,3 +121,33 @@ extension NetlinkSocket {
         try perform(request)
     }
 }
+
+extension NetlinkSocket {
+    /// Renames link `index` to `name` (`ip link set dev X name NAME`). The kernel refuses to rename a link
+    /// that is up (`EBUSY`): set it down first. Names are at most 15 bytes.
+    public func setLinkName(_ index: Int32, name: String) throws {
+        let operation = "rename link \(index) to \(name)"
+        guard !name.isEmpty, name.utf8.count < 16, !name.contains("/"), !name.contains(" ") else {
+            throw NetlinkError.invalid(operation: operation, "not an interface name (1-15 bytes, no '/' or space)")
+        }
+        let request = try NetlinkRequest(operation: operation, type: Int32(RTM_NEWLINK), flags: 0)
+        var header = ifinfomsg()
+        header.ifi_family = UInt8(AF_UNSPEC)
+        header.ifi_index = index
+        try request.append(header: header)
+        try request.put(Int32(IFLA_IFNAME), string: name)
+        try perform(request)
+    }
+
+    /// Sets the MTU of link `index` (`ip link set dev X mtu N`).
+    public func setLinkMTU(_ index: Int32, mtu: UInt32) throws {
+        let request = try NetlinkRequest(
+            operation: "set link \(index) mtu \(mtu)", type: Int32(RTM_NEWLINK), flags: 0)
+        var header = ifinfomsg()
+        header.ifi_family = UInt8(AF_UNSPEC)
+        header.ifi_index = index
+        try request.append(header: header)
+        try request.put(Int32(IFLA_MTU), u32: mtu)
+        try perform(request)
+    }
+}

@@ -6,6 +6,9 @@ struct Starling: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "starling",
         abstract: "Starling: a BGP-scaled anycast load balancer.",
-        subcommands: [ControllerCommand.self, SECommand.self, BGPCommand.self, CtlCommand.self, LabCommand.self]
+        subcommands: [
+            ControllerCommand.self, SECommand.self, BGPCommand.self, CtlCommand.self, LabCommand.self,
+            ApplianceCommand.self,
+        ]
     )
 }

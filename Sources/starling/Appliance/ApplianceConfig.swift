@@ -1,0 +1,372 @@
+import Foundation
+import Netlink
+import Yams
+
+/// The appliance's first-boot configuration document (YAML or JSON), as a seed disk, qemu `-fw_cfg` or a
+/// cloud's user data delivers it. See image/README.md.
+///
+/// ```yaml
+/// role: se                        # controller | se (or kernel command line starling.role=)
+/// hostname: se1
+/// interfaces:                     # matched by MAC, renamed, set up
+///   - {mac: "52:54:00:20:00:11", name: data0, addresses: ["10.20.0.11/24"], mtu: 1500}
+/// routes:
+///   - {to: default, via: 10.20.0.1}
+/// se: {controller: "http://10.10.0.10:8443", token: "...", name: se1, data_address: 10.20.0.11}
+/// controller: {listen: "0.0.0.0:8443", admin_password: "..."}
+/// ```
+struct ApplianceDocument: Decodable, Equatable {
+    struct Interface: Decodable, Equatable {
+        var mac: String
+        var name: String?
+        var addresses: [String]?
+        var mtu: UInt32?
+    }
+    struct RouteEntry: Decodable, Equatable {
+        var to: String
+        var via: String
+    }
+    struct SESettings: Decodable, Equatable {
+        var controller: String
+        var token: String
+        var name: String?
+        var data_address: String
+        var vip_interface: String?
+    }
+    struct ControllerSettings: Decodable, Equatable {
+        var listen: String?
+        var admin_password: String?
+    }
+    var role: String?
+    var hostname: String?
+    var interfaces: [Interface]?
+    var routes: [RouteEntry]?
+    var se: SESettings?
+    var controller: ControllerSettings?
+
+    static let keys: Set<String> = ["role", "hostname", "interfaces", "routes", "se", "controller"]
+    static let interfaceKeys: Set<String> = ["mac", "name", "addresses", "mtu"]
+    static let routeKeys: Set<String> = ["to", "via"]
+    static let seKeys: Set<String> = ["controller", "token", "name", "data_address", "vip_interface"]
+    static let controllerKeys: Set<String> = ["listen", "admin_password"]
+}
+
+/// The role an appliance takes at first boot.
+enum ApplianceRole: String, Equatable, Sendable, CaseIterable {
+    case controller
+    case se
+}
+
+/// A validated configuration: everything `starling appliance configure` applies and `exec` runs.
+struct AppliancePlan: Equatable, Sendable {
+    struct Interface: Equatable, Sendable {
+        /// Lowercase, colon-separated.
+        var mac: String
+        var name: String?
+        var addresses: [InterfaceAddressSpec]
+        var mtu: UInt32?
+    }
+    struct StaticRoute: Equatable, Sendable {
+        var destination: RoutePrefix
+        var gateway: String
+    }
+    enum RoleSettings: Equatable, Sendable {
+        case controller(listen: String, adminPassword: String?)
+        case se(controller: String, token: String, name: String, dataAddress: String, vipInterface: String)
+    }
+    var role: ApplianceRole
+    var hostname: String
+    var interfaces: [Interface]
+    var routes: [StaticRoute]
+    var settings: RoleSettings
+
+    /// The default controller API address of an appliance.
+    static let defaultControllerListen = "0.0.0.0:8443"
+}
+
+enum ApplianceConfigLoader {
+    /// Parses and validates `text`. `cmdlineRole` is the `starling.role=` of the kernel command line, if any.
+    /// A `#cloud-config` document may carry the configuration under a top-level `starling:` key.
+    static func parse(_ text: String, cmdlineRole: String? = nil) throws(ConfigError) -> AppliancePlan {
+        let document: ApplianceDocument
+        do {
+            var tree = try Yams.load(yaml: text)
+            var body = text
+            if let map = tree as? [String: Any], let inner = map["starling"] {
+                let others = map.keys.filter { $0 != "starling" }.sorted()
+                guard others.isEmpty else {
+                    throw ConfigError(
+                        field: others[0],
+                        message: "unknown setting beside 'starling' (the appliance reads only the 'starling' key)")
+                }
+                tree = inner
+                body = try Yams.dump(object: inner)
+            }
+            guard tree != nil else { throw ConfigError(field: "", message: "the configuration document is empty") }
+            guard tree is [String: Any] else {
+                throw ConfigError(field: "", message: "the configuration document must be a mapping of settings")
+            }
+            try checkKeys(tree)
+            document = try YAMLDecoder().decode(ApplianceDocument.self, from: body)
+        } catch let error as ConfigError {
+            throw error
+        } catch let error as DecodingError {
+            throw BGPConfigLoader.describe(error)
+        } catch {
+            throw ConfigError(field: "", message: "not valid YAML or JSON: \(BGPConfigLoader.oneLine(error))")
+        }
+        return try validate(document, cmdlineRole: cmdlineRole)
+    }
+
+    static func checkKeys(_ document: Any?) throws(ConfigError) {
+        func check(_ node: Any?, _ allowed: Set<String>, _ path: String) throws(ConfigError) {
+            guard let map = node as? [String: Any] else { return }
+            for key in map.keys.sorted() where !allowed.contains(key) {
+                let field = path.isEmpty ? key : "\(path).\(key)"
+                throw ConfigError(
+                    field: field, message: "unknown setting (known here: \(allowed.sorted().joined(separator: ", ")))")
+            }
+        }
+        try check(document, ApplianceDocument.keys, "")
+        guard let top = document as? [String: Any] else { return }
+        for (i, node) in ((top["interfaces"] as? [Any]) ?? []).enumerated() {
+            try check(node, ApplianceDocument.interfaceKeys, "interfaces[\(i)]")
+        }
+        for (i, node) in ((top["routes"] as? [Any]) ?? []).enumerated() {
+            try check(node, ApplianceDocument.routeKeys, "routes[\(i)]")
+        }
+        try check(top["se"], ApplianceDocument.seKeys, "se")
+        try check(top["controller"], ApplianceDocument.controllerKeys, "controller")
+    }
+
+    static func validate(_ doc: ApplianceDocument, cmdlineRole: String?) throws(ConfigError) -> AppliancePlan {
+        // Role: the document, the kernel command line, or both when they agree.
+        var roleText = doc.role
+        if let cmdlineRole {
+            guard ApplianceRole(rawValue: cmdlineRole) != nil else {
+                throw ConfigError(
+                    field: "starling.role (kernel command line)",
+                    message: "'\(cmdlineRole)' is not a role (controller or se)")
+            }
+            if let documentRole = doc.role, documentRole != cmdlineRole {
+                throw ConfigError(
+                    field: "role",
+                    message:
+                        "'\(documentRole)' disagrees with starling.role=\(cmdlineRole) on the kernel command line")
+            }
+            roleText = cmdlineRole
+        }
+        guard let roleText else {
+            throw ConfigError(field: "role", message: "is required (controller or se), here or as starling.role=")
+        }
+        guard let role = ApplianceRole(rawValue: roleText) else {
+            throw ConfigError(field: "role", message: "'\(roleText)' is not a role (controller or se)")
+        }
+
+        let hostname = doc.hostname ?? "starling-\(role.rawValue)"
+        guard isHostname(hostname) else {
+            throw ConfigError(
+                field: "hostname", message: "'\(hostname)' is not a host name (letters, digits, '-', '.'; ≤ 63 each)")
+        }
+
+        var interfaces: [AppliancePlan.Interface] = []
+        var macs: Set<String> = []
+        var names: Set<String> = []
+        var allAddresses: [InterfaceAddressSpec] = []
+        for (i, entry) in (doc.interfaces ?? []).enumerated() {
+            let field = "interfaces[\(i)]"
+            guard let mac = normalizeMAC(entry.mac) else {
+                throw ConfigError(
+                    field: "\(field).mac", message: "'\(entry.mac)' is not a MAC address (aa:bb:cc:dd:ee:ff)")
+            }
+            guard macs.insert(mac).inserted else {
+                throw ConfigError(field: "\(field).mac", message: "\(mac) is listed twice")
+            }
+            if let name = entry.name {
+                guard isInterfaceName(name) else {
+                    throw ConfigError(
+                        field: "\(field).name", message: "'\(name)' is not an interface name (1-15 of a-z 0-9 - _ .)")
+                }
+                guard name != "lo" else {
+                    throw ConfigError(field: "\(field).name", message: "'lo' is the loopback interface")
+                }
+                guard names.insert(name).inserted else {
+                    throw ConfigError(field: "\(field).name", message: "\(name) is used twice")
+                }
+            }
+            var addresses: [InterfaceAddressSpec] = []
+            for (j, text) in (entry.addresses ?? []).enumerated() {
+                guard text.contains("/"), let spec = InterfaceAddressSpec(text) else {
+                    throw ConfigError(
+                        field: "\(field).addresses[\(j)]",
+                        message: "'\(text)' is not an address with prefix length (e.g. 10.0.0.2/24)")
+                }
+                guard !allAddresses.contains(where: { $0.address == spec.address }) else {
+                    throw ConfigError(field: "\(field).addresses[\(j)]", message: "\(spec.address) is used twice")
+                }
+                allAddresses.append(spec)
+                addresses.append(spec)
+            }
+            if let mtu = entry.mtu, !(68...65535).contains(mtu) {
+                throw ConfigError(field: "\(field).mtu", message: "must be between 68 and 65535")
+            }
+            interfaces.append(.init(mac: mac, name: entry.name, addresses: addresses, mtu: entry.mtu))
+        }
+
+        var routes: [AppliancePlan.StaticRoute] = []
+        for (i, entry) in (doc.routes ?? []).enumerated() {
+            let field = "routes[\(i)]"
+            guard let via = IPAddressText(entry.via) else {
+                throw ConfigError(field: "\(field).via", message: "'\(entry.via)' is not an IP address")
+            }
+            let destination: RoutePrefix?
+            if entry.to == "default" {
+                destination = RoutePrefix(via.isIPv6 ? "::/0" : "0.0.0.0/0")
+            } else {
+                destination = entry.to.contains("/") ? RoutePrefix(entry.to) : nil
+            }
+            guard let destination else {
+                throw ConfigError(
+                    field: "\(field).to", message: "'\(entry.to)' is not a prefix (e.g. 10.0.0.0/8) or 'default'")
+            }
+            guard destination.family == (via.isIPv6 ? IPFamily.ipv6 : IPFamily.ipv4) else {
+                throw ConfigError(field: "\(field).via", message: "\(entry.via) is not of the family of \(entry.to)")
+            }
+            guard
+                allAddresses.contains(where: { $0.family == destination.family && via.isOnSubnet(of: $0) })
+            else {
+                throw ConfigError(
+                    field: "\(field).via",
+                    message:
+                        "\(entry.via) is on none of the interfaces' subnets (the gateway must be directly reachable)")
+            }
+            guard !routes.contains(where: { $0.destination == destination }) else {
+                throw ConfigError(field: "\(field).to", message: "\(entry.to) is routed twice")
+            }
+            routes.append(.init(destination: destination, gateway: via.text))
+        }
+
+        let settings: AppliancePlan.RoleSettings
+        switch role {
+        case .controller:
+            if doc.se != nil {
+                throw ConfigError(field: "se", message: "is for role se; this appliance is a controller")
+            }
+            let c = doc.controller ?? .init()
+            let listen = c.listen ?? AppliancePlan.defaultControllerListen
+            guard let (host, _) = splitHostPort(listen), IPAddressText(host) != nil else {
+                throw ConfigError(
+                    field: "controller.listen", message: "'\(listen)' is not ADDR:PORT (e.g. 0.0.0.0:8443)")
+            }
+            if let password = c.admin_password, password.isEmpty {
+                throw ConfigError(field: "controller.admin_password", message: "must not be empty")
+            }
+            settings = .controller(listen: listen, adminPassword: c.admin_password)
+        case .se:
+            if doc.controller != nil {
+                throw ConfigError(field: "controller", message: "is for role controller; this appliance is an SE")
+            }
+            guard let s = doc.se else {
+                throw ConfigError(field: "se", message: "is required for role se (controller, token, data_address)")
+            }
+            guard let url = URLComponents(string: s.controller), url.scheme == "http" || url.scheme == "https",
+                url.host?.isEmpty == false
+            else {
+                throw ConfigError(field: "se.controller", message: "'\(s.controller)' is not an http:// URL")
+            }
+            guard !s.token.isEmpty, !s.token.contains(where: \.isWhitespace) else {
+                throw ConfigError(field: "se.token", message: "must be a join token (GET /api/securetoken-generate)")
+            }
+            let name = s.name ?? hostname
+            guard !name.isEmpty, name.count <= 255, !name.contains(where: { $0.isWhitespace || $0 == "/" }) else {
+                throw ConfigError(field: "se.name", message: "'\(name)' is not an SE name (no spaces or '/')")
+            }
+            guard let data = IPAddressText(s.data_address) else {
+                throw ConfigError(field: "se.data_address", message: "'\(s.data_address)' is not an IP address")
+            }
+            if !interfaces.isEmpty, !allAddresses.contains(where: { $0.address == data.text }) {
+                throw ConfigError(
+                    field: "se.data_address", message: "\(data.text) is not one of the interfaces' addresses")
+            }
+            let vip = s.vip_interface ?? "lo"
+            guard isInterfaceName(vip) else {
+                throw ConfigError(field: "se.vip_interface", message: "'\(vip)' is not an interface name")
+            }
+            settings = .se(
+                controller: s.controller, token: s.token, name: name, dataAddress: data.text, vipInterface: vip)
+        }
+        return AppliancePlan(
+            role: role, hostname: hostname, interfaces: interfaces, routes: routes, settings: settings)
+    }
+
+    /// The value of `starling.role=` on a kernel command line, if present.
+    static func role(fromKernelCommandLine line: String) -> String? {
+        var found: String?
+        for word in line.split(whereSeparator: \.isWhitespace) where word.hasPrefix("starling.role=") {
+            found = String(word.dropFirst("starling.role=".count))
+        }
+        return found
+    }
+
+    static func normalizeMAC(_ text: String) -> String? {
+        let parts = text.lowercased().split(separator: ":", omittingEmptySubsequences: false)
+        guard parts.count == 6, parts.allSatisfy({ $0.count == 2 && UInt8($0, radix: 16) != nil }) else { return nil }
+        return parts.joined(separator: ":")
+    }
+
+    static func isInterfaceName(_ name: String) -> Bool {
+        (1...15).contains(name.utf8.count)
+            && name.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) }
+            && name != "." && name != ".."
+    }
+
+    static func isHostname(_ name: String) -> Bool {
+        guard (1...253).contains(name.count) else { return false }
+        return name.split(separator: ".", omittingEmptySubsequences: false).allSatisfy { label in
+            (1...63).contains(label.count) && label.first != "-" && label.last != "-"
+                && label.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") }
+        }
+    }
+
+    static func splitHostPort(_ text: String) -> (String, Int)? {
+        guard let colon = text.lastIndex(of: ":") else { return nil }
+        var host = String(text[..<colon])
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        guard let port = Int(text[text.index(after: colon)...]), (1...65535).contains(port) else { return nil }
+        return (host, port)
+    }
+}
+
+/// An IPv4 or IPv6 address in its canonical text form.
+struct IPAddressText: Equatable {
+    var text: String
+    var isIPv6: Bool
+    var bytes: [UInt8]
+
+    /// Whether this address lies in the subnet of `spec` (its address masked to its prefix length).
+    func isOnSubnet(of spec: InterfaceAddressSpec) -> Bool {
+        guard spec.bytes.count == bytes.count else { return false }
+        var remaining = Int(spec.prefixLength)
+        for (a, b) in zip(bytes, spec.bytes) {
+            guard remaining > 0 else { break }
+            let mask: UInt8 = remaining >= 8 ? 0xFF : ~(0xFF >> UInt8(remaining))
+            guard a & mask == b & mask else { return false }
+            remaining -= 8
+        }
+        return true
+    }
+
+    init?(_ text: String) {
+        if let spec = InterfaceAddressSpec(text + "/32"), spec.family == .ipv4 {
+            self.text = spec.address
+            bytes = spec.bytes
+            isIPv6 = false
+        } else if let spec = InterfaceAddressSpec(text + "/128"), spec.family == .ipv6 {
+            self.text = spec.address
+            bytes = spec.bytes
+            isIPv6 = true
+        } else {
+            return nil
+        }
+    }
+}
