@@ -1,0 +1,171 @@
+import Foundation
+import Lab
+import XCTest
+
+/// `starling appliance configure` against a real kernel: a namespace stands in for the VM (its NIC is a veth
+/// with a known MAC) and a scratch folder for the root file system, so the fw_cfg file, the kernel command
+/// line and the persisted copy sit where the appliance looks for them.
+final class ApplianceConfigureTests: XCTestCase {
+    private func scratchRoot(_ lab: Lab) throws -> String {
+        let root = try lab.makeDirectory("root")
+        try FileManager.default.createDirectory(atPath: root + "/proc", withIntermediateDirectories: true)
+        try "BOOT_IMAGE=/vmlinuz root=/dev/vda2 console=ttyS0 starling.role=se\n"
+            .write(toFile: root + "/proc/cmdline", atomically: true, encoding: .utf8)
+        return root
+    }
+
+    private func deliverByFirmwareConfig(_ text: String, root: String) throws {
+        let folder = root + "/sys/firmware/qemu_fw_cfg/by_name/opt/org.starling/config"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        try text.write(toFile: folder + "/raw", atomically: true, encoding: .utf8)
+    }
+
+    /// `index: name: <FLAGS> mtu N` of every link (the qdisc a link gets once it was up is left out).
+    private func linkSummary(_ vm: Namespace) throws -> [String] {
+        try vm.ip(["-o", "link", "show"]).split(separator: "\n").map { line in
+            let words = line.split(separator: " ")
+            return words.prefix(5).joined(separator: " ")
+        }
+    }
+
+    private func addNIC(_ vm: Namespace, _ name: String, mac: String) throws {
+        _ = try vm.ip(["link", "add", name, "address", mac, "type", "veth", "peer", "name", "p-\(name)"])
+    }
+
+    func testConfigureAppliesPersistsAndIsIdempotent() throws {
+        try withLab("appliance-configure", requires: []) { lab in
+            let binary = try starlingBinary()
+            let vm = try lab.namespace("vm")
+            try addNIC(vm, "eth7", mac: "52:54:00:aa:00:01")
+            try addNIC(vm, "eth8", mac: "52:54:00:aa:00:02")
+            let root = try scratchRoot(lab)
+            let document = """
+                hostname: se1
+                interfaces:
+                  - {mac: "52:54:00:AA:00:01", name: mgmt0, addresses: ["198.51.100.11/24"]}
+                  - {mac: "52:54:00:aa:00:02", name: data0, addresses: ["203.0.113.11/24", "2001:db8:5::11/64"], mtu: 1400}
+                routes:
+                  - {to: default, via: 203.0.113.1}
+                  - {to: "192.0.2.0/24", via: 198.51.100.1}
+                se: {controller: "http://198.51.100.5:8443", token: tok-1, data_address: 203.0.113.11}
+                """
+            try deliverByFirmwareConfig(document, root: root)
+
+            let first = try vm.run([binary, "appliance", "configure", "--root", root, "--wait", "3"])
+            XCTAssertEqual(first.status, 0, first.description)
+            XCTAssertTrue(first.stderr.contains("configuration from qemu fw_cfg"), first.stderr)
+            XCTAssertTrue(first.stderr.contains("configured as Service Engine se1"), first.stderr)
+
+            let links = try vm.ip(["-o", "link", "show"])
+            XCTAssertTrue(links.contains("mgmt0@"), links)
+            XCTAssertTrue(links.contains("data0@") && links.contains("mtu 1400"), links)
+            XCTAssertFalse(links.contains(": eth7@") || links.contains(": eth8@"), links)
+            let addresses = try vm.ip(["-o", "addr", "show"])
+            for expected in ["198.51.100.11/24", "203.0.113.11/24", "2001:db8:5::11/64"] {
+                XCTAssertTrue(addresses.contains(expected), "\(expected) missing: \(addresses)")
+            }
+            let routes = try vm.ip(["route", "show"])
+            XCTAssertTrue(routes.contains("default via 203.0.113.1 dev data0 proto static"), routes)
+            XCTAssertTrue(routes.contains("192.0.2.0/24 via 198.51.100.1 dev mgmt0 proto static"), routes)
+
+            // The document is kept (0600) and marks the role for systemd.
+            let persisted = root + "/etc/starling/appliance.yaml"
+            XCTAssertEqual(try String(contentsOfFile: persisted, encoding: .utf8), document)
+            let mode = try FileManager.default.attributesOfItem(atPath: persisted)[.posixPermissions] as? Int
+            XCTAssertEqual(mode, 0o600)
+            XCTAssertTrue(FileManager.default.fileExists(atPath: root + "/run/starling/role-se"))
+            XCTAssertFalse(FileManager.default.fileExists(atPath: root + "/run/starling/role-controller"))
+            let banner = try String(contentsOfFile: root + "/run/starling/issue", encoding: .utf8)
+            XCTAssertTrue(banner.contains("Service Engine · se1"), banner)
+            XCTAssertTrue(banner.contains("data0    52:54:00:aa:00:02  203.0.113.11/24"), banner)
+
+            // The role unit's command line.
+            let exec = try vm.run([binary, "appliance", "exec", "se", "--root", root, "--dry-run"])
+            XCTAssertEqual(
+                exec.stdout.trimmingCharacters(in: .whitespacesAndNewlines),
+                "starling se --controller http://198.51.100.5:8443 --token tok-1 --name se1 "
+                    + "--data-address 203.0.113.11 --vip-interface lo", exec.description)
+            let wrongRole = try vm.run([binary, "appliance", "exec", "controller", "--root", root])
+            XCTAssertEqual(wrongRole.status, 1)
+            XCTAssertTrue(wrongRole.stderr.contains("is a se, not a controller"), wrongRole.stderr)
+
+            // Next boot: the persisted copy wins over a changed seed; applying again changes nothing.
+            try deliverByFirmwareConfig("role: controller\n", root: root)
+            let second = try vm.run([binary, "appliance", "configure", "--root", root, "--wait", "3"])
+            XCTAssertEqual(second.status, 0, second.description)
+            XCTAssertTrue(second.stderr.contains("configuration from persisted copy"), second.stderr)
+            XCTAssertTrue(second.stderr.contains("already there"), second.stderr)
+            XCTAssertEqual(try vm.ip(["-o", "addr", "show"]), addresses)
+        }
+    }
+
+    func testAFailedStepUndoesEverythingAndStartsNoRole() throws {
+        try withLab("appliance-rollback", requires: []) { lab in
+            let binary = try starlingBinary()
+            let vm = try lab.namespace("vm")
+            try addNIC(vm, "eth7", mac: "52:54:00:aa:00:01")
+            try addNIC(vm, "eth8", mac: "52:54:00:aa:00:02")
+            let root = try scratchRoot(lab)
+            // The second interface asks for the name the first one's veth peer has: found only when applying,
+            // after the first interface is configured.
+            try deliverByFirmwareConfig(
+                """
+                interfaces:
+                  - {mac: "52:54:00:aa:00:01", name: data0, addresses: ["203.0.113.11/24"]}
+                  - {mac: "52:54:00:aa:00:02", name: p-eth7}
+                routes: [{to: default, via: 203.0.113.1}]
+                se: {controller: "http://198.51.100.5:8443", token: tok-1, data_address: 203.0.113.11}
+                """, root: root)
+            let before = try linkSummary(vm)
+            let result = try vm.run([binary, "appliance", "configure", "--root", root, "--wait", "2"])
+            XCTAssertEqual(result.status, 1)
+            XCTAssertTrue(
+                result.stderr.contains("FAILED: interfaces[1].name: p-eth7 is already the name"), result.stderr)
+            XCTAssertTrue(result.stderr.contains("undo: rename data0 back to eth7"), result.stderr)
+            XCTAssertTrue(result.stderr.contains("nothing is started"), result.stderr)
+            XCTAssertEqual(try linkSummary(vm), before)
+            XCTAssertFalse(try vm.ip(["-o", "addr", "show"]).contains("203.0.113.11"))
+            XCTAssertFalse(try vm.ip(["route", "show"]).contains("default"))
+            XCTAssertFalse(FileManager.default.fileExists(atPath: root + "/run/starling/role-se"))
+            XCTAssertFalse(FileManager.default.fileExists(atPath: root + "/etc/starling/appliance.yaml"))
+            let banner = try String(contentsOfFile: root + "/run/starling/issue", encoding: .utf8)
+            XCTAssertTrue(banner.contains("NOT CONFIGURED"), banner)
+
+            // An invalid document: refused before anything is touched.
+            try deliverByFirmwareConfig("role: se\nse: {controller: \"http://x:1\", token: t}\n", root: root)
+            let invalid = try vm.run([binary, "appliance", "configure", "--root", root, "--wait", "1"])
+            XCTAssertEqual(invalid.status, 1)
+            XCTAssertTrue(invalid.stderr.contains("FAILED: se.data_address: is required"), invalid.stderr)
+            XCTAssertEqual(try linkSummary(vm), before)
+
+            // No document anywhere.
+            try FileManager.default.removeItem(atPath: root + "/sys")
+            let missing = try vm.run([binary, "appliance", "configure", "--root", root, "--wait", "1"])
+            XCTAssertEqual(missing.status, 1)
+            XCTAssertTrue(missing.stderr.contains("FAILED: no configuration after 1 s"), missing.stderr)
+        }
+    }
+
+    /// A NoCloud seed volume made by mkfs.vfat is recognised by its label (mounting it needs a block device,
+    /// which image/test covers in a VM).
+    func testSeedVolumeIsFoundByLabel() throws {
+        try withLab("appliance-seed", requires: ["mkfs.vfat"]) { lab in
+            let root = try lab.makeDirectory("root")
+            for folder in ["sys/class/block/vdb", "sys/class/block/vda", "dev"] {
+                try FileManager.default.createDirectory(atPath: "\(root)/\(folder)", withIntermediateDirectories: true)
+            }
+            let seed = root + "/dev/vdb"
+            XCTAssertTrue(FileManager.default.createFile(atPath: seed, contents: nil))
+            try FileHandle(forWritingAtPath: seed)!.truncate(atOffset: 4 << 20)
+            _ = try Command.check(["mkfs.vfat", "-n", "cidata", seed])
+            XCTAssertTrue(
+                FileManager.default.createFile(atPath: root + "/dev/vda", contents: Data(repeating: 0, count: 65_536)))
+            let result = try Command.run([
+                try starlingBinary(), "appliance", "configure", "--root", root, "--wait", "1",
+            ])
+            // Found, then the mount of a plain file fails: the message names the device and the label was read.
+            XCTAssertEqual(result.status, 1)
+            XCTAssertTrue(result.stderr.contains("cannot mount seed volume \(seed) (vfat)"), result.stderr)
+        }
+    }
+}

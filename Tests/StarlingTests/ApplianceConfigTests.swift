@@ -1,0 +1,189 @@
+import Foundation
+import Netlink
+import XCTest
+
+@testable import starling
+
+/// The appliance's first-boot document: what is accepted, and that every mistake names its field.
+final class ApplianceConfigTests: XCTestCase {
+    let se = """
+        role: se
+        hostname: se1
+        interfaces:
+          - {mac: "52:54:00:10:00:11", name: mgmt0, addresses: ["198.19.3.11/24"]}
+          - {mac: "52:54:00:20:00:11", name: data0, addresses: ["198.19.1.11/24", "2001:db8:1::11/64"], mtu: 9000}
+        routes:
+          - {to: default, via: 198.19.1.1}
+          - {to: "198.19.4.0/24", via: 198.19.1.1}
+          - {to: "::/0", via: "2001:db8:1::1"}
+        se: {controller: "http://198.19.3.10:8443", token: tok123, data_address: 198.19.1.11}
+        """
+
+    func testServiceEngineDocument() throws {
+        let plan = try ApplianceConfigLoader.parse(se)
+        XCTAssertEqual(plan.role, .se)
+        XCTAssertEqual(plan.hostname, "se1")
+        XCTAssertEqual(plan.interfaces.map(\.mac), ["52:54:00:10:00:11", "52:54:00:20:00:11"])
+        XCTAssertEqual(plan.interfaces[1].addresses.map(\.description), ["198.19.1.11/24", "2001:db8:1::11/64"])
+        XCTAssertEqual(plan.interfaces[1].mtu, 9000)
+        XCTAssertEqual(plan.routes.map(\.destination.description), ["0.0.0.0/0", "198.19.4.0/24", "::/0"])
+        XCTAssertEqual(
+            plan.settings,
+            .se(
+                controller: "http://198.19.3.10:8443", token: "tok123", name: "se1", dataAddress: "198.19.1.11",
+                vipInterface: "lo"))
+        XCTAssertEqual(
+            ApplianceLaunch.arguments(for: plan, paths: AppliancePaths(root: "/nonexistent")),
+            [
+                "se", "--controller", "http://198.19.3.10:8443", "--token", "tok123", "--name", "se1",
+                "--data-address", "198.19.1.11", "--vip-interface", "lo",
+            ])
+    }
+
+    func testControllerDocumentAsJSONAndDefaults() throws {
+        let plan = try ApplianceConfigLoader.parse(
+            #"{"role": "controller", "controller": {"admin_password": "s3cret"}}"#)
+        XCTAssertEqual(plan.role, .controller)
+        XCTAssertEqual(plan.hostname, "starling-controller")
+        XCTAssertEqual(plan.settings, .controller(listen: "0.0.0.0:8443", adminPassword: "s3cret"))
+        XCTAssertEqual(
+            ApplianceLaunch.arguments(for: plan, paths: AppliancePaths(root: "/nonexistent")),
+            ["controller", "--listen", "0.0.0.0:8443", "--data-dir", "/nonexistent/var/lib/starling/controller"])
+    }
+
+    func testCloudConfigWrapperAndKernelCommandLineRole() throws {
+        let text = "#cloud-config\nstarling:\n  controller: {listen: \"198.19.3.10:8443\"}\n"
+        let plan = try ApplianceConfigLoader.parse(text, cmdlineRole: "controller")
+        XCTAssertEqual(plan.settings, .controller(listen: "198.19.3.10:8443", adminPassword: nil))
+        XCTAssertEqual(
+            ApplianceConfigLoader.role(
+                fromKernelCommandLine: "BOOT_IMAGE=/vmlinuz root=/dev/vda2 starling.role=se quiet\n"), "se")
+        XCTAssertNil(ApplianceConfigLoader.role(fromKernelCommandLine: "root=/dev/vda2 xstarling.role=se"))
+        // The command line may give the role alone ...
+        XCTAssertEqual(
+            try ApplianceConfigLoader.parse(se.replacingOccurrences(of: "role: se\n", with: ""), cmdlineRole: "se")
+                .role, .se)
+        // ... but must agree with the document.
+        assertField(try ApplianceConfigLoader.parse(se, cmdlineRole: "controller"), "role", contains: "disagrees")
+        assertField(try ApplianceConfigLoader.parse(se, cmdlineRole: "router"), "starling.role", contains: "not a role")
+    }
+
+    func testMistakesNameTheirField() {
+        let cases: [(String, String, String)] = [
+            ("", "", "empty"),
+            ("- a\n- b", "", "mapping"),
+            ("role: se\nrole: controller\n", "", "YAML"),
+            (se + "\nextra: 1", "extra", "unknown setting"),
+            (se.replacingOccurrences(of: "mtu: 9000", with: "mtu: 9000, speed: 10"), "interfaces[1].speed", "unknown"),
+            (se.replacingOccurrences(of: "role: se", with: "role: router"), "role", "not a role"),
+            (se.replacingOccurrences(of: "role: se\n", with: ""), "role", "required"),
+            (
+                se.replacingOccurrences(of: "52:54:00:10:00:11", with: "52:54:00:10:00"), "interfaces[0].mac",
+                "not a MAC"
+            ),
+            (se.replacingOccurrences(of: "52:54:00:10:00:11", with: "52:54:00:20:00:11"), "interfaces[1].mac", "twice"),
+            (se.replacingOccurrences(of: "name: mgmt0", with: "name: data0"), "interfaces[1].name", "twice"),
+            (
+                se.replacingOccurrences(of: "name: mgmt0", with: "name: averyveryverylongname"), "interfaces[0].name",
+                "interface name"
+            ),
+            (
+                se.replacingOccurrences(of: "198.19.3.11/24", with: "198.19.3.11"), "interfaces[0].addresses[0]",
+                "prefix length"
+            ),
+            (
+                se.replacingOccurrences(of: "198.19.3.11/24", with: "198.19.1.11/24"), "interfaces[1].addresses[0]",
+                "twice"
+            ),
+            (se.replacingOccurrences(of: "mtu: 9000", with: "mtu: 20"), "interfaces[1].mtu", "between"),
+            (se.replacingOccurrences(of: "mtu: 9000", with: "mtu: many"), "interfaces[1].mtu", "number"),
+            (
+                se.replacingOccurrences(of: "to: default, via: 198.19.1.1", with: "to: default, via: 10.9.9.9"),
+                "routes[0].via", "none of the interfaces"
+            ),
+            (
+                se.replacingOccurrences(of: "to: \"198.19.4.0/24\"", with: "to: \"198.19.4.1/24\""), "routes[1].to",
+                "not a prefix"
+            ),
+            (se.replacingOccurrences(of: "to: \"198.19.4.0/24\"", with: "to: default"), "routes[1].to", "twice"),
+            (se.replacingOccurrences(of: "to: \"::/0\"", with: "to: \"10.0.0.0/8\""), "routes[2].via", "family"),
+            (se.replacingOccurrences(of: "http://198.19.3.10:8443", with: "198.19.3.10"), "se.controller", "URL"),
+            (se.replacingOccurrences(of: "token: tok123", with: "token: \"\""), "se.token", "join token"),
+            (se.replacingOccurrences(of: "token: tok123, ", with: ""), "se.token", "required"),
+            (
+                se.replacingOccurrences(of: "data_address: 198.19.1.11", with: "data_address: 198.19.1.99"),
+                "se.data_address", "not one of"
+            ),
+            (
+                se.replacingOccurrences(of: "data_address: 198.19.1.11", with: "data_address: se1"), "se.data_address",
+                "not an IP"
+            ),
+            ("role: se\n", "se", "required for role se"),
+            (se + "\ncontroller: {listen: \"0.0.0.0:8443\"}", "controller", "for role controller"),
+            ("role: controller\ncontroller: {listen: \"8443\"}", "controller.listen", "ADDR:PORT"),
+            ("role: controller\ncontroller: {admin_password: \"\"}", "controller.admin_password", "empty"),
+            ("role: controller\nhostname: \"-bad\"", "hostname", "host name"),
+            ("#cloud-config\nstarling: {role: se}\nusers: []", "users", "beside"),
+        ]
+        for (text, field, words) in cases {
+            assertField(try ApplianceConfigLoader.parse(text), field, contains: words)
+        }
+    }
+
+    private func assertField(
+        _ expression: @autoclosure () throws -> AppliancePlan, _ field: String, contains words: String,
+        line: UInt = #line
+    ) {
+        do {
+            let plan = try expression()
+            XCTFail("accepted, expected an error at '\(field)': \(plan)", line: line)
+        } catch let error as ConfigError {
+            XCTAssertTrue(
+                error.field.hasPrefix(field), "field '\(error.field)' is not '\(field)': \(error)", line: line)
+            XCTAssertTrue(
+                error.description.lowercased().contains(words.lowercased()), "'\(error)' lacks '\(words)'", line: line)
+        } catch {
+            XCTFail("unexpected error \(error)", line: line)
+        }
+    }
+
+    func testSeedLabelsFromFirstSectors() {
+        var fat16 = [UInt8](repeating: 0, count: 512)
+        fat16[510] = 0x55
+        fat16[511] = 0xAA
+        fat16.replaceSubrange(43..<54, with: Array("cidata     ".utf8))
+        fat16.replaceSubrange(54..<62, with: Array("FAT16   ".utf8))
+        XCTAssertEqual(ApplianceSeedLocator.probeLabel(fat16).map { "\($0.0) \($0.1)" }, "vfat cidata")
+
+        var fat32 = [UInt8](repeating: 0, count: 512)
+        fat32[510] = 0x55
+        fat32[511] = 0xAA
+        fat32.replaceSubrange(71..<82, with: Array("CONFIG-2   ".utf8))
+        fat32.replaceSubrange(82..<90, with: Array("FAT32   ".utf8))
+        XCTAssertEqual(ApplianceSeedLocator.probeLabel(fat32).map { "\($0.0) \($0.1)" }, "vfat CONFIG-2")
+
+        var iso = [UInt8](repeating: 0, count: 34_816)
+        iso.replaceSubrange(32_769..<32_774, with: Array("CD001".utf8))
+        iso.replaceSubrange(32_808..<32_814, with: Array("cidata".utf8))
+        XCTAssertEqual(ApplianceSeedLocator.probeLabel(iso).map { "\($0.0) \($0.1)" }, "iso9660 cidata")
+
+        var unlabelled = fat16
+        unlabelled.replaceSubrange(43..<54, with: Array("NO NAME    ".utf8))
+        XCTAssertNil(ApplianceSeedLocator.probeLabel(unlabelled))
+        XCTAssertNil(ApplianceSeedLocator.probeLabel([UInt8](repeating: 0, count: 4096)))
+    }
+
+    func testBannerKeepsTextLiteralForGetty() {
+        var facts = ApplianceBanner.Facts(role: .se, hostname: "se1")
+        facts.interfaces = [("data0", "52:54:00:20:00:11", ["198.19.1.11/24"], true)]
+        facts.state = [#"odd \n text"#]
+        let text = ApplianceBanner.render(facts)
+        XCTAssertTrue(text.contains("Starling appliance · Service Engine · se1"))
+        XCTAssertTrue(text.contains("data0    52:54:00:20:00:11  198.19.1.11/24"))
+        XCTAssertTrue(text.contains(#"odd \\n text"#), text)
+        let failed = ApplianceBanner.render(
+            .init(role: nil, hostname: "starling", failure: "se.token: must be a join token"))
+        XCTAssertTrue(failed.contains("NOT CONFIGURED"))
+        XCTAssertTrue(failed.contains("configuration failed: se.token: must be a join token"))
+    }
+}
