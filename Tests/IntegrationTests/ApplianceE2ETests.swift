@@ -70,7 +70,15 @@ final class ApplianceE2ETests: XCTestCase {
         let stopped = Date()
         try await lab.waitForNextHops(Self.vip, count: 0, timeout: 5 + 2)
         print("IntegrationTests: all pool servers down → VIP withdrawn: \(ms(Date().timeIntervalSince(stopped))) ms")
-        let runtime = try await lab.session().runtime("virtualservice", named: "demo-vs")
+        // The controller learns it from the SEs' next heartbeats (1 s apart): allow two of them.
+        var runtime = try await lab.session().runtime("virtualservice", named: "demo-vs")
+        let heartbeatDeadline = Date().addingTimeInterval(2.5)
+        while (runtime["oper_status"] as? [String: Any])?["state"] as? String != "OPER_DOWN",
+            Date() < heartbeatDeadline
+        {
+            try await Task.sleep(for: .milliseconds(100))
+            runtime = try await lab.session().runtime("virtualservice", named: "demo-vs")
+        }
         XCTAssertEqual((runtime["oper_status"] as? [String: Any])?["state"] as? String, "OPER_DOWN", "\(runtime)")
         try lab.startServer("srv1")
         let restarted = Date()
