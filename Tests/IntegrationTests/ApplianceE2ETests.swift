@@ -144,7 +144,11 @@ final class ApplianceE2ETests: XCTestCase {
             "--max-time", "3", url,
         ]
         var pipe: [Int32] = [0, 0]
-        guard Glibc.pipe(&pipe) == 0 else { return 0 }
+        // Close-on-exec from the start: a daemon that another thread spawns meanwhile must not inherit the write end (the read
+        // would then wait for that daemon to exit); posix_spawn's dup2 onto fd 1 clears the flag for curl.
+        guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pipe) == 0 else {
+            return 0
+        }
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
