@@ -69,7 +69,8 @@ public final class Controller: Sendable {
             store: store, downAfter: configuration.seDownAfter * configuration.heartbeatInterval, clock: clock,
             logger: logger)
         let created = try await Defaults.bootstrap(
-            store, adminPasswordHash: hasher.hash(configuration.adminPassword), now: Date().timeIntervalSince1970)
+            store, adminPasswordHash: { [hasher, password = configuration.adminPassword] in hasher.hash(password) },
+            now: Date().timeIntervalSince1970)
         if created {
             logger.info(
                 "created the store and its default objects",

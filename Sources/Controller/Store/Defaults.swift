@@ -6,9 +6,13 @@ import StarlingModel
 /// health monitors and application profiles, role `System-Admin` and user `admin`.
 enum Defaults {
     /// Creates them in one transaction unless the store was initialized before. Returns whether it did.
-    static func bootstrap(_ store: Store, adminPasswordHash: String, now: Double) async throws -> Bool {
+    static func bootstrap(
+        _ store: Store, adminPasswordHash: @escaping @Sendable () -> String, now: Double
+    ) async throws -> Bool {
         try await store.write { db in
             guard try db.meta("initialized") == nil else { return false }
+            // Hashed only on first start (PBKDF2 takes a while; later starts keep the stored hash).
+            let adminPasswordHash = adminPasswordHash()
             let scope = Scope()
             func add<T: AviObject>(_ value: T, uuid: String? = nil) throws {
                 let kind = ObjectKind.all[T.objectType]!
