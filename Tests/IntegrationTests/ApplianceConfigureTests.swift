@@ -133,14 +133,18 @@ final class ApplianceConfigureTests: XCTestCase {
 
             // An invalid document: refused before anything is touched.
             try deliverByFirmwareConfig("role: se\nse: {controller: \"http://x:1\", token: t}\n", root: root)
-            let invalid = try vm.run([binary, "appliance", "configure", "--root", root, "--wait", "1"])
+            let invalid = try vm.run([
+                binary, "appliance", "configure", "--root", root, "--wait", "1", "--seed-wait", "1",
+            ])
             XCTAssertEqual(invalid.status, 1)
             XCTAssertTrue(invalid.stderr.contains("FAILED: se.data_address: is required"), invalid.stderr)
             XCTAssertEqual(try linkSummary(vm), before)
 
             // No document anywhere.
             try FileManager.default.removeItem(atPath: root + "/sys")
-            let missing = try vm.run([binary, "appliance", "configure", "--root", root, "--wait", "1"])
+            let missing = try vm.run([
+                binary, "appliance", "configure", "--root", root, "--wait", "1", "--seed-wait", "1",
+            ])
             XCTAssertEqual(missing.status, 1)
             XCTAssertTrue(missing.stderr.contains("FAILED: no configuration after 1 s"), missing.stderr)
         }

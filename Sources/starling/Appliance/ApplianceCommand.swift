@@ -86,8 +86,11 @@ struct ApplianceConfigureCommand: AsyncParsableCommand {
             """
     )
 
-    @Option(name: .long, help: "Seconds to wait for a configuration source and for the interfaces to appear.")
+    @Option(name: .long, help: "Seconds to wait for the configured interfaces to appear.")
     var wait: Int = 30
+
+    @Option(name: .long, help: "Seconds to wait for a configuration source (fw_cfg, seed volume) to appear.")
+    var seedWait: Int = 10
 
     @Option(name: .long, help: ArgumentHelp("Root of the appliance's file system (tests).", visibility: .hidden))
     var root: String = "/"
@@ -124,7 +127,7 @@ struct ApplianceConfigureCommand: AsyncParsableCommand {
         let locator = ApplianceSeedLocator(root: root)
         let cmdlineRole = paths.kernelRole()
         let clock = ContinuousClock()
-        let deadline = clock.now + .seconds(wait)
+        let deadline = clock.now + .seconds(seedWait)
         var found = try locator.find()
         while found == nil && clock.now < deadline {
             Thread.sleep(forTimeInterval: 0.5)
@@ -134,7 +137,7 @@ struct ApplianceConfigureCommand: AsyncParsableCommand {
             throw ConfigError(
                 field: "",
                 message:
-                    "no configuration after \(wait) s: none persisted (\(locator.persistedPath)), no qemu fw_cfg "
+                    "no configuration after \(seedWait) s: none persisted (\(locator.persistedPath)), no qemu fw_cfg "
                     + "opt/org.starling/config, no volume labelled cidata (user-data) or config-2")
         }
         say("configuration from \(source)")
