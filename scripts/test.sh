@@ -44,6 +44,18 @@ if [ "$FUZZ_SECONDS" != 0 ] && [ $# -eq 0 ]; then
   fi
 fi
 
+# The appliance image (image/README.md): build it, then boot a controller VM and two SE VMs under qemu with a
+# BIRD router (image/test). Needs root (mmdebstrap, namespaces, taps); image/test itself skips with a reason
+# without qemu or /dev/net/tun. STARLING_IMAGE_TEST=0 skips both; only with no test filter given.
+if [ "${STARLING_IMAGE_TEST:-1}" != 0 ] && [ $# -eq 0 ]; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "image: skipped (building and booting the appliance image needs root)"
+  else
+    image/build
+    image/test
+  fi
+fi
+
 # Every test is XCTest; Swift Testing's own (empty) run is disabled so the last lines are XCTest's
 # summary, followed by one plain "N passed, N failed" line taken from it.
 LOG=$(mktemp /tmp/starling-test.XXXXXX)
