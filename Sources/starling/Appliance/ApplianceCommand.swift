@@ -242,6 +242,7 @@ struct ApplianceExecCommand: ParsableCommand {
             (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
             ?? CommandLine.arguments[0]
         let argv = (["starling"] + arguments).map { strdup($0) } + [nil]
+        resetSignalsForExec()
         execv(executable, argv)
         FileHandle.standardError.write(Data("starling appliance exec: cannot run \(executable): \(errnoText())\n".utf8))
         throw ExitCode(1)

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Glibc
 import Logging
 import NIOCore
 import NIOHTTP1
@@ -45,5 +46,17 @@ enum HTTPReply {
         context.writeAndFlush(NIOAny(HTTPServerResponsePart.end(nil))).whenComplete { _ in
             if !keepAlive { channel.close(promise: nil) }
         }
+    }
+}
+
+/// Before `execv`: the new program starts with every signal unblocked and at its default action, whatever
+/// this process set up (a signal ignored or blocked here would otherwise stay so across exec, and e.g. a
+/// SIGTERM would not stop it).
+func resetSignalsForExec() {
+    var empty = sigset_t()
+    sigemptyset(&empty)
+    pthread_sigmask(SIG_SETMASK, &empty, nil)
+    for signal in [SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGPIPE, SIGUSR1, SIGUSR2, SIGCHLD] {
+        Glibc.signal(signal, SIG_DFL)
     }
 }

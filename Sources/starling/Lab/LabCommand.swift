@@ -9,7 +9,7 @@ struct LabCommand: AsyncParsableCommand {
         commandName: "lab",
         abstract:
             "Run the demo topology in network namespaces: router (BIRD, ECMP), 3 SEs, 2 servers, a client, the controller.",
-        subcommands: [LabUp.self, LabDown.self, LabStatus.self]
+        subcommands: [LabUp.self, LabDown.self, LabStatus.self, LabPoolServer.self]
     )
 }
 
@@ -129,5 +129,38 @@ struct LabStatus: AsyncParsableCommand {
             complain(error.message)
             throw ExitCode(error.kind == .unavailable ? 2 : 1)
         }
+    }
+}
+
+/// The lab's pool server on its own, for other test set-ups (image/test runs it in a namespace of its own):
+/// answers any GET with 200 and `server=NAME client=PEER`, `/health` with `ok` (see ``PoolServer``).
+struct LabPoolServer: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "pool-server",
+        abstract: "Run the lab's HTTP pool server (python3) in the foreground on PORT, all addresses.")
+
+    @Argument(help: "The name it answers with (server=NAME).")
+    var name: String
+
+    @Argument(help: "TCP port.")
+    var port: Int
+
+    func validate() throws {
+        guard (1...65535).contains(port) else { throw ValidationError("port: \(port) is not between 1 and 65535") }
+        guard !name.isEmpty, !name.contains(where: \.isWhitespace) else {
+            throw ValidationError("name: '\(name)' must be one word")
+        }
+    }
+
+    func run() throws {
+        let python = Command.which("/usr/bin/python3") ?? Command.which("python3") ?? "/usr/bin/python3"
+        // Python replaces this process (same PID, so a pid file or a signal reaches the server); the script
+        // is given with -c, so its sys.argv[1:] are NAME and PORT as when it runs from a file.
+        let argv = [python, "-u", "-c", PoolServer.script, name, "\(port)"]
+        let cArgs = argv.map { strdup($0) } + [nil]
+        resetSignalsForExec()
+        execv(python, cArgs)
+        complain("cannot run \(python): \(String(cString: strerror(errno)))")
+        throw ExitCode(1)
     }
 }
