@@ -130,24 +130,25 @@ extension NetlinkSocket {
         guard !name.isEmpty, name.utf8.count < 16, !name.contains("/"), !name.contains(" ") else {
             throw NetlinkError.invalid(operation: operation, "not an interface name (1-15 bytes, no '/' or space)")
         }
-        let request = try NetlinkRequest(operation: operation, type: Int32(RTM_NEWLINK), flags: 0)
-        var header = ifinfomsg()
-        header.ifi_family = UInt8(AF_UNSPEC)
-        header.ifi_index = index
-        try request.append(header: header)
+        let request = try linkChange(index, operation: operation)
         try request.put(Int32(IFLA_IFNAME), string: name)
         try perform(request)
     }
 
     /// Sets the MTU of link `index` (`ip link set dev X mtu N`).
     public func setLinkMTU(_ index: Int32, mtu: UInt32) throws {
-        let request = try NetlinkRequest(
-            operation: "set link \(index) mtu \(mtu)", type: Int32(RTM_NEWLINK), flags: 0)
+        let request = try linkChange(index, operation: "set link \(index) mtu \(mtu)")
+        try request.put(Int32(IFLA_MTU), u32: mtu)
+        try perform(request)
+    }
+
+    /// An `RTM_NEWLINK` request changing link `index`, its attributes still to be added.
+    private func linkChange(_ index: Int32, operation: String) throws -> NetlinkRequest {
+        let request = try NetlinkRequest(operation: operation, type: Int32(RTM_NEWLINK), flags: 0)
         var header = ifinfomsg()
         header.ifi_family = UInt8(AF_UNSPEC)
         header.ifi_index = index
         try request.append(header: header)
-        try request.put(Int32(IFLA_MTU), u32: mtu)
-        try perform(request)
+        return request
     }
 }
