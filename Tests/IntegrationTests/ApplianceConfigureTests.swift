@@ -83,8 +83,8 @@ final class ApplianceConfigureTests: XCTestCase {
             let exec = try vm.run([binary, "appliance", "exec", "se", "--root", root, "--dry-run"])
             XCTAssertEqual(
                 exec.stdout.trimmingCharacters(in: .whitespacesAndNewlines),
-                "starling se --controller http://198.51.100.5:8443 --token tok-1 --name se1 "
-                    + "--data-address 203.0.113.11 --vip-interface lo", exec.description)
+                "starling se --controller=http://198.51.100.5:8443 --token=tok-1 --name=se1 "
+                    + "--data-address=203.0.113.11 --vip-interface=lo", exec.description)
             let wrongRole = try vm.run([binary, "appliance", "exec", "controller", "--root", root])
             XCTAssertEqual(wrongRole.status, 1)
             XCTAssertTrue(wrongRole.stderr.contains("is a se, not a controller"), wrongRole.stderr)
@@ -106,21 +106,22 @@ final class ApplianceConfigureTests: XCTestCase {
             try addNIC(vm, "eth7", mac: "52:54:00:aa:00:01")
             try addNIC(vm, "eth8", mac: "52:54:00:aa:00:02")
             let root = try scratchRoot(lab)
-            // The second interface asks for the name the first one's veth peer has: found only when applying,
-            // after the first interface is configured.
+            // The kernel refuses the second interface's IPv6 address (IPv6 is off on that link): found only
+            // when applying, after the first interface was renamed and addressed.
+            _ = try vm.exec(["sysctl", "-w", "net.ipv6.conf.eth8.disable_ipv6=1"])
             try deliverByFirmwareConfig(
                 """
                 interfaces:
                   - {mac: "52:54:00:aa:00:01", name: data0, addresses: ["203.0.113.11/24"]}
-                  - {mac: "52:54:00:aa:00:02", name: p-eth7}
+                  - {mac: "52:54:00:aa:00:02", addresses: ["2001:db8:7::11/64"]}
                 routes: [{to: default, via: 203.0.113.1}]
                 se: {controller: "http://198.51.100.5:8443", token: tok-1, data_address: 203.0.113.11}
                 """, root: root)
             let before = try linkSummary(vm)
             let result = try vm.run([binary, "appliance", "configure", "--root", root, "--wait", "2"])
             XCTAssertEqual(result.status, 1)
-            XCTAssertTrue(
-                result.stderr.contains("FAILED: interfaces[1].name: p-eth7 is already the name"), result.stderr)
+            XCTAssertTrue(result.stderr.contains("FAILED: add 2001:db8:7::11/64 to eth8"), result.stderr)
+            XCTAssertTrue(result.stderr.contains("undo: remove 203.0.113.11/24 from data0"), result.stderr)
             XCTAssertTrue(result.stderr.contains("undo: rename data0 back to eth7"), result.stderr)
             XCTAssertTrue(result.stderr.contains("nothing is started"), result.stderr)
             XCTAssertEqual(try linkSummary(vm), before)
@@ -128,6 +129,22 @@ final class ApplianceConfigureTests: XCTestCase {
             XCTAssertFalse(try vm.ip(["route", "show"]).contains("default"))
             XCTAssertFalse(FileManager.default.fileExists(atPath: root + "/run/starling/role-se"))
             XCTAssertFalse(FileManager.default.fileExists(atPath: root + "/etc/starling/appliance.yaml"))
+            XCTAssertFalse(FileManager.default.fileExists(atPath: root + "/etc/hostname"))
+
+            // A wanted name held by an interface the document does not rename: refused before any change.
+            try deliverByFirmwareConfig(
+                """
+                interfaces:
+                  - {mac: "52:54:00:aa:00:01", name: data0, addresses: ["203.0.113.11/24"]}
+                  - {mac: "52:54:00:aa:00:02", name: p-eth7}
+                se: {controller: "http://198.51.100.5:8443", token: tok-1, data_address: 203.0.113.11}
+                """, root: root)
+            let taken = try vm.run([binary, "appliance", "configure", "--root", root, "--wait", "2"])
+            XCTAssertEqual(taken.status, 1)
+            XCTAssertTrue(
+                taken.stderr.contains("FAILED: interfaces[1].name: p-eth7 is already the name"), taken.stderr)
+            XCTAssertFalse(taken.stderr.contains("undo:"), taken.stderr)
+            XCTAssertEqual(try linkSummary(vm), before)
             let banner = try String(contentsOfFile: root + "/run/starling/issue", encoding: .utf8)
             XCTAssertTrue(banner.contains("NOT CONFIGURED"), banner)
 
@@ -147,6 +164,32 @@ final class ApplianceConfigureTests: XCTestCase {
             ])
             XCTAssertEqual(missing.status, 1)
             XCTAssertTrue(missing.stderr.contains("FAILED: no configuration after 1 s"), missing.stderr)
+        }
+    }
+
+    func testNamesMayBeSwappedBetweenNICs() throws {
+        try withLab("appliance-swap", requires: []) { lab in
+            let binary = try starlingBinary()
+            let vm = try lab.namespace("vm")
+            try addNIC(vm, "eth7", mac: "52:54:00:aa:00:01")
+            try addNIC(vm, "eth8", mac: "52:54:00:aa:00:02")
+            let root = try scratchRoot(lab)
+            try deliverByFirmwareConfig(
+                """
+                interfaces:
+                  - {mac: "52:54:00:aa:00:01", name: eth8, addresses: ["203.0.113.11/24"]}
+                  - {mac: "52:54:00:aa:00:02", name: eth7}
+                se: {controller: "http://198.51.100.5:8443", token: tok-1, data_address: 203.0.113.11}
+                """, root: root)
+            let result = try vm.run([binary, "appliance", "configure", "--root", root, "--wait", "2"])
+            XCTAssertEqual(result.status, 0, result.description)
+            let links = try vm.ip(["-o", "link", "show"])
+            XCTAssertTrue(links.contains(": eth8@") && links.contains("52:54:00:aa:00:01"), links)
+            let eth8 = try vm.ip(["-o", "link", "show", "eth8"])
+            XCTAssertTrue(eth8.contains("52:54:00:aa:00:01"), eth8)
+            let eth7 = try vm.ip(["-o", "link", "show", "eth7"])
+            XCTAssertTrue(eth7.contains("52:54:00:aa:00:02"), eth7)
+            XCTAssertTrue(try vm.ip(["-o", "addr", "show", "eth8"]).contains("203.0.113.11/24"))
         }
     }
 

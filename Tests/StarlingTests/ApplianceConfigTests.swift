@@ -35,8 +35,8 @@ final class ApplianceConfigTests: XCTestCase {
         XCTAssertEqual(
             ApplianceLaunch.arguments(for: plan, paths: AppliancePaths(root: "/nonexistent")),
             [
-                "se", "--controller", "http://198.19.3.10:8443", "--token", "tok123", "--name", "se1",
-                "--data-address", "198.19.1.11", "--vip-interface", "lo",
+                "se", "--controller=http://198.19.3.10:8443", "--token=tok123", "--name=se1",
+                "--data-address=198.19.1.11", "--vip-interface=lo",
             ])
     }
 
@@ -66,6 +66,54 @@ final class ApplianceConfigTests: XCTestCase {
         // ... but must agree with the document.
         assertField(try ApplianceConfigLoader.parse(se, cmdlineRole: "controller"), "role", contains: "disagrees")
         assertField(try ApplianceConfigLoader.parse(se, cmdlineRole: "router"), "starling.role", contains: "not a role")
+    }
+
+    func testCloudConfigValuesAreNotConverted() throws {
+        // Unquoted, a MAC is a base-60 number and 0123 an octal one to a YAML 1.1 loader: the fields' own
+        // types decide here.
+        let text = """
+            #cloud-config
+            starling:
+              role: controller
+              interfaces:
+                - {mac: 52:54:00:12:34:56, addresses: [198.19.3.10/24]}
+              controller: {admin_password: 0123}
+            """
+        let plan = try ApplianceConfigLoader.parse(text)
+        XCTAssertEqual(plan.interfaces.first?.mac, "52:54:00:12:34:56")
+        XCTAssertEqual(plan.settings, .controller(listen: "0.0.0.0:8443", adminPassword: "0123"))
+    }
+
+    func testAliasesAndOversizedDocumentsAreRefused() {
+        var bomb = "a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+        for level in 1...8 {
+            let previous = level == 1 ? "a" : "l\(level - 1)"
+            bomb += "l\(level): &l\(level) [*\(previous), *\(previous), *\(previous), *\(previous), *\(previous)]\n"
+        }
+        assertField(try ApplianceConfigLoader.parse(bomb + "role: se\n"), "", contains: "aliases")
+        let many = "role: se\nroutes:\n" + String(repeating: "  - {to: default, via: 198.19.1.1}\n", count: 4_000)
+        assertField(try ApplianceConfigLoader.parse(many), "", contains: "more than 10000 values")
+    }
+
+    func testLaunchIsCheckedWithTheDaemonsOwnParser() throws {
+        let paths = AppliancePaths(root: "/nonexistent")
+        let dashes = try ApplianceConfigLoader.parse(
+            se.replacingOccurrences(of: "token: tok123", with: "token: \"-tok\", name: \"-se1\""))
+        XCTAssertNoThrow(try ApplianceLaunch.check(dashes, paths: paths))
+        let https = try ApplianceConfigLoader.parse(
+            se.replacingOccurrences(of: "http://198.19.3.10:8443", with: "https://198.19.3.10:8443"))
+        assertField(
+            try {
+                try ApplianceLaunch.check(https, paths: paths); return https
+            }(), "se", contains: "would refuse")
+        let noPort = try ApplianceConfigLoader.parse(
+            se.replacingOccurrences(of: "http://198.19.3.10:8443", with: "http://198.19.3.10"))
+        assertField(
+            try {
+                try ApplianceLaunch.check(noPort, paths: paths); return noPort
+            }(), "se", contains: "HOST:PORT")
+        let controller = try ApplianceConfigLoader.parse("role: controller\ncontroller: {listen: \"[::]:8443\"}")
+        XCTAssertNoThrow(try ApplianceLaunch.check(controller, paths: paths))
     }
 
     func testMistakesNameTheirField() {
@@ -123,6 +171,7 @@ final class ApplianceConfigTests: XCTestCase {
             ("role: controller\ncontroller: {listen: \"8443\"}", "controller.listen", "ADDR:PORT"),
             ("role: controller\ncontroller: {admin_password: \"\"}", "controller.admin_password", "empty"),
             ("role: controller\nhostname: \"-bad\"", "hostname", "host name"),
+            ("role: controller\nhostname: " + String(repeating: "a", count: 65), "hostname", "64 bytes"),
             ("#cloud-config\nstarling: {role: se}\nusers: []", "users", "beside"),
         ]
         for (text, field, words) in cases {

@@ -65,10 +65,29 @@ enum ApplianceLaunch {
             }
             return arguments
         case .se(let controller, let token, let name, let dataAddress, let vipInterface):
+            // `--option=value`: a value starting with '-' stays a value.
             return [
-                "se", "--controller", controller, "--token", token, "--name", name, "--data-address", dataAddress,
-                "--vip-interface", vipInterface,
+                "se", "--controller=\(controller)", "--token=\(token)", "--name=\(name)",
+                "--data-address=\(dataAddress)", "--vip-interface=\(vipInterface)",
             ]
+        }
+    }
+
+    /// Checks the command line with the daemon's own parser, so that a configuration `configure` accepts is
+    /// one `starling controller|se` starts with (not a unit restarting for ever on a usage error).
+    static func check(_ plan: AppliancePlan, paths: AppliancePaths) throws(ConfigError) {
+        let arguments = Array(Self.arguments(for: plan, paths: paths).dropFirst())
+        do {
+            switch plan.role {
+            case .controller: _ = try ControllerCommand.parse(arguments)
+            case .se: _ = try SECommand.parse(arguments)
+            }
+        } catch {
+            let message =
+                (plan.role == .se ? SECommand.message(for: error) : ControllerCommand.message(for: error))
+                .split(whereSeparator: \.isNewline).first.map(String.init) ?? "\(error)"
+            throw ConfigError(
+                field: plan.role.rawValue, message: "starling \(plan.role.rawValue) would refuse it: \(message)")
         }
     }
 }
@@ -109,7 +128,10 @@ struct ApplianceConfigureCommand: AsyncParsableCommand {
         } catch {
             let reason = "\(error)"
             say("FAILED: \(reason)")
-            say("nothing is started; fix the configuration and reboot (or: systemctl restart starling-appliance)")
+            let where_ =
+                FileManager.default.fileExists(atPath: paths.persisted)
+                ? paths.persisted + " (the copy kept at first boot)" : "the seed (fw_cfg, cidata or config-2 volume)"
+            say("nothing is started; fix \(where_), then reboot or: systemctl restart starling-appliance")
             try? paths.write(reason + "\n", to: paths.failureFile)
             try? paths.write(ApplianceBanner.render(ApplianceBanner.gather(paths: paths, live: false)), to: paths.issue)
             throw ExitCode(1)
@@ -147,6 +169,7 @@ struct ApplianceConfigureCommand: AsyncParsableCommand {
         } catch {
             throw ConfigError(field: error.field, message: error.message + " (in \(source))")
         }
+        try ApplianceLaunch.check(plan, paths: paths)
         if case .controller(_, let password) = plan.settings, password == nil {
             let store = (try? FileManager.default.contentsOfDirectory(atPath: paths.controllerDataDir)) ?? []
             if store.isEmpty && !FileManager.default.fileExists(atPath: paths.adminPasswordFile) {
@@ -155,11 +178,6 @@ struct ApplianceConfigureCommand: AsyncParsableCommand {
             }
         }
 
-        if root == "/" {
-            guard sethostname(plan.hostname, plan.hostname.utf8.count) == 0 else {
-                throw ConfigError(field: "hostname", message: "cannot set the host name: \(errnoText())")
-            }
-        }
         var network: ApplianceNetwork
         do {
             network = ApplianceNetwork(socket: try NetlinkSocket(), report: say)
@@ -167,21 +185,35 @@ struct ApplianceConfigureCommand: AsyncParsableCommand {
             throw ConfigError(field: "", message: "cannot open rtnetlink: \(error)")
         }
         try network.apply(plan, timeout: .seconds(wait))
+        // Files: a file this run creates is removed again if a later step fails; the persisted copy comes
+        // last, so a failed first boot leaves the seed in charge.
+        var created: [String] = []
+        func write(_ text: String, to path: String, mode: Int = 0o644) throws {
+            let existed = FileManager.default.fileExists(atPath: path)
+            try paths.write(text, to: path, mode: mode)
+            if !existed { created.append(path) }
+        }
         do {
-            try paths.write(plan.hostname + "\n", to: paths.hostnameFile)
+            if case .controller(_, let password?) = plan.settings {
+                try write(password, to: paths.adminPasswordFile, mode: 0o600)
+            }
+            try write("\(source)\n", to: paths.sourceFile)
+            try write(plan.hostname + "\n", to: paths.hostnameFile)
             if case .persisted = source {
             } else {
-                try paths.write(text, to: paths.persisted, mode: 0o600)
+                try write(text, to: paths.persisted, mode: 0o600)
                 say("kept the configuration in \(paths.persisted); later boots use it")
             }
-            if case .controller(_, let password?) = plan.settings {
-                try paths.write(password, to: paths.adminPasswordFile, mode: 0o600)
+            if root == "/" {
+                guard sethostname(plan.hostname, plan.hostname.utf8.count) == 0 else {
+                    throw ConfigError(field: "hostname", message: "cannot set the host name: \(errnoText())")
+                }
             }
-            try paths.write("\(source)\n", to: paths.sourceFile)
             try paths.write(plan.role.rawValue + "\n", to: paths.roleFile)
             try paths.write("", to: paths.roleMarker(plan.role))
         } catch {
             network.rollBack()
+            for path in created.reversed() { unlink(path) }
             for role in ApplianceRole.allCases { unlink(paths.roleMarker(role)) }
             unlink(paths.roleFile)
             throw error as? ConfigError ?? ConfigError(field: "", message: "\(error)")
@@ -269,6 +301,7 @@ struct ApplianceCheckCommand: ParsableCommand {
                 throw ConfigError(field: "", message: "cannot read \(file)")
             }
             let plan = try ApplianceConfigLoader.parse(text, cmdlineRole: role)
+            try ApplianceLaunch.check(plan, paths: AppliancePaths())
             print(
                 "\(file): valid: role \(plan.role.rawValue), hostname \(plan.hostname), "
                     + "\(plan.interfaces.count) interface(s), \(plan.routes.count) route(s)")

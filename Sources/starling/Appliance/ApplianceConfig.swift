@@ -90,24 +90,29 @@ enum ApplianceConfigLoader {
     static func parse(_ text: String, cmdlineRole: String? = nil) throws(ConfigError) -> AppliancePlan {
         let document: ApplianceDocument
         do {
-            var tree = try Yams.load(yaml: text)
-            var body = text
-            if let map = tree as? [String: Any], let inner = map["starling"] {
-                let others = map.keys.filter { $0 != "starling" }.sorted()
+            // Composed, not loaded: no value is converted before it is decoded as the type the field has
+            // (an unquoted MAC would otherwise become a base-60 number, a password 0123 an octal one).
+            guard var node = try Yams.compose(yaml: text) else {
+                throw ConfigError(field: "", message: "the configuration document is empty")
+            }
+            try checkSize(node)
+            guard let top = node.mapping else {
+                throw ConfigError(field: "", message: "the configuration document must be a mapping of settings")
+            }
+            if let inner = top["starling"] {
+                let others = top.keys.compactMap(\.string).filter { $0 != "starling" }.sorted()
                 guard others.isEmpty else {
                     throw ConfigError(
                         field: others[0],
                         message: "unknown setting beside 'starling' (the appliance reads only the 'starling' key)")
                 }
-                tree = inner
-                body = try Yams.dump(object: inner)
+                guard inner.mapping != nil else {
+                    throw ConfigError(field: "starling", message: "must be a mapping of settings")
+                }
+                node = inner
             }
-            guard tree != nil else { throw ConfigError(field: "", message: "the configuration document is empty") }
-            guard tree is [String: Any] else {
-                throw ConfigError(field: "", message: "the configuration document must be a mapping of settings")
-            }
-            try checkKeys(tree)
-            document = try YAMLDecoder().decode(ApplianceDocument.self, from: body)
+            try checkKeys(node)
+            document = try YAMLDecoder().decode(ApplianceDocument.self, from: node)
         } catch let error as ConfigError {
             throw error
         } catch let error as DecodingError {
@@ -118,21 +123,46 @@ enum ApplianceConfigLoader {
         return try validate(document, cmdlineRole: cmdlineRole)
     }
 
-    static func checkKeys(_ document: Any?) throws(ConfigError) {
-        func check(_ node: Any?, _ allowed: Set<String>, _ path: String) throws(ConfigError) {
-            guard let map = node as? [String: Any] else { return }
-            for key in map.keys.sorted() where !allowed.contains(key) {
+    /// The most nodes a document may have: a real one has a few dozen. Bounds the work a document with
+    /// aliases could otherwise multiply (a "billion laughs").
+    static let maximumNodes = 10_000
+
+    static func checkSize(_ root: Node) throws(ConfigError) {
+        var count = 0
+        var pending = [root]
+        while let node = pending.popLast() {
+            count += 1
+            guard count <= maximumNodes else {
+                throw ConfigError(field: "", message: "the document has more than \(maximumNodes) values (aliases?)")
+            }
+            switch node {
+            case .scalar: break
+            case .mapping(let mapping):
+                for (key, value) in mapping {
+                    pending.append(key)
+                    pending.append(value)
+                }
+            case .sequence(let sequence): pending.append(contentsOf: sequence)
+            case .alias: throw ConfigError(field: "", message: "YAML aliases are not supported here")
+            }
+        }
+    }
+
+    static func checkKeys(_ document: Node) throws(ConfigError) {
+        func check(_ node: Node?, _ allowed: Set<String>, _ path: String) throws(ConfigError) {
+            guard let map = node?.mapping else { return }
+            for key in map.keys.map({ $0.string ?? "\($0)" }).sorted() where !allowed.contains(key) {
                 let field = path.isEmpty ? key : "\(path).\(key)"
                 throw ConfigError(
                     field: field, message: "unknown setting (known here: \(allowed.sorted().joined(separator: ", ")))")
             }
         }
         try check(document, ApplianceDocument.keys, "")
-        guard let top = document as? [String: Any] else { return }
-        for (i, node) in ((top["interfaces"] as? [Any]) ?? []).enumerated() {
+        guard let top = document.mapping else { return }
+        for (i, node) in (top["interfaces"]?.sequence.map(Array.init) ?? []).enumerated() {
             try check(node, ApplianceDocument.interfaceKeys, "interfaces[\(i)]")
         }
-        for (i, node) in ((top["routes"] as? [Any]) ?? []).enumerated() {
+        for (i, node) in (top["routes"]?.sequence.map(Array.init) ?? []).enumerated() {
             try check(node, ApplianceDocument.routeKeys, "routes[\(i)]")
         }
         try check(top["se"], ApplianceDocument.seKeys, "se")
@@ -166,7 +196,8 @@ enum ApplianceConfigLoader {
         let hostname = doc.hostname ?? "starling-\(role.rawValue)"
         guard isHostname(hostname) else {
             throw ConfigError(
-                field: "hostname", message: "'\(hostname)' is not a host name (letters, digits, '-', '.'; ≤ 63 each)")
+                field: "hostname",
+                message: "'\(hostname)' is not a host name (letters, digits, '-', '.'; at most 64 bytes)")
         }
 
         var interfaces: [AppliancePlan.Interface] = []
@@ -321,7 +352,8 @@ enum ApplianceConfigLoader {
     }
 
     static func isHostname(_ name: String) -> Bool {
-        guard (1...253).contains(name.count) else { return false }
+        // sethostname(2) takes at most 64 bytes (HOST_NAME_MAX).
+        guard (1...64).contains(name.utf8.count) else { return false }
         return name.split(separator: ".", omittingEmptySubsequences: false).allSatisfy { label in
             (1...63).contains(label.count) && label.first != "-" && label.last != "-"
                 && label.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") }

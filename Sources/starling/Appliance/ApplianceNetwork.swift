@@ -35,29 +35,10 @@ struct ApplianceNetwork {
         if let lo = try netlink("list links", { try socket.link(named: "lo") }), !lo.isUp {
             try netlink("set lo up", { try socket.setLink(lo.index, up: true) })
         }
-        for (i, interface) in plan.interfaces.enumerated() {
-            let field = "interfaces[\(i)]"
+        try rename(plan, links)
+        for interface in plan.interfaces {
             guard let link = links[interface.mac] else { continue }
-            var name = link.name
-            if let wanted = interface.name, wanted != link.name {
-                if let other = try netlink("list links", { try socket.link(named: wanted) }), other.index != link.index
-                {
-                    throw ConfigError(
-                        field: "\(field).name",
-                        message: "\(wanted) is already the name of another interface (\(other.macAddress ?? "no MAC"))")
-                }
-                if link.isUp {
-                    try netlink("set \(link.name) down", { try socket.setLink(link.index, up: false) })
-                }
-                try netlink("rename \(link.name) to \(wanted)", { try socket.setLinkName(link.index, name: wanted) })
-                let (index, old) = (link.index, link.name)
-                record("rename \(wanted) back to \(old)") { [socket] in
-                    try socket.setLink(index, up: false)
-                    try socket.setLinkName(index, name: old)
-                }
-                report("\(interface.mac): renamed \(link.name) to \(wanted)")
-                name = wanted
-            }
+            let name = interface.name ?? link.name
             if let mtu = interface.mtu, mtu != link.mtu {
                 try netlink("set \(name) mtu \(mtu)", { try socket.setLinkMTU(link.index, mtu: mtu) })
                 let (index, old) = (link.index, link.mtu)
@@ -84,9 +65,60 @@ struct ApplianceNetwork {
         for route in plan.routes {
             let kernelRoute = Route(
                 destination: route.destination, nextHops: [NextHop(gateway: route.gateway)], protocol: .static)
+            // A route this replaces (same destination, main table, metric 0) comes back on undo.
+            let previous = try netlink("list routes") {
+                try socket.routes(table: .main, family: route.destination.family)
+                    .first { $0.destination == route.destination && $0.metric == 0 }
+            }
             try netlink("route \(route.destination) via \(route.gateway)") { try socket.replaceRoute(kernelRoute) }
-            record("delete route \(route.destination)") { [socket] in _ = try socket.deleteRoute(kernelRoute) }
+            if let previous {
+                record("restore route \(previous)") { [socket] in try socket.replaceRoute(previous) }
+            } else {
+                record("delete route \(route.destination)") { [socket] in _ = try socket.deleteRoute(kernelRoute) }
+            }
             report("route \(route.destination) via \(route.gateway)")
+        }
+    }
+
+    /// Renames the plan's links. Every link that changes name goes down and takes a temporary name first,
+    /// so the plan may swap names (MAC A eth0→eth1, MAC B eth1→eth0); a wanted name held by a link the plan
+    /// does not rename is an error. Undo restores the old names and up states the same way.
+    private mutating func rename(_ plan: AppliancePlan, _ links: [String: Link]) throws(ConfigError) {
+        var renames: [(link: Link, wanted: String, field: String)] = []
+        for (i, interface) in plan.interfaces.enumerated() {
+            guard let link = links[interface.mac], let wanted = interface.name, wanted != link.name else { continue }
+            renames.append((link, wanted, "interfaces[\(i)].name"))
+        }
+        guard !renames.isEmpty else { return }
+        let moving = Set(renames.map(\.link.index))
+        for r in renames {
+            if let other = try netlink("list links", { try socket.link(named: r.wanted) }),
+                other.index != r.link.index, !moving.contains(other.index)
+            {
+                throw ConfigError(
+                    field: r.field,
+                    message: "\(r.wanted) is already the name of another interface (\(other.macAddress ?? "no MAC"))")
+            }
+        }
+        let batch = renames.map { (index: $0.link.index, old: $0.link.name, wasUp: $0.link.isUp) }
+        record("rename \(renames.map { "\($0.wanted) back to \($0.link.name)" }.joined(separator: ", "))") {
+            [socket] in
+            for link in batch { try socket.setLink(link.index, up: false) }
+            for link in batch { try socket.setLinkName(link.index, name: "stl\(link.index)") }
+            for link in batch { try socket.setLinkName(link.index, name: link.old) }
+            for link in batch where link.wasUp { try socket.setLink(link.index, up: true) }
+        }
+        for r in renames where r.link.isUp {
+            try netlink("set \(r.link.name) down", { try socket.setLink(r.link.index, up: false) })
+        }
+        for r in renames {
+            try netlink("rename \(r.link.name)") { try socket.setLinkName(r.link.index, name: "stl\(r.link.index)") }
+        }
+        for r in renames {
+            try netlink("rename \(r.link.name) to \(r.wanted)") {
+                try socket.setLinkName(r.link.index, name: r.wanted)
+            }
+            report("\(r.link.macAddress ?? "?"): renamed \(r.link.name) to \(r.wanted)")
         }
     }
 

@@ -36,17 +36,28 @@ struct ApplianceSeedLocator {
         if FileManager.default.fileExists(atPath: firmwareConfigPath) {
             return (.firmwareConfig(firmwareConfigPath), try read(firmwareConfigPath, what: "the fw_cfg entry"))
         }
+        // A volume that cannot be read does not hide a later one; its error is reported if none works.
+        var firstError: ConfigError?
         for volume in seedVolumes() {
-            let text = try readFromVolume(volume)
-            return (.seedVolume(device: volume.device, label: volume.label, file: volume.file), text)
+            do {
+                let text = try readFromVolume(volume)
+                return (.seedVolume(device: volume.device, label: volume.label, file: volume.file), text)
+            } catch {
+                firstError = firstError ?? error
+            }
         }
+        if let firstError { throw firstError }
         return nil
     }
 
     private func read(_ path: String, what: String) throws(ConfigError) -> String {
-        guard let data = FileManager.default.contents(atPath: path) else {
+        // At most 1 MiB is read: a huge file is refused, not loaded into a small VM's memory.
+        guard let handle = FileHandle(forReadingAtPath: path),
+            let data = try? handle.read(upToCount: (1 << 20) + 1) ?? Data()
+        else {
             throw ConfigError(field: "", message: "cannot read \(what) \(path)")
         }
+        try? handle.close()
         guard data.count <= 1 << 20 else {
             throw ConfigError(field: "", message: "\(what) \(path) is larger than 1 MiB")
         }
