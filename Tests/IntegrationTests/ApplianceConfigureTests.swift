@@ -73,6 +73,10 @@ final class ApplianceConfigureTests: XCTestCase {
             XCTAssertEqual(try String(contentsOfFile: persisted, encoding: .utf8), document)
             let mode = try FileManager.default.attributesOfItem(atPath: persisted)[.posixPermissions] as? Int
             XCTAssertEqual(mode, 0o600)
+            let tokenFile = root + "/etc/starling/se-token"
+            XCTAssertEqual(try String(contentsOfFile: tokenFile, encoding: .utf8), "tok-1\n")
+            XCTAssertEqual(
+                try FileManager.default.attributesOfItem(atPath: tokenFile)[.posixPermissions] as? Int, 0o600)
             XCTAssertTrue(FileManager.default.fileExists(atPath: root + "/run/starling/role-se"))
             XCTAssertFalse(FileManager.default.fileExists(atPath: root + "/run/starling/role-controller"))
             let banner = try String(contentsOfFile: root + "/run/starling/issue", encoding: .utf8)
@@ -83,7 +87,7 @@ final class ApplianceConfigureTests: XCTestCase {
             let exec = try vm.run([binary, "appliance", "exec", "se", "--root", root, "--dry-run"])
             XCTAssertEqual(
                 exec.stdout.trimmingCharacters(in: .whitespacesAndNewlines),
-                "starling se --controller=http://198.51.100.5:8443 --token=tok-1 --name=se1 "
+                "starling se --controller=http://198.51.100.5:8443 --token-file=\(root)/etc/starling/se-token --name=se1 "
                     + "--data-address=203.0.113.11 --vip-interface=lo", exec.description)
             let wrongRole = try vm.run([binary, "appliance", "exec", "controller", "--root", root])
             XCTAssertEqual(wrongRole.status, 1)

@@ -35,7 +35,8 @@ final class ApplianceConfigTests: XCTestCase {
         XCTAssertEqual(
             ApplianceLaunch.arguments(for: plan, paths: AppliancePaths(root: "/nonexistent")),
             [
-                "se", "--controller=http://198.19.3.10:8443", "--token=tok123", "--name=se1",
+                "se", "--controller=http://198.19.3.10:8443", "--token-file=/nonexistent/etc/starling/se-token",
+                "--name=se1",
                 "--data-address=198.19.1.11", "--vip-interface=lo",
             ])
     }
@@ -112,6 +113,10 @@ final class ApplianceConfigTests: XCTestCase {
             try {
                 try ApplianceLaunch.check(noPort, paths: paths); return noPort
             }(), "se", contains: "HOST:PORT")
+        let managed = ["--controller=http://198.19.3.10:8443", "--name=se1", "--data-address=198.19.1.11"]
+        XCTAssertThrowsError(try SECommand.parse(managed + ["--token=t", "--token-file=/etc/starling/se-token"]))
+        XCTAssertThrowsError(try SECommand.parse(managed))
+        XCTAssertNoThrow(try SECommand.parse(managed + ["--token-file=/etc/starling/se-token"]))
         let controller = try ApplianceConfigLoader.parse("role: controller\ncontroller: {listen: \"[::]:8443\"}")
         XCTAssertNoThrow(try ApplianceLaunch.check(controller, paths: paths))
     }

@@ -24,6 +24,7 @@ struct AppliancePaths {
     func path(_ relative: String) -> String { (root.hasSuffix("/") ? root : root + "/") + relative }
     var persisted: String { path("etc/starling/appliance.yaml") }
     var adminPasswordFile: String { path("etc/starling/admin-password") }
+    var seTokenFile: String { path("etc/starling/se-token") }
     var controllerDataDir: String { path("var/lib/starling/controller") }
     var runDir: String { path("run/starling") }
     var roleFile: String { path("run/starling/role") }
@@ -64,10 +65,11 @@ enum ApplianceLaunch {
                 arguments += ["--admin-password-file", paths.adminPasswordFile]
             }
             return arguments
-        case .se(let controller, let token, let name, let dataAddress, let vipInterface):
+        case .se(let controller, _, let name, let dataAddress, let vipInterface):
             // `--option=value`: a value starting with '-' stays a value.
+            // The token goes through a 0600 file `configure` writes, not the process list.
             return [
-                "se", "--controller=\(controller)", "--token=\(token)", "--name=\(name)",
+                "se", "--controller=\(controller)", "--token-file=\(paths.seTokenFile)", "--name=\(name)",
                 "--data-address=\(dataAddress)", "--vip-interface=\(vipInterface)",
             ]
         }
@@ -196,6 +198,9 @@ struct ApplianceConfigureCommand: AsyncParsableCommand {
         do {
             if case .controller(_, let password?) = plan.settings {
                 try write(password, to: paths.adminPasswordFile, mode: 0o600)
+            }
+            if case .se(_, let token, _, _, _) = plan.settings {
+                try write(token + "\n", to: paths.seTokenFile, mode: 0o600)
             }
             try write("\(source)\n", to: paths.sourceFile)
             try write(plan.hostname + "\n", to: paths.hostnameFile)

@@ -35,6 +35,9 @@ struct SECommand: AsyncParsableCommand {
     @Option(name: .long, help: "Join token from GET /api/securetoken-generate.")
     var token: String?
 
+    @Option(name: .long, help: "File holding the join token (keeps it out of the process list).")
+    var tokenFile: String?
+
     @Option(name: .long, help: "This SE's name.")
     var name: String?
 
@@ -70,7 +73,12 @@ struct SECommand: AsyncParsableCommand {
             else {
                 throw ValidationError("--controller: '\(url)' is not http://HOST:PORT")
             }
-            guard let token, !token.isEmpty else { throw ValidationError("--token is required with --controller") }
+            switch (token, tokenFile) {
+            case (.some(let token), nil) where !token.isEmpty: break
+            case (nil, .some(let file)) where !file.isEmpty: break
+            case (.some, .some): throw ValidationError("--token and --token-file exclude each other")
+            default: throw ValidationError("--token (or --token-file) is required with --controller")
+            }
             guard let name, !name.isEmpty else { throw ValidationError("--name is required with --controller") }
             guard dataAddress != nil else { throw ValidationError("--data-address is required with --controller") }
         case (nil, .some): break
@@ -101,6 +109,17 @@ struct SECommand: AsyncParsableCommand {
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
 
+        var joinToken = token ?? ""
+        if let tokenFile {
+            guard let text = try? String(contentsOfFile: tokenFile, encoding: .utf8),
+                case let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines), !trimmed.isEmpty
+            else {
+                FileHandle.standardError.write(
+                    Data("starling se: --token-file: cannot read a token from \(tokenFile)\n".utf8))
+                throw ExitCode(2)
+            }
+            joinToken = trimmed
+        }
         var standalone: StandaloneConfig?
         if let config {
             do {
@@ -115,7 +134,7 @@ struct SECommand: AsyncParsableCommand {
                 ?? .managed(
                     controller: controller ?? "",
                     identity: SEAgent.Identity(
-                        token: token ?? "", name: name ?? "",
+                        token: joinToken, name: name ?? "",
                         dataAddress: IpAddr(
                             addr: dataAddress ?? "", type: (dataAddress ?? "").contains(":") ? .v6 : .v4),
                         mgmtURL: mgmtListen == "off" ? nil : "http://\(mgmtListen)", threads: threads)),
