@@ -207,11 +207,15 @@ final class AgentTests: XCTestCase {
         let d = await reopened.reconciler.desiredState(se)
         XCTAssertEqual(d?.version, version, "same content, same version after a restart")
         assertEqual(await reopened.reconciler.currentPlacement().serviceEngines(for: vsUUID), [se])
-        // Grace: the SE is up until a full down-after period passes without heartbeats.
+        // Grace: the SE is up until two down-after periods (3 s here) pass without heartbeats: one for its
+        // reconnect, one as usual.
         clock2.advance(2)
         try await reopened.reconciler.tick()
         assertEqual(await reopened.reconciler.currentPlacement().serviceEngines(for: vsUUID), [se])
-        clock2.advance(2)
+        clock2.advance(3.5)
+        try await reopened.reconciler.tick()
+        assertEqual(await reopened.reconciler.currentPlacement().serviceEngines(for: vsUUID), [se])
+        clock2.advance(1)
         try await reopened.reconciler.tick()
         assertEqual(await reopened.reconciler.currentPlacement().serviceEngines(for: vsUUID), [])
         let after = await reopened.reconciler.desiredState(se)?.version ?? 0

@@ -82,5 +82,11 @@ final class ModelTests: XCTestCase {
         XCTAssertEqual(l.state("b", now: 22).state, .up)
         XCTAssertEqual(l.state("b", now: 23.1).state, .down)
         XCTAssertEqual(l.state("c", now: 0).state, .down)
+        l.grace(["d"], now: 30, period: 6)
+        XCTAssertEqual(l.state("d", now: 35.9).state, .up)
+        XCTAssertTrue(l.state("d", now: 35).reason.contains("controller restarted"))
+        XCTAssertEqual(l.state("d", now: 36.1).state, .down)
+        l.seen("d", at: 31)
+        XCTAssertEqual(l.state("d", now: 34.5).state, .down, "once heard from, the usual down-after counts")
     }
 }

@@ -12,7 +12,8 @@ import StarlingModel
 /// A pass never suspends (the store is used synchronously), so passes never interleave.
 ///
 /// Restart: the persisted placement and desired states are loaded as they were, and every known SE gets
-/// one `downAfter` of grace, so a restart changes nothing on the data plane.
+/// two `downAfter` periods of grace (its reconnect, then the usual allowance), so a restart changes nothing on
+/// the data plane.
 public actor Reconciler {
     let store: Store
     let logger: Logger
@@ -63,7 +64,8 @@ public actor Reconciler {
             if let d = try? JSONDecoder().decode(SEDesiredState.self, from: Data(text.utf8)) { desired[d.se_uuid] = d }
         }
         let now = clock()
-        liveness.grace(ses, now: now)
+        // Two down-after periods: one for the SEs' reconnect retry, one as the usual heartbeat allowance.
+        liveness.grace(ses, now: now, period: 2 * liveness.downAfter)
         for se in ses { lastStates[se] = liveness.state(se, now: now).state }
         try reconcile(reason: "controller start")
     }

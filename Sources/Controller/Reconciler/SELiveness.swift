@@ -17,14 +17,20 @@ public struct SELiveness: Sendable, Hashable {
         self.draining[se] = draining
     }
 
-    /// Counts SEs known from the store as heard from now (the grace period after a restart).
-    public mutating func grace(_ ses: [String], now: Double) {
-        for se in ses where lastSeen[se] == nil { lastSeen[se] = now }
+    /// SEs known from the store that have not sent a heartbeat since the controller started: up until then.
+    private var graceUntil: [String: Double] = [:]
+
+    /// The grace period after a restart: SEs known from the store count as up, without a heartbeat, until
+    /// `now + period` (default `downAfter`). An SE reconnecting to a restarted controller needs its retry
+    /// interval on top of the heartbeat interval, so the reconciler grants more than `downAfter`.
+    public mutating func grace(_ ses: [String], now: Double, period: Double? = nil) {
+        for se in ses where lastSeen[se] == nil { graceUntil[se] = now + (period ?? downAfter) }
     }
 
     /// An SE that was unregistered.
     public mutating func forget(_ se: String) {
         lastSeen[se] = nil
+        graceUntil[se] = nil
         draining[se] = nil
     }
 
@@ -33,7 +39,12 @@ public struct SELiveness: Sendable, Hashable {
 
     /// The SE's state and why.
     public func state(_ se: String, now: Double) -> (state: SEState.OperState, reason: String) {
-        guard let last = lastSeen[se] else { return (.down, "no heartbeat since the controller started") }
+        guard let last = lastSeen[se] else {
+            if let until = graceUntil[se], now <= until {
+                return (.up, "the controller restarted; waiting \(Self.format(until - now)) s more for a heartbeat")
+            }
+            return (.down, "no heartbeat since the controller started")
+        }
         let age = now - last
         if age > downAfter {
             return (.down, "no heartbeat for \(Self.format(age)) s (down after \(Self.format(downAfter)) s)")
