@@ -26,7 +26,6 @@ struct AppliancePaths {
     var adminPasswordFile: String { path("etc/starling/admin-password") }
     var seTokenFile: String { path("etc/starling/se-token") }
     var controllerDataDir: String { path("var/lib/starling/controller") }
-    var runDir: String { path("run/starling") }
     var roleFile: String { path("run/starling/role") }
     func roleMarker(_ role: ApplianceRole) -> String { path("run/starling/role-\(role.rawValue)") }
     var sourceFile: String { path("run/starling/source") }
@@ -135,7 +134,7 @@ struct ApplianceConfigureCommand: AsyncParsableCommand {
                 ? paths.persisted + " (the copy kept at first boot)" : "the seed (fw_cfg, cidata or config-2 volume)"
             say("nothing is started; fix \(where_), then reboot or: systemctl restart starling-appliance")
             try? paths.write(reason + "\n", to: paths.failureFile)
-            try? paths.write(ApplianceBanner.render(ApplianceBanner.gather(paths: paths, live: false)), to: paths.issue)
+            try? paths.write(ApplianceBanner.render(ApplianceBanner.gather(paths: paths)), to: paths.issue)
             throw ExitCode(1)
         }
     }
@@ -223,7 +222,7 @@ struct ApplianceConfigureCommand: AsyncParsableCommand {
             unlink(paths.roleFile)
             throw error as? ConfigError ?? ConfigError(field: "", message: "\(error)")
         }
-        try? paths.write(ApplianceBanner.render(ApplianceBanner.gather(paths: paths, live: false)), to: paths.issue)
+        try? paths.write(ApplianceBanner.render(ApplianceBanner.gather(paths: paths)), to: paths.issue)
         return plan
     }
 }
@@ -333,7 +332,7 @@ struct ApplianceBannerCommand: AsyncParsableCommand {
 
     func run() async throws {
         let paths = AppliancePaths(root: root)
-        var facts = ApplianceBanner.gather(paths: paths, live: true)
+        var facts = ApplianceBanner.gather(paths: paths)
         facts.state = await ApplianceBanner.liveState(facts)
         let text = ApplianceBanner.render(facts)
         if print {
@@ -356,7 +355,7 @@ enum ApplianceBanner {
         var state: [String] = []
     }
 
-    static func gather(paths: AppliancePaths, live: Bool) -> Facts {
+    static func gather(paths: AppliancePaths) -> Facts {
         let role = (try? String(contentsOfFile: paths.roleFile, encoding: .utf8)).flatMap {
             ApplianceRole(rawValue: $0.trimmingCharacters(in: .whitespacesAndNewlines))
         }
@@ -386,9 +385,9 @@ enum ApplianceBanner {
         guard let plan = facts.plan, facts.role != nil else { return [] }
         switch plan.settings {
         case .controller(let listen, _):
-            guard let (host, port) = ApplianceConfigLoader.splitHostPort(listen) else { return [] }
-            let local = host == "0.0.0.0" || host == "::" ? "127.0.0.1" : host
-            let url = "http://\(local.contains(":") ? "[\(local)]" : local):\(port)"
+            guard let address = HostPort(listen) else { return [] }
+            let local = address.host == "0.0.0.0" || address.host == "::" ? "127.0.0.1" : address.host
+            let url = "http://\(local.contains(":") ? "[\(local)]" : local):\(address.port)"
             guard let client = try? HTTPClient(baseURL: url) else { return [] }
             let answer: [String]
             do {

@@ -285,7 +285,7 @@ enum ApplianceConfigLoader {
             }
             let c = doc.controller ?? .init()
             let listen = c.listen ?? AppliancePlan.defaultControllerListen
-            guard let (host, _) = splitHostPort(listen), IPAddressText(host) != nil else {
+            guard let address = HostPort(listen), IPAddressText(address.host) != nil else {
                 throw ConfigError(
                     field: "controller.listen", message: "'\(listen)' is not ADDR:PORT (e.g. 0.0.0.0:8443)")
             }
@@ -358,14 +358,6 @@ enum ApplianceConfigLoader {
             (1...63).contains(label.count) && label.first != "-" && label.last != "-"
                 && label.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") }
         }
-    }
-
-    static func splitHostPort(_ text: String) -> (String, Int)? {
-        guard let colon = text.lastIndex(of: ":") else { return nil }
-        var host = String(text[..<colon])
-        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-        guard let port = Int(text[text.index(after: colon)...]), (1...65535).contains(port) else { return nil }
-        return (host, port)
     }
 }
 

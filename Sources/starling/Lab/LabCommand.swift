@@ -160,7 +160,7 @@ struct LabPoolServer: ParsableCommand {
         let cArgs = argv.map { strdup($0) } + [nil]
         resetSignalsForExec()
         execv(python, cArgs)
-        complain("cannot run \(python): \(String(cString: strerror(errno)))")
+        complain("cannot run \(python): \(errnoText())")
         throw ExitCode(1)
     }
 }
