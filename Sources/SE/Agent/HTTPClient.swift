@@ -461,7 +461,15 @@ private final class ResponseCollector: ChannelInboundHandler, RemovableChannelHa
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         if promise != nil {
-            finish(.failure(HTTPClientError(.badResponse, "\(what): invalid HTTP response (\(error))")))
+            if !receivedAnything, error is IOError {
+                // A reset (ECONNRESET, EPIPE) before any response byte is the server closing the connection,
+                // as channelInactive sees it when the close arrives as a FIN: the same retryable failure.
+                finish(
+                    .failure(
+                        HTTPClientError(.connectionClosed, "\(what): connection reset before a response (\(error))")))
+            } else {
+                finish(.failure(HTTPClientError(.badResponse, "\(what): invalid HTTP response (\(error))")))
+            }
         }
         context.close(promise: nil)
     }
