@@ -51,6 +51,7 @@ let package = Package(
             name: "Controller",
             dependencies: [
                 "StarlingModel",
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),

@@ -22,6 +22,21 @@ public struct ControllerConfiguration: Sendable {
     public var tickInterval: Double = 0.25
     /// Monotonic seconds; nil for the real clock (tests pass a manual one).
     public var clock: (@Sendable () -> Double)?
+    /// Wall-clock seconds since the epoch (sessions, join tokens, `_last_modified`, the audit trail); nil
+    /// for the system clock (tests pass a manual one).
+    public var wallClock: (@Sendable () -> Double)?
+    /// A session ends this many seconds after its last use (`--session-idle-timeout`, Avi's 15 min).
+    public var sessionIdleTimeout: Double = 15 * 60
+    /// ... and this many seconds after login, used or not (`--session-lifetime`).
+    public var sessionLifetime: Double = 24 * 3600
+    /// Failed logins allowed per user name, and per source address, within `loginThrottleWindow` seconds;
+    /// the next attempt is refused with 429 until the window has passed.
+    public var loginFailuresPerUser = 5
+    public var loginFailuresPerSource = 20
+    public var loginThrottleWindow: Double = 60
+    /// Mark the session cookies `Secure` (`--secure-cookies`: the API is reached over HTTPS, e.g. through a
+    /// TLS-terminating proxy).
+    public var secureCookies = false
 
     public init(dataDirectory: String, adminPassword: String) {
         self.dataDirectory = dataDirectory
@@ -40,6 +55,8 @@ public final class Controller: Sendable {
     let agent: AgentService
     let metrics: ControllerMetrics
     let logger: Logger
+    /// Wall-clock seconds since the epoch.
+    let wallClock: @Sendable () -> Double
 
     /// Opens the store in `configuration.dataDirectory`, creates the defaults on first start and
     /// starts the reconciler (which loads the persisted placement and desired states).
@@ -51,8 +68,16 @@ public final class Controller: Sendable {
         self.logger = logger
         store = try Store(directory: configuration.dataDirectory)
         let hasher = PasswordHasher(iterations: configuration.passwordIterations)
-        objects = ObjectService(store: store, hasher: hasher, wallClock: { Date().timeIntervalSince1970 })
-        auth = AuthService(store: store)
+        let wallClock = configuration.wallClock ?? { Date().timeIntervalSince1970 }
+        self.wallClock = wallClock
+        objects = ObjectService(store: store, hasher: hasher, wallClock: wallClock)
+        var auth = AuthService.Settings()
+        auth.idleTimeout = configuration.sessionIdleTimeout
+        auth.lifetime = configuration.sessionLifetime
+        auth.userLimit = .init(failures: configuration.loginFailuresPerUser, window: configuration.loginThrottleWindow)
+        auth.sourceLimit = .init(
+            failures: configuration.loginFailuresPerSource, window: configuration.loginThrottleWindow)
+        self.auth = AuthService(store: store, hasher: hasher, settings: auth, now: wallClock)
         agent = AgentService(store: store, heartbeatInterval: configuration.heartbeatInterval)
         metrics = ControllerMetrics()
         let clock: @Sendable () -> Double
@@ -70,7 +95,8 @@ public final class Controller: Sendable {
             logger: logger)
         let created = try await Defaults.bootstrap(
             store, adminPasswordHash: { [hasher, password = configuration.adminPassword] in hasher.hash(password) },
-            now: Date().timeIntervalSince1970)
+            now: wallClock())
+        try await Defaults.ensurePredefinedRoles(store, now: wallClock())
         if created {
             logger.info(
                 "created the store and its default objects",
@@ -96,9 +122,7 @@ public final class Controller: Sendable {
 
     /// After an object write: reconcile when the type matters to placement or desired state.
     func changed(_ kind: ObjectKind, _ what: String) async throws {
-        guard ![User.objectType, Role.objectType, Tenant.objectType, Cloud.objectType].contains(kind.name) else {
-            return
-        }
+        guard kind.affectsPlacement else { return }
         try await reconciler.configChanged(what)
     }
 
@@ -125,16 +149,21 @@ public final class Controller: Sendable {
         }
     }
 
-    func tenant(name: String) async throws -> String {
-        let uuid = try await store.read { db in try ObjectService.tenantUUID(db, name: name) }
-        guard let uuid else { throw APIError(403, "X-Avi-Tenant: no tenant named \(name)") }
-        return uuid
-    }
-
-    func tenant(uuid: String) async throws -> String {
-        let found = try await store.read { db in try db.object(uuid: uuid)?.type == Tenant.objectType }
-        guard found else { throw APIError(403, "X-Avi-Tenant-UUID: no tenant \(uuid)") }
-        return uuid
+    /// The tenant uuid named by `X-Avi-Tenant` (by name) or `X-Avi-Tenant-UUID`, when `principal` has
+    /// access to it; 403 otherwise, with the same answer for a tenant that does not exist (a user learns
+    /// nothing about tenants it cannot use).
+    func tenant(named name: String?, uuid: String?, for principal: Principal) async throws -> String {
+        let header = uuid != nil ? "X-Avi-Tenant-UUID" : "X-Avi-Tenant"
+        let found = try await store.read { db -> String? in
+            if let uuid { return try db.object(uuid: uuid)?.type == Tenant.objectType ? uuid : nil }
+            return try ObjectService.tenantUUID(db, name: name ?? "")
+        }
+        let shown = uuid ?? name ?? ""
+        guard let found, principal.hasAccess(to: found) else {
+            if principal.allTenants { throw APIError(403, "\(header): no tenant \(shown)") }
+            throw APIError(403, "\(header): user \(principal.username) has no access to tenant \(shown)")
+        }
+        return found
     }
 
     /// `/metrics` text.

@@ -26,6 +26,9 @@ public struct User: AviObject {
     /// Write-only.
     public var password: String?
     public var access: [Access]?
+    /// The tenant a request works in when it names none (`X-Avi-Tenant`); defaults to the first the user
+    /// has access to.
+    public var default_tenant_ref: String?
     public var full_name: String?
     public var email: String?
     public var is_superuser: Bool?
@@ -47,8 +50,13 @@ public struct User: AviObject {
             throw ModelError(field: "password", message: "must be at least 8 characters")
         }
         for (i, a) in (access ?? []).enumerated() {
+            guard a.role_ref != nil else { throw ModelError(field: "access[\(i)].role_ref", message: "required") }
             try Check.ref(a.role_ref, "role", "access[\(i)].role_ref")
             try Check.ref(a.tenant_ref, "tenant", "access[\(i)].tenant_ref")
+            guard a.tenant_ref != nil || a.all_tenants == true else {
+                throw ModelError(field: "access[\(i)].tenant_ref", message: "required unless all_tenants is true")
+            }
         }
+        try Check.ref(default_tenant_ref, "tenant", "default_tenant_ref")
     }
 }

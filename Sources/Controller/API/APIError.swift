@@ -4,10 +4,13 @@ import StarlingModel
 public struct APIError: Error, Sendable, Hashable, CustomStringConvertible {
     public var status: Int
     public var message: String
+    /// Seconds for a `Retry-After` header (429).
+    public var retryAfter: Int?
 
-    public init(_ status: Int, _ message: String) {
+    public init(_ status: Int, _ message: String, retryAfter: Int? = nil) {
         self.status = status
         self.message = message
+        self.retryAfter = retryAfter
     }
 
     /// 400 naming the field.

@@ -1,16 +1,46 @@
 import StarlingModel
 
-/// One API object type: its URL name, whether it is shared by all tenants, and how a write body is
-/// decoded strictly and validated (400 naming the field).
+/// One API object type and everything the API does differently per type, as data: its URL name, where its
+/// objects live and who sees them, the privilege that guards it, whether the API may create it, whether a
+/// write changes placement, and how a write body is decoded strictly and validated (400 naming the field).
 struct ObjectKind: Sendable {
+    /// Where a type's objects live and which tenants see them.
+    enum Sharing: Sendable {
+        /// Stored in tenant `admin`, one namespace for the whole system (tenants, clouds, SE groups, SEs,
+        /// users, roles); read from any tenant with the read privilege.
+        case system
+        /// Stored per tenant; objects of tenant `admin` are also seen (read, referenced) from every other
+        /// tenant: the `System-*` profiles and monitors and the `global` VRF, as in Avi.
+        case tenantSharedFromAdmin
+        /// Stored per tenant and seen only from that tenant.
+        case tenant
+    }
+
     let name: String
-    /// Stored in tenant `admin` and visible from every tenant.
-    let global: Bool
+    let sharing: Sharing
+    /// The role privilege that guards it (`PERMISSION_POOL`).
+    let permission: String
+    /// Writes need the `System-Admin` role, whatever a custom role says (users, roles, tenants, clouds,
+    /// SE groups): no role short of it can hand out access.
+    let systemAdminOnly: Bool
+    /// `POST /api/<type>` creates one (serviceengine objects come from SE registration instead).
+    let creatable: Bool
+    /// A write changes what the reconciler places or pushes to SEs.
+    let affectsPlacement: Bool
     /// Decodes strictly, validates, and returns the canonical JSON (explicit nulls dropped).
     let check: @Sendable (JSONValue) throws(ModelError) -> JSONValue
 
-    static func of<T: AviObject>(_: T.Type, global: Bool = false) -> ObjectKind {
-        ObjectKind(name: T.objectType, global: global) { (json: JSONValue) throws(ModelError) -> JSONValue in
+    /// Stored in tenant `admin` and visible from every tenant.
+    var global: Bool { sharing == .system }
+
+    static func of<T: AviObject>(
+        _: T.Type, _ sharing: Sharing, systemAdminOnly: Bool = false, creatable: Bool = true,
+        affectsPlacement: Bool = true
+    ) -> ObjectKind {
+        ObjectKind(
+            name: T.objectType, sharing: sharing, permission: "PERMISSION_" + T.objectType.uppercased(),
+            systemAdminOnly: systemAdminOnly, creatable: creatable, affectsPlacement: affectsPlacement
+        ) { (json: JSONValue) throws(ModelError) -> JSONValue in
             let value = try StrictJSON.decode(T.self, from: json)
             try value.validate()
             return JSONValue.from(value)
@@ -20,9 +50,16 @@ struct ObjectKind: Sendable {
     /// Every type the REST API serves, by URL name.
     static let all: [String: ObjectKind] = Dictionary(
         uniqueKeysWithValues: [
-            of(Tenant.self, global: true), of(Cloud.self, global: true), of(VrfContext.self),
-            of(ServiceEngineGroup.self, global: true), of(ServiceEngine.self, global: true), of(HealthMonitor.self),
-            of(Pool.self), of(VsVip.self), of(VirtualService.self), of(ApplicationProfile.self),
-            of(SSLKeyAndCertificate.self), of(User.self, global: true), of(Role.self),
+            of(Tenant.self, .system, systemAdminOnly: true, affectsPlacement: false),
+            of(Cloud.self, .system, systemAdminOnly: true, affectsPlacement: false),
+            of(VrfContext.self, .tenantSharedFromAdmin),
+            of(ServiceEngineGroup.self, .system, systemAdminOnly: true),
+            of(ServiceEngine.self, .system, creatable: false), of(HealthMonitor.self, .tenantSharedFromAdmin),
+            of(Pool.self, .tenant), of(VsVip.self, .tenant), of(VirtualService.self, .tenant),
+            of(ApplicationProfile.self, .tenantSharedFromAdmin), of(SSLKeyAndCertificate.self, .tenant),
+            of(User.self, .system, systemAdminOnly: true, affectsPlacement: false),
+            of(Role.self, .system, systemAdminOnly: true, affectsPlacement: false),
         ].map { ($0.name, $0) })
+
+    static subscript(_ type: String) -> ObjectKind? { all[type] }
 }

@@ -2,23 +2,27 @@ import Foundation
 import GRDB
 import StarlingModel
 
-/// The tenant a request works in (from `X-Avi-Tenant` / `X-Avi-Tenant-UUID`, default `admin`) and the
-/// user making it.
+/// The tenant a request works in (from `X-Avi-Tenant` / `X-Avi-Tenant-UUID`, else the user's default
+/// tenant) and who makes it (for the audit trail). Authorization happens before a scope reaches the
+/// object service (``Principal/authorize(_:_:in:)``); the service keeps tenants apart.
 public struct Scope: Sendable, Hashable {
     /// Tenant uuid (`admin` for the admin tenant, as in Avi).
     public var tenant: String
     public var userUUID: String?
+    var actor: AuditLog.Actor
 
-    public init(tenant: String = "admin", userUUID: String? = nil) {
+    init(tenant: String = "admin", userUUID: String? = nil, actor: AuditLog.Actor = .system) {
         self.tenant = tenant
         self.userUUID = userUUID
+        self.actor = actor
     }
 }
 
 /// CRUD on API objects (DESIGN §3.2) over the store: strict decoding and validation, refs by name or
 /// URL normalized to `/api/<type>/<uuid>`, unique names, 409 while referenced, tenant scoping, and the
 /// type-specific rules (user passwords are write-only hashes; serviceengine objects come only from
-/// registration and only their group, name and description may change).
+/// registration and only their group, name and description may change; predefined roles are fixed and a
+/// custom role cannot grant writes reserved to System-Admin). Every write lands with its audit row.
 struct ObjectService: Sendable {
     let store: Store
     let hasher: PasswordHasher
@@ -35,10 +39,12 @@ struct ObjectService: Sendable {
         var pageSize = 25
         var fields: Set<String>?
         var includeName = false
+        /// Only these uuids (the tenants a user may see).
+        var only: Set<String>?
     }
 
     func list(_ kind: ObjectKind, scope: Scope, query: ListQuery, base: String) async throws -> JSONValue {
-        let tenants = kind.global ? nil : Self.visible(scope)
+        let tenants = kind.global ? nil : Self.visible(scope, kind)
         let objects = try await store.read { db in
             var sql = "SELECT * FROM objects WHERE type = ?"
             var args: [(any DatabaseValueConvertible)?] = [kind.name]
@@ -52,7 +58,7 @@ struct ObjectService: Sendable {
             }
             sql += " ORDER BY name, uuid"
             return try Row.fetchAll(db, sql: sql, arguments: StatementArguments(args)).map(StoredObject.init)
-        }
+        }.filter { o in query.only?.contains(o.uuid) ?? true }
         let start = (query.page - 1) * query.pageSize
         let slice = start < objects.count ? Array(objects[start..<min(objects.count, start + query.pageSize)]) : []
         var results: [JSONValue] = []
@@ -84,8 +90,8 @@ struct ObjectService: Sendable {
     // MARK: Writes
 
     func create(_ kind: ObjectKind, body: JSONValue, scope: Scope) async throws -> StoredObject {
-        guard kind.name != ServiceEngine.objectType else {
-            throw APIError(405, "serviceengine objects are created when an SE registers (POST /api/se-agent/register)")
+        guard kind.creatable else {
+            throw APIError(405, "\(kind.name) objects are created when an SE registers (POST /api/se-agent/register)")
         }
         guard case .object(var members) = body else { throw APIError(400, "body: must be a JSON object") }
         for k in ["uuid", "url", "_last_modified"] { members[k] = nil }
@@ -97,11 +103,16 @@ struct ObjectService: Sendable {
             password = p
         }
         let canonical = try Self.check(kind, .object(members))
+        try Self.checkRole(kind, canonical)
         let hash = password.map { hasher.hash($0) }
         let now = wallClock()
         return try await store.write { db in
             let uuid = "\(kind.name)-\(Secrets.uuid4())"
-            return try Self.insert(db, kind, canonical, uuid: uuid, scope: scope, passwordHash: hash, now: now)
+            let o = try Self.insert(db, kind, canonical, uuid: uuid, scope: scope, passwordHash: hash, now: now)
+            try AuditLog.record(
+                db, .create, actor: scope.actor, tenant: o.tenant, type: kind.name, uuid: o.uuid, name: o.name,
+                new: o.json, now: now)
+            return o
         }
     }
 
@@ -110,12 +121,13 @@ struct ObjectService: Sendable {
         for k in ["uuid", "url", "_last_modified"] { members[k] = nil }
         let password = members["password"]?.string
         let canonical = try Self.check(kind, .object(members))
+        try Self.checkRole(kind, canonical)
         let hash = password.map { hasher.hash($0) }
         let now = wallClock()
         return try await store.write { db in
             let existing = try Self.visibleObject(db, kind, uuid, scope)
             try Self.writable(existing, kind, scope)
-            return try Self.update(db, kind, existing, canonical, scope: scope, passwordHash: hash, now: now)
+            return try Self.updateAudited(db, kind, existing, canonical, scope: scope, passwordHash: hash, now: now)
         }
     }
 
@@ -132,11 +144,30 @@ struct ObjectService: Sendable {
             var members = merged.object ?? [:]
             for k in ["uuid", "url", "_last_modified"] { members[k] = nil }
             let canonical = try Self.check(kind, .object(members))
-            return try Self.update(db, kind, existing, canonical, scope: scope, passwordHash: hash, now: now)
+            try Self.checkRole(kind, canonical)
+            return try Self.updateAudited(db, kind, existing, canonical, scope: scope, passwordHash: hash, now: now)
+        }
+    }
+
+    /// A user's own password change (`PUT /api/useraccount`, old password already checked): ends the
+    /// user's other sessions.
+    func changeOwnPassword(userUUID: String, password: String, keepSession: String?, actor: AuditLog.Actor) async throws
+    {
+        let hash = hasher.hash(password)
+        let now = wallClock()
+        try await store.write { db in
+            guard let o = try db.object(uuid: userUUID) else { throw APIError.notFound(User.objectType, userUUID) }
+            try db.execute(sql: "UPDATE users SET password_hash = ? WHERE uuid = ?", arguments: [hash, userUUID])
+            try db.execute(
+                sql: "DELETE FROM sessions WHERE user_uuid = ? AND id IS NOT ?", arguments: [userUUID, keepSession])
+            try AuditLog.record(
+                db, .passwordChange, actor: actor, tenant: o.tenant, type: User.objectType, uuid: o.uuid, name: o.name,
+                old: o.json, new: o.json, now: now)
         }
     }
 
     func delete(_ kind: ObjectKind, uuid: String, scope: Scope) async throws {
+        let now = wallClock()
         try await store.write { db in
             let existing = try Self.visibleObject(db, kind, uuid, scope)
             try Self.writable(existing, kind, scope)
@@ -164,10 +195,45 @@ struct ObjectService: Sendable {
                 break
             }
             try db.deleteObject(uuid: uuid)
+            try AuditLog.record(
+                db, .delete, actor: scope.actor, tenant: existing.tenant, type: kind.name, uuid: uuid,
+                name: existing.name, old: existing.json, now: now)
         }
     }
 
     // MARK: Write helpers (inside a transaction)
+
+    /// `update` plus its audit row; a new password set for another user ends that user's sessions.
+    static func updateAudited(
+        _ db: Database, _ kind: ObjectKind, _ existing: StoredObject, _ canonical: JSONValue, scope: Scope,
+        passwordHash: String?, now: Double
+    ) throws -> StoredObject {
+        let o = try update(db, kind, existing, canonical, scope: scope, passwordHash: passwordHash, now: now)
+        if passwordHash != nil, existing.uuid != scope.userUUID {
+            try db.execute(sql: "DELETE FROM sessions WHERE user_uuid = ?", arguments: [existing.uuid])
+        }
+        try AuditLog.record(
+            db, passwordHash == nil ? .update : .passwordChange, actor: scope.actor, tenant: o.tenant, type: kind.name,
+            uuid: o.uuid, name: o.name, old: existing.json, new: o.json, now: now)
+        return o
+    }
+
+    /// A custom role may give at most read access on what only a System-Admin changes.
+    static func checkRole(_ kind: ObjectKind, _ canonical: JSONValue) throws(APIError) {
+        guard kind.name == Role.objectType, case .array(let privileges) = canonical["privileges"] ?? .null else {
+            return
+        }
+        for (i, p) in privileges.enumerated() {
+            if let r = p["resource"]?.string, PredefinedRoles.systemAdminResources.contains(r),
+                p["type"]?.string == Role.Access.writeAccess.rawValue
+            {
+                throw APIError(
+                    400,
+                    "privileges[\(i)].type: WRITE_ACCESS on \(r) is reserved to the System-Admin role; "
+                        + "a custom role may give READ_ACCESS or NO_ACCESS")
+            }
+        }
+    }
 
     static func check(_ kind: ObjectKind, _ json: JSONValue) throws(APIError) -> JSONValue {
         do {
@@ -185,6 +251,7 @@ struct ObjectService: Sendable {
         passwordHash: String?, now: Double
     ) throws -> StoredObject {
         let tenant = kind.global ? admin : try tenantOf(db, canonical["tenant_ref"], scope: scope)
+        if kind.global { try checkTenantRef(db, canonical["tenant_ref"], expected: admin) }
         var json = try normalizeRefs(db, canonical, path: "", tenant: tenant)
         let name = json["name"]?.string ?? ""
         if try db.object(type: kind.name, tenant: tenant, name: name) != nil {
@@ -215,6 +282,7 @@ struct ObjectService: Sendable {
         passwordHash: String?, now: Double
     ) throws -> StoredObject {
         let tenant = existing.tenant
+        try checkTenantRef(db, canonical["tenant_ref"], expected: tenant)
         var json = try normalizeRefs(db, canonical, path: "", tenant: tenant)
         if kind.name == ServiceEngine.objectType {
             // Only the group, name and description change; the rest comes from registration and heartbeats.
@@ -298,27 +366,44 @@ struct ObjectService: Sendable {
 
     static func writable(_ o: StoredObject, _ kind: ObjectKind, _ scope: Scope) throws(APIError) {
         guard kind.global || o.tenant == scope.tenant else {
-            throw APIError(403, "\(kind.name) \(o.name) belongs to another tenant")
+            throw APIError(403, "\(kind.name) \(o.name) belongs to tenant \(o.tenant): it is read-only from here")
+        }
+        if kind.name == Role.objectType, PredefinedRoles.privileges[o.name] != nil {
+            throw APIError(403, "role \(o.name) is predefined and cannot be changed or deleted")
         }
     }
 
-    /// Tenants whose objects a scope sees: its own and `admin` (shared, as Avi shares admin objects).
-    static func visible(_ scope: Scope) -> [String] {
-        scope.tenant == admin ? [admin] : [scope.tenant, admin]
+    /// Tenants whose objects of `kind` a scope sees: its own, plus `admin`'s for the kinds shared from it.
+    static func visible(_ scope: Scope, _ kind: ObjectKind) -> [String] {
+        if kind.global || scope.tenant == admin { return [admin] }
+        return kind.sharing == .tenantSharedFromAdmin ? [scope.tenant, admin] : [scope.tenant]
     }
 
     static func visibleObject(_ db: Database, _ kind: ObjectKind, _ uuid: String, _ scope: Scope) throws -> StoredObject
     {
         guard let o = try db.object(uuid: uuid), o.type == kind.name,
-            kind.global || visible(scope).contains(o.tenant)
+            kind.global || visible(scope, kind).contains(o.tenant)
         else { throw APIError.notFound(kind.name, uuid) }
         return o
     }
 
+    /// The tenant a new object goes to: the request's. A body `tenant_ref` naming another tenant is
+    /// refused (403): X-Avi-Tenant says where a request works, and access was checked for that tenant.
     static func tenantOf(_ db: Database, _ ref: JSONValue?, scope: Scope) throws -> String {
-        guard let s = ref?.string else { return scope.tenant }
+        try checkTenantRef(db, ref, expected: scope.tenant)
+        return scope.tenant
+    }
+
+    static func checkTenantRef(_ db: Database, _ ref: JSONValue?, expected: String) throws {
+        guard let ref, ref != .null else { return }
+        guard let s = ref.string else { throw APIError(400, "tenant_ref: expected a string") }
         let r = try resolveRef(db, s, field: "tenant_ref", tenant: admin)
-        return ObjectRef(r)?.uuid ?? scope.tenant
+        guard let t = ObjectRef(r)?.uuid, t == expected else {
+            throw APIError(
+                403,
+                "tenant_ref: names another tenant than the one this request works in (\(expected)); "
+                    + "choose the tenant with X-Avi-Tenant")
+        }
     }
 
     /// Rewrites every `*_ref` / `*_refs` (except the top-level `tenant_ref` and `url`) to
@@ -359,9 +444,12 @@ struct ObjectService: Sendable {
             throw APIError(400, "\(field): \"\(s)\" is not a reference (/api/<type>/<uuid> or /api/<type>/?name=NAME)")
         }
         guard let kind = ObjectKind.all[r.type] else { throw APIError(400, "\(field): unknown object type \(r.type)") }
-        var tenants = kind.global ? [admin] : (tenant == admin ? [admin] : [tenant, admin])
+        var tenants = visible(Scope(tenant: tenant), kind)
         if let t = r.tenant, !kind.global {
-            guard let tu = try tenantUUID(db, name: t) else { throw APIError(400, "\(field): no tenant named \(t)") }
+            // A reference may name its tenant, but only one this object can see.
+            guard let tu = try tenantUUID(db, name: t), tenants.contains(tu) else {
+                throw APIError(400, "\(field): no \(kind.name) visible in tenant \(t) from this tenant")
+            }
             tenants = [tu]
         }
         switch r.key {

@@ -13,7 +13,9 @@ struct AgentService: Sendable {
     let store: Store
     let heartbeatInterval: Double
 
-    func register(_ r: SERegistration, now: Double, downSEs: Set<String> = []) async throws -> SERegistered {
+    func register(
+        _ r: SERegistration, now: Double, downSEs: Set<String> = [], clientIP: String = ""
+    ) async throws -> SERegistered {
         guard !r.name.isEmpty else { throw APIError(400, "name: must not be empty") }
         do {
             try r.data_address.validate(field: "data_address")
@@ -69,6 +71,9 @@ struct AgentService: Sendable {
                 let o = try ObjectService.insert(
                     db, kind, json, uuid: "serviceengine-\(Secrets.uuid4())", scope: Scope(), passwordHash: nil,
                     now: now)
+                try AuditLog.record(
+                    db, .create, actor: .init(user: "se:\(r.name)", clientIP: clientIP), tenant: o.tenant,
+                    type: kind.name, uuid: o.uuid, name: o.name, new: o.json, now: now)
                 seUUID = o.uuid
             }
             let u = seUUID!

@@ -2,61 +2,116 @@ import GRDB
 import StarlingModel
 import Synchronization
 
-/// Logins, sessions and HTTP Basic auth over the `users` and `sessions` tables.
+/// Logins, sessions, HTTP Basic auth and the principal behind a request, over the `users`, `sessions` and
+/// `objects` tables. Every time comes from the controller's injected wall clock.
 ///
-/// Password checks run PBKDF2 (tens of milliseconds by design); successful Basic-auth checks are
-/// remembered in memory, keyed by a digest of the stored hash and the presented password, so a client
-/// that sends Basic auth on every request does not pay it every time. Changing the password changes the
-/// stored hash and so invalidates the memory.
+/// - Password checks run PBKDF2 (tens of milliseconds by design). An unknown user name is checked against
+///   a dummy hash of the same cost, so both answers take the same work (no timing oracle). Successful
+///   checks are remembered in memory, keyed by a digest of the stored hash and the presented password, so
+///   a client sending Basic auth on every request does not pay PBKDF2 each time; a new password changes the
+///   stored hash and so invalidates the memory.
+/// - Failed checks feed a ``LoginThrottle`` (per user name and per source address): past its limit an
+///   attempt is refused with 429 before any password is checked.
+/// - A session ends `idleTimeout` seconds after its last use and `lifetime` seconds after login, whichever
+///   comes first, or at logout. Its last use is written at most every `touchInterval` seconds, so an idle
+///   session may end up to that much early.
 final class AuthService: Sendable {
-    let store: Store
-    /// Session lifetime in seconds.
-    let sessionLifetime: Double
-    private let verified = Mutex<Set<String>>([])
-
-    init(store: Store, sessionLifetime: Double = 24 * 3600) {
-        self.store = store
-        self.sessionLifetime = sessionLifetime
+    struct Settings: Sendable {
+        var idleTimeout: Double = 15 * 60
+        var lifetime: Double = 24 * 3600
+        var userLimit = LoginThrottle.Limit(failures: 5, window: 60)
+        var sourceLimit = LoginThrottle.Limit(failures: 20, window: 60)
     }
 
-    /// The user uuid when `username`/`password` are right.
-    func check(username: String, password: String) async throws -> String? {
+    let store: Store
+    let settings: Settings
+    let now: @Sendable () -> Double
+    private let dummyHash: String
+    private let verified = Mutex<Set<String>>([])
+    private let throttle: Mutex<LoginThrottle>
+
+    var touchInterval: Double { min(60, settings.idleTimeout / 10) }
+
+    /// The algorithm and cost of the dummy hash (`pbkdf2_sha256$<iterations>$`), for tests.
+    var dummyHashParameters: String { dummyHash.split(separator: "$").prefix(2).joined(separator: "$") + "$" }
+
+    init(store: Store, hasher: PasswordHasher, settings: Settings, now: @escaping @Sendable () -> Double) {
+        self.store = store
+        self.settings = settings
+        self.now = now
+        dummyHash = hasher.hash(Secrets.token())
+        throttle = Mutex(LoginThrottle(perUser: settings.userLimit, perSource: settings.sourceLimit))
+    }
+
+    /// The user uuid when `username`/`password` are right; 401 when not, 429 while throttled.
+    func check(username: String, password: String, source: String) async throws -> String {
+        let t = now()
+        if let wait = throttle.withLock({ $0.retryAfter(user: username, source: source, now: t) }) {
+            throw APIError(
+                429,
+                "too many failed logins for this user or from this address: try again in \(Int(wait.rounded(.up))) s",
+                retryAfter: Int(wait.rounded(.up)))
+        }
         let row = try await store.read { db -> (String, String)? in
             try Row.fetchOne(db, sql: "SELECT uuid, password_hash FROM users WHERE username = ?", arguments: [username])
                 .map { ($0["uuid"], $0["password_hash"]) }
         }
-        guard let (uuid, hash) = row else { return nil }
-        let key = Secrets.digest(hash + "\u{0}" + password)
-        if verified.withLock({ $0.contains(key) }) { return uuid }
-        guard PasswordHasher.verify(password, against: hash) else { return nil }
-        verified.withLock { set in
-            if set.count > 10_000 { set.removeAll() }
-            set.insert(key)
+        if let (uuid, hash) = row {
+            let key = Secrets.digest(hash + "\u{0}" + password)
+            if verified.withLock({ $0.contains(key) }) { return uuid }
+            if PasswordHasher.verify(password, against: hash) {
+                verified.withLock { set in
+                    if set.count > 10_000 { set.removeAll() }
+                    set.insert(key)
+                }
+                throttle.withLock { $0.recordSuccess(user: username) }
+                return uuid
+            }
+        } else {
+            // The same PBKDF2 work as for a known name.
+            _ = PasswordHasher.verify(password, against: dummyHash)
         }
-        return uuid
+        throttle.withLock { $0.recordFailure(user: username, source: source, now: t) }
+        throw APIError(401, "invalid credentials")
     }
 
     /// A new session: (session id, CSRF token).
-    func login(userUUID: String, now: Double) async throws -> (session: String, csrf: String) {
+    func login(userUUID: String) async throws -> (session: String, csrf: String) {
         let id = Secrets.token()
         let csrf = Secrets.token()
-        let expires = now + sessionLifetime
+        let t = now()
+        let (idle, lifetime) = (settings.idleTimeout, settings.lifetime)
         try await store.write { db in
-            try db.execute(sql: "DELETE FROM sessions WHERE expires < ?", arguments: [now])
             try db.execute(
-                sql: "INSERT INTO sessions (id, csrf, user_uuid, expires) VALUES (?, ?, ?, ?)",
-                arguments: [id, csrf, userUUID, expires])
+                sql: "DELETE FROM sessions WHERE created < ? OR last_used < ?", arguments: [t - lifetime, t - idle])
+            try db.execute(
+                sql:
+                    "INSERT INTO sessions (id, csrf, user_uuid, expires, created, last_used) VALUES (?, ?, ?, ?, ?, ?)",
+                arguments: [id, csrf, userUUID, t + lifetime, t, t])
         }
         return (id, csrf)
     }
 
-    /// The session's user and CSRF token, if it exists and has not expired.
-    func session(_ id: String, now: Double) async throws -> (user: String, csrf: String)? {
-        try await store.read { db -> (user: String, csrf: String)? in
+    /// The session's user and CSRF token while it lives; an expired session is removed.
+    func session(_ id: String) async throws -> (user: String, csrf: String)? {
+        let t = now()
+        let row = try await store.read { db -> (user: String, csrf: String, created: Double, lastUsed: Double)? in
             try Row.fetchOne(
-                db, sql: "SELECT user_uuid, csrf FROM sessions WHERE id = ? AND expires >= ?", arguments: [id, now]
-            ).map { (user: $0["user_uuid"], csrf: $0["csrf"]) }
+                db, sql: "SELECT user_uuid, csrf, created, last_used FROM sessions WHERE id = ?", arguments: [id]
+            ).map { (user: $0["user_uuid"], csrf: $0["csrf"], created: $0["created"], lastUsed: $0["last_used"]) }
         }
+        guard let row else { return nil }
+        let (created, lastUsed) = (row.created, row.lastUsed)
+        if t - created > settings.lifetime || t - lastUsed > settings.idleTimeout {
+            try await logout(id)
+            return nil
+        }
+        if t - lastUsed >= touchInterval {
+            try await store.write { db in
+                try db.execute(sql: "UPDATE sessions SET last_used = ? WHERE id = ?", arguments: [t, id])
+            }
+        }
+        return (row.user, row.csrf)
     }
 
     func logout(_ id: String) async throws {
@@ -64,12 +119,38 @@ final class AuthService: Sendable {
     }
 
     /// A new join token valid for `lifetime` seconds.
-    func newJoinToken(now: Double, lifetime: Double = 24 * 3600) async throws -> String {
+    func newJoinToken(lifetime: Double = 24 * 3600) async throws -> String {
         let token = Secrets.token(bytes: 24)
+        let t = now()
         try await store.write { db in
             try db.execute(
-                sql: "INSERT INTO join_tokens (token, expires) VALUES (?, ?)", arguments: [token, now + lifetime])
+                sql: "INSERT INTO join_tokens (token, expires) VALUES (?, ?)", arguments: [token, t + lifetime])
         }
         return token
+    }
+
+    /// The user behind a request with its access resolved; nil when the user no longer exists.
+    func principal(userUUID: String) async throws -> Principal? {
+        try await store.read { db in try Self.principal(db, userUUID: userUUID) }
+    }
+
+    static func principal(_ db: Database, userUUID: String) throws -> Principal? {
+        guard let o = try db.object(uuid: userUUID), o.type == User.objectType else { return nil }
+        let user = try o.decode(User.self)
+        var grants: [Principal.Grant] = []
+        for entry in user.access ?? [] {
+            guard let roleUUID = entry.role_ref.flatMap({ ObjectRef($0)?.uuid }),
+                let roleObject = try db.object(uuid: roleUUID), roleObject.type == Role.objectType
+            else { continue }
+            let role = try roleObject.decode(Role.self)
+            var privileges: [String: Role.Access] = [:]
+            for p in role.privileges ?? [] { privileges[p.resource] = max(privileges[p.resource] ?? .noAccess, p.type) }
+            let tenant = entry.all_tenants == true ? nil : entry.tenant_ref.flatMap { ObjectRef($0)?.uuid }
+            if entry.all_tenants != true, tenant == nil { continue }
+            grants.append(.init(tenant: tenant, role: role.name, privileges: privileges))
+        }
+        return Principal(
+            userUUID: userUUID, username: user.loginName, superuser: user.is_superuser == true, grants: grants,
+            defaultTenant: user.default_tenant_ref.flatMap { ObjectRef($0)?.uuid })
     }
 }

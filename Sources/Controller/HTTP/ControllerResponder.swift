@@ -1,23 +1,75 @@
 import Foundation
 import Hummingbird
 import Logging
+import NIOCore
 import StarlingModel
 
+/// The request context of the controller's API: Hummingbird's core plus the client's address (login
+/// throttling, the audit trail).
+public struct ControllerRequestContext: RequestContext, RemoteAddressRequestContext {
+    public var coreContext: CoreRequestContextStorage
+    public let remoteAddress: SocketAddress?
+
+    public init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        remoteAddress = source.channel.remoteAddress
+    }
+
+    /// The client's IP address as text ("" when unknown, as in `app.test(.router)`).
+    var clientIP: String { remoteAddress?.ipAddress ?? "" }
+}
+
 /// The controller's HTTP front door: one responder that dispatches by path (DESIGN §3.2, §3.4), checks
-/// authentication, and turns every failure into `{"error": "..."}` with its status (never a 500 for bad
-/// input). Routes:
+/// authentication and then authorization for every route (``Principal``), and turns every failure into
+/// `{"error": "..."}` with its status (never a 500 for bad input). Routes, with what they need:
 ///
 /// ```
-/// POST /login, /logout                GET /metrics, /api/initial-data, /api/cluster/version
-/// GET  /api/securetoken-generate
-/// GET|POST /api/<type>                GET|PUT|PATCH|DELETE /api/<type>/<uuid>
-/// GET  /api/virtualservice/<uuid>/runtime      POST /api/virtualservice/<uuid>/scaleout|scalein
-/// GET  /api/serviceengine/<uuid>/runtime
-/// POST /api/se-agent/register         GET /api/se-agent/<uuid>/desired   POST /api/se-agent/<uuid>/heartbeat
+/// POST /login, /logout                          anyone (login is throttled)
+/// GET  /api/initial-data, /metrics              anyone
+/// GET|PUT /api/useraccount                      any user: its own account (PUT changes the password)
+/// GET  /api/cluster/version                     any user
+/// GET  /api/securetoken-generate                write on serviceengine in tenant admin
+/// GET|POST /api/<type>                          read | write on the type in the request's tenant
+/// GET|PUT|PATCH|DELETE /api/<type>/<uuid>       read | write
+/// GET  /api/virtualservice/<uuid>/runtime       read on virtualservice
+/// POST /api/virtualservice/<uuid>/scaleout|scalein   write on virtualservice
+/// GET  /api/serviceengine/<uuid>/runtime        read on serviceengine
+/// GET  /api/analytics/logs?type=2               the audit trail: events of objects the user may read
+/// POST /api/se-agent/register                   a join token
+/// GET  /api/se-agent/<uuid>/desired, POST .../heartbeat   that SE's secret (Bearer), never a user
 /// ```
 public struct ControllerResponder: HTTPResponder {
-    public typealias Context = BasicRequestContext
+    public typealias Context = ControllerRequestContext
     let controller: Controller
+
+    /// The authenticated caller of one request, the tenant it works in (nil for a user without any
+    /// access), and the session it came with.
+    struct Caller: Sendable {
+        var principal: Principal
+        var tenant: String?
+        var sessionID: String?
+        var clientIP: String
+
+        var actor: AuditLog.Actor { AuditLog.Actor(user: principal.username, clientIP: clientIP) }
+
+        /// The request's tenant; 403 for a user without any access.
+        func workingTenant() throws(APIError) -> String {
+            guard let tenant else {
+                throw APIError(
+                    403,
+                    "user \(principal.username) has no access to any tenant: it may only log in, log out "
+                        + "and change its password (PUT /api/useraccount)")
+            }
+            return tenant
+        }
+
+        /// The scope for the object service, after checking `operation` on `kind`.
+        func scope(_ operation: Principal.Operation, _ kind: ObjectKind) throws(APIError) -> Scope {
+            let tenant = try workingTenant()
+            try principal.authorize(operation, kind, in: tenant)
+            return Scope(tenant: tenant, userUUID: principal.userUUID, actor: actor)
+        }
+    }
 
     /// Bodies larger than this get 413.
     static let maxBody = 4 << 20
@@ -52,7 +104,7 @@ public struct ControllerResponder: HTTPResponder {
         let notFound = APIError(404, "no such endpoint: \(method.rawValue) \(request.uri.path)")
         if parts == ["login"] {
             guard method == .post else { throw APIError(405, "use POST /login") }
-            return try await login(request)
+            return try await login(request, context: context)
         }
         if parts == ["logout"] {
             guard method == .post else { throw APIError(405, "use POST /logout") }
@@ -72,30 +124,49 @@ public struct ControllerResponder: HTTPResponder {
             if rest == ["se-agent", "register"], method == .post {
                 let reg = try Self.decode(SERegistration.self, try await Self.body(request))
                 let down = await controller.reconciler.downSEs()
-                let ok = try await controller.agent.register(reg, now: Date().timeIntervalSince1970, downSEs: down)
+                let ok = try await controller.agent.register(
+                    reg, now: controller.wallClock(), downSEs: down, clientIP: context.clientIP)
                 try await controller.reconciler.registered(ok.se_uuid)
                 return Self.json(.ok, JSONValue.from(ok))
             }
             guard rest.count == 3 else { throw notFound }
             return try await agent(request, se: rest[1], action: rest[2])
         }
-        let scope = try await authenticate(request)
+        let caller = try await authenticate(request, context: context)
         let base = "http://\(request.head.authority ?? "localhost")"
         let query = Self.query(request)
-        if rest == ["securetoken-generate"], method == .get {
-            let token = try await controller.auth.newJoinToken(now: Date().timeIntervalSince1970)
-            return Self.json(.ok, .object(["auth_token": .string(token)]))
+        if rest == ["useraccount"] {
+            return try await userAccount(request, caller: caller, base: base)
         }
         if rest == ["cluster", "version"], method == .get { return Self.json(.ok, Self.version) }
+        if rest == ["securetoken-generate"], method == .get {
+            let tenant = try caller.workingTenant()
+            try caller.principal.authorize(.write, ObjectKind.all[ServiceEngine.objectType]!, in: tenant)
+            let token = try await controller.auth.newJoinToken()
+            try await controller.store.write { [now = controller.wallClock(), actor = caller.actor] db in
+                try AuditLog.record(
+                    db, .action, actor: actor, tenant: ObjectService.admin, type: ServiceEngine.objectType,
+                    uuid: "", name: "", new: .object(["action": .string("join token generated")]), now: now)
+            }
+            return Self.json(.ok, .object(["auth_token": .string(token)]))
+        }
+        if rest == ["analytics", "logs"], method == .get {
+            return try await auditLog(query, caller: caller, base: base)
+        }
         guard let type = rest.first else { throw notFound }
         let kind = try Self.kind(type)
         switch rest.count {
         case 1:
             switch method {
             case .get:
-                return Self.json(
-                    .ok, try await controller.objects.list(kind, scope: scope, query: try Self.list(query), base: base))
+                let scope = try caller.scope(.read, kind)
+                var list = try Self.list(query)
+                if kind.name == Tenant.objectType, !caller.principal.allTenants {
+                    list.only = caller.principal.namedTenants
+                }
+                return Self.json(.ok, try await controller.objects.list(kind, scope: scope, query: list, base: base))
             case .post:
+                let scope = try caller.scope(.write, kind)
                 let o = try await controller.objects.create(kind, body: try await Self.bodyJSON(request), scope: scope)
                 try await controller.changed(kind, "\(kind.name) \(o.name) created")
                 return Self.json(
@@ -109,21 +180,30 @@ public struct ControllerResponder: HTTPResponder {
             let includeName = query["include_name"].map { $0 != "false" } ?? false
             switch method {
             case .get:
+                let scope = try caller.scope(.read, kind)
+                if kind.name == Tenant.objectType, !caller.principal.allTenants,
+                    !caller.principal.namedTenants.contains(uuid)
+                {
+                    throw APIError.notFound(kind.name, uuid)
+                }
                 return Self.json(
                     .ok,
                     try await controller.objects.get(
                         kind, uuid: uuid, scope: scope, base: base, fields: fields, includeName: includeName))
             case .put:
+                let scope = try caller.scope(.write, kind)
                 let o = try await controller.objects.replace(
                     kind, uuid: uuid, body: try await Self.bodyJSON(request), scope: scope)
                 try await controller.changed(kind, "\(kind.name) \(o.name) replaced")
                 return Self.json(.ok, try await controller.objects.get(kind, uuid: uuid, scope: scope, base: base))
             case .patch:
+                let scope = try caller.scope(.write, kind)
                 let o = try await controller.objects.patch(
                     kind, uuid: uuid, body: try await Self.bodyJSON(request), scope: scope)
                 try await controller.changed(kind, "\(kind.name) \(o.name) patched")
                 return Self.json(.ok, try await controller.objects.get(kind, uuid: uuid, scope: scope, base: base))
             case .delete:
+                let scope = try caller.scope(.write, kind)
                 try await controller.objects.delete(kind, uuid: uuid, scope: scope)
                 if kind.name == ServiceEngine.objectType {
                     try await controller.reconciler.removed(uuid)
@@ -135,21 +215,23 @@ public struct ControllerResponder: HTTPResponder {
                 throw APIError(405, "\(method.rawValue) is not allowed on /api/\(type)/<uuid>")
             }
         case 3:
-            return try await subresource(request, kind: kind, uuid: rest[1], action: rest[2], scope: scope)
+            return try await subresource(request, kind: kind, uuid: rest[1], action: rest[2], caller: caller)
         default:
             throw notFound
         }
     }
 
     func subresource(
-        _ request: Request, kind: ObjectKind, uuid: String, action: String, scope: Scope
+        _ request: Request, kind: ObjectKind, uuid: String, action: String, caller: Caller
     ) async throws -> Response {
         let method = request.method
         switch (kind.name, action, method) {
         case (VirtualService.objectType, "runtime", .get):
+            let scope = try caller.scope(.read, kind)
             let vs = try await controller.objects.stored(kind, uuid: uuid, scope: scope).decode(VirtualService.self)
             return Self.json(.ok, await controller.reconciler.vsRuntime(uuid, name: vs.name, enabled: vs.isEnabled))
         case (VirtualService.objectType, "scaleout", .post), (VirtualService.objectType, "scalein", .post):
+            let scope = try caller.scope(.write, kind)
             let stored = try await controller.objects.stored(kind, uuid: uuid, scope: scope)
             let body = try await Self.body(request)
             if !body.isEmpty {
@@ -158,16 +240,78 @@ public struct ControllerResponder: HTTPResponder {
                 if let v = json["vip_id"], v.string == nil { throw APIError(400, "vip_id: expected a string") }
             }
             let ses = try await controller.reconciler.scale(uuid, out: action == "scaleout")
+            try await controller.store.write { [now = controller.wallClock()] db in
+                try AuditLog.record(
+                    db, .action, actor: scope.actor, tenant: stored.tenant, type: kind.name, uuid: uuid,
+                    name: stored.name,
+                    new: .object([
+                        "action": .string(action == "scaleout" ? "scaled out" : "scaled in"),
+                        "serviceengines": .array(ses.map { .string($0) }),
+                    ]), now: now)
+            }
             var out = await controller.reconciler.vsRuntime(uuid, name: stored.name, enabled: true)
             out["serviceengines"] = .array(ses.map { .string($0) })
             return Self.json(.ok, out)
         case (ServiceEngine.objectType, "runtime", .get):
+            let scope = try caller.scope(.read, kind)
             let se = try await controller.objects.stored(kind, uuid: uuid, scope: scope).decode(ServiceEngine.self)
             return Self.json(
                 .ok, await controller.reconciler.seRuntime(uuid, name: se.name, dataAddress: se.data_address))
         default:
             throw APIError(404, "no such endpoint: \(method.rawValue) \(request.uri.path)")
         }
+    }
+
+    /// `GET /api/useraccount`: the caller's own user; `PUT /api/useraccount` with `old_password` and
+    /// `password` (Avi's body; `username`, when given, must be the caller's) changes its password and ends
+    /// its other sessions. Allowed to every user, with or without access entries.
+    func userAccount(_ request: Request, caller: Caller, base: String) async throws -> Response {
+        let userKind = ObjectKind.all[User.objectType]!
+        let me = caller.principal.userUUID
+        switch request.method {
+        case .get:
+            return Self.json(.ok, try await controller.objects.get(userKind, uuid: me, scope: Scope(), base: base))
+        case .put:
+            let body = try await Self.bodyJSON(request)
+            let allowed: Set<String> = ["username", "old_password", "password", "full_name", "email", "name"]
+            if let unknown = body.object?.keys.sorted().first(where: { !allowed.contains($0) }) {
+                throw APIError(400, "\(unknown): unknown field (useraccount takes old_password and password)")
+            }
+            if let u = body["username"], u.string != caller.principal.username {
+                throw APIError(403, "username: only your own account can be changed here")
+            }
+            guard let old = body["old_password"]?.string else { throw APIError(400, "old_password: required") }
+            guard let new = body["password"]?.string else { throw APIError(400, "password: required") }
+            guard new.count >= 8 else { throw APIError(400, "password: must be at least 8 characters") }
+            do {
+                _ = try await controller.auth.check(
+                    username: caller.principal.username, password: old, source: caller.clientIP)
+            } catch let e as APIError where e.status == 401 {
+                throw APIError(400, "old_password: incorrect")
+            }
+            try await controller.objects.changeOwnPassword(
+                userUUID: me, password: new, keepSession: caller.sessionID, actor: caller.actor)
+            return Self.json(.ok, try await controller.objects.get(userKind, uuid: me, scope: Scope(), base: base))
+        default:
+            throw APIError(405, "use GET or PUT /api/useraccount")
+        }
+    }
+
+    /// `GET /api/analytics/logs?type=2`: the audit trail of the request's tenant, limited to the object
+    /// types the caller may read there; `obj_uuid`, `obj_type`, `request_user`, `page`, `page_size`.
+    func auditLog(_ query: [String: String], caller: Caller, base: String) async throws -> Response {
+        guard query["type"] == "2" else {
+            throw APIError(400, "type: 2 (config events, the audit trail) is the log type this controller serves")
+        }
+        let tenant = try caller.workingTenant()
+        let readable = ObjectKind.all.values.filter { kind in
+            (try? caller.principal.authorize(.read, kind, in: tenant)) != nil
+        }.map(\.name).sorted()
+        let list = try Self.list(query)
+        let q = AuditLog.Query(
+            tenant: tenant, types: readable, objUUID: query["obj_uuid"], objType: query["obj_type"],
+            user: query["request_user"], page: list.page, pageSize: list.pageSize)
+        return Self.json(.ok, try await controller.store.read { db in try AuditLog.read(db, q, base: base) })
     }
 
     // MARK: Agent
@@ -206,7 +350,7 @@ public struct ControllerResponder: HTTPResponder {
 
     // MARK: Auth
 
-    func login(_ request: Request) async throws -> Response {
+    func login(_ request: Request, context: Context) async throws -> Response {
         let data = try await Self.body(request)
         var username: String?
         var password: String?
@@ -221,10 +365,8 @@ public struct ControllerResponder: HTTPResponder {
             password = json["password"]?.string
         }
         guard let username, let password else { throw APIError(400, "username and password: required") }
-        guard let user = try await controller.auth.check(username: username, password: password) else {
-            throw APIError(401, "invalid credentials")
-        }
-        let (sid, csrf) = try await controller.auth.login(userUUID: user, now: Date().timeIntervalSince1970)
+        let user = try await controller.auth.check(username: username, password: password, source: context.clientIP)
+        let (sid, csrf) = try await controller.auth.login(userUUID: user)
         let userJSON = try await controller.objects.get(
             ObjectKind.all[User.objectType]!, uuid: user, scope: Scope(),
             base: "http://\(request.head.authority ?? "localhost")")
@@ -234,8 +376,11 @@ public struct ControllerResponder: HTTPResponder {
                 "user": userJSON, "version": Self.version, "session_cookie_name": .string("sessionid"),
                 "controller": .object(["name": .string("starling")]),
             ]))
-        r.setCookie(Cookie(name: "sessionid", value: sid, path: "/", httpOnly: true))
-        r.setCookie(Cookie(name: "csrftoken", value: csrf, path: "/"))
+        let secure = controller.configuration.secureCookies
+        // The session cookie is out of scripts' reach; the CSRF token is read by the console's scripts and
+        // sent back as X-CSRFToken. SameSite=Lax keeps both off cross-site writes.
+        r.setCookie(Cookie(name: "sessionid", value: sid, path: "/", secure: secure, httpOnly: true, sameSite: .lax))
+        r.setCookie(Cookie(name: "csrftoken", value: csrf, path: "/", secure: secure, httpOnly: false, sameSite: .lax))
         return r
     }
 
@@ -243,44 +388,56 @@ public struct ControllerResponder: HTTPResponder {
         if let sid = request.cookies["sessionid"]?.value ?? request.cookies["avi-sessionid"]?.value {
             try await controller.auth.logout(sid)
         }
-        return Self.json(.ok, .object([:]))
+        var r = Self.json(.ok, .object([:]))
+        // Expire the cookies in the browser as well.
+        r.setCookie(Cookie(name: "sessionid", value: "", maxAge: 0, path: "/", httpOnly: true, sameSite: .lax))
+        r.setCookie(Cookie(name: "csrftoken", value: "", maxAge: 0, path: "/", sameSite: .lax))
+        return r
     }
 
-    /// Basic auth, or a session cookie (plus `X-CSRFToken` on writes); then the tenant headers.
-    func authenticate(_ request: Request) async throws -> Scope {
-        var user: String?
+    /// Basic auth, or a session cookie (plus `X-CSRFToken` on writes); then the principal and the tenant
+    /// the request works in. An SE's Bearer secret is not a user: 401 here.
+    func authenticate(_ request: Request, context: Context) async throws -> Caller {
+        var user: String
+        var sessionID: String?
         if let auth = request.headers[.authorization], auth.hasPrefix("Basic ") {
             guard let decoded = Base64.decode(String(auth.dropFirst(6))),
                 let text = String(validating: decoded, as: UTF8.self), let colon = text.firstIndex(of: ":")
             else { throw APIError(401, "Authorization: malformed Basic credentials") }
             user = try await controller.auth.check(
-                username: String(text[..<colon]), password: String(text[text.index(after: colon)...]))
-            guard user != nil else { throw APIError(401, "invalid credentials") }
+                username: String(text[..<colon]), password: String(text[text.index(after: colon)...]),
+                source: context.clientIP)
         } else if let sid = request.cookies["sessionid"]?.value ?? request.cookies["avi-sessionid"]?.value {
-            guard let s = try await controller.auth.session(sid, now: Date().timeIntervalSince1970) else {
+            guard let s = try await controller.auth.session(sid) else {
                 throw APIError(401, "session expired or unknown: log in again")
             }
             if request.method != .get && request.method != .head && request.method != .options {
-                guard let token = request.headers[.init("X-CSRFToken")!], token == s.csrf else {
+                guard let token = request.headers[.init("X-CSRFToken")!],
+                    PasswordHasher.constantTimeEqual(Array(token.utf8), Array(s.csrf.utf8))
+                else {
                     throw APIError(403, "CSRF token missing or incorrect (send the csrftoken cookie as X-CSRFToken)")
                 }
             }
             user = s.user
+            sessionID = sid
         } else {
             throw APIError(401, "authentication required: log in (POST /login) or use Basic auth")
         }
-        var scope = Scope(tenant: ObjectService.admin, userUUID: user)
-        if let t = request.headers[.init("X-Avi-Tenant-UUID")!], !t.isEmpty {
-            scope.tenant = try await controller.tenant(uuid: t)
-        } else if let t = request.headers[.init("X-Avi-Tenant")!], !t.isEmpty {
-            scope.tenant = try await controller.tenant(name: t)
+        guard let principal = try await controller.auth.principal(userUUID: user) else {
+            throw APIError(401, "the user of this session no longer exists: log in again")
+        }
+        var tenant = principal.homeTenant
+        let byUUID = request.headers[.init("X-Avi-Tenant-UUID")!].flatMap { $0.isEmpty ? nil : $0 }
+        let byName = request.headers[.init("X-Avi-Tenant")!].flatMap { $0.isEmpty ? nil : $0 }
+        if byUUID != nil || byName != nil {
+            tenant = try await controller.tenant(named: byName, uuid: byUUID, for: principal)
         }
         if let v = request.headers[.init("X-Avi-Version")!] {
             guard v.split(separator: ".").allSatisfy({ Int($0) != nil }), !v.isEmpty else {
                 throw APIError(400, "X-Avi-Version: Invalid version \(v)")
             }
         }
-        return scope
+        return Caller(principal: principal, tenant: tenant, sessionID: sessionID, clientIP: context.clientIP)
     }
 
     // MARK: Helpers
@@ -364,6 +521,8 @@ public struct ControllerResponder: HTTPResponder {
     }
 
     static func error(_ e: APIError) -> Response {
-        json(HTTPResponse.Status(code: e.status), .object(["error": .string(e.message)]))
+        var r = json(HTTPResponse.Status(code: e.status), .object(["error": .string(e.message)]))
+        if let s = e.retryAfter { r.headers[.retryAfter] = String(s) }
+        return r
     }
 }

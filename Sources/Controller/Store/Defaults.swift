@@ -3,7 +3,7 @@ import StarlingModel
 
 /// The objects a new store starts with (DESIGN §3.1, §3.3): tenant `admin`, cloud `Default-Cloud`,
 /// vrfcontexts `global` and `management`, serviceenginegroup `Default-Group` (Avi defaults), the System
-/// health monitors and application profiles, role `System-Admin` and user `admin`.
+/// health monitors and application profiles, the predefined roles (``PredefinedRoles``) and user `admin`.
 enum Defaults {
     /// Creates them in one transaction unless the store was initialized before. Returns whether it did.
     static func bootstrap(
@@ -39,11 +39,7 @@ enum Defaults {
             try add(group)
             for hm in SystemDefaults.healthMonitors { try add(hm) }
             for ap in SystemDefaults.applicationProfiles { try add(ap) }
-            let everything = [
-                "VIRTUALSERVICE", "POOL", "HEALTHMONITOR", "VSVIP", "APPLICATIONPROFILE", "SSLKEYANDCERTIFICATE",
-                "SERVICEENGINE", "SERVICEENGINEGROUP", "VRFCONTEXT", "CLOUD", "TENANT", "USER", "ROLE",
-            ].map { Role.Permission(resource: "PERMISSION_\($0)", type: .writeAccess) }
-            try add(Role(name: "System-Admin", privileges: everything))
+            try ensurePredefinedRoles(db, now: now)
             var admin = User(
                 name: "admin", username: "admin",
                 access: [
@@ -53,6 +49,28 @@ enum Defaults {
             try add(admin)
             try db.setMeta("initialized", "1")
             return true
+        }
+    }
+
+    /// Creates the predefined roles that are missing and puts back the privileges of any that differ
+    /// (a store from an older version gains the roles added since). Run at every start.
+    static func ensurePredefinedRoles(_ store: Store, now: Double) async throws {
+        try await store.write { db in try ensurePredefinedRoles(db, now: now) }
+    }
+
+    static func ensurePredefinedRoles(_ db: Database, now: Double) throws {
+        let kind = ObjectKind.all[Role.objectType]!
+        for role in PredefinedRoles.roles {
+            let json = try ObjectService.check(kind, JSONValue.from(role))
+            if let existing = try db.object(type: Role.objectType, tenant: ObjectService.admin, name: role.name) {
+                if existing.json["privileges"] != json["privileges"] {
+                    _ = try ObjectService.update(
+                        db, kind, existing, json, scope: Scope(), passwordHash: nil, now: now)
+                }
+            } else {
+                _ = try ObjectService.insert(
+                    db, kind, json, uuid: "role-\(Secrets.uuid4())", scope: Scope(), passwordHash: nil, now: now)
+            }
         }
     }
 }

@@ -7,8 +7,9 @@ import StarlingModel
 /// and its checks (name taken, refs exist, still referenced) see one consistent state.
 ///
 /// Tables: `objects` (every API object as JSON, unique per type, tenant and name), `users` (password
-/// hashes), `sessions`, `join_tokens`, `se_secrets`, `placement`, `vs_scale`, `decisions`, `se_desired`
-/// (each SE's last desired state and version) and `meta` (the version counter).
+/// hashes), `sessions` (with login and last-use times), `join_tokens`, `se_secrets`, `placement`,
+/// `vs_scale`, `decisions`, `se_desired` (each SE's last desired state and version), `audit` (every
+/// write: who, when, tenant, object, before and after) and `meta` (the version counter).
 public final class Store: Sendable {
     let pool: DatabasePool
 
@@ -48,6 +49,22 @@ public final class Store: Sendable {
                     CREATE TABLE se_desired (
                         se_uuid TEXT PRIMARY KEY NOT NULL, version INTEGER NOT NULL, json TEXT NOT NULL);
                     CREATE TABLE meta (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL);
+                    """)
+        }
+        m.registerMigration("v2: session times, audit trail") { db in
+            // Sessions from before have no login or last-use time: they end (log in again).
+            try db.execute(
+                sql: """
+                    DELETE FROM sessions;
+                    ALTER TABLE sessions ADD COLUMN created REAL NOT NULL DEFAULT 0;
+                    ALTER TABLE sessions ADD COLUMN last_used REAL NOT NULL DEFAULT 0;
+                    CREATE INDEX sessions_user ON sessions(user_uuid);
+                    CREATE TABLE audit (
+                        seq INTEGER PRIMARY KEY AUTOINCREMENT, time REAL NOT NULL, event TEXT NOT NULL,
+                        user TEXT NOT NULL, client_ip TEXT NOT NULL, tenant TEXT NOT NULL, obj_type TEXT NOT NULL,
+                        obj_uuid TEXT NOT NULL, obj_name TEXT NOT NULL, old_json TEXT, new_json TEXT);
+                    CREATE INDEX audit_tenant ON audit(tenant, seq);
+                    CREATE INDEX audit_obj ON audit(obj_uuid, seq);
                     """)
         }
         return m

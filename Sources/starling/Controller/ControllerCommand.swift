@@ -36,6 +36,24 @@ struct ControllerCommand: AsyncParsableCommand {
         help: "PBKDF2-HMAC-SHA256 iterations for new password hashes (stored hashes keep their own count).")
     var passwordIterations: Int = 100_000
 
+    @Option(name: .long, help: "Seconds after its last use that a login session ends (Avi: 15 min).")
+    var sessionIdleTimeout: Double = 15 * 60
+
+    @Option(name: .long, help: "Seconds after login that a session ends, used or not.")
+    var sessionLifetime: Double = 24 * 3600
+
+    @Option(name: .long, help: "Failed logins per user name within the throttle window before 429.")
+    var loginFailuresPerUser: Int = 5
+
+    @Option(name: .long, help: "Failed logins per source address within the throttle window before 429.")
+    var loginFailuresPerSource: Int = 20
+
+    @Option(name: .long, help: "Seconds over which failed logins are counted.")
+    var loginThrottleWindow: Double = 60
+
+    @Flag(name: .long, help: "Mark session cookies Secure (the API is reached over HTTPS, e.g. through a TLS proxy).")
+    var secureCookies = false
+
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
@@ -49,6 +67,21 @@ struct ControllerCommand: AsyncParsableCommand {
         guard seDownAfter >= 1, seDownAfter <= 100 else { throw ValidationError("--se-down-after: must be 1-100") }
         guard (1...10_000_000).contains(passwordIterations) else {
             throw ValidationError("--password-iterations: must be 1-10000000")
+        }
+        guard sessionIdleTimeout >= 10, sessionIdleTimeout <= 7 * 86400 else {
+            throw ValidationError("--session-idle-timeout: must be 10-604800 seconds")
+        }
+        guard sessionLifetime >= sessionIdleTimeout, sessionLifetime <= 30 * 86400 else {
+            throw ValidationError("--session-lifetime: must be at least --session-idle-timeout and at most 30 days")
+        }
+        guard (1...1000).contains(loginFailuresPerUser) else {
+            throw ValidationError("--login-failures-per-user: must be 1-1000")
+        }
+        guard (1...100_000).contains(loginFailuresPerSource) else {
+            throw ValidationError("--login-failures-per-source: must be 1-100000")
+        }
+        guard loginThrottleWindow >= 1, loginThrottleWindow <= 86400 else {
+            throw ValidationError("--login-throttle-window: must be 1-86400 seconds")
         }
         try LogLevelOption.validate(logLevel)
     }
@@ -67,6 +100,12 @@ struct ControllerCommand: AsyncParsableCommand {
         config.heartbeatInterval = heartbeatInterval
         config.seDownAfter = seDownAfter
         config.passwordIterations = passwordIterations
+        config.sessionIdleTimeout = sessionIdleTimeout
+        config.sessionLifetime = sessionLifetime
+        config.loginFailuresPerUser = loginFailuresPerUser
+        config.loginFailuresPerSource = loginFailuresPerSource
+        config.loginThrottleWindow = loginThrottleWindow
+        config.secureCookies = secureCookies
         let controller: Controller
         do {
             controller = try await Controller(configuration: config, logger: logger)
