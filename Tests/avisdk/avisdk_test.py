@@ -99,7 +99,55 @@ def main():
 
     count = api.get("pool", params={"page_size": 1}).json()["count"]
     check(count == 0, "pool collection is empty")
+
+    tenant_admin(api, args)
     print("avisdk_test: PASS")
+
+
+def tenant_admin(api, args):
+    """A Tenant-Admin works inside its tenant with the unchanged SDK, and nowhere else."""
+    rsp = api.post("tenant", data={"name": "sdk-blue"})
+    check(rsp.status_code == 201, "admin creates tenant sdk-blue (%d %s)" % (rsp.status_code, rsp.text))
+    rsp = api.post("user", data={"name": "sdk-blue-admin", "password": "blue-admin-pw",
+                                 "default_tenant_ref": "/api/tenant/?name=sdk-blue",
+                                 "access": [{"role_ref": "/api/role/?name=Tenant-Admin",
+                                             "tenant_ref": "/api/tenant/?name=sdk-blue"}]})
+    check(rsp.status_code == 201, "admin creates a Tenant-Admin of sdk-blue (%d %s)" % (rsp.status_code, rsp.text))
+    user_uuid = rsp.json()["uuid"]
+    rsp = api.post("pool", data={"name": "admin-only-pool"})
+    check(rsp.status_code == 201, "admin creates a pool in tenant admin (%d)" % rsp.status_code)
+
+    blue = ApiSession.get_session("http://" + args.controller, "sdk-blue-admin", "blue-admin-pw",
+                                  port=args.port, tenant="sdk-blue", api_version="22.1.3")
+    rsp = blue.post("pool", data={"name": "blue-pool", "servers": [{"ip": {"addr": "198.18.1.30", "type": "V4"}}]})
+    check(rsp.status_code == 201, "the tenant admin creates a pool in its tenant (%d %s)" % (rsp.status_code, rsp.text))
+    got = blue.get_object_by_name("pool", "blue-pool")
+    check(got is not None and got["tenant_ref"].endswith(blue.get_slug_from_uri(got["tenant_ref"])),
+          "the tenant admin reads its pool by name")
+    got["servers"][0]["port"] = 8080
+    rsp = blue.put("pool/%s" % got["uuid"], data=got)
+    check(rsp.status_code == 200, "the tenant admin replaces its pool, tenant_ref and all (%d %s)"
+          % (rsp.status_code, rsp.text))
+    check(blue.get_object_by_name("pool", "admin-only-pool") is None, "admin's pool is not visible from sdk-blue")
+    rsp = blue.get("pool", tenant="admin")
+    check(rsp.status_code == 403, "the tenant admin gets 403 in tenant admin (%d)" % rsp.status_code)
+    rsp = blue.put("user/%s" % user_uuid, data={"name": "sdk-blue-admin", "password": "taken-over",
+                                                "is_superuser": True})
+    check(rsp.status_code == 403, "the tenant admin cannot change users, itself included (%d)" % rsp.status_code)
+    check(blue.get_object_by_name("healthmonitor", "System-HTTP") is not None,
+          "System-* monitors are shared with sdk-blue")
+
+    check(api.get("pool", tenant="sdk-blue").json()["count"] == 1, "admin sees the pool in sdk-blue")
+    rsp = blue.delete_by_name("pool", "blue-pool")
+    check(rsp.status_code == 204, "the tenant admin deletes its pool (%d)" % rsp.status_code)
+    rsp = api.get("analytics/logs", params={"type": 2, "request_user": "sdk-blue-admin"}, tenant="sdk-blue")
+    check(rsp.status_code == 200 and rsp.json()["count"] == 3,
+          "the audit trail has the tenant admin's three writes (%d %s)" % (rsp.status_code, rsp.text[:200]))
+    for path in ["user/%s" % user_uuid, "pool/%s" % api.get_object_by_name("pool", "admin-only-pool")["uuid"]]:
+        rsp = api.delete(path)
+        check(rsp.status_code == 204, "admin deletes %s (%d)" % (path.split("/")[0], rsp.status_code))
+    rsp = api.delete_by_name("tenant", "sdk-blue")
+    check(rsp.status_code == 204, "admin deletes the tenant (%d %s)" % (rsp.status_code, rsp.text))
 
 
 if __name__ == "__main__":

@@ -50,6 +50,8 @@ struct CtlAPI: Sendable {
     let auth: CtlAuth
     /// Per-request deadline.
     var timeout: Duration = .seconds(30)
+    /// The tenant every request works in (`X-Avi-Tenant`); nil for the user's default tenant.
+    var tenant: String?
 
     init(controller: String, auth: CtlAuth) throws(CtlError) {
         do {
@@ -64,6 +66,7 @@ struct CtlAPI: Sendable {
     func send(_ method: String, _ path: String, json: CtlJSON? = nil) async throws(CtlError) -> HTTPResponse {
         var headers = auth.headers(method: method)
         headers.append(("Accept", "application/json"))
+        if let tenant { headers.append(("X-Avi-Tenant", tenant)) }
         if json != nil { headers.append(("Content-Type", "application/json")) }
         do {
             return try await client.request(method, path, headers: headers, body: json?.compactBytes, timeout: timeout)

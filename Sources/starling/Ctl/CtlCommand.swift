@@ -123,6 +123,14 @@ struct CtlGlobalOptions: ParsableArguments {
     @Option(help: "Password (login; on other commands: HTTP Basic auth). Default: $STARLING_PASSWORD or a prompt.")
     var password: String?
 
+    @Option(help: "Tenant to work in (X-Avi-Tenant). Default: $STARLING_TENANT, else the user's default tenant.")
+    var tenant: String?
+
+    /// The tenant to send: the flag or `STARLING_TENANT`; nil lets the controller use the user's default.
+    func resolvedTenant(_ environment: CtlEnvironment) -> String? {
+        tenant ?? environment.variables["STARLING_TENANT"].flatMap { $0.isEmpty ? nil : $0 }
+    }
+
     /// The controller URL to use: the flag, `STARLING_CONTROLLER`, or the saved session's.
     func controllerURL(_ environment: CtlEnvironment, session: CtlSession?) throws(CtlError) -> String {
         guard
@@ -158,7 +166,9 @@ struct CtlGlobalOptions: ParsableArguments {
         } else {
             auth = .none
         }
-        return try CtlAPI(controller: url, auth: auth)
+        var api = try CtlAPI(controller: url, auth: auth)
+        api.tenant = resolvedTenant(environment)
+        return api
     }
 }
 
