@@ -41,30 +41,23 @@ final class ModelTests: XCTestCase {
         }
     }
 
-    func testSHA256HMACAndPBKDF2Vectors() {
-        XCTAssertEqual(
-            Secrets.hex(SHA256.hash(Array("abc".utf8))),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
-        XCTAssertEqual(
-            Secrets.hex(SHA256.hash(Array("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq".utf8))),
-            "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1")
-        XCTAssertEqual(
-            Secrets.hex(SHA256.hash([UInt8](repeating: 0x61, count: 1_000_000))),
-            "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0")
-        // RFC 4231 test case 2.
-        XCTAssertEqual(
-            Secrets.hex(HMACSHA256(key: Array("Jefe".utf8)).authenticate(Array("what do ya want for nothing?".utf8))),
-            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843")
+    func testDigestAndPBKDF2Vectors() {
+        // FIPS 180-2 SHA-256 "abc", through the SE-secret digest.
+        XCTAssertEqual(Secrets.digest("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
         // RFC 7914 §11.
         XCTAssertEqual(
             Secrets.hex(
-                PBKDF2.sha256(password: Array("passwd".utf8), salt: Array("salt".utf8), iterations: 1, length: 64)),
+                PasswordHasher.derive(
+                    password: Array("passwd".utf8), salt: Array("salt".utf8), iterations: 1, length: 64)),
             "55ac046e56e3089fec1691c22544b605f94185216dde0465e68b9d57c20dacbc"
                 + "49ca9cccf179b645991664b39d77ef317c71b845b1e30bd509112041d3a19783")
         XCTAssertEqual(
             Secrets.hex(
-                PBKDF2.sha256(password: Array("password".utf8), salt: Array("salt".utf8), iterations: 4096, length: 32)),
+                PasswordHasher.derive(password: Array("password".utf8), salt: Array("salt".utf8), iterations: 4096)),
             "c5e478d59288c841aa530db6845c4c8d962893a001ce4e11a4963873aa98134a")
+        // A stored hash from before (Django's format; computed independently with Python's hashlib).
+        let stored = "pbkdf2_sha256$1000$c2FsdHNhbHRzYWx0c2FsdA==$WvZkLIISziGPwb+iYiuU3DVgHU+L4BfuFzBPiwxCFPA="
+        XCTAssertTrue(PasswordHasher.verify("s3cret!", against: stored))
         let h = PasswordHasher(iterations: 1000).hash("s3cret!")
         XCTAssertTrue(h.hasPrefix("pbkdf2_sha256$1000$"))
         XCTAssertTrue(PasswordHasher.verify("s3cret!", against: h))

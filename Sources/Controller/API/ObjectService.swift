@@ -104,7 +104,7 @@ struct ObjectService: Sendable {
         }
         let canonical = try Self.check(kind, .object(members))
         try Self.checkRole(kind, canonical)
-        let hash = password.map { hasher.hash($0) }
+        let hash = try await password.asyncMap { try await hasher.hashOffloaded($0) }
         let now = wallClock()
         return try await store.write { db in
             let uuid = "\(kind.name)-\(Secrets.uuid4())"
@@ -122,7 +122,7 @@ struct ObjectService: Sendable {
         let password = members["password"]?.string
         let canonical = try Self.check(kind, .object(members))
         try Self.checkRole(kind, canonical)
-        let hash = password.map { hasher.hash($0) }
+        let hash = try await password.asyncMap { try await hasher.hashOffloaded($0) }
         let now = wallClock()
         return try await store.write { db in
             let existing = try Self.visibleObject(db, kind, uuid, scope)
@@ -135,7 +135,7 @@ struct ObjectService: Sendable {
     func patch(_ kind: ObjectKind, uuid: String, body: JSONValue, scope: Scope) async throws -> StoredObject {
         guard case .object(let ops) = body else { throw APIError(400, "body: must be a JSON object") }
         let password = (ops["replace"]?["password"] ?? ops["password"])?.string
-        let hash = password.map { hasher.hash($0) }
+        let hash = try await password.asyncMap { try await hasher.hashOffloaded($0) }
         let now = wallClock()
         return try await store.write { db in
             let existing = try Self.visibleObject(db, kind, uuid, scope)
@@ -153,7 +153,7 @@ struct ObjectService: Sendable {
     /// user's other sessions.
     func changeOwnPassword(userUUID: String, password: String, keepSession: String?, actor: AuditLog.Actor) async throws
     {
-        let hash = hasher.hash(password)
+        let hash = try await hasher.hashOffloaded(password)
         let now = wallClock()
         try await store.write { db in
             guard let o = try db.object(uuid: userUUID) else { throw APIError.notFound(User.objectType, userUUID) }
@@ -550,5 +550,13 @@ struct ObjectService: Sendable {
             }
         }
         return out
+    }
+}
+
+extension Optional {
+    /// `map` with an async transform.
+    func asyncMap<T>(_ transform: (Wrapped) async throws -> T) async rethrows -> T? {
+        guard let self else { return nil }
+        return try await transform(self)
     }
 }

@@ -59,7 +59,7 @@ final class AuthService: Sendable {
         if let (uuid, hash) = row {
             let key = Secrets.digest(hash + "\u{0}" + password)
             if verified.withLock({ $0.contains(key) }) { return uuid }
-            if PasswordHasher.verify(password, against: hash) {
+            if try await PasswordHasher.verifyOffloaded(password, against: hash) {
                 verified.withLock { set in
                     if set.count > 10_000 { set.removeAll() }
                     set.insert(key)
@@ -69,7 +69,7 @@ final class AuthService: Sendable {
             }
         } else {
             // The same PBKDF2 work as for a known name.
-            _ = PasswordHasher.verify(password, against: dummyHash)
+            _ = try await PasswordHasher.verifyOffloaded(password, against: dummyHash)
         }
         throttle.withLock { $0.recordFailure(user: username, source: source, now: t) }
         throw APIError(401, "invalid credentials")

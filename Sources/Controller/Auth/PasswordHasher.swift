@@ -1,5 +1,12 @@
+import Crypto
+import Foundation
+import NIOPosix
+import _CryptoExtras
+
 /// Salted, iterated password hashes in Django's text format, `pbkdf2_sha256$<iterations>$<salt>$<hash>`
 /// (salt and hash in base64), so the stored form names its own parameters and can be strengthened later.
+/// PBKDF2-HMAC-SHA256 comes from swift-crypto (BoringSSL). It costs tens of milliseconds by design, so
+/// the async forms run it on NIO's blocking thread pool, never on the cooperative pool that serves requests.
 public struct PasswordHasher: Sendable {
     /// PBKDF2 iterations for new hashes.
     public var iterations: Int
@@ -10,19 +17,40 @@ public struct PasswordHasher: Sendable {
     public func hash(_ password: String) -> String {
         var rng = SystemRandomNumberGenerator()
         let salt = (0..<16).map { _ in UInt8.random(in: 0...255, using: &rng) }
-        let saltText = Base64.encode(salt)
-        let dk = PBKDF2.sha256(password: Array(password.utf8), salt: Array(saltText.utf8), iterations: iterations)
-        return "pbkdf2_sha256$\(iterations)$\(saltText)$\(Base64.encode(dk))"
+        let saltText = Data(salt).base64EncodedString()
+        let dk = Self.derive(password: Array(password.utf8), salt: Array(saltText.utf8), iterations: iterations)
+        return "pbkdf2_sha256$\(iterations)$\(saltText)$\(Data(dk).base64EncodedString())"
+    }
+
+    /// ``hash(_:)`` on the blocking thread pool.
+    public func hashOffloaded(_ password: String) async throws -> String {
+        try await NIOThreadPool.singleton.runIfActive { [self] in hash(password) }
     }
 
     /// Whether `password` matches `stored` (constant-time comparison of the derived keys).
     public static func verify(_ password: String, against stored: String) -> Bool {
         let parts = stored.split(separator: "$", omittingEmptySubsequences: false)
         guard parts.count == 4, parts[0] == "pbkdf2_sha256", let iterations = Int(parts[1]), iterations > 0,
-            iterations <= 10_000_000, let expected = Base64.decode(String(parts[3])), expected.count == 32
+            iterations <= 10_000_000, let expected = Data(base64Encoded: String(parts[3])), expected.count == 32
         else { return false }
-        let dk = PBKDF2.sha256(password: Array(password.utf8), salt: Array(parts[2].utf8), iterations: iterations)
-        return constantTimeEqual(dk, expected)
+        let dk = derive(password: Array(password.utf8), salt: Array(parts[2].utf8), iterations: iterations)
+        return constantTimeEqual(dk, Array(expected))
+    }
+
+    /// ``verify(_:against:)`` on the blocking thread pool.
+    public static func verifyOffloaded(_ password: String, against stored: String) async throws -> Bool {
+        try await NIOThreadPool.singleton.runIfActive { verify(password, against: stored) }
+    }
+
+    /// PBKDF2-HMAC-SHA256 (RFC 8018 §5.2), `length` bytes.
+    static func derive(password: [UInt8], salt: [UInt8], iterations: Int, length: Int = 32) -> [UInt8] {
+        // Rounds are checked by the callers (1...10,000,000); should the library refuse anyway, the empty key
+        // matches no stored hash (a failed login, never a crash).
+        guard
+            let key = try? KDF.Insecure.PBKDF2.deriveKey(
+                from: password, salt: salt, using: .sha256, outputByteCount: length, unsafeUncheckedRounds: iterations)
+        else { return [] }
+        return key.withUnsafeBytes { Array($0) }
     }
 
     static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
@@ -54,7 +82,7 @@ public enum Secrets {
     }
 
     /// SHA-256 of the UTF-8 text, as hex (how SE secrets are stored).
-    public static func digest(_ s: String) -> String { hex(SHA256.hash(Array(s.utf8))) }
+    public static func digest(_ s: String) -> String { hex(Array(SHA256.hash(data: Array(s.utf8)))) }
 
     public static func hex(_ bytes: [UInt8]) -> String {
         let digits = Array("0123456789abcdef")
@@ -65,48 +93,5 @@ public enum Secrets {
             s.append(digits[Int(b & 0xf)])
         }
         return s
-    }
-}
-
-/// Standard base64 (RFC 4648 §4) with padding.
-enum Base64 {
-    private static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
-
-    static func encode(_ bytes: [UInt8]) -> String {
-        var out: [UInt8] = []
-        var i = 0
-        while i < bytes.count {
-            let n = min(3, bytes.count - i)
-            let b0 = bytes[i]
-            let b1 = n > 1 ? bytes[i + 1] : 0
-            let b2 = n > 2 ? bytes[i + 2] : 0
-            out.append(alphabet[Int(b0 >> 2)])
-            out.append(alphabet[Int((b0 & 0x3) << 4 | b1 >> 4)])
-            out.append(n > 1 ? alphabet[Int((b1 & 0xf) << 2 | b2 >> 6)] : UInt8(ascii: "="))
-            out.append(n > 2 ? alphabet[Int(b2 & 0x3f)] : UInt8(ascii: "="))
-            i += 3
-        }
-        return String(decoding: out, as: UTF8.self)
-    }
-
-    static func decode(_ s: String) -> [UInt8]? {
-        var table = [Int](repeating: -1, count: 256)
-        for (i, c) in alphabet.enumerated() { table[Int(c)] = i }
-        let chars = Array(s.utf8).filter { $0 != UInt8(ascii: "=") }
-        guard (s.utf8.count % 4) == 0 || !s.contains("=") else { return nil }
-        var out: [UInt8] = []
-        var acc = 0
-        var bits = 0
-        for c in chars {
-            let v = table[Int(c)]
-            guard v >= 0 else { return nil }
-            acc = (acc << 6) | v
-            bits += 6
-            if bits >= 8 {
-                bits -= 8
-                out.append(UInt8((acc >> bits) & 0xff))
-            }
-        }
-        return out
     }
 }

@@ -401,7 +401,7 @@ public struct ControllerResponder: HTTPResponder {
         var user: String
         var sessionID: String?
         if let auth = request.headers[.authorization], auth.hasPrefix("Basic ") {
-            guard let decoded = Base64.decode(String(auth.dropFirst(6))),
+            guard let decoded = Data(base64Encoded: String(auth.dropFirst(6))),
                 let text = String(validating: decoded, as: UTF8.self), let colon = text.firstIndex(of: ":")
             else { throw APIError(401, "Authorization: malformed Basic credentials") }
             user = try await controller.auth.check(
