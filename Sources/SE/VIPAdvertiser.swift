@@ -1,7 +1,7 @@
 import BGPSpeaker
 import StarlingModel
 
-/// Decides which VIPs the SE's BGP speaker advertises, with a reason for each decision (STYLE 9).
+/// Decides which VIPs the SE's BGP speaker advertises, with a reason for each decision (STYLE "Desired state, level-triggered").
 ///
 /// DESIGN §4: a VIP is advertised only while its virtual service can serve: enabled, placed on this
 /// SE, `enable_rhi` set, its pool has a server up, and the SE is not draining. The result is the full

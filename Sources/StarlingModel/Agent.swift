@@ -45,7 +45,7 @@ public struct SERegistered: Codable, Sendable, Hashable {
     }
 }
 
-/// The versioned document an SE applies as a whole (level-triggered, STYLE 9).
+/// The versioned document an SE applies as a whole (level-triggered, STYLE "Desired state, level-triggered").
 public struct SEDesiredState: Codable, Sendable, Hashable {
     /// Monotonic, also across controller restarts.
     public var version: Int

@@ -1,6 +1,6 @@
 /// # FSM: the BGP session state machine (RFC 4271 §8)
 ///
-/// Pure value code (STYLE 1, 7): no sockets, no timers, no `await`. The owner (the speaker's per-peer
+/// Pure value code (STYLE "Protocol logic is pure", "State machines are structs"): no sockets, no timers, no `await`. The owner (the speaker's per-peer
 /// handler) feeds `FSMEvent`s with the current time, executes the returned `FSMAction`s in order, and
 /// schedules a `.timersExpired` event at `nextDeadline`. Tests drive it with a manual clock.
 ///

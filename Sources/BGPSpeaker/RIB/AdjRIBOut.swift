@@ -1,4 +1,4 @@
-/// Adj-RIB-Out for one peer: what we originate, kept as desired state (STYLE 9).
+/// Adj-RIB-Out for one peer: what we originate, kept as desired state (STYLE "Desired state, level-triggered").
 ///
 /// The speaker hands the full set of routes it wants the peer to have to `setDesired(_:)`, and gets
 /// back the difference against what was last sent: prefixes to withdraw, and prefixes to announce

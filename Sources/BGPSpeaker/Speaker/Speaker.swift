@@ -11,7 +11,7 @@ import NIOPosix
 /// and executes the actions it returns: writing messages, opening and closing connections, applying
 /// UPDATEs to the `RIB`, and sending the `AdjRIBOut` difference when a session comes up or the
 /// advertisements change. All of it runs on one event loop, which owns every piece of mutable state
-/// (STYLE 8); this type is the thread-safe front door that hops onto that loop.
+/// (STYLE "One owner per piece of mutable state"); this type is the thread-safe front door that hops onto that loop.
 public final class Speaker: Sendable {
     public let eventLoop: any EventLoop
     private let core: NIOLoopBoundBox<SpeakerCore>
@@ -28,7 +28,7 @@ public final class Speaker: Sendable {
         try await eventLoop.flatSubmit { self.core.value.start() }.get()
     }
 
-    /// Sets the full set of prefixes to originate (desired state, STYLE 9); only the difference is sent.
+    /// Sets the full set of prefixes to originate (desired state, STYLE "Desired state, level-triggered"); only the difference is sent.
     public func setAdvertisements(_ routes: [IPPrefix: OriginatedRoute]) async {
         try? await eventLoop.submit { self.core.value.setAdvertisements(routes) }.get()
     }

@@ -1,4 +1,4 @@
-/// Decode and protocol errors that know their consequence (STYLE 5): the NOTIFICATION they map to
+/// Decode and protocol errors that know their consequence (STYLE "Errors carry their consequence"): the NOTIFICATION they map to
 /// (RFC 4271 §6) and the RFC 7606 action the session takes.
 
 /// NOTIFICATION error code (RFC 4271 §4.5, IANA "BGP Error Codes").

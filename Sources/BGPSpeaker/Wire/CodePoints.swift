@@ -1,4 +1,4 @@
-/// BGP code points as open structs (STYLE 4): unknown values decode, carry and re-encode unchanged.
+/// BGP code points as open structs (STYLE "Code points are open structs"): unknown values decode, carry and re-encode unchanged.
 
 /// BGP message type (RFC 4271 §4.1, RFC 2918).
 public struct MessageType: RawRepresentable, Sendable, Hashable, CustomStringConvertible {

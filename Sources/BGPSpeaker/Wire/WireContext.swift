@@ -1,4 +1,4 @@
-/// What the two speakers negotiated, carried into every encode and decode (STYLE 2).
+/// What the two speakers negotiated, carried into every encode and decode (STYLE "Wire types are value types").
 public struct WireContext: Sendable, Hashable {
     /// RFC 6793: both sides advertised the 4-octet AS capability, so AS_PATH and AGGREGATOR carry 4-octet ASNs.
     public var fourOctetAS: Bool

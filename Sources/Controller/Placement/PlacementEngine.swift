@@ -1,5 +1,5 @@
 /// The placement and capacity engine: a pure function from configuration, registered SEs and the current
-/// placement to the desired placement, with a reason for every decision (STYLE 1, 9; DESIGN §1, §3.3).
+/// placement to the desired placement, with a reason for every decision (STYLE "Protocol logic is pure", "Desired state, level-triggered"; DESIGN §1, §3.3).
 ///
 /// `place(_:)` works in three steps, always iterating in a fixed order (virtual services and SEs sorted by
 /// name, then uuid; ties broken the same way), so the same input always gives the same output:

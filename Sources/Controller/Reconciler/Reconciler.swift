@@ -3,7 +3,7 @@ import GRDB
 import Logging
 import StarlingModel
 
-/// The one owner of placement and of every SE's desired state (STYLE 8, 9).
+/// The one owner of placement and of every SE's desired state (STYLE "One owner per piece of mutable state", "Desired state, level-triggered").
 ///
 /// On every relevant change (object writes, registrations, heartbeats that change an SE's state, scale
 /// requests) and on every `tick()`, it runs the pure `PlacementEngine.place` over the whole configuration,

@@ -1,5 +1,5 @@
 /// Which registered SEs are up, from their heartbeats: pure value logic driven by a clock value
-/// (seconds, monotonic), so tests use a manual clock (STYLE 7).
+/// (seconds, monotonic), so tests use a manual clock (STYLE "State machines are structs").
 ///
 /// An SE is down when no heartbeat arrived for `downAfter` seconds (`--se-down-after` × the heartbeat
 /// interval). After a controller restart, `grace(_:now:)` counts every known SE as heard from at start,

@@ -1,7 +1,7 @@
 import NIOCore
 
 /// The health of one pool server as seen by one monitor: a pure state machine driven by a clock the
-/// caller passes in (STYLE 7). `MonitorRunner` executes its actions (opens the probe connection,
+/// caller passes in (STYLE "State machines are structs"). `MonitorRunner` executes its actions (opens the probe connection,
 /// abandons it, publishes the state) and feeds the results back.
 ///
 /// - The first check starts at once (`start`); then one every `interval` (a check still running when

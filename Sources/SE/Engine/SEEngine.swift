@@ -3,8 +3,8 @@ import Logging
 import NIOCore
 import StarlingModel
 
-/// The Service Engine's one owner of state (STYLE 8): applies the full desired state (level-triggered,
-/// STYLE 9) to the three edges — VIP plumbing (netlink), the data plane (listeners, proxies, monitors)
+/// The Service Engine's one owner of state (STYLE "One owner per piece of mutable state"): applies the full desired state (level-triggered,
+/// STYLE "Desired state, level-triggered") to the three edges — VIP plumbing (netlink), the data plane (listeners, proxies, monitors)
 /// and the BGP speaker — and recomputes what to advertise whenever health changes.
 ///
 /// Order of work, so that a VIP is advertised only while it can be served (DESIGN §1, §4):

@@ -2,7 +2,7 @@ import BGPSpeaker
 import StarlingModel
 
 /// What the SE makes of one virtual service of its desired state: the data-plane configuration, the
-/// VIPs to plumb and advertise, and the facts the advertisement decision needs. Pure (STYLE 1).
+/// VIPs to plumb and advertise, and the facts the advertisement decision needs. Pure (STYLE "Protocol logic is pure").
 public struct ServicePlan: Sendable, Hashable {
     public var id: String
     public var name: String

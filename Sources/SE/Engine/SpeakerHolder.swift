@@ -4,7 +4,7 @@ import NIOCore
 import StarlingModel
 
 /// The SE's embedded BGP speaker, created, reconfigured and stopped as the `global` vrfcontext's
-/// `bgp_profile` comes, changes and goes. Owned by ``SEEngine`` (one owner, STYLE 8).
+/// `bgp_profile` comes, changes and goes. Owned by ``SEEngine`` (one owner, STYLE "One owner per piece of mutable state").
 actor SpeakerHolder {
     private let eventLoop: any EventLoop
     private let logger: Logger

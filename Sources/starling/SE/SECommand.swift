@@ -188,7 +188,7 @@ struct SEConfigError: Error, CustomStringConvertible {
 }
 
 /// The SE as a service: engine, data plane, BGP, agent or file, management port; on graceful shutdown
-/// withdraw, drain, stop (DESIGN §3.1, STYLE 10).
+/// withdraw, drain, stop (DESIGN §3.1, STYLE "Daemons are Services").
 struct SEDaemon: Service {
     enum Mode: Sendable {
         case managed(controller: String, identity: SEAgent.Identity)
