@@ -24,6 +24,10 @@ public struct BgpProfile: Codable, Sendable, Hashable {
         guard local_as != 0 else {
             throw ModelError(field: "\(field).local_as", message: "must be between 1 and 4294967295")
         }
+        // RFC 6793 §9: AS_TRANS stands in for a 4-octet AS; the speaker refuses it as an AS of its own.
+        guard local_as != 23456 else {
+            throw ModelError(field: "\(field).local_as", message: "23456 is AS_TRANS (RFC 6793), not a usable AS")
+        }
         if let h = hold_time, !(h == 0 || (3...65535).contains(h)) {
             // RFC 4271 §4.2: zero or at least three seconds.
             throw ModelError(field: "\(field).hold_time", message: "must be 0 or between 3 and 65535")
@@ -62,6 +66,9 @@ public struct BgpPeer: Codable, Sendable, Hashable {
         }
         if let a = remote_as, a == 0 {
             throw ModelError(field: "\(field).remote_as", message: "must be between 1 and 4294967295")
+        }
+        if remote_as == 23456 {
+            throw ModelError(field: "\(field).remote_as", message: "23456 is AS_TRANS (RFC 6793), not a usable AS")
         }
     }
 }

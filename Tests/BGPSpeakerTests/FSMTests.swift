@@ -556,6 +556,8 @@ final class FSMTests: XCTestCase {
             field { try PeerConfiguration(localAS: 65001, routerID: id, peerAS: 65002, holdTime: 1) }, "holdTime")
         XCTAssertEqual(field { try PeerConfiguration(localAS: 0, routerID: id, peerAS: 65002) }, "localAS")
         XCTAssertEqual(field { try PeerConfiguration(localAS: 65001, routerID: id, peerAS: 0) }, "peerAS")
+        XCTAssertEqual(field { try PeerConfiguration(localAS: 23456, routerID: id, peerAS: 65002) }, "localAS")
+        XCTAssertEqual(field { try PeerConfiguration(localAS: 65001, routerID: id, peerAS: 23456) }, "peerAS")
         XCTAssertEqual(
             field { try PeerConfiguration(localAS: 65001, routerID: IPv4Address(rawValue: 0), peerAS: 65002) },
             "routerID")

@@ -133,6 +133,13 @@ final class ObjectAPITests: XCTestCase {
                     "servers[0].ip.addr"
                 ),
                 ("pool", #"{"name": "p", "lb_algorithm": "LB_ALGORITHM_MAGIC"}"#, "lb_algorithm"),
+                // AS_TRANS is refused here as by `starling bgp` and the speaker (RFC 6793 §9).
+                ("vrfcontext", #"{"name": "v", "bgp_profile": {"local_as": 23456}}"#, "bgp_profile.local_as"),
+                (
+                    "vrfcontext",
+                    #"{"name": "v", "bgp_profile": {"local_as": 65001, "peers": [{"peer_ip": {"addr": "198.18.1.1", "type": "V4"}, "remote_as": 23456}]}}"#,
+                    "bgp_profile.peers[0].remote_as"
+                ),
                 ("pool", #"{"name": "p", "colour": "blue"}"#, "colour"),
                 (
                     "pool", #"{"name": "p", "servers": [{"ip": {"addr": "10.0.0.1", "type": "V4"}, "weight": 1}]}"#,

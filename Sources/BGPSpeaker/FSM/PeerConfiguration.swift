@@ -69,6 +69,13 @@ public struct PeerConfiguration: Sendable, Hashable {
         // RFC 7607 §2: AS 0 must not be used; a peer announcing it gets Bad Peer AS.
         if localAS == 0 { throw PeerConfigurationError(field: "localAS", reason: "AS 0 is reserved (RFC 7607)") }
         if peerAS == 0 { throw PeerConfigurationError(field: "peerAS", reason: "AS 0 is reserved (RFC 7607)") }
+        // RFC 6793 §9: AS_TRANS is reserved; it stands in for a 4-octet AS and is nobody's own AS.
+        if localAS == UInt32(asTrans) {
+            throw PeerConfigurationError(field: "localAS", reason: "23456 is AS_TRANS (RFC 6793), not a usable AS")
+        }
+        if peerAS == UInt32(asTrans) {
+            throw PeerConfigurationError(field: "peerAS", reason: "23456 is AS_TRANS (RFC 6793), not a usable AS")
+        }
         // RFC 6286 §2.1: the BGP Identifier is a non-zero 4-octet value.
         if routerID.rawValue == 0 {
             throw PeerConfigurationError(field: "routerID", reason: "the BGP Identifier must not be 0.0.0.0")
