@@ -7,8 +7,8 @@ import XCTest
 
 /// The authorization matrix: every user kind (each predefined role in tenant t1, System-Admin for all
 /// tenants, a custom role, no access) × tenant (t1, t2, admin) × object type × method (list, read, create,
-/// replace, patch, delete) plus the runtime, scale and join-token endpoints, each sent through the API
-/// and compared with what Avi's roles promise, written down here independently of the implementation.
+/// replace, patch, delete) plus the runtime, scale, join-token, own-account and audit-trail endpoints, each
+/// sent through the API and compared with what Avi's roles promise, written down here independently of the implementation.
 final class AuthorizationMatrixTests: XCTestCase {
     /// What each predefined role gives, per object type (0 none, 1 read, 2 write), as Avi describes them.
     static func roleLevel(_ role: String, _ type: String) -> Int {
@@ -173,6 +173,10 @@ final class AuthorizationMatrixTests: XCTestCase {
             }
             var serial = 0
             for u in Self.users {
+                // Without a tenant header every user, with or without access, reads its own account.
+                expect(
+                    try await api.call(.get, "/api/useraccount", auth: u.auth), true, okStatus: [200],
+                    "\(u.name): useraccount")
                 for t in ["t1", "t2", "admin"] {
                     let h = ["X-Avi-Tenant": t]
                     for kind in ObjectKind.all.values.sorted(by: { $0.name < $1.name }) {
@@ -239,6 +243,14 @@ final class AuthorizationMatrixTests: XCTestCase {
                         try await api.call(.post, "/api/virtualservice/\(vs)/scalein", "{}", auth: u.auth, headers: h),
                         u.allowed(true, "virtualservice", in: t), okStatus: [200, 400, 409],
                         "\(u.name) in \(t): vs scalein")
+                    // Own account and the audit trail: any user with access to the tenant asked for.
+                    let member = !u.covers(t).isEmpty
+                    expect(
+                        try await api.call(.get, "/api/useraccount", auth: u.auth, headers: h), member, okStatus: [200],
+                        "\(u.name) in \(t): useraccount")
+                    expect(
+                        try await api.call(.get, "/api/analytics/logs?type=2", auth: u.auth, headers: h), member,
+                        okStatus: [200], "\(u.name) in \(t): audit trail")
                     let se = target["\(t)/serviceengine"]!
                     expect(
                         try await api.call(.get, "/api/serviceengine/\(se)/runtime", auth: u.auth, headers: h),
