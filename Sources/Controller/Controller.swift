@@ -71,12 +71,11 @@ public final class Controller: Sendable {
         let wallClock = configuration.wallClock ?? { Date().timeIntervalSince1970 }
         self.wallClock = wallClock
         objects = ObjectService(store: store, hasher: hasher, wallClock: wallClock)
-        var auth = AuthService.Settings()
-        auth.idleTimeout = configuration.sessionIdleTimeout
-        auth.lifetime = configuration.sessionLifetime
-        auth.userLimit = .init(failures: configuration.loginFailuresPerUser, window: configuration.loginThrottleWindow)
-        auth.sourceLimit = .init(
-            failures: configuration.loginFailuresPerSource, window: configuration.loginThrottleWindow)
+        let auth = AuthService.Settings(
+            idleTimeout: configuration.sessionIdleTimeout, lifetime: configuration.sessionLifetime,
+            userLimit: .init(failures: configuration.loginFailuresPerUser, window: configuration.loginThrottleWindow),
+            sourceLimit: .init(
+                failures: configuration.loginFailuresPerSource, window: configuration.loginThrottleWindow))
         self.auth = AuthService(store: store, hasher: hasher, settings: auth, now: wallClock)
         agent = AgentService(store: store, heartbeatInterval: configuration.heartbeatInterval)
         metrics = ControllerMetrics()

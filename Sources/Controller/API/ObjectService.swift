@@ -250,8 +250,10 @@ struct ObjectService: Sendable {
         _ db: Database, _ kind: ObjectKind, _ canonical: JSONValue, uuid: String, scope: Scope,
         passwordHash: String?, now: Double
     ) throws -> StoredObject {
-        let tenant = kind.global ? admin : try tenantOf(db, canonical["tenant_ref"], scope: scope)
-        if kind.global { try checkTenantRef(db, canonical["tenant_ref"], expected: admin) }
+        // A new object goes to the request's tenant (system-wide kinds to admin); a body tenant_ref may
+        // only repeat that.
+        let tenant = kind.global ? admin : scope.tenant
+        try checkTenantRef(db, canonical["tenant_ref"], expected: tenant)
         var json = try normalizeRefs(db, canonical, path: "", tenant: tenant)
         let name = json["name"]?.string ?? ""
         if try db.object(type: kind.name, tenant: tenant, name: name) != nil {
@@ -387,13 +389,8 @@ struct ObjectService: Sendable {
         return o
     }
 
-    /// The tenant a new object goes to: the request's. A body `tenant_ref` naming another tenant is
-    /// refused (403): X-Avi-Tenant says where a request works, and access was checked for that tenant.
-    static func tenantOf(_ db: Database, _ ref: JSONValue?, scope: Scope) throws -> String {
-        try checkTenantRef(db, ref, expected: scope.tenant)
-        return scope.tenant
-    }
-
+    /// 403 when a body `tenant_ref` names another tenant than `expected`: X-Avi-Tenant says where a request
+    /// works, and access was checked for that tenant.
     static func checkTenantRef(_ db: Database, _ ref: JSONValue?, expected: String) throws {
         guard let ref, ref != .null else { return }
         guard let s = ref.string else { throw APIError(400, "tenant_ref: expected a string") }

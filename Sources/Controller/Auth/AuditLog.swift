@@ -3,7 +3,8 @@ import GRDB
 import StarlingModel
 
 /// The audit trail: one row per write, recorded in the same transaction as the write itself (a write
-/// that rolls back leaves no row; a write never lands without its row). Rows say who (user name or
+/// that rolls back leaves no row; a write never lands without its row) — except scale out/in, whose
+/// row follows the reconciler's pass that applies it. Rows say who (user name or
 /// `se:<name>` for an SE registering), from where, when, in which tenant, what object, and its stored form
 /// before and after (passwords are never stored in objects; certificate keys are left out here).
 ///

@@ -16,11 +16,12 @@ import Synchronization
 ///   comes first, or at logout. Its last use is written at most every `touchInterval` seconds, so an idle
 ///   session may end up to that much early.
 final class AuthService: Sendable {
+    /// From ``ControllerConfiguration``, which holds the defaults.
     struct Settings: Sendable {
-        var idleTimeout: Double = 15 * 60
-        var lifetime: Double = 24 * 3600
-        var userLimit = LoginThrottle.Limit(failures: 5, window: 60)
-        var sourceLimit = LoginThrottle.Limit(failures: 20, window: 60)
+        var idleTimeout: Double
+        var lifetime: Double
+        var userLimit: LoginThrottle.Limit
+        var sourceLimit: LoginThrottle.Limit
     }
 
     let store: Store
@@ -118,13 +119,16 @@ final class AuthService: Sendable {
         try await store.write { db in try db.execute(sql: "DELETE FROM sessions WHERE id = ?", arguments: [id]) }
     }
 
-    /// A new join token valid for `lifetime` seconds.
-    func newJoinToken(lifetime: Double = 24 * 3600) async throws -> String {
+    /// A new join token valid for `lifetime` seconds, with its audit row in the same transaction.
+    func newJoinToken(actor: AuditLog.Actor, lifetime: Double = 24 * 3600) async throws -> String {
         let token = Secrets.token(bytes: 24)
         let t = now()
         try await store.write { db in
             try db.execute(
                 sql: "INSERT INTO join_tokens (token, expires) VALUES (?, ?)", arguments: [token, t + lifetime])
+            try AuditLog.record(
+                db, .action, actor: actor, tenant: ObjectService.admin, type: ServiceEngine.objectType, uuid: "",
+                name: "", new: .object(["action": .string("join token generated")]), now: t)
         }
         return token
     }

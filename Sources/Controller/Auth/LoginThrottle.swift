@@ -18,10 +18,7 @@ struct LoginThrottle: Sendable {
     private var users: [String: [Double]] = [:]
     private var sources: [String: [Double]] = [:]
 
-    init(
-        perUser: Limit = Limit(failures: 5, window: 60), perSource: Limit = Limit(failures: 20, window: 60),
-        maxKeys: Int = 10_000
-    ) {
+    init(perUser: Limit, perSource: Limit, maxKeys: Int = 10_000) {
         self.perUser = perUser
         self.perSource = perSource
         self.maxKeys = maxKeys

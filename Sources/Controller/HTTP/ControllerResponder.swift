@@ -142,12 +142,7 @@ public struct ControllerResponder: HTTPResponder {
         if rest == ["securetoken-generate"], method == .get {
             let tenant = try caller.workingTenant()
             try caller.principal.authorize(.write, ObjectKind.all[ServiceEngine.objectType]!, in: tenant)
-            let token = try await controller.auth.newJoinToken()
-            try await controller.store.write { [now = controller.wallClock(), actor = caller.actor] db in
-                try AuditLog.record(
-                    db, .action, actor: actor, tenant: ObjectService.admin, type: ServiceEngine.objectType,
-                    uuid: "", name: "", new: .object(["action": .string("join token generated")]), now: now)
-            }
+            let token = try await controller.auth.newJoinToken(actor: caller.actor)
             return Self.json(.ok, .object(["auth_token": .string(token)]))
         }
         if rest == ["analytics", "logs"], method == .get {
@@ -240,6 +235,7 @@ public struct ControllerResponder: HTTPResponder {
                 if let v = json["vip_id"], v.string == nil { throw APIError(400, "vip_id: expected a string") }
             }
             let ses = try await controller.reconciler.scale(uuid, out: action == "scaleout")
+            // The reconciler applies the scale in its own pass; its audit row follows right after.
             try await controller.store.write { [now = controller.wallClock()] db in
                 try AuditLog.record(
                     db, .action, actor: scope.actor, tenant: stored.tenant, type: kind.name, uuid: uuid,
