@@ -37,6 +37,9 @@ public struct ControllerConfiguration: Sendable {
     /// Mark the session cookies `Secure` (`--secure-cookies`: the API is reached over HTTPS, e.g. through a
     /// TLS-terminating proxy).
     public var secureCookies = false
+    /// The key file that seals certificate keys in the store (``SecretBox``); nil:
+    /// `<dataDirectory>/secrets.key`.
+    public var secretsKeyFile: String?
 
     public init(dataDirectory: String, adminPassword: String) {
         self.dataDirectory = dataDirectory
@@ -67,10 +70,12 @@ public final class Controller: Sendable {
         self.configuration = configuration
         self.logger = logger
         store = try Store(directory: configuration.dataDirectory)
+        let secrets = try SecretBox(
+            keyFile: configuration.secretsKeyFile ?? configuration.dataDirectory + "/secrets.key")
         let hasher = PasswordHasher(iterations: configuration.passwordIterations)
         let wallClock = configuration.wallClock ?? { Date().timeIntervalSince1970 }
         self.wallClock = wallClock
-        objects = ObjectService(store: store, hasher: hasher, wallClock: wallClock)
+        objects = ObjectService(store: store, hasher: hasher, secrets: secrets, wallClock: wallClock)
         let auth = AuthService.Settings(
             idleTimeout: configuration.sessionIdleTimeout, lifetime: configuration.sessionLifetime,
             userLimit: .init(failures: configuration.loginFailuresPerUser, window: configuration.loginThrottleWindow),
@@ -96,6 +101,7 @@ public final class Controller: Sendable {
             store, adminPasswordHash: { [hasher, password = configuration.adminPassword] in hasher.hash(password) },
             now: wallClock())
         try await Defaults.ensurePredefinedRoles(store, now: wallClock())
+        try await Defaults.ensureSystemSSLProfiles(store, now: wallClock())
         if created {
             logger.info(
                 "created the store and its default objects",

@@ -78,10 +78,13 @@ public struct ResolvedVirtualService: Codable, Sendable, Hashable {
     public var application_profile: ApplicationProfile
     /// In `ssl_key_and_certificate_refs` order.
     public var ssl_key_and_certificates: [SSLKeyAndCertificate]
+    /// The virtual service's SSL profile (`System-Standard` by default) when it terminates TLS.
+    public var ssl_profile: SSLProfile?
 
     public init(
         virtualservice: VirtualService, vsvip: VsVip, pool: Pool?, health_monitors: [HealthMonitor],
-        application_profile: ApplicationProfile, ssl_key_and_certificates: [SSLKeyAndCertificate]
+        application_profile: ApplicationProfile, ssl_key_and_certificates: [SSLKeyAndCertificate],
+        ssl_profile: SSLProfile? = nil
     ) {
         self.virtualservice = virtualservice
         self.vsvip = vsvip
@@ -89,6 +92,7 @@ public struct ResolvedVirtualService: Codable, Sendable, Hashable {
         self.health_monitors = health_monitors
         self.application_profile = application_profile
         self.ssl_key_and_certificates = ssl_key_and_certificates
+        self.ssl_profile = ssl_profile
     }
 }
 

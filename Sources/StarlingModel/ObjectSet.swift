@@ -11,12 +11,14 @@ public struct ObjectSet: Codable, Sendable, Hashable {
     public var virtualservice: [VirtualService]?
     public var applicationprofile: [ApplicationProfile]?
     public var sslkeyandcertificate: [SSLKeyAndCertificate]?
+    public var sslprofile: [SSLProfile]?
 
     public init(
         tenant: [Tenant]? = nil, cloud: [Cloud]? = nil, vrfcontext: [VrfContext]? = nil,
         serviceenginegroup: [ServiceEngineGroup]? = nil, healthmonitor: [HealthMonitor]? = nil,
         pool: [Pool]? = nil, vsvip: [VsVip]? = nil, virtualservice: [VirtualService]? = nil,
-        applicationprofile: [ApplicationProfile]? = nil, sslkeyandcertificate: [SSLKeyAndCertificate]? = nil
+        applicationprofile: [ApplicationProfile]? = nil, sslkeyandcertificate: [SSLKeyAndCertificate]? = nil,
+        sslprofile: [SSLProfile]? = nil
     ) {
         self.tenant = tenant
         self.cloud = cloud
@@ -28,6 +30,7 @@ public struct ObjectSet: Codable, Sendable, Hashable {
         self.virtualservice = virtualservice
         self.applicationprofile = applicationprofile
         self.sslkeyandcertificate = sslkeyandcertificate
+        self.sslprofile = sslprofile
     }
 
     /// Validates every object; the error names the type, the object and the field
@@ -43,6 +46,7 @@ public struct ObjectSet: Codable, Sendable, Hashable {
         try Self.each(virtualservice)
         try Self.each(applicationprofile)
         try Self.each(sslkeyandcertificate)
+        try Self.each(sslprofile)
     }
 
     private static func each<T: AviObject>(_ list: [T]?) throws(ModelError) {
@@ -66,7 +70,9 @@ public struct ObjectSet: Codable, Sendable, Hashable {
 public enum SystemDefaults {
     public static let applicationProfiles: [ApplicationProfile] = [
         ApplicationProfile(name: "System-HTTP", type: .http),
-        ApplicationProfile(name: "System-Secure-HTTP", type: .http),
+        ApplicationProfile(
+            name: "System-Secure-HTTP", type: .http,
+            http_profile: .init(http_to_https: true, hsts_enabled: true)),
         ApplicationProfile(name: "System-L4-Application", type: .l4),
         ApplicationProfile(name: "System-SSL-Application", type: .ssl),
     ]
@@ -83,6 +89,31 @@ public enum SystemDefaults {
             name: "System-Ping", type: .ping, send_interval: 10, receive_timeout: 4, successful_checks: 2,
             failed_checks: 2),
     ]
+
+    /// TLS 1.2 suites of `System-Standard`: AEAD only, ECDSA before RSA, forward-secret first.
+    public static let standardCiphers =
+        "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:"
+        + "ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-RSA-CHACHA20-POLY1305:"
+        + "AES128-GCM-SHA256:AES256-GCM-SHA384"
+    /// `System-Standard-PFS`: the forward-secret (ECDHE) ones.
+    public static let pfsCiphers =
+        "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:"
+        + "ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-RSA-CHACHA20-POLY1305"
+
+    public static let sslProfiles: [SSLProfile] = {
+        var standard = SSLProfile(
+            name: "System-Standard", accepted_versions: [.tls1_2, .tls1_3], accepted_ciphers: standardCiphers)
+        standard.type = .system
+        standard.description = "TLS 1.2 and 1.3, AEAD ciphers"
+        var pfs = SSLProfile(
+            name: "System-Standard-PFS", accepted_versions: [.tls1_2, .tls1_3], accepted_ciphers: pfsCiphers)
+        pfs.type = .system
+        pfs.description = "TLS 1.2 and 1.3, AEAD ciphers with forward-secret key exchange only"
+        return [standard, pfs]
+    }()
+
+    /// The SSL profile of a TLS virtual service without `ssl_profile_ref`.
+    public static let defaultSSLProfile = "System-Standard"
 
     /// The default application profile of a virtual service without `application_profile_ref`.
     public static let defaultApplicationProfile = "System-HTTP"

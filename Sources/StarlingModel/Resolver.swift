@@ -13,7 +13,8 @@ public struct ResolveError: Error, Sendable, Hashable, CustomStringConvertible {
 
 /// Turns virtual services and the objects they refer to into ``ResolvedVirtualService``s: what an SE
 /// runs. Used by the controller (refs are uuid URLs) and by a standalone SE (refs by `?name=`).
-/// Application profiles and health monitors not in the set are looked up by name in ``SystemDefaults``.
+/// Application profiles, health monitors and SSL profiles not in the set are looked up by name in
+/// ``SystemDefaults``.
 public struct Resolver: Sendable {
     private let set: ObjectSet
     private let pools: Index<Pool>
@@ -21,6 +22,7 @@ public struct Resolver: Sendable {
     private let monitors: Index<HealthMonitor>
     private let profiles: Index<ApplicationProfile>
     private let certs: Index<SSLKeyAndCertificate>
+    private let sslProfiles: Index<SSLProfile>
     private let vrfs: Index<VrfContext>
 
     public init(_ set: ObjectSet) {
@@ -30,6 +32,7 @@ public struct Resolver: Sendable {
         monitors = Index(set.healthmonitor ?? [], fallback: SystemDefaults.healthMonitors)
         profiles = Index(set.applicationprofile ?? [], fallback: SystemDefaults.applicationProfiles)
         certs = Index(set.sslkeyandcertificate ?? [])
+        sslProfiles = Index(set.sslprofile ?? [], fallback: SystemDefaults.sslProfiles)
         vrfs = Index(set.vrfcontext ?? [])
     }
 
@@ -64,9 +67,15 @@ public struct Resolver: Sendable {
         for (i, r) in (vs.ssl_key_and_certificate_refs ?? []).enumerated() {
             cs.append(try certs.lookup(r, field: "\(at).ssl_key_and_certificate_refs[\(i)]"))
         }
+        var sslProfile: SSLProfile?
+        if vs.services.contains(where: { $0.enable_ssl == true }) || vs.ssl_profile_ref != nil {
+            sslProfile = try sslProfiles.lookup(
+                vs.ssl_profile_ref ?? "/api/sslprofile/?name=\(SystemDefaults.defaultSSLProfile)",
+                field: "\(at).ssl_profile_ref")
+        }
         return ResolvedVirtualService(
             virtualservice: vs, vsvip: vsvip, pool: pool, health_monitors: hms, application_profile: profile,
-            ssl_key_and_certificates: cs)
+            ssl_key_and_certificates: cs, ssl_profile: sslProfile)
     }
 }
 

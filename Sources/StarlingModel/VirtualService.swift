@@ -31,6 +31,8 @@ public struct VirtualService: AviObject {
     /// Default `System-HTTP`.
     public var application_profile_ref: String?
     public var ssl_key_and_certificate_refs: [String]?
+    /// Default `System-Standard`.
+    public var ssl_profile_ref: String?
     /// Avi default true.
     public var enabled: Bool?
     /// Advertise the VIP with BGP (Avi default false; Starling SEs advertise when true).
@@ -83,6 +85,7 @@ public struct VirtualService: AviObject {
         try Check.ref(se_group_ref, "serviceenginegroup", "se_group_ref")
         try Check.ref(application_profile_ref, "applicationprofile", "application_profile_ref")
         try Check.refs(ssl_key_and_certificate_refs, "sslkeyandcertificate", "ssl_key_and_certificate_refs")
+        try Check.ref(ssl_profile_ref, "sslprofile", "ssl_profile_ref")
         try Check.ref(cloud_ref, "cloud", "cloud_ref")
         try Check.ref(vrf_context_ref, "vrfcontext", "vrf_context_ref")
     }

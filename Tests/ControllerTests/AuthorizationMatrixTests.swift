@@ -14,6 +14,7 @@ final class AuthorizationMatrixTests: XCTestCase {
     static func roleLevel(_ role: String, _ type: String) -> Int {
         let application = [
             "virtualservice", "pool", "healthmonitor", "vsvip", "applicationprofile", "sslkeyandcertificate",
+            "sslprofile",
         ]
         let infrastructure = ["vrfcontext", "serviceengine", "serviceenginegroup", "cloud", "tenant", "role"]
         switch role {
@@ -28,7 +29,7 @@ final class AuthorizationMatrixTests: XCTestCase {
         case "Application-Operator":
             return application.contains(type) || infrastructure.contains(type) ? 1 : 0
         case "Security-Admin":
-            if type == "sslkeyandcertificate" { return 2 }
+            if type == "sslkeyandcertificate" || type == "sslprofile" { return 2 }
             return application.contains(type) || infrastructure.contains(type) ? 1 : 0
         case "Pool-Reader-VS-Writer":  // the custom role below
             return ["pool": 1, "virtualservice": 2][type] ?? 0
@@ -90,9 +91,10 @@ final class AuthorizationMatrixTests: XCTestCase {
                 """#
         case "sslkeyandcertificate":
             return #"""
-                {"name": "\#(name)", "certificate": {"certificate": "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----"},
-                 "key": "-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----"}
+                {"name": "\#(name)", "certificate": {"self_signed": true, "subject": {"common_name": "\#(name).example"}}}
                 """#
+        case "sslprofile":
+            return #"{"name": "\#(name)", "accepted_versions": [{"type": "SSL_VERSION_TLS1_3"}]}"#
         case "user": return #"{"name": "\#(name)", "password": "secret-\#(name)"}"#
         case "role":
             return #"{"name": "\#(name)", "privileges": [{"resource": "PERMISSION_POOL", "type": "READ_ACCESS"}]}"#

@@ -38,7 +38,7 @@ final class HTTPCodecTests: XCTestCase {
         XCTAssertTrue(h.info.keepAlive, "HTTP/1.0 with Connection: keep-alive")
         XCTAssertFalse(h.info.isHEAD)
         XCTAssertEqual(requestFraming(h.info), .none)
-        let out = String(buffer: HTTPHeadWriter.request(h, clientIP: "192.0.2.7", allocator: allocator))
+        let out = String(buffer: HTTPHeadWriter.request(h, clientIP: "192.0.2.7", https: false, allocator: allocator))
         XCTAssertEqual(
             out,
             "GET /x?q=1 HTTP/1.1\r\nHost: example\r\nX-Forwarded-For: 203.0.113.1, 192.0.2.7\r\nAccept: */*\r\n"
@@ -46,17 +46,18 @@ final class HTTPCodecTests: XCTestCase {
     }
 
     func testChunkedRequestKeepsItsFramingAndGetsForwardedFor() throws {
-        let h = try head("PUT / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nconnection: close\r\n\r\n")
+        let h = try head("PUT / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nconnection: close\r\n\r\n")
         XCTAssertEqual(requestFraming(h.info), .chunked)
         XCTAssertFalse(h.info.keepAlive)
-        let out = String(buffer: HTTPHeadWriter.request(h, clientIP: "::1", allocator: allocator))
+        let out = String(buffer: HTTPHeadWriter.request(h, clientIP: "::1", https: true, allocator: allocator))
         XCTAssertEqual(
             out,
-            "PUT / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nX-Forwarded-For: ::1\r\nX-Forwarded-Proto: http\r\n\r\n")
+            "PUT / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nX-Forwarded-For: ::1\r\n"
+                + "X-Forwarded-Proto: https\r\n\r\n")
     }
 
     func testHEADAndContentLength() throws {
-        let h = try head("HEAD /h HTTP/1.1\r\nContent-Length:  12 \r\nContent-Length: 12\r\n\r\n")
+        let h = try head("HEAD /h HTTP/1.1\r\nHost: a\r\nContent-Length:  12 \r\nContent-Length: 12\r\n\r\n")
         XCTAssertTrue(h.info.isHEAD)
         XCTAssertEqual(requestFraming(h.info), .length(12), "equal repeated lengths are one length")
     }
@@ -134,11 +135,21 @@ final class HTTPCodecTests: XCTestCase {
             ("GET / HTTP/1.1\r\nContent-Length: 1x\r\n\r\n", "Content-Length"),
             ("GET / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", "Content-Length"),
             ("GET / HTTP/1.1\r\nContent-Length: 99999999999999999999\r\n\r\n", "Content-Length"),
-            ("POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n", "Transfer-Encoding"),
+            ("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n", "Transfer-Encoding"),
             (
-                "POST / HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
+                "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
                 "Content-Length with Transfer-Encoding"
             ),
+            // Request smuggling: control characters in a value, obs-fold after the first line, framing an
+            // HTTP/1.0 request with Transfer-Encoding (RFC 9112 §6.1), Host missing or repeated (§3.2).
+            ("GET / HTTP/1.1\r\nHost: a\r\nX: a\u{0}b\r\n\r\n", "header field value"),
+            ("GET / HTTP/1.1\r\nHost: a\r\nX: a\rb\r\n\r\n", "line ending"),
+            ("GET / HTTP/1.1\r\nHost: a\r\nX: a\u{7f}b\r\n\r\n", "header field value"),
+            ("GET / HTTP/1.1\r\nHost: a\r\nX: a\r\n  b\r\n\r\n", "header field name"),
+            ("POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", "Transfer-Encoding in an HTTP/1.0 request"),
+            ("GET / HTTP/1.1\r\nAccept: */*\r\n\r\n", "no Host field"),
+            ("GET / HTTP/1.1\r\nHost: a\r\nhost: b\r\n\r\n", "several Host fields"),
+            ("GET / HTTP/1.0\r\nHost: a\r\nHost: a\r\n\r\n", "several Host fields"),
         ]
         for (text, field) in bad {
             XCTAssertEqual(error(text), .malformed(field), text.debugDescription)
@@ -146,6 +157,11 @@ final class HTTPCodecTests: XCTestCase {
         XCTAssertEqual(error("HTTP/1.1 2OO OK\r\n\r\n", request: false), .malformed("status code"))
         XCTAssertEqual(error("HTTP/1.1 200OK\r\n\r\n", request: false), .malformed("status line"))
         XCTAssertEqual(error("HTTP/1.1 099 X\r\n\r\n", request: false), .malformed("status code"))
+        XCTAssertEqual(
+            error("HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n", request: false),
+            .malformed("Content-Length with Transfer-Encoding"), "CL+TE in a response")
+        XCTAssertNil(error("GET / HTTP/1.0\r\n\r\n"), "HTTP/1.0 needs no Host")
+        XCTAssertNil(error("HTTP/1.1 200 OK\r\n\r\n", request: false), "responses have no Host")
     }
 
     func testHeadSplitAcrossReads() throws {

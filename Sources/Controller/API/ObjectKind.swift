@@ -27,19 +27,30 @@ struct ObjectKind: Sendable {
     let creatable: Bool
     /// A write changes what the reconciler places or pushes to SEs.
     let affectsPlacement: Bool
+    /// Fields a write may set and a read never returns (a certificate's private key and passphrase;
+    /// user passwords are not stored in the object at all).
+    let writeOnly: [String]
     /// Decodes strictly, validates, and returns the canonical JSON (explicit nulls dropped).
     let check: @Sendable (JSONValue) throws(ModelError) -> JSONValue
 
     /// Stored in tenant `admin` and visible from every tenant.
     var global: Bool { sharing == .system }
 
+    /// `json` without the write-only fields (what a read returns).
+    func hidingWriteOnly(_ json: JSONValue) -> JSONValue {
+        guard !writeOnly.isEmpty, case .object(var m) = json else { return json }
+        for k in writeOnly { m[k] = nil }
+        return .object(m)
+    }
+
     static func of<T: AviObject>(
         _: T.Type, _ sharing: Sharing, systemAdminOnly: Bool = false, creatable: Bool = true,
-        affectsPlacement: Bool = true
+        affectsPlacement: Bool = true, writeOnly: [String] = []
     ) -> ObjectKind {
         ObjectKind(
             name: T.objectType, sharing: sharing, permission: "PERMISSION_" + T.objectType.uppercased(),
-            systemAdminOnly: systemAdminOnly, creatable: creatable, affectsPlacement: affectsPlacement
+            systemAdminOnly: systemAdminOnly, creatable: creatable, affectsPlacement: affectsPlacement,
+            writeOnly: writeOnly
         ) { (json: JSONValue) throws(ModelError) -> JSONValue in
             let value = try StrictJSON.decode(T.self, from: json)
             try value.validate()
@@ -56,7 +67,9 @@ struct ObjectKind: Sendable {
             of(ServiceEngineGroup.self, .system, systemAdminOnly: true),
             of(ServiceEngine.self, .system, creatable: false), of(HealthMonitor.self, .tenantSharedFromAdmin),
             of(Pool.self, .tenant), of(VsVip.self, .tenant), of(VirtualService.self, .tenant),
-            of(ApplicationProfile.self, .tenantSharedFromAdmin), of(SSLKeyAndCertificate.self, .tenant),
+            of(ApplicationProfile.self, .tenantSharedFromAdmin),
+            of(SSLKeyAndCertificate.self, .tenant, writeOnly: ["key", "key_passphrase"]),
+            of(SSLProfile.self, .tenantSharedFromAdmin),
             of(User.self, .system, systemAdminOnly: true, affectsPlacement: false),
             of(Role.self, .system, systemAdminOnly: true, affectsPlacement: false),
         ].map { ($0.name, $0) })

@@ -26,6 +26,8 @@ public struct Scope: Sendable, Hashable {
 struct ObjectService: Sendable {
     let store: Store
     let hasher: PasswordHasher
+    /// Seals certificate keys in the store (``SecretBox``).
+    let secrets: SecretBox
     /// Wall-clock seconds since the epoch (for `_last_modified`).
     let wallClock: @Sendable () -> Double
 
@@ -63,7 +65,9 @@ struct ObjectService: Sendable {
         let slice = start < objects.count ? Array(objects[start..<min(objects.count, start + query.pageSize)]) : []
         var results: [JSONValue] = []
         for o in slice {
-            results.append(try await present(o.json, base: base, fields: query.fields, includeName: query.includeName))
+            results.append(
+                try await present(
+                    kind.hidingWriteOnly(o.json), base: base, fields: query.fields, includeName: query.includeName))
         }
         var out: [String: JSONValue] = ["count": .int(Int64(objects.count)), "results": .array(results)]
         if start + query.pageSize < objects.count {
@@ -79,7 +83,7 @@ struct ObjectService: Sendable {
         includeName: Bool = false
     ) async throws -> JSONValue {
         let o = try await store.read { db in try Self.visibleObject(db, kind, uuid, scope) }
-        return try await present(o.json, base: base, fields: fields, includeName: includeName)
+        return try await present(kind.hidingWriteOnly(o.json), base: base, fields: fields, includeName: includeName)
     }
 
     /// Stored (relative) form of an object, for internal users.
@@ -108,7 +112,8 @@ struct ObjectService: Sendable {
         let now = wallClock()
         return try await store.write { db in
             let uuid = "\(kind.name)-\(Secrets.uuid4())"
-            let o = try Self.insert(db, kind, canonical, uuid: uuid, scope: scope, passwordHash: hash, now: now)
+            let stored = try prepared(kind, canonical, stored: nil, now: now)
+            let o = try Self.insert(db, kind, stored, uuid: uuid, scope: scope, passwordHash: hash, now: now)
             try AuditLog.record(
                 db, .create, actor: scope.actor, tenant: o.tenant, type: kind.name, uuid: o.uuid, name: o.name,
                 new: o.json, now: now)
@@ -127,7 +132,8 @@ struct ObjectService: Sendable {
         return try await store.write { db in
             let existing = try Self.visibleObject(db, kind, uuid, scope)
             try Self.writable(existing, kind, scope)
-            return try Self.updateAudited(db, kind, existing, canonical, scope: scope, passwordHash: hash, now: now)
+            let stored = try prepared(kind, canonical, stored: existing.json, now: now)
+            return try Self.updateAudited(db, kind, existing, stored, scope: scope, passwordHash: hash, now: now)
         }
     }
 
@@ -140,12 +146,13 @@ struct ObjectService: Sendable {
         return try await store.write { db in
             let existing = try Self.visibleObject(db, kind, uuid, scope)
             try Self.writable(existing, kind, scope)
-            let merged = try Self.applyPatch(existing.json, ops)
+            let merged = try Self.applyPatch(try opened(kind, existing.json), ops)
             var members = merged.object ?? [:]
             for k in ["uuid", "url", "_last_modified"] { members[k] = nil }
             let canonical = try Self.check(kind, .object(members))
             try Self.checkRole(kind, canonical)
-            return try Self.updateAudited(db, kind, existing, canonical, scope: scope, passwordHash: hash, now: now)
+            let stored = try prepared(kind, canonical, stored: existing.json, now: now)
+            return try Self.updateAudited(db, kind, existing, stored, scope: scope, passwordHash: hash, now: now)
         }
     }
 
@@ -202,6 +209,26 @@ struct ObjectService: Sendable {
     }
 
     // MARK: Write helpers (inside a transaction)
+
+    /// The stored form of a checked body: a certificate is checked against its key, described and its
+    /// secrets sealed (``CertificateImport``); an SSL profile's ciphers are checked by BoringSSL.
+    func prepared(_ kind: ObjectKind, _ canonical: JSONValue, stored: JSONValue?, now: Double) throws -> JSONValue {
+        switch kind.name {
+        case SSLKeyAndCertificate.objectType:
+            return try CertificateImport.prepare(
+                canonical, stored: stored, box: secrets, now: Date(timeIntervalSince1970: now))
+        case SSLProfile.objectType:
+            try CertificateImport.checkProfile(try StrictJSON.decode(SSLProfile.self, from: canonical))
+            return canonical
+        default:
+            return canonical
+        }
+    }
+
+    /// A stored object with its sealed fields opened (the base a PATCH merges into).
+    func opened(_ kind: ObjectKind, _ json: JSONValue) throws -> JSONValue {
+        kind.writeOnly.isEmpty ? json : try CertificateImport.reveal(json, box: secrets)
+    }
 
     /// `update` plus its audit row; a new password set for another user ends that user's sessions.
     static func updateAudited(

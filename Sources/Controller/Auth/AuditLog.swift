@@ -50,10 +50,10 @@ enum AuditLog {
         }
     }
 
-    /// Private keys stay out of the trail.
+    /// Write-only fields (private keys) stay out of the trail.
     static func redacted(_ type: String, _ json: JSONValue) -> JSONValue {
-        guard type == SSLKeyAndCertificate.objectType, case .object(var m) = json else { return json }
-        for k in ["key", "key_passphrase"] where m[k] != nil { m[k] = .string("<hidden>") }
+        guard let kind = ObjectKind[type], !kind.writeOnly.isEmpty, case .object(var m) = json else { return json }
+        for k in kind.writeOnly where m[k] != nil { m[k] = .string("<hidden>") }
         return .object(m)
     }
 

@@ -333,7 +333,8 @@ public struct ControllerResponder: HTTPResponder {
                 throw APIError(404, "serviceengine \(se) not found: register again")
             }
             if let version, d.version == version { return Response(status: .notModified) }
-            return Self.json(.ok, JSONValue.from(d))
+            // Keys stay sealed in the store and in the reconciler's state; the SE gets them in clear.
+            return Self.json(.ok, JSONValue.from(try CertificateImport.reveal(d, box: controller.objects.secrets)))
         case (.post, "heartbeat"):
             let status = try Self.decode(SEStatus.self, try await Self.body(request))
             guard status.se_uuid == se else { throw APIError(400, "se_uuid: does not match the URL") }

@@ -330,7 +330,7 @@ public actor Reconciler {
             let types = [
                 ServiceEngineGroup.objectType, ServiceEngine.objectType, VirtualService.objectType, Pool.objectType,
                 VsVip.objectType, HealthMonitor.objectType, ApplicationProfile.objectType,
-                SSLKeyAndCertificate.objectType, VrfContext.objectType,
+                SSLKeyAndCertificate.objectType, SSLProfile.objectType, VrfContext.objectType,
             ]
             var all: [StoredObject] = []
             for t in types { all += try db.objects(type: t) }
@@ -381,6 +381,8 @@ public actor Reconciler {
                 case SSLKeyAndCertificate.objectType:
                     snap.set.sslkeyandcertificate =
                         (snap.set.sslkeyandcertificate ?? []) + [try o.decode(SSLKeyAndCertificate.self)]
+                case SSLProfile.objectType:
+                    snap.set.sslprofile = (snap.set.sslprofile ?? []) + [try o.decode(SSLProfile.self)]
                 case VrfContext.objectType:
                     let v = try o.decode(VrfContext.self)
                     if v.name == SystemDefaults.globalVrf && o.tenant == ObjectService.admin { snap.globalVrf = v }

@@ -3,7 +3,7 @@ import StarlingModel
 
 /// The objects a new store starts with (DESIGN §3.1, §3.3): tenant `admin`, cloud `Default-Cloud`,
 /// vrfcontexts `global` and `management`, serviceenginegroup `Default-Group` (Avi defaults), the System
-/// health monitors and application profiles, the predefined roles (``PredefinedRoles``) and user `admin`.
+/// health monitors and application profiles, the System SSL profiles (``ensureSystemSSLProfiles(_:now:)``), the predefined roles (``PredefinedRoles``) and user `admin`.
 enum Defaults {
     /// Creates them in one transaction unless the store was initialized before. Returns whether it did.
     static func bootstrap(
@@ -56,6 +56,20 @@ enum Defaults {
     /// (a store from an older version gains the roles added since). Run at every start.
     static func ensurePredefinedRoles(_ store: Store, now: Double) async throws {
         try await store.write { db in try ensurePredefinedRoles(db, now: now) }
+    }
+
+    /// Creates the system SSL profiles a store from an older version lacks (they are not overwritten:
+    /// an administrator may have tuned them).
+    static func ensureSystemSSLProfiles(_ store: Store, now: Double) async throws {
+        try await store.write { db in
+            let kind = ObjectKind.all[SSLProfile.objectType]!
+            for p in SystemDefaults.sslProfiles
+            where try db.object(type: kind.name, tenant: ObjectService.admin, name: p.name) == nil {
+                _ = try ObjectService.insert(
+                    db, kind, try ObjectService.check(kind, JSONValue.from(p)),
+                    uuid: "\(kind.name)-\(Secrets.uuid4())", scope: Scope(), passwordHash: nil, now: now)
+            }
+        }
     }
 
     static func ensurePredefinedRoles(_ db: Database, now: Double) throws {

@@ -11,22 +11,80 @@ public struct DataPlaneConfig: Sendable, Hashable {
     }
 }
 
-/// One address a virtual service listens on: a VIP (IPv4 or IPv6 literal) and a TCP port.
+/// One address a virtual service listens on: a VIP (IPv4 or IPv6 literal) and a TCP port, with or
+/// without TLS.
 public struct ListenAddress: Sendable, Hashable, CustomStringConvertible {
     /// IPv4 or IPv6 literal, e.g. `192.0.2.10` or `2001:db8::10`.
     public var host: String
     /// TCP port, 1...65535.
     public var port: Int
+    /// Terminate TLS on this address (Avi `services[].enable_ssl`) with the service's `tls` settings.
+    public var tls: Bool
 
     /// An address to listen on.
-    public init(host: String, port: Int) {
+    public init(host: String, port: Int, tls: Bool = false) {
         self.host = host
         self.port = port
+        self.tls = tls
     }
 
     /// `host:port`, with brackets around an IPv6 host.
     public var description: String {
         host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+    }
+}
+
+/// TLS termination of a virtual service: its certificates and what its SSL profile accepts.
+public struct TLSSettings: Sendable, Hashable {
+    /// One certificate with its key (Avi `sslkeyandcertificate`).
+    public struct Certificate: Sendable, Hashable {
+        /// Object name (for problems and logs).
+        public var name: String
+        /// PEM chain, leaf first.
+        public var chainPEM: String
+        /// PEM private key.
+        public var keyPEM: String
+        /// Passphrase of an encrypted key.
+        public var passphrase: String?
+
+        public init(name: String, chainPEM: String, keyPEM: String, passphrase: String? = nil) {
+            self.name = name
+            self.chainPEM = chainPEM
+            self.keyPEM = keyPEM
+            self.passphrase = passphrase
+        }
+    }
+
+    /// TLS protocol versions (an SSL profile's `accepted_versions` range).
+    public enum Version: Int, Sendable, Hashable, Comparable {
+        case tls1 = 10, tls1_1 = 11, tls1_2 = 12, tls1_3 = 13
+        public static func < (a: Self, b: Self) -> Bool { a.rawValue < b.rawValue }
+    }
+
+    /// In `ssl_key_and_certificate_refs` order; the first is the default (no SNI match).
+    public var certificates: [Certificate]
+    public var minimumVersion: Version
+    public var maximumVersion: Version
+    /// OpenSSL cipher list for TLS 1.2 and older.
+    public var cipherString: String
+    /// Session resumption with tickets (`enable_ssl_session_reuse`).
+    public var sessionReuse: Bool
+    /// Prefer the client's cipher order.
+    public var preferClientCiphers: Bool
+    /// `Strict-Transport-Security` value for HTTPS responses (HTTP services), nil for none.
+    public var hsts: String?
+
+    public init(
+        certificates: [Certificate], minimumVersion: Version = .tls1_2, maximumVersion: Version = .tls1_3,
+        cipherString: String, sessionReuse: Bool = true, preferClientCiphers: Bool = false, hsts: String? = nil
+    ) {
+        self.certificates = certificates
+        self.minimumVersion = minimumVersion
+        self.maximumVersion = maximumVersion
+        self.cipherString = cipherString
+        self.sessionReuse = sessionReuse
+        self.preferClientCiphers = preferClientCiphers
+        self.hsts = hsts
     }
 }
 
@@ -80,11 +138,17 @@ public struct ServiceConfig: Sendable, Hashable {
     public var idleTimeout: Duration
     /// HTTP limits; `connectTimeout` also applies to L4.
     public var http: HTTPLimits
+    /// Certificates and versions for the listeners with `tls`.
+    public var tls: TLSSettings?
+    /// HTTP services: answer requests on the plain listeners with a 301 to `https://<host>:<port>`
+    /// (Avi `http_to_https`); nil: proxy them.
+    public var httpsRedirectPort: Int?
 
     /// A service; `idleTimeout` defaults to 600 s for L4 and 60 s for HTTP.
     public init(
         id: String, name: String, listeners: [ListenAddress], kind: Kind, pool: PoolConfig,
-        idleTimeout: Duration? = nil, http: HTTPLimits = HTTPLimits()
+        idleTimeout: Duration? = nil, http: HTTPLimits = HTTPLimits(), tls: TLSSettings? = nil,
+        httpsRedirectPort: Int? = nil
     ) {
         self.id = id
         self.name = name
@@ -93,6 +157,8 @@ public struct ServiceConfig: Sendable, Hashable {
         self.pool = pool
         self.idleTimeout = idleTimeout ?? (kind == .l4 ? .seconds(600) : .seconds(60))
         self.http = http
+        self.tls = tls
+        self.httpsRedirectPort = httpsRedirectPort
     }
 }
 

@@ -140,7 +140,7 @@ public final class DataPlane: Sendable {
 
         // Bind new addresses (outside the lock: binding waits for the loops).
         for bind in plan.binds {
-            let result = await Self.bindAll(bind.address, services: bind.runtime.loopServices)
+            let result = await Self.bindAll(bind.address, tls: bind.listen.tls, services: bind.runtime.loopServices)
             switch result {
             case .success(let channels):
                 let keep = state.withLock { st -> Bool in
@@ -180,10 +180,28 @@ public final class DataPlane: Sendable {
         let id = config.id
         rt.config = config
 
+        // TLS: contexts are rebuilt only when the settings change (a rotated certificate); new
+        // handshakes use the new ones, open connections keep theirs.
+        if config.tls != rt.tls?.settings {
+            rt.tls = nil
+            if let settings = config.tls {
+                do {
+                    rt.tls = try TLSTerminator(settings, applicationProtocols: ["http/1.1"], metrics: rt.tlsMetrics)
+                } catch {
+                    problems.append(ServiceProblem(serviceID: id, field: error.field, reason: error.reason))
+                }
+            }
+        }
+
         // Listeners.
         var wantedListeners = Set<ListenAddress>()
         for (i, l) in config.listeners.enumerated() {
             let field = "listeners[\(i)]"
+            if l.tls && rt.tls == nil {
+                problems.append(
+                    ServiceProblem(serviceID: id, field: field, reason: "\(l) needs TLS settings that can be used"))
+                continue
+            }
             guard (1...65535).contains(l.port) else {
                 problems.append(
                     ServiceProblem(serviceID: id, field: field + ".port", reason: "port \(l.port) out of range"))
@@ -274,8 +292,9 @@ public final class DataPlane: Sendable {
             ResolvedServer(
                 key: s.key, address: address, weight: min(20, max(1, s.ratio)), eligible: rt.serverUp[s.key] ?? false)
         }
+        let tls = rt.tls
         for ls in rt.loopServices {
-            ls.loop.execute { ls.update(config: config, servers: resolved) }
+            ls.loop.execute { ls.update(config: config, servers: resolved, tls: tls) }
         }
     }
 
@@ -347,13 +366,13 @@ public final class DataPlane: Sendable {
         callback?()
     }
 
-    private static func bindAll(_ address: SocketAddress, services: [LoopService]) async -> Result<
+    private static func bindAll(_ address: SocketAddress, tls: Bool, services: [LoopService]) async -> Result<
         [any Channel], any Error
     > {
         var channels: [any Channel] = []
         for ls in services {
             do {
-                channels.append(try await Listener.bind(address, service: ls).get())
+                channels.append(try await Listener.bind(address, tls: tls, service: ls).get())
             } catch {
                 for c in channels { try? await c.close() }
                 return .failure(error)
@@ -466,6 +485,9 @@ final class ServiceRuntime: @unchecked Sendable {
     var serverUp: [String: Bool] = [:]
     var serverReason: [String: String] = [:]
     var draining = false
+    /// The TLS contexts of the current `config.tls`, nil without TLS or when they could not be built.
+    var tls: TLSTerminator?
+    let tlsMetrics: TLSMetrics
     private var gauges: [String: Gauge] = [:]
 
     private let metricsFactory: any MetricsFactory
@@ -479,6 +501,7 @@ final class ServiceRuntime: @unchecked Sendable {
         self.metricsFactory = metricsFactory
         let metrics = ServiceMetrics(service: config.name, factory: metricsFactory)
         self.metrics = metrics
+        self.tlsMetrics = TLSMetrics(service: config.name, factory: metricsFactory)
         self.loopServices = loops.map {
             LoopService(
                 loop: $0, config: config, stats: LoopStats(), metrics: metrics, sources: sources, logger: logger)

@@ -48,6 +48,10 @@ struct HTTPHeadInfo: Equatable {
     var connectionNamesOthers = false
     /// Offset of the last `X-Forwarded-For` line, if any.
     var lastForwardedFor: Int?
+    /// Request: the `Host` value (`hostStart..<hostEnd`) and how many `Host` lines there were.
+    var hostStart = 0
+    var hostEnd = 0
+    var hostCount = 0
 
     /// Whether the sender wants to keep the connection (RFC 9112 §9.3).
     var keepAlive: Bool {
@@ -139,9 +143,13 @@ enum HTTPHeadParser {
         guard i + 1 < p.count, p[i] == 13, p[i + 1] == 10 else { throw .malformed("request line") }
         info.fieldsStart = i + 2
         try parseFields(p, &info)
+        // RFC 9112 §3.2: an HTTP/1.1 request without Host, or any request with several, gets a 400.
+        if info.hostCount > 1 { throw .malformed("several Host fields") }
+        if info.minorVersion == 1 && info.hostCount == 0 { throw .malformed("no Host field") }
         if info.hasTransferEncoding {
-            // RFC 9112 §6.1: chunked must be last; with Content-Length too the message is refused
-            // (request smuggling).
+            // RFC 9112 §6.1: an HTTP/1.0 message with Transfer-Encoding has faulty framing; chunked
+            // must be last; with Content-Length too the message is refused (request smuggling).
+            guard info.minorVersion == 1 else { throw .malformed("Transfer-Encoding in an HTTP/1.0 request") }
             guard info.chunked else { throw .malformed("Transfer-Encoding") }
             guard info.contentLength == nil else { throw .malformed("Content-Length with Transfer-Encoding") }
         }
@@ -239,6 +247,10 @@ enum HTTPHeadParser {
                 }
             case .forwardedFor:
                 info.lastForwardedFor = line
+            case .host:
+                info.hostCount += 1
+                info.hostStart = vs
+                info.hostEnd = ve
             default:
                 break
             }
@@ -297,7 +309,7 @@ enum HTTPHeadParser {
 /// The header fields the proxy treats specially.
 enum FieldKind: Equatable {
     case other
-    case contentLength, transferEncoding, connection, forwardedFor, forwardedProto
+    case contentLength, transferEncoding, connection, forwardedFor, forwardedProto, host
     /// Connection-specific (RFC 9110 §7.6.1) besides `Connection` and `Transfer-Encoding`: `Keep-Alive`,
     /// `Proxy-Connection`, `TE`, `Trailer`, `Upgrade`.
     case hopByHop
@@ -307,6 +319,7 @@ enum FieldKind: Equatable {
         let eq = HTTPHeadParser.asciiEqual
         switch e - s {
         case 2: self = eq(p, s, e, "te") ? .hopByHop : .other
+        case 4: self = eq(p, s, e, "host") ? .host : .other
         case 7: self = eq(p, s, e, "trailer") || eq(p, s, e, "upgrade") ? .hopByHop : .other
         case 10:
             self = eq(p, s, e, "connection") ? .connection : eq(p, s, e, "keep-alive") ? .hopByHop : .other
@@ -325,8 +338,8 @@ enum FieldKind: Equatable {
 enum HTTPHeadWriter {
     /// The request head for the server: the client's method and target over HTTP/1.1, the end-to-end
     /// fields as they came (`Transfer-Encoding` kept: the body passes through as it is), the client
-    /// appended to `X-Forwarded-For` and `X-Forwarded-Proto: http`.
-    static func request(_ head: HTTPHead, clientIP: String, allocator: ByteBufferAllocator) -> ByteBuffer {
+    /// appended to `X-Forwarded-For` and `X-Forwarded-Proto: http` (`https` behind TLS).
+    static func request(_ head: HTTPHead, clientIP: String, https: Bool, allocator: ByteBufferAllocator) -> ByteBuffer {
         let info = head.info
         var out = allocator.buffer(capacity: head.bytes.readableBytes + 64 + clientIP.utf8.count)
         head.bytes.withUnsafeReadableBytes { p in
@@ -356,7 +369,7 @@ enum HTTPHeadWriter {
             out.writeString(clientIP)
             out.writeStaticString("\r\n")
         }
-        out.writeStaticString("X-Forwarded-Proto: http\r\n\r\n")
+        out.writeStaticString(https ? "X-Forwarded-Proto: https\r\n\r\n" : "X-Forwarded-Proto: http\r\n\r\n")
         return out
     }
 
@@ -364,7 +377,7 @@ enum HTTPHeadWriter {
     /// `Transfer-Encoding` kept only when `keepTransferEncoding`, then `Connection: keep-alive` for an
     /// HTTP/1.0 client that keeps the connection or `Connection: close` for an HTTP/1.1 one that does not.
     static func response(
-        _ head: HTTPHead, clientMinor: UInt8, keepAlive: Bool, keepTransferEncoding: Bool,
+        _ head: HTTPHead, clientMinor: UInt8, keepAlive: Bool, keepTransferEncoding: Bool, extraFields: String = "",
         allocator: ByteBufferAllocator
     ) -> ByteBuffer {
         let info = head.info
@@ -386,6 +399,7 @@ enum HTTPHeadWriter {
                 out.writeStaticString("\r\n")
             }
         }
+        out.writeString(extraFields)
         if info.status >= 200 {
             if clientMinor == 0 && keepAlive {
                 out.writeStaticString("Connection: keep-alive\r\n")
@@ -397,17 +411,20 @@ enum HTTPHeadWriter {
         return out
     }
 
-    /// A complete local response with a short text body.
+    /// A complete local response with a short text body; `extraFields`: more field lines, each ending
+    /// in CRLF.
     static func local(
         status: Int, reason: StaticString, text: String, clientMinor: UInt8, keepAlive: Bool,
-        allocator: ByteBufferAllocator
+        extraFields: String = "", allocator: ByteBufferAllocator
     ) -> ByteBuffer {
-        var out = allocator.buffer(capacity: 128 + text.utf8.count)
+        var out = allocator.buffer(capacity: 128 + text.utf8.count + extraFields.utf8.count)
         out.writeStaticString(clientMinor == 0 ? "HTTP/1.0 " : "HTTP/1.1 ")
         out.writeString(String(status))
         out.writeStaticString(" ")
         out.writeStaticString(reason)
-        out.writeStaticString("\r\nContent-Type: text/plain\r\nContent-Length: ")
+        out.writeStaticString("\r\n")
+        out.writeString(extraFields)
+        out.writeStaticString("Content-Type: text/plain\r\nContent-Length: ")
         out.writeString(String(text.utf8.count))
         out.writeStaticString(keepAlive ? "\r\nConnection: keep-alive\r\n\r\n" : "\r\nConnection: close\r\n\r\n")
         out.writeString(text)

@@ -12,7 +12,7 @@ enum HTTPRequestPart {
 /// with `HTTPCodec` (no NIOHTTP1: heads are rewritten from their bytes, bodies pass through as slices).
 /// Per request it picks a server, takes an idle keep-alive connection to it from the loop's pool
 /// (or opens one, trying the next server on failure), forwards the head (hop-by-hop fields removed,
-/// `X-Forwarded-For` appended, `X-Forwarded-Proto: http`) and streams both bodies as they come. It
+/// `X-Forwarded-For` appended, `X-Forwarded-Proto: http` or `https`) and streams both bodies as they come. It
 /// answers itself with 400 (malformed), 408 (head too slow), 431 (head too big), 502 (server failed),
 /// 503 (no server up) and 504 (server too slow), each with a short text body.
 ///
@@ -89,8 +89,15 @@ final class HTTPFrontHandler: ChannelDuplexHandler {
     private var timer: Scheduled<Void>?
     private var timerAt = NIODeadline.distantFuture
 
-    init(service: LoopService) {
+    /// The connection came through TLS termination.
+    private let tls: Bool
+    /// `Strict-Transport-Security: ...\r\n` for responses on a TLS connection, else empty.
+    private let extraResponseFields: String
+
+    init(service: LoopService, tls: Bool = false) {
         self.service = service
+        self.tls = tls
+        self.extraResponseFields = tls ? service.hsts.map { "Strict-Transport-Security: \($0)\r\n" } ?? "" : ""
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -226,8 +233,13 @@ final class HTTPFrontHandler: ChannelDuplexHandler {
         attempts = 0
         tried = ExcludedServers()
         timerKind = .none
+        if !tls, let port = service.httpsRedirectPort {
+            let location = Self.httpsLocation(head, port: port)
+            sendLocal(301, "Moved Permanently", "\(location)\n", extraFields: "Location: \(location)\r\n")
+            return
+        }
         requestHead = HTTPHeadWriter.request(
-            head, clientIP: clientIP, allocator: context?.channel.allocator ?? ByteBufferAllocator())
+            head, clientIP: clientIP, https: tls, allocator: context?.channel.allocator ?? ByteBufferAllocator())
         forwardToNextServer()
     }
 
@@ -369,7 +381,7 @@ final class HTTPFrontHandler: ChannelDuplexHandler {
         service.stats.response(head.info.status)
         let out = HTTPHeadWriter.response(
             head, clientMinor: clientMinor, keepAlive: keepAlive, keepTransferEncoding: clientMinor != 0,
-            allocator: context.channel.allocator)
+            extraFields: extraResponseFields, allocator: context.channel.allocator)
         context.write(wrapOutboundOut(out), promise: nil)
     }
 
@@ -449,7 +461,24 @@ final class HTTPFrontHandler: ChannelDuplexHandler {
 
     // MARK: local responses
 
-    private func sendLocal(_ status: Int, _ reason: StaticString, _ text: String, close: Bool = false) {
+    /// `https://<Host without port>[:port]<path>` for a request on a plain listener (`http_to_https`).
+    static func httpsLocation(_ head: HTTPHead, port: Int) -> String {
+        let info = head.info
+        let base = head.bytes.readerIndex
+        var host = head.bytes.getString(at: base + info.hostStart, length: info.hostEnd - info.hostStart) ?? ""
+        if host.hasPrefix("["), let close = host.firstIndex(of: "]") {
+            host = String(host[...close])
+        } else if let colon = host.firstIndex(of: ":") {
+            host = String(host[..<colon])
+        }
+        let target =
+            head.bytes.getString(at: base + info.targetStart, length: info.targetEnd - info.targetStart) ?? "/"
+        return "https://\(host)\(port == 443 ? "" : ":\(port)")\(target.hasPrefix("/") ? target : "/")"
+    }
+
+    private func sendLocal(
+        _ status: Int, _ reason: StaticString, _ text: String, close: Bool = false, extraFields: String = ""
+    ) {
         guard let context, state != .closed else { return }
         if let back {
             self.back = nil
@@ -464,7 +493,7 @@ final class HTTPFrontHandler: ChannelDuplexHandler {
         responseStarted = true
         let out = HTTPHeadWriter.local(
             status: status, reason: reason, text: text, clientMinor: clientMinor, keepAlive: keepAlive,
-            allocator: context.channel.allocator)
+            extraFields: extraResponseFields + extraFields, allocator: context.channel.allocator)
         context.write(wrapOutboundOut(out), promise: nil)
         if !keepAlive {
             flushAndClose()

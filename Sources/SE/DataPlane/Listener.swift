@@ -17,8 +17,9 @@ enum Listener {
     static let ipv6Freebind = ChannelOptions.Types.SocketOption(
         level: NIOBSDSocket.OptionLevel.ipv6, name: NIOBSDSocket.Option(rawValue: 78))
 
-    /// Binds `address` on `service`'s loop; accepted connections get the service's pipeline.
-    static func bind(_ address: SocketAddress, service: LoopService) -> EventLoopFuture<any Channel> {
+    /// Binds `address` on `service`'s loop; accepted connections get the service's pipeline, behind TLS
+    /// termination when `tls`.
+    static func bind(_ address: SocketAddress, tls: Bool, service: LoopService) -> EventLoopFuture<any Channel> {
         let freebind: ChannelOptions.Types.SocketOption =
             if case .v6 = address { ipv6Freebind } else { ipFreebind }
         return ServerBootstrap(group: service.loop, childGroup: service.loop)
@@ -29,7 +30,7 @@ enum Listener {
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
                 do {
-                    try install(on: channel, service: service)
+                    try install(on: channel, tls: tls, service: service)
                     return channel.eventLoop.makeSucceededVoidFuture()
                 } catch {
                     return channel.eventLoop.makeFailedFuture(error)
@@ -38,16 +39,21 @@ enum Listener {
             .bind(to: address)
     }
 
-    /// The pipeline of an accepted connection, by the service's kind at accept time.
-    static func install(on channel: any Channel, service: LoopService) throws {
+    /// The pipeline of an accepted connection, by the service's kind and TLS contexts at accept time.
+    static func install(on channel: any Channel, tls: Bool, service: LoopService) throws {
         let ops = channel.pipeline.syncOperations
+        if tls {
+            guard let terminator = service.tls else { throw ChannelError.inappropriateOperationForState }
+            try ops.addHandler(TLSAcceptHandler(terminator: terminator))
+        }
         switch service.kind {
         case .l4:
-            try channel.syncOptions?.setOption(.allowRemoteHalfClosure, value: true)
+            // Half-closure is a TCP notion: behind TLS the proxy sees the close_notify as the end.
+            if !tls { try channel.syncOptions?.setOption(.allowRemoteHalfClosure, value: true) }
             try ops.addHandler(IdleStateHandler(allTimeout: service.idleTimeout))
             try ops.addHandler(L4ProxyHandler(service: service, isFront: true))
         case .http:
-            try ops.addHandler(HTTPFrontHandler(service: service))
+            try ops.addHandler(HTTPFrontHandler(service: service, tls: tls))
         }
     }
 }

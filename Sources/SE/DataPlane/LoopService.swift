@@ -51,6 +51,12 @@ final class LoopService: @unchecked Sendable {
     var requestHeaderTimeout: TimeAmount
     var serverResponseTimeout: TimeAmount
     var poolName: String
+    /// TLS contexts for the TLS listeners (read when a connection is accepted).
+    var tls: TLSTerminator?
+    /// `https://` redirect port for requests on plain listeners (`http_to_https`).
+    var httpsRedirectPort: Int?
+    /// `Strict-Transport-Security` value for responses on TLS connections.
+    var hsts: String?
 
     var balancer: Balancer
     var servers: [LoopServer] = []
@@ -121,9 +127,12 @@ final class LoopService: @unchecked Sendable {
     // MARK: configuration (on the loop)
 
     /// Applies settings and the pool; servers with the same key keep their state and connections.
-    func update(config: ServiceConfig, servers desired: [ResolvedServer]) {
+    func update(config: ServiceConfig, servers desired: [ResolvedServer], tls: TLSTerminator?) {
         loop.preconditionInEventLoop()
         kind = config.kind
+        self.tls = tls
+        httpsRedirectPort = config.httpsRedirectPort
+        hsts = config.tls?.hsts
         idleTimeout = TimeAmount(config.idleTimeout)
         limits = config.http
         connectTimeout = TimeAmount(config.http.connectTimeout)

@@ -38,17 +38,18 @@ public struct ServicePlan: Sendable, Hashable {
             return
         }
 
+        let profile = resolved.application_profile
         let kind: ServiceConfig.Kind
-        switch resolved.application_profile.type {
+        switch profile.type {
         case .http: kind = .http
         case .l4: kind = .l4
         case .ssl:
-            problem = "application profile \(resolved.application_profile.name): TLS is not supported by this SE yet"
-            return
-        }
-        if vs.services.contains(where: { $0.enable_ssl ?? false }) {
-            problem = "services with enable_ssl: TLS termination is not supported by this SE yet"
-            return
+            // System-SSL-Application: TLS terminated, then the bytes proxied as TCP.
+            kind = .l4
+            guard vs.services.contains(where: { $0.enable_ssl ?? false }) else {
+                problem = "application profile \(profile.name) terminates TLS: no service has enable_ssl"
+                return
+            }
         }
 
         var listeners: [ListenAddress] = []
@@ -56,11 +57,24 @@ public struct ServicePlan: Sendable, Hashable {
             for service in vs.services {
                 let last = max(service.port, service.port_range_end ?? service.port)
                 for port in service.port...last {
-                    listeners.append(ListenAddress(host: "\(vip)", port: port))
+                    listeners.append(ListenAddress(host: "\(vip)", port: port, tls: service.enable_ssl ?? false))
                 }
             }
         }
 
+        var tls: TLSSettings?
+        var redirectPort: Int?
+        if let tlsPort = vs.services.first(where: { $0.enable_ssl ?? false })?.port {
+            do {
+                tls = try Self.tlsSettings(resolved, http: kind == .http)
+            } catch {
+                problem = error.description
+                return
+            }
+            if kind == .http, profile.http_profile?.http_to_https == true {
+                redirectPort = tlsPort
+            }
+        }
         guard let pool = resolved.pool else {
             problem = "no pool_ref: nothing to proxy to"
             return
@@ -101,6 +115,47 @@ public struct ServicePlan: Sendable, Hashable {
         }
         dataPlane = ServiceConfig(
             id: id, name: name, listeners: listeners, kind: kind,
-            pool: PoolConfig(name: pool.name, algorithm: algorithm, servers: servers, monitors: monitors))
+            pool: PoolConfig(name: pool.name, algorithm: algorithm, servers: servers, monitors: monitors), tls: tls,
+            httpsRedirectPort: redirectPort)
+    }
+
+    /// The certificates (CA-type ones left out) and the SSL profile's versions and ciphers.
+    static func tlsSettings(_ resolved: ResolvedVirtualService, http: Bool) throws(ModelError) -> TLSSettings {
+        var certificates: [TLSSettings.Certificate] = []
+        for c in resolved.ssl_key_and_certificates where c.type != .ca {
+            guard let chain = c.certificate.certificate, !chain.isEmpty else {
+                throw ModelError(field: "sslkeyandcertificate[\(c.name)]", message: "has no certificate")
+            }
+            guard let key = c.key, !key.isEmpty else {
+                throw ModelError(field: "sslkeyandcertificate[\(c.name)]", message: "has no private key")
+            }
+            certificates.append(.init(name: c.name, chainPEM: chain, keyPEM: key, passphrase: c.key_passphrase))
+        }
+        guard !certificates.isEmpty else {
+            throw ModelError(
+                field: "ssl_key_and_certificate_refs", message: "no certificate with a key to terminate TLS with")
+        }
+        let profile =
+            resolved.ssl_profile ?? SystemDefaults.sslProfiles.first { $0.name == SystemDefaults.defaultSSLProfile }!
+        let range = profile.versionRange
+        func version(_ v: SSLProfile.VersionType) -> TLSSettings.Version {
+            switch v {
+            case .sslv3, .tls1: .tls1
+            case .tls1_1: .tls1_1
+            case .tls1_2: .tls1_2
+            case .tls1_3: .tls1_3
+            }
+        }
+        var hsts: String?
+        if http, let hp = resolved.application_profile.http_profile, hp.hsts_enabled == true {
+            hsts =
+                "max-age=\((hp.hsts_max_age ?? 365) * 86400)"
+                + (hp.hsts_subdomains_enabled == true ? "; includeSubDomains" : "")
+        }
+        return TLSSettings(
+            certificates: certificates, minimumVersion: version(range.lowerBound),
+            maximumVersion: version(range.upperBound), cipherString: profile.cipherString,
+            sessionReuse: profile.enable_ssl_session_reuse ?? true,
+            preferClientCiphers: profile.prefer_client_cipher_ordering ?? false, hsts: hsts)
     }
 }
