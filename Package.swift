@@ -143,6 +143,8 @@ let package = Package(
             name: "ControllerTests",
             dependencies: [
                 "Controller", "StarlingModel",
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]
         ),

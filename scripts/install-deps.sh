@@ -10,7 +10,7 @@
 set -euo pipefail
 
 PACKAGES=(bird2 frr gobgpd libnl-3-dev libnl-route-3-dev libmnl-dev libssl-dev libsqlite3-dev
-          iproute2 curl python3 procps
+          iproute2 curl openssl python3 procps
           mmdebstrap qemu-system-x86 qemu-utils syslinux syslinux-common mtools dosfstools e2fsprogs
           fdisk zstd socat)
 SERVICES=(bird frr gobgpd)

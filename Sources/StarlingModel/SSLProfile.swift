@@ -34,7 +34,8 @@ public struct SSLProfile: AviObject {
     public var description: String?
     /// The versions accepted; they must form a contiguous range (TLS 1.2 and 1.3, not 1.0 and 1.2).
     public var accepted_versions: [Version]
-    /// OpenSSL cipher list for TLS 1.2 and older (`ECDHE-ECDSA-AES128-GCM-SHA256:...`). TLS 1.3 always
+    /// Colon-separated OpenSSL cipher names for TLS 1.2 and older (`ECDHE-ECDSA-AES128-GCM-SHA256:...`;
+    /// names only, no keywords). TLS 1.3 always
     /// offers its three AEAD suites (BoringSSL does not make them configurable).
     public var accepted_ciphers: String?
     /// The same as IANA names (`TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256`); when set, it replaces
@@ -99,11 +100,28 @@ public struct SSLProfile: AviObject {
                     + Self.ianaToOpenSSL.keys.sorted().joined(separator: ", "))
         }
         if let c = accepted_ciphers {
-            guard !c.isEmpty, !c.unicodeScalars.contains(where: { $0.value < 0x21 || $0.value > 0x7e }) else {
-                throw ModelError(field: "accepted_ciphers", message: "must be an OpenSSL cipher list")
+            // Names only (no OpenSSL keywords such as HIGH or !aNULL): what is accepted is then exactly
+            // what is listed, and BoringSSL is never handed a list it refuses (NIOSSL traps on one).
+            let names = c.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+            for (i, n) in names.enumerated() where !Self.openSSLNames.contains(n) {
+                throw ModelError(
+                    field: "accepted_ciphers",
+                    message: "cipher \(i + 1) \"\(n)\" is not one of "
+                        + Self.openSSLNames.sorted().joined(separator: ", "))
             }
         }
         try Check.range(ssl_session_timeout, 1...604_800, "ssl_session_timeout")
+    }
+
+    /// The OpenSSL names `accepted_ciphers` may list.
+    public static let openSSLNames = Set(ianaToOpenSSL.values)
+
+    /// Whether every name of a colon-separated list is one of ``openSSLNames``.
+    public static func isValidCipherList(_ list: String) -> Bool {
+        !list.isEmpty
+            && list.split(separator: ":", omittingEmptySubsequences: false).allSatisfy {
+                openSSLNames.contains(String($0))
+            }
     }
 
     /// The TLS 1.2 cipher suites BoringSSL offers, by IANA name.

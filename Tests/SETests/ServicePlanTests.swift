@@ -61,12 +61,50 @@ final class ServicePlanTests: XCTestCase {
 
     func testWhatCannotRunSaysWhy() {
         XCTAssertEqual(ServicePlan(resolved(pool: nil)).problem, "no pool_ref: nothing to proxy to")
-        XCTAssertNotNil(ServicePlan(resolved(profile: .ssl)).problem)
-        XCTAssertNotNil(ServicePlan(resolved(services: [.init(port: 443, enable_ssl: true)])).problem)
+        XCTAssertEqual(
+            ServicePlan(resolved(profile: .ssl)).problem,
+            "application profile prof terminates TLS: no service has enable_ssl")
+        XCTAssertEqual(
+            ServicePlan(resolved(services: [.init(port: 443, enable_ssl: true)])).problem,
+            "ssl_key_and_certificate_refs: no certificate with a key to terminate TLS with")
         let noVIP = ServicePlan(
             resolved(vips: [.init(vip_id: "0", ip_address: IpAddr(addr: "192.0.2.10", type: .v4), enabled: false)]))
         XCTAssertEqual(noVIP.problem, "vsvip v has no enabled IP address")
         XCTAssertNil(noVIP.dataPlane)
+    }
+
+    func testTLSServicesGetTheirCertificatesProfileRedirectAndHSTS() throws {
+        var r = resolved(services: [.init(port: 80), .init(port: 443, enable_ssl: true)])
+        r.ssl_key_and_certificates = [
+            SSLKeyAndCertificate(name: "ca", certificate: .init(certificate: "CA PEM"), key: nil),
+            SSLKeyAndCertificate(name: "www", certificate: .init(certificate: "PEM"), key: "KEY"),
+        ]
+        r.ssl_key_and_certificates[0].type = .ca
+        r.application_profile = SystemDefaults.applicationProfiles.first { $0.name == "System-Secure-HTTP" }!
+        let plan = ServicePlan(r)
+        XCTAssertNil(plan.problem)
+        let dp = try XCTUnwrap(plan.dataPlane)
+        XCTAssertEqual(
+            dp.listeners,
+            [ListenAddress(host: "192.0.2.10", port: 80), ListenAddress(host: "192.0.2.10", port: 443, tls: true)])
+        XCTAssertEqual(dp.httpsRedirectPort, 443, "System-Secure-HTTP redirects HTTP to HTTPS")
+        let tls = try XCTUnwrap(dp.tls)
+        XCTAssertEqual(tls.certificates.map(\.name), ["www"], "CA certificates are not served")
+        XCTAssertEqual(tls.minimumVersion, .tls1_2, "System-Standard by default")
+        XCTAssertEqual(tls.maximumVersion, .tls1_3)
+        XCTAssertEqual(tls.cipherString, SystemDefaults.standardCiphers)
+        XCTAssertEqual(tls.hsts, "max-age=31536000")
+
+        var custom = SSLProfile(name: "old", accepted_versions: [.tls1, .tls1_1, .tls1_2])
+        custom.cipher_enums = ["TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA", "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"]
+        r.ssl_profile = custom
+        r.application_profile = ApplicationProfile(name: "plain", type: .http)
+        let old = try XCTUnwrap(ServicePlan(r).dataPlane)
+        XCTAssertEqual(old.tls?.minimumVersion, .tls1)
+        XCTAssertEqual(old.tls?.maximumVersion, .tls1_2)
+        XCTAssertEqual(old.tls?.cipherString, "ECDHE-RSA-AES128-SHA:ECDHE-RSA-AES128-GCM-SHA256")
+        XCTAssertNil(old.tls?.hsts)
+        XCTAssertNil(old.httpsRedirectPort, "no http_to_https: the plain port proxies")
     }
 
     func testUnsupportedAlgorithmFallsBackWithANote() throws {

@@ -265,6 +265,14 @@ final class TLSTerminationTests: XCTestCase {
         XCTAssertThrowsError(try RawClient(port: port), "no listener without usable TLS settings")
     }
 
+    func testAnUnknownCipherIsAProblemNotATrap() async throws {
+        let a = try TestCertificate.make(cn: "a", sans: ["a.example"], dir: dir)
+        var s = service(tlsPort: freePort(), certificates: [a])
+        s.tls?.cipherString = "HIGH:!aNULL:NO-SUCH-CIPHER"
+        let problems = await dataPlane.apply(DataPlaneConfig(services: [s]))
+        XCTAssertEqual(problems.map(\.field), ["tls.cipherString", "listeners[0]"], "\(problems)")
+    }
+
     // MARK: ClientHello
 
     func testClientHelloParserOnRealHellos() async throws {

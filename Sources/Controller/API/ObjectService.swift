@@ -211,15 +211,12 @@ struct ObjectService: Sendable {
     // MARK: Write helpers (inside a transaction)
 
     /// The stored form of a checked body: a certificate is checked against its key, described and its
-    /// secrets sealed (``CertificateImport``); an SSL profile's ciphers are checked by BoringSSL.
+    /// secrets sealed (``CertificateImport``).
     func prepared(_ kind: ObjectKind, _ canonical: JSONValue, stored: JSONValue?, now: Double) throws -> JSONValue {
         switch kind.name {
         case SSLKeyAndCertificate.objectType:
             return try CertificateImport.prepare(
                 canonical, stored: stored, box: secrets, now: Date(timeIntervalSince1970: now))
-        case SSLProfile.objectType:
-            try CertificateImport.checkProfile(try StrictJSON.decode(SSLProfile.self, from: canonical))
-            return canonical
         default:
             return canonical
         }

@@ -71,18 +71,6 @@ enum CertificateImport {
         return out
     }
 
-    /// An SSL profile's versions and ciphers as BoringSSL takes them.
-    static func checkProfile(_ p: SSLProfile) throws {
-        var tls = TLSConfiguration.makeClientConfiguration()
-        tls.cipherSuites = p.cipherString
-        do {
-            _ = try NIOSSLContext(configuration: tls)
-        } catch {
-            let field = (p.cipher_enums ?? []).isEmpty ? "accepted_ciphers" : "cipher_enums"
-            throw APIError(400, "\(field): BoringSSL accepts no cipher in \"\(p.cipherString)\"")
-        }
-    }
-
     /// A desired state with its certificates' keys opened (what goes to the SE).
     static func reveal(_ d: SEDesiredState, box: SecretBox) throws -> SEDesiredState {
         var d = d
@@ -107,6 +95,10 @@ enum CertificateImport {
 
     private static func parseChain(_ pem: String) throws -> [ChainEntry] {
         let field = "certificate.certificate"
+        if pem.contains("PRIVATE KEY") {
+            // It would be stored and returned in clear: a key belongs in `key`, which is sealed.
+            throw APIError(400, "\(field): holds a private key; give the key in the key field")
+        }
         let nios: [NIOSSLCertificate]
         do {
             nios = try NIOSSLCertificate.fromPEMBytes(Array(pem.utf8))
@@ -120,7 +112,10 @@ enum CertificateImport {
                 let der = try n.toDERBytes()
                 out.append(ChainEntry(nio: n, x509: try Certificate(derEncoded: der), der: der))
             } catch {
-                throw APIError(400, "\(field): certificate \(i + 1) cannot be parsed (\(error))")
+                throw APIError(
+                    400,
+                    "\(field): certificate \(i + 1) cannot be parsed: malformed, or a key other than RSA 2048-4096 "
+                        + "or ECDSA (\(error))")
             }
         }
         return out
@@ -252,7 +247,7 @@ enum CertificateImport {
         out.expiry_status =
             left <= 0
             ? "SSL_CERTIFICATE_EXPIRED"
-            : left < expiryWarningDays * 86400 ? "SSL_CERTIFICATE_EXPIRY_WARNING" : "SSL_CERTIFICATE_GOOD"
+            : left <= expiryWarningDays * 86400 ? "SSL_CERTIFICATE_EXPIRY_WARNING" : "SSL_CERTIFICATE_GOOD"
     }
 
     private static func description(of name: DistinguishedName) -> SSLKeyAndCertificate.Description {

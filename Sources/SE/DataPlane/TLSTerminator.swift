@@ -3,6 +3,7 @@ import Metrics
 import NIOCore
 import NIOSSL
 import NIOTLS
+import StarlingModel
 import X509
 
 /// TLS termination for one virtual service: one BoringSSL context per certificate, built once per
@@ -19,6 +20,10 @@ final class TLSTerminator: Sendable {
     init(_ settings: TLSSettings, applicationProtocols: [String], metrics: TLSMetrics) throws(ServiceSetupError) {
         self.settings = settings
         self.metrics = metrics
+        // NIOSSL traps on a cipher list BoringSSL refuses: only known names get that far.
+        guard SSLProfile.isValidCipherList(settings.cipherString) else {
+            throw ServiceSetupError(field: "tls.cipherString", reason: "unknown cipher in \"\(settings.cipherString)\"")
+        }
         var contexts: [NIOSSLContext] = []
         var entries: [CertificateSelector.Entry] = []
         for (i, c) in settings.certificates.enumerated() {
