@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# Builds the libFuzzer target Tests/Fuzz/BGPDecodeFuzz.swift with the Wire/ sources and runs it.
+# Builds the libFuzzer targets and runs each for SECONDS:
+#   bgp   Tests/Fuzz/BGPDecodeFuzz.swift with Sources/BGPSpeaker/Wire (seeds Tests/Fuzz/seeds/)
+#   http  Tests/Fuzz/HTTPCodecFuzz.swift with Sources/SE/DataPlane/HTTPCodec.swift (seeds Tests/Fuzz/http-seeds/)
 #
-#   scripts/fuzz.sh [SECONDS] [extra libFuzzer flags...]     (default 60 s)
+#   scripts/fuzz.sh [SECONDS] [extra libFuzzer flags...]     (default 60 s each; FUZZ_TARGETS="bgp http")
 #
-# How: `swift build --build-tests` (debug) provides NIOCore's .swiftmodule and object files. The Wire
-# sources and the fuzz entry point are compiled together (module BGPFuzz) with
-# `-sanitize=fuzzer,address`, so the codec is instrumented for coverage and ASan; NIOCore and its
-# dependencies are linked from the debug build as they are. Crashes go to Tests/Fuzz/crashes/; the
-# working corpus lives in .build-fuzz/corpus, seeded from Tests/Fuzz/seeds/.
+# How: `swift build --build-tests` (debug) provides NIOCore's .swiftmodule and object files. A target's
+# sources and its entry point are compiled together with `-sanitize=fuzzer,address`, so the codec is
+# instrumented for coverage and ASan; NIOCore and its dependencies are linked from the debug build as they
+# are. Crashes go to Tests/Fuzz/crashes/; the working corpora live in .build-fuzz/corpus-<target>.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -15,7 +16,8 @@ SECONDS_TO_RUN=${1:-60}
 shift || true
 LOCK=/tmp/starling-build.lock
 OUT=$ROOT/.build-fuzz
-mkdir -p "$OUT/corpus" "$ROOT/Tests/Fuzz/crashes"
+TARGETS=${FUZZ_TARGETS:-bgp http}
+mkdir -p "$ROOT/Tests/Fuzz/crashes"
 
 flock "$LOCK" swift build --build-tests 2>&1 | grep -E "error|warning:" || true
 BIN=$(swift build --show-bin-path)
@@ -36,17 +38,27 @@ for target in NIOCore NIOConcurrencyHelpers _NIOBase64 _NIODataStructures CNIOLi
     while IFS= read -r o; do OBJS+=("$o"); done < <(find "$BIN/$target.build" -name '*.o')
 done
 
-mapfile -t SOURCES < <(find "$ROOT/Sources/BGPSpeaker/Wire" -name '*.swift' | sort)
-echo "fuzz.sh: compiling ${#SOURCES[@]} Wire sources + fuzz target"
-flock "$LOCK" swiftc -module-name BGPFuzz -parse-as-library -swift-version 6 -O -g \
-    -sanitize=fuzzer,address -use-ld=lld \
-    -I "$BIN/Modules" -module-cache-path "$OUT/ModuleCache" "${CFLAGS[@]}" \
-    "${SOURCES[@]}" "$ROOT/Tests/Fuzz/BGPDecodeFuzz.swift" "${OBJS[@]}" \
-    -o "$OUT/bgp-decode-fuzz"
-
-echo "fuzz.sh: running for ${SECONDS_TO_RUN}s"
 # The Swift runtime's own crash backtracer fights ASan's handler (it reads the stack with memcpy and
 # ASan reports that instead of the real crash), so leave crash reporting to libFuzzer/ASan.
 export SWIFT_BACKTRACE=enable=no
-"$OUT/bgp-decode-fuzz" -max_total_time="$SECONDS_TO_RUN" -max_len=8192 -print_final_stats=1 -use_value_profile=1 \
-    -artifact_prefix="$ROOT/Tests/Fuzz/crashes/" "$@" "$OUT/corpus" "$ROOT/Tests/Fuzz/seeds"
+for target in $TARGETS; do
+    case $target in
+    bgp)
+        mapfile -t SOURCES < <(find "$ROOT/Sources/BGPSpeaker/Wire" -name '*.swift' | sort)
+        ENTRY=$ROOT/Tests/Fuzz/BGPDecodeFuzz.swift SEEDS=$ROOT/Tests/Fuzz/seeds MODULE=BGPFuzz MAXLEN=8192 ;;
+    http)
+        SOURCES=("$ROOT/Sources/SE/DataPlane/HTTPCodec.swift")
+        ENTRY=$ROOT/Tests/Fuzz/HTTPCodecFuzz.swift SEEDS=$ROOT/Tests/Fuzz/http-seeds MODULE=HTTPFuzz MAXLEN=4096 ;;
+    *) echo "fuzz.sh: unknown target $target (bgp, http)" >&2; exit 2 ;;
+    esac
+    echo "fuzz.sh: $target: compiling ${#SOURCES[@]} sources + fuzz target"
+    flock "$LOCK" swiftc -module-name "$MODULE" -parse-as-library -swift-version 6 -O -g \
+        -sanitize=fuzzer,address -use-ld=lld \
+        -I "$BIN/Modules" -module-cache-path "$OUT/ModuleCache" "${CFLAGS[@]}" \
+        "${SOURCES[@]}" "$ENTRY" "${OBJS[@]}" \
+        -o "$OUT/$target-fuzz"
+    mkdir -p "$OUT/corpus-$target"
+    echo "fuzz.sh: $target: running for ${SECONDS_TO_RUN}s"
+    "$OUT/$target-fuzz" -max_total_time="$SECONDS_TO_RUN" -max_len=$MAXLEN -print_final_stats=1 \
+        -use_value_profile=1 -artifact_prefix="$ROOT/Tests/Fuzz/crashes/$target-" "$@" "$OUT/corpus-$target" "$SEEDS"
+done

@@ -30,13 +30,14 @@ echo "format: clean"
 
 "${LOCK[@]}" swift build --build-tests
 
-# Fuzz smoke test: the BGP decoder under libFuzzer + ASan for a bounded time (STARLING_FUZZ_SECONDS,
-# default 60; 0 skips). A crash fails the run and leaves its input in Tests/Fuzz/crashes/.
+# Fuzz smoke test: the BGP decoder and the HTTP/1 codec under libFuzzer + ASan, each for a bounded time
+# (STARLING_FUZZ_SECONDS, default 60; 0 skips). A crash fails the run and leaves its input in
+# Tests/Fuzz/crashes/.
 FUZZ_SECONDS=${STARLING_FUZZ_SECONDS:-60}
 if [ "$FUZZ_SECONDS" != 0 ] && [ $# -eq 0 ]; then
   mkdir -p .build-fuzz
   if scripts/fuzz.sh "$FUZZ_SECONDS" > .build-fuzz/fuzz.log 2>&1; then
-    echo "fuzz: no crash in ${FUZZ_SECONDS}s ($(grep -Eo 'Done [0-9]+ runs' .build-fuzz/fuzz.log | tail -1))"
+    echo "fuzz: no crash in ${FUZZ_SECONDS}s per target ($(grep -Eo 'Done [0-9]+ runs' .build-fuzz/fuzz.log | paste -sd, -))"
   else
     tail -40 .build-fuzz/fuzz.log
     echo "fuzz: FAILED (crash inputs in Tests/Fuzz/crashes/, log in .build-fuzz/fuzz.log)" >&2

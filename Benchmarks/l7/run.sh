@@ -15,5 +15,5 @@ if [[ -z ${STARLING:-} ]]; then
     STARLING=$(swift build -c release --show-bin-path)/starling
 fi
 export STARLING
-export SCENARIOS=${SCENARIOS:-http-ka http-close tcp-ka tcp-close}
+export SCENARIOS=${SCENARIOS:-http-ka http-close tcp-ka tcp-close tls-ka tls-close tls-resume}
 CANDIDATE_NAME=${CANDIDATE_NAME:-starling} exec "$HARNESS" "$PWD/Benchmarks/l7/candidate.sh"

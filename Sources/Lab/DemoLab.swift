@@ -460,35 +460,55 @@ public final class DemoLab {
             ])
     }
 
+    /// Creates a self-signed certificate `name` through the API (`certificate.self_signed`, ECDSA P-256)
+    /// for `demo.example` and the VIP.
+    public func createSelfSignedCertificate(name: String = "demo-cert", vip: String = Address.vip) async throws {
+        try await session().create(
+            "sslkeyandcertificate",
+            [
+                "name": name, "type": "SSL_CERTIFICATE_TYPE_VIRTUALSERVICE",
+                "certificate": [
+                    "self_signed": true, "subject": ["common_name": "demo.example", "organization": "Starling demo"],
+                    "subject_alt_names": [vip], "days_until_expire": 365,
+                ],
+            ])
+    }
+
     /// Creates a virtual service `name` on `vip` (a vsvip `vsvipName` is created for it unless it exists),
-    /// port `port`, application profile `profile`, pool `pool`, advertised with BGP (RHI) and ECMP scale-out.
+    /// port `port` (and HTTPS on `tlsPort` with `certificate`), application profile `profile`, pool `pool`,
+    /// advertised with BGP (RHI) and ECMP scale-out.
     public func createVirtualService(
         name: String = "demo-vs", vip: String = Address.vip, port: Int = 80, profile: String = "System-HTTP",
-        pool: String = "demo-pool", vsvipName: String? = nil
+        pool: String = "demo-pool", vsvipName: String? = nil, tlsPort: Int? = nil, certificate: String? = nil
     ) async throws {
         let vsvip = vsvipName ?? "\(name)-vip"
         if (try? await session().object("vsvip", named: vsvip)) == nil {
             try await createVSVip(name: vsvip, vip: vip)
         }
-        try await session().create(
-            "virtualservice",
-            [
-                "name": name, "vsvip_ref": "/api/vsvip/?name=\(vsvip)", "services": [["port": port]],
-                "pool_ref": "/api/pool/?name=\(pool)",
-                "application_profile_ref": "/api/applicationprofile/?name=\(profile)",
-                "se_group_ref": "/api/serviceenginegroup/?name=Default-Group", "enabled": true, "enable_rhi": true,
-                "scaleout_ecmp": true,
-            ])
+        var services: [[String: Any]] = [["port": port]]
+        var body: [String: Any] = [
+            "name": name, "vsvip_ref": "/api/vsvip/?name=\(vsvip)", "pool_ref": "/api/pool/?name=\(pool)",
+            "application_profile_ref": "/api/applicationprofile/?name=\(profile)",
+            "se_group_ref": "/api/serviceenginegroup/?name=Default-Group", "enabled": true, "enable_rhi": true,
+            "scaleout_ecmp": true,
+        ]
+        if let tlsPort, let certificate {
+            services.append(["port": tlsPort, "enable_ssl": true])
+            body["ssl_key_and_certificate_refs"] = ["/api/sslkeyandcertificate/?name=\(certificate)"]
+        }
+        body["services"] = services
+        try await session().create("virtualservice", body)
     }
 
     /// The demo's configuration: BGP, SE group, monitor `demo-http`, pool `demo-pool`, vsvip `demo-vip`,
-    /// virtual service `demo-vs` on 192.0.2.10:80.
+    /// self-signed certificate `demo-cert`, virtual service `demo-vs` on 192.0.2.10:80 and :443 (HTTPS).
     public func configureDemo() async throws {
         try await configureBGP()
         try await configureSEGroup()
         try await createHealthMonitor()
         try await createPool()
-        try await createVirtualService(name: "demo-vs", vsvipName: "demo-vip")
+        try await createSelfSignedCertificate()
+        try await createVirtualService(name: "demo-vs", vsvipName: "demo-vip", tlsPort: 443, certificate: "demo-cert")
     }
 
     // MARK: SEs
@@ -533,10 +553,12 @@ public final class DemoLab {
 
     /// `curl` from the client namespace: the status and body of `GET url` (status 0 when no answer).
     /// `localPort` pins the source port (another port is another ECMP flow).
+    /// `https://` URLs are fetched without certificate verification (the demo's certificate is self-signed).
     public func curlFromClient(_ url: String, timeout: Double = 5, localPort: Int? = nil) throws -> (
         status: Int, body: String
     ) {
         var argv = ["curl", "-s", "-o", "-", "-w", "\n%{http_code}", "--max-time", String(timeout)]
+        if url.hasPrefix("https://") { argv.append("-k") }
         if let localPort { argv += ["--local-port", String(localPort)] }
         let result = try Command.run(["ip", "netns", "exec", namespace("client")] + argv + [url], timeout: timeout + 5)
         // Output: the body, a newline, the status code.
@@ -657,6 +679,7 @@ public final class DemoLab {
         Try:
           ip netns exec \(namespace("router")) ip route show \(Address.vip)
           ip netns exec \(namespace("client")) curl http://\(Address.vip)/
+          ip netns exec \(namespace("client")) curl -k https://\(Address.vip)/
           ip netns exec \(namespace("ctrl")) \(state.binary) ctl --controller \(controllerURL) --password '\(state.adminPassword)' show vs demo-vs
           \(state.binary) lab status
           \(state.binary) lab down

@@ -42,6 +42,13 @@ final class ApplianceE2ETests: XCTestCase {
         XCTAssertEqual(Set(carried.keys), Set(ses), "every SE carried some of the 150 requests")
         XCTAssertEqual(carried.values.reduce(0, +), 150)
 
+        // The demo VS also serves HTTPS on 443 with the self-signed certificate made through the API, from
+        // every SE (new connections spread by the router's ECMP).
+        for _ in 0..<20 {
+            let (status, body) = try lab.curlFromClient("https://\(Self.vip)/", timeout: 3)
+            XCTAssertEqual(status, 200, "HTTPS through the SEs: \(body)")
+        }
+
         // Time from POST /api/virtualservice to the VIP in the router's table (SEs already registered).
         let secondVIP = "192.0.2.11"
         let posted = Date()

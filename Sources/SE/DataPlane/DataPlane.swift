@@ -17,6 +17,9 @@ import Synchronization
 //   HTTPFrontHandler.swift / HTTPBackHandler.swift   HTTP/1.1 reverse proxy, client and server sides
 //   HTTPCodec.swift       pure HTTP/1.x head parser/rewriter and body framing (length, chunked) used by
 //                         both sides: heads are rewritten from their bytes, bodies pass through as slices
+//   TLSTerminator.swift   TLS listeners: one BoringSSL context per certificate (shared by the loops), the
+//                         accept handler that picks one from the ClientHello, handshake metrics
+//   TLSClientHello.swift  pure ClientHello reader (SNI, ECDSA support) and certificate selection
 //   HealthCheck.swift     pure health-monitor state machine (manual clock)
 //   MonitorRunner.swift   the I/O edge that runs a HealthCheck: TCP and HTTP probes, timers
 //   Stats.swift           per-loop counters (status) and cached swift-metrics objects

@@ -54,6 +54,14 @@ struct ControllerCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Mark session cookies Secure (the API is reached over HTTPS, e.g. through a TLS proxy).")
     var secureCookies = false
 
+    @Option(
+        name: .long,
+        help: """
+            File with the 32-byte key that seals certificate private keys in the store (made, mode 0600, when \
+            missing). Default: <data-dir>/secrets.key. Keep it apart from backups of the database.
+            """)
+    var secretsKeyFile: String?
+
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
@@ -106,6 +114,7 @@ struct ControllerCommand: AsyncParsableCommand {
         config.loginFailuresPerSource = loginFailuresPerSource
         config.loginThrottleWindow = loginThrottleWindow
         config.secureCookies = secureCookies
+        config.secretsKeyFile = secretsKeyFile
         let controller: Controller
         do {
             controller = try await Controller(configuration: config, logger: logger)
