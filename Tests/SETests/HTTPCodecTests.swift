@@ -161,6 +161,14 @@ final class HTTPCodecTests: XCTestCase {
             error("HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n", request: false),
             .malformed("Content-Length with Transfer-Encoding"), "CL+TE in a response")
         XCTAssertNil(error("GET / HTTP/1.0\r\n\r\n"), "HTTP/1.0 needs no Host")
+        // ... but it goes to the server as HTTP/1.1, with an empty Host (found by the fuzz target).
+        let old = try? head("POST / HTTP/1.0\r\nHostion: ke1\r\n\r\n")
+        XCTAssertEqual(
+            old.map {
+                String(buffer: HTTPHeadWriter.request($0, clientIP: "192.0.2.7", https: false, allocator: allocator))
+            },
+            "POST / HTTP/1.1\r\nHostion: ke1\r\nHost: \r\nX-Forwarded-For: 192.0.2.7\r\nX-Forwarded-Proto: http\r\n\r\n"
+        )
         XCTAssertNil(error("HTTP/1.1 200 OK\r\n\r\n", request: false), "responses have no Host")
     }
 

@@ -336,7 +336,8 @@ enum FieldKind: Equatable {
 }
 
 enum HTTPHeadWriter {
-    /// The request head for the server: the client's method and target over HTTP/1.1, the end-to-end
+    /// The request head for the server: the client's method and target over HTTP/1.1 (an empty `Host`
+    /// added when an HTTP/1.0 client sent none), the end-to-end
     /// fields as they came (`Transfer-Encoding` kept: the body passes through as it is), the client
     /// appended to `X-Forwarded-For` and `X-Forwarded-Proto: http` (`https` behind TLS).
     static func request(_ head: HTTPHead, clientIP: String, https: Bool, allocator: ByteBufferAllocator) -> ByteBuffer {
@@ -363,6 +364,11 @@ enum HTTPHeadWriter {
                 out.writeBytes(UnsafeRawBufferPointer(rebasing: p[line..<(ve)]))
                 out.writeStaticString("\r\n")
             }
+        }
+        if info.hostCount == 0 {
+            // An HTTP/1.0 request without Host goes out as HTTP/1.1, which must have one: empty when the
+            // target has no authority (RFC 9112 §3.2).
+            out.writeStaticString("Host: \r\n")
         }
         if info.lastForwardedFor == nil {
             out.writeStaticString("X-Forwarded-For: ")
