@@ -4,6 +4,7 @@ import XCTest
 
 /// The Avi Python SDK (`avisdk`, unmodified) against a real `starling controller` on loopback
 /// (Tests/avisdk/avisdk_test.py: login, create pool, vsvip and virtual service, read by name, put,
+/// an HTTPS virtual service with a self-signed certificate,
 /// patch, delete). Skips with a printed reason when python3 or avisdk is missing.
 final class AvisdkTests: XCTestCase {
     func testAvisdkDrivesTheController() throws {

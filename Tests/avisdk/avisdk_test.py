@@ -100,8 +100,43 @@ def main():
     count = api.get("pool", params={"page_size": 1}).json()["count"]
     check(count == 0, "pool collection is empty")
 
+    https(api)
     tenant_admin(api, args)
     print("avisdk_test: PASS")
+
+
+def https(api):
+    """An HTTPS virtual service the way Avi users script one: a self-signed certificate, then a VS port with
+    enable_ssl referring to it and to an SSL profile; the key never comes back."""
+    rsp = api.post("sslkeyandcertificate", data={
+        "name": "sdk-cert", "type": "SSL_CERTIFICATE_TYPE_VIRTUALSERVICE",
+        "certificate": {"self_signed": True, "subject": {"common_name": "sdk.example"}},
+        "key_params": {"algorithm": "SSL_KEY_ALGORITHM_EC",
+                       "ec_params": {"curve": "SSL_KEY_EC_CURVE_SECP256R1"}}})
+    check(rsp.status_code == 201, "create self-signed sslkeyandcertificate (%d %s)" % (rsp.status_code, rsp.text))
+    cert = api.get_object_by_name("sslkeyandcertificate", "sdk-cert")
+    check("key" not in cert, "GET does not return the private key")
+    check(cert["certificate"]["subject"]["common_name"] == "sdk.example", "certificate details filled in")
+    check(cert["certificate"]["certificate"].startswith("-----BEGIN CERTIFICATE-----"), "the PEM is returned")
+    profile = api.get_object_by_name("sslprofile", "System-Standard")
+    check(profile is not None, "System-Standard sslprofile exists")
+    rsp = api.post("pool", data={"name": "sdk-tls-pool"})
+    check(rsp.status_code == 201, "create pool (%d %s)" % (rsp.status_code, rsp.text))
+    rsp = api.post("vsvip", data={"name": "sdk-tls-vip", "vip": [
+        {"vip_id": "0", "ip_address": {"addr": "192.0.2.81", "type": "V4"}}]})
+    check(rsp.status_code == 201, "create vsvip (%d %s)" % (rsp.status_code, rsp.text))
+    rsp = api.post("virtualservice", data={
+        "name": "sdk-https", "vsvip_ref": "/api/vsvip/?name=sdk-tls-vip", "pool_ref": "/api/pool/?name=sdk-tls-pool",
+        "services": [{"port": 80}, {"port": 443, "enable_ssl": True}],
+        "application_profile_ref": "/api/applicationprofile/?name=System-Secure-HTTP",
+        "ssl_key_and_certificate_refs": [cert["url"]], "ssl_profile_ref": profile["url"]})
+    check(rsp.status_code == 201, "create HTTPS virtualservice (%d %s)" % (rsp.status_code, rsp.text))
+    rsp = api.delete_by_name("sslkeyandcertificate", "sdk-cert")
+    check(rsp.status_code == 409, "a certificate in use is not deleted (%d)" % rsp.status_code)
+    for kind, name in [("virtualservice", "sdk-https"), ("sslkeyandcertificate", "sdk-cert"),
+                       ("vsvip", "sdk-tls-vip"), ("pool", "sdk-tls-pool")]:
+        rsp = api.delete_by_name(kind, name)
+        check(rsp.status_code == 204, "delete %s %s (%d %s)" % (kind, name, rsp.status_code, rsp.text))
 
 
 def tenant_admin(api, args):
