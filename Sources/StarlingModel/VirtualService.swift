@@ -9,11 +9,15 @@ public struct VirtualService: AviObject {
         public var enable_ssl: Bool?
         /// Last port of a range starting at `port`.
         public var port_range_end: Int?
+        /// Offer HTTP/2 to clients on this port (ALPN `h2`; Starling serves HTTP/2 over TLS only, so the
+        /// port needs `enable_ssl`).
+        public var enable_http2: Bool?
 
-        public init(port: Int, enable_ssl: Bool? = nil, port_range_end: Int? = nil) {
+        public init(port: Int, enable_ssl: Bool? = nil, port_range_end: Int? = nil, enable_http2: Bool? = nil) {
             self.port = port
             self.enable_ssl = enable_ssl
             self.port_range_end = port_range_end
+            self.enable_http2 = enable_http2
         }
     }
 
@@ -79,6 +83,13 @@ public struct VirtualService: AviObject {
             if s.enable_ssl == true, (ssl_key_and_certificate_refs ?? []).isEmpty {
                 throw ModelError(
                     field: "ssl_key_and_certificate_refs", message: "required when services[\(i)].enable_ssl is true")
+            }
+            if s.enable_http2 == true, s.enable_ssl != true {
+                throw ModelError(
+                    field: "services[\(i)].enable_http2",
+                    message:
+                        "needs enable_ssl on the same port (HTTP/2 is offered with TLS ALPN; cleartext h2c is not served)"
+                )
             }
         }
         try Check.ref(pool_ref, "pool", "pool_ref")

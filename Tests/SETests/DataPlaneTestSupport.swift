@@ -176,6 +176,7 @@ final class RawClient {
 /// - `/drop-once`: the first time, closes the connection without an answer
 /// - `/slow`: answers after 300 ms
 /// - `/status/NNN`: answers NNN
+/// - `/headers`: the request line and header fields it received, one per line
 /// - `POST`: echoes the request body (chunked back when the request was chunked); answers
 ///   `Expect: 100-continue` with 100 first
 final class TestHTTPServer {
@@ -232,7 +233,15 @@ final class TestHTTPServer {
 
         func respond(context: ChannelHandlerContext, head: HTTPRequestHead) {
             let uri = head.uri
+            health.countRequest()
             if uri == "/hang" { return }
+            if uri == "/headers" {
+                // The request head as the server got it: "name: value" lines in order.
+                let text = ([head.method.rawValue + " " + uri] + head.headers.map { "\($0.name): \($0.value)" })
+                    .joined(separator: "\n")
+                send(context, status: .ok, text: text, keepAlive: head.isKeepAlive)
+                return
+            }
             if uri == "/drop-once", health.takeDrop() {
                 context.close(promise: nil)
                 return
@@ -314,6 +323,10 @@ final class NIOLockedHealth: @unchecked Sendable {
     private let lock = NSLock()
     private var _code = 200
     private var dropped = false
+    private var _requests = 0
+    /// Requests the server has seen.
+    var requests: Int { lock.withLock { _requests } }
+    func countRequest() { lock.withLock { _requests += 1 } }
     /// True the first time: `/drop-once` closes the connection without an answer once.
     func takeDrop() -> Bool {
         lock.withLock {

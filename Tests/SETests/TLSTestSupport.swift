@@ -180,4 +180,13 @@ final class TLSTestClient {
     func negotiatedALPN() async throws -> String? { try await onLoop { $0.alpn } }
 
     func close() async { try? await channel.close() }
+
+    /// The bytes received since the last call, and whether the server closed the connection.
+    func take() async throws -> (bytes: ByteBuffer, closed: Bool) {
+        try await onLoop { c in
+            let b = c.bytes
+            c.bytes = ByteBuffer()
+            return (b, c.closed)
+        }
+    }
 }

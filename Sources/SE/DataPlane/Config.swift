@@ -20,12 +20,15 @@ public struct ListenAddress: Sendable, Hashable, CustomStringConvertible {
     public var port: Int
     /// Terminate TLS on this address (Avi `services[].enable_ssl`) with the service's `tls` settings.
     public var tls: Bool
+    /// Offer HTTP/2 in the TLS handshake (ALPN `h2`, Avi `services[].enable_http2`); HTTP services only.
+    public var http2: Bool
 
     /// An address to listen on.
-    public init(host: String, port: Int, tls: Bool = false) {
+    public init(host: String, port: Int, tls: Bool = false, http2: Bool = false) {
         self.host = host
         self.port = port
         self.tls = tls
+        self.http2 = http2
     }
 
     /// `host:port`, with brackets around an IPv6 host.
@@ -98,18 +101,49 @@ public struct HTTPLimits: Sendable, Hashable {
     public var serverResponseTimeout: Duration
     /// Time to establish a TCP connection to a server (HTTP and L4); then the next server is tried.
     public var connectTimeout: Duration
+    /// HTTP/2 client connections.
+    public var http2: HTTP2Limits
 
     /// Limits with the given values; the defaults are the `System-HTTP` ones.
     public init(
         maxHeaderBytes: Int = 32 * 1024,
         requestHeaderTimeout: Duration = .seconds(10),
         serverResponseTimeout: Duration = .seconds(30),
-        connectTimeout: Duration = .seconds(5)
+        connectTimeout: Duration = .seconds(5),
+        http2: HTTP2Limits = HTTP2Limits()
     ) {
         self.maxHeaderBytes = maxHeaderBytes
         self.requestHeaderTimeout = requestHeaderTimeout
         self.serverResponseTimeout = serverResponseTimeout
         self.connectTimeout = connectTimeout
+        self.http2 = http2
+    }
+}
+
+/// What one HTTP/2 client connection may use (Avi `http2_profile`). The header list is bounded by
+/// `HTTPLimits.maxHeaderBytes` (`SETTINGS_MAX_HEADER_LIST_SIZE`).
+public struct HTTP2Limits: Sendable, Hashable {
+    /// `SETTINGS_MAX_CONCURRENT_STREAMS`: more streams at once is a protocol error.
+    public var maxConcurrentStreams: Int
+    /// `SETTINGS_INITIAL_WINDOW_SIZE` and the window kept open per stream, in bytes.
+    public var initialWindowSize: Int
+    /// PING, SETTINGS and PRIORITY frames allowed per `window` (more: GOAWAY `ENHANCE_YOUR_CALM`).
+    public var maxControlFrames: Int
+    /// Stream resets by the client allowed per `window` (rapid reset, CVE-2023-44487).
+    public var maxStreamResets: Int
+    /// The window the two counts above are taken over.
+    public var window: Duration
+
+    /// Limits with the given values; the defaults are Avi's (`System-HTTP`).
+    public init(
+        maxConcurrentStreams: Int = 128, initialWindowSize: Int = 65535, maxControlFrames: Int = 1000,
+        maxStreamResets: Int = 200, window: Duration = .seconds(30)
+    ) {
+        self.maxConcurrentStreams = maxConcurrentStreams
+        self.initialWindowSize = initialWindowSize
+        self.maxControlFrames = maxControlFrames
+        self.maxStreamResets = maxStreamResets
+        self.window = window
     }
 }
 

@@ -143,7 +143,7 @@ public final class DataPlane: Sendable {
 
         // Bind new addresses (outside the lock: binding waits for the loops).
         for bind in plan.binds {
-            let result = await Self.bindAll(bind.address, tls: bind.listen.tls, services: bind.runtime.loopServices)
+            let result = await Self.bindAll(bind.address, listen: bind.listen, services: bind.runtime.loopServices)
             switch result {
             case .success(let channels):
                 let keep = state.withLock { st -> Bool in
@@ -185,11 +185,19 @@ public final class DataPlane: Sendable {
 
         // TLS: contexts are rebuilt only when the settings change (a rotated certificate); new
         // handshakes use the new ones, open connections keep theirs.
-        if config.tls != rt.tls?.settings {
+        let http = config.kind == .http
+        let http2 = http && config.listeners.contains { $0.tls && $0.http2 }
+        let handshakeTimeout = TimeAmount(config.http.requestHeaderTimeout)
+        if let t = rt.tls,
+            t.settings != config.tls || t.http != http || t.http2 != http2 || t.handshakeTimeout != handshakeTimeout
+        {
             rt.tls = nil
+        }
+        if rt.tls == nil {
             if let settings = config.tls {
                 do {
-                    rt.tls = try TLSTerminator(settings, applicationProtocols: ["http/1.1"], metrics: rt.tlsMetrics)
+                    rt.tls = try TLSTerminator(
+                        settings, http: http, http2: http2, handshakeTimeout: handshakeTimeout, metrics: rt.tlsMetrics)
                 } catch {
                     problems.append(ServiceProblem(serviceID: id, field: error.field, reason: error.reason))
                 }
@@ -369,13 +377,15 @@ public final class DataPlane: Sendable {
         callback?()
     }
 
-    private static func bindAll(_ address: SocketAddress, tls: Bool, services: [LoopService]) async -> Result<
-        [any Channel], any Error
-    > {
+    private static func bindAll(_ address: SocketAddress, listen: ListenAddress, services: [LoopService]) async
+        -> Result<
+            [any Channel], any Error
+        >
+    {
         var channels: [any Channel] = []
         for ls in services {
             do {
-                channels.append(try await Listener.bind(address, tls: tls, service: ls).get())
+                channels.append(try await Listener.bind(address, listen: listen, service: ls).get())
             } catch {
                 for c in channels { try? await c.close() }
                 return .failure(error)

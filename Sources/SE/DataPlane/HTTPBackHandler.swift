@@ -1,4 +1,22 @@
 import NIOCore
+import NIOPosix
+
+/// What an HTTP exchange with a pool server reports to the client side that owns it: the HTTP/1.1
+/// client handler (`HTTPFrontHandler`) or an HTTP/2 stream (`HTTP2StreamHandler`).
+protocol HTTPExchangeOwner: AnyObject {
+    /// Whether the client can take more bytes now (else the server connection stops reading).
+    var clientWritable: Bool { get }
+    /// A response head from the server; `framing`: how its body is delimited.
+    func responseHead(_ head: HTTPHead, framing: HTTPBodyFraming)
+    func responseBody(_ body: ByteBuffer)
+    func responseFlush()
+    func responseEnd(serverKeepAlive: Bool)
+    /// The server connection closed before the response ended.
+    func serverLost(_ conn: HTTPBackHandler)
+    /// The server connection failed (bad response, I/O error).
+    func serverFailed(_ conn: HTTPBackHandler, reason: String)
+    func serverBecameWritable()
+}
 
 /// The server side of the HTTP reverse proxy: one keep-alive connection to a pool server, owned by one
 /// event loop. While a request uses it, `front` is set and response parts go straight to the client
@@ -17,8 +35,8 @@ final class HTTPBackHandler: ChannelDuplexHandler {
     let server: LoopServer
     private let service: LoopService
     private(set) var context: ChannelHandlerContext?
-    /// The client handler using this connection, nil while idle.
-    var front: HTTPFrontHandler?
+    /// The client side using this connection, nil while idle.
+    var front: (any HTTPExchangeOwner)?
     private var serverKeepAlive = true
     private var pendingRead = false
     private(set) var closed = false
@@ -182,7 +200,7 @@ final class HTTPBackHandler: ChannelDuplexHandler {
     }
 
     /// Taken from the idle pool by `front`.
-    func attach(_ front: HTTPFrontHandler) {
+    func attach(_ front: any HTTPExchangeOwner) {
         inPool = false
         self.front = front
     }
@@ -197,6 +215,42 @@ final class HTTPBackHandler: ChannelDuplexHandler {
     func closeNow() {
         front = nil
         context?.close(promise: nil)
+    }
+
+    /// Opens a connection to `server` from `loop` (from the service's source address when it has one);
+    /// `done` runs on `loop` with the connection, not attached to anyone yet, or why it failed.
+    static func open(
+        to server: LoopServer, service: LoopService, on loop: any EventLoop,
+        _ done: @escaping (Result<HTTPBackHandler, any Error>) -> Void
+    ) {
+        guard let address = server.address else {
+            done(.failure(ChannelError.connectPending))
+            return
+        }
+        let handler = HTTPBackHandler(server: server, service: service)
+        let boundHandler = NIOLoopBound(handler, eventLoop: loop)
+        var bootstrap = ClientBootstrap(group: loop)
+            .connectTimeout(service.connectTimeout)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelInitializer { channel in
+                do {
+                    try channel.pipeline.syncOperations.addHandler(boundHandler.value)
+                    return channel.eventLoop.makeSucceededVoidFuture()
+                } catch {
+                    return channel.eventLoop.makeFailedFuture(error)
+                }
+            }
+        if let source = service.source(for: address) { bootstrap = bootstrap.bind(to: source) }
+        let callback = NIOLoopBound(done, eventLoop: loop)
+        bootstrap.connect(to: address).hop(to: loop).whenComplete { result in
+            switch result {
+            case .success:
+                let handler = boundHandler.value
+                callback.value(handler.closed ? .failure(ChannelError.alreadyClosed) : .success(handler))
+            case .failure(let error):
+                callback.value(.failure(error))
+            }
+        }
     }
 
     func channelInactive(context: ChannelHandlerContext) {

@@ -102,6 +102,8 @@ final class HTTPFrontHandler: ChannelDuplexHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        // Behind TLS the handler is added once the handshake is done: the connection is already active.
+        if context.channel.isActive { activate(context) }
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
@@ -109,10 +111,18 @@ final class HTTPFrontHandler: ChannelDuplexHandler {
     }
 
     func channelActive(context: ChannelHandlerContext) {
+        activate(context)
+        context.fireChannelActive()
+    }
+
+    private var activated = false
+
+    private func activate(_ context: ChannelHandlerContext) {
+        guard !activated else { return }
+        activated = true
         clientIP = context.channel.remoteAddress?.ipAddress ?? ""
         service.register(self)
         arm(.header, after: service.requestHeaderTimeout)
-        context.fireChannelActive()
     }
 
     // MARK: request in
@@ -274,48 +284,24 @@ final class HTTPFrontHandler: ChannelDuplexHandler {
     }
 
     private func connect(to server: LoopServer) {
-        guard let address = server.address, let context else {
-            serverUnreachable("no address")
-            return
-        }
+        guard let context else { return }
         state = .connecting
-        let handler = HTTPBackHandler(server: server, service: service)
-        let loop = context.eventLoop
-        let boundHandler = NIOLoopBound(handler, eventLoop: loop)
-        var bootstrap = ClientBootstrap(group: loop)
-            .connectTimeout(service.connectTimeout)
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
-            .channelInitializer { channel in
-                do {
-                    try channel.pipeline.syncOperations.addHandler(boundHandler.value)
-                    return channel.eventLoop.makeSucceededVoidFuture()
-                } catch {
-                    return channel.eventLoop.makeFailedFuture(error)
-                }
-            }
-        if let source = service.source(for: address) { bootstrap = bootstrap.bind(to: source) }
-        let me = NIOLoopBound(self, eventLoop: loop)
-        let boundServer = NIOLoopBound(server, eventLoop: loop)
-        bootstrap.connect(to: address).hop(to: loop).whenComplete { result in
+        let me = NIOLoopBound(self, eventLoop: context.eventLoop)
+        HTTPBackHandler.open(to: server, service: service, on: context.eventLoop) { result in
             let front = me.value
-            let server = boundServer.value
+            let wanted = front.state == .connecting && front.server === server
             switch result {
-            case .success(let channel):
-                guard front.state == .connecting, front.server === server else {
-                    channel.close(promise: nil)
+            case .success(let conn):
+                guard wanted else {
+                    conn.closeNow()
                     return
                 }
-                if boundHandler.value.closed {
-                    front.serverUnreachable("closed at once")
-                    return
-                }
-                boundHandler.value.attach(front)
-                front.back = boundHandler.value
+                conn.attach(front)
+                front.back = conn
                 front.state = .forwarding
                 front.sendHeadAndQueuedBody()
             case .failure(let error):
-                guard front.state == .connecting, front.server === server else { return }
-                front.serverUnreachable("\(error)")
+                if wanted { front.serverUnreachable("\(error)") }
             }
         }
     }
@@ -679,6 +665,8 @@ final class HTTPFrontHandler: ChannelDuplexHandler {
         context.fireChannelInactive()
     }
 }
+
+extension HTTPFrontHandler: HTTPExchangeOwner {}
 
 extension HTTPFrontHandler: ClientConnection {
     func startDraining() {

@@ -19,7 +19,9 @@ enum Listener {
 
     /// Binds `address` on `service`'s loop; accepted connections get the service's pipeline, behind TLS
     /// termination when `tls`.
-    static func bind(_ address: SocketAddress, tls: Bool, service: LoopService) -> EventLoopFuture<any Channel> {
+    static func bind(_ address: SocketAddress, listen: ListenAddress, service: LoopService) -> EventLoopFuture<
+        any Channel
+    > {
         let freebind: ChannelOptions.Types.SocketOption =
             if case .v6 = address { ipv6Freebind } else { ipFreebind }
         return ServerBootstrap(group: service.loop, childGroup: service.loop)
@@ -30,7 +32,7 @@ enum Listener {
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
                 do {
-                    try install(on: channel, tls: tls, service: service)
+                    try install(on: channel, tls: listen.tls, http2: listen.http2, service: service)
                     return channel.eventLoop.makeSucceededVoidFuture()
                 } catch {
                     return channel.eventLoop.makeFailedFuture(error)
@@ -40,11 +42,14 @@ enum Listener {
     }
 
     /// The pipeline of an accepted connection, by the service's kind and TLS contexts at accept time.
-    static func install(on channel: any Channel, tls: Bool, service: LoopService) throws {
+    /// Behind TLS, the HTTP proxy (HTTP/1.1, or HTTP/2 when the client chose it) comes after the handshake.
+    static func install(on channel: any Channel, tls: Bool, http2: Bool = false, service: LoopService) throws {
         let ops = channel.pipeline.syncOperations
         if tls {
             guard let terminator = service.tls else { throw ChannelError.inappropriateOperationForState }
-            try ops.addHandler(TLSAcceptHandler(terminator: terminator))
+            let next: TLSNext = service.kind == .http ? .http(service) : .installed
+            try ops.addHandler(TLSAcceptHandler(terminator: terminator, http2: http2, next: next))
+            if service.kind == .http { return }
         }
         switch service.kind {
         case .l4:

@@ -12,19 +12,33 @@ import X509
 /// certificate) makes a new terminator; connections already open keep the context they started with.
 final class TLSTerminator: Sendable {
     let settings: TLSSettings
+    /// Per certificate: ALPN `http/1.1` for HTTP services, none for L4 ones.
     let contexts: [NIOSSLContext]
+    /// Per certificate, for listeners that offer HTTP/2: ALPN `h2` then `http/1.1` (empty when none does).
+    let h2Contexts: [NIOSSLContext]
     let selector: CertificateSelector
     let metrics: TLSMetrics
+    /// Time a client has to complete the handshake.
+    let handshakeTimeout: TimeAmount
+    /// Built for an HTTP service; with `h2` contexts.
+    let http: Bool
+    let http2: Bool
 
     /// The contexts for `settings`; a certificate or key that BoringSSL refuses is an error naming it.
-    init(_ settings: TLSSettings, applicationProtocols: [String], metrics: TLSMetrics) throws(ServiceSetupError) {
+    init(
+        _ settings: TLSSettings, http: Bool, http2: Bool, handshakeTimeout: TimeAmount, metrics: TLSMetrics
+    ) throws(ServiceSetupError) {
         self.settings = settings
         self.metrics = metrics
+        self.handshakeTimeout = handshakeTimeout
+        self.http = http
+        self.http2 = http2
         // NIOSSL traps on a cipher list BoringSSL refuses: only known names get that far.
         guard SSLProfile.isValidCipherList(settings.cipherString) else {
             throw ServiceSetupError(field: "tls.cipherString", reason: "unknown cipher in \"\(settings.cipherString)\"")
         }
         var contexts: [NIOSSLContext] = []
+        var h2Contexts: [NIOSSLContext] = []
         var entries: [CertificateSelector.Entry] = []
         for (i, c) in settings.certificates.enumerated() {
             let field = "tls.certificates[\(i)] (\(c.name))"
@@ -51,9 +65,13 @@ final class TLSTerminator: Sendable {
             tls.minimumTLSVersion = Self.nio(settings.minimumVersion)
             tls.maximumTLSVersion = Self.nio(settings.maximumVersion)
             tls.cipherSuites = settings.cipherString
-            tls.applicationProtocols = applicationProtocols
             do {
+                tls.applicationProtocols = http ? ["http/1.1"] : []
                 contexts.append(try NIOSSLContext(configuration: tls))
+                if http2 {
+                    tls.applicationProtocols = ["h2", "http/1.1"]
+                    h2Contexts.append(try NIOSSLContext(configuration: tls))
+                }
             } catch {
                 throw ServiceSetupError(field: field, reason: "BoringSSL refused the certificate or key: \(error)")
             }
@@ -61,6 +79,7 @@ final class TLSTerminator: Sendable {
         }
         guard !contexts.isEmpty else { throw ServiceSetupError(field: "tls.certificates", reason: "none") }
         self.contexts = contexts
+        self.h2Contexts = h2Contexts
         self.selector = CertificateSelector(entries: entries)
     }
 
@@ -99,6 +118,14 @@ struct ServiceSetupError: Error, CustomStringConvertible {
     var description: String { "\(field): \(reason)" }
 }
 
+/// What follows the handshake on a TLS connection.
+enum TLSNext {
+    /// The handlers are already there (L4 proxy).
+    case installed
+    /// The HTTP/1.1 proxy, or HTTP/2 when the client chose `h2`.
+    case http(LoopService)
+}
+
 /// First handler of a TLS connection: waits for the ClientHello, picks the certificate's context
 /// (``CertificateSelector``), puts BoringSSL's handler after itself, hands it the bytes and leaves.
 final class TLSAcceptHandler: ChannelInboundHandler, RemovableChannelHandler {
@@ -106,10 +133,15 @@ final class TLSAcceptHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundOut = ByteBuffer
 
     private let terminator: TLSTerminator
+    private let http2: Bool
+    private let next: TLSNext
     private var buffered: ByteBuffer?
 
-    init(terminator: TLSTerminator) {
+    /// `http2`: offer `h2` in ALPN (the listener has `enable_http2`).
+    init(terminator: TLSTerminator, http2: Bool, next: TLSNext) {
         self.terminator = terminator
+        self.http2 = http2 && !terminator.h2Contexts.isEmpty
+        self.next = next
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -131,9 +163,12 @@ final class TLSAcceptHandler: ChannelInboundHandler, RemovableChannelHandler {
         do {
             // Both go right after this handler: the events handler first, so that BoringSSL ends up before it.
             let ops = context.pipeline.syncOperations
-            try ops.addHandler(TLSEventHandler(metrics: terminator.metrics), position: .after(self))
             try ops.addHandler(
-                NIOSSLServerHandler(context: terminator.contexts[index]), position: .after(self))
+                TLSEventHandler(metrics: terminator.metrics, timeout: terminator.handshakeTimeout, next: next),
+                position: .after(self))
+            try ops.addHandler(
+                NIOSSLServerHandler(context: http2 ? terminator.h2Contexts[index] : terminator.contexts[index]),
+                position: .after(self))
         } catch {
             context.close(promise: nil)
             return
@@ -144,24 +179,60 @@ final class TLSAcceptHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 }
 
-/// After BoringSSL: counts handshakes by TLS version, and failed ones by reason, then leaves the pipeline.
+/// After BoringSSL: closes a connection whose handshake does not complete in time, counts handshakes by
+/// TLS version and failed ones by reason, puts the HTTP proxy of the protocol the client chose (ALPN)
+/// after itself, then leaves the pipeline.
 final class TLSEventHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     private let metrics: TLSMetrics
+    private let timeout: TimeAmount
+    private let next: TLSNext
     private var done = false
+    private var timer: Scheduled<Void>?
 
-    init(metrics: TLSMetrics) { self.metrics = metrics }
+    init(metrics: TLSMetrics, timeout: TimeAmount, next: TLSNext) {
+        self.metrics = metrics
+        self.timeout = timeout
+        self.next = next
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        let channel = context.channel
+        timer = context.eventLoop.scheduleTask(in: timeout) {
+            // The handshake did not complete in time.
+            channel.close(promise: nil)
+        }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        timer?.cancel()
+        timer = nil
+    }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if case TLSUserEvent.handshakeCompleted = event, !done {
-            done = true
-            let version = (try? context.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self))?.tlsVersion
-            metrics.handshake(version: version)
+        guard case TLSUserEvent.handshakeCompleted(let negotiated) = event, !done else {
             context.fireUserInboundEventTriggered(event)
-            context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
             return
         }
+        done = true
+        timer?.cancel()
+        timer = nil
+        let version = (try? context.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self))?.tlsVersion
+        metrics.handshake(version: version)
+        if case .http(let service) = next {
+            do {
+                if negotiated == "h2" {
+                    try HTTP2Front.install(on: context.channel, service: service)
+                } else {
+                    try context.pipeline.syncOperations.addHandler(HTTPFrontHandler(service: service, tls: true))
+                }
+            } catch {
+                context.close(promise: nil)
+                return
+            }
+        }
         context.fireUserInboundEventTriggered(event)
+        context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {

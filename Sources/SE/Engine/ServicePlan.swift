@@ -57,7 +57,10 @@ public struct ServicePlan: Sendable, Hashable {
             for service in vs.services {
                 let last = max(service.port, service.port_range_end ?? service.port)
                 for port in service.port...last {
-                    listeners.append(ListenAddress(host: "\(vip)", port: port, tls: service.enable_ssl ?? false))
+                    listeners.append(
+                        ListenAddress(
+                            host: "\(vip)", port: port, tls: service.enable_ssl ?? false,
+                            http2: kind == .http && (service.enable_http2 ?? false)))
                 }
             }
         }
@@ -113,10 +116,24 @@ public struct ServicePlan: Sendable, Hashable {
                 failedChecks: hm.failed_checks ?? 2, port: hm.monitor_port)
             monitors.append(monitor)
         }
+        if profile.type != .http, vs.services.contains(where: { $0.enable_http2 ?? false }) {
+            notes.append(
+                "enable_http2 needs an HTTP application profile: \(profile.name) is not one; HTTP/2 not offered")
+        }
+        var http = HTTPLimits()
+        if let h2 = profile.http_profile?.http2_profile {
+            let defaults = HTTP2Limits()
+            http.http2 = HTTP2Limits(
+                maxConcurrentStreams: h2.max_http2_concurrent_streams_per_connection ?? defaults.maxConcurrentStreams,
+                initialWindowSize: h2.http2_initial_window_size.map { min($0 * 1024, Int(Int32.max)) }
+                    ?? defaults.initialWindowSize,
+                maxControlFrames: h2.max_http2_control_frames_per_connection ?? defaults.maxControlFrames,
+                maxStreamResets: h2.max_http2_stream_resets_per_connection ?? defaults.maxStreamResets)
+        }
         dataPlane = ServiceConfig(
             id: id, name: name, listeners: listeners, kind: kind,
-            pool: PoolConfig(name: pool.name, algorithm: algorithm, servers: servers, monitors: monitors), tls: tls,
-            httpsRedirectPort: redirectPort)
+            pool: PoolConfig(name: pool.name, algorithm: algorithm, servers: servers, monitors: monitors),
+            http: http, tls: tls, httpsRedirectPort: redirectPort)
     }
 
     /// The certificates (CA-type ones left out) and the SSL profile's versions and ciphers.
