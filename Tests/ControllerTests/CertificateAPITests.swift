@@ -283,6 +283,28 @@ final class CertificateAPITests: XCTestCase {
             XCTAssertEqual(vs.status, 201, vs.text)
             let inUse = try await api.call(.delete, "/api/sslprofile/\(custom.string("uuid")!)")
             XCTAssertEqual(inUse.status, 409, "a profile in use stays")
+            // HTTP/2 is offered with TLS only, and its profile limits are checked.
+            let h2Plain = try await api.call(
+                .post, "/api/virtualservice",
+                #"{"name": "h2c", "vsvip_ref": "/api/vsvip/?name=web-vip", "services": [{"port": 8080, "enable_http2": true}]}"#
+            )
+            XCTAssertEqual(h2Plain.status, 400)
+            XCTAssertTrue(
+                h2Plain.string("error")?.hasPrefix("services[0].enable_http2: needs enable_ssl") ?? false, h2Plain.text)
+            let badH2 = try await api.call(
+                .post, "/api/applicationprofile",
+                #"{"name": "h2", "type": "APPLICATION_PROFILE_TYPE_HTTP", "http_profile": {"http2_profile": {"max_http2_concurrent_streams_per_connection": 1000}}}"#
+            )
+            XCTAssertEqual(badH2.status, 400)
+            XCTAssertTrue(
+                badH2.string("error")?.hasPrefix(
+                    "http_profile.http2_profile.max_http2_concurrent_streams_per_connection: must be 1-256") ?? false,
+                badH2.text)
+            let h2 = try await api.call(
+                .put, "/api/virtualservice/\(vs.string("uuid")!)",
+                #"{"name": "secure", "vsvip_ref": "/api/vsvip/?name=web-vip", "pool_ref": "/api/pool/?name=web-pool", "services": [{"port": 443, "enable_ssl": true, "enable_http2": true}], "ssl_key_and_certificate_refs": ["/api/sslkeyandcertificate/?name=www"]}"#
+            )
+            XCTAssertEqual(h2.status, 200, h2.text)
         }
     }
 

@@ -107,6 +107,42 @@ final class ServicePlanTests: XCTestCase {
         XCTAssertNil(old.httpsRedirectPort, "no http_to_https: the plain port proxies")
     }
 
+    func testHTTP2PortsAndTheHTTP2ProfileLimits() throws {
+        var r = resolved(services: [
+            .init(port: 443, enable_ssl: true, enable_http2: true), .init(port: 8443, enable_ssl: true),
+        ])
+        r.ssl_key_and_certificates = [
+            SSLKeyAndCertificate(name: "www", certificate: .init(certificate: "PEM"), key: "KEY")
+        ]
+        r.application_profile = ApplicationProfile(
+            name: "h2", type: .http,
+            http_profile: .init(
+                http2_profile: .init(
+                    max_http2_concurrent_streams_per_connection: 32, http2_initial_window_size: 256,
+                    max_http2_control_frames_per_connection: 500, max_http2_stream_resets_per_connection: 50)))
+        let dp = try XCTUnwrap(ServicePlan(r).dataPlane)
+        XCTAssertEqual(
+            dp.listeners,
+            [
+                ListenAddress(host: "192.0.2.10", port: 443, tls: true, http2: true),
+                ListenAddress(host: "192.0.2.10", port: 8443, tls: true),
+            ])
+        XCTAssertEqual(
+            dp.http.http2,
+            HTTP2Limits(
+                maxConcurrentStreams: 32, initialWindowSize: 256 * 1024, maxControlFrames: 500, maxStreamResets: 50))
+
+        r.application_profile = ApplicationProfile(name: "plain", type: .http)
+        XCTAssertEqual(try XCTUnwrap(ServicePlan(r).dataPlane).http.http2, HTTP2Limits(), "Avi's defaults")
+
+        // An L4 (SSL) profile proxies bytes: no HTTP/2 to offer, and the note says so.
+        r.application_profile = ApplicationProfile(name: "tcp-tls", type: .ssl)
+        let l4 = ServicePlan(r)
+        XCTAssertEqual(l4.dataPlane?.listeners.map(\.http2), [false, false])
+        XCTAssertTrue(
+            l4.notes.contains { $0.contains("enable_http2 needs an HTTP application profile") }, "\(l4.notes)")
+    }
+
     func testUnsupportedAlgorithmFallsBackWithANote() throws {
         let pool = Pool(
             name: "p", servers: [.init(ip: IpAddr(addr: "198.18.1.21", type: .v4), port: 80, enabled: false)],
