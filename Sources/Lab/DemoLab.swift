@@ -493,7 +493,7 @@ public final class DemoLab {
             "scaleout_ecmp": true,
         ]
         if let tlsPort, let certificate {
-            services.append(["port": tlsPort, "enable_ssl": true])
+            services.append(["port": tlsPort, "enable_ssl": true, "enable_http2": true])
             body["ssl_key_and_certificate_refs"] = ["/api/sslkeyandcertificate/?name=\(certificate)"]
         }
         body["services"] = services
@@ -565,6 +565,19 @@ public final class DemoLab {
         guard let newline = result.stdout.lastIndex(of: "\n") else { return (0, "") }
         let status = Int(result.stdout[result.stdout.index(after: newline)...]) ?? 0
         return (status, String(result.stdout[..<newline]))
+    }
+
+    /// `curl --http2` from the client namespace: the status and the HTTP version the TLS handshake chose
+    /// (`2` or `1.1`; status 0 when no answer).
+    public func httpVersionFromClient(_ url: String, timeout: Double = 5) throws -> (status: Int, version: String) {
+        let argv = [
+            "curl", "-s", "-k", "--http2", "-o", "/dev/null", "-w", "%{http_code} %{http_version}", "--max-time",
+            String(timeout), url,
+        ]
+        let result = try Command.run(["ip", "netns", "exec", namespace("client")] + argv, timeout: timeout + 5)
+        let parts = result.stdout.split(separator: " ")
+        guard parts.count == 2 else { return (0, "") }
+        return (Int(parts[0]) ?? 0, String(parts[1]))
     }
 
     // MARK: Whole lab
@@ -679,7 +692,7 @@ public final class DemoLab {
         Try:
           ip netns exec \(namespace("router")) ip route show \(Address.vip)
           ip netns exec \(namespace("client")) curl http://\(Address.vip)/
-          ip netns exec \(namespace("client")) curl -k https://\(Address.vip)/
+          ip netns exec \(namespace("client")) curl -k --http2 https://\(Address.vip)/
           ip netns exec \(namespace("ctrl")) \(state.binary) ctl --controller \(controllerURL) --password '\(state.adminPassword)' show vs demo-vs
           \(state.binary) lab status
           \(state.binary) lab down

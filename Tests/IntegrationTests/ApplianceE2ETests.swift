@@ -48,6 +48,12 @@ final class ApplianceE2ETests: XCTestCase {
             let (status, body) = try lab.curlFromClient("https://\(Self.vip)/", timeout: 3)
             XCTAssertEqual(status, 200, "HTTPS through the SEs: \(body)")
         }
+        // 443 has enable_http2: curl's ALPN offer gets HTTP/2.
+        for _ in 0..<10 {
+            let (status, version) = try lab.httpVersionFromClient("https://\(Self.vip)/", timeout: 3)
+            XCTAssertEqual(status, 200)
+            XCTAssertEqual(version, "2", "HTTP/2 through the SEs")
+        }
 
         // Time from POST /api/virtualservice to the VIP in the router's table (SEs already registered).
         let secondVIP = "192.0.2.11"
