@@ -26,8 +26,12 @@ if os.environ.get("L7B_TLS_ADDR") and os.environ.get("L7B_CERT"):
     config["sslkeyandcertificate"] = [{
         "name": "bench", "certificate": {"certificate": open(os.environ["L7B_CERT"]).read()},
         "key": open(os.environ["L7B_KEY"]).read()}]
+    # L7B_H2=1 (Benchmarks/h2): the TLS port offers HTTP/2 too.
+    tls_service = {"port": port("L7B_TLS_ADDR"), "enable_ssl": True}
+    if os.environ.get("L7B_H2") == "1":
+        tls_service["enable_http2"] = True
     config["virtualservice"].append(vs(
-        "https", [{"port": port("L7B_TLS_ADDR"), "enable_ssl": True}], "System-HTTP",
+        "https", [tls_service], "System-HTTP",
         ssl_key_and_certificate_refs=["/api/sslkeyandcertificate/?name=bench"]))
 json.dump(config, open(sys.argv[1], "w"), indent=1)
 PY
