@@ -6,6 +6,7 @@
 #
 #   Benchmarks/h2/run.sh                      # builds the release binary first
 #   REPS=1 REQUESTS=50000 STARLING=/path/to/starling Benchmarks/h2/run.sh
+#   PERF=1 PROXIES=starling REPS=1 Benchmarks/h2/run.sh   # perf record of the first run: $RUN/perf-*.data
 # Needs: haproxy nginx nghttp2-client (h2load) openssl python3 util-linux (taskset).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -89,9 +90,15 @@ for proxy in $PROXIES; do
     pid=$(pgrep -g "$pgid" -n -f "haproxy|starling se")
     for rep in $(seq "$REPS"); do
         before=$(ticks "$pid")
+        perf_pid=
+        if [[ ${PERF:-0} == 1 && $rep == 1 ]]; then
+            perf record -F 499 -g -p "$pid" -o "$RUN/perf-$proxy.data" > /dev/null 2>&1 &
+            perf_pid=$!
+        fi
         taskset -c 0 h2load -n "$REQUESTS" -c "$CLIENTS" -m "$STREAMS" --log-file="$RUN/$proxy-$rep.tsv" \
             https://127.0.0.1:8443/ > "$RUN/$proxy-$rep.out" 2>&1 || true
         after=$(ticks "$pid")
+        if [[ -n $perf_pid ]]; then kill -INT "$perf_pid"; wait "$perf_pid" || true; fi
         python3 - "$proxy" "$RUN/$proxy-$rep.out" "$RUN/$proxy-$rep.tsv" "$((after - before))" \
             "$(getconf CLK_TCK)" >> "$RUN/results.txt" <<'PY'
 import re, sys

@@ -80,11 +80,15 @@ public struct ResolvedVirtualService: Codable, Sendable, Hashable {
     public var ssl_key_and_certificates: [SSLKeyAndCertificate]
     /// The virtual service's SSL profile (`System-Standard` by default) when it terminates TLS.
     public var ssl_profile: SSLProfile?
+    /// The pool's SSL profile when it re-encrypts to its servers.
+    public var pool_ssl_profile: SSLProfile?
+    /// The pool's PKI profile (CAs its servers' certificates are checked against).
+    public var pool_pki_profile: PKIProfile?
 
     public init(
         virtualservice: VirtualService, vsvip: VsVip, pool: Pool?, health_monitors: [HealthMonitor],
         application_profile: ApplicationProfile, ssl_key_and_certificates: [SSLKeyAndCertificate],
-        ssl_profile: SSLProfile? = nil
+        ssl_profile: SSLProfile? = nil, pool_ssl_profile: SSLProfile? = nil, pool_pki_profile: PKIProfile? = nil
     ) {
         self.virtualservice = virtualservice
         self.vsvip = vsvip
@@ -93,6 +97,8 @@ public struct ResolvedVirtualService: Codable, Sendable, Hashable {
         self.application_profile = application_profile
         self.ssl_key_and_certificates = ssl_key_and_certificates
         self.ssl_profile = ssl_profile
+        self.pool_ssl_profile = pool_ssl_profile
+        self.pool_pki_profile = pool_pki_profile
     }
 }
 

@@ -12,13 +12,14 @@ public struct ObjectSet: Codable, Sendable, Hashable {
     public var applicationprofile: [ApplicationProfile]?
     public var sslkeyandcertificate: [SSLKeyAndCertificate]?
     public var sslprofile: [SSLProfile]?
+    public var pkiprofile: [PKIProfile]?
 
     public init(
         tenant: [Tenant]? = nil, cloud: [Cloud]? = nil, vrfcontext: [VrfContext]? = nil,
         serviceenginegroup: [ServiceEngineGroup]? = nil, healthmonitor: [HealthMonitor]? = nil,
         pool: [Pool]? = nil, vsvip: [VsVip]? = nil, virtualservice: [VirtualService]? = nil,
         applicationprofile: [ApplicationProfile]? = nil, sslkeyandcertificate: [SSLKeyAndCertificate]? = nil,
-        sslprofile: [SSLProfile]? = nil
+        sslprofile: [SSLProfile]? = nil, pkiprofile: [PKIProfile]? = nil
     ) {
         self.tenant = tenant
         self.cloud = cloud
@@ -31,6 +32,7 @@ public struct ObjectSet: Codable, Sendable, Hashable {
         self.applicationprofile = applicationprofile
         self.sslkeyandcertificate = sslkeyandcertificate
         self.sslprofile = sslprofile
+        self.pkiprofile = pkiprofile
     }
 
     /// Validates every object; the error names the type, the object and the field
@@ -47,6 +49,7 @@ public struct ObjectSet: Codable, Sendable, Hashable {
         try Self.each(applicationprofile)
         try Self.each(sslkeyandcertificate)
         try Self.each(sslprofile)
+        try Self.each(pkiprofile)
     }
 
     private static func each<T: AviObject>(_ list: [T]?) throws(ModelError) {

@@ -46,6 +46,18 @@ public struct Pool: AviObject {
     public var enabled: Bool?
     public var cloud_ref: String?
     public var vrf_ref: String?
+    /// Re-encrypt: TLS from the SE to the servers with this SSL profile's versions and ciphers.
+    public var ssl_profile_ref: String?
+    /// Check the servers' certificates against this PKI profile's CAs (no profile: not checked, Avi's way).
+    public var pki_profile_ref: String?
+    /// Name sent in SNI to the servers, and the name their certificates are checked for with
+    /// `host_check_enabled`.
+    public var server_name: String?
+    /// Send `server_name` as SNI (Avi default true).
+    public var sni_enabled: Bool?
+    /// Check that the servers' certificates are for `server_name` (Avi default false; needs
+    /// `pki_profile_ref` and `server_name`).
+    public var host_check_enabled: Bool?
 
     public init(
         name: String, uuid: String? = nil, servers: [Server]? = nil, default_server_port: Int? = nil,
@@ -78,6 +90,18 @@ public struct Pool: AviObject {
             }
         }
         try Check.refs(health_monitor_refs, "healthmonitor", "health_monitor_refs")
+        try Check.ref(ssl_profile_ref, "sslprofile", "ssl_profile_ref")
+        try Check.ref(pki_profile_ref, "pkiprofile", "pki_profile_ref")
+        if pki_profile_ref != nil, ssl_profile_ref == nil {
+            throw ModelError(
+                field: "pki_profile_ref", message: "needs ssl_profile_ref (certificates are checked on TLS)")
+        }
+        if host_check_enabled == true, pki_profile_ref == nil || (server_name ?? "").isEmpty {
+            throw ModelError(field: "host_check_enabled", message: "needs pki_profile_ref and server_name")
+        }
+        if let name = server_name, name.isEmpty || name.contains(where: { $0 == " " || $0 == "/" }) {
+            throw ModelError(field: "server_name", message: "must be a host name")
+        }
         try Check.ref(cloud_ref, "cloud", "cloud_ref")
         try Check.ref(vrf_ref, "vrfcontext", "vrf_ref")
     }

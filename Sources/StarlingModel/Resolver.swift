@@ -24,6 +24,7 @@ public struct Resolver: Sendable {
     private let certs: Index<SSLKeyAndCertificate>
     private let sslProfiles: Index<SSLProfile>
     private let vrfs: Index<VrfContext>
+    private let pkiProfiles: Index<PKIProfile>
 
     public init(_ set: ObjectSet) {
         self.set = set
@@ -34,6 +35,7 @@ public struct Resolver: Sendable {
         certs = Index(set.sslkeyandcertificate ?? [])
         sslProfiles = Index(set.sslprofile ?? [], fallback: SystemDefaults.sslProfiles)
         vrfs = Index(set.vrfcontext ?? [])
+        pkiProfiles = Index(set.pkiprofile ?? [])
     }
 
     /// Every virtual service of the set, resolved, in set order.
@@ -53,10 +55,18 @@ public struct Resolver: Sendable {
         let vsvip = try vsvips.lookup(vipRef, field: "\(at).vsvip_ref")
         var pool: Pool?
         var hms: [HealthMonitor] = []
+        var poolSSL: SSLProfile?
+        var poolPKI: PKIProfile?
         if let p = vs.pool_ref {
             let found = try pools.lookup(p, field: "\(at).pool_ref")
             for (i, r) in (found.health_monitor_refs ?? []).enumerated() {
                 hms.append(try monitors.lookup(r, field: "pool[\(found.name)].health_monitor_refs[\(i)]"))
+            }
+            if let r = found.ssl_profile_ref {
+                poolSSL = try sslProfiles.lookup(r, field: "pool[\(found.name)].ssl_profile_ref")
+            }
+            if let r = found.pki_profile_ref {
+                poolPKI = try pkiProfiles.lookup(r, field: "pool[\(found.name)].pki_profile_ref")
             }
             pool = found
         }
@@ -75,7 +85,7 @@ public struct Resolver: Sendable {
         }
         return ResolvedVirtualService(
             virtualservice: vs, vsvip: vsvip, pool: pool, health_monitors: hms, application_profile: profile,
-            ssl_key_and_certificates: cs, ssl_profile: sslProfile)
+            ssl_key_and_certificates: cs, ssl_profile: sslProfile, pool_ssl_profile: poolSSL, pool_pki_profile: poolPKI)
     }
 }
 

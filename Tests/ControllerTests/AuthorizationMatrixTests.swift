@@ -10,11 +10,15 @@ import XCTest
 /// replace, patch, delete) plus the runtime, scale, join-token, own-account and audit-trail endpoints, each
 /// sent through the API and compared with what Avi's roles promise, written down here independently of the implementation.
 final class AuthorizationMatrixTests: XCTestCase {
+    /// A self-signed CA certificate (P-256, valid to 2126), PEM with JSON-escaped newlines.
+    static let testCAPEM =
+        "-----BEGIN CERTIFICATE-----\\nMIIBhjCCASugAwIBAgIUPLrT79KYyvrFEjm2uuqx2nlvRgAwCgYIKoZIzj0EAwIw\\nFzEVMBMGA1UEAwwMVGVzdCBSb290IENBMCAXDTI2MTIwNTE5MjkyNloYDzIxMjYx\\nMTExMTkyOTI2WjAXMRUwEwYDVQQDDAxUZXN0IFJvb3QgQ0EwWTATBgcqhkjOPQIB\\nBggqhkjOPQMBBwNCAASnIUc16E0n7iGQOchqMARI6x73DWxXlEX6hI+pvrKa0R4c\\nfsnx1CwgaJyuY2zO8E45khgoHB/H3QpIoWnRzN9ho1MwUTAdBgNVHQ4EFgQUFMp+\\ns0hHvKInnqVFpfreOvMJVB8wHwYDVR0jBBgwFoAUFMp+s0hHvKInnqVFpfreOvMJ\\nVB8wDwYDVR0TAQH/BAUwAwEB/zAKBggqhkjOPQQDAgNJADBGAiEAzsB3ndDKkKNu\\n1wZZA7hNTOEMM7f7a2EQvi8qVx4dB78CIQCSvtPKd4FfIiLtQC0fkXFEnNDtFAv7\\nGgsx7XgLGsQg8g==\\n-----END CERTIFICATE-----\\n"
+
     /// What each predefined role gives, per object type (0 none, 1 read, 2 write), as Avi describes them.
     static func roleLevel(_ role: String, _ type: String) -> Int {
         let application = [
             "virtualservice", "pool", "healthmonitor", "vsvip", "applicationprofile", "sslkeyandcertificate",
-            "sslprofile",
+            "sslprofile", "pkiprofile",
         ]
         let infrastructure = ["vrfcontext", "serviceengine", "serviceenginegroup", "cloud", "tenant", "role"]
         switch role {
@@ -29,7 +33,7 @@ final class AuthorizationMatrixTests: XCTestCase {
         case "Application-Operator":
             return application.contains(type) || infrastructure.contains(type) ? 1 : 0
         case "Security-Admin":
-            if type == "sslkeyandcertificate" || type == "sslprofile" { return 2 }
+            if ["sslkeyandcertificate", "sslprofile", "pkiprofile"].contains(type) { return 2 }
             return application.contains(type) || infrastructure.contains(type) ? 1 : 0
         case "Pool-Reader-VS-Writer":  // the custom role below
             return ["pool": 1, "virtualservice": 2][type] ?? 0
@@ -95,6 +99,8 @@ final class AuthorizationMatrixTests: XCTestCase {
                 """#
         case "sslprofile":
             return #"{"name": "\#(name)", "accepted_versions": [{"type": "SSL_VERSION_TLS1_3"}]}"#
+        case "pkiprofile":
+            return #"{"name": "\#(name)", "ca_certs": [{"certificate": "\#(testCAPEM)"}]}"#
         case "user": return #"{"name": "\#(name)", "password": "secret-\#(name)"}"#
         case "role":
             return #"{"name": "\#(name)", "privileges": [{"resource": "PERMISSION_POOL", "type": "READ_ACCESS"}]}"#

@@ -308,6 +308,55 @@ final class CertificateAPITests: XCTestCase {
         }
     }
 
+    func testPKIProfilesAndReEncryptingPools() async throws {
+        let controller = try await makeController(temporaryDirectory())
+        let (cert, _) = try openssl(cn: "backend-ca")
+        try await withAPI(controller) { api in
+            let refused: [(String, String)] = [
+                (#"{"name": "cas", "ca_certs": []}"#, "ca_certs: must have at least one CA certificate"),
+                (#"{"name": "cas", "ca_certs": [{"certificate": "hello"}]}"#, "ca_certs[0].certificate: not a PEM"),
+                (
+                    #"{"name": "cas", "ca_certs": [{"certificate": "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"}]}"#,
+                    "ca_certs[0].certificate: not a PEM certificate"
+                ),
+            ]
+            for (body, message) in refused {
+                let r = try await api.call(.post, "/api/pkiprofile", body)
+                XCTAssertEqual(r.status, 400, message)
+                XCTAssertTrue(r.string("error")?.hasPrefix(message) ?? false, "\(message) ≠ \(r.text)")
+            }
+            let pki = try await api.call(
+                .post, "/api/pkiprofile",
+                String(
+                    decoding: try JSONSerialization.data(withJSONObject: [
+                        "name": "cas", "ca_certs": [["certificate": cert]],
+                    ]), as: UTF8.self))
+            XCTAssertEqual(pki.status, 201, pki.text)
+
+            let noTLS = try await api.call(
+                .post, "/api/pool",
+                #"{"name": "p1", "pki_profile_ref": "/api/pkiprofile/?name=cas", "servers": []}"#)
+            XCTAssertEqual(noTLS.status, 400)
+            XCTAssertTrue(
+                noTLS.string("error")?.hasPrefix("pki_profile_ref: needs ssl_profile_ref") ?? false, noTLS.text)
+            let noName = try await api.call(
+                .post, "/api/pool",
+                #"{"name": "p1", "ssl_profile_ref": "/api/sslprofile/?name=System-Standard", "pki_profile_ref": "/api/pkiprofile/?name=cas", "host_check_enabled": true}"#
+            )
+            XCTAssertEqual(noName.status, 400)
+            XCTAssertTrue(
+                noName.string("error")?.hasPrefix("host_check_enabled: needs pki_profile_ref and server_name") ?? false,
+                noName.text)
+            let pool = try await api.call(
+                .post, "/api/pool",
+                #"{"name": "p1", "ssl_profile_ref": "/api/sslprofile/?name=System-Standard", "pki_profile_ref": "/api/pkiprofile/?name=cas", "server_name": "backend.example", "host_check_enabled": true, "servers": [{"ip": {"addr": "198.18.1.10", "type": "V4"}, "port": 443}]}"#
+            )
+            XCTAssertEqual(pool.status, 201, pool.text)
+            let inUse = try await api.call(.delete, "/api/pkiprofile/\(pki.string("uuid")!)")
+            XCTAssertEqual(inUse.status, 409, "a PKI profile a pool uses stays")
+        }
+    }
+
     func testASecretsKeyFileOfTheWrongSizeStopsTheController() async throws {
         let path = temporaryDirectory()
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)

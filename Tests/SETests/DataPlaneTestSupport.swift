@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 import XCTest
 
 #if canImport(Glibc)
@@ -185,7 +186,10 @@ final class TestHTTPServer {
     var port: Int { channel.localAddress!.port! }
     var health: NIOLockedHealth
 
-    init(name: String, group: any EventLoopGroup, port: Int = 0, host: String = "127.0.0.1") throws {
+    /// `tls`: serve HTTPS with this context (a pool server the SE re-encrypts to).
+    init(
+        name: String, group: any EventLoopGroup, port: Int = 0, host: String = "127.0.0.1", tls: NIOSSLContext? = nil
+    ) throws {
         self.name = name
         let health = NIOLockedHealth()
         self.health = health
@@ -193,6 +197,8 @@ final class TestHTTPServer {
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { ch in
                 ch.eventLoop.makeCompletedFuture {
+                    health.countConnection()
+                    if let tls { try ch.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) }
                     try ch.pipeline.syncOperations.configureHTTPServerPipeline()
                     try ch.pipeline.syncOperations.addHandler(Handler(name: name, health: health))
                 }
@@ -324,6 +330,10 @@ final class NIOLockedHealth: @unchecked Sendable {
     private var _code = 200
     private var dropped = false
     private var _requests = 0
+    private var _connections = 0
+    /// Connections the server has accepted.
+    var connections: Int { lock.withLock { _connections } }
+    func countConnection() { lock.withLock { _connections += 1 } }
     /// Requests the server has seen.
     var requests: Int { lock.withLock { _requests } }
     func countRequest() { lock.withLock { _requests += 1 } }

@@ -16,7 +16,7 @@ final class HTTPFrontHandlerTests: XCTestCase {
         let service = LoopService(
             loop: loop, config: config, stats: LoopStats(), metrics: ServiceMetrics(service: "web"),
             sources: SourceAddresses([]), logger: Logger(label: "test"))
-        service.update(config: config, servers: [], tls: nil)
+        service.update(config: config, servers: [], tls: nil, serverTLS: nil)
         let channel = EmbeddedChannel(loop: loop)
         try Listener.install(on: channel, tls: false, service: service)
         try channel.connect(to: SocketAddress(ipAddress: "192.0.2.7", port: 40000)).wait()

@@ -143,6 +143,35 @@ final class ServicePlanTests: XCTestCase {
             l4.notes.contains { $0.contains("enable_http2 needs an HTTP application profile") }, "\(l4.notes)")
     }
 
+    func testAPoolWithAnSSLProfileReEncrypts() throws {
+        var r = resolved()
+        r.pool?.server_name = "backend.example"
+        r.pool_ssl_profile = SystemDefaults.sslProfiles.first { $0.name == "System-Standard" }
+        let plain = try XCTUnwrap(ServicePlan(r).dataPlane?.pool.tls)
+        XCTAssertEqual(
+            plain,
+            ServerTLSSettings(
+                minimumVersion: .tls1_2, maximumVersion: .tls1_3, cipherString: SystemDefaults.standardCiphers,
+                trustedCAsPEM: nil, serverName: "backend.example", checkHostname: false),
+            "no PKI profile: encrypted, not checked; SNI on by default")
+
+        r.pool?.sni_enabled = false
+        XCTAssertNil(ServicePlan(r).dataPlane?.pool.tls?.serverName, "sni_enabled false")
+        r.pool?.host_check_enabled = true
+        r.pool_pki_profile = PKIProfile(name: "cas", ca_certs: ["CA1", "CA2"])
+        let plan = ServicePlan(r)
+        let checked = try XCTUnwrap(plan.dataPlane?.pool.tls)
+        XCTAssertEqual(checked.trustedCAsPEM, "CA1\nCA2")
+        XCTAssertTrue(checked.checkHostname)
+        XCTAssertEqual(checked.serverName, "backend.example", "the name checked is sent too")
+        XCTAssertTrue(plan.notes.contains { $0.contains("crl_check is not done") }, "\(plan.notes)")
+
+        r.application_profile = ApplicationProfile(name: "tcp", type: .l4)
+        XCTAssertEqual(
+            ServicePlan(r).problem,
+            "pool p re-encrypts (ssl_profile_ref): TLS to servers is done for HTTP application profiles only")
+    }
+
     func testUnsupportedAlgorithmFallsBackWithANote() throws {
         let pool = Pool(
             name: "p", servers: [.init(ip: IpAddr(addr: "198.18.1.21", type: .v4), port: 80, enabled: false)],

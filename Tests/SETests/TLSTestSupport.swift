@@ -50,7 +50,52 @@ struct TestCertificate {
             name: cn)
     }
 
+    /// A certificate for `cn` with DNS `sans` issued by `ca` (a self-signed one from ``make``); P-256.
+    static func make(cn: String, sans: [String], signedBy ca: TestCertificate, dir: URL) throws -> TestCertificate {
+        let caKey = dir.appendingPathComponent("\(ca.name)-ca.key").path
+        let caCrt = dir.appendingPathComponent("\(ca.name)-ca.crt").path
+        try ca.keyPEM.write(toFile: caKey, atomically: true, encoding: .utf8)
+        try ca.chainPEM.write(toFile: caCrt, atomically: true, encoding: .utf8)
+        let k = dir.appendingPathComponent("\(cn)-leaf.key").path
+        let csr = dir.appendingPathComponent("\(cn)-leaf.csr").path
+        let c = dir.appendingPathComponent("\(cn)-leaf.crt").path
+        let ext = dir.appendingPathComponent("\(cn)-leaf.ext").path
+        try ("subjectAltName=" + sans.map { "DNS:\($0)" }.joined(separator: ",") + "\n")
+            .write(toFile: ext, atomically: true, encoding: .utf8)
+        let req = try runTool(
+            "/usr/bin/openssl",
+            [
+                "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", k, "-out",
+                csr, "-subj", "/CN=\(cn)",
+            ])
+        guard req.status == 0 else { throw TestToolError("openssl req: \(req.output)") }
+        let sign = try runTool(
+            "/usr/bin/openssl",
+            [
+                "x509", "-req", "-in", csr, "-CA", caCrt, "-CAkey", caKey, "-CAcreateserial", "-out", c, "-days", "2",
+                "-extfile", ext,
+            ])
+        guard sign.status == 0 else { throw TestToolError("openssl x509: \(sign.output)") }
+        return TestCertificate(
+            chainPEM: try String(contentsOfFile: c, encoding: .utf8),
+            keyPEM: try String(contentsOfFile: k, encoding: .utf8), name: cn)
+    }
+
     var settings: TLSSettings.Certificate { .init(name: name, chainPEM: chainPEM, keyPEM: keyPEM) }
+
+    /// A server context for a test TLS server; `onSNI` hears the name each client asked for.
+    func serverContext(onSNI: (@Sendable (String?) -> Void)? = nil) throws -> NIOSSLContext {
+        var tls = TLSConfiguration.makeServerConfiguration(
+            certificateChain: try NIOSSLCertificate.fromPEMBytes(Array(chainPEM.utf8)).map { .certificate($0) },
+            privateKey: .privateKey(try NIOSSLPrivateKey(bytes: Array(keyPEM.utf8), format: .pem)))
+        if let onSNI {
+            tls.sslContextCallback = { values, promise in
+                onSNI(values.serverHostname)
+                promise.succeed(NIOSSLContextConfigurationOverride())
+            }
+        }
+        return try NIOSSLContext(configuration: tls)
+    }
 }
 
 struct TestToolError: Error, CustomStringConvertible {

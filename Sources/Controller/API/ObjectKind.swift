@@ -69,7 +69,7 @@ struct ObjectKind: Sendable {
             of(Pool.self, .tenant), of(VsVip.self, .tenant), of(VirtualService.self, .tenant),
             of(ApplicationProfile.self, .tenantSharedFromAdmin),
             of(SSLKeyAndCertificate.self, .tenant, writeOnly: ["key", "key_passphrase"]),
-            of(SSLProfile.self, .tenantSharedFromAdmin),
+            of(SSLProfile.self, .tenantSharedFromAdmin), of(PKIProfile.self, .tenantSharedFromAdmin),
             of(User.self, .system, systemAdminOnly: true, affectsPlacement: false),
             of(Role.self, .system, systemAdminOnly: true, affectsPlacement: false),
         ].map { ($0.name, $0) })

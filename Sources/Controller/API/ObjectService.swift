@@ -211,12 +211,15 @@ struct ObjectService: Sendable {
     // MARK: Write helpers (inside a transaction)
 
     /// The stored form of a checked body: a certificate is checked against its key, described and its
-    /// secrets sealed (``CertificateImport``).
+    /// secrets sealed, a PKI profile's CA certificates are parsed (``CertificateImport``).
     func prepared(_ kind: ObjectKind, _ canonical: JSONValue, stored: JSONValue?, now: Double) throws -> JSONValue {
         switch kind.name {
         case SSLKeyAndCertificate.objectType:
             return try CertificateImport.prepare(
                 canonical, stored: stored, box: secrets, now: Date(timeIntervalSince1970: now))
+        case PKIProfile.objectType:
+            try CertificateImport.checkAuthorities(try StrictJSON.decode(PKIProfile.self, from: canonical))
+            return canonical
         default:
             return canonical
         }

@@ -111,6 +111,7 @@ enum PredefinedRoles {
     static let application = [
         "PERMISSION_VIRTUALSERVICE", "PERMISSION_POOL", "PERMISSION_HEALTHMONITOR", "PERMISSION_VSVIP",
         "PERMISSION_APPLICATIONPROFILE", "PERMISSION_SSLKEYANDCERTIFICATE", "PERMISSION_SSLPROFILE",
+        "PERMISSION_PKIPROFILE",
     ]
     /// Infrastructure a tenant uses but (except its VRFs) does not own.
     static let infrastructure = [
@@ -132,7 +133,10 @@ enum PredefinedRoles {
             applicationAdmin: readInfrastructure.merging(grant(.writeAccess, application)) { $1 },
             applicationOperator: readInfrastructure.merging(grant(.readAccess, application)) { $1 },
             securityAdmin: readInfrastructure.merging(grant(.readAccess, application)) { $1 }.merging(
-                ["PERMISSION_SSLKEYANDCERTIFICATE": .writeAccess, "PERMISSION_SSLPROFILE": .writeAccess]
+                [
+                    "PERMISSION_SSLKEYANDCERTIFICATE": .writeAccess, "PERMISSION_SSLPROFILE": .writeAccess,
+                    "PERMISSION_PKIPROFILE": .writeAccess,
+                ]
             ) { $1 },
         ]
     }()

@@ -330,7 +330,7 @@ public actor Reconciler {
             let types = [
                 ServiceEngineGroup.objectType, ServiceEngine.objectType, VirtualService.objectType, Pool.objectType,
                 VsVip.objectType, HealthMonitor.objectType, ApplicationProfile.objectType,
-                SSLKeyAndCertificate.objectType, SSLProfile.objectType, VrfContext.objectType,
+                SSLKeyAndCertificate.objectType, SSLProfile.objectType, PKIProfile.objectType, VrfContext.objectType,
             ]
             var all: [StoredObject] = []
             for t in types { all += try db.objects(type: t) }
@@ -383,6 +383,8 @@ public actor Reconciler {
                         (snap.set.sslkeyandcertificate ?? []) + [try o.decode(SSLKeyAndCertificate.self)]
                 case SSLProfile.objectType:
                     snap.set.sslprofile = (snap.set.sslprofile ?? []) + [try o.decode(SSLProfile.self)]
+                case PKIProfile.objectType:
+                    snap.set.pkiprofile = (snap.set.pkiprofile ?? []) + [try o.decode(PKIProfile.self)]
                 case VrfContext.objectType:
                     let v = try o.decode(VrfContext.self)
                     if v.name == SystemDefaults.globalVrf && o.tenant == ObjectService.admin { snap.globalVrf = v }

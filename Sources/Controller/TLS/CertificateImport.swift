@@ -85,6 +85,22 @@ enum CertificateImport {
         return d
     }
 
+    /// A PKI profile's CA certificates must each be one or more parseable PEM certificates.
+    static func checkAuthorities(_ profile: PKIProfile) throws {
+        for (i, c) in (profile.ca_certs ?? []).enumerated() {
+            let field = "ca_certs[\(i)].certificate"
+            do {
+                guard !(try NIOSSLCertificate.fromPEMBytes(Array((c.certificate ?? "").utf8))).isEmpty else {
+                    throw APIError(400, "\(field): no certificate in the PEM text")
+                }
+            } catch let e as APIError {
+                throw e
+            } catch {
+                throw APIError(400, "\(field): not a PEM certificate (\(error))")
+            }
+        }
+    }
+
     // MARK: Parts
 
     private struct ChainEntry {

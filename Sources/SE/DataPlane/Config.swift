@@ -240,16 +240,47 @@ public struct PoolConfig: Sendable, Hashable {
     public var servers: [ServerConfig]
     /// Health monitors; a server is up when every one says so. None: enabled servers are up.
     public var monitors: [MonitorConfig]
+    /// TLS to the servers (re-encryption), nil for plain TCP.
+    public var tls: ServerTLSSettings?
 
     /// A pool.
     public init(
         name: String, algorithm: LBAlgorithm = .roundRobin, servers: [ServerConfig],
-        monitors: [MonitorConfig] = []
+        monitors: [MonitorConfig] = [], tls: ServerTLSSettings? = nil
     ) {
         self.name = name
         self.algorithm = algorithm
         self.servers = servers
         self.monitors = monitors
+        self.tls = tls
+    }
+}
+
+/// TLS from the SE to a pool's servers (Avi `pool.ssl_profile_ref`, with `pki_profile_ref`,
+/// `server_name`, `sni_enabled`, `host_check_enabled`).
+public struct ServerTLSSettings: Sendable, Hashable {
+    public var minimumVersion: TLSSettings.Version
+    public var maximumVersion: TLSSettings.Version
+    /// OpenSSL cipher list for TLS 1.2 and older.
+    public var cipherString: String
+    /// PEM CA certificates the servers' certificates must chain to; nil: not checked (Avi without a PKI
+    /// profile).
+    public var trustedCAsPEM: String?
+    /// Sent as SNI; nil: no SNI.
+    public var serverName: String?
+    /// With `trustedCAsPEM`: the certificate must also be for `serverName`.
+    public var checkHostname: Bool
+
+    public init(
+        minimumVersion: TLSSettings.Version = .tls1_2, maximumVersion: TLSSettings.Version = .tls1_3,
+        cipherString: String, trustedCAsPEM: String? = nil, serverName: String? = nil, checkHostname: Bool = false
+    ) {
+        self.minimumVersion = minimumVersion
+        self.maximumVersion = maximumVersion
+        self.cipherString = cipherString
+        self.trustedCAsPEM = trustedCAsPEM
+        self.serverName = serverName
+        self.checkHostname = checkHostname
     }
 }
 

@@ -203,6 +203,17 @@ public final class DataPlane: Sendable {
                 }
             }
         }
+        // TLS to the servers: a new context when the settings change.
+        if rt.serverTLS?.settings != config.pool.tls {
+            rt.serverTLS = nil
+            if let settings = config.pool.tls {
+                do {
+                    rt.serverTLS = try ServerTLS(settings)
+                } catch {
+                    problems.append(ServiceProblem(serviceID: id, field: error.field, reason: error.reason))
+                }
+            }
+        }
 
         // Listeners.
         var wantedListeners = Set<ListenAddress>()
@@ -211,6 +222,12 @@ public final class DataPlane: Sendable {
             if l.tls && rt.tls == nil {
                 problems.append(
                     ServiceProblem(serviceID: id, field: field, reason: "\(l) needs TLS settings that can be used"))
+                continue
+            }
+            if config.pool.tls != nil && rt.serverTLS == nil {
+                // Never plain text to servers that expect TLS.
+                problems.append(
+                    ServiceProblem(serviceID: id, field: field, reason: "\(l): the pool's TLS settings cannot be used"))
                 continue
             }
             guard (1...65535).contains(l.port) else {
@@ -304,8 +321,9 @@ public final class DataPlane: Sendable {
                 key: s.key, address: address, weight: min(20, max(1, s.ratio)), eligible: rt.serverUp[s.key] ?? false)
         }
         let tls = rt.tls
+        let serverTLS = rt.serverTLS
         for ls in rt.loopServices {
-            ls.loop.execute { ls.update(config: config, servers: resolved, tls: tls) }
+            ls.loop.execute { ls.update(config: config, servers: resolved, tls: tls, serverTLS: serverTLS) }
         }
     }
 
@@ -500,6 +518,8 @@ final class ServiceRuntime: @unchecked Sendable {
     var draining = false
     /// The TLS contexts of the current `config.tls`, nil without TLS or when they could not be built.
     var tls: TLSTerminator?
+    /// The TLS client context of the current `config.pool.tls` (re-encryption), nil without.
+    var serverTLS: ServerTLS?
     let tlsMetrics: TLSMetrics
     private var gauges: [String: Gauge] = [:]
 

@@ -217,7 +217,8 @@ final class HTTPBackHandler: ChannelDuplexHandler {
         context?.close(promise: nil)
     }
 
-    /// Opens a connection to `server` from `loop` (from the service's source address when it has one);
+    /// Opens a connection to `server` from `loop` (from the service's source address when it has one, over
+    /// TLS when the pool re-encrypts);
     /// `done` runs on `loop` with the connection, not attached to anyone yet, or why it failed.
     static func open(
         to server: LoopServer, service: LoopService, on loop: any EventLoop,
@@ -229,11 +230,14 @@ final class HTTPBackHandler: ChannelDuplexHandler {
         }
         let handler = HTTPBackHandler(server: server, service: service)
         let boundHandler = NIOLoopBound(handler, eventLoop: loop)
+        let serverTLS = service.serverTLS
         var bootstrap = ClientBootstrap(group: loop)
             .connectTimeout(service.connectTimeout)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 do {
+                    // Re-encryption: TLS under the HTTP handler; the request waits for the handshake.
+                    if let serverTLS { try channel.pipeline.syncOperations.addHandler(try serverTLS.makeHandler()) }
                     try channel.pipeline.syncOperations.addHandler(boundHandler.value)
                     return channel.eventLoop.makeSucceededVoidFuture()
                 } catch {

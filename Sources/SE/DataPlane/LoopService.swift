@@ -57,6 +57,8 @@ final class LoopService: @unchecked Sendable {
     var httpsRedirectPort: Int?
     /// `Strict-Transport-Security` value for responses on TLS connections.
     var hsts: String?
+    /// TLS to the pool's servers (re-encryption), nil for plain connections.
+    var serverTLS: ServerTLS?
 
     var balancer: Balancer
     var servers: [LoopServer] = []
@@ -127,10 +129,21 @@ final class LoopService: @unchecked Sendable {
     // MARK: configuration (on the loop)
 
     /// Applies settings and the pool; servers with the same key keep their state and connections.
-    func update(config: ServiceConfig, servers desired: [ResolvedServer], tls: TLSTerminator?) {
+    func update(
+        config: ServiceConfig, servers desired: [ResolvedServer], tls: TLSTerminator?, serverTLS: ServerTLS?
+    ) {
         loop.preconditionInEventLoop()
         kind = config.kind
         self.tls = tls
+        if serverTLS !== self.serverTLS {
+            // Idle connections were made (and their servers checked) with the old settings.
+            self.serverTLS = serverTLS
+            for s in servers {
+                let idle = s.idle
+                s.idle = []
+                for conn in idle { conn.closeIdle() }
+            }
+        }
         httpsRedirectPort = config.httpsRedirectPort
         hsts = config.tls?.hsts
         idleTimeout = TimeAmount(config.idleTimeout)

@@ -90,6 +90,26 @@ public struct ServicePlan: Sendable, Hashable {
             algorithm = .leastConnections
             notes.append("\(other.rawValue) is not implemented by this SE: using LB_ALGORITHM_LEAST_CONNECTIONS")
         }
+        var serverTLS: ServerTLSSettings?
+        if let sp = resolved.pool_ssl_profile {
+            guard kind == .http else {
+                problem =
+                    "pool \(pool.name) re-encrypts (ssl_profile_ref): TLS to servers is done for HTTP application "
+                    + "profiles only"
+                return
+            }
+            let range = sp.versionRange
+            let pki = resolved.pool_pki_profile
+            let sni = (pool.sni_enabled ?? true) || (pool.host_check_enabled ?? false)
+            serverTLS = ServerTLSSettings(
+                minimumVersion: Self.version(range.lowerBound), maximumVersion: Self.version(range.upperBound),
+                cipherString: sp.cipherString, trustedCAsPEM: pki?.trustedPEM,
+                serverName: sni ? pool.server_name.flatMap { $0.isEmpty ? nil : $0 } : nil,
+                checkHostname: pool.host_check_enabled ?? false)
+            if let pki, pki.crl_check ?? true {
+                notes.append("pkiprofile \(pki.name): crl_check is not done by this SE (revocation is not checked)")
+            }
+        }
         let poolEnabled = pool.enabled ?? true
         let servers = (pool.servers ?? []).map { s in
             ServerConfig(
@@ -132,8 +152,19 @@ public struct ServicePlan: Sendable, Hashable {
         }
         dataPlane = ServiceConfig(
             id: id, name: name, listeners: listeners, kind: kind,
-            pool: PoolConfig(name: pool.name, algorithm: algorithm, servers: servers, monitors: monitors),
+            pool: PoolConfig(
+                name: pool.name, algorithm: algorithm, servers: servers, monitors: monitors, tls: serverTLS),
             http: http, tls: tls, httpsRedirectPort: redirectPort)
+    }
+
+    /// An SSL profile's version as the data plane's (SSLv3 is refused by the API; TLS 1.0 is the floor).
+    static func version(_ v: SSLProfile.VersionType) -> TLSSettings.Version {
+        switch v {
+        case .sslv3, .tls1: .tls1
+        case .tls1_1: .tls1_1
+        case .tls1_2: .tls1_2
+        case .tls1_3: .tls1_3
+        }
     }
 
     /// The certificates (CA-type ones left out) and the SSL profile's versions and ciphers.
@@ -155,14 +186,6 @@ public struct ServicePlan: Sendable, Hashable {
         let profile =
             resolved.ssl_profile ?? SystemDefaults.sslProfiles.first { $0.name == SystemDefaults.defaultSSLProfile }!
         let range = profile.versionRange
-        func version(_ v: SSLProfile.VersionType) -> TLSSettings.Version {
-            switch v {
-            case .sslv3, .tls1: .tls1
-            case .tls1_1: .tls1_1
-            case .tls1_2: .tls1_2
-            case .tls1_3: .tls1_3
-            }
-        }
         var hsts: String?
         if http, let hp = resolved.application_profile.http_profile, hp.hsts_enabled == true {
             hsts =
@@ -170,8 +193,8 @@ public struct ServicePlan: Sendable, Hashable {
                 + (hp.hsts_subdomains_enabled == true ? "; includeSubDomains" : "")
         }
         return TLSSettings(
-            certificates: certificates, minimumVersion: version(range.lowerBound),
-            maximumVersion: version(range.upperBound), cipherString: profile.cipherString,
+            certificates: certificates, minimumVersion: Self.version(range.lowerBound),
+            maximumVersion: Self.version(range.upperBound), cipherString: profile.cipherString,
             sessionReuse: profile.enable_ssl_session_reuse ?? true,
             preferClientCiphers: profile.prefer_client_cipher_ordering ?? false, hsts: hsts)
     }
