@@ -36,13 +36,16 @@ enum HTTP2Front {
             configuration: .init(maxIdleTime: service.idleTimeout, maxAge: nil, maxGraceTime: nil, keepalive: nil))
         let clientIP = channel.remoteAddress?.ipAddress ?? ""
         let ops = channel.pipeline.syncOperations
+        let flusher = HTTP2FlushCoalescer()
+        try ops.addHandler(flusher)
+        let boundFlusher = NIOLoopBound(flusher, eventLoop: channel.eventLoop)
         _ = try ops.configureHTTP2Pipeline(
             mode: .server, connectionConfiguration: connection, streamConfiguration: stream,
             streamDelegate: manager.http2StreamDelegate
         ) { streamChannel in
             do {
                 try streamChannel.pipeline.syncOperations.addHandler(
-                    HTTP2StreamHandler(service: service, clientIP: clientIP))
+                    HTTP2StreamHandler(service: service, clientIP: clientIP, flusher: boundFlusher.value))
                 return streamChannel.eventLoop.makeSucceededVoidFuture()
             } catch {
                 return streamChannel.eventLoop.makeFailedFuture(error)
@@ -53,6 +56,53 @@ enum HTTP2Front {
         // The manager starts its idle timer when the connection becomes active, which was before ALPN
         // chose HTTP/2.
         manager.channelActive(context: try ops.context(handler: manager))
+    }
+}
+
+/// Between TLS and HTTP/2: the streams' responses come from many server connections, each in its own
+/// read event; each stream asks for a flush here, and the connection is flushed once after the event
+/// loop has handled all the reads of this turn (one TLS write for many responses instead of one each).
+final class HTTP2FlushCoalescer: ChannelOutboundHandler {
+    typealias OutboundIn = Any
+
+    private var context: ChannelHandlerContext?
+    private var streams: [any Channel] = []
+    private var scheduled = false
+    private var batching = false
+    private var flushHeld = false
+
+    func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+    func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
+
+    /// `stream`'s writes go out with the next batch.
+    func flushLater(_ stream: ChannelHandlerContext) {
+        streams.append(stream.channel)
+        guard !scheduled, let context else { return }
+        scheduled = true
+        let me = NIOLoopBound(self, eventLoop: context.eventLoop)
+        context.eventLoop.execute { me.value.runBatch() }
+    }
+
+    private func runBatch() {
+        scheduled = false
+        let batch = streams
+        streams = []
+        batching = true
+        // Each stream's flush hands its frames to swift-nio-http2, which flushes the connection: held here.
+        for s in batch { s.flush() }
+        batching = false
+        if flushHeld {
+            flushHeld = false
+            context?.flush()
+        }
+    }
+
+    func flush(context: ChannelHandlerContext) {
+        if batching {
+            flushHeld = true
+        } else {
+            context.flush()
+        }
     }
 }
 
@@ -179,13 +229,15 @@ final class HTTP2StreamHandler: ChannelDuplexHandler {
     private var pendingRead = false
     private var needsServerFlush = false
     private var timer: Scheduled<Void>?
+    private let flusher: HTTP2FlushCoalescer
 
     /// Body bytes kept while connecting to a server; more waits in the client's flow-control window.
     static let maxQueuedBytes = 64 * 1024
 
-    init(service: LoopService, clientIP: String) {
+    init(service: LoopService, clientIP: String, flusher: HTTP2FlushCoalescer) {
         self.service = service
         self.clientIP = clientIP
+        self.flusher = flusher
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -403,7 +455,7 @@ final class HTTP2StreamHandler: ChannelDuplexHandler {
         if !requestDone {
             context.write(wrapOutboundOut(.rstStream(.noError)), promise: nil)
         }
-        context.flush()
+        flusher.flushLater(context)
     }
 
     // MARK: timer
@@ -512,7 +564,7 @@ extension HTTP2StreamHandler: HTTPExchangeOwner {
     }
 
     func responseFlush() {
-        context?.flush()
+        if let context { flusher.flushLater(context) }
     }
 
     func responseEnd(serverKeepAlive: Bool) {
