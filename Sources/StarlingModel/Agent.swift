@@ -78,6 +78,8 @@ public struct ResolvedVirtualService: Codable, Sendable, Hashable {
     public var application_profile: ApplicationProfile
     /// In `ssl_key_and_certificate_refs` order.
     public var ssl_key_and_certificates: [SSLKeyAndCertificate]
+    /// For each of `ssl_key_and_certificates`: the PEM of its `ca_certs`, in order ("" for none).
+    public var ssl_ca_chains: [String]?
     /// The virtual service's SSL profile (`System-Standard` by default) when it terminates TLS.
     public var ssl_profile: SSLProfile?
     /// The pool's SSL profile when it re-encrypts to its servers.
@@ -88,7 +90,8 @@ public struct ResolvedVirtualService: Codable, Sendable, Hashable {
     public init(
         virtualservice: VirtualService, vsvip: VsVip, pool: Pool?, health_monitors: [HealthMonitor],
         application_profile: ApplicationProfile, ssl_key_and_certificates: [SSLKeyAndCertificate],
-        ssl_profile: SSLProfile? = nil, pool_ssl_profile: SSLProfile? = nil, pool_pki_profile: PKIProfile? = nil
+        ssl_profile: SSLProfile? = nil, pool_ssl_profile: SSLProfile? = nil, pool_pki_profile: PKIProfile? = nil,
+        ssl_ca_chains: [String]? = nil
     ) {
         self.virtualservice = virtualservice
         self.vsvip = vsvip
@@ -99,6 +102,7 @@ public struct ResolvedVirtualService: Codable, Sendable, Hashable {
         self.ssl_profile = ssl_profile
         self.pool_ssl_profile = pool_ssl_profile
         self.pool_pki_profile = pool_pki_profile
+        self.ssl_ca_chains = ssl_ca_chains
     }
 }
 

@@ -74,8 +74,21 @@ public struct Resolver: Sendable {
             vs.application_profile_ref ?? "/api/applicationprofile/?name=\(SystemDefaults.defaultApplicationProfile)",
             field: "\(at).application_profile_ref")
         var cs: [SSLKeyAndCertificate] = []
+        var chains: [String] = []
         for (i, r) in (vs.ssl_key_and_certificate_refs ?? []).enumerated() {
-            cs.append(try certs.lookup(r, field: "\(at).ssl_key_and_certificate_refs[\(i)]"))
+            let c = try certs.lookup(r, field: "\(at).ssl_key_and_certificate_refs[\(i)]")
+            var pems: [String] = []
+            for (j, ca) in (c.ca_certs ?? []).enumerated() {
+                let field = "sslkeyandcertificate[\(c.name)].ca_certs[\(j)].ca_ref"
+                let found = try certs.lookup(ca.ca_ref ?? "", field: field)
+                guard found.type == .ca, let pem = found.certificate.certificate else {
+                    throw ResolveError(
+                        field: field, message: "\(found.name) is not a CA certificate (SSL_CERTIFICATE_TYPE_CA)")
+                }
+                pems.append(pem)
+            }
+            cs.append(c)
+            chains.append(pems.joined(separator: "\n"))
         }
         var sslProfile: SSLProfile?
         if vs.services.contains(where: { $0.enable_ssl == true }) || vs.ssl_profile_ref != nil {
@@ -85,7 +98,8 @@ public struct Resolver: Sendable {
         }
         return ResolvedVirtualService(
             virtualservice: vs, vsvip: vsvip, pool: pool, health_monitors: hms, application_profile: profile,
-            ssl_key_and_certificates: cs, ssl_profile: sslProfile, pool_ssl_profile: poolSSL, pool_pki_profile: poolPKI)
+            ssl_key_and_certificates: cs, ssl_profile: sslProfile, pool_ssl_profile: poolSSL, pool_pki_profile: poolPKI,
+            ssl_ca_chains: chains.contains { !$0.isEmpty } ? chains : nil)
     }
 }
 

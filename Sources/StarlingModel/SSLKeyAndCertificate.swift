@@ -130,6 +130,19 @@ public struct SSLKeyAndCertificate: AviObject {
     public var type: CertType?
     /// Avi `format` (only `SSL_PEM`).
     public var format: String?
+    /// The CA certificates (objects of type `SSL_CERTIFICATE_TYPE_CA`) sent after this certificate in the
+    /// handshake, in order: its issuing intermediate first.
+    public var ca_certs: [CertificateAuthority]?
+
+    /// Avi `CertificateAuthority`.
+    public struct CertificateAuthority: Codable, Sendable, Hashable {
+        public var name: String?
+        public var ca_ref: String?
+        public init(ca_ref: String, name: String? = nil) {
+            self.ca_ref = ca_ref
+            self.name = name
+        }
+    }
 
     public init(name: String, certificate: Certificate, key: String?, uuid: String? = nil) {
         self.name = name
@@ -145,6 +158,10 @@ public struct SSLKeyAndCertificate: AviObject {
 
     public func validate() throws(ModelError) {
         try validateName()
+        for (i, ca) in (ca_certs ?? []).enumerated() {
+            guard let ref = ca.ca_ref else { throw ModelError(field: "ca_certs[\(i)].ca_ref", message: "required") }
+            try Check.ref(ref, Self.objectType, "ca_certs[\(i)].ca_ref")
+        }
         if let format, format != "SSL_PEM" {
             throw ModelError(field: "format", message: "only SSL_PEM is supported")
         }

@@ -354,6 +354,28 @@ final class CertificateAPITests: XCTestCase {
             XCTAssertEqual(pool.status, 201, pool.text)
             let inUse = try await api.call(.delete, "/api/pkiprofile/\(pki.string("uuid")!)")
             XCTAssertEqual(inUse.status, 409, "a PKI profile a pool uses stays")
+
+            // A CA certificate (no key) that a server certificate names in ca_certs.
+            let ca = try await api.call(
+                .post, "/api/sslkeyandcertificate",
+                String(
+                    decoding: try JSONSerialization.data(withJSONObject: [
+                        "name": "backend-ca", "type": "SSL_CERTIFICATE_TYPE_CA", "certificate": ["certificate": cert],
+                    ]), as: UTF8.self))
+            XCTAssertEqual(ca.status, 201, ca.text)
+            let badRef = try await api.call(
+                .post, "/api/sslkeyandcertificate",
+                #"{"name": "leaf", "certificate": {"self_signed": true, "subject": {"common_name": "leaf.example"}}, "ca_certs": [{"ca_ref": "/api/pool/?name=p1"}]}"#
+            )
+            XCTAssertEqual(badRef.status, 400)
+            XCTAssertTrue(badRef.string("error")?.hasPrefix("ca_certs[0].ca_ref") ?? false, badRef.text)
+            let leaf = try await api.call(
+                .post, "/api/sslkeyandcertificate",
+                #"{"name": "leaf", "certificate": {"self_signed": true, "subject": {"common_name": "leaf.example"}}, "ca_certs": [{"ca_ref": "/api/sslkeyandcertificate/?name=backend-ca"}]}"#
+            )
+            XCTAssertEqual(leaf.status, 201, leaf.text)
+            let caInUse = try await api.call(.delete, "/api/sslkeyandcertificate/\(ca.string("uuid")!)")
+            XCTAssertEqual(caInUse.status, 409, "a CA another certificate sends stays")
         }
     }
 

@@ -34,6 +34,28 @@ final class ModelTests: XCTestCase {
         }
     }
 
+    func testResolverChainsCACertificatesAndRefusesOthers() throws {
+        var set = ObjectSet(
+            vsvip: [VsVip(name: "v", vip: [.init(vip_id: "0", ip_address: IpAddr(addr: "127.0.0.1", type: .v4))])],
+            virtualservice: [
+                VirtualService(
+                    name: "web", services: [.init(port: 443, enable_ssl: true)], vsvip_ref: "/api/vsvip/?name=v",
+                    ssl_key_and_certificate_refs: ["/api/sslkeyandcertificate/?name=www"])
+            ])
+        var inter = SSLKeyAndCertificate(name: "inter", certificate: .init(certificate: "INTER"), key: nil)
+        inter.type = .ca
+        var www = SSLKeyAndCertificate(name: "www", certificate: .init(certificate: "LEAF"), key: "KEY")
+        www.ca_certs = [.init(ca_ref: "/api/sslkeyandcertificate/?name=inter")]
+        set.sslkeyandcertificate = [www, inter]
+        let resolved = try Resolver(set).resolveAll()
+        XCTAssertEqual(resolved.first?.ssl_ca_chains, ["INTER"])
+
+        set.sslkeyandcertificate![1].type = .virtualService
+        XCTAssertThrowsError(try Resolver(set).resolveAll()) { e in
+            XCTAssertEqual((e as? ResolveError)?.field, "sslkeyandcertificate[www].ca_certs[0].ca_ref")
+        }
+    }
+
     func testStrictDecodingNamesNestedUnknownFields() {
         let json = #"{"name": "p", "servers": [{"ip": {"addr": "10.0.0.1", "type": "V4", "mask": 8}}]}"#
         XCTAssertThrowsError(try StrictJSON.decode(Pool.self, from: Data(json.utf8))) { e in

@@ -117,6 +117,31 @@ final class ReEncryptionTests: XCTestCase {
         XCTAssertEqual(plain.health.requests, 0, "the request never went out in clear")
     }
 
+    func testHTTPSMonitorsCheckTLSServersWhereHTTPMonitorsCannot() async throws {
+        let port = freePort()
+        func apply(_ kind: MonitorConfig.Kind) async {
+            let monitor = MonitorConfig(
+                name: "hm", kind: kind, interval: .milliseconds(100), timeout: .milliseconds(500), successfulChecks: 1,
+                failedChecks: 1)
+            let config = ServiceConfig(
+                id: "vs-re", name: "reencrypt", listeners: [ListenAddress(host: "127.0.0.1", port: port)], kind: .http,
+                pool: PoolConfig(
+                    name: "tls-pool", servers: [ServerConfig(ip: "127.0.0.1", port: server.port)], monitors: [monitor],
+                    tls: ServerTLSSettings(cipherString: "ECDHE-ECDSA-AES128-GCM-SHA256", serverName: "backend.example")
+                ))
+            _ = await dataPlane.apply(DataPlaneConfig(services: [config]))
+        }
+        await apply(.https(request: "GET /health HTTP/1.0", expectedCodes: [.http2xx], serverName: "backend.example"))
+        XCTAssertTrue(waitUntil { self.dataPlane.status().first?.servers.first?.up == true }, "HTTPS monitor: up")
+        XCTAssertEqual(try get(port, ["/a"]).first?.status, 200)
+        XCTAssertTrue(sni.withLockedValue { $0.contains("backend.example") })
+
+        await apply(.http(request: "GET /health HTTP/1.0", expectedCodes: [.http2xx]))
+        XCTAssertTrue(
+            waitUntil { self.dataPlane.status().first?.servers.first?.up == false },
+            "a plain HTTP monitor cannot check a TLS server")
+    }
+
     func testBadPoolTLSSettingsAreAProblemAndNothingListens() async throws {
         let port = freePort()
         let problems = await apply(

@@ -107,6 +107,17 @@ final class ServicePlanTests: XCTestCase {
         XCTAssertNil(old.httpsRedirectPort, "no http_to_https: the plain port proxies")
     }
 
+    func testCACertificatesFollowTheirCertificate() throws {
+        var r = resolved(services: [.init(port: 443, enable_ssl: true)])
+        r.ssl_key_and_certificates = [
+            SSLKeyAndCertificate(name: "a", certificate: .init(certificate: "LEAF-A\n"), key: "KEY"),
+            SSLKeyAndCertificate(name: "b", certificate: .init(certificate: "LEAF-B"), key: "KEY"),
+        ]
+        r.ssl_ca_chains = ["INTERMEDIATE\nROOT", ""]
+        let tls = try XCTUnwrap(ServicePlan(r).dataPlane?.tls)
+        XCTAssertEqual(tls.certificates.map(\.chainPEM), ["LEAF-A\nINTERMEDIATE\nROOT", "LEAF-B"])
+    }
+
     func testHTTP2PortsAndTheHTTP2ProfileLimits() throws {
         var r = resolved(services: [
             .init(port: 443, enable_ssl: true, enable_http2: true), .init(port: 8443, enable_ssl: true),
@@ -165,6 +176,14 @@ final class ServicePlanTests: XCTestCase {
         XCTAssertTrue(checked.checkHostname)
         XCTAssertEqual(checked.serverName, "backend.example", "the name checked is sent too")
         XCTAssertTrue(plan.notes.contains { $0.contains("crl_check is not done") }, "\(plan.notes)")
+
+        var withMonitor = resolved(monitors: [
+            HealthMonitor(name: "s", type: .https, https_monitor: .init(http_request: "GET /h HTTP/1.0"))
+        ])
+        withMonitor.pool?.server_name = "backend.example"
+        XCTAssertEqual(
+            ServicePlan(withMonitor).dataPlane?.pool.monitors.first?.kind,
+            .https(request: "GET /h HTTP/1.0", expectedCodes: [.http2xx, .http3xx], serverName: "backend.example"))
 
         r.application_profile = ApplicationProfile(name: "tcp", type: .l4)
         XCTAssertEqual(

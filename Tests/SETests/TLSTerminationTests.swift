@@ -177,6 +177,37 @@ final class TLSTerminationTests: XCTestCase {
         }
     }
 
+    func testTheIntermediateCAFollowsTheCertificate() async throws {
+        let root = try TestCertificate.make(cn: "Root CA", sans: ["root.example"], dir: dir)
+        let intermediate = try TestCertificate.make(
+            cn: "Intermediate CA", sans: ["intermediate.example"], signedBy: root, isCA: true, dir: dir)
+        let leaf = try TestCertificate.make(cn: "www-leaf", sans: ["www.example"], signedBy: intermediate, dir: dir)
+        let port = freePort()
+        func verifying() async throws -> TLSTestClient {
+            try await client(port, sni: "www.example") {
+                $0.certificateVerification = .fullVerification
+                $0.trustRoots = .certificates(try! NIOSSLCertificate.fromPEMBytes(Array(root.chainPEM.utf8)))
+            }
+        }
+        // The leaf alone: a client that trusts only the root cannot build the chain.
+        await apply(service(tlsPort: port, certificates: [leaf]))
+        let alone = try await verifying()
+        do {
+            try await alone.handshake()
+            XCTFail("the chain should not verify without the intermediate")
+        } catch {}
+        await alone.close()
+
+        // With the intermediate after the leaf (what ca_certs adds), it does.
+        var chained = leaf
+        chained.chainPEM = leaf.chainPEM + intermediate.chainPEM
+        await apply(service(tlsPort: port, certificates: [chained]))
+        let ok = try await verifying()
+        let r = try await ok.get("/chained", host: "www.example")
+        XCTAssertEqual(r.status, 200)
+        await ok.close()
+    }
+
     // MARK: resumption, redirect, rotation, L4
 
     func testSessionsResumeWithOpenSSLsClient() async throws {

@@ -51,7 +51,10 @@ struct TestCertificate {
     }
 
     /// A certificate for `cn` with DNS `sans` issued by `ca` (a self-signed one from ``make``); P-256.
-    static func make(cn: String, sans: [String], signedBy ca: TestCertificate, dir: URL) throws -> TestCertificate {
+    /// `isCA`: an intermediate CA certificate (basicConstraints CA:TRUE).
+    static func make(
+        cn: String, sans: [String], signedBy ca: TestCertificate, isCA: Bool = false, dir: URL
+    ) throws -> TestCertificate {
         let caKey = dir.appendingPathComponent("\(ca.name)-ca.key").path
         let caCrt = dir.appendingPathComponent("\(ca.name)-ca.crt").path
         try ca.keyPEM.write(toFile: caKey, atomically: true, encoding: .utf8)
@@ -60,7 +63,8 @@ struct TestCertificate {
         let csr = dir.appendingPathComponent("\(cn)-leaf.csr").path
         let c = dir.appendingPathComponent("\(cn)-leaf.crt").path
         let ext = dir.appendingPathComponent("\(cn)-leaf.ext").path
-        try ("subjectAltName=" + sans.map { "DNS:\($0)" }.joined(separator: ",") + "\n")
+        let caLines = isCA ? "basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n" : ""
+        try ("subjectAltName=" + sans.map { "DNS:\($0)" }.joined(separator: ",") + "\n" + caLines)
             .write(toFile: ext, atomically: true, encoding: .utf8)
         let req = try runTool(
             "/usr/bin/openssl",

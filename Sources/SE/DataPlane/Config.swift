@@ -294,6 +294,9 @@ public struct MonitorConfig: Sendable, Hashable {
         /// monitor adds `Host` and the final CRLF CRLF), pass when the status code is in `expectedCodes`
         /// (Avi `http_response_code`; empty means `HTTP_ANY`).
         case http(request: String, expectedCodes: [ExpectedCode])
+        /// `HEALTH_MONITOR_HTTPS`: the same over TLS (TLS 1.2+, the server's certificate not checked;
+        /// SNI: the pool's `server_name` when it has one).
+        case https(request: String, expectedCodes: [ExpectedCode], serverName: String?)
     }
 
     /// Monitor name (shown in reasons).

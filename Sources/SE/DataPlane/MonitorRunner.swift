@@ -1,5 +1,6 @@
 import NIOCore
 import NIOPosix
+import NIOSSL
 
 /// Runs one `HealthCheck` (one server, one monitor) on one event loop: the edge that owns the timer
 /// and the probe connections, feeds their outcome into the state machine and executes its actions.
@@ -8,6 +9,7 @@ import NIOPosix
 /// - TCP: the check passes when the connection is established.
 /// - HTTP: sends the monitor's request (`GET /health HTTP/1.0` plus `Host` and the final CRLF CRLF),
 ///   reads the status line and passes when the code is one of the expected ones.
+/// - HTTPS: the same over TLS (a failed handshake fails the check).
 final class MonitorRunner: @unchecked Sendable {
     // @unchecked: every mutable field is touched only on `loop`.
     let loop: any EventLoop
@@ -69,17 +71,38 @@ final class MonitorRunner: @unchecked Sendable {
     private func startCheck(_ id: UInt64) {
         let result = loop.makePromise(of: (Bool, String).self)
         var boundProbe: NIOLoopBound<HTTPProbeHandler>?
-        if case .http(let request, let codes) = monitor.kind {
+        var tls: (context: NIOSSLContext, serverName: String?)?
+        switch monitor.kind {
+        case .tcp:
+            break
+        case .http(let request, let codes):
             let probe = HTTPProbeHandler(
                 request: Self.requestBytes(request, host: serverKey), expected: codes, result: result)
             boundProbe = NIOLoopBound(probe, eventLoop: loop)
+        case .https(let request, let codes, let serverName):
+            guard let context = Self.tlsContext else {
+                result.succeed((false, "no TLS context"))
+                result.futureResult.whenSuccess { passed, detail in
+                    self.handle(.checkEnded(id: id, passed: passed, detail: detail))
+                }
+                return
+            }
+            let probe = HTTPProbeHandler(
+                request: Self.requestBytes(request, host: serverName ?? serverKey), expected: codes, result: result)
+            boundProbe = NIOLoopBound(probe, eventLoop: loop)
+            tls = (context, serverName)
         }
         let probeForInit = boundProbe
+        let tlsForInit = tls
         var bootstrap = ClientBootstrap(group: loop)
             .connectTimeout(TimeAmount(monitor.timeout))
             .channelInitializer { channel in
                 guard let boundProbe = probeForInit else { return channel.eventLoop.makeSucceededVoidFuture() }
                 do {
+                    if let tlsForInit {
+                        try channel.pipeline.syncOperations.addHandler(
+                            try NIOSSLClientHandler(context: tlsForInit.context, serverHostname: tlsForInit.serverName))
+                    }
                     try channel.pipeline.syncOperations.addHandler(boundProbe.value)
                     return channel.eventLoop.makeSucceededVoidFuture()
                 } catch {
@@ -111,6 +134,14 @@ final class MonitorRunner: @unchecked Sendable {
             self.handle(.checkEnded(id: id, passed: passed, detail: detail))
         }
     }
+
+    /// The TLS client context of HTTPS monitors (one for the process: no certificate check, TLS 1.2+).
+    static let tlsContext: NIOSSLContext? = {
+        var c = TLSConfiguration.makeClientConfiguration()
+        c.certificateVerification = .none
+        c.applicationProtocols = ["http/1.1"]
+        return try? NIOSSLContext(configuration: c)
+    }()
 
     /// The monitor's request line with `Host` (unless given) and the closing empty line.
     static func requestBytes(_ request: String, host: String) -> String {

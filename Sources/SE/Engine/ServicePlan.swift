@@ -120,12 +120,14 @@ public struct ServicePlan: Sendable, Hashable {
             let monitorKind: MonitorConfig.Kind
             switch hm.type {
             case .tcp: monitorKind = .tcp
-            case .http:
-                let request = hm.http_monitor?.http_request ?? "GET / HTTP/1.0"
-                let codes = (hm.http_monitor?.http_response_code ?? [.r2xx, .r3xx]).compactMap {
-                    ExpectedCode(avi: $0.rawValue)
-                }
-                monitorKind = .http(request: request, expectedCodes: codes)
+            case .http, .https:
+                let m = hm.type == .http ? hm.http_monitor : hm.https_monitor
+                let request = m?.http_request ?? "GET / HTTP/1.0"
+                let codes = (m?.http_response_code ?? [.r2xx, .r3xx]).compactMap { ExpectedCode(avi: $0.rawValue) }
+                monitorKind =
+                    hm.type == .http
+                    ? .http(request: request, expectedCodes: codes)
+                    : .https(request: request, expectedCodes: codes, serverName: pool.server_name)
             case let other:
                 notes.append("health monitor \(hm.name): \(other.rawValue) is not supported by this SE; ignored")
                 continue
@@ -170,12 +172,16 @@ public struct ServicePlan: Sendable, Hashable {
     /// The certificates (CA-type ones left out) and the SSL profile's versions and ciphers.
     static func tlsSettings(_ resolved: ResolvedVirtualService, http: Bool) throws(ModelError) -> TLSSettings {
         var certificates: [TLSSettings.Certificate] = []
-        for c in resolved.ssl_key_and_certificates where c.type != .ca {
-            guard let chain = c.certificate.certificate, !chain.isEmpty else {
+        for (i, c) in resolved.ssl_key_and_certificates.enumerated() where c.type != .ca {
+            guard var chain = c.certificate.certificate, !chain.isEmpty else {
                 throw ModelError(field: "sslkeyandcertificate[\(c.name)]", message: "has no certificate")
             }
             guard let key = c.key, !key.isEmpty else {
                 throw ModelError(field: "sslkeyandcertificate[\(c.name)]", message: "has no private key")
+            }
+            if let cas = resolved.ssl_ca_chains, i < cas.count, !cas[i].isEmpty {
+                // Its ca_certs follow the certificate in the handshake.
+                chain += (chain.hasSuffix("\n") ? "" : "\n") + cas[i]
             }
             certificates.append(.init(name: c.name, chainPEM: chain, keyPEM: key, passphrase: c.key_passphrase))
         }
