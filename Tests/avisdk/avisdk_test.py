@@ -107,7 +107,8 @@ def main():
 
 def https(api):
     """An HTTPS virtual service the way Avi users script one: a self-signed certificate, then a VS port with
-    enable_ssl referring to it and to an SSL profile; the key never comes back."""
+    enable_ssl (and HTTP/2) referring to it and to an SSL profile, a pool that re-encrypts with a PKI
+    profile; the key never comes back."""
     rsp = api.post("sslkeyandcertificate", data={
         "name": "sdk-cert", "type": "SSL_CERTIFICATE_TYPE_VIRTUALSERVICE",
         "certificate": {"self_signed": True, "subject": {"common_name": "sdk.example"}},
@@ -120,21 +121,30 @@ def https(api):
     check(cert["certificate"]["certificate"].startswith("-----BEGIN CERTIFICATE-----"), "the PEM is returned")
     profile = api.get_object_by_name("sslprofile", "System-Standard")
     check(profile is not None, "System-Standard sslprofile exists")
-    rsp = api.post("pool", data={"name": "sdk-tls-pool"})
-    check(rsp.status_code == 201, "create pool (%d %s)" % (rsp.status_code, rsp.text))
+    # The pool re-encrypts to its servers, checked against a PKI profile's CA (the certificate's own PEM here).
+    rsp = api.post("pkiprofile", data={"name": "sdk-pki", "crl_check": False,
+                                       "ca_certs": [{"certificate": cert["certificate"]["certificate"]}]})
+    check(rsp.status_code == 201, "create pkiprofile (%d %s)" % (rsp.status_code, rsp.text))
+    pki = api.get_object_by_name("pkiprofile", "sdk-pki")
+    rsp = api.post("pool", data={"name": "sdk-tls-pool", "ssl_profile_ref": profile["url"], "pki_profile_ref": pki["url"],
+                                 "server_name": "backend.example", "host_check_enabled": True,
+                                 "servers": [{"ip": {"addr": "198.18.1.90", "type": "V4"}, "port": 443}]})
+    check(rsp.status_code == 201, "create re-encrypting pool (%d %s)" % (rsp.status_code, rsp.text))
     rsp = api.post("vsvip", data={"name": "sdk-tls-vip", "vip": [
         {"vip_id": "0", "ip_address": {"addr": "192.0.2.81", "type": "V4"}}]})
     check(rsp.status_code == 201, "create vsvip (%d %s)" % (rsp.status_code, rsp.text))
     rsp = api.post("virtualservice", data={
         "name": "sdk-https", "vsvip_ref": "/api/vsvip/?name=sdk-tls-vip", "pool_ref": "/api/pool/?name=sdk-tls-pool",
-        "services": [{"port": 80}, {"port": 443, "enable_ssl": True}],
+        "services": [{"port": 80}, {"port": 443, "enable_ssl": True, "enable_http2": True}],
         "application_profile_ref": "/api/applicationprofile/?name=System-Secure-HTTP",
         "ssl_key_and_certificate_refs": [cert["url"]], "ssl_profile_ref": profile["url"]})
     check(rsp.status_code == 201, "create HTTPS virtualservice (%d %s)" % (rsp.status_code, rsp.text))
     rsp = api.delete_by_name("sslkeyandcertificate", "sdk-cert")
     check(rsp.status_code == 409, "a certificate in use is not deleted (%d)" % rsp.status_code)
+    vs = api.get_object_by_name("virtualservice", "sdk-https")
+    check(vs["services"][1].get("enable_http2") is True, "enable_http2 kept on the HTTPS port")
     for kind, name in [("virtualservice", "sdk-https"), ("sslkeyandcertificate", "sdk-cert"),
-                       ("vsvip", "sdk-tls-vip"), ("pool", "sdk-tls-pool")]:
+                       ("vsvip", "sdk-tls-vip"), ("pool", "sdk-tls-pool"), ("pkiprofile", "sdk-pki")]:
         rsp = api.delete_by_name(kind, name)
         check(rsp.status_code == 204, "delete %s %s (%d %s)" % (kind, name, rsp.status_code, rsp.text))
 
