@@ -244,7 +244,7 @@ final class HTTPBackHandler: ChannelDuplexHandler {
                     return channel.eventLoop.makeFailedFuture(error)
                 }
             }
-        if let source = service.source(for: address) { bootstrap = bootstrap.bind(to: source) }
+        bootstrap = bootstrap.bindingSource(service.source(for: address))
         let callback = NIOLoopBound(done, eventLoop: loop)
         bootstrap.connect(to: address).hop(to: loop).whenComplete { result in
             switch result {

@@ -90,7 +90,7 @@ final class L4ProxyHandler: ChannelDuplexHandler {
                     return channel.eventLoop.makeFailedFuture(error)
                 }
             }
-        if let source = service.source(for: address) { bootstrap = bootstrap.bind(to: source) }
+        bootstrap = bootstrap.bindingSource(service.source(for: address))
         let front = NIOLoopBound(self, eventLoop: context.eventLoop)
         let boundServer = NIOLoopBound(server, eventLoop: context.eventLoop)
         bootstrap.connect(to: address).hop(to: context.eventLoop).whenComplete { result in

@@ -13,6 +13,9 @@ enum Listener {
     /// Linux `IP_FREEBIND` = 15 at IPPROTO_IP.
     static let ipFreebind = ChannelOptions.Types.SocketOption(
         level: NIOBSDSocket.OptionLevel.ip, name: NIOBSDSocket.Option(rawValue: 15))
+    /// Linux `IP_BIND_ADDRESS_NO_PORT` = 24 at IPPROTO_IP (IPv4 and IPv6 sockets).
+    static let ipBindAddressNoPort = ChannelOptions.Types.SocketOption(
+        level: NIOBSDSocket.OptionLevel.ip, name: NIOBSDSocket.Option(rawValue: 24))
     /// Linux `IPV6_FREEBIND` = 78 at IPPROTO_IPV6.
     static let ipv6Freebind = ChannelOptions.Types.SocketOption(
         level: NIOBSDSocket.OptionLevel.ipv6, name: NIOBSDSocket.Option(rawValue: 78))
@@ -60,5 +63,16 @@ enum Listener {
         case .http:
             try ops.addHandler(HTTPFrontHandler(service: service, tls: tls))
         }
+    }
+}
+
+extension ClientBootstrap {
+    /// Outbound connections from `source` (the SE's data address) when there is one. The source port is
+    /// left to `connect` (`IP_BIND_ADDRESS_NO_PORT`, as HAProxy does): a `bind` to port 0 reserves a port
+    /// for every destination, so all servers together could take only the ephemeral range (~28,000
+    /// connections); chosen at `connect`, a port only needs to be free for that server's address.
+    func bindingSource(_ source: SocketAddress?) -> ClientBootstrap {
+        guard let source else { return self }
+        return channelOption(Listener.ipBindAddressNoPort, value: 1).bind(to: source)
     }
 }

@@ -109,7 +109,7 @@ final class MonitorRunner: @unchecked Sendable {
                     return channel.eventLoop.makeFailedFuture(error)
                 }
             }
-        if let source { bootstrap = bootstrap.bind(to: source) }
+        bootstrap = bootstrap.bindingSource(source)
         let probe = boundProbe
         bootstrap.connect(to: address).hop(to: loop).whenComplete { outcome in
             switch outcome {
