@@ -78,6 +78,9 @@ final class HTTP2ProxyTests: XCTestCase {
         XCTAssertEqual(a.headers.first(name: "strict-transport-security"), "max-age=60")
         XCTAssertEqual(a.headers.first(name: "content-length"), "\(a.body.utf8.count)")
         XCTAssertFalse(c.ended(1), "the stream to /hang is still waiting")
+        let dataFrames = c.frames.filter { $0.stream == 3 && $0.type == H2TestClient.data }
+        XCTAssertEqual(dataFrames.count, 1, "the body and END_STREAM in one DATA frame")
+        XCTAssertEqual(dataFrames.first?.endStream, true)
 
         try await c.request(stream: 5, "/chunked")
         let chunked = try await c.response(5)

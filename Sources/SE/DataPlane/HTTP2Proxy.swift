@@ -222,6 +222,8 @@ final class HTTP2StreamHandler: ChannelDuplexHandler {
     private var sawBody = false
     private var responseStarted = false
     private var endSent = false
+    /// The last response body part received, not written yet.
+    private var heldBody: ByteBuffer?
     private var reused = false
     private var tried = ExcludedServers()
     private var attempts = 0
@@ -560,11 +562,19 @@ extension HTTP2StreamHandler: HTTPExchangeOwner {
     func responseBody(_ body: ByteBuffer) {
         guard state == .forwarding, let context, !endSent else { return }
         LoopStats.add(service.stats.bytesOut, body.readableBytes)
-        context.write(wrapOutboundOut(.data(.init(data: .byteBuffer(body)))), promise: nil)
+        // The newest part waits until the next one or the end, so that the last goes out with END_STREAM
+        // (no empty DATA frame to end the stream).
+        if let held = heldBody { context.write(wrapOutboundOut(.data(.init(data: .byteBuffer(held)))), promise: nil) }
+        heldBody = body
     }
 
     func responseFlush() {
-        if let context { flusher.flushLater(context) }
+        guard let context else { return }
+        if let held = heldBody, state == .forwarding {
+            heldBody = nil
+            context.write(wrapOutboundOut(.data(.init(data: .byteBuffer(held)))), promise: nil)
+        }
+        flusher.flushLater(context)
     }
 
     func responseEnd(serverKeepAlive: Bool) {
@@ -578,10 +588,9 @@ extension HTTP2StreamHandler: HTTPExchangeOwner {
         conn?.release(reusable: serverKeepAlive && requestDone)
         if !endSent {
             endSent = true
-            context.write(
-                wrapOutboundOut(
-                    .data(.init(data: .byteBuffer(context.channel.allocator.buffer(capacity: 0)), endStream: true))),
-                promise: nil)
+            let last = heldBody ?? context.channel.allocator.buffer(capacity: 0)
+            heldBody = nil
+            context.write(wrapOutboundOut(.data(.init(data: .byteBuffer(last), endStream: true))), promise: nil)
         }
         finish()
     }
