@@ -2,11 +2,13 @@ import NIOCore
 import NIOHPACK
 import NIOHTTP2
 
-// HTTP/2 on the client side (ALPN `h2`), proxied to the pool's HTTP/1.1 servers: swift-nio-http2 runs
-// the protocol (framing, HPACK, flow control, stream states, the limits against abuse) and gives each
-// stream a child channel; `HTTP2StreamHandler` turns a stream's request into an HTTP/1.1 exchange on a
-// keep-alive server connection from the loop's pool, as `HTTPFrontHandler` does for an HTTP/1.1
-// connection, so the streams of one client connection spread over the servers.
+// HTTP/2 on the client side (ALPN `h2`), proxied to the pool's HTTP/1.1 servers. swift-nio-http2's
+// `NIOHTTP2Handler` runs the protocol (framing, HPACK, stream states, outbound flow control, the limits
+// against abuse); `HTTP2ProxyConnection` takes its frames directly, without a child channel per stream
+// (that machinery cost half the CPU of a request), keeps one small `HTTP2ProxyStream` per stream and
+// turns each request into an HTTP/1.1 exchange on a keep-alive server connection from the loop's pool,
+// as `HTTPFrontHandler` does for an HTTP/1.1 connection, so the streams of one client connection spread
+// over the servers.
 
 /// The HTTP/2 pipeline of a client connection whose TLS handshake chose `h2`.
 enum HTTP2Front {
@@ -18,14 +20,9 @@ enum HTTP2Front {
             HTTP2Setting(parameter: .maxHeaderListSize, value: limits.maxHeaderBytes),
             HTTP2Setting(parameter: .initialWindowSize, value: limits.http2.initialWindowSize),
         ]
-        connection.targetWindowSize = max(65535, limits.http2.initialWindowSize)
         connection.controlFrameRateLimit.maximumCount = limits.http2.maxControlFrames
         connection.controlFrameRateLimit.windowLength = TimeAmount(limits.http2.window)
         var stream = NIOHTTP2Handler.StreamConfiguration()
-        stream.targetWindowSize = limits.http2.initialWindowSize
-        // A response body flows while the client's window and these bytes allow (backpressure to the server).
-        stream.outboundBufferSizeHighWatermark = 64 * 1024
-        stream.outboundBufferSizeLowWatermark = 32 * 1024
         stream.streamResetFrameRateLimit.maximumCount = limits.http2.maxStreamResets
         stream.streamResetFrameRateLimit.windowLength = TimeAmount(limits.http2.window)
 
@@ -34,89 +31,51 @@ enum HTTP2Front {
         let manager = NIOHTTP2ServerConnectionManagementHandler(
             eventLoop: channel.eventLoop,
             configuration: .init(maxIdleTime: service.idleTimeout, maxAge: nil, maxGraceTime: nil, keepalive: nil))
-        let clientIP = channel.remoteAddress?.ipAddress ?? ""
         let ops = channel.pipeline.syncOperations
-        let flusher = HTTP2FlushCoalescer()
-        try ops.addHandler(flusher)
-        let boundFlusher = NIOLoopBound(flusher, eventLoop: channel.eventLoop)
-        _ = try ops.configureHTTP2Pipeline(
-            mode: .server, connectionConfiguration: connection, streamConfiguration: stream,
-            streamDelegate: manager.http2StreamDelegate
-        ) { streamChannel in
-            do {
-                try streamChannel.pipeline.syncOperations.addHandler(
-                    HTTP2StreamHandler(service: service, clientIP: clientIP, flusher: boundFlusher.value))
-                return streamChannel.eventLoop.makeSucceededVoidFuture()
-            } catch {
-                return streamChannel.eventLoop.makeFailedFuture(error)
-            }
-        }
+        try ops.addHandler(
+            NIOHTTP2Handler(
+                mode: .server, frameDelegate: nil, connectionConfiguration: connection, streamConfiguration: stream))
+        try ops.addHandler(
+            HTTP2ProxyConnection(
+                service: service, clientIP: channel.remoteAddress?.ipAddress ?? "",
+                streamWindow: limits.http2.initialWindowSize))
         try ops.addHandler(manager)
-        try ops.addHandler(HTTP2ClientConnection(service: service))
         // The manager starts its idle timer when the connection becomes active, which was before ALPN
         // chose HTTP/2.
         manager.channelActive(context: try ops.context(handler: manager))
     }
 }
 
-/// Between TLS and HTTP/2: the streams' responses come from many server connections, each in its own
-/// read event; each stream asks for a flush here, and the connection is flushed once after the event
-/// loop has handled all the reads of this turn (one TLS write for many responses instead of one each).
-final class HTTP2FlushCoalescer: ChannelOutboundHandler {
-    typealias OutboundIn = Any
-
-    private var context: ChannelHandlerContext?
-    private var streams: [any Channel] = []
-    private var scheduled = false
-    private var batching = false
-    private var flushHeld = false
-
-    func handlerAdded(context: ChannelHandlerContext) { self.context = context }
-    func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
-
-    /// `stream`'s writes go out with the next batch.
-    func flushLater(_ stream: ChannelHandlerContext) {
-        streams.append(stream.channel)
-        guard !scheduled, let context else { return }
-        scheduled = true
-        let me = NIOLoopBound(self, eventLoop: context.eventLoop)
-        context.eventLoop.execute { me.value.runBatch() }
-    }
-
-    private func runBatch() {
-        scheduled = false
-        let batch = streams
-        streams = []
-        batching = true
-        // Each stream's flush hands its frames to swift-nio-http2, which flushes the connection: held here.
-        for s in batch { s.flush() }
-        batching = false
-        if flushHeld {
-            flushHeld = false
-            context?.flush()
-        }
-    }
-
-    func flush(context: ChannelHandlerContext) {
-        if batching {
-            flushHeld = true
-        } else {
-            context.flush()
-        }
-    }
-}
-
-/// Last handler of an HTTP/2 client connection: registers it with the service (connection counts,
-/// draining) and asks the connection manager for a graceful close when the service drains.
-final class HTTP2ClientConnection: ChannelInboundHandler, ClientConnection {
+/// The handler after swift-nio-http2 on an HTTP/2 client connection (the connection manager comes after
+/// it and sees the connection-level frames and the stream events): its streams' table, their inbound flow control
+/// (WINDOW_UPDATE once what came was passed on to a server that can take more), the outbound windows
+/// (a stream whose window is spent stops reading its server), one flush per event-loop turn for all the
+/// responses of that turn, the service's registration (connection counts, draining).
+final class HTTP2ProxyConnection: ChannelInboundHandler, ClientConnection {
     typealias InboundIn = HTTP2Frame
+    typealias OutboundOut = HTTP2Frame
 
-    private let service: LoopService
-    private var context: ChannelHandlerContext?
+    let service: LoopService
+    let clientIP: String
+    /// The stream window we advertise (SETTINGS_INITIAL_WINDOW_SIZE); credit goes back by halves.
+    let streamWindow: Int
+    private(set) var context: ChannelHandlerContext?
+    private var streams: [HTTP2StreamID: HTTP2ProxyStream] = [:]
+    /// Streams swift-nio-http2 announced as created (the manager must only hear of closes of these: a
+    /// request refused at once is closed without being created).
+    private var announced = Set<HTTP2StreamID>()
     private var registered = false
+    private var flushPending = false
+    private var flushScheduled = false
+    /// Connection-level DATA bytes not credited back yet.
+    private var connectionUnacked = 0
+    /// The client's connection window for our DATA is spent.
+    private(set) var connectionBlocked = false
 
-    init(service: LoopService) {
+    init(service: LoopService, clientIP: String, streamWindow: Int) {
         self.service = service
+        self.clientIP = clientIP
+        self.streamWindow = streamWindow
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -126,18 +85,108 @@ final class HTTP2ClientConnection: ChannelInboundHandler, ClientConnection {
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
-        unregister()
+        closeAll()
         self.context = nil
     }
 
+    // MARK: frames in
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        // Connection-level frames the handlers before have dealt with.
+        let frame = unwrapInboundIn(data)
+        let id = frame.streamID
+        switch frame.payload {
+        case .headers(let h):
+            if let stream = streams[id] {
+                // Trailers: not passed on to an HTTP/1.1 server; they end the body.
+                if h.endStream { stream.endOfRequest() }
+            } else {
+                let stream = HTTP2ProxyStream(id: id, connection: self)
+                streams[id] = stream
+                stream.startRequest(h.headers, endStream: h.endStream)
+            }
+        case .data(let d):
+            guard case .byteBuffer(let bytes) = d.data else { return }
+            let n = bytes.readableBytes
+            connectionUnacked += n
+            if let stream = streams[id] {
+                stream.body(bytes, flowControlled: n)
+                if d.endStream { stream.endOfRequest() }
+            }
+        case .rstStream:
+            streams.removeValue(forKey: id)?.closed()
+        default:
+            // Connection-level frames (PING acks for a graceful close, GOAWAY) go on to the manager.
+            if id == .rootStream { context.fireChannelRead(data) }
+        }
     }
 
-    func channelInactive(context: ChannelHandlerContext) {
-        unregister()
-        context.fireChannelInactive()
+    func channelReadComplete(context: ChannelHandlerContext) {
+        // The connection window: credited back at once (the stream windows bound what waits).
+        if connectionUnacked >= 32 * 1024 || (connectionUnacked > 0 && streams.isEmpty) {
+            write(HTTP2Frame(streamID: .rootStream, payload: .windowUpdate(windowSizeIncrement: connectionUnacked)))
+            connectionUnacked = 0
+        }
+        if flushPending {
+            flushPending = false
+            context.flush()
+        }
+        context.fireChannelReadComplete()
     }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        switch event {
+        case let e as NIOHTTP2StreamCreatedEvent:
+            announced.insert(e.streamID)
+        case let e as StreamClosedEvent:
+            streams.removeValue(forKey: e.streamID)?.closed()
+            guard announced.remove(e.streamID) != nil else { return }
+        case let e as NIOHTTP2WindowUpdatedEvent:
+            if let window = e.outboundWindowSize {
+                if e.streamID == .rootStream {
+                    let wasBlocked = connectionBlocked
+                    connectionBlocked = window <= 0
+                    if wasBlocked && !connectionBlocked { for s in streams.values { s.windowOpened() } }
+                } else if let stream = streams[e.streamID] {
+                    stream.sendWindow(window)
+                }
+            }
+        default:
+            break
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    // MARK: frames out
+
+    func write(_ frame: HTTP2Frame) {
+        context?.write(wrapOutboundOut(frame), promise: nil)
+    }
+
+    /// Flushes once this turn's work is done: at the end of the read batch, or after the event loop has
+    /// handled the other connections' events of this turn (the servers' responses arrive one per event).
+    func flushSoon() {
+        flushPending = true
+        guard !flushScheduled, let context else { return }
+        flushScheduled = true
+        let me = NIOLoopBound(self, eventLoop: context.eventLoop)
+        context.eventLoop.execute {
+            let connection = me.value
+            connection.flushScheduled = false
+            if connection.flushPending {
+                connection.flushPending = false
+                connection.context?.flush()
+            }
+        }
+    }
+
+    var isWritable: Bool { !connectionBlocked && (context?.channel.isWritable ?? false) }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable { for s in streams.values { s.windowOpened() } }
+        context.fireChannelWritabilityChanged()
+    }
+
+    // MARK: errors, close, draining
 
     /// A connection error (swift-nio-http2 has written the GOAWAY: a flood, a protocol violation) or an
     /// I/O error ends the connection; a request the stream's RST_STREAM refused is that stream's business.
@@ -167,10 +216,19 @@ final class HTTP2ClientConnection: ChannelInboundHandler, ClientConnection {
         }
     }
 
-    private func unregister() {
-        guard registered else { return }
-        registered = false
-        service.unregister(self)
+    func channelInactive(context: ChannelHandlerContext) {
+        closeAll()
+        context.fireChannelInactive()
+    }
+
+    private func closeAll() {
+        let open = streams.values
+        streams = [:]
+        for s in open { s.closed() }
+        if registered {
+            registered = false
+            service.unregister(self)
+        }
     }
 
     func startDraining() {
@@ -186,15 +244,11 @@ final class HTTP2ClientConnection: ChannelInboundHandler, ClientConnection {
 /// One HTTP/2 stream: its request goes to a pool server as HTTP/1.1 over a keep-alive connection from
 /// the loop's pool (the next server is tried when one cannot be reached), the response comes back as
 /// HEADERS and DATA frames. Request bodies without `content-length` go to the server chunked; response
-/// bodies lose their chunked framing. The handler answers itself with 400 (a request HTTP/1.1 cannot
-/// carry), 501 (CONNECT), 502, 503 and 504 like the HTTP/1.1 side. Backpressure both ways: the stream is
-/// read only while the server connection is writable, and the server connection only while the stream
-/// (its flow-control window) is.
-final class HTTP2StreamHandler: ChannelDuplexHandler {
-    typealias InboundIn = HTTP2Frame.FramePayload
-    typealias OutboundIn = HTTP2Frame.FramePayload
-    typealias OutboundOut = HTTP2Frame.FramePayload
-
+/// bodies lose their chunked framing. It answers itself with 400 (a request HTTP/1.1 cannot carry), 501
+/// (CONNECT), 502, 503 and 504 like the HTTP/1.1 side. Backpressure both ways: the client's body is
+/// credited back (WINDOW_UPDATE) only while the server connection can take more, and the server
+/// connection is read only while the client's windows allow.
+final class HTTP2ProxyStream {
     private enum State {
         /// Waiting for the request's HEADERS.
         case idle
@@ -205,9 +259,9 @@ final class HTTP2StreamHandler: ChannelDuplexHandler {
         case closed
     }
 
-    private let service: LoopService
-    private let clientIP: String
-    private var context: ChannelHandlerContext?
+    let id: HTTP2StreamID
+    private unowned let connection: HTTP2ProxyConnection
+    private var service: LoopService { connection.service }
     private var state = State.idle
     private var back: HTTPBackHandler?
     private var server: LoopServer?
@@ -218,72 +272,43 @@ final class HTTP2StreamHandler: ChannelDuplexHandler {
     private var requestDone = false
     /// Body bytes (already framed for the server) that came before a server connection was there.
     private var queued: [ByteBuffer] = []
-    private var queuedBytes = 0
+    /// Body bytes received and not credited back to the client yet.
+    private var unacked = 0
     private var sawBody = false
     private var responseStarted = false
     private var endSent = false
-    /// The last response body part received, not written yet.
+    /// The last response body part received, not written yet (it goes out with END_STREAM).
     private var heldBody: ByteBuffer?
+    /// The head of a response without body, written with END_STREAM at its end.
+    private var finalHeaders: HPACKHeaders?
+    /// The client's window for this stream is spent.
+    private var windowBlocked = false
     private var reused = false
     private var tried = ExcludedServers()
     private var attempts = 0
     private var requestStart = NIODeadline.uptimeNanoseconds(0)
-    private var pendingRead = false
-    private var needsServerFlush = false
     private var timer: Scheduled<Void>?
-    private let flusher: HTTP2FlushCoalescer
 
-    /// Body bytes kept while connecting to a server; more waits in the client's flow-control window.
-    static let maxQueuedBytes = 64 * 1024
-
-    init(service: LoopService, clientIP: String, flusher: HTTP2FlushCoalescer) {
-        self.service = service
-        self.clientIP = clientIP
-        self.flusher = flusher
+    init(id: HTTP2StreamID, connection: HTTP2ProxyConnection) {
+        self.id = id
+        self.connection = connection
     }
 
-    func handlerAdded(context: ChannelHandlerContext) {
-        self.context = context
+    private func write(_ payload: HTTP2Frame.FramePayload) {
+        connection.write(HTTP2Frame(streamID: id, payload: payload))
     }
 
-    func handlerRemoved(context: ChannelHandlerContext) {
-        self.context = nil
-    }
+    private var allocator: ByteBufferAllocator { connection.context?.channel.allocator ?? ByteBufferAllocator() }
 
     // MARK: request in
 
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch unwrapInboundIn(data) {
-        case .headers(let h):
-            if state == .idle {
-                startRequest(h.headers, endStream: h.endStream)
-            } else if h.endStream {
-                // Trailers: not passed on to an HTTP/1.1 server; they end the body.
-                endOfRequest()
-            }
-        case .data(let d):
-            guard case .byteBuffer(let bytes) = d.data else { return }
-            body(bytes)
-            if d.endStream { endOfRequest() }
-        default:
-            break
-        }
-    }
-
-    func channelReadComplete(context: ChannelHandlerContext) {
-        if needsServerFlush {
-            needsServerFlush = false
-            back?.flush()
-        }
-        context.fireChannelReadComplete()
-    }
-
-    private func startRequest(_ headers: HPACKHeaders, endStream: Bool) {
+    func startRequest(_ headers: HPACKHeaders, endStream: Bool) {
         LoopStats.add(service.stats.requests, 1)
-        requestStart = context?.eventLoop.now ?? .now()
+        requestStart = connection.context?.eventLoop.now ?? .now()
         requestDone = endStream
-        let allocator = context?.channel.allocator ?? ByteBufferAllocator()
-        switch HTTP2RequestHead.make(headers, bodyFollows: !endStream, clientIP: clientIP, allocator: allocator) {
+        switch HTTP2RequestHead.make(
+            headers, bodyFollows: !endStream, clientIP: connection.clientIP, allocator: allocator)
+        {
         case .success(let head):
             requestHead = head.bytes
             requestIsHEAD = head.isHEAD
@@ -294,28 +319,26 @@ final class HTTP2StreamHandler: ChannelDuplexHandler {
         }
     }
 
-    private func body(_ bytes: ByteBuffer) {
+    func body(_ bytes: ByteBuffer, flowControlled: Int) {
         LoopStats.add(service.stats.bytesIn, bytes.readableBytes)
-        guard !requestDone, bytes.readableBytes > 0 else { return }
+        unacked += flowControlled
+        guard !requestDone else { return }
         switch state {
         case .forwarding:
-            sawBody = true
-            writeBody(bytes)
-            needsServerFlush = true
-        case .connecting, .idle:
-            var framed = bytes
-            if chunked {
-                framed = context?.channel.allocator.buffer(capacity: bytes.readableBytes + 16) ?? ByteBuffer()
-                Self.chunk(bytes, into: &framed)
+            if bytes.readableBytes > 0 {
+                sawBody = true
+                back?.write(framed(bytes))
+                back?.flush()
             }
-            queuedBytes += framed.readableBytes
-            queued.append(framed)
+        case .connecting, .idle:
+            if bytes.readableBytes > 0 { queued.append(framed(bytes)) }
         case .done, .closed:
             break
         }
+        creditBack()
     }
 
-    private func endOfRequest() {
+    func endOfRequest() {
         guard !requestDone else { return }
         requestDone = true
         guard chunked else { return }
@@ -323,7 +346,7 @@ final class HTTP2StreamHandler: ChannelDuplexHandler {
         switch state {
         case .forwarding:
             back?.write(last)
-            needsServerFlush = true
+            back?.flush()
         case .connecting, .idle:
             queued.append(last)
         case .done, .closed:
@@ -331,15 +354,12 @@ final class HTTP2StreamHandler: ChannelDuplexHandler {
         }
     }
 
-    private func writeBody(_ bytes: ByteBuffer) {
-        guard let back else { return }
-        if chunked {
-            var framed = context?.channel.allocator.buffer(capacity: bytes.readableBytes + 16) ?? ByteBuffer()
-            Self.chunk(bytes, into: &framed)
-            back.write(framed)
-        } else {
-            back.write(bytes)
-        }
+    /// `bytes` as the server gets them (a chunk when the body goes chunked).
+    private func framed(_ bytes: ByteBuffer) -> ByteBuffer {
+        guard chunked else { return bytes }
+        var out = allocator.buffer(capacity: bytes.readableBytes + 16)
+        Self.chunk(bytes, into: &out)
+        return out
     }
 
     /// One chunk of RFC 9112 §7.1 chunked coding.
@@ -349,6 +369,22 @@ final class HTTP2StreamHandler: ChannelDuplexHandler {
         var b = bytes
         out.writeBuffer(&b)
         out.writeStaticString("\r\n")
+    }
+
+    /// Gives the client back the credit of what was passed on, by halves of the window, while the
+    /// server connection can take more (else the client waits: backpressure).
+    private func creditBack() {
+        guard unacked > 0, !requestDone, state != .closed else { return }
+        let canTake: Bool
+        switch state {
+        case .forwarding: canTake = back?.isWritable ?? false
+        case .done: canTake = true
+        case .idle, .connecting, .closed: canTake = false
+        }
+        guard canTake, unacked >= connection.streamWindow / 2 else { return }
+        write(.windowUpdate(windowSizeIncrement: unacked))
+        unacked = 0
+        connection.flushSoon()
     }
 
     // MARK: choosing and reaching a server
@@ -379,10 +415,10 @@ final class HTTP2StreamHandler: ChannelDuplexHandler {
     }
 
     private func connect(to server: LoopServer) {
-        guard let context else { return }
+        guard let loop = connection.context?.eventLoop else { return }
         state = .connecting
-        let me = NIOLoopBound(self, eventLoop: context.eventLoop)
-        HTTPBackHandler.open(to: server, service: service, on: context.eventLoop) { result in
+        let me = NIOLoopBound(self, eventLoop: loop)
+        HTTPBackHandler.open(to: server, service: service, on: loop) { result in
             let stream = me.value
             let wanted = stream.state == .connecting && stream.server === server
             switch result {
@@ -416,16 +452,15 @@ final class HTTP2StreamHandler: ChannelDuplexHandler {
         if !queued.isEmpty { sawBody = true }
         for b in queued { conn.write(b) }
         queued = []
-        queuedBytes = 0
         conn.flush()
         armResponseTimeout()
-        maybeRead()
+        creditBack()
     }
 
     // MARK: local responses
 
     private func sendLocal(_ status: Int, _ text: String) {
-        guard let context, state != .closed, state != .done else { return }
+        guard state != .closed, state != .done else { return }
         if let back {
             self.back = nil
             back.closeNow()
@@ -441,9 +476,8 @@ final class HTTP2StreamHandler: ChannelDuplexHandler {
             ":status": String(status), "content-type": "text/plain", "content-length": String(text.utf8.count),
         ]
         if let hsts = service.hsts { headers.add(name: "strict-transport-security", value: hsts) }
-        context.write(wrapOutboundOut(.headers(.init(headers: headers))), promise: nil)
-        let body = context.channel.allocator.buffer(string: text)
-        context.write(wrapOutboundOut(.data(.init(data: .byteBuffer(body), endStream: true))), promise: nil)
+        write(.headers(.init(headers: headers)))
+        write(.data(.init(data: .byteBuffer(allocator.buffer(string: text)), endStream: true)))
         endSent = true
         finish()
     }
@@ -451,22 +485,22 @@ final class HTTP2StreamHandler: ChannelDuplexHandler {
     /// The response is out: the stream ends once the client's side has too; a request still coming is
     /// refused with RST_STREAM(NO_ERROR) (RFC 9113 §8.1).
     private func finish() {
-        guard let context else { return }
-        state = .done
         cancelTimer()
-        if !requestDone {
-            context.write(wrapOutboundOut(.rstStream(.noError)), promise: nil)
+        // Writing END_STREAM may have closed the stream already (`closed()`).
+        if state != .closed {
+            state = .done
+            if !requestDone { write(.rstStream(.noError)) }
         }
-        flusher.flushLater(context)
+        connection.flushSoon()
     }
 
     // MARK: timer
 
     /// The server must start its response in time (504), as on HTTP/1.1.
     private func armResponseTimeout() {
-        guard let context, timer == nil else { return }
-        let me = NIOLoopBound(self, eventLoop: context.eventLoop)
-        timer = context.eventLoop.scheduleTask(in: service.serverResponseTimeout) { me.value.responseTimedOut() }
+        guard timer == nil, let loop = connection.context?.eventLoop else { return }
+        let me = NIOLoopBound(self, eventLoop: loop)
+        timer = loop.scheduleTask(in: service.serverResponseTimeout) { me.value.responseTimedOut() }
     }
 
     private func cancelTimer() {
@@ -481,49 +515,26 @@ final class HTTP2StreamHandler: ChannelDuplexHandler {
         sendLocal(504, "504 Gateway Timeout: the server did not answer in time\n")
     }
 
-    // MARK: reading (backpressure)
+    // MARK: windows
 
-    func read(context: ChannelHandlerContext) {
-        if canRead {
-            context.read()
-        } else {
-            pendingRead = true
-        }
+    /// The client's send window for this stream is now `window` bytes.
+    func sendWindow(_ window: Int) {
+        let wasBlocked = windowBlocked
+        windowBlocked = window <= 0
+        if wasBlocked && !windowBlocked { windowOpened() }
     }
 
-    private var canRead: Bool {
-        switch state {
-        case .idle, .done: true
-        case .closed: false
-        case .connecting: queuedBytes < Self.maxQueuedBytes
-        case .forwarding: requestDone || (back?.isWritable ?? false)
-        }
+    /// The client can take more: the server connection may read again.
+    func windowOpened() {
+        if clientWritable { back?.resumeReading() }
     }
 
-    private func maybeRead() {
-        guard pendingRead, canRead, let context else { return }
-        pendingRead = false
-        context.read()
-    }
-
-    func channelWritabilityChanged(context: ChannelHandlerContext) {
-        if context.channel.isWritable { back?.resumeReading() }
-        context.fireChannelWritabilityChanged()
-    }
-
-    // MARK: close
-
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        service.logger.debug("HTTP/2: stream error", metadata: ["se.vs": "\(service.name)", "error": "\(error)"])
-        context.close(promise: nil)
-    }
-
-    func channelInactive(context: ChannelHandlerContext) {
+    /// The stream ended (closed by both sides, reset, or the connection went).
+    func closed() {
         state = .closed
         cancelTimer()
         if let back {
-            // The client reset the stream (or the connection went) mid-exchange: the server connection
-            // cannot be reused.
+            // Mid-exchange: the server connection cannot be reused.
             self.back = nil
             back.closeNow()
         }
@@ -532,22 +543,23 @@ final class HTTP2StreamHandler: ChannelDuplexHandler {
             self.server = nil
         }
         queued = []
-        context.fireChannelInactive()
+        heldBody = nil
+        finalHeaders = nil
     }
 }
 
-extension HTTP2StreamHandler: HTTPExchangeOwner {
-    var clientWritable: Bool { context?.channel.isWritable ?? false }
+extension HTTP2ProxyStream: HTTPExchangeOwner {
+    var clientWritable: Bool { !windowBlocked && connection.isWritable }
 
     func responseHead(_ head: HTTPHead, framing: HTTPBodyFraming) {
-        guard state == .forwarding, let context else { return }
+        guard state == .forwarding else { return }
         let status = head.info.status
         if status < 200 {
             // 100 Continue and 103 Early Hints go on as informational HEADERS; 101 cannot happen on
             // HTTP/2 and is dropped.
             if status == 100 || status == 103 {
-                let headers = HTTP2ResponseHead.make(head, hsts: nil)
-                context.writeAndFlush(wrapOutboundOut(.headers(.init(headers: headers))), promise: nil)
+                write(.headers(.init(headers: HTTP2ResponseHead.make(head, hsts: nil))))
+                connection.flushSoon()
             }
             return
         }
@@ -555,42 +567,50 @@ extension HTTP2StreamHandler: HTTPExchangeOwner {
         cancelTimer()
         service.stats.response(status)
         let headers = HTTP2ResponseHead.make(head, hsts: service.hsts)
-        endSent = framing == .none
-        context.write(wrapOutboundOut(.headers(.init(headers: headers, endStream: endSent))), promise: nil)
+        if framing == .none {
+            // It ends the stream: written by `responseEnd`, once the server connection is released (the
+            // stream closes as the frame is written).
+            finalHeaders = headers
+        } else {
+            write(.headers(.init(headers: headers)))
+        }
     }
 
     func responseBody(_ body: ByteBuffer) {
-        guard state == .forwarding, let context, !endSent else { return }
+        guard state == .forwarding, !endSent else { return }
         LoopStats.add(service.stats.bytesOut, body.readableBytes)
         // The newest part waits until the next one or the end, so that the last goes out with END_STREAM
         // (no empty DATA frame to end the stream).
-        if let held = heldBody { context.write(wrapOutboundOut(.data(.init(data: .byteBuffer(held)))), promise: nil) }
+        if let held = heldBody { write(.data(.init(data: .byteBuffer(held)))) }
         heldBody = body
     }
 
     func responseFlush() {
-        guard let context else { return }
         if let held = heldBody, state == .forwarding {
             heldBody = nil
-            context.write(wrapOutboundOut(.data(.init(data: .byteBuffer(held)))), promise: nil)
+            write(.data(.init(data: .byteBuffer(held))))
         }
-        flusher.flushLater(context)
+        connection.flushSoon()
     }
 
     func responseEnd(serverKeepAlive: Bool) {
-        guard state == .forwarding, let context else { return }
+        guard state == .forwarding else { return }
         service.metrics.latency.recordNanoseconds(
-            Int64(context.eventLoop.now.uptimeNanoseconds &- requestStart.uptimeNanoseconds))
+            Int64((connection.context?.eventLoop.now ?? .now()).uptimeNanoseconds &- requestStart.uptimeNanoseconds))
         if let server { service.release(server) }
         server = nil
         let conn = back
         back = nil
         conn?.release(reusable: serverKeepAlive && requestDone)
-        if !endSent {
+        if let headers = finalHeaders {
+            finalHeaders = nil
             endSent = true
-            let last = heldBody ?? context.channel.allocator.buffer(capacity: 0)
+            write(.headers(.init(headers: headers, endStream: true)))
+        } else if !endSent {
+            endSent = true
+            let last = heldBody ?? allocator.buffer(capacity: 0)
             heldBody = nil
-            context.write(wrapOutboundOut(.data(.init(data: .byteBuffer(last), endStream: true))), promise: nil)
+            write(.data(.init(data: .byteBuffer(last), endStream: true)))
         }
         finish()
     }
@@ -624,7 +644,9 @@ extension HTTP2StreamHandler: HTTPExchangeOwner {
         if responseStarted {
             // Part of the response is out: the client learns of the failure by the reset.
             state = .done
-            context?.writeAndFlush(wrapOutboundOut(.rstStream(.internalError)), promise: nil)
+            heldBody = nil
+            write(.rstStream(.internalError))
+            connection.flushSoon()
             return
         }
         service.logger.debug(
@@ -633,7 +655,7 @@ extension HTTP2StreamHandler: HTTPExchangeOwner {
     }
 
     func serverBecameWritable() {
-        maybeRead()
+        creditBack()
     }
 }
 
