@@ -17,8 +17,9 @@ import Synchronization
 //   HTTPFrontHandler.swift / HTTPBackHandler.swift   HTTP/1.1 reverse proxy, client and server sides
 //   HTTPCodec.swift       pure HTTP/1.x head parser/rewriter and body framing (length, chunked) used by
 //                         both sides: heads are rewritten from their bytes, bodies pass through as slices
-//   HTTP2Proxy.swift      HTTP/2 client connections (ALPN h2, swift-nio-http2): each stream an HTTP/1.1
-//                         exchange on the pool, limits, graceful GOAWAY, flushes coalesced per loop turn
+//   HTTP2Proxy.swift      HTTP/2 client connections (ALPN h2, swift-nio-http2 frames, no child channels):
+//                         each stream an HTTP/1.1 exchange on the pool, limits, graceful GOAWAY, window
+//                         credit by hand, one flush per loop turn
 //   TLSTerminator.swift   TLS listeners: one BoringSSL context per certificate (shared by the loops), the
 //                         accept handler that picks one from the ClientHello, the handshake timeout, ALPN
 //                         (HTTP/1.1 or HTTP/2 after the handshake), handshake metrics
