@@ -92,7 +92,7 @@ for proxy in $PROXIES; do
         before=$(ticks "$pid")
         perf_pid=
         if [[ ${PERF:-0} == 1 && $rep == 1 ]]; then
-            perf record -F 499 -g -p "$pid" -o "$RUN/perf-$proxy.data" > /dev/null 2>&1 &
+            perf record -F ${PERF_FREQ:-499} ${PERF_CALLGRAPH:--g} -p "$pid" -o "$RUN/perf-$proxy.data" > /dev/null 2>&1 &
             perf_pid=$!
         fi
         taskset -c 0 h2load -n "$REQUESTS" -c "$CLIENTS" -m "$STREAMS" --log-file="$RUN/$proxy-$rep.tsv" \

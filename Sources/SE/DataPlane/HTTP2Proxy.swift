@@ -186,6 +186,37 @@ final class HTTP2ProxyConnection: ChannelInboundHandler, ClientConnection {
         context.fireChannelWritabilityChanged()
     }
 
+    // MARK: response deadlines
+
+    private var timer: Scheduled<Void>?
+    private var timerAt = NIODeadline.distantFuture
+
+    /// A stream waits for its server until `deadline`: the timer fires by then.
+    func watch(_ deadline: NIODeadline) {
+        guard deadline < timerAt, let context else { return }
+        timer?.cancel()
+        timerAt = deadline
+        let me = NIOLoopBound(self, eventLoop: context.eventLoop)
+        timer = context.eventLoop.scheduleTask(deadline: deadline) { me.value.deadlinesPassed() }
+    }
+
+    /// Times out the streams whose deadline passed, then waits for the earliest of the others.
+    private func deadlinesPassed() {
+        timer = nil
+        timerAt = .distantFuture
+        guard let now = context?.eventLoop.now else { return }
+        var next: NIODeadline?
+        for s in Array(streams.values) {
+            guard let d = s.responseDeadline else { continue }
+            if d <= now {
+                s.responseTimedOut()
+            } else if next == nil || d < next! {
+                next = d
+            }
+        }
+        if let next { watch(next) }
+    }
+
     // MARK: errors, close, draining
 
     /// A connection error (swift-nio-http2 has written the GOAWAY: a flood, a protocol violation) or an
@@ -222,6 +253,8 @@ final class HTTP2ProxyConnection: ChannelInboundHandler, ClientConnection {
     }
 
     private func closeAll() {
+        timer?.cancel()
+        timer = nil
         let open = streams.values
         streams = [:]
         for s in open { s.closed() }
@@ -287,8 +320,6 @@ final class HTTP2ProxyStream {
     private var tried = ExcludedServers()
     private var attempts = 0
     private var requestStart = NIODeadline.uptimeNanoseconds(0)
-    private var timer: Scheduled<Void>?
-
     init(id: HTTP2StreamID, connection: HTTP2ProxyConnection) {
         self.id = id
         self.connection = connection
@@ -496,20 +527,25 @@ final class HTTP2ProxyStream {
 
     // MARK: timer
 
+    /// When the server must have started its response (504 after), or nil; the connection's one timer
+    /// checks it (a timer per request would be scheduled and cancelled for every request).
+    private(set) var responseDeadline: NIODeadline?
+
     /// The server must start its response in time (504), as on HTTP/1.1.
     private func armResponseTimeout() {
-        guard timer == nil, let loop = connection.context?.eventLoop else { return }
-        let me = NIOLoopBound(self, eventLoop: loop)
-        timer = loop.scheduleTask(in: service.serverResponseTimeout) { me.value.responseTimedOut() }
+        guard responseDeadline == nil, let loop = connection.context?.eventLoop else { return }
+        let deadline = loop.now + service.serverResponseTimeout
+        responseDeadline = deadline
+        connection.watch(deadline)
     }
 
     private func cancelTimer() {
-        timer?.cancel()
-        timer = nil
+        responseDeadline = nil
     }
 
-    private func responseTimedOut() {
-        timer = nil
+    /// The connection's timer found `responseDeadline` passed.
+    func responseTimedOut() {
+        responseDeadline = nil
         guard state == .forwarding || state == .connecting, !responseStarted else { return }
         service.logger.debug("HTTP/2: server response timeout", metadata: ["se.vs": "\(service.name)"])
         sendLocal(504, "504 Gateway Timeout: the server did not answer in time\n")
