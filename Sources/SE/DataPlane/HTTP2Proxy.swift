@@ -492,14 +492,7 @@ final class HTTP2ProxyStream {
 
     private func sendLocal(_ status: Int, _ text: String) {
         guard state != .closed, state != .done else { return }
-        if let back {
-            self.back = nil
-            back.closeNow()
-        }
-        if let server {
-            service.release(server)
-            self.server = nil
-        }
+        dropServer()
         cancelTimer()
         service.stats.response(status)
         responseStarted = true
@@ -565,12 +558,9 @@ final class HTTP2ProxyStream {
         if clientWritable { back?.resumeReading() }
     }
 
-    /// The stream ended (closed by both sides, reset, or the connection went).
-    func closed() {
-        state = .closed
-        cancelTimer()
+    /// Leaves the server mid-exchange: its connection cannot be reused, the balancer slot is freed.
+    private func dropServer() {
         if let back {
-            // Mid-exchange: the server connection cannot be reused.
             self.back = nil
             back.closeNow()
         }
@@ -578,6 +568,13 @@ final class HTTP2ProxyStream {
             service.release(server)
             self.server = nil
         }
+    }
+
+    /// The stream ended (closed by both sides, reset, or the connection went).
+    func closed() {
+        state = .closed
+        cancelTimer()
+        dropServer()
         queued = []
         heldBody = nil
         finalHeaders = nil
