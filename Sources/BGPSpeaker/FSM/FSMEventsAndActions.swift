@@ -52,6 +52,10 @@ public enum FSMEvent: Sendable {
     /// Events 9–13 (ConnectRetryTimer, HoldTimer, KeepaliveTimer, DelayOpenTimer, IdleHoldTimer expiry):
     /// every timer whose deadline is at or before `now` fires.
     case timersExpired
+    /// Not an RFC 4271 event: the BFD session with the peer went from Up to Down (RFC 5882 §4.3: the
+    /// path failed, so the session is torn down at once rather than at HoldTimer expiry). Every
+    /// connection past Connect gets Cease / BFD Down (RFC 9384) and the session goes to Idle.
+    case bfdDown(reason: String)
 }
 
 /// What the caller must do, in order.

@@ -28,6 +28,8 @@ final class PeerSession {
     var stateChanges = 0
     var establishedTransitions = 0
     var lastError: String?
+    /// The BFD session's state, when the peer has `bfd`.
+    var bfdState: BFDState?
     /// UPDATEs changed the Adj-RIB-In since `metricPrefixesIn` was last recorded (it is recorded once
     /// per read batch, not per UPDATE).
     var prefixesInGaugeStale = false

@@ -1,4 +1,5 @@
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 
@@ -15,17 +16,43 @@ import NIOPosix
 public final class Speaker: Sendable {
     public let eventLoop: any EventLoop
     private let core: NIOLoopBoundBox<SpeakerCore>
+    private let logger: Logger
+    /// The configuration last applied (for BFD, which runs beside the core on its own thread).
+    private let configuration: NIOLockedValueBox<SpeakerConfiguration>
+    /// Created when a peer first asks for BFD.
+    private let bfd = NIOLockedValueBox<BFDService?>(nil)
 
     /// - Parameter eventLoop: the loop that owns the speaker; every session's channel runs on it.
     public init(configuration: SpeakerConfiguration, eventLoop: any EventLoop, logger: Logger) {
         self.eventLoop = eventLoop
+        self.logger = logger
+        self.configuration = NIOLockedValueBox(configuration)
         self.core = .makeBoxSendingValue(
             SpeakerCore(configuration: configuration, eventLoop: eventLoop, logger: logger), eventLoop: eventLoop)
     }
 
-    /// Binds the listeners and starts every peer session.
+    /// Binds the listeners (BGP and, when a peer has `bfd`, BFD) and starts every peer session.
     public func start() async throws {
         try await eventLoop.flatSubmit { self.core.value.start() }.get()
+        try await applyBFD(configuration.withLockedValue { $0 })
+    }
+
+    /// Starts, changes or stops the BFD sessions the configuration asks for. A BFD state change from Up
+    /// to Down reaches the peer's FSM on the speaker's loop (`SpeakerCore.bfdStateChanged`).
+    private func applyBFD(_ configuration: SpeakerConfiguration) async throws {
+        let peers = configuration.bfdPeers
+        let core = self.core
+        let loop = eventLoop
+        let logger = self.logger
+        let service = bfd.withLockedValue { current -> BFDService? in
+            if current == nil && !peers.isEmpty {
+                current = BFDService(logger: logger, listenPort: configuration.bfdListenPort) { peer, from, to, diag in
+                    loop.execute { core.value.bfdStateChanged(peer: peer, from: from, to: to, diagnostic: diag) }
+                }
+            }
+            return current
+        }
+        try await service?.setPeers(peers)
     }
 
     /// Sets the full set of prefixes to originate (desired state, STYLE "Desired state, level-triggered"); only the difference is sent.
@@ -36,7 +63,9 @@ public final class Speaker: Sendable {
     /// Applies a changed configuration: new peers start, removed peers stop, changed peers restart;
     /// unchanged sessions keep running untouched.
     public func reconfigure(_ configuration: SpeakerConfiguration) async throws {
+        self.configuration.withLockedValue { $0 = configuration }
         try await eventLoop.flatSubmit { self.core.value.reconfigure(configuration) }.get()
+        try await applyBFD(configuration)
     }
 
     /// Withdraws every advertised prefix, closes every session with Cease / Administrative Shutdown
@@ -46,6 +75,17 @@ public final class Speaker: Sendable {
         let timer = eventLoop.scheduleTask(in: timeout) {}
         _ = try? await done.or(timer.futureResult).get()
         timer.cancel()
+        // After the Cease: BFD AdminDown tells the peers this is no path failure (RFC 5880 §6.8.16).
+        let service = bfd.withLockedValue { current -> BFDService? in
+            defer { current = nil }
+            return current
+        }
+        await service?.shutdown()
+    }
+
+    /// The BFD sessions (empty when no peer has `bfd`).
+    public func bfdStatus() async -> [BFDStatus] {
+        await bfd.withLockedValue { $0 }?.status() ?? []
     }
 
     public func peerStatus() async -> [PeerStatus] {

@@ -13,16 +13,27 @@ public struct SpeakerConfiguration: Sendable, Hashable {
     /// TCP port to listen on (179; tests may use another). 0 disables listening.
     public var listenPort: Int
     public var peers: [PeerSettings]
+    /// UDP port the BFD listener binds when a peer has `bfd` (3784, RFC 5881 §4; tests running two
+    /// speakers in one namespace use others).
+    public var bfdListenPort: Int
 
     public init(
         localAS: UInt32, routerID: IPv4Address, listenAddresses: [IPAddress] = [], listenPort: Int = 179,
-        peers: [PeerSettings] = []
+        peers: [PeerSettings] = [], bfdListenPort: Int = BFDService.controlPort
     ) {
         self.localAS = localAS
         self.routerID = routerID
         self.listenAddresses = listenAddresses
         self.listenPort = listenPort
         self.peers = peers
+        self.bfdListenPort = bfdListenPort
+    }
+
+    /// The BFD sessions the configuration asks for.
+    public var bfdPeers: [BFDPeer] {
+        peers.compactMap { p in
+            p.bfd.map { BFDPeer(address: p.address, localAddress: p.localAddress, port: p.bfdPort, timers: $0) }
+        }
     }
 }
 
@@ -46,12 +57,16 @@ public struct PeerSettings: Sendable, Hashable {
     public var nextHopV6: IPv6Address?
     /// Address families to negotiate.
     public var families: Set<AddressFamily>
+    /// Run BFD with the peer (RFC 5880/5881) and tear the session down when it fails; nil for none.
+    public var bfd: BFDTimers?
+    /// The peer's BFD port (3784).
+    public var bfdPort: Int = BFDService.controlPort
 
     public init(
         address: IPAddress, port: Int = 179, peerAS: UInt32, localAddress: IPAddress? = nil, holdTime: UInt16 = 90,
         passive: Bool = false, connectRetryTime: TimeAmount = .seconds(5), idleHoldTime: TimeAmount = .seconds(1),
         nextHopV4: IPv4Address? = nil, nextHopV6: IPv6Address? = nil,
-        families: Set<AddressFamily> = [.ipv4Unicast, .ipv6Unicast]
+        families: Set<AddressFamily> = [.ipv4Unicast, .ipv6Unicast], bfd: BFDTimers? = nil
     ) {
         self.address = address
         self.port = port
@@ -64,6 +79,7 @@ public struct PeerSettings: Sendable, Hashable {
         self.nextHopV4 = nextHopV4
         self.nextHopV6 = nextHopV6
         self.families = families
+        self.bfd = bfd
     }
 
     /// The FSM configuration for this peer; throws naming the field when a value is out of range.
@@ -98,6 +114,8 @@ public struct PeerStatus: Sendable, Hashable {
     public var stateChanges: Int
     public var establishedTransitions: Int
     public var lastError: String?
+    /// The BFD session's state, nil when the peer has no `bfd`.
+    public var bfd: BFDState? = nil
 }
 
 /// The routes one peer sent us, for the status API (`GET /rib`).

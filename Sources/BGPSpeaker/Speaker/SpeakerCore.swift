@@ -430,6 +430,17 @@ final class SpeakerCore {
         run(.decodeError(id, error), on: peer)
     }
 
+    // MARK: - BFD
+
+    /// A BFD session changed state. Up → Down (not AdminDown, RFC 5882 §3.2: "the client MUST NOT
+    /// indicate a connectivity failure" on AdminDown) tears the BGP session down at once.
+    func bfdStateChanged(peer address: IPAddress, from: BFDState, to: BFDState, diagnostic: BFDDiagnostic) {
+        guard let peer = peers[address] else { return }
+        peer.bfdState = to
+        guard from == .up, to == .down else { return }
+        run(.bfdDown(reason: "BFD session down: \(diagnostic)"), on: peer)
+    }
+
     // MARK: - FSM
 
     func run(_ event: FSMEvent, on peer: PeerSession) {
@@ -580,7 +591,8 @@ final class SpeakerCore {
                 prefixesReceived: rib.prefixCount(of: p.id), prefixesAdvertised: p.adjRIBOut?.advertisedCount ?? 0,
                 messagesReceived: p.messagesReceived, messagesSent: p.messagesSent,
                 updatesReceived: p.updatesReceived, updatesSent: p.updatesSent, stateChanges: p.stateChanges,
-                establishedTransitions: p.establishedTransitions, lastError: p.fsm.lastError ?? p.lastError)
+                establishedTransitions: p.establishedTransitions, lastError: p.fsm.lastError ?? p.lastError,
+                bfd: p.settings.bfd == nil ? nil : (p.bfdState ?? .down))
         }
     }
 

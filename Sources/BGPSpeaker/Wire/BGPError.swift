@@ -63,7 +63,7 @@ public enum NotificationSubcode {
         public static let unexpectedMessageInOpenConfirm: UInt8 = 2
         public static let unexpectedMessageInEstablished: UInt8 = 3
     }
-    /// Cease subcodes (RFC 4486, RFC 8203).
+    /// Cease subcodes (RFC 4486, RFC 8203, RFC 8538, RFC 9384).
     public enum Cease {
         public static let maximumPrefixesReached: UInt8 = 1
         public static let administrativeShutdown: UInt8 = 2
@@ -74,6 +74,7 @@ public enum NotificationSubcode {
         public static let connectionCollisionResolution: UInt8 = 7
         public static let outOfResources: UInt8 = 8
         public static let hardReset: UInt8 = 9
+        public static let bfdDown: UInt8 = 10
     }
     /// ROUTE-REFRESH Message Error subcodes (RFC 7313).
     public enum RouteRefresh {

@@ -9,7 +9,8 @@ import Yams
 /// router_id: 198.18.1.2
 /// listen: {addresses: ["198.18.1.2"], port: 179}   # optional
 /// peers:
-///   - {address: 198.18.1.1, asn: 65000, local_address: 198.18.1.2, hold_time: 9, passive: false}
+///   - {address: 198.18.1.1, asn: 65000, local_address: 198.18.1.2, hold_time: 9, passive: false,
+///      bfd: {min_tx_ms: 100, min_rx_ms: 100, multiplier: 3}}   # or bfd: true (100/100/3)
 /// announce:
 ///   - 192.0.2.10/32
 ///   - {prefix: "2001:db8::10/128", communities: ["65010:100"], large_communities: ["65010:1:2"], med: 10}
@@ -30,6 +31,27 @@ struct BGPConfigFile: Decodable {
         var next_hop_ipv4: String?
         var next_hop_ipv6: String?
         var families: [String]?
+        var bfd: BFD?
+    }
+    /// `bfd: true` (100 ms × 3), `bfd: false`, or the timers.
+    struct BFD: Decodable {
+        var enabled: Bool
+        var min_tx_ms: Int?
+        var min_rx_ms: Int?
+        var multiplier: Int?
+
+        init(from decoder: any Decoder) throws {
+            if let flag = try? decoder.singleValueContainer().decode(Bool.self) {
+                enabled = flag
+                return
+            }
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            enabled = true
+            min_tx_ms = try c.decodeIfPresent(Int.self, forKey: .min_tx_ms)
+            min_rx_ms = try c.decodeIfPresent(Int.self, forKey: .min_rx_ms)
+            multiplier = try c.decodeIfPresent(Int.self, forKey: .multiplier)
+        }
+        enum CodingKeys: String, CodingKey { case min_tx_ms, min_rx_ms, multiplier }
     }
     struct Announcement: Decodable {
         var prefix: String
@@ -117,8 +139,9 @@ enum BGPConfigLoader {
                 peer,
                 [
                     "address", "asn", "local_address", "hold_time", "passive", "port", "connect_retry",
-                    "next_hop_ipv4", "next_hop_ipv6", "families",
+                    "next_hop_ipv4", "next_hop_ipv6", "families", "bfd",
                 ], "peers[\(i)]")
+            try check((peer as? [String: Any])?["bfd"], ["min_tx_ms", "min_rx_ms", "multiplier"], "peers[\(i)].bfd")
         }
         for (i, a) in ((top["announce"] as? [Any]) ?? []).enumerated() {
             try check(a, ["prefix", "communities", "large_communities", "med", "local_pref"], "announce[\(i)]")
@@ -235,6 +258,25 @@ enum BGPConfigLoader {
                 case .v4: settings.families = settings.nextHopV6 == nil ? [.ipv4Unicast] : [.ipv4Unicast, .ipv6Unicast]
                 case .v6: settings.families = settings.nextHopV4 == nil ? [.ipv6Unicast] : [.ipv4Unicast, .ipv6Unicast]
                 }
+            }
+            if let bfd = p.bfd, bfd.enabled {
+                let fast = BFDTimers.fast
+                let range = BFDTimers.intervalRangeMilliseconds
+                let tx = bfd.min_tx_ms ?? Int(fast.desiredMinTx.nanoseconds / 1_000_000)
+                let rx = bfd.min_rx_ms ?? Int(fast.requiredMinRx.nanoseconds / 1_000_000)
+                guard range.contains(tx) else {
+                    throw ConfigError(field: "\(f).bfd.min_tx_ms", message: "must be between \(range.lowerBound) and \(range.upperBound)")
+                }
+                guard range.contains(rx) else {
+                    throw ConfigError(field: "\(f).bfd.min_rx_ms", message: "must be between \(range.lowerBound) and \(range.upperBound)")
+                }
+                let multiplier = bfd.multiplier ?? Int(fast.detectMultiplier)
+                guard (1...255).contains(multiplier) else {
+                    throw ConfigError(field: "\(f).bfd.multiplier", message: "must be between 1 and 255")
+                }
+                settings.bfd = BFDTimers(
+                    desiredMinTx: .milliseconds(Int64(tx)), requiredMinRx: .milliseconds(Int64(rx)),
+                    detectMultiplier: UInt8(multiplier))
             }
             do {
                 _ = try settings.fsmConfiguration(localAS: file.asn, routerID: routerID)

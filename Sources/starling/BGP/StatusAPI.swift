@@ -6,7 +6,7 @@ import NIOHTTP1
 import NIOPosix
 import Prometheus
 
-/// The JSON status API of `starling bgp --api ADDR:PORT`: `GET /peers`, `GET /rib`, and Prometheus
+/// The JSON status API of `starling bgp --api ADDR:PORT`: `GET /peers`, `GET /rib`, `GET /bfd`, and Prometheus
 /// text at `GET /metrics` (per-peer message, UPDATE, prefix and state-change counters).
 ///
 /// `/rib` takes `peer=ADDR`, `prefix=P` and `limit=N` (default 1000 routes per peer) so that a full
@@ -103,8 +103,11 @@ final class StatusHTTPHandler: ChannelInboundHandler {
             }
             let ribs = await speaker.routes(peer: peer, prefix: prefix, limit: limit)
             return (.ok, encode(RIBJSON(peers: ribs.map(PeerRoutesJSON.init))))
+        case "/bfd", "/bfd/":
+            let sessions = await speaker.bfdStatus()
+            return (.ok, encode(sessions.map(BFDJSON.init)))
         default:
-            return error(.notFound, "no such resource; try /peers or /rib")
+            return error(.notFound, "no such resource; try /peers, /rib or /bfd")
         }
     }
 
@@ -139,6 +142,8 @@ struct PeerJSON: Encodable {
     var state_changes: Int
     var established_transitions: Int
     var last_error: String?
+    /// The BFD session's state (`Up`, `Down`, `Init`, `AdminDown`); absent without BFD.
+    var bfd: String?
 
     init(_ s: PeerStatus) {
         address = s.address.description
@@ -160,6 +165,38 @@ struct PeerJSON: Encodable {
         state_changes = s.stateChanges
         established_transitions = s.establishedTransitions
         last_error = s.lastError
+        bfd = s.bfd?.description
+    }
+}
+
+/// One element of `GET /bfd`.
+struct BFDJSON: Encodable {
+    var peer: String
+    var state: String
+    var remote_state: String
+    var diagnostic: String
+    var local_discriminator: UInt32
+    var remote_discriminator: UInt32
+    var transmit_interval_ms: Double
+    var detection_time_ms: Double
+    var packets_received: Int
+    var packets_sent: Int
+    var packets_discarded: Int
+    var up_transitions: Int
+
+    init(_ s: BFDStatus) {
+        peer = s.peer.description
+        state = s.state.description
+        remote_state = s.remoteState.description
+        diagnostic = s.diagnostic.description
+        local_discriminator = s.localDiscriminator
+        remote_discriminator = s.remoteDiscriminator
+        transmit_interval_ms = s.transmitIntervalMilliseconds
+        detection_time_ms = s.detectionTimeMilliseconds
+        packets_received = s.packetsReceived
+        packets_sent = s.packetsSent
+        packets_discarded = s.packetsDiscarded
+        up_transitions = s.upTransitions
     }
 }
 
