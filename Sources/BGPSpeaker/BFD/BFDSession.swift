@@ -13,8 +13,8 @@ import NIOCore
 /// - No Demand mode of our own and no Echo function (Required Min Echo RX Interval 0); a peer's Demand
 ///   mode is honoured (§6.6: periodic packets stop while both are Up and the peer asked for it).
 /// - No authentication: packets with the A bit are refused by the codec.
-/// - A state change goes out as soon as the transmit rules allow (at 75 % of the interval after the last
-///   packet, the shortest jittered interval), not at the next periodic slot.
+/// - A state change goes out as soon as the transmit rules allow (75 % of the interval in effect before
+///   the change, the shortest jittered interval, after the last packet), not at the next periodic slot.
 public struct BFDSession: Sendable {
     /// RFC 5880 §6.8.3: "When bfd.SessionState is not Up, the system MUST set bfd.DesiredMinTxInterval
     /// to a value of not less than one second."
@@ -205,10 +205,11 @@ public struct BFDSession: Sendable {
         state = new
         self.diagnostic = diagnostic
         pending.append(.stateChanged(from: old, to: new, diagnostic: diagnostic))
-        setIntervals(now: now, using: &rng)
-        // Tell the peer soon: at the earliest moment the transmit rules allow (75 % of the interval
-        // after the last packet).
+        // Tell the peer soon: at the earliest moment the interval in effect so far allows (75 % of it
+        // after the last packet). Measured with the new interval, the Down after Up would wait up to
+        // 750 ms at the slow rate, and the peer would see silence instead of our Down.
         let earliest = lastTransmit.map { $0 + .nanoseconds(transmitInterval.nanoseconds * 3 / 4) } ?? now
+        setIntervals(now: now, using: &rng)
         nextTransmit = min(nextTransmit ?? .distantFuture, max(now, earliest))
     }
 
