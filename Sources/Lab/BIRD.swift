@@ -66,6 +66,12 @@ public final class BIRD: PeerDaemon {
                     """)
             }
         }
+        if spec.neighbors.contains(where: \.bfd) {
+            let ms = NeighborSpec.bfdIntervalMilliseconds
+            lines.append(
+                "protocol bfd { interface \"*\" { min rx interval \(ms) ms; min tx interval \(ms) ms; "
+                    + "multiplier \(NeighborSpec.bfdMultiplier); }; }")
+        }
         for family in IPFamily.allCases {
             let prefixes = spec.originate.filter { IPFamily(of: $0) == family }
             guard !prefixes.isEmpty else { continue }
@@ -88,6 +94,7 @@ public final class BIRD: PeerDaemon {
             ]
             body.append(spec.gracefulRestart ? "graceful restart aware;" : "graceful restart off;")
             if neighbor.passive { body.append("passive on;") }
+            if neighbor.bfd { body.append("bfd on;") }
             if let hold = neighbor.holdTime { body.append("hold time \(hold);") }
             body.append("\(neighbor.family.rawValue) { import all; \(export); };")
             lines.append(

@@ -19,6 +19,8 @@ public final class FRR: PeerDaemon {
     public private(set) var zebra: Daemon?
     /// The running bgpd process.
     public private(set) var bgpd: Daemon?
+    /// The running bfdd process, when a neighbor has BFD.
+    public private(set) var bfdd: Daemon?
 
     /// Programs this adapter needs.
     public static let requiredPrograms = ["/usr/lib/frr/zebra", "/usr/lib/frr/bgpd", "vtysh"]
@@ -76,6 +78,7 @@ public final class FRR: PeerDaemon {
                 " neighbor \(n) timers connect 1",
             ]
             if neighbor.passive { lines.append(" neighbor \(n) passive") }
+            if neighbor.bfd { lines.append(" neighbor \(n) bfd profile lab") }
             if let hold = neighbor.holdTime { lines.append(" neighbor \(n) timers \(max(hold / 3, 1)) \(hold)") }
         }
         for family in IPFamily.allCases {
@@ -96,8 +99,22 @@ public final class FRR: PeerDaemon {
         return lines.joined(separator: "\n") + "\n"
     }
 
+    /// The text of bfdd.conf: one profile with the lab's BFD timers.
+    public static func bfdConfiguration(name: String) -> String {
+        let ms = NeighborSpec.bfdIntervalMilliseconds
+        return [
+            "hostname \(name)", "log stdout informational", "bfd", " profile lab",
+            "  transmit-interval \(ms)", "  receive-interval \(ms)",
+            "  detect-multiplier \(NeighborSpec.bfdMultiplier)", " !", "!",
+        ].joined(separator: "\n") + "\n"
+    }
+
     public func start() throws {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        if spec.neighbors.contains(where: \.bfd) {
+            try Self.bfdConfiguration(name: name).write(
+                toFile: "\(directory)/bfdd.conf", atomically: true, encoding: .utf8)
+        }
         try "hostname \(name)\nlog stdout warnings\n".write(
             toFile: "\(directory)/zebra.conf", atomically: true, encoding: .utf8)
         try configuration().write(toFile: "\(directory)/bgpd.conf", atomically: true, encoding: .utf8)
@@ -114,6 +131,22 @@ public final class FRR: PeerDaemon {
                 throw LabError(.daemon, "zebra \(name) exited: \(zebra?.logTail(lines: 10) ?? "")")
             }
             return FileManager.default.fileExists(atPath: zserv)
+        }
+        if spec.neighbors.contains(where: \.bfd) {
+            bfdd = try lab.start(
+                "bfdd-\(name)",
+                [
+                    "/usr/lib/frr/bfdd", "-f", "\(directory)/bfdd.conf", "-u", "frr", "-g", "frr", "-z", zserv,
+                    "-i", "\(directory)/bfdd.pid", "--vty_socket", directory, "-P", "0",
+                ], in: namespace)
+            try Wait.until("FRR \(name): bfdd answers vtysh", timeout: 30) {
+                guard bfdd?.isRunning == true else {
+                    throw LabError(.daemon, "bfdd \(name) exited: \(bfdd?.logTail(lines: 10) ?? "")")
+                }
+                return try Command.run(
+                    ["vtysh", "--vty_socket", directory, "-d", "bfdd", "-c", "show bfd peers"], timeout: 5
+                ).succeeded
+            }
         }
         bgpd = try lab.start(
             "bgpd-\(name)",
@@ -136,6 +169,7 @@ public final class FRR: PeerDaemon {
 
     public func stop() {
         bgpd?.stop()
+        bfdd?.stop()
         zebra?.stop()
     }
 

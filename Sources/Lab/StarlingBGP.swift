@@ -14,11 +14,13 @@ public struct StarlingPeerConfig: Sendable, Hashable {
     public var passive: Bool
     /// The neighbor's TCP port; nil means 179.
     public var port: Int?
+    /// Run BFD with the neighbor (`bfd: true`, 100 ms × 3).
+    public var bfd: Bool
 
     /// Creates a peer entry.
     public init(
         address: String, asn: UInt32, localAddress: String, holdTime: Int = 30, passive: Bool = false,
-        port: Int? = nil
+        port: Int? = nil, bfd: Bool = false
     ) {
         self.address = address
         self.asn = asn
@@ -26,6 +28,7 @@ public struct StarlingPeerConfig: Sendable, Hashable {
         self.holdTime = holdTime
         self.passive = passive
         self.port = port
+        self.bfd = bfd
     }
 }
 
@@ -56,6 +59,7 @@ public struct StarlingConfig: Sendable, Hashable {
                 "hold_time": peer.holdTime, "passive": peer.passive,
             ]
             if let port = peer.port { entry["port"] = port }
+            if peer.bfd { entry["bfd"] = true }
             return entry
         }
         let document: [String: Any] = ["asn": asn, "router_id": routerID, "peers": peers, "announce": announce]
@@ -80,6 +84,8 @@ public struct StarlingPeerStatus: Decodable, Sendable, Hashable {
     public var messagesSent: Int?
     public var stateChanges: Int?
     public var lastError: String?
+    /// The BFD session's state, when the peer has BFD.
+    public var bfd: String?
 }
 
 /// One route of `GET /rib`.
