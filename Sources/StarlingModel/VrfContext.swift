@@ -9,6 +9,8 @@ public struct VrfContext: AviObject {
     public var _last_modified: String?
     public var description: String?
     public var bgp_profile: BgpProfile?
+    /// The BFD timers of the `bgp_profile` peers with `bfd` on.
+    public var bfd_profile: BfdProfile?
     public var cloud_ref: String?
     /// Avi `system_default`: created by the system.
     public var system_default: Bool?
@@ -23,6 +25,7 @@ public struct VrfContext: AviObject {
     public func validate() throws(ModelError) {
         try validateName()
         try bgp_profile?.validate()
+        try bfd_profile?.validate()
         try Check.ref(cloud_ref, "cloud", "cloud_ref")
     }
 }

@@ -140,6 +140,10 @@ final class ObjectAPITests: XCTestCase {
                     #"{"name": "v", "bgp_profile": {"local_as": 65001, "peers": [{"peer_ip": {"addr": "198.18.1.1", "type": "V4"}, "remote_as": 23456}]}}"#,
                     "bgp_profile.peers[0].remote_as"
                 ),
+                ("vrfcontext", #"{"name": "v", "bfd_profile": {"mintx": 5}}"#, "bfd_profile.mintx"),
+                ("vrfcontext", #"{"name": "v", "bfd_profile": {"minrx": 4000001}}"#, "bfd_profile.minrx"),
+                ("vrfcontext", #"{"name": "v", "bfd_profile": {"multi": 0}}"#, "bfd_profile.multi"),
+                ("vrfcontext", #"{"name": "v", "bfd_profile": {"multi": "3"}}"#, "bfd_profile.multi"),
                 ("pool", #"{"name": "p", "colour": "blue"}"#, "colour"),
                 (
                     "pool", #"{"name": "p", "servers": [{"ip": {"addr": "10.0.0.1", "type": "V4"}, "weight": 1}]}"#,

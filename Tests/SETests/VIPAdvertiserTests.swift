@@ -52,6 +52,21 @@ final class VIPAdvertiserTests: XCTestCase {
         XCTAssertEqual(c.peers[0].holdTime, 9)
         XCTAssertEqual(c.peers[0].localAddress, IPAddress("198.18.0.11"))
         XCTAssertEqual(c.peers[0].nextHopV4, IPv4Address("198.18.0.11"))
+        // Avi: BFD on unless the peer says `bfd: false`, at the vrfcontext's bfd_profile (default 1 s × 3).
+        XCTAssertEqual(
+            c.peers[0].bfd, BFDTimers(desiredMinTx: .seconds(1), requiredMinRx: .seconds(1), detectMultiplier: 3))
+        var noBFD = profile
+        noBFD.peers?[0].bfd = false
+        XCTAssertNil(
+            try BGPProfileMapping.speakerConfiguration(
+                noBFD, dataAddress: IPAddress("198.18.0.11")!, routerID: IPv4Address("198.18.0.11")!
+            ).peers[0].bfd)
+        let fast = try BGPProfileMapping.speakerConfiguration(
+            profile, bfdProfile: BfdProfile(mintx: 100, minrx: 150, multi: 3), dataAddress: IPAddress("198.18.0.11")!,
+            routerID: IPv4Address("198.18.0.11")!)
+        XCTAssertEqual(
+            fast.peers[0].bfd,
+            BFDTimers(desiredMinTx: .milliseconds(100), requiredMinRx: .milliseconds(150), detectMultiplier: 3))
 
         var bad = profile
         bad.hold_time = 2

@@ -39,6 +39,28 @@ final class BGPConfigTests: XCTestCase {
         XCTAssertNotNil(c.announce[IPPrefix("192.0.2.10/32")!])
     }
 
+    /// `bfd: true` is 100 ms × 3; a map sets the timers; absent or false is no BFD.
+    func testBFDSetting() throws {
+        let c = try BGPConfigLoader.parse(
+            """
+            asn: 65010
+            router_id: 198.18.1.2
+            peers:
+              - {address: 198.18.1.1, asn: 65000, bfd: true}
+              - {address: 198.18.1.3, asn: 65000, bfd: {min_tx_ms: 50, min_rx_ms: 200, multiplier: 5}}
+              - {address: 198.18.1.5, asn: 65000, bfd: false}
+              - {address: 198.18.1.7, asn: 65000}
+            """)
+        XCTAssertEqual(
+            c.speaker.peers.map(\.bfd),
+            [
+                .fast,
+                BFDTimers(desiredMinTx: .milliseconds(50), requiredMinRx: .milliseconds(200), detectMultiplier: 5),
+                nil, nil,
+            ])
+        XCTAssertEqual(c.speaker.bfdPeers.map(\.address.description), ["198.18.1.1", "198.18.1.3"])
+    }
+
     /// A peer negotiates its own family, and the other one only when a next hop for it is configured.
     func testDefaultFamiliesFollowTheSession() throws {
         let c = try BGPConfigLoader.parse(
@@ -97,6 +119,11 @@ final class BGPConfigTests: XCTestCase {
             (base + "listen: {port: 0}\npeers: [{address: 198.18.1.1, asn: 1, passive: true}]\n", "peers[0].passive:"),
             (base + "listen: {addresses: [198.18.1.2, 198.18.1.2]}\n", "listen.addresses[1]:"),
             (base + "peers: [{address: 198.18.1.1, asn: 1, next_hop_ipv4: 0.0.0.0}]\n", "peers[0].next_hop_ipv4:"),
+            (base + "peers: [{address: 198.18.1.1, asn: 1, bfd: {min_tx_ms: 5}}]\n", "peers[0].bfd.min_tx_ms:"),
+            (base + "peers: [{address: 198.18.1.1, asn: 1, bfd: {min_rx_ms: 0}}]\n", "peers[0].bfd.min_rx_ms:"),
+            (base + "peers: [{address: 198.18.1.1, asn: 1, bfd: {multiplier: 256}}]\n", "peers[0].bfd.multiplier:"),
+            (base + "peers: [{address: 198.18.1.1, asn: 1, bfd: {interval: 100}}]\n", "peers[0].bfd.interval: unknown"),
+            (base + "peers: [{address: 198.18.1.1, asn: 1, bfd: yes please}]\n", "peers[0].bfd"),
         ]
         for (text, expected) in cases {
             do {

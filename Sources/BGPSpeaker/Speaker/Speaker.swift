@@ -34,12 +34,14 @@ public final class Speaker: Sendable {
     /// Binds the listeners (BGP and, when a peer has `bfd`, BFD) and starts every peer session.
     public func start() async throws {
         try await eventLoop.flatSubmit { self.core.value.start() }.get()
-        try await applyBFD(configuration.withLockedValue { $0 })
+        await applyBFD(configuration.withLockedValue { $0 })
     }
 
     /// Starts, changes or stops the BFD sessions the configuration asks for. A BFD state change from Up
-    /// to Down reaches the peer's FSM on the speaker's loop (`SpeakerCore.bfdStateChanged`).
-    private func applyBFD(_ configuration: SpeakerConfiguration) async throws {
+    /// to Down reaches the peer's FSM on the speaker's loop (`SpeakerCore.bfdStateChanged`). A BFD
+    /// listener that cannot bind is logged and leaves BGP untouched: those BFD sessions stay Down, and
+    /// only an Up → Down change ever tears a BGP session down.
+    private func applyBFD(_ configuration: SpeakerConfiguration) async {
         let peers = configuration.bfdPeers
         let core = self.core
         let loop = eventLoop
@@ -52,7 +54,11 @@ public final class Speaker: Sendable {
             }
             return current
         }
-        try await service?.setPeers(peers)
+        do {
+            try await service?.setPeers(peers)
+        } catch {
+            logger.error("BFD not fully started, BGP sessions go on without it: \(error)")
+        }
     }
 
     /// Sets the full set of prefixes to originate (desired state, STYLE "Desired state, level-triggered"); only the difference is sent.
@@ -65,7 +71,7 @@ public final class Speaker: Sendable {
     public func reconfigure(_ configuration: SpeakerConfiguration) async throws {
         self.configuration.withLockedValue { $0 = configuration }
         try await eventLoop.flatSubmit { self.core.value.reconfigure(configuration) }.get()
-        try await applyBFD(configuration)
+        await applyBFD(configuration)
     }
 
     /// Withdraws every advertised prefix, closes every session with Cease / Administrative Shutdown

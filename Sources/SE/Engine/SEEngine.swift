@@ -78,7 +78,7 @@ public actor SEEngine {
         await refresh()
         do {
             let configuration = try SpeakerHolder.configuration(
-                profile: vrf?.bgp_profile, dataAddress: options.dataAddress)
+                profile: vrf?.bgp_profile, bfdProfile: vrf?.bfd_profile, dataAddress: options.dataAddress)
             try await speaker.configure(configuration)
             bgpError = nil
         } catch {

@@ -19,7 +19,7 @@ actor SpeakerHolder {
 
     /// The speaker configuration for a profile, or nil when there is nothing to peer with.
     static func configuration(
-        profile: BgpProfile?, dataAddress: IPAddress?
+        profile: BgpProfile?, bfdProfile: BfdProfile? = nil, dataAddress: IPAddress?
     ) throws(ModelError) -> SpeakerConfiguration? {
         guard let profile, !(profile.peers ?? []).isEmpty else { return nil }
         guard let dataAddress else {
@@ -31,7 +31,8 @@ actor SpeakerHolder {
             // An IPv6-only SE still needs a 32-bit BGP identifier (RFC 6286): take the low 32 bits.
             case .v6(let a): IPv4Address(rawValue: UInt32(truncatingIfNeeded: a.low))
             }
-        return try BGPProfileMapping.speakerConfiguration(profile, dataAddress: dataAddress, routerID: routerID)
+        return try BGPProfileMapping.speakerConfiguration(
+            profile, bfdProfile: bfdProfile, dataAddress: dataAddress, routerID: routerID)
     }
 
     /// Brings the speaker to `next` (nil: no speaker). Unchanged configuration: nothing happens;
