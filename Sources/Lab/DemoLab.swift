@@ -248,14 +248,15 @@ public final class DemoLab {
 
     // MARK: Router
 
-    /// BIRD's configuration for the router: one passive eBGP session per SE data address, BGP routes merged
-    /// into ECMP kernel routes.
+    /// BIRD's configuration for the router: one passive eBGP session per SE data address with BFD at
+    /// 100 ms × 3 (a hung SE leaves the ECMP group in 300 ms), BGP routes merged into ECMP kernel routes.
     public func routerConfiguration() -> String {
         let spec = SpeakerSpec(
             asn: Self.routerAS, routerID: Address.routerData,
             neighbors: (1...state.seCount).map {
                 NeighborSpec(
-                    address: Address.seData($0), asn: Self.seAS, localAddress: Address.routerData, passive: true)
+                    address: Address.seData($0), asn: Self.seAS, localAddress: Address.routerData, passive: true,
+                    bfd: true)
             }, export: .none, kernelECMP: true, gracefulRestart: state.gracefulRestart)
         return BIRD.configuration(spec: spec, name: "router", namespace: namespace("router"))
     }
@@ -397,15 +398,23 @@ public final class DemoLab {
 
     // MARK: Configuration through the API
 
-    /// Sets the `global` vrfcontext's BGP profile: AS 65001, one eBGP peer (the router).
+    /// Sets the `global` vrfcontext's BGP profile: AS 65001, one eBGP peer (the router), with BFD at the
+    /// router's 100 ms × 3.
     public func configureBGP() async throws {
         try await session().replace(
             "vrfcontext", named: "global",
             [
+                "bfd_profile": [
+                    "mintx": NeighborSpec.bfdIntervalMilliseconds, "minrx": NeighborSpec.bfdIntervalMilliseconds,
+                    "multi": NeighborSpec.bfdMultiplier,
+                ],
                 "bgp_profile": [
                     "local_as": Int(Self.seAS), "ibgp": false,
                     "peers": [
-                        ["peer_ip": ["addr": Address.routerData, "type": "V4"], "remote_as": Int(Self.routerAS)]
+                        [
+                            "peer_ip": ["addr": Address.routerData, "type": "V4"], "remote_as": Int(Self.routerAS),
+                            "bfd": true,
+                        ] as [String: Any]
                     ],
                 ] as [String: Any]
             ])
@@ -693,6 +702,8 @@ public final class DemoLab {
           ip netns exec \(namespace("router")) ip route show \(Address.vip)
           ip netns exec \(namespace("client")) curl http://\(Address.vip)/
           ip netns exec \(namespace("client")) curl -k --http2 https://\(Address.vip)/
+          birdc -s \(path("router.bird.ctl")) show bfd sessions      # BFD with each SE, 100 ms × 3
+          kill -STOP <an SE's pid>; ip netns exec \(namespace("router")) ip route show \(Address.vip)   # its next hop leaves in ~300 ms (kill -CONT to resume)
           ip netns exec \(namespace("ctrl")) \(state.binary) ctl --controller \(controllerURL) --password '\(state.adminPassword)' show vs demo-vs
           \(state.binary) lab status
           \(state.binary) lab down

@@ -133,7 +133,7 @@ final class DemoLabTopologyTests: XCTestCase {
                 peers: [
                     StarlingPeerConfig(
                         address: DemoLab.Address.routerData, asn: DemoLab.routerAS, localAddress: address,
-                        holdTime: 9, passive: false)
+                        holdTime: 9, passive: false, bfd: true)
                 ], announce: ["\(DemoLab.Address.vip)/32"])
             let file = lab.path("\(se)-bgp.json")
             try config.json().write(toFile: file, atomically: true, encoding: .utf8)
@@ -149,6 +149,21 @@ final class DemoLabTopologyTests: XCTestCase {
         kill(speakers[1].pid, SIGKILL)
         let after = try await lab.waitForNextHops(count: 2, timeout: 15)
         XCTAssertEqual(Set(after), [DemoLab.Address.seData(1), DemoLab.Address.seData(3)])
+        // A hung speaker (stopped, its TCP session still open, hold time 9 s) leaves the ECMP group by BFD:
+        // the router runs it at 100 ms × 3 with every SE.
+        try Wait.until("router BFD Up with the SE", timeout: 15) {
+            try lab.birdc(["show", "bfd", "sessions"]).split(separator: "\n").contains {
+                $0.hasPrefix(DemoLab.Address.seData(3) + " ") && $0.contains(" Up ")
+            }
+        }
+        let stopped = Date()
+        kill(speakers[2].pid, SIGSTOP)
+        defer { kill(speakers[2].pid, SIGCONT) }
+        let left = try await lab.waitForNextHops(count: 1, timeout: 5)
+        let elapsed = Date().timeIntervalSince(stopped)
+        print("IntegrationTests: DemoLab: a stopped speaker left the ECMP group after \(Int(elapsed * 1000)) ms")
+        XCTAssertEqual(left, [DemoLab.Address.seData(1)])
+        XCTAssertLessThan(elapsed, 9, "gone by BFD, before the 9 s hold timer (\(elapsed) s)")
     }
 
     func testDownRemovesAHalfBuiltLab() async throws {
