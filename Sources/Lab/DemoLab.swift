@@ -416,7 +416,7 @@ public final class DemoLab {
                             "bfd": true,
                         ] as [String: Any]
                     ],
-                ] as [String: Any]
+                ] as [String: Any],
             ])
     }
 

@@ -66,10 +66,12 @@ public struct BfdProfile: Codable, Sendable, Hashable {
     public func validate(field: String = "bfd_profile") throws(ModelError) {
         let range = Self.intervalRange
         if let v = mintx, !range.contains(v) {
-            throw ModelError(field: "\(field).mintx", message: "must be between \(range.lowerBound) and \(range.upperBound) ms")
+            throw ModelError(
+                field: "\(field).mintx", message: "must be between \(range.lowerBound) and \(range.upperBound) ms")
         }
         if let v = minrx, !range.contains(v) {
-            throw ModelError(field: "\(field).minrx", message: "must be between \(range.lowerBound) and \(range.upperBound) ms")
+            throw ModelError(
+                field: "\(field).minrx", message: "must be between \(range.lowerBound) and \(range.upperBound) ms")
         }
         // RFC 5880 §4.1: Detect Mult is nonzero and one octet.
         if let v = multi, !(1...255).contains(v) {

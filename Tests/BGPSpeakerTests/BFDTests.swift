@@ -75,7 +75,9 @@ final class BFDTests: XCTestCase {
     /// Each MUST-discard rule of RFC 5880 §6.8.6 that needs no session refuses the packet with its reason.
     func testReceptionChecksDiscard() {
         func bytes(_ edit: (inout [UInt8]) -> Void) -> ByteBuffer {
-            var b: [UInt8] = [0x20, 0x40, 3, 24, 0, 0, 0, 9, 0, 0, 0, 0, 0, 0x0F, 0x42, 0x40, 0, 0x0F, 0x42, 0x40, 0, 0, 0, 0]
+            var b: [UInt8] = [
+                0x20, 0x40, 3, 24, 0, 0, 0, 9, 0, 0, 0, 0, 0, 0x0F, 0x42, 0x40, 0, 0x0F, 0x42, 0x40, 0, 0, 0, 0,
+            ]
             edit(&b)
             return ByteBuffer(bytes: b)
         }
@@ -88,7 +90,12 @@ final class BFDTests: XCTestCase {
             ("Multipoint", { $0[1] |= 0x01 }),
             ("My Discriminator", { $0[7] = 0 }),
             ("Your Discriminator is zero", { $0[1] = 0xC0 }),
-            ("Authentication", { $0[1] |= 0x04; $0[3] = 26; $0 += [1, 2] }),
+            (
+                "Authentication",
+                {
+                    $0[1] |= 0x04; $0[3] = 26; $0 += [1, 2]
+                }
+            ),
             ("Poll and Final", { $0[1] |= 0x30 }),
             ("shorter", { $0.removeLast() }),
         ]
@@ -218,16 +225,18 @@ final class BFDTests: XCTestCase {
         var session = BFDSession(localDiscriminator: 1, timers: .fast, now: pair.now)
         var rng = SeededGenerator(seed: 1)
         let quiet = BFDControlPacket(
-            state: .down, detectMultiplier: 3, myDiscriminator: 2, yourDiscriminator: 0, desiredMinTxInterval: 1_000_000,
+            state: .down, detectMultiplier: 3, myDiscriminator: 2, yourDiscriminator: 0,
+            desiredMinTxInterval: 1_000_000,
             requiredMinRxInterval: 0)
         _ = session.received(quiet, now: pair.now, using: &rng)
         var sends = 0
         var t = pair.now
         for _ in 0..<20 {
             t = t + .milliseconds(500)
-            sends += session.timersExpired(now: t, using: &rng).filter {
-                if case .send = $0 { return true } else { return false }
-            }.count
+            sends +=
+                session.timersExpired(now: t, using: &rng).filter {
+                    if case .send = $0 { return true } else { return false }
+                }.count
         }
         XCTAssertEqual(sends, 0)
     }

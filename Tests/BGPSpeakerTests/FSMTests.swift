@@ -464,6 +464,42 @@ final class FSMTests: XCTestCase {
         XCTAssertEqual(h.secondsToNextDeadline, 1)
     }
 
+    /// `idle_hold_time: 0` switches damping off: 100 sessions ended by a malformed message each restart
+    /// at once, and the 101st good session comes up without waiting.
+    func testNoDampingWithZeroIdleHoldTime() throws {
+        var configuration = F.config()
+        configuration.idleHoldTime = .zero
+        var h = FSMHarness(configuration)
+        let error = BGPError(
+            code: .updateMessageError, subcode: NotificationSubcode.Update.malformedAttributeList, reason: "bad")
+        for cycle in 1...100 {
+            let id = ConnectionID(cycle)
+            if cycle == 1 { h.handle(.manualStart) }
+            XCTAssertTrue(h.fsm.acceptsInbound(), "cycle \(cycle): a session is refused")
+            h.handle(.tcpConnectionConfirmed(id))
+            h.handle(.message(id, .open(F.peerOpen())))
+            h.handle(.message(id, .keepalive))
+            XCTAssertEqual(h.state, .established, "cycle \(cycle)")
+            h.handle(.decodeError(id, error))
+            XCTAssertEqual(h.secondsToNextDeadline, 0, "cycle \(cycle): no wait in Idle")
+            h.advance(.zero)
+        }
+        XCTAssertEqual(h.fsm.idleHoldTime, .zero)
+        XCTAssertEqual(h.fsm.connectRetryCounter, 100)
+        // With the default (1 s) the same errors back off: 1, 2, 4 ... capped at 60 s.
+        var damped = FSMHarness(F.config())
+        var id = damped.establishOutbound()
+        for _ in 0..<8 {
+            damped.handle(.decodeError(id, error))
+            let next = try XCTUnwrap(damped.advanceToNextDeadline().connects.first, "reconnects after the wait")
+            id = next
+            damped.handle(.tcpCRAcked(id))
+            damped.handle(.message(id, .open(F.peerOpen())))
+            damped.handle(.message(id, .keepalive))
+        }
+        XCTAssertEqual(damped.fsm.idleHoldTime, .seconds(60))
+    }
+
     func testHeaderErrorInOpenSent() {
         var h = FSMHarness(F.config())
         h.handle(.manualStart)

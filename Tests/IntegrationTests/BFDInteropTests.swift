@@ -81,7 +81,8 @@ final class BFDInteropTests: XCTestCase {
                 let elapsed = Date().timeIntervalSince(frozen)
                 starlingDaemon.send(SIGCONT)
                 XCTAssertTrue(gone, "attempt \(attempt): route still at \(kind.rawValue) 5 s after SIGSTOP")
-                XCTAssertLessThanOrEqual(elapsed, bound, "attempt \(attempt): route left \(kind.rawValue) after \(elapsed) s")
+                XCTAssertLessThanOrEqual(
+                    elapsed, bound, "attempt \(attempt): route left \(kind.rawValue) after \(elapsed) s")
                 print("BFDInteropTests: \(label) attempt \(attempt): route gone after \(Int(elapsed * 1000)) ms")
                 // After SIGCONT: Starling hears the router's Down, drops its session too, and both come back.
                 try Wait.until("route back at \(kind.rawValue) after SIGCONT", timeout: 30) {

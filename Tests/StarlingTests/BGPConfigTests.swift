@@ -48,7 +48,7 @@ final class BGPConfigTests: XCTestCase {
             peers:
               - {address: 198.18.1.1, asn: 65000, bfd: true}
               - {address: 198.18.1.3, asn: 65000, bfd: {min_tx_ms: 50, min_rx_ms: 200, multiplier: 5}}
-              - {address: 198.18.1.5, asn: 65000, bfd: false}
+              - {address: 198.18.1.5, asn: 65000, bfd: false, idle_hold_time: 0}
               - {address: 198.18.1.7, asn: 65000}
             """)
         XCTAssertEqual(
@@ -59,6 +59,7 @@ final class BGPConfigTests: XCTestCase {
                 nil, nil,
             ])
         XCTAssertEqual(c.speaker.bfdPeers.map(\.address.description), ["198.18.1.1", "198.18.1.3"])
+        XCTAssertEqual(c.speaker.peers.map(\.idleHoldTime), [.seconds(1), .seconds(1), .zero, .seconds(1)])
     }
 
     /// A peer negotiates its own family, and the other one only when a next hop for it is configured.
@@ -120,6 +121,7 @@ final class BGPConfigTests: XCTestCase {
             (base + "listen: {addresses: [198.18.1.2, 198.18.1.2]}\n", "listen.addresses[1]:"),
             (base + "peers: [{address: 198.18.1.1, asn: 1, next_hop_ipv4: 0.0.0.0}]\n", "peers[0].next_hop_ipv4:"),
             (base + "peers: [{address: 198.18.1.1, asn: 1, bfd: {min_tx_ms: 5}}]\n", "peers[0].bfd.min_tx_ms:"),
+            (base + "peers: [{address: 198.18.1.1, asn: 1, idle_hold_time: -1}]\n", "peers[0].idle_hold_time:"),
             (base + "peers: [{address: 198.18.1.1, asn: 1, bfd: {min_rx_ms: 0}}]\n", "peers[0].bfd.min_rx_ms:"),
             (base + "peers: [{address: 198.18.1.1, asn: 1, bfd: {multiplier: 256}}]\n", "peers[0].bfd.multiplier:"),
             (base + "peers: [{address: 198.18.1.1, asn: 1, bfd: {interval: 100}}]\n", "peers[0].bfd.interval: unknown"),

@@ -146,7 +146,9 @@ public struct BFDControlPacket: Sendable, Hashable {
         }
         // "If the A bit is set and no authentication is in use (bfd.AuthType is zero), the packet MUST
         // be discarded."
-        guard !authenticated else { throw BFDPacketError("Authentication bit set, but no authentication is configured") }
+        guard !authenticated else {
+            throw BFDPacketError("Authentication bit set, but no authentication is configured")
+        }
         let poll = flags & 0x20 != 0
         let final = flags & 0x10 != 0
         // RFC 5880 §4.1: "A system MUST NOT set both the Poll and Final bits"; a packet that does is

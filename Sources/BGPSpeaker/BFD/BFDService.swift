@@ -1,10 +1,11 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// One peer to run BFD with (RFC 5881 single hop).
 public struct BFDPeer: Sendable, Hashable {
@@ -56,7 +57,8 @@ public struct BFDStatus: Sendable, Hashable {
 /// The session logic is `BFDSession` (pure); this type feeds it packets and the clock and reports state
 /// changes through `onStateChange`, called on the BFD thread.
 public final class BFDService: Sendable {
-    public typealias StateChange = @Sendable (_ peer: IPAddress, _ from: BFDState, _ to: BFDState, _ diagnostic: BFDDiagnostic) -> Void
+    public typealias StateChange =
+        @Sendable (_ peer: IPAddress, _ from: BFDState, _ to: BFDState, _ diagnostic: BFDDiagnostic) -> Void
 
     /// The well-known destination port of single-hop BFD Control packets (RFC 5881 §4).
     public static let controlPort = 3784
@@ -190,7 +192,9 @@ final class BFDCore {
 
     private func add(_ peer: BFDPeer) -> EventLoopFuture<Void> {
         var discriminator: UInt32 = 0
-        while discriminator == 0 || byDiscriminator[discriminator] != nil { discriminator = .random(in: 1...UInt32.max, using: &rng) }
+        while discriminator == 0 || byDiscriminator[discriminator] != nil {
+            discriminator = .random(in: 1...UInt32.max, using: &rng)
+        }
         var logger = self.logger
         logger[metadataKey: "bfd.peer"] = "\(peer.address)"
         let entry = Entry(
@@ -248,7 +252,9 @@ final class BFDCore {
     }
 
     private func send(_ packet: BFDControlPacket, on channel: any Channel, entry: Entry) {
-        guard let remote = try? SocketAddress(ipAddress: entry.peer.address.description, port: entry.peer.port) else { return }
+        guard let remote = try? SocketAddress(ipAddress: entry.peer.address.description, port: entry.peer.port) else {
+            return
+        }
         var buffer = channel.allocator.buffer(capacity: BFDControlPacket.length)
         packet.write(to: &buffer)
         channel.writeAndFlush(AddressedEnvelope(remoteAddress: remote, data: buffer), promise: nil)
@@ -296,7 +302,9 @@ final class BFDCore {
             unmatched += 1
             logger.debug(
                 "BFD packet for no session of ours",
-                metadata: ["bfd.source": "\(envelope.remoteAddress)", "bfd.your_discriminator": "\(packet.yourDiscriminator)"])
+                metadata: [
+                    "bfd.source": "\(envelope.remoteAddress)", "bfd.your_discriminator": "\(packet.yourDiscriminator)",
+                ])
             return
         }
         entry.packetsReceived += 1
@@ -333,7 +341,8 @@ final class BFDCore {
             .map { channel in
                 let core = bound.value
                 core.listeners[family] = channel
-                core.logger.info("BFD listening", metadata: ["bfd.listen": "\(channel.localAddress?.description ?? "?")"])
+                core.logger.info(
+                    "BFD listening", metadata: ["bfd.listen": "\(channel.localAddress?.description ?? "?")"])
             }
     }
 

@@ -277,7 +277,8 @@ public struct BFDTimers: Sendable, Hashable, CustomStringConvertible {
     public var detectMultiplier: UInt8
 
     /// 100 ms × 3: a failure is seen in 300 ms.
-    public static let fast = BFDTimers(desiredMinTx: .milliseconds(100), requiredMinRx: .milliseconds(100), detectMultiplier: 3)
+    public static let fast = BFDTimers(
+        desiredMinTx: .milliseconds(100), requiredMinRx: .milliseconds(100), detectMultiplier: 3)
 
     public init(desiredMinTx: TimeAmount, requiredMinRx: TimeAmount, detectMultiplier: UInt8) {
         self.desiredMinTx = desiredMinTx
@@ -295,10 +296,12 @@ public struct BFDTimers: Sendable, Hashable, CustomStringConvertible {
         let tx = desiredMinTx.nanoseconds / 1_000_000
         let rx = requiredMinRx.nanoseconds / 1_000_000
         if !range.contains(Int(tx)) {
-            throw PeerConfigurationError(field: "bfd.min_tx_ms", reason: "must be between \(range.lowerBound) and \(range.upperBound)")
+            throw PeerConfigurationError(
+                field: "bfd.min_tx_ms", reason: "must be between \(range.lowerBound) and \(range.upperBound)")
         }
         if !range.contains(Int(rx)) {
-            throw PeerConfigurationError(field: "bfd.min_rx_ms", reason: "must be between \(range.lowerBound) and \(range.upperBound)")
+            throw PeerConfigurationError(
+                field: "bfd.min_rx_ms", reason: "must be between \(range.lowerBound) and \(range.upperBound)")
         }
         // RFC 5880 §4.1: "Detect Mult ... MUST be nonzero" (the codec refuses a zero on receipt).
         if detectMultiplier == 0 {

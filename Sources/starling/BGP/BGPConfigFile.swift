@@ -10,7 +10,8 @@ import Yams
 /// listen: {addresses: ["198.18.1.2"], port: 179}   # optional
 /// peers:
 ///   - {address: 198.18.1.1, asn: 65000, local_address: 198.18.1.2, hold_time: 9, passive: false,
-///      bfd: {min_tx_ms: 100, min_rx_ms: 100, multiplier: 3}}   # or bfd: true (100/100/3)
+///      bfd: {min_tx_ms: 100, min_rx_ms: 100, multiplier: 3},   # or bfd: true (100/100/3)
+///      idle_hold_time: 1}   # s in Idle after an error, doubling per error up to 60; 0: no damping
 /// announce:
 ///   - 192.0.2.10/32
 ///   - {prefix: "2001:db8::10/128", communities: ["65010:100"], large_communities: ["65010:1:2"], med: 10}
@@ -32,6 +33,7 @@ struct BGPConfigFile: Decodable {
         var next_hop_ipv6: String?
         var families: [String]?
         var bfd: BFD?
+        var idle_hold_time: Int?
     }
     /// `bfd: true` (100 ms × 3), `bfd: false`, or the timers.
     struct BFD: Decodable {
@@ -139,7 +141,7 @@ enum BGPConfigLoader {
                 peer,
                 [
                     "address", "asn", "local_address", "hold_time", "passive", "port", "connect_retry",
-                    "next_hop_ipv4", "next_hop_ipv6", "families", "bfd",
+                    "next_hop_ipv4", "next_hop_ipv6", "families", "bfd", "idle_hold_time",
                 ], "peers[\(i)]")
             try check((peer as? [String: Any])?["bfd"], ["min_tx_ms", "min_rx_ms", "multiplier"], "peers[\(i)].bfd")
         }
@@ -225,6 +227,14 @@ enum BGPConfigLoader {
                 }
                 settings.connectRetryTime = .seconds(Int64(r))
             }
+            if let t = p.idle_hold_time {
+                // RFC 4271 §8.1.1 DampPeerOscillations: the wait in Idle after an error, doubling per error
+                // up to 60 s (or this value, if larger); 0 switches damping off (BIRD `error wait time`).
+                guard (0...3600).contains(t) else {
+                    throw ConfigError(field: "\(f).idle_hold_time", message: "must be between 0 and 3600 seconds")
+                }
+                settings.idleHoldTime = .seconds(Int64(t))
+            }
             if let n = p.next_hop_ipv4 {
                 guard let a = IPv4Address(n), a.rawValue != 0 else {
                     throw ConfigError(field: "\(f).next_hop_ipv4", message: "'\(n)' is not a usable IPv4 address")
@@ -265,10 +275,14 @@ enum BGPConfigLoader {
                 let tx = bfd.min_tx_ms ?? Int(fast.desiredMinTx.nanoseconds / 1_000_000)
                 let rx = bfd.min_rx_ms ?? Int(fast.requiredMinRx.nanoseconds / 1_000_000)
                 guard range.contains(tx) else {
-                    throw ConfigError(field: "\(f).bfd.min_tx_ms", message: "must be between \(range.lowerBound) and \(range.upperBound)")
+                    throw ConfigError(
+                        field: "\(f).bfd.min_tx_ms",
+                        message: "must be between \(range.lowerBound) and \(range.upperBound)")
                 }
                 guard range.contains(rx) else {
-                    throw ConfigError(field: "\(f).bfd.min_rx_ms", message: "must be between \(range.lowerBound) and \(range.upperBound)")
+                    throw ConfigError(
+                        field: "\(f).bfd.min_rx_ms",
+                        message: "must be between \(range.lowerBound) and \(range.upperBound)")
                 }
                 let multiplier = bfd.multiplier ?? Int(fast.detectMultiplier)
                 guard (1...255).contains(multiplier) else {
