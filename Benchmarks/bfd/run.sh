@@ -5,6 +5,8 @@
 # leaves the router's kernel table is taken from `ip monitor route`. TRIES times per speaker, SIGCONT and
 # re-establishment between tries. Side by side: Starling (`starling bgp`, `bfd: true`) and BIRD as the
 # speaker (the anchor), each in its own pair of namespaces. Root; loopback-free (veth in namespaces).
+# Both speakers restart at once after the router drops them (Starling `idle_hold_time: 0`; BIRD
+# `error wait time 1, 5`), so that twenty freezes in a row are not damped.
 #
 #   sudo Benchmarks/bfd/run.sh                          # builds the release binary first
 #   TRIES=5 SPEAKERS=starling STARLING=/path/to/starling Benchmarks/bfd/run.sh
@@ -79,7 +81,7 @@ for speaker in $SPEAKERS; do
 asn: 65001
 router_id: 198.18.9.1
 peers:
-  - {address: 198.18.9.2, asn: 65000, local_address: 198.18.9.1, hold_time: 30, bfd: true, idle_hold_time: 1}
+  - {address: 198.18.9.2, asn: 65000, local_address: 198.18.9.1, hold_time: 30, bfd: true, idle_hold_time: 0}
 announce: [192.0.2.10/32]
 EOF
         ip netns exec "$s" "$STARLING" bgp --config "$RUN/starling.yaml" > "$RUN/starling.log" 2>&1 &
