@@ -95,8 +95,13 @@ public final class BIRD: PeerDaemon {
             body.append(spec.gracefulRestart ? "graceful restart aware;" : "graceful restart off;")
             if neighbor.passive { body.append("passive on;") }
             if neighbor.bfd { body.append("bfd on;") }
+            if let password = neighbor.password { body.append("password \"\(password)\";") }
+            if neighbor.ttlSecurity { body.append("ttl security on;") }
             if let hold = neighbor.holdTime { body.append("hold time \(hold);") }
-            body.append("\(neighbor.family.rawValue) { import all; \(export); };")
+            // RFC 8326 §4: honour GRACEFUL_SHUTDOWN by lowering the path's preference below every other.
+            body.append(
+                "\(neighbor.family.rawValue) { import filter { if (65535, 0) ~ bgp_community then bgp_local_pref = 0; accept; }; \(export); };"
+            )
             lines.append(
                 "protocol bgp \(Self.protocolName(neighbor.address)) {\n"
                     + body.map { "  " + $0 }.joined(separator: "\n") + "\n}")

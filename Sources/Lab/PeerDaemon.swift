@@ -26,6 +26,10 @@ public struct NeighborSpec: Sendable, Hashable {
     /// Run BFD with the neighbor at ``NeighborSpec/bfdIntervalMilliseconds`` × ``NeighborSpec/bfdMultiplier``
     /// and drop the session when it fails (BIRD `bfd on`, FRR `neighbor … bfd` with bfdd).
     public var bfd: Bool
+    /// TCP-MD5 password (RFC 2385) of the session; nil for none (BIRD `password`).
+    public var password: String?
+    /// GTSM (RFC 5082): send with TTL 255 and accept only TTL 255 (BIRD `ttl security on`).
+    public var ttlSecurity: Bool
 
     /// The BFD timers lab daemons use: 100 ms × 3, a failure seen in 300 ms.
     public static let bfdIntervalMilliseconds = 100
@@ -37,7 +41,7 @@ public struct NeighborSpec: Sendable, Hashable {
     /// Creates a neighbor description.
     public init(
         address: String, asn: UInt32, localAddress: String, passive: Bool = true, holdTime: Int? = nil,
-        bfd: Bool = false
+        bfd: Bool = false, password: String? = nil, ttlSecurity: Bool = false
     ) {
         self.address = address
         self.asn = asn
@@ -45,6 +49,8 @@ public struct NeighborSpec: Sendable, Hashable {
         self.passive = passive
         self.holdTime = holdTime
         self.bfd = bfd
+        self.password = password
+        self.ttlSecurity = ttlSecurity
     }
 }
 

@@ -16,11 +16,15 @@ public struct StarlingPeerConfig: Sendable, Hashable {
     public var port: Int?
     /// Run BFD with the neighbor (`bfd: true`, 100 ms × 3).
     public var bfd: Bool
+    /// TCP-MD5 password (`password`).
+    public var password: String?
+    /// GTSM (`ttl_security: true`).
+    public var ttlSecurity: Bool
 
     /// Creates a peer entry.
     public init(
         address: String, asn: UInt32, localAddress: String, holdTime: Int = 30, passive: Bool = false,
-        port: Int? = nil, bfd: Bool = false
+        port: Int? = nil, bfd: Bool = false, password: String? = nil, ttlSecurity: Bool = false
     ) {
         self.address = address
         self.asn = asn
@@ -29,6 +33,8 @@ public struct StarlingPeerConfig: Sendable, Hashable {
         self.passive = passive
         self.port = port
         self.bfd = bfd
+        self.password = password
+        self.ttlSecurity = ttlSecurity
     }
 }
 
@@ -60,6 +66,8 @@ public struct StarlingConfig: Sendable, Hashable {
             ]
             if let port = peer.port { entry["port"] = port }
             if peer.bfd { entry["bfd"] = true }
+            if let password = peer.password { entry["password"] = password }
+            if peer.ttlSecurity { entry["ttl_security"] = true }
             return entry
         }
         let document: [String: Any] = ["asn": asn, "router_id": routerID, "peers": peers, "announce": announce]

@@ -42,6 +42,7 @@ public enum BGPProfileMapping {
             if case .v6(let a) = dataAddress { settings.nextHopV6 = a }
             if let h = profile.hold_time { settings.holdTime = UInt16(h) }
             if p.bfd ?? true { settings.bfd = timers }
+            settings.password = p.md5_secret.flatMap { $0.isEmpty ? nil : $0 }
             peers.append(settings)
         }
         return SpeakerConfiguration(localAS: profile.local_as, routerID: routerID, listenPort: 0, peers: peers)

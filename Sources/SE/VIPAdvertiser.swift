@@ -45,8 +45,12 @@ public enum VIPAdvertiser {
     }
 
     /// Host prefixes (/32, /128) to advertise and the decision per service.
+    ///
+    /// - Parameter gracefulShutdown: the SE is about to stop (RFC 8326): what would be advertised still is,
+    ///   with the GRACEFUL_SHUTDOWN community and, to iBGP peers, LOCAL_PREF 0, so that routers move
+    ///   traffic to the other SEs before the withdrawal. `draining` (the withdrawal) wins over it.
     public static func desired(
-        _ services: [ServiceState], draining: Bool, communities: [Community] = []
+        _ services: [ServiceState], draining: Bool, gracefulShutdown: Bool = false, communities: [Community] = []
     ) -> (routes: [IPPrefix: OriginatedRoute], decisions: [Decision]) {
         var routes: [IPPrefix: OriginatedRoute] = [:]
         var decisions: [Decision] = []
@@ -67,13 +71,22 @@ public enum VIPAdvertiser {
                 guard let prefix = hostPrefix(vip) else { continue }
                 var route = routes[prefix] ?? OriginatedRoute()
                 route.communities = communities
+                if gracefulShutdown {
+                    // RFC 8326 §4: "the GRACEFUL_SHUTDOWN community ... and, for iBGP, LOCAL_PREF set to 0".
+                    route.communities.append(.gracefulShutdown)
+                    route.localPref = 0
+                }
                 routes[prefix] = route
                 any = true
             }
             decisions.append(
                 Decision(
                     service: s.name, advertised: any,
-                    reason: any ? "up: \(s.serversUp) server(s) up" : "VIP is loopback-only (127.0.0.0/8 or ::1)"))
+                    reason: !any
+                        ? "VIP is loopback-only (127.0.0.0/8 or ::1)"
+                        : gracefulShutdown
+                            ? "SE is shutting down: advertised with GRACEFUL_SHUTDOWN (RFC 8326) until withdrawn"
+                            : "up: \(s.serversUp) server(s) up"))
         }
         return (routes, decisions)
     }

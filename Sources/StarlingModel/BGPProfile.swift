@@ -84,6 +84,7 @@ public struct BfdProfile: Codable, Sendable, Hashable {
 public struct BgpPeer: Codable, Sendable, Hashable {
     public var peer_ip: IpAddr
     public var remote_as: UInt32?
+    /// TCP-MD5 key (RFC 2385) of the session, at most 80 octets.
     public var md5_secret: String?
     /// Run BFD with the router (Avi: on unless set to false), with the vrfcontext's `bfd_profile` timers.
     public var bfd: Bool?
@@ -109,6 +110,10 @@ public struct BgpPeer: Codable, Sendable, Hashable {
         }
         if remote_as == 23456 {
             throw ModelError(field: "\(field).remote_as", message: "23456 is AS_TRANS (RFC 6793), not a usable AS")
+        }
+        // RFC 2385 TCP-MD5 key; Linux takes at most 80 octets.
+        if let secret = md5_secret, secret.utf8.count > 80 {
+            throw ModelError(field: "\(field).md5_secret", message: "must be at most 80 octets")
         }
     }
 }

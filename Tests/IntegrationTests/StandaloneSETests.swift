@@ -42,7 +42,10 @@ final class StandaloneSETests: XCTestCase {
                 toFile: config, atomically: true, encoding: .utf8)
             let se = try lab.start(
                 "se1",
-                [binary, "se", "--config", config, "--data-address", seAddress, "--drain-timeout", "2"],
+                [
+                    binary, "se", "--config", config, "--data-address", seAddress, "--drain-timeout", "2",
+                    "--graceful-shutdown-time", "\(Self.gracefulShutdownTime)",
+                ],
                 in: seNS)
 
             try router.waitEstablished(seAddress)
@@ -68,14 +71,27 @@ final class StandaloneSETests: XCTestCase {
                 try KernelRoute.nextHops(of: "\(Self.vip)/32", in: segment.router) == [seAddress]
             }
 
+            // SIGTERM: first the VIP is re-announced with GRACEFUL_SHUTDOWN (RFC 8326), which the lab router
+            // honours with LOCAL_PREF 0, then withdrawn.
             se.send(SIGTERM)
-            let exit = se.waitForExit(timeout: 10)
+            let shutdownRoute = try Wait.value(
+                "router sees \(Self.vip) with GRACEFUL_SHUTDOWN", timeout: Double(Self.gracefulShutdownTime),
+                interval: 0.05
+            ) { () -> String? in
+                let out = try router.birdc(["show", "route", "for", Self.vip, "all"])
+                return out.contains("(65535,0)") ? out : nil
+            }
+            XCTAssertTrue(shutdownRoute.contains("BGP.local_pref: 0"), shutdownRoute)
+            let exit = se.waitForExit(timeout: 10 + Double(Self.gracefulShutdownTime))
             XCTAssertEqual(exit, .exited(0), "SE exits 0 on SIGTERM")
             XCTAssertTrue(try KernelRoute.nextHops(of: "\(Self.vip)/32", in: segment.router).isEmpty)
             XCTAssertFalse(try seNS.ip(["-j", "addr", "show", "dev", "lo"]).contains(Self.vip), "VIP removed on exit")
             _ = server.stop()
         }
     }
+
+    /// Seconds the SE keeps its VIPs advertised with GRACEFUL_SHUTDOWN on SIGTERM.
+    static let gracefulShutdownTime = 3
 
     static func config(router: String, server: String) -> String {
         """

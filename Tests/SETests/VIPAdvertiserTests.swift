@@ -32,6 +32,22 @@ final class VIPAdvertiserTests: XCTestCase {
         }
     }
 
+    /// RFC 8326: on the way out, the same routes with GRACEFUL_SHUTDOWN and LOCAL_PREF 0; the withdrawal
+    /// that follows wins over it.
+    func testGracefulShutdownMarksTheRoutes() throws {
+        let gshut = VIPAdvertiser.desired([state()], draining: false, gracefulShutdown: true)
+        let route = try XCTUnwrap(gshut.routes[IPPrefix("192.0.2.10/32")!])
+        XCTAssertEqual(route.communities, [.gracefulShutdown])
+        XCTAssertEqual(route.localPref, 0)
+        XCTAssertEqual(Community.gracefulShutdown.description, "65535:0")
+        XCTAssertTrue(gshut.decisions[0].advertised)
+        XCTAssertTrue(gshut.decisions[0].reason.contains("GRACEFUL_SHUTDOWN"), gshut.decisions[0].reason)
+        XCTAssertTrue(
+            VIPAdvertiser.desired([state { $0.serversUp = 0 }], draining: false, gracefulShutdown: true).routes.isEmpty,
+            "what could not be advertised stays withdrawn")
+        XCTAssertTrue(VIPAdvertiser.desired([state()], draining: true, gracefulShutdown: true).routes.isEmpty)
+    }
+
     func testLoopbackVIPsAreNeverAdvertised() {
         let r = VIPAdvertiser.desired(
             [state { $0.vips = [IPAddress("127.0.0.1")!, IPAddress("::1")!] }], draining: false)
@@ -55,8 +71,14 @@ final class VIPAdvertiserTests: XCTestCase {
         // Avi: BFD on unless the peer says `bfd: false`, at the vrfcontext's bfd_profile (default 1 s × 3).
         XCTAssertEqual(
             c.peers[0].bfd, BFDTimers(desiredMinTx: .seconds(1), requiredMinRx: .seconds(1), detectMultiplier: 3))
+        XCTAssertNil(c.peers[0].password)
         var noBFD = profile
         noBFD.peers?[0].bfd = false
+        noBFD.peers?[0].md5_secret = "s3cret"
+        XCTAssertEqual(
+            try BGPProfileMapping.speakerConfiguration(
+                noBFD, dataAddress: IPAddress("198.18.0.11")!, routerID: IPv4Address("198.18.0.11")!
+            ).peers[0].password, "s3cret", "md5_secret is the TCP-MD5 key")
         XCTAssertNil(
             try BGPProfileMapping.speakerConfiguration(
                 noBFD, dataAddress: IPAddress("198.18.0.11")!, routerID: IPv4Address("198.18.0.11")!

@@ -39,7 +39,8 @@ final class BGPConfigTests: XCTestCase {
         XCTAssertNotNil(c.announce[IPPrefix("192.0.2.10/32")!])
     }
 
-    /// `bfd: true` is 100 ms × 3; a map sets the timers; absent or false is no BFD.
+    /// `bfd: true` is 100 ms × 3; a map sets the timers; absent or false is no BFD. Also the damping,
+    /// TCP-MD5 and GTSM settings.
     func testBFDSetting() throws {
         let c = try BGPConfigLoader.parse(
             """
@@ -49,7 +50,7 @@ final class BGPConfigTests: XCTestCase {
               - {address: 198.18.1.1, asn: 65000, bfd: true}
               - {address: 198.18.1.3, asn: 65000, bfd: {min_tx_ms: 50, min_rx_ms: 200, multiplier: 5}}
               - {address: 198.18.1.5, asn: 65000, bfd: false, idle_hold_time: 0}
-              - {address: 198.18.1.7, asn: 65000}
+              - {address: 198.18.1.7, asn: 65000, password: "s3cret", ttl_security: true}
             """)
         XCTAssertEqual(
             c.speaker.peers.map(\.bfd),
@@ -60,6 +61,8 @@ final class BGPConfigTests: XCTestCase {
             ])
         XCTAssertEqual(c.speaker.bfdPeers.map(\.address.description), ["198.18.1.1", "198.18.1.3"])
         XCTAssertEqual(c.speaker.peers.map(\.idleHoldTime), [.seconds(1), .seconds(1), .zero, .seconds(1)])
+        XCTAssertEqual(c.speaker.peers.map(\.password), [nil, nil, nil, "s3cret"])
+        XCTAssertEqual(c.speaker.peers.map(\.ttlSecurity), [false, false, false, true])
     }
 
     /// A peer negotiates its own family, and the other one only when a next hop for it is configured.
@@ -122,6 +125,12 @@ final class BGPConfigTests: XCTestCase {
             (base + "peers: [{address: 198.18.1.1, asn: 1, next_hop_ipv4: 0.0.0.0}]\n", "peers[0].next_hop_ipv4:"),
             (base + "peers: [{address: 198.18.1.1, asn: 1, bfd: {min_tx_ms: 5}}]\n", "peers[0].bfd.min_tx_ms:"),
             (base + "peers: [{address: 198.18.1.1, asn: 1, idle_hold_time: -1}]\n", "peers[0].idle_hold_time:"),
+            (base + "peers: [{address: 198.18.1.1, asn: 1, password: ''}]\n", "peers[0].password:"),
+            (
+                base + "peers: [{address: 198.18.1.1, asn: 1, password: '\(String(repeating: "k", count: 81))'}]\n",
+                "peers[0].password:"
+            ),
+            (base + "peers: [{address: 198.18.1.1, asn: 1, ttl_security: 255}]\n", "peers[0].ttl_security:"),
             (base + "peers: [{address: 198.18.1.1, asn: 1, bfd: {min_rx_ms: 0}}]\n", "peers[0].bfd.min_rx_ms:"),
             (base + "peers: [{address: 198.18.1.1, asn: 1, bfd: {multiplier: 256}}]\n", "peers[0].bfd.multiplier:"),
             (base + "peers: [{address: 198.18.1.1, asn: 1, bfd: {interval: 100}}]\n", "peers[0].bfd.interval: unknown"),

@@ -157,7 +157,7 @@ final class BFDCore {
         for peer in peers where entries[peer.address] == nil {
             futures.append(add(peer))
         }
-        let families = Set(entries.keys.map(Self.family(of:)))
+        let families = Set(entries.keys.map(SpeakerCore.family(of:)))
         for family in families where listeners[family] == nil {
             futures.append(listen(family))
         }
@@ -314,13 +314,6 @@ final class BFDCore {
 
     // MARK: - Sockets
 
-    static func family(of address: IPAddress) -> NIOBSDSocket.ProtocolFamily {
-        switch address {
-        case .v4: .inet
-        case .v6: .inet6
-        }
-    }
-
     /// A listener on port 3784 of the family's wildcard address, behind a TTL-255 socket filter.
     private func listen(_ family: NIOBSDSocket.ProtocolFamily) -> EventLoopFuture<Void> {
         let fd: CInt
@@ -349,7 +342,7 @@ final class BFDCore {
     /// The sending socket of one session: TTL 255, a source port in 49152–65535 (RFC 5881 §4: "The
     /// source port MUST be in the range 49152 through 65535", the same for every packet of the session).
     private func openSender(for peer: BFDPeer) -> EventLoopFuture<any Channel> {
-        let family = Self.family(of: peer.address)
+        let family = SpeakerCore.family(of: peer.address)
         let local = peer.localAddress?.description ?? (family == .inet ? "0.0.0.0" : "::")
         let ttlOption: ChannelOptions.Types.SocketOption =
             family == .inet

@@ -61,6 +61,10 @@ public struct PeerSettings: Sendable, Hashable {
     public var bfd: BFDTimers?
     /// The peer's BFD port (3784).
     public var bfdPort: Int = BFDService.controlPort
+    /// TCP-MD5 key (RFC 2385), 1–80 octets; every segment of the session is signed and checked.
+    public var password: String?
+    /// GTSM (RFC 5082) for a directly connected peer: send with TTL 255, accept only TTL 255.
+    public var ttlSecurity: Bool = false
 
     public init(
         address: IPAddress, port: Int = 179, peerAS: UInt32, localAddress: IPAddress? = nil, holdTime: UInt16 = 90,

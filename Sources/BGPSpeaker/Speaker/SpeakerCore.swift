@@ -15,6 +15,8 @@ final class SpeakerCore {
     var nextConnectionID = 1
     var nextPeerID = 1
     var shuttingDown = false
+    /// Peer addresses whose TCP-MD5 key is on the listeners.
+    var listenerKeys: Set<IPAddress> = []
 
     init(configuration: SpeakerConfiguration, eventLoop: any EventLoop, logger: Logger) {
         self.configuration = configuration
@@ -85,6 +87,8 @@ final class SpeakerCore {
                 .map { channel -> Void in
                     bound.value.listeners.append(channel)
                     bound.value.logger.info("listening", metadata: ["bgp.listen": "\(address)"])
+                    bound.value.listenerKeys = []
+                    bound.value.installListenerKeys()
                 }
             futures.append(f)
         }
@@ -132,6 +136,7 @@ final class SpeakerCore {
         }
         for settings in new.peers where peers[settings.address] == nil { addPeer(settings) }
         guard Set(Self.listenAddresses(old)) != Set(Self.listenAddresses(new)) else {
+            installListenerKeys()
             return eventLoop.makeSucceededVoidFuture()
         }
         // Close the old listeners first (a wildcard and a specific address cannot both be bound), bind
@@ -258,8 +263,39 @@ final class SpeakerCore {
             channel.close(promise: nil)
             return
         }
+        if peer.settings.ttlSecurity {
+            // The handshake went through the listener; from here on segments from farther than one hop are
+            // dropped, and ours leave with TTL 255.
+            _ = SessionSecurity.setTTLSecurity(peer: peer.settings.address, on: channel)
+        }
         let id = allocateConnectionID()
         try attach(channel, peer: peer, id: id, inbound: true)
+    }
+
+    /// The MD5 keys the listeners hold: one per peer with a password, on the listener of its family.
+    /// Keys of peers that lost their password or left are removed.
+    private func installListenerKeys() {
+        let wanted = Dictionary(
+            configuration.peers.compactMap { p in p.password.map { (p.address, $0) } }, uniquingKeysWith: { a, _ in a })
+        for listener in listeners {
+            let family = listener.localAddress?.protocol
+            for (address, key) in wanted where Self.family(of: address) == family {
+                SessionSecurity.setMD5Key(key, peer: address, on: listener).whenFailure { [logger] error in
+                    logger.error("cannot install the TCP-MD5 key for \(address): \(error)")
+                }
+            }
+            for address in listenerKeys where wanted[address] == nil && Self.family(of: address) == family {
+                _ = SessionSecurity.setMD5Key(nil, peer: address, on: listener)
+            }
+        }
+        listenerKeys = Set(wanted.keys)
+    }
+
+    static func family(of address: IPAddress) -> NIOBSDSocket.ProtocolFamily {
+        switch address {
+        case .v4: .inet
+        case .v6: .inet6
+        }
     }
 
     private func attach(_ channel: any Channel, peer: PeerSession, id: ConnectionID, inbound: Bool) throws {
@@ -277,7 +313,15 @@ final class SpeakerCore {
             .connectTimeout(.seconds(5))
             .channelOption(.socketOption(.so_reuseaddr), value: 1)
             .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
+                // TCP-MD5 and GTSM go on before the connect: the SYN is already signed and sent with TTL 255.
+                var ready = channel.eventLoop.makeSucceededVoidFuture()
+                if let key = settings.password {
+                    ready = SessionSecurity.setMD5Key(key, peer: settings.address, on: channel)
+                }
+                if settings.ttlSecurity {
+                    ready = ready.flatMap { SessionSecurity.setTTLSecurity(peer: settings.address, on: channel) }
+                }
+                return ready.flatMapThrowing {
                     let core = bound.value
                     let peer = boundPeer.value
                     // The peer may have been removed or replaced (SIGHUP) while connecting.
@@ -306,7 +350,16 @@ final class SpeakerCore {
                 guard let p = core.peers[settings.address], p === peer else { return }
                 if let channel = p.channels.removeValue(forKey: id) { channel.close(promise: nil) }
                 p.localAddresses[id] = nil
-                p.logger.debug("connect failed: \(error)")
+                if settings.password != nil {
+                    // RFC 2385: a segment without the right signature is dropped without a word, so a
+                    // password mismatch looks like a peer that never answers.
+                    let reason =
+                        "connect failed: \(error) (TCP-MD5 is on: a peer without this password drops every segment)"
+                    if p.lastError != reason { p.logger.warning("\(reason)") }
+                    p.lastError = reason
+                } else {
+                    p.logger.debug("connect failed: \(error)")
+                }
                 core.run(.tcpConnectionFails(id), on: p)
             }
     }

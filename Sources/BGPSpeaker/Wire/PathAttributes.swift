@@ -164,6 +164,8 @@ public struct Community: RawRepresentable, Sendable, Hashable, CustomStringConve
     public static let noExport = Self(rawValue: 0xFFFF_FF01)
     public static let noAdvertise = Self(rawValue: 0xFFFF_FF02)
     public static let noExportSubconfed = Self(rawValue: 0xFFFF_FF03)
+    /// GRACEFUL_SHUTDOWN (RFC 8326 §3): the path is about to go away; receivers lower its preference.
+    public static let gracefulShutdown = Self(rawValue: 0xFFFF_0000)
     public var description: String { "\(rawValue >> 16):\(rawValue & 0xFFFF)" }
 }
 

@@ -12,8 +12,9 @@ import StarlingModel
 ///   is advertised once its data plane reports a server up.
 /// - a removed service: withdrawn at once, its listeners closed (existing connections go on), its VIP
 ///   kept for `drainTimeout` so those connections can finish, then removed.
-/// - drain (SIGTERM): withdraw everything, wait `withdrawGrace` for routers to move new flows away,
-///   stop accepting, let connections finish (at most `drainTimeout`), remove the VIPs.
+/// - drain (SIGTERM): re-announce every VIP with GRACEFUL_SHUTDOWN (RFC 8326) and wait
+///   `gracefulShutdownTime` for routers that honour it to move traffic to other SEs, withdraw everything,
+///   wait `withdrawGrace`, stop accepting, let connections finish (at most `drainTimeout`), remove the VIPs.
 public actor SEEngine {
     /// How the engine runs.
     public struct Options: Sendable {
@@ -25,14 +26,18 @@ public actor SEEngine {
         public var drainTimeout: Duration
         /// How long to wait after withdrawing before closing listeners on drain.
         public var withdrawGrace: Duration
+        /// How long VIPs stay advertised with GRACEFUL_SHUTDOWN before the withdrawal on drain; zero skips
+        /// that step.
+        public var gracefulShutdownTime: Duration
         public init(
             vipInterface: String? = "lo", dataAddress: IPAddress? = nil, drainTimeout: Duration = .seconds(30),
-            withdrawGrace: Duration = .milliseconds(500)
+            withdrawGrace: Duration = .milliseconds(500), gracefulShutdownTime: Duration = .seconds(1)
         ) {
             self.vipInterface = vipInterface
             self.dataAddress = dataAddress
             self.drainTimeout = drainTimeout
             self.withdrawGrace = withdrawGrace
+            self.gracefulShutdownTime = gracefulShutdownTime
         }
     }
 
@@ -45,6 +50,8 @@ public actor SEEngine {
     private var plans: [ServicePlan] = []
     private var appliedVersion = 0
     private var draining = false
+    /// Drain has begun: VIPs carry GRACEFUL_SHUTDOWN until `draining` withdraws them.
+    private var gracefulShutdown = false
     /// Per service id: why the data plane could not apply it (from `DataPlane.apply`).
     private var dataPlaneProblems: [String: String] = [:]
     private var decisions: [String: VIPAdvertiser.Decision] = [:]
@@ -67,7 +74,7 @@ public actor SEEngine {
 
     /// Applies a full desired state: the virtual services placed on this SE and the `global` vrfcontext.
     public func apply(version: Int, services: [ResolvedVirtualService], vrf: VrfContext?) async {
-        guard !draining else { return }
+        guard !draining && !gracefulShutdown else { return }
         let next = services.map(ServicePlan.init)
         let removedVIPs = Set(plans.flatMap(\.vips)).subtracting(next.flatMap(\.vips))
         let deadline = ContinuousClock.now.advanced(by: options.drainTimeout)
@@ -111,7 +118,7 @@ public actor SEEngine {
                     name: plan.id, vips: plan.vips, enabled: plan.enabled, placedHere: true,
                     enableRHI: plan.enableRHI, serversUp: health[plan.id]?.serversUp ?? 0, blocker: blocker))
         }
-        let (routes, list) = VIPAdvertiser.desired(states, draining: draining)
+        let (routes, list) = VIPAdvertiser.desired(states, draining: draining, gracefulShutdown: gracefulShutdown)
         let previous = decisions
         decisions = Dictionary(list.map { ($0.service, $0) }, uniquingKeysWith: { a, _ in a })
         for (id, d) in decisions where previous[id] != d {
@@ -145,10 +152,17 @@ public actor SEEngine {
         }
     }
 
-    /// Withdraws every VIP, waits for routers to move new flows away, stops accepting, lets existing
-    /// connections finish (at most `drainTimeout`), then removes the VIPs and closes the BGP sessions.
+    /// Re-announces every VIP with GRACEFUL_SHUTDOWN (RFC 8326) and waits for routers to move traffic
+    /// away, withdraws every VIP, waits again, stops accepting, lets existing connections finish (at most
+    /// `drainTimeout`), then removes the VIPs and closes the BGP sessions.
     public func drain() async {
-        guard !draining else { return }
+        guard !draining && !gracefulShutdown else { return }
+        gracefulShutdown = true
+        if options.gracefulShutdownTime > .zero {
+            logger.notice("draining: advertising every VIP with GRACEFUL_SHUTDOWN (RFC 8326)")
+            await refresh()
+            try? await Task.sleep(for: options.gracefulShutdownTime)
+        }
         draining = true
         logger.notice("draining: withdrawing every VIP")
         await refresh()
@@ -180,7 +194,7 @@ public actor SEEngine {
             let reason: String =
                 if !plan.enabled { "virtual service is disabled" } else if let blocker { blocker } else if up {
                     "\(h?.serversUp ?? 0) of \(h?.servers.count ?? 0) server(s) up"
-                } else if draining { "SE is draining" } else { "no pool server is up" }
+                } else if draining || gracefulShutdown { "SE is draining" } else { "no pool server is up" }
             let servers = (h?.servers ?? []).map {
                 StarlingModel.ServerStatus(
                     ip: IpAddr(addr: $0.ip, type: $0.ip.contains(":") ? .v6 : .v4), port: $0.port, up: $0.up,
@@ -200,7 +214,8 @@ public actor SEEngine {
                 prefixes_advertised: $0.prefixesAdvertised)
         }
         return SEStatus(
-            se_uuid: seUUID, applied_version: appliedVersion, draining: draining, virtual_services: services,
+            se_uuid: seUUID, applied_version: appliedVersion, draining: draining || gracefulShutdown,
+            virtual_services: services,
             bgp_peers: peers, connections: connections)
     }
 }

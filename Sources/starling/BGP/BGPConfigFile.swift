@@ -11,7 +11,8 @@ import Yams
 /// peers:
 ///   - {address: 198.18.1.1, asn: 65000, local_address: 198.18.1.2, hold_time: 9, passive: false,
 ///      bfd: {min_tx_ms: 100, min_rx_ms: 100, multiplier: 3},   # or bfd: true (100/100/3)
-///      idle_hold_time: 1}   # s in Idle after an error, doubling per error up to 60; 0: no damping
+///      idle_hold_time: 1,   # s in Idle after an error, doubling per error up to 60; 0: no damping
+///      password: "secret", ttl_security: true}   # TCP-MD5 (RFC 2385), GTSM (RFC 5082)
 /// announce:
 ///   - 192.0.2.10/32
 ///   - {prefix: "2001:db8::10/128", communities: ["65010:100"], large_communities: ["65010:1:2"], med: 10}
@@ -34,6 +35,8 @@ struct BGPConfigFile: Decodable {
         var families: [String]?
         var bfd: BFD?
         var idle_hold_time: Int?
+        var password: String?
+        var ttl_security: Bool?
     }
     /// `bfd: true` (100 ms × 3), `bfd: false`, or the timers.
     struct BFD: Decodable {
@@ -141,7 +144,7 @@ enum BGPConfigLoader {
                 peer,
                 [
                     "address", "asn", "local_address", "hold_time", "passive", "port", "connect_retry",
-                    "next_hop_ipv4", "next_hop_ipv6", "families", "bfd", "idle_hold_time",
+                    "next_hop_ipv4", "next_hop_ipv6", "families", "bfd", "idle_hold_time", "password", "ttl_security",
                 ], "peers[\(i)]")
             try check((peer as? [String: Any])?["bfd"], ["min_tx_ms", "min_rx_ms", "multiplier"], "peers[\(i)].bfd")
         }
@@ -227,6 +230,14 @@ enum BGPConfigLoader {
                 }
                 settings.connectRetryTime = .seconds(Int64(r))
             }
+            if let password = p.password {
+                // RFC 2385 keys; Linux takes at most 80 octets (TCP_MD5SIG_MAXKEYLEN).
+                guard (1...80).contains(password.utf8.count) else {
+                    throw ConfigError(field: "\(f).password", message: "must be 1 to 80 octets")
+                }
+                settings.password = password
+            }
+            settings.ttlSecurity = p.ttl_security ?? false
             if let t = p.idle_hold_time {
                 // RFC 4271 §8.1.1 DampPeerOscillations: the wait in Idle after an error, doubling per error
                 // up to 60 s (or this value, if larger); 0 switches damping off (BIRD `error wait time`).

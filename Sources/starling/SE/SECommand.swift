@@ -24,8 +24,9 @@ struct SECommand: AsyncParsableCommand {
             Managed:    starling se --controller URL --token TOKEN --name NAME --data-address IP [--vip-interface IF]
             Standalone: starling se --config FILE [--threads N] [--data-address IP]
             FILE holds API objects grouped by type (pool, vsvip, virtualservice, healthmonitor, vrfcontext, ...),
-            with refs by name (/api/pool/?name=p). SIGHUP re-reads it. SIGTERM withdraws every VIP, lets
-            connections finish (--drain-timeout) and exits 0.
+            with refs by name (/api/pool/?name=p). SIGHUP re-reads it. SIGTERM advertises every VIP with
+            GRACEFUL_SHUTDOWN (--graceful-shutdown-time), withdraws it, lets connections finish
+            (--drain-timeout) and exits 0.
             """
     )
 
@@ -59,6 +60,13 @@ struct SECommand: AsyncParsableCommand {
     @Option(name: .long, help: "Seconds existing connections may take to finish on SIGTERM or scale-in.")
     var drainTimeout: Int = 30
 
+    @Option(
+        name: .long,
+        help:
+            "Seconds VIPs stay advertised with GRACEFUL_SHUTDOWN (RFC 8326) on SIGTERM before the withdrawal; 0 skips it."
+    )
+    var gracefulShutdownTime: Double = 1
+
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
@@ -91,6 +99,9 @@ struct SECommand: AsyncParsableCommand {
         }
         if mgmtListen != "off", HostPort(mgmtListen) == nil {
             throw ValidationError("--mgmt-listen: '\(mgmtListen)' is not ADDR:PORT or 'off'")
+        }
+        if !(0...300).contains(gracefulShutdownTime) {
+            throw ValidationError("--graceful-shutdown-time: must be between 0 and 300 seconds")
         }
         if !(0...3600).contains(drainTimeout) {
             throw ValidationError("--drain-timeout: must be between 0 and 3600 seconds")
@@ -141,7 +152,8 @@ struct SECommand: AsyncParsableCommand {
             threads: threads ?? System.coreCount,
             options: SEEngine.Options(
                 vipInterface: vipInterface, dataAddress: dataAddress.flatMap(IPAddress.init),
-                drainTimeout: .seconds(drainTimeout)),
+                drainTimeout: .seconds(drainTimeout),
+                gracefulShutdownTime: .milliseconds(Int64(gracefulShutdownTime * 1000))),
             mgmt: mgmtListen == "off" ? nil : HostPort(mgmtListen), metrics: registry, hangups: hangups, logger: logger)
         let group = ServiceGroup(
             configuration: .init(
