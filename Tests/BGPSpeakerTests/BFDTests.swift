@@ -246,7 +246,10 @@ final class BFDTests: XCTestCase {
     func testBFDDownTearsTheSessionDown() {
         var h = FSMHarness(FSMFixtures.config())
         h.establishOutbound()
-        let actions = h.handle(.bfdDown(reason: "BFD session down: control detection time expired"))
+        let actions = h.handle(
+            .localError(
+                NotificationMessage(code: .cease, subcode: NotificationSubcode.Cease.bfdDown),
+                reason: "BFD session down: control detection time expired"))
         XCTAssertEqual(h.state, .idle)
         XCTAssertTrue(
             actions.contains {

@@ -13,7 +13,9 @@ final class SpeakerLoopbackTests: XCTestCase {
     override func setUp() { group = MultiThreadedEventLoopGroup(numberOfThreads: 2) }
     override func tearDown() { try? group.syncShutdownGracefully() }
 
-    private func pair(port: Int, activeSideBindsLocalAddress: Bool = true) -> (Speaker, Speaker) {
+    private func pair(
+        port: Int, activeSideBindsLocalAddress: Bool = true, limitAtB: PrefixLimit? = nil
+    ) -> (Speaker, Speaker) {
         var logger = Logger(label: "test")
         logger.logLevel = .critical
         let a = Speaker(
@@ -33,9 +35,13 @@ final class SpeakerLoopbackTests: XCTestCase {
                 localAS: 65002, routerID: IPv4Address("10.0.0.2")!, listenAddresses: [IPAddress("127.0.0.2")!],
                 listenPort: port,
                 peers: [
-                    PeerSettings(
-                        address: IPAddress("127.0.0.1")!, port: port, peerAS: 65001,
-                        localAddress: IPAddress("127.0.0.2"), holdTime: 9, passive: true)
+                    {
+                        var p = PeerSettings(
+                            address: IPAddress("127.0.0.1")!, port: port, peerAS: 65001,
+                            localAddress: IPAddress("127.0.0.2"), holdTime: 9, passive: true)
+                        p.maxPrefixes = limitAtB
+                        return p
+                    }()
                 ]),
             eventLoop: group.next(), logger: logger)
         return (a, b)
@@ -51,6 +57,42 @@ final class SpeakerLoopbackTests: XCTestCase {
             try? await Task.sleep(nanoseconds: 20_000_000)
         }
         XCTFail("timed out waiting for: \(what)", file: file, line: line)
+    }
+
+    /// RFC 4486 §4: beyond its prefix limit a peer is reset with Cease / Maximum Number of Prefixes
+    /// Reached and its routes dropped; with `warn` the routes stay and the session too.
+    func testPrefixLimit() async throws {
+        let three: [IPPrefix: OriginatedRoute] = Dictionary(
+            uniqueKeysWithValues: ["192.0.2.1/32", "192.0.2.2/32", "192.0.2.3/32"].map { (IPPrefix($0)!, OriginatedRoute()) })
+        do {
+            let port = Int.random(in: 20000...40000)
+            let (a, b) = pair(port: port, limitAtB: PrefixLimit(limit: 2, action: .restart))
+            try await b.start()
+            try await a.start()
+            await a.setAdvertisements(three)
+            await eventually("A hears Cease / Maximum Number of Prefixes Reached") {
+                await a.peerStatus().first?.lastError?.contains("Cease subcode 1") == true
+            }
+            let statusB = await b.peerStatus()
+            let atB = try XCTUnwrap(statusB.first)
+            XCTAssertEqual(atB.lastError, "sent NOTIFICATION: maximum number of prefixes reached (2)")
+            XCTAssertNotEqual(atB.state, .established)
+            XCTAssertEqual(atB.prefixesReceived, 0, "the peer's routes are dropped")
+            await a.shutdown()
+            await b.shutdown()
+        }
+        do {
+            let port = Int.random(in: 20000...40000)
+            let (a, b) = pair(port: port, limitAtB: PrefixLimit(limit: 2, action: .warn))
+            try await b.start()
+            try await a.start()
+            await a.setAdvertisements(three)
+            await eventually("B keeps all three") { await b.peerStatus().first?.prefixesReceived == 3 }
+            let keptAtB = await b.peerStatus()
+            XCTAssertEqual(keptAtB.first?.state, .established)
+            await a.shutdown()
+            await b.shutdown()
+        }
     }
 
     func testOriginationWithdrawalAndShutdown() async throws {

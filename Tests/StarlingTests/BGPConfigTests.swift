@@ -47,8 +47,8 @@ final class BGPConfigTests: XCTestCase {
             asn: 65010
             router_id: 198.18.1.2
             peers:
-              - {address: 198.18.1.1, asn: 65000, bfd: true}
-              - {address: 198.18.1.3, asn: 65000, bfd: {min_tx_ms: 50, min_rx_ms: 200, multiplier: 5}}
+              - {address: 198.18.1.1, asn: 65000, bfd: true, max_prefixes: 100}
+              - {address: 198.18.1.3, asn: 65000, bfd: {min_tx_ms: 50, min_rx_ms: 200, multiplier: 5}, max_prefixes: {limit: 10, action: warn}}
               - {address: 198.18.1.5, asn: 65000, bfd: false, idle_hold_time: 0}
               - {address: 198.18.1.7, asn: 65000, password: "s3cret", ttl_security: true}
             """)
@@ -63,6 +63,9 @@ final class BGPConfigTests: XCTestCase {
         XCTAssertEqual(c.speaker.peers.map(\.idleHoldTime), [.seconds(1), .seconds(1), .zero, .seconds(1)])
         XCTAssertEqual(c.speaker.peers.map(\.password), [nil, nil, nil, "s3cret"])
         XCTAssertEqual(c.speaker.peers.map(\.ttlSecurity), [false, false, false, true])
+        XCTAssertEqual(
+            c.speaker.peers.map(\.maxPrefixes),
+            [PrefixLimit(limit: 100, action: .restart), PrefixLimit(limit: 10, action: .warn), nil, nil])
     }
 
     /// A peer negotiates its own family, and the other one only when a next hop for it is configured.
@@ -131,6 +134,12 @@ final class BGPConfigTests: XCTestCase {
                 "peers[0].password:"
             ),
             (base + "peers: [{address: 198.18.1.1, asn: 1, ttl_security: 255}]\n", "peers[0].ttl_security:"),
+            (base + "peers: [{address: 198.18.1.1, asn: 1, max_prefixes: 0}]\n", "peers[0].max_prefixes.limit:"),
+            (
+                base + "peers: [{address: 198.18.1.1, asn: 1, max_prefixes: {limit: 5, action: drop}}]\n",
+                "peers[0].max_prefixes.action:"
+            ),
+            (base + "peers: [{address: 198.18.1.1, asn: 1, max_prefixes: {max: 5}}]\n", "peers[0].max_prefixes.max: unknown"),
             (base + "peers: [{address: 198.18.1.1, asn: 1, bfd: {min_rx_ms: 0}}]\n", "peers[0].bfd.min_rx_ms:"),
             (base + "peers: [{address: 198.18.1.1, asn: 1, bfd: {multiplier: 256}}]\n", "peers[0].bfd.multiplier:"),
             (base + "peers: [{address: 198.18.1.1, asn: 1, bfd: {interval: 100}}]\n", "peers[0].bfd.interval: unknown"),

@@ -133,7 +133,7 @@ public struct BGPSessionFSM: Sendable {
         case .message(let id, let message): received(message, on: id, now: now)
         case .decodeError(let id, let error): decodeError(error, on: id, now: now)
         case .timersExpired: timersExpired(now: now)
-        case .bfdDown(let reason): bfdDown(reason: reason, now: now)
+        case .localError(let notification, let reason): localError(notification, reason: reason, now: now)
         }
         state = derivedState
         if before != state { pending.append(.stateChanged(from: before, to: state)) }
@@ -225,10 +225,10 @@ public struct BGPSessionFSM: Sendable {
         idleHoldTime = max(configuration.idleHoldTime, .zero)
     }
 
-    /// The path to the peer failed (BFD): every connection with TCP up is dropped with Cease / BFD Down
-    /// (RFC 9384 §2), the session goes to Idle and restarts after the IdleHoldTimer like after any error.
-    mutating func bfdDown(reason: String, now: NIODeadline) {
-        let notification = NotificationMessage(code: .cease, subcode: NotificationSubcode.Cease.bfdDown)
+    /// A local reason to end the session (`FSMEvent.localError`): every connection with TCP up is dropped
+    /// with `notification`, the session goes to Idle and restarts after the IdleHoldTimer like after any
+    /// error.
+    mutating func localError(_ notification: NotificationMessage, reason: String, now: NIODeadline) {
         while let i = connections.firstIndex(where: { $0.phase.tcpUp }) {
             drop(i, notification: notification, reason: reason, fallback: .idle, now: now)
         }

@@ -52,10 +52,11 @@ public enum FSMEvent: Sendable {
     /// Events 9–13 (ConnectRetryTimer, HoldTimer, KeepaliveTimer, DelayOpenTimer, IdleHoldTimer expiry):
     /// every timer whose deadline is at or before `now` fires.
     case timersExpired
-    /// Not an RFC 4271 event: the BFD session with the peer went from Up to Down (RFC 5882 §4.3: the
-    /// path failed, so the session is torn down at once rather than at HoldTimer expiry). Every
-    /// connection past Connect gets Cease / BFD Down (RFC 9384) and the session goes to Idle.
-    case bfdDown(reason: String)
+    /// Not an RFC 4271 event: the speaker ends the session for a local reason that is an error of the
+    /// session (BFD Down, RFC 5882 §4.3 / RFC 9384; prefix limit and out of resources, RFC 4486): every
+    /// connection past Connect gets `notification` and closes, the session goes to Idle, and the
+    /// IdleHoldTimer (with its back-off) runs before the automatic restart.
+    case localError(NotificationMessage, reason: String)
 }
 
 /// What the caller must do, in order.

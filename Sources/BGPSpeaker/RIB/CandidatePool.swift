@@ -10,7 +10,7 @@ final class CandidatePool {
     @exclusivity(unchecked) private(set) var slots: UnsafeMutablePointer<RouteSlot>
     @exclusivity(unchecked) private var capacity: Int
     /// Slots handed out so far (live or on a free list).
-    @exclusivity(unchecked) private var used = 0
+    @exclusivity(unchecked) private(set) var used = 0
     /// Free blocks by size class (`k - 2`).
     @exclusivity(unchecked) private var freeBlocks: [[UInt32]] = []
     /// Live lists.

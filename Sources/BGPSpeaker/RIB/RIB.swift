@@ -117,6 +117,14 @@ public struct RIB: @unchecked Sendable {
     /// The number of distinct attribute sets stored.
     public var attributeSetCount: Int { storage.attrs.count }
 
+    /// The RIB's fixed-width indexes fill up at 2^31 attribute sets, 4 GiB of encoded attributes and
+    /// 2^32 candidate slots (preconditions, since a full index cannot be handled locally). The speaker
+    /// checks this after each UPDATE and resets the peer that brought it here (Cease / Out of
+    /// Resources, RFC 4486), long before: at half of each bound.
+    public var nearCapacity: Bool {
+        storage.attrs.count >= 1 << 30 || storage.attrs.arenaBytes >= 1 << 31 || storage.pool.used >= 1 << 31
+    }
+
     /// The peers known to the RIB (those given info or routes), in id order.
     public var peers: [PeerID] { storage.peerSlots.keys.sorted() }
 

@@ -30,6 +30,8 @@ final class PeerSession {
     var lastError: String?
     /// The BFD session's state, when the peer has `bfd`.
     var bfdState: BFDState?
+    /// The prefix limit's warning was logged; cleared when the count is back under the limit.
+    var prefixLimitWarned = false
     /// UPDATEs changed the Adj-RIB-In since `metricPrefixesIn` was last recorded (it is recorded once
     /// per read batch, not per UPDATE).
     var prefixesInGaugeStale = false

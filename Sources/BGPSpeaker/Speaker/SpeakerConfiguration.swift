@@ -65,6 +65,8 @@ public struct PeerSettings: Sendable, Hashable {
     public var password: String?
     /// GTSM (RFC 5082) for a directly connected peer: send with TTL 255, accept only TTL 255.
     public var ttlSecurity: Bool = false
+    /// At most this many prefixes from the peer, and what to do beyond (RFC 4486 §4); nil for no limit.
+    public var maxPrefixes: PrefixLimit?
 
     public init(
         address: IPAddress, port: Int = 179, peerAS: UInt32, localAddress: IPAddress? = nil, holdTime: UInt16 = 90,
@@ -93,6 +95,23 @@ public struct PeerSettings: Sendable, Hashable {
         try PeerConfiguration(
             localAS: localAS, routerID: routerID, peerAS: peerAS, holdTime: holdTime,
             connectRetryTime: connectRetryTime, passive: passive, idleHoldTime: idleHoldTime, families: families)
+    }
+}
+
+/// A per-peer prefix limit.
+public struct PrefixLimit: Sendable, Hashable {
+    public enum Action: String, Sendable, Hashable {
+        /// Log a warning (once per crossing) and keep the routes.
+        case warn
+        /// Cease / Maximum Number of Prefixes Reached, drop the peer's routes, reconnect after the
+        /// IdleHoldTimer.
+        case restart
+    }
+    public var limit: Int
+    public var action: Action
+    public init(limit: Int, action: Action = .restart) {
+        self.limit = limit
+        self.action = action
     }
 }
 

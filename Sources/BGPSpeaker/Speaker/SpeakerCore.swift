@@ -451,7 +451,46 @@ final class SpeakerCore {
             return
         }
         deliver(decoded.update, peer: peer)
+        if checkLimits(peer, family: decoded.update.attributes.mpReach?.family ?? .ipv4Unicast) { return }
         scheduleTimer(peer)
+    }
+
+    /// After an UPDATE from `peer`: its prefix limit (RFC 4486 §4) and the RIB's capacity. Returns true
+    /// when the session was reset.
+    private func checkLimits(_ peer: PeerSession, family: AddressFamily) -> Bool {
+        if rib.nearCapacity {
+            peer.logger.critical("RIB near its capacity: resetting the session that filled it")
+            run(
+                .localError(
+                    NotificationMessage(code: .cease, subcode: NotificationSubcode.Cease.outOfResources),
+                    reason: "sent NOTIFICATION: out of resources (RIB near its capacity)"), on: peer)
+            return true
+        }
+        guard let limit = peer.settings.maxPrefixes else { return false }
+        let count = rib.prefixCount(of: peer.id)
+        guard count > limit.limit else {
+            peer.prefixLimitWarned = false
+            return false
+        }
+        switch limit.action {
+        case .warn:
+            if !peer.prefixLimitWarned {
+                peer.prefixLimitWarned = true
+                peer.logger.warning("prefix limit exceeded: \(count) prefixes received, limit \(limit.limit)")
+            }
+            return false
+        case .restart:
+            peer.logger.warning("prefix limit exceeded: \(count) prefixes received, limit \(limit.limit); resetting")
+            // RFC 4486 §4: Data is AFI (2 octets), SAFI (1) and the upper bound (4).
+            var data: [UInt8] = [UInt8(family.afi.rawValue >> 8), UInt8(family.afi.rawValue & 0xFF), family.safi.rawValue]
+            withUnsafeBytes(of: UInt32(clamping: limit.limit).bigEndian) { data += $0 }
+            run(
+                .localError(
+                    NotificationMessage(
+                        code: .cease, subcode: NotificationSubcode.Cease.maximumPrefixesReached, data: data),
+                    reason: "sent NOTIFICATION: maximum number of prefixes reached (\(limit.limit))"), on: peer)
+            return true
+        }
     }
 
     /// Applies an UPDATE received in Established to the RIB. The prefixes-received gauge is brought up
@@ -491,7 +530,11 @@ final class SpeakerCore {
         guard let peer = peers[address] else { return }
         peer.bfdState = to
         guard from == .up, to == .down else { return }
-        run(.bfdDown(reason: "BFD session down: \(diagnostic)"), on: peer)
+        // RFC 9384 §2: Cease / BFD Down.
+        run(
+            .localError(
+                NotificationMessage(code: .cease, subcode: NotificationSubcode.Cease.bfdDown),
+                reason: "BFD session down: \(diagnostic)"), on: peer)
     }
 
     // MARK: - FSM
@@ -504,6 +547,7 @@ final class SpeakerCore {
 
     private func execute(_ actions: [FSMAction], peer: PeerSession) {
         var toFlush: [ConnectionID] = []
+        var deliveredFamily: AddressFamily?
         for action in actions {
             switch action {
             case .connect(let id):
@@ -520,6 +564,7 @@ final class SpeakerCore {
                 established(peer, connection: id, negotiated: negotiated)
             case .deliverUpdate(let update):
                 deliver(update, peer: peer)
+                deliveredFamily = update.attributes.mpReach?.family ?? .ipv4Unicast
             case .deliverRouteRefresh(let refresh):
                 // RFC 7313 §3.2: subtypes 1 and 2 (BoRR/EoRR) mark the peer's own re-advertisement;
                 // only subtype 0 is a request (RFC 2918 §4).
@@ -546,6 +591,7 @@ final class SpeakerCore {
             }
         }
         for id in toFlush { peer.channels[id]?.flush() }
+        if let family = deliveredFamily { _ = checkLimits(peer, family: family) }
     }
 
     private func established(_ peer: PeerSession, connection id: ConnectionID, negotiated: NegotiatedSession) {

@@ -12,7 +12,8 @@ import Yams
 ///   - {address: 198.18.1.1, asn: 65000, local_address: 198.18.1.2, hold_time: 9, passive: false,
 ///      bfd: {min_tx_ms: 100, min_rx_ms: 100, multiplier: 3},   # or bfd: true (100/100/3)
 ///      idle_hold_time: 1,   # s in Idle after an error, doubling per error up to 60; 0: no damping
-///      password: "secret", ttl_security: true}   # TCP-MD5 (RFC 2385), GTSM (RFC 5082)
+///      password: "secret", ttl_security: true,   # TCP-MD5 (RFC 2385), GTSM (RFC 5082)
+///      max_prefixes: {limit: 1000, action: restart}}   # or warn; `max_prefixes: 1000` restarts
 /// announce:
 ///   - 192.0.2.10/32
 ///   - {prefix: "2001:db8::10/128", communities: ["65010:100"], large_communities: ["65010:1:2"], med: 10}
@@ -37,6 +38,23 @@ struct BGPConfigFile: Decodable {
         var idle_hold_time: Int?
         var password: String?
         var ttl_security: Bool?
+        var max_prefixes: MaxPrefixes?
+    }
+    /// `max_prefixes: N` (restart beyond N) or `{limit: N, action: warn|restart}`.
+    struct MaxPrefixes: Decodable {
+        var limit: Int
+        var action: String?
+
+        init(from decoder: any Decoder) throws {
+            if let n = try? decoder.singleValueContainer().decode(Int.self) {
+                limit = n
+                return
+            }
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            limit = try c.decode(Int.self, forKey: .limit)
+            action = try c.decodeIfPresent(String.self, forKey: .action)
+        }
+        enum CodingKeys: String, CodingKey { case limit, action }
     }
     /// `bfd: true` (100 ms × 3), `bfd: false`, or the timers.
     struct BFD: Decodable {
@@ -144,9 +162,10 @@ enum BGPConfigLoader {
                 peer,
                 [
                     "address", "asn", "local_address", "hold_time", "passive", "port", "connect_retry",
-                    "next_hop_ipv4", "next_hop_ipv6", "families", "bfd", "idle_hold_time", "password", "ttl_security",
+                    "next_hop_ipv4", "next_hop_ipv6", "families", "bfd", "idle_hold_time", "password", "ttl_security", "max_prefixes",
                 ], "peers[\(i)]")
             try check((peer as? [String: Any])?["bfd"], ["min_tx_ms", "min_rx_ms", "multiplier"], "peers[\(i)].bfd")
+            try check((peer as? [String: Any])?["max_prefixes"], ["limit", "action"], "peers[\(i)].max_prefixes")
         }
         for (i, a) in ((top["announce"] as? [Any]) ?? []).enumerated() {
             try check(a, ["prefix", "communities", "large_communities", "med", "local_pref"], "announce[\(i)]")
@@ -238,6 +257,16 @@ enum BGPConfigLoader {
                 settings.password = password
             }
             settings.ttlSecurity = p.ttl_security ?? false
+            if let m = p.max_prefixes {
+                guard m.limit >= 1 else {
+                    throw ConfigError(field: "\(f).max_prefixes.limit", message: "must be at least 1")
+                }
+                let action = m.action.map { $0.lowercased() } ?? "restart"
+                guard let a = PrefixLimit.Action(rawValue: action) else {
+                    throw ConfigError(field: "\(f).max_prefixes.action", message: "'\(action)' is not warn or restart")
+                }
+                settings.maxPrefixes = PrefixLimit(limit: m.limit, action: a)
+            }
             if let t = p.idle_hold_time {
                 // RFC 4271 §8.1.1 DampPeerOscillations: the wait in Idle after an error, doubling per error
                 // up to 60 s (or this value, if larger); 0 switches damping off (BIRD `error wait time`).
