@@ -138,9 +138,11 @@ final class SpeakerLoopbackTests: XCTestCase {
         let advertised = await a.peerStatus().first?.prefixesAdvertised
         XCTAssertEqual(advertised, 1)
 
-        // Shutdown withdraws, then closes with Cease.
-        await a.shutdown()
+        // Shutdown withdraws, then closes with Cease / Administrative Shutdown and its RFC 9003 text.
+        await a.shutdown(communication: "maintenance window 42")
         await eventually("B sees the session go down") { await b.peerStatus().first?.state != .established }
+        let downAtB = await b.peerStatus().first?.lastError
+        XCTAssertEqual(downAtB, #"received NOTIFICATION: Cease subcode 2: "maintenance window 42""#)
         let received = await b.peerStatus().first?.prefixesReceived
         XCTAssertEqual(received, 0)
         let locRIB = await b.locRIBCount()

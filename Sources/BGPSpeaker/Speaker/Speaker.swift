@@ -75,9 +75,12 @@ public final class Speaker: Sendable {
     }
 
     /// Withdraws every advertised prefix, closes every session with Cease / Administrative Shutdown
-    /// and closes the listeners. Waits at most `timeout` for the peers' sockets to drain.
-    public func shutdown(timeout: TimeAmount = .seconds(5)) async {
-        let done = eventLoop.flatSubmit { self.core.value.shutdown() }
+    /// carrying `communication` (RFC 9003) and closes the listeners. Waits at most `timeout` for the
+    /// peers' sockets to drain.
+    public func shutdown(timeout: TimeAmount = .seconds(5), communication: String? = "Starling speaker shutting down")
+        async
+    {
+        let done = eventLoop.flatSubmit { self.core.value.shutdown(communication: communication) }
         let timer = eventLoop.scheduleTask(in: timeout) {}
         _ = try? await done.or(timer.futureResult).get()
         timer.cancel()

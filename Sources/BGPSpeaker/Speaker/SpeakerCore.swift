@@ -95,7 +95,7 @@ final class SpeakerCore {
         return EventLoopFuture.andAllSucceed(futures, on: eventLoop)
     }
 
-    func shutdown() -> EventLoopFuture<Void> {
+    func shutdown(communication: String?) -> EventLoopFuture<Void> {
         shuttingDown = true
         // Withdraw first, so routers move traffic before the sessions close.
         desired = [:]
@@ -103,6 +103,8 @@ final class SpeakerCore {
         var closes: [EventLoopFuture<Void>] = []
         for peer in peers.values {
             closes += peer.channels.values.map { $0.closeFuture }
+            // RFC 9003: the operator on the other side reads why in its log.
+            peer.fsm.shutdownCommunication = communication
             run(.manualStop, on: peer)
             peer.timer?.cancel()
         }
@@ -181,6 +183,7 @@ final class SpeakerCore {
     }
 
     private func removePeer(_ peer: PeerSession) {
+        peer.fsm.shutdownCommunication = "peer removed from or changed in the configuration"
         run(.manualStop, on: peer)
         peer.timer?.cancel()
         peer.timer = nil
