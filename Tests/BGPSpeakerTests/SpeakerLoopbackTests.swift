@@ -63,7 +63,9 @@ final class SpeakerLoopbackTests: XCTestCase {
     /// Reached and its routes dropped; with `warn` the routes stay and the session too.
     func testPrefixLimit() async throws {
         let three: [IPPrefix: OriginatedRoute] = Dictionary(
-            uniqueKeysWithValues: ["192.0.2.1/32", "192.0.2.2/32", "192.0.2.3/32"].map { (IPPrefix($0)!, OriginatedRoute()) })
+            uniqueKeysWithValues: ["192.0.2.1/32", "192.0.2.2/32", "192.0.2.3/32"].map {
+                (IPPrefix($0)!, OriginatedRoute())
+            })
         do {
             let port = Int.random(in: 20000...40000)
             let (a, b) = pair(port: port, limitAtB: PrefixLimit(limit: 2, action: .restart))

@@ -139,7 +139,10 @@ final class BGPConfigTests: XCTestCase {
                 base + "peers: [{address: 198.18.1.1, asn: 1, max_prefixes: {limit: 5, action: drop}}]\n",
                 "peers[0].max_prefixes.action:"
             ),
-            (base + "peers: [{address: 198.18.1.1, asn: 1, max_prefixes: {max: 5}}]\n", "peers[0].max_prefixes.max: unknown"),
+            (
+                base + "peers: [{address: 198.18.1.1, asn: 1, max_prefixes: {max: 5}}]\n",
+                "peers[0].max_prefixes.max: unknown"
+            ),
             (base + "peers: [{address: 198.18.1.1, asn: 1, bfd: {min_rx_ms: 0}}]\n", "peers[0].bfd.min_rx_ms:"),
             (base + "peers: [{address: 198.18.1.1, asn: 1, bfd: {multiplier: 256}}]\n", "peers[0].bfd.multiplier:"),
             (base + "peers: [{address: 198.18.1.1, asn: 1, bfd: {interval: 100}}]\n", "peers[0].bfd.interval: unknown"),

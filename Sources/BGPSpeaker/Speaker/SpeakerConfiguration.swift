@@ -67,6 +67,9 @@ public struct PeerSettings: Sendable, Hashable {
     public var ttlSecurity: Bool = false
     /// At most this many prefixes from the peer, and what to do beyond (RFC 4486 §4); nil for no limit.
     public var maxPrefixes: PrefixLimit?
+    /// SendHoldTime (RFC 9687): how long our data may wait to reach the socket; nil for the RFC's
+    /// suggestion, the larger of 8 minutes and twice the hold time.
+    public var sendHoldTime: TimeAmount?
 
     public init(
         address: IPAddress, port: Int = 179, peerAS: UInt32, localAddress: IPAddress? = nil, holdTime: UInt16 = 90,

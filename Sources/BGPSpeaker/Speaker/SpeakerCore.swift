@@ -485,7 +485,9 @@ final class SpeakerCore {
         case .restart:
             peer.logger.warning("prefix limit exceeded: \(count) prefixes received, limit \(limit.limit); resetting")
             // RFC 4486 §4: Data is AFI (2 octets), SAFI (1) and the upper bound (4).
-            var data: [UInt8] = [UInt8(family.afi.rawValue >> 8), UInt8(family.afi.rawValue & 0xFF), family.safi.rawValue]
+            var data: [UInt8] = [
+                UInt8(family.afi.rawValue >> 8), UInt8(family.afi.rawValue & 0xFF), family.safi.rawValue,
+            ]
             withUnsafeBytes(of: UInt32(clamping: limit.limit).bigEndian) { data += $0 }
             run(
                 .localError(
@@ -517,6 +519,28 @@ final class SpeakerCore {
         guard count != peer.prefixesInGaugeValue else { return }
         peer.prefixesInGaugeValue = count
         peer.metricPrefixesIn.record(count)
+    }
+
+    /// RFC 9687 §4: "the SendHoldTime SHOULD be ... 8 minutes or twice the negotiated Hold Time, whichever
+    /// is greater" (the configured hold time before the OPEN exchange).
+    func sendHoldTime(peerAddress: IPAddress) -> TimeAmount {
+        guard let peer = peers[peerAddress] else { return .minutes(8) }
+        if let configured = peer.settings.sendHoldTime { return configured }
+        let hold = Int64(peer.fsm.negotiated?.holdTime ?? peer.settings.holdTime)
+        return max(.minutes(8), .seconds(2 * hold))
+    }
+
+    /// Nothing we sent reached the socket for the SendHoldTime: the peer stopped reading (RFC 9687 §3).
+    func sendHoldTimerExpired(peerAddress: IPAddress, id: ConnectionID) {
+        guard let peer = peers[peerAddress], peer.channels[id] != nil else { return }
+        let hold = sendHoldTime(peerAddress: peerAddress)
+        peer.logger.error("send hold timer expired: the peer has not read for \(hold.nanoseconds / 1_000_000_000) s")
+        // "the local system ... MUST send a NOTIFICATION message with the Send Hold Timer Expired error code
+        // (if possible) and MUST close the connection".
+        run(
+            .localError(
+                NotificationMessage(code: .sendHoldTimerExpired, subcode: 0),
+                reason: "sent NOTIFICATION: send hold timer expired (RFC 9687)"), on: peer)
     }
 
     func decodeError(_ error: BGPError, peerAddress: IPAddress, id: ConnectionID) {

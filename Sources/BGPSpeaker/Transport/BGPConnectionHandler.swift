@@ -10,8 +10,14 @@ import NIOCore
 /// UPDATE hot path). Behaviour is the same: frames are delivered in order as soon as they are whole;
 /// after a framing error (reported once, as `ByteToMessageHandler` does through `errorCaught`) the rest
 /// of the stream is discarded; a partial message at end of stream is dropped.
-final class BGPConnectionHandler: ChannelInboundHandler {
+///
+/// Outbound it keeps the SendHoldTimer (RFC 9687): at a flush with nothing pending it queues an empty
+/// marker behind the data and starts the timer; the marker's completion (everything before it reached
+/// the socket) stops it. A peer that stops reading fills its window and our socket buffer, the marker
+/// never completes, and at expiry the core ends the session instead of waiting forever.
+final class BGPConnectionHandler: ChannelDuplexHandler {
     typealias InboundIn = ByteBuffer
+    typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
     private let core: SpeakerCore
@@ -25,6 +31,8 @@ final class BGPConnectionHandler: ChannelInboundHandler {
     private var delivering = false
     /// Set after a framing error: the stream can no longer be trusted and is discarded.
     private var failed = false
+    /// The SendHoldTimer, running while flushed data has not all reached the socket.
+    private var sendHoldTimer: Scheduled<Void>?
 
     init(core: SpeakerCore, peerAddress: IPAddress, connection: ConnectionID, inbound: Bool) {
         self.core = core
@@ -77,7 +85,25 @@ final class BGPConnectionHandler: ChannelInboundHandler {
         context.fireChannelReadComplete()
     }
 
+    func flush(context: ChannelHandlerContext) {
+        if sendHoldTimer == nil {
+            let loop = context.eventLoop.assumeIsolated()
+            let marker = context.eventLoop.makePromise(of: Void.self)
+            context.write(wrapOutboundOut(context.channel.allocator.buffer(capacity: 0)), promise: marker)
+            sendHoldTimer = loop.scheduleTask(in: core.sendHoldTime(peerAddress: peerAddress)) { [self] in
+                core.sendHoldTimerExpired(peerAddress: peerAddress, id: connection)
+            }
+            marker.futureResult.assumeIsolated().whenComplete { [self] _ in
+                sendHoldTimer?.cancel()
+                sendHoldTimer = nil
+            }
+        }
+        context.flush()
+    }
+
     func channelInactive(context: ChannelHandlerContext) {
+        sendHoldTimer?.cancel()
+        sendHoldTimer = nil
         // A partial message left at end of stream has nobody to be answered to (see BGPFrameDecoder).
         stream.reset()
         core.connectionClosed(peerAddress: peerAddress, id: connection)

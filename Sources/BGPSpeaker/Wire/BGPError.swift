@@ -12,6 +12,8 @@ public struct NotificationCode: RawRepresentable, Sendable, Hashable, CustomStri
     public static let fsmError = Self(rawValue: 5)
     public static let cease = Self(rawValue: 6)
     public static let routeRefreshMessageError = Self(rawValue: 7)
+    /// RFC 9687 §3.
+    public static let sendHoldTimerExpired = Self(rawValue: 8)
     public var description: String {
         switch self {
         case .messageHeaderError: "Message Header Error"
@@ -21,6 +23,7 @@ public struct NotificationCode: RawRepresentable, Sendable, Hashable, CustomStri
         case .fsmError: "Finite State Machine Error"
         case .cease: "Cease"
         case .routeRefreshMessageError: "ROUTE-REFRESH Message Error"
+        case .sendHoldTimerExpired: "Send Hold Timer Expired"
         default: "error-code-\(rawValue)"
         }
     }

@@ -162,7 +162,8 @@ enum BGPConfigLoader {
                 peer,
                 [
                     "address", "asn", "local_address", "hold_time", "passive", "port", "connect_retry",
-                    "next_hop_ipv4", "next_hop_ipv6", "families", "bfd", "idle_hold_time", "password", "ttl_security", "max_prefixes",
+                    "next_hop_ipv4", "next_hop_ipv6", "families", "bfd", "idle_hold_time", "password", "ttl_security",
+                    "max_prefixes",
                 ], "peers[\(i)]")
             try check((peer as? [String: Any])?["bfd"], ["min_tx_ms", "min_rx_ms", "multiplier"], "peers[\(i)].bfd")
             try check((peer as? [String: Any])?["max_prefixes"], ["limit", "action"], "peers[\(i)].max_prefixes")
