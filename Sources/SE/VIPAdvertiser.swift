@@ -49,8 +49,11 @@ public enum VIPAdvertiser {
     /// - Parameter gracefulShutdown: the SE is about to stop (RFC 8326): what would be advertised still is,
     ///   with the GRACEFUL_SHUTDOWN community and, to iBGP peers, LOCAL_PREF 0, so that routers move
     ///   traffic to the other SEs before the withdrawal. `draining` (the withdrawal) wins over it.
+    /// - Parameter communities: the communities of a VIP's route (the `bgp_profile`'s `community` and
+    ///   `ip_communities`), named in the decision's reason.
     public static func desired(
-        _ services: [ServiceState], draining: Bool, gracefulShutdown: Bool = false, communities: [Community] = []
+        _ services: [ServiceState], draining: Bool, gracefulShutdown: Bool = false,
+        communities: (IPAddress) -> [Community] = { _ in [] }
     ) -> (routes: [IPPrefix: OriginatedRoute], decisions: [Decision]) {
         var routes: [IPPrefix: OriginatedRoute] = [:]
         var decisions: [Decision] = []
@@ -67,10 +70,14 @@ public enum VIPAdvertiser {
                 continue
             }
             var any = false
+            var tagged: [String] = []
             for vip in s.vips {
                 guard let prefix = hostPrefix(vip) else { continue }
                 var route = routes[prefix] ?? OriginatedRoute()
-                route.communities = communities
+                route.communities = communities(vip)
+                if !route.communities.isEmpty {
+                    tagged.append("\(vip) with \(route.communities.map(\.description).joined(separator: " "))")
+                }
                 if gracefulShutdown {
                     // RFC 8326 §4: "the GRACEFUL_SHUTDOWN community ... and, for iBGP, LOCAL_PREF set to 0".
                     route.communities.append(.gracefulShutdown)
@@ -86,7 +93,8 @@ public enum VIPAdvertiser {
                         ? "VIP is loopback-only (127.0.0.0/8 or ::1)"
                         : gracefulShutdown
                             ? "SE is shutting down: advertised with GRACEFUL_SHUTDOWN (RFC 8326) until withdrawn"
-                            : "up: \(s.serversUp) server(s) up"))
+                            : "up: \(s.serversUp) server(s) up"
+                                + (tagged.isEmpty ? "" : "; communities: \(tagged.joined(separator: ", "))")))
         }
         return (routes, decisions)
     }

@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// The `bgp_profile` of a `vrfcontext` (Avi `BgpProfile`): how SEs peer with upstream routers.
 public struct BgpProfile: Codable, Sendable, Hashable {
     public var local_as: UInt32
@@ -6,6 +10,11 @@ public struct BgpProfile: Codable, Sendable, Hashable {
     public var keepalive_interval: Int?
     public var send_community: Bool?
     public var peers: [BgpPeer]?
+    /// Communities on every VIP route (Avi `community`): `ASN:VALUE` (16 bits each), `no-export`,
+    /// `no-advertise`, `local-AS` (NO_EXPORT_SUBCONFED) or `internet` (none).
+    public var community: [String]?
+    /// More communities for the VIPs in an address range (Avi `ip_communities`).
+    public var ip_communities: [IpCommunity]?
 
     public init(
         local_as: UInt32, ibgp: Bool? = nil, hold_time: Int? = nil, keepalive_interval: Int? = nil,
@@ -38,6 +47,99 @@ public struct BgpProfile: Codable, Sendable, Hashable {
         for (i, p) in (peers ?? []).enumerated() {
             try p.validate(field: "\(field).peers[\(i)]")
         }
+        for (i, c) in (community ?? []).enumerated() where BgpCommunity.parse(c) == nil {
+            throw ModelError(field: "\(field).community[\(i)]", message: BgpCommunity.expected(c))
+        }
+        for (i, r) in (ip_communities ?? []).enumerated() {
+            try r.validate(field: "\(field).ip_communities[\(i)]")
+        }
+    }
+
+    /// The communities a VIP route carries: `community` and those of every `ip_communities` range holding
+    /// the VIP, in that order without repeats; none when `send_community` is false. Values are the
+    /// 32-bit RFC 1997 form.
+    public func communities(for vip: String) -> [UInt32] {
+        guard send_community ?? true else { return [] }
+        var texts = community ?? []
+        for r in ip_communities ?? [] where r.contains(vip) { texts += r.community }
+        var out: [UInt32] = []
+        for t in texts {
+            guard let c = BgpCommunity.parse(t), let value = c else { continue }
+            if !out.contains(value) { out.append(value) }
+        }
+        return out
+    }
+}
+
+/// Communities for the VIPs from `ip_begin` to `ip_end` (Avi `IpCommunity`).
+public struct IpCommunity: Codable, Sendable, Hashable {
+    public var ip_begin: IpAddr
+    /// The last address of the range; the range is `ip_begin` alone when absent.
+    public var ip_end: IpAddr?
+    public var community: [String]
+
+    public init(ip_begin: IpAddr, ip_end: IpAddr? = nil, community: [String]) {
+        self.ip_begin = ip_begin
+        self.ip_end = ip_end
+        self.community = community
+    }
+
+    public func validate(field: String) throws(ModelError) {
+        try ip_begin.validate(field: "\(field).ip_begin")
+        try ip_end?.validate(field: "\(field).ip_end")
+        if let end = ip_end {
+            guard let a = Self.key(ip_begin.addr), let b = Self.key(end.addr), a.count == b.count else {
+                throw ModelError(field: "\(field).ip_end", message: "must be of the same family as ip_begin")
+            }
+            guard a.lexicographicallyPrecedes(b) || a == b else {
+                throw ModelError(field: "\(field).ip_end", message: "must not be below ip_begin")
+            }
+        }
+        if community.isEmpty {
+            throw ModelError(field: "\(field).community", message: "at least one community is needed")
+        }
+        for (i, c) in community.enumerated() where BgpCommunity.parse(c) == nil {
+            throw ModelError(field: "\(field).community[\(i)]", message: BgpCommunity.expected(c))
+        }
+    }
+
+    /// Whether `address` lies in the range (same family, `ip_begin` ≤ address ≤ `ip_end`).
+    public func contains(_ address: String) -> Bool {
+        guard let a = Self.key(address), let begin = Self.key(ip_begin.addr), a.count == begin.count else {
+            return false
+        }
+        let end = ip_end.flatMap { Self.key($0.addr) } ?? begin
+        return !a.lexicographicallyPrecedes(begin) && !end.lexicographicallyPrecedes(a)
+    }
+
+    /// The address's octets (4 or 16), comparable in address order.
+    static func key(_ text: String) -> [UInt8]? {
+        var v4 = in_addr()
+        if inet_pton(AF_INET, text, &v4) == 1 { return withUnsafeBytes(of: v4) { Array($0) } }
+        var v6 = in6_addr()
+        if inet_pton(AF_INET6, text, &v6) == 1 { return withUnsafeBytes(of: v6) { Array($0) } }
+        return nil
+    }
+}
+
+/// Avi's community strings.
+public enum BgpCommunity {
+    /// The 32-bit value, nil inside for `internet` (no community), nil for text that is no community.
+    public static func parse(_ text: String) -> UInt32?? {
+        switch text.lowercased() {
+        case "internet": return .some(nil)
+        case "no-export", "no_export": return 0xFFFF_FF01
+        case "no-advertise", "no_advertise": return 0xFFFF_FF02
+        case "local-as", "local_as", "no-export-subconfed": return 0xFFFF_FF03
+        default: break
+        }
+        let parts = text.split(separator: ":", omittingEmptySubsequences: false)
+        guard parts.count == 2, let a = UInt16(parts[0]), let v = UInt16(parts[1]) else { return nil }
+        return .some(UInt32(a) << 16 | UInt32(v))
+    }
+
+    static func expected(_ text: String) -> String {
+        "'\(text)' is not ASN:VALUE (16 bits each), no-export, no-advertise, local-AS or internet"
     }
 }
 

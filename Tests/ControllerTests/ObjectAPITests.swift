@@ -141,6 +141,21 @@ final class ObjectAPITests: XCTestCase {
                     "bgp_profile.peers[0].remote_as"
                 ),
                 ("vrfcontext", #"{"name": "v", "bfd_profile": {"mintx": 5}}"#, "bfd_profile.mintx"),
+                (
+                    "vrfcontext",
+                    #"{"name": "v", "bgp_profile": {"local_as": 65001, "community": ["65001:100", "70000:1"]}}"#,
+                    "bgp_profile.community[1]"
+                ),
+                (
+                    "vrfcontext",
+                    #"{"name": "v", "bgp_profile": {"local_as": 65001, "ip_communities": [{"ip_begin": {"addr": "192.0.2.9", "type": "V4"}, "ip_end": {"addr": "192.0.2.1", "type": "V4"}, "community": ["1:1"]}]}}"#,
+                    "bgp_profile.ip_communities[0].ip_end"
+                ),
+                (
+                    "vrfcontext",
+                    #"{"name": "v", "bgp_profile": {"local_as": 65001, "ip_communities": [{"ip_begin": {"addr": "192.0.2.9", "type": "V4"}, "community": []}]}}"#,
+                    "bgp_profile.ip_communities[0].community"
+                ),
                 ("vrfcontext", #"{"name": "v", "bfd_profile": {"minrx": 4000001}}"#, "bfd_profile.minrx"),
                 ("vrfcontext", #"{"name": "v", "bfd_profile": {"multi": 0}}"#, "bfd_profile.multi"),
                 ("vrfcontext", #"{"name": "v", "bfd_profile": {"multi": "3"}}"#, "bfd_profile.multi"),

@@ -52,6 +52,10 @@ final class StandaloneSETests: XCTestCase {
             try Wait.until("router has \(Self.vip) via the SE", timeout: 15) {
                 try KernelRoute.nextHops(of: "\(Self.vip)/32", in: segment.router) == [seAddress]
             }
+            // The bgp_profile's communities, and those of the VIP's ip_communities range, reach the router.
+            let tagged = try router.birdc(["show", "route", "for", Self.vip, "all"])
+            XCTAssertTrue(tagged.contains("(65001,100) (65001,200)"), tagged)
+            XCTAssertTrue(tagged.contains("no_export") || tagged.contains("(65535,65281)"), tagged)
             // The VIP is on the SE's lo and serves through the proxy; the server sees the SE's data address.
             let body = try segment.router.exec(["curl", "-sS", "-m", "5", "http://\(Self.vip)/"])
             XCTAssertEqual(body, "server=srv1 client=\(seAddress)\n")
@@ -97,6 +101,8 @@ final class StandaloneSETests: XCTestCase {
         """
         {
           "vrfcontext": [{"name": "global", "bgp_profile": {"local_as": 65001, "hold_time": 9,
+            "community": ["65001:100"], "ip_communities": [{"ip_begin": {"addr": "\(vip)", "type": "V4"},
+              "community": ["65001:200", "no-export"]}],
             "peers": [{"peer_ip": {"addr": "\(router)", "type": "V4"}, "remote_as": 65000}]}}],
           "healthmonitor": [{"name": "hm", "type": "HEALTH_MONITOR_HTTP", "send_interval": 2, "receive_timeout": 1,
             "successful_checks": 1, "failed_checks": 2,

@@ -48,6 +48,35 @@ final class VIPAdvertiserTests: XCTestCase {
         XCTAssertTrue(VIPAdvertiser.desired([state()], draining: true, gracefulShutdown: true).routes.isEmpty)
     }
 
+    /// Avi `bgp_profile.community` on every VIP, `ip_communities` on the VIPs of their range, nothing with
+    /// `send_community: false`; the decision names them.
+    func testCommunitiesFromTheProfile() throws {
+        var profile = BgpProfile(local_as: 65001)
+        profile.community = ["65001:100", "internet"]
+        profile.ip_communities = [
+            IpCommunity(
+                ip_begin: IpAddr(addr: "192.0.2.8", type: .v4), ip_end: IpAddr(addr: "192.0.2.15", type: .v4),
+                community: ["65001:200", "no-export", "65001:100"]),
+            IpCommunity(ip_begin: IpAddr(addr: "2001:db8::10", type: .v6), community: ["65001:600"]),
+        ]
+        XCTAssertNoThrow(try profile.validate())
+        XCTAssertEqual(profile.communities(for: "192.0.2.10"), [0xFDE9_0064, 0xFDE9_00C8, 0xFFFF_FF01])
+        XCTAssertEqual(profile.communities(for: "192.0.2.16"), [0xFDE9_0064])
+        XCTAssertEqual(profile.communities(for: "2001:db8::10"), [0xFDE9_0064, 0xFDE9_0258])
+        XCTAssertEqual(profile.communities(for: "2001:db8::11"), [0xFDE9_0064])
+        let r = VIPAdvertiser.desired(
+            [state()], draining: false,
+            communities: { profile.communities(for: $0.description).map(Community.init(rawValue:)) })
+        XCTAssertEqual(
+            r.routes[IPPrefix("192.0.2.10/32")!]?.communities,
+            [Community(asn: 65001, value: 100), Community(asn: 65001, value: 200), .noExport])
+        XCTAssertEqual(r.routes[IPPrefix("2001:db8::10/128")!]?.communities.count, 2)
+        XCTAssertTrue(
+            r.decisions[0].reason.contains("192.0.2.10 with 65001:100 65001:200 65535:65281"), r.decisions[0].reason)
+        profile.send_community = false
+        XCTAssertEqual(profile.communities(for: "192.0.2.10"), [])
+    }
+
     func testLoopbackVIPsAreNeverAdvertised() {
         let r = VIPAdvertiser.desired(
             [state { $0.vips = [IPAddress("127.0.0.1")!, IPAddress("::1")!] }], draining: false)

@@ -52,6 +52,8 @@ public actor SEEngine {
     private var draining = false
     /// Drain has begun: VIPs carry GRACEFUL_SHUTDOWN until `draining` withdraws them.
     private var gracefulShutdown = false
+    /// The `global` vrfcontext's BGP profile: its communities go on the VIP routes.
+    private var bgpProfile: BgpProfile?
     /// Per service id: why the data plane could not apply it (from `DataPlane.apply`).
     private var dataPlaneProblems: [String: String] = [:]
     private var decisions: [String: VIPAdvertiser.Decision] = [:]
@@ -75,6 +77,7 @@ public actor SEEngine {
     /// Applies a full desired state: the virtual services placed on this SE and the `global` vrfcontext.
     public func apply(version: Int, services: [ResolvedVirtualService], vrf: VrfContext?) async {
         guard !draining && !gracefulShutdown else { return }
+        bgpProfile = vrf?.bgp_profile
         let next = services.map(ServicePlan.init)
         let removedVIPs = Set(plans.flatMap(\.vips)).subtracting(next.flatMap(\.vips))
         let deadline = ContinuousClock.now.advanced(by: options.drainTimeout)
@@ -118,7 +121,10 @@ public actor SEEngine {
                     name: plan.id, vips: plan.vips, enabled: plan.enabled, placedHere: true,
                     enableRHI: plan.enableRHI, serversUp: health[plan.id]?.serversUp ?? 0, blocker: blocker))
         }
-        let (routes, list) = VIPAdvertiser.desired(states, draining: draining, gracefulShutdown: gracefulShutdown)
+        let profile = bgpProfile
+        let (routes, list) = VIPAdvertiser.desired(
+            states, draining: draining, gracefulShutdown: gracefulShutdown,
+            communities: { vip in (profile?.communities(for: vip.description) ?? []).map(Community.init(rawValue:)) })
         let previous = decisions
         decisions = Dictionary(list.map { ($0.service, $0) }, uniquingKeysWith: { a, _ in a })
         for (id, d) in decisions where previous[id] != d {
