@@ -14,7 +14,8 @@ final class SpeakerLoopbackTests: XCTestCase {
     override func tearDown() { try? group.syncShutdownGracefully() }
 
     private func pair(
-        port: Int, activeSideBindsLocalAddress: Bool = true, limitAtB: PrefixLimit? = nil
+        port: Int, activeSideBindsLocalAddress: Bool = true, limitAtB: PrefixLimit? = nil,
+        bfdPorts: (a: Int, b: Int)? = nil
     ) -> (Speaker, Speaker) {
         var logger = Logger(label: "test")
         logger.logLevel = .critical
@@ -23,12 +24,19 @@ final class SpeakerLoopbackTests: XCTestCase {
                 localAS: 65001, routerID: IPv4Address("10.0.0.1")!, listenAddresses: [IPAddress("127.0.0.1")!],
                 listenPort: port,
                 peers: [
-                    PeerSettings(
-                        address: IPAddress("127.0.0.2")!, port: port, peerAS: 65002,
-                        localAddress: activeSideBindsLocalAddress ? IPAddress("127.0.0.1") : nil, holdTime: 9,
-                        connectRetryTime: .milliseconds(200),
-                        nextHopV6: IPv6Address("2001:db8:ffff::1"))
-                ]),
+                    {
+                        var p = PeerSettings(
+                            address: IPAddress("127.0.0.2")!, port: port, peerAS: 65002,
+                            localAddress: activeSideBindsLocalAddress ? IPAddress("127.0.0.1") : nil, holdTime: 9,
+                            connectRetryTime: .milliseconds(200),
+                            nextHopV6: IPv6Address("2001:db8:ffff::1"))
+                        if let bfdPorts {
+                            p.bfd = .fast
+                            p.bfdPort = bfdPorts.b
+                        }
+                        return p
+                    }()
+                ], bfdListenPort: bfdPorts?.a ?? BFDService.controlPort),
             eventLoop: group.next(), logger: logger)
         let b = Speaker(
             configuration: SpeakerConfiguration(
@@ -40,9 +48,13 @@ final class SpeakerLoopbackTests: XCTestCase {
                             address: IPAddress("127.0.0.1")!, port: port, peerAS: 65001,
                             localAddress: IPAddress("127.0.0.2"), holdTime: 9, passive: true)
                         p.maxPrefixes = limitAtB
+                        if let bfdPorts {
+                            p.bfd = .fast
+                            p.bfdPort = bfdPorts.a
+                        }
                         return p
                     }()
-                ]),
+                ], bfdListenPort: bfdPorts?.b ?? BFDService.controlPort),
             eventLoop: group.next(), logger: logger)
         return (a, b)
     }
@@ -95,6 +107,57 @@ final class SpeakerLoopbackTests: XCTestCase {
             await a.shutdown()
             await b.shutdown()
         }
+    }
+
+    /// BFD between two speakers on loopback: it comes up beside the session; new timers go through a Poll
+    /// Sequence without touching the BGP session; a peer that takes BFD administratively down (here: B's
+    /// configuration drops `bfd`) is no failure, so A keeps the session (RFC 5882 §3.2).
+    func testBFDTimerChangeAndPeerAdminDownKeepTheSession() async throws {
+        let port = Int.random(in: 20000...40000)
+        let bfdA = Int.random(in: 40001...45000)
+        let bfdPorts = (a: bfdA, b: bfdA + 1)
+        let (a, b) = pair(port: port, bfdPorts: bfdPorts)
+        try await b.start()
+        try await a.start()
+        await eventually("session up") { await a.peerStatus().first?.state == .established }
+        await eventually("BFD Up at 100 ms on both", timeout: 15) {
+            let x = await a.bfdStatus().first
+            let y = await b.bfdStatus().first
+            return x?.state == .up && y?.state == .up && x?.transmitIntervalMilliseconds == 100
+        }
+        var configA = SpeakerConfiguration(
+            localAS: 65001, routerID: IPv4Address("10.0.0.1")!, listenAddresses: [IPAddress("127.0.0.1")!],
+            listenPort: port, peers: [], bfdListenPort: bfdPorts.a)
+        var peerA = PeerSettings(
+            address: IPAddress("127.0.0.2")!, port: port, peerAS: 65002, localAddress: IPAddress("127.0.0.1"),
+            holdTime: 9, connectRetryTime: .milliseconds(200), nextHopV6: IPv6Address("2001:db8:ffff::1"))
+        peerA.bfdPort = bfdPorts.b
+        peerA.bfd = BFDTimers(desiredMinTx: .milliseconds(200), requiredMinRx: .milliseconds(200), detectMultiplier: 3)
+        configA.peers = [peerA]
+        try await a.reconfigure(configA)
+        await eventually("B's detection time follows A's 200 ms", timeout: 10) {
+            await b.bfdStatus().first?.detectionTimeMilliseconds == 600
+        }
+        var configB = SpeakerConfiguration(
+            localAS: 65002, routerID: IPv4Address("10.0.0.2")!, listenAddresses: [IPAddress("127.0.0.2")!],
+            listenPort: port, peers: [], bfdListenPort: bfdPorts.b)
+        var peerB = PeerSettings(
+            address: IPAddress("127.0.0.1")!, port: port, peerAS: 65001, localAddress: IPAddress("127.0.0.2"),
+            holdTime: 9, passive: true)
+        peerB.bfdPort = bfdPorts.a
+        configB.peers = [peerB]
+        try await b.reconfigure(configB)
+        await eventually("A's BFD hears AdminDown", timeout: 10) {
+            await a.bfdStatus().first?.remoteState == .adminDown
+        }
+        try await Task.sleep(nanoseconds: 300_000_000)
+        let statusA = await a.peerStatus()
+        XCTAssertEqual(statusA.first?.state, .established)
+        XCTAssertEqual(statusA.first?.establishedTransitions, 1, "neither change restarted the session")
+        let bfdB = await b.bfdStatus()
+        XCTAssertTrue(bfdB.isEmpty, "B runs no BFD any more")
+        await a.shutdown()
+        await b.shutdown()
     }
 
     func testOriginationWithdrawalAndShutdown() async throws {

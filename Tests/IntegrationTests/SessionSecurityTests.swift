@@ -50,6 +50,28 @@ final class SessionSecurityTests: XCTestCase {
         }
     }
 
+    /// Starling passive: BIRD connects with TTL 255 and checks our SYN-ACK, which leaves from the listener.
+    func testGTSMInbound() throws {
+        try scenario(
+            "gtsm-inbound", bird: .init(ttlSecurity: true, passive: false),
+            starling: .init(ttlSecurity: true, passive: true)
+        ) { starling, bird, starlingAddress, peerAddress in
+            _ = try bird.waitEstablished(starlingAddress, timeout: 30)
+            _ = try starling.waitEstablished(peerAddress, timeout: 10)
+        }
+    }
+
+    /// Starling passive with TCP-MD5: the key on the listener signs the handshake.
+    func testMD5Inbound() throws {
+        try scenario(
+            "md5-inbound", bird: .init(password: "s3cret-Key", passive: false),
+            starling: .init(password: "s3cret-Key", passive: true)
+        ) { starling, bird, starlingAddress, peerAddress in
+            _ = try bird.waitEstablished(starlingAddress, timeout: 30)
+            _ = try starling.waitEstablished(peerAddress, timeout: 10)
+        }
+    }
+
     /// BIRD without GTSM answers a directly connected eBGP peer with TTL 1: Starling, requiring 255, never
     /// sees those segments.
     func testGTSMPeerSendsLowTTL() throws {
@@ -65,6 +87,7 @@ final class SessionSecurityTests: XCTestCase {
     struct Side {
         var password: String? = nil
         var ttlSecurity = false
+        var passive: Bool? = nil
     }
 
     private func scenario(
@@ -82,7 +105,8 @@ final class SessionSecurityTests: XCTestCase {
                     asn: Self.peerASN, routerID: pair.rightEnd.ipv4,
                     neighbors: [
                         NeighborSpec(
-                            address: starlingAddress, asn: Self.starlingASN, localAddress: peerAddress, passive: true,
+                            address: starlingAddress, asn: Self.starlingASN, localAddress: peerAddress,
+                            passive: birdSide.passive ?? true,
                             password: birdSide.password, ttlSecurity: birdSide.ttlSecurity)
                     ], export: .none))
             try bird.start()
@@ -93,7 +117,8 @@ final class SessionSecurityTests: XCTestCase {
                     peers: [
                         StarlingPeerConfig(
                             address: peerAddress, asn: Self.peerASN, localAddress: starlingAddress, holdTime: 30,
-                            password: starlingSide.password, ttlSecurity: starlingSide.ttlSecurity)
+                            passive: starlingSide.passive ?? false, password: starlingSide.password,
+                            ttlSecurity: starlingSide.ttlSecurity)
                     ], announce: [Prefixes.initial(.ipv4)[0]]),
                 binary: binary)
             try starling.start()

@@ -57,8 +57,12 @@ public struct BFDStatus: Sendable, Hashable {
 /// The session logic is `BFDSession` (pure); this type feeds it packets and the clock and reports state
 /// changes through `onStateChange`, called on the BFD thread.
 public final class BFDService: Sendable {
+    /// `remote` is the peer's state as last heard: AdminDown there means the peer took BFD down on purpose,
+    /// which RFC 5882 §3.2 says is no path failure.
     public typealias StateChange =
-        @Sendable (_ peer: IPAddress, _ from: BFDState, _ to: BFDState, _ diagnostic: BFDDiagnostic) -> Void
+        @Sendable (
+            _ peer: IPAddress, _ from: BFDState, _ to: BFDState, _ diagnostic: BFDDiagnostic, _ remote: BFDState
+        ) -> Void
 
     /// The well-known destination port of single-hop BFD Control packets (RFC 5881 §4).
     public static let controlPort = 3784
@@ -215,8 +219,14 @@ final class BFDCore {
             entry.channel = channel
             core.schedule(entry)
         }.flatMapErrorThrowing { error in
-            bound.value.logger.error(
-                "BFD session cannot send: \(error)", metadata: ["bfd.peer": "\(peer.address)"])
+            let core = bound.value
+            core.logger.error("BFD session cannot send: \(error)", metadata: ["bfd.peer": "\(peer.address)"])
+            // Forget it, so that the next setPeers (the speaker applies its configuration again on every
+            // change) tries again rather than keeping a session that never transmits.
+            if let entry = core.entries[peer.address], entry === boundEntry.value {
+                core.entries[peer.address] = nil
+                core.byDiscriminator[entry.session.localDiscriminator] = nil
+            }
             throw error
         }
     }
@@ -246,7 +256,7 @@ final class BFDCore {
                 let level: Logger.Level = from == .up ? .warning : .info
                 entry.logger.log(
                     level: level, "BFD session \(from) -> \(to)", metadata: ["bfd.diagnostic": "\(diagnostic)"])
-                onStateChange(entry.peer.address, from, to, diagnostic)
+                onStateChange(entry.peer.address, from, to, diagnostic, entry.session.remoteState)
             }
         }
     }
@@ -374,9 +384,8 @@ final class BFDCore {
         guard fd >= 0 else { throw IOError(errnoCode: errno, reason: "socket") }
         var one: CInt = 1
         do {
-            guard setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<CInt>.size)) == 0 else {
-                throw IOError(errnoCode: errno, reason: "setsockopt(SO_REUSEADDR)")
-            }
+            // No SO_REUSEADDR: with it a second BFD daemon could bind 3784 too and take our packets; without
+            // it that conflict fails here, and is logged.
             if family == .inet6 {
                 guard setsockopt(fd, CInt(IPPROTO_IPV6), IPV6_V6ONLY, &one, socklen_t(MemoryLayout<CInt>.size)) == 0
                 else { throw IOError(errnoCode: errno, reason: "setsockopt(IPV6_V6ONLY)") }

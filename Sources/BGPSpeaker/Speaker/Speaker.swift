@@ -19,8 +19,9 @@ public final class Speaker: Sendable {
     private let logger: Logger
     /// The configuration last applied (for BFD, which runs beside the core on its own thread).
     private let configuration: NIOLockedValueBox<SpeakerConfiguration>
-    /// Created when a peer first asks for BFD.
-    private let bfd = NIOLockedValueBox<BFDService?>(nil)
+    /// Created when a peer first asks for BFD, stopped when none does any more; `stopped` after shutdown,
+    /// so that a reconfiguration racing the shutdown starts nothing new.
+    private let bfd = NIOLockedValueBox<(service: BFDService?, stopped: Bool)>((nil, false))
 
     /// - Parameter eventLoop: the loop that owns the speaker; every session's channel runs on it.
     public init(configuration: SpeakerConfiguration, eventLoop: any EventLoop, logger: Logger) {
@@ -46,14 +47,24 @@ public final class Speaker: Sendable {
         let core = self.core
         let loop = eventLoop
         let logger = self.logger
-        let service = bfd.withLockedValue { current -> BFDService? in
-            if current == nil && !peers.isEmpty {
-                current = BFDService(logger: logger, listenPort: configuration.bfdListenPort) { peer, from, to, diag in
-                    loop.execute { core.value.bfdStateChanged(peer: peer, from: from, to: to, diagnostic: diag) }
+        let (service, retired) = bfd.withLockedValue { state -> (BFDService?, BFDService?) in
+            if state.stopped { return (nil, nil) }
+            if peers.isEmpty {
+                defer { state.service = nil }
+                return (nil, state.service)
+            }
+            if state.service == nil {
+                state.service = BFDService(logger: logger, listenPort: configuration.bfdListenPort) {
+                    peer, from, to, diag, remote in
+                    loop.execute {
+                        core.value.bfdStateChanged(peer: peer, from: from, to: to, diagnostic: diag, remote: remote)
+                    }
                 }
             }
-            return current
+            return (state.service, nil)
         }
+        // No peer wants BFD any more: AdminDown to the old ones, and the thread goes.
+        await retired?.shutdown()
         do {
             try await service?.setPeers(peers)
         } catch {
@@ -85,16 +96,16 @@ public final class Speaker: Sendable {
         _ = try? await done.or(timer.futureResult).get()
         timer.cancel()
         // After the Cease: BFD AdminDown tells the peers this is no path failure (RFC 5880 §6.8.16).
-        let service = bfd.withLockedValue { current -> BFDService? in
-            defer { current = nil }
-            return current
+        let service = bfd.withLockedValue { state -> BFDService? in
+            defer { state = (nil, true) }
+            return state.service
         }
         await service?.shutdown()
     }
 
     /// The BFD sessions (empty when no peer has `bfd`).
     public func bfdStatus() async -> [BFDStatus] {
-        await bfd.withLockedValue { $0 }?.status() ?? []
+        await bfd.withLockedValue { $0.service }?.status() ?? []
     }
 
     public func peerStatus() async -> [PeerStatus] {

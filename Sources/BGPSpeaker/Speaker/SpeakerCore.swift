@@ -2,6 +2,10 @@ import Logging
 import NIOCore
 import NIOPosix
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// The speaker's state and logic, confined to one event loop (see `Speaker`).
 final class SpeakerCore {
     let eventLoop: any EventLoop
@@ -125,10 +129,16 @@ final class SpeakerCore {
                 continue
             }
             if identityChanged || settings != peer.settings {
-                let nextHopOnly = !identityChanged && Self.differOnlyInNextHop(settings, peer.settings)
-                if nextHopOnly {
+                let inPlace = !identityChanged && Self.differOnlyInLocalSettings(settings, peer.settings)
+                if inPlace {
+                    // Next hops, BFD timers (a Poll Sequence carries them), prefix limit, send hold time: the
+                    // session stays up.
+                    let nextHopsChanged =
+                        settings.nextHopV4 != peer.settings.nextHopV4 || settings.nextHopV6 != peer.settings.nextHopV6
                     peer.settings = settings
-                    updateNextHops(peer)
+                    if nextHopsChanged { updateNextHops(peer) }
+                    if settings.bfd == nil { peer.bfdState = nil }
+                    if peer.fsm.state == .established { _ = checkLimits(peer, family: .ipv4Unicast) }
                 } else {
                     logger.info("peer configuration changed; restarting session", metadata: ["bgp.peer": "\(address)"])
                     removePeer(peer)
@@ -159,10 +169,15 @@ final class SpeakerCore {
             }
     }
 
-    private static func differOnlyInNextHop(_ a: PeerSettings, _ b: PeerSettings) -> Bool {
+    /// Whether two settings differ only in what applies without restarting the session.
+    static func differOnlyInLocalSettings(_ a: PeerSettings, _ b: PeerSettings) -> Bool {
         var a = a
         a.nextHopV4 = b.nextHopV4
         a.nextHopV6 = b.nextHopV6
+        a.bfd = b.bfd
+        a.bfdPort = b.bfdPort
+        a.maxPrefixes = b.maxPrefixes
+        a.sendHoldTime = b.sendHoldTime
         return a == b
     }
 
@@ -282,6 +297,22 @@ final class SpeakerCore {
             configuration.peers.compactMap { p in p.password.map { (p.address, $0) } }, uniquingKeysWith: { a, _ in a })
         for listener in listeners {
             let family = listener.localAddress?.protocol
+            // GTSM: the handshake's SYN-ACK leaves from the listener, so it must already carry TTL 255 for a
+            // peer that checks (harmless for the others). Set once; never lowered while running.
+            if configuration.peers.contains(where: { $0.ttlSecurity && Self.family(of: $0.address) == family }),
+                let provider = listener as? any SocketOptionProvider
+            {
+                let ttl: CInt = 255
+                if family == .inet6 {
+                    _ = provider.unsafeSetSocketOption(
+                        level: NIOBSDSocket.OptionLevel(rawValue: CInt(IPPROTO_IPV6)),
+                        name: NIOBSDSocket.Option(rawValue: IPV6_UNICAST_HOPS), value: ttl)
+                } else {
+                    _ = provider.unsafeSetSocketOption(
+                        level: NIOBSDSocket.OptionLevel(rawValue: CInt(IPPROTO_IP)),
+                        name: NIOBSDSocket.Option(rawValue: IP_TTL), value: ttl)
+                }
+            }
             for (address, key) in wanted where Self.family(of: address) == family {
                 SessionSecurity.setMD5Key(key, peer: address, on: listener).whenFailure { [logger] error in
                     logger.error("cannot install the TCP-MD5 key for \(address): \(error)")
@@ -553,10 +584,13 @@ final class SpeakerCore {
 
     /// A BFD session changed state. Up → Down (not AdminDown, RFC 5882 §3.2: "the client MUST NOT
     /// indicate a connectivity failure" on AdminDown) tears the BGP session down at once.
-    func bfdStateChanged(peer address: IPAddress, from: BFDState, to: BFDState, diagnostic: BFDDiagnostic) {
+    func bfdStateChanged(
+        peer address: IPAddress, from: BFDState, to: BFDState, diagnostic: BFDDiagnostic, remote: BFDState
+    ) {
         guard let peer = peers[address] else { return }
         peer.bfdState = to
-        guard from == .up, to == .down else { return }
+        // The peer saying AdminDown took BFD down on purpose (RFC 5882 §3.2): no failure of the path.
+        guard from == .up, to == .down, remote != .adminDown else { return }
         // RFC 9384 §2: Cease / BFD Down.
         run(
             .localError(

@@ -101,6 +101,20 @@ final class BGPConnectionHandler: ChannelDuplexHandler {
         context.flush()
     }
 
+    /// Writable again: the backlog drained below the low watermark, so the peer is reading. RFC 9687 is
+    /// about a peer that makes no progress, not a slow one: the timer starts over.
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable, let timer = sendHoldTimer {
+            timer.cancel()
+            sendHoldTimer = context.eventLoop.assumeIsolated().scheduleTask(
+                in: core.sendHoldTime(peerAddress: peerAddress)
+            ) { [self] in
+                core.sendHoldTimerExpired(peerAddress: peerAddress, id: connection)
+            }
+        }
+        context.fireChannelWritabilityChanged()
+    }
+
     func channelInactive(context: ChannelHandlerContext) {
         sendHoldTimer?.cancel()
         sendHoldTimer = nil
