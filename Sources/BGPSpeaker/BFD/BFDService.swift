@@ -116,10 +116,15 @@ final class BFDCore {
         var upTransitions = 0
         var logger: Logger
 
+        /// Where the packets go: the peer's address and BFD port, which stay the same for the entry's life
+        /// (a change of either replaces the entry).
+        let remote: SocketAddress?
+
         init(peer: BFDPeer, session: BFDSession, logger: Logger) {
             self.peer = peer
             self.session = session
             self.logger = logger
+            self.remote = try? SocketAddress(ipAddress: peer.address.description, port: peer.port)
         }
     }
 
@@ -262,9 +267,7 @@ final class BFDCore {
     }
 
     private func send(_ packet: BFDControlPacket, on channel: any Channel, entry: Entry) {
-        guard let remote = try? SocketAddress(ipAddress: entry.peer.address.description, port: entry.peer.port) else {
-            return
-        }
+        guard let remote = entry.remote else { return }
         var buffer = channel.allocator.buffer(capacity: BFDControlPacket.length)
         packet.write(to: &buffer)
         channel.writeAndFlush(AddressedEnvelope(remoteAddress: remote, data: buffer), promise: nil)

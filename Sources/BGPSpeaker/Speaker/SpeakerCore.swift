@@ -299,19 +299,8 @@ final class SpeakerCore {
             let family = listener.localAddress?.protocol
             // GTSM: the handshake's SYN-ACK leaves from the listener, so it must already carry TTL 255 for a
             // peer that checks (harmless for the others). Set once; never lowered while running.
-            if configuration.peers.contains(where: { $0.ttlSecurity && Self.family(of: $0.address) == family }),
-                let provider = listener as? any SocketOptionProvider
-            {
-                let ttl: CInt = 255
-                if family == .inet6 {
-                    _ = provider.unsafeSetSocketOption(
-                        level: NIOBSDSocket.OptionLevel(rawValue: CInt(IPPROTO_IPV6)),
-                        name: NIOBSDSocket.Option(rawValue: IPV6_UNICAST_HOPS), value: ttl)
-                } else {
-                    _ = provider.unsafeSetSocketOption(
-                        level: NIOBSDSocket.OptionLevel(rawValue: CInt(IPPROTO_IP)),
-                        name: NIOBSDSocket.Option(rawValue: IP_TTL), value: ttl)
-                }
+            if configuration.peers.contains(where: { $0.ttlSecurity && Self.family(of: $0.address) == family }) {
+                _ = SessionSecurity.setOutgoingTTL255(ipv6: family == .inet6, on: listener)
             }
             for (address, key) in wanted where Self.family(of: address) == family {
                 SessionSecurity.setMD5Key(key, peer: address, on: listener).whenFailure { [logger] error in

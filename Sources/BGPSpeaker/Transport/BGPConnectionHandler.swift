@@ -87,12 +87,9 @@ final class BGPConnectionHandler: ChannelDuplexHandler {
 
     func flush(context: ChannelHandlerContext) {
         if sendHoldTimer == nil {
-            let loop = context.eventLoop.assumeIsolated()
             let marker = context.eventLoop.makePromise(of: Void.self)
             context.write(wrapOutboundOut(context.channel.allocator.buffer(capacity: 0)), promise: marker)
-            sendHoldTimer = loop.scheduleTask(in: core.sendHoldTime(peerAddress: peerAddress)) { [self] in
-                core.sendHoldTimerExpired(peerAddress: peerAddress, id: connection)
-            }
+            startSendHoldTimer(context: context)
             marker.futureResult.assumeIsolated().whenComplete { [self] _ in
                 sendHoldTimer?.cancel()
                 sendHoldTimer = nil
@@ -106,13 +103,17 @@ final class BGPConnectionHandler: ChannelDuplexHandler {
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         if context.channel.isWritable, let timer = sendHoldTimer {
             timer.cancel()
-            sendHoldTimer = context.eventLoop.assumeIsolated().scheduleTask(
-                in: core.sendHoldTime(peerAddress: peerAddress)
-            ) { [self] in
-                core.sendHoldTimerExpired(peerAddress: peerAddress, id: connection)
-            }
+            startSendHoldTimer(context: context)
         }
         context.fireChannelWritabilityChanged()
+    }
+
+    private func startSendHoldTimer(context: ChannelHandlerContext) {
+        sendHoldTimer = context.eventLoop.assumeIsolated().scheduleTask(in: core.sendHoldTime(peerAddress: peerAddress))
+        {
+            [self] in
+            core.sendHoldTimerExpired(peerAddress: peerAddress, id: connection)
+        }
     }
 
     func channelInactive(context: ChannelHandlerContext) {

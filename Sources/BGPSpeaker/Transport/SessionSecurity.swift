@@ -45,26 +45,26 @@ enum SessionSecurity {
     /// segments that arrive with less (RFC 5082 §3: "the TTL ... MUST be set to 255"; the receiver
     /// discards what arrives below 255 minus the expected hops, here 0).
     static func setTTLSecurity(peer: IPAddress, on channel: any Channel) -> EventLoopFuture<Void> {
+        let ipv6 = SpeakerCore.family(of: peer) == .inet6
+        return setOutgoingTTL255(ipv6: ipv6, on: channel).flatMap {
+            setOption(ipv6 ? IPV6_MINHOPCOUNT : IP_MINTTL, ipv6: ipv6, value: 255, on: channel)
+        }
+    }
+
+    /// Segments leave with TTL / Hop Limit 255. On a listener it covers the SYN-ACK of the handshake, which
+    /// a peer checking GTSM would otherwise drop.
+    static func setOutgoingTTL255(ipv6: Bool, on channel: any Channel) -> EventLoopFuture<Void> {
+        setOption(ipv6 ? IPV6_UNICAST_HOPS : IP_TTL, ipv6: ipv6, value: 255, on: channel)
+    }
+
+    private static func setOption(_ name: CInt, ipv6: Bool, value: CInt, on channel: any Channel)
+        -> EventLoopFuture<Void>
+    {
         guard let provider = channel as? any SocketOptionProvider else {
             return channel.eventLoop.makeFailedFuture(ChannelError.operationUnsupported)
         }
-        let value: CInt = 255
-        switch peer {
-        case .v4:
-            let ip = NIOBSDSocket.OptionLevel(rawValue: CInt(IPPROTO_IP))
-            return provider.unsafeSetSocketOption(level: ip, name: NIOBSDSocket.Option(rawValue: IP_TTL), value: value)
-                .flatMap {
-                    provider.unsafeSetSocketOption(
-                        level: ip, name: NIOBSDSocket.Option(rawValue: IP_MINTTL), value: value)
-                }
-        case .v6:
-            let ipv6 = NIOBSDSocket.OptionLevel(rawValue: CInt(IPPROTO_IPV6))
-            return provider.unsafeSetSocketOption(
-                level: ipv6, name: NIOBSDSocket.Option(rawValue: IPV6_UNICAST_HOPS), value: value
-            ).flatMap {
-                provider.unsafeSetSocketOption(
-                    level: ipv6, name: NIOBSDSocket.Option(rawValue: IPV6_MINHOPCOUNT), value: value)
-            }
-        }
+        return provider.unsafeSetSocketOption(
+            level: NIOBSDSocket.OptionLevel(rawValue: CInt(ipv6 ? IPPROTO_IPV6 : IPPROTO_IP)),
+            name: NIOBSDSocket.Option(rawValue: name), value: value)
     }
 }

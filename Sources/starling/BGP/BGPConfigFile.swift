@@ -1,5 +1,6 @@
 import BGPSpeaker
 import Foundation
+import NIOCore
 import Yams
 
 /// The `starling bgp --config FILE` document (YAML or JSON; JSON is read as YAML's subset).
@@ -312,26 +313,19 @@ enum BGPConfigLoader {
             }
             if let bfd = p.bfd, bfd.enabled {
                 let fast = BFDTimers.fast
-                let range = BFDTimers.intervalRangeMilliseconds
-                let tx = bfd.min_tx_ms ?? Int(fast.desiredMinTx.nanoseconds / 1_000_000)
-                let rx = bfd.min_rx_ms ?? Int(fast.requiredMinRx.nanoseconds / 1_000_000)
-                guard range.contains(tx) else {
-                    throw ConfigError(
-                        field: "\(f).bfd.min_tx_ms",
-                        message: "must be between \(range.lowerBound) and \(range.upperBound)")
-                }
-                guard range.contains(rx) else {
-                    throw ConfigError(
-                        field: "\(f).bfd.min_rx_ms",
-                        message: "must be between \(range.lowerBound) and \(range.upperBound)")
-                }
-                let multiplier = bfd.multiplier ?? Int(fast.detectMultiplier)
-                guard (1...255).contains(multiplier) else {
+                let tx = bfd.min_tx_ms.map { TimeAmount.milliseconds(Int64($0)) } ?? fast.desiredMinTx
+                let rx = bfd.min_rx_ms.map { TimeAmount.milliseconds(Int64($0)) } ?? fast.requiredMinRx
+                // Detect Mult is one octet on the wire; 0 is refused by `BFDTimers.validate`.
+                guard let multiplier = UInt8(exactly: bfd.multiplier ?? Int(fast.detectMultiplier)) else {
                     throw ConfigError(field: "\(f).bfd.multiplier", message: "must be between 1 and 255")
                 }
-                settings.bfd = BFDTimers(
-                    desiredMinTx: .milliseconds(Int64(tx)), requiredMinRx: .milliseconds(Int64(rx)),
-                    detectMultiplier: UInt8(multiplier))
+                let timers = BFDTimers(desiredMinTx: tx, requiredMinRx: rx, detectMultiplier: multiplier)
+                do throws(PeerConfigurationError) {
+                    try timers.validate()
+                } catch {
+                    throw ConfigError(field: "\(f).\(error.field)", message: error.reason)
+                }
+                settings.bfd = timers
             }
             do {
                 _ = try settings.fsmConfiguration(localAS: file.asn, routerID: routerID)
