@@ -1,12 +1,14 @@
 /// The demo lab's pool server: a small threaded HTTP/1.1 server (Python's standard library) that answers any
 /// GET with 200 and `server=NAME client=PEER`, so a test sees which SE proxied the request (the SE connects
-/// from its data address), and `/health` with 200 `ok`. Run as `python3 -u pool-server.py NAME PORT`.
+/// from its data address), and `/health` with 200 `ok`; a path starting with `/slow` answers after 300 ms (a
+/// request in flight while an SE changes). Run as `python3 -u pool-server.py NAME PORT`.
 public enum PoolServer {
     /// The Python source; write it to a file and run it with `python3 -u FILE NAME PORT`.
     public static let script = #"""
         # Starling demo lab pool server (generated; see Sources/Lab/PoolServer.swift).
         import socket
         import sys
+        import time
         from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
         NAME = sys.argv[1]
@@ -15,11 +17,15 @@ public enum PoolServer {
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Head and body go out in two writes: without TCP_NODELAY the body waits for a delayed ACK.
+            disable_nagle_algorithm = True
 
             def reply(self, send_body):
                 peer = self.client_address[0]
                 if peer.startswith("::ffff:"):
                     peer = peer[len("::ffff:"):]
+                if self.path.startswith("/slow"):
+                    time.sleep(0.3)
                 if self.path == "/health":
                     body = b"ok\n"
                 else:

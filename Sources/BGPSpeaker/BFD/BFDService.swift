@@ -87,8 +87,20 @@ public final class BFDService: Sendable {
     /// Sets the sessions to run (desired state): new peers start in Down, removed ones send AdminDown
     /// once and stop, peers whose timers changed start a Poll Sequence. Fails when a listener cannot be
     /// bound; the sessions that could start run anyway.
-    public func setPeers(_ peers: [BFDPeer]) async throws {
-        try await eventLoop.flatSubmit { self.core.value.setPeers(peers) }.get()
+    ///
+    /// - Parameter resuming: Up sessions handed off by a predecessor process (`handOff()`), by peer: a
+    ///   new peer with one goes on with it instead of starting in Down.
+    public func setPeers(_ peers: [BFDPeer], resuming: [IPAddress: BFDSession.Handoff] = [:]) async throws {
+        try await eventLoop.flatSubmit { self.core.value.setPeers(peers, resuming: resuming) }.get()
+    }
+
+    /// Stops without AdminDown and returns the Up sessions for a successor process, which goes on with
+    /// them before the peers' Detection Time runs out (hitless restart). The sockets close and the
+    /// thread stops.
+    public func handOff() async -> [IPAddress: BFDSession.Handoff] {
+        let sessions = (try? await eventLoop.flatSubmit { self.core.value.handOff() }.get()) ?? [:]
+        try? await group.shutdownGracefully()
+        return sessions
     }
 
     public func status() async -> [BFDStatus] {
@@ -150,7 +162,7 @@ final class BFDCore {
 
     private var bound: NIOLoopBound<BFDCore> { NIOLoopBound(self, eventLoop: eventLoop) }
 
-    func setPeers(_ peers: [BFDPeer]) -> EventLoopFuture<Void> {
+    func setPeers(_ peers: [BFDPeer], resuming: [IPAddress: BFDSession.Handoff] = [:]) -> EventLoopFuture<Void> {
         let wanted = Dictionary(peers.map { ($0.address, $0) }, uniquingKeysWith: { a, _ in a })
         for (address, entry) in entries where wanted[address] != entry.peer {
             if let new = wanted[address], new.localAddress == entry.peer.localAddress, new.port == entry.peer.port {
@@ -164,7 +176,7 @@ final class BFDCore {
         }
         var futures: [EventLoopFuture<Void>] = []
         for peer in peers where entries[peer.address] == nil {
-            futures.append(add(peer))
+            futures.append(add(peer, resuming: resuming[peer.address]))
         }
         let families = Set(entries.keys.map(SpeakerCore.family(of:)))
         for family in families where listeners[family] == nil {
@@ -184,6 +196,23 @@ final class BFDCore {
         return EventLoopFuture.whenAllComplete(closes, on: eventLoop).map { _ in }
     }
 
+    func handOff() -> EventLoopFuture<[IPAddress: BFDSession.Handoff]> {
+        var sessions: [IPAddress: BFDSession.Handoff] = [:]
+        var closes: [EventLoopFuture<Void>] = []
+        for entry in entries.values {
+            entry.timer?.cancel()
+            entry.timer = nil
+            if let h = entry.session.handoff { sessions[entry.peer.address] = h }
+            if let c = entry.channel { closes.append(c.close()) }
+            entry.logger.info("BFD session handed off to the successor process")
+        }
+        entries = [:]
+        byDiscriminator = [:]
+        closes += listeners.values.map { $0.close() }
+        listeners = [:]
+        return EventLoopFuture.whenAllComplete(closes, on: eventLoop).map { _ in sessions }
+    }
+
     func status() -> [BFDStatus] {
         entries.values.sorted { $0.peer.address.description < $1.peer.address.description }.map { e in
             let s = e.session
@@ -199,19 +228,25 @@ final class BFDCore {
 
     // MARK: - Sessions
 
-    private func add(_ peer: BFDPeer) -> EventLoopFuture<Void> {
-        var discriminator: UInt32 = 0
-        while discriminator == 0 || byDiscriminator[discriminator] != nil {
-            discriminator = .random(in: 1...UInt32.max, using: &rng)
-        }
+    private func add(_ peer: BFDPeer, resuming: BFDSession.Handoff? = nil) -> EventLoopFuture<Void> {
         var logger = self.logger
         logger[metadataKey: "bfd.peer"] = "\(peer.address)"
-        let entry = Entry(
-            peer: peer, session: BFDSession(localDiscriminator: discriminator, timers: peer.timers, now: .now()),
-            logger: logger)
+        let session: BFDSession
+        if let resuming, byDiscriminator[resuming.localDiscriminator] == nil {
+            session = BFDSession(resuming: resuming, timers: peer.timers, now: .now(), using: &rng)
+            logger.info(
+                "BFD session taken over Up from the previous process", metadata: ["bfd.timers": "\(peer.timers)"])
+        } else {
+            var discriminator: UInt32 = 0
+            while discriminator == 0 || byDiscriminator[discriminator] != nil {
+                discriminator = .random(in: 1...UInt32.max, using: &rng)
+            }
+            session = BFDSession(localDiscriminator: discriminator, timers: peer.timers, now: .now())
+            logger.info("BFD session started", metadata: ["bfd.timers": "\(peer.timers)"])
+        }
+        let entry = Entry(peer: peer, session: session, logger: logger)
         entries[peer.address] = entry
-        byDiscriminator[discriminator] = peer.address
-        logger.info("BFD session started", metadata: ["bfd.timers": "\(peer.timers)"])
+        byDiscriminator[session.localDiscriminator] = peer.address
         let bound = self.bound
         let boundEntry = NIOLoopBound(entry, eventLoop: eventLoop)
         return openSender(for: peer).map { channel in

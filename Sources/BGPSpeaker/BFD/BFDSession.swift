@@ -65,6 +65,63 @@ public struct BFDSession: Sendable {
         self.nextTransmit = now
     }
 
+    /// What a successor process needs to go on with an Up session without the peer noticing (hitless
+    /// restart): the discriminators, and the intervals both sides agreed on. RFC 5880 does not hand
+    /// sessions between processes; to the peer this is one session whose packets keep coming.
+    public struct Handoff: Sendable, Hashable, Codable {
+        public var localDiscriminator: UInt32
+        public var remoteDiscriminator: UInt32
+        /// Our advertised DesiredMinTx / RequiredMinRx and Detect Mult, in microseconds.
+        public var desiredMinTxMicroseconds: Int64
+        public var requiredMinRxMicroseconds: Int64
+        public var detectMultiplier: UInt8
+        /// The peer's, as last received.
+        public var remoteMinRxMicroseconds: Int64
+        public var remoteDesiredMinTxMicroseconds: Int64
+        public var remoteDetectMultiplier: UInt8
+        public var remoteDemand: Bool
+    }
+
+    /// The session for a successor, when it is Up with no Poll Sequence running (anything else starts
+    /// over from Down in the successor, as a new session would).
+    public var handoff: Handoff? {
+        guard state == .up, remoteState == .up, !pollActive, remoteDiscriminator != 0 else { return nil }
+        return Handoff(
+            localDiscriminator: localDiscriminator, remoteDiscriminator: remoteDiscriminator,
+            desiredMinTxMicroseconds: desiredMinTx.nanoseconds / 1000,
+            requiredMinRxMicroseconds: requiredMinRx.nanoseconds / 1000, detectMultiplier: timers.detectMultiplier,
+            remoteMinRxMicroseconds: remoteMinRx.nanoseconds / 1000,
+            remoteDesiredMinTxMicroseconds: remoteDesiredMinTx.nanoseconds / 1000,
+            remoteDetectMultiplier: remoteDetectMultiplier, remoteDemand: remoteDemand)
+    }
+
+    /// An Up session taken over from a predecessor process (`handoff`): it transmits at `now` and expects
+    /// the peer's next packet within one Detection Time. `timers` are the configured ones; when they
+    /// differ from the handed-off intervals, a Poll Sequence carries the change (§6.8.3).
+    public init(
+        resuming h: Handoff, timers: BFDTimers, now: NIODeadline, using rng: inout some RandomNumberGenerator
+    ) {
+        precondition(h.localDiscriminator != 0, "RFC 5880 §6.8.1: bfd.LocalDiscr must be nonzero")
+        self.localDiscriminator = h.localDiscriminator
+        self.timers = BFDTimers(
+            desiredMinTx: .microseconds(h.desiredMinTxMicroseconds),
+            requiredMinRx: .microseconds(h.requiredMinRxMicroseconds), detectMultiplier: h.detectMultiplier)
+        self.state = .up
+        self.remoteState = .up
+        self.remoteDiscriminator = h.remoteDiscriminator
+        self.desiredMinTx = .microseconds(h.desiredMinTxMicroseconds)
+        self.requiredMinRx = .microseconds(h.requiredMinRxMicroseconds)
+        self.txInEffect = desiredMinTx
+        self.rxInEffect = requiredMinRx
+        self.remoteMinRx = .microseconds(h.remoteMinRxMicroseconds)
+        self.remoteDesiredMinTx = .microseconds(h.remoteDesiredMinTxMicroseconds)
+        self.remoteDetectMultiplier = h.remoteDetectMultiplier
+        self.remoteDemand = h.remoteDemand
+        self.nextTransmit = now
+        self.detectionDeadline = now + detectionTime
+        if timers != self.timers { _ = reconfigure(timers, now: now, using: &rng) }
+    }
+
     /// The interval between our periodic packets before jitter (§6.8.2): the larger of our
     /// DesiredMinTxInterval and the peer's RequiredMinRxInterval.
     public var transmitInterval: TimeAmount { max(txInEffect, remoteMinRx) }

@@ -22,14 +22,25 @@ public final class Speaker: Sendable {
     /// Created when a peer first asks for BFD, stopped when none does any more; `stopped` after shutdown,
     /// so that a reconfiguration racing the shutdown starts nothing new.
     private let bfd = NIOLockedValueBox<(service: BFDService?, stopped: Bool)>((nil, false))
+    /// BFD sessions handed off by a predecessor process, taken up when BFD first starts.
+    private let resumingBFD: NIOLockedValueBox<[IPAddress: BFDSession.Handoff]>
 
-    /// - Parameter eventLoop: the loop that owns the speaker; every session's channel runs on it.
-    public init(configuration: SpeakerConfiguration, eventLoop: any EventLoop, logger: Logger) {
+    /// - Parameters:
+    ///   - eventLoop: the loop that owns the speaker; every session's channel runs on it.
+    ///   - restarted: this process takes over from one that called `handOff()`; with
+    ///     `configuration.gracefulRestart`, the first OPEN to each peer says so (RFC 4724 §4.1).
+    ///   - resumingBFD: the Up BFD sessions that `handOff()` returned there, to go on with.
+    public init(
+        configuration: SpeakerConfiguration, eventLoop: any EventLoop, logger: Logger, restarted: Bool = false,
+        resumingBFD: [IPAddress: BFDSession.Handoff] = [:]
+    ) {
+        self.resumingBFD = NIOLockedValueBox(resumingBFD)
         self.eventLoop = eventLoop
         self.logger = logger
         self.configuration = NIOLockedValueBox(configuration)
         self.core = .makeBoxSendingValue(
-            SpeakerCore(configuration: configuration, eventLoop: eventLoop, logger: logger), eventLoop: eventLoop)
+            SpeakerCore(configuration: configuration, eventLoop: eventLoop, logger: logger, restarted: restarted),
+            eventLoop: eventLoop)
     }
 
     /// Binds the listeners (BGP and, when a peer has `bfd`, BFD) and starts every peer session.
@@ -65,8 +76,12 @@ public final class Speaker: Sendable {
         }
         // No peer wants BFD any more: AdminDown to the old ones, and the thread goes.
         await retired?.shutdown()
+        let resuming = resumingBFD.withLockedValue { r in
+            defer { r = [:] }
+            return service == nil ? [:] : r
+        }
         do {
-            try await service?.setPeers(peers)
+            try await service?.setPeers(peers, resuming: resuming)
         } catch {
             logger.error("BFD not fully started, BGP sessions go on without it: \(error)")
         }
@@ -101,6 +116,25 @@ public final class Speaker: Sendable {
             return state.service
         }
         await service?.shutdown()
+    }
+
+    /// Leaves the sessions to a successor process (hitless restart) and returns the Up BFD sessions for
+    /// it (`init(resumingBFD:)`). BFD stops without AdminDown: a peer may take AdminDown for a failure
+    /// (BIRD does), and the successor goes on with the same sessions within their Detection Time. Then
+    /// every connection closes with nothing withdrawn and no NOTIFICATION, so peers with Graceful Restart
+    /// keep our routes for the restart time (RFC 4724 §4.2). The listeners close. The speaker is finished
+    /// afterwards.
+    public func handOff(timeout: TimeAmount = .seconds(5)) async -> [IPAddress: BFDSession.Handoff] {
+        let service = bfd.withLockedValue { state -> BFDService? in
+            defer { state = (nil, true) }
+            return state.service
+        }
+        let sessions = await service?.handOff() ?? [:]
+        let done = eventLoop.flatSubmit { self.core.value.handOff() }
+        let timer = eventLoop.scheduleTask(in: timeout) {}
+        _ = try? await done.or(timer.futureResult).get()
+        timer.cancel()
+        return sessions
     }
 
     /// The BFD sessions (empty when no peer has `bfd`).

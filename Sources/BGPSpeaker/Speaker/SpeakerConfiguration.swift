@@ -16,10 +16,14 @@ public struct SpeakerConfiguration: Sendable, Hashable {
     /// UDP port the BFD listener binds when a peer has `bfd` (3784, RFC 5881 §4; tests running two
     /// speakers in one namespace use others).
     public var bfdListenPort: Int
+    /// Graceful Restart (RFC 4724) as a restarting speaker: advertise the capability so that peers keep
+    /// our routes while a successor process takes over (`Speaker.handOff()`); nil for none.
+    public var gracefulRestart: GracefulRestartSettings?
 
     public init(
         localAS: UInt32, routerID: IPv4Address, listenAddresses: [IPAddress] = [], listenPort: Int = 179,
-        peers: [PeerSettings] = [], bfdListenPort: Int = BFDService.controlPort
+        peers: [PeerSettings] = [], bfdListenPort: Int = BFDService.controlPort,
+        gracefulRestart: GracefulRestartSettings? = nil
     ) {
         self.localAS = localAS
         self.routerID = routerID
@@ -27,6 +31,7 @@ public struct SpeakerConfiguration: Sendable, Hashable {
         self.listenPort = listenPort
         self.peers = peers
         self.bfdListenPort = bfdListenPort
+        self.gracefulRestart = gracefulRestart
     }
 
     /// The BFD sessions the configuration asks for.
@@ -34,6 +39,27 @@ public struct SpeakerConfiguration: Sendable, Hashable {
         peers.compactMap { p in
             p.bfd.map { BFDPeer(address: p.address, localAddress: p.localAddress, port: p.bfdPort, timers: $0) }
         }
+    }
+}
+
+/// What a speaker that restarts gracefully (RFC 4724 §4.1) advertises.
+public struct GracefulRestartSettings: Sendable, Hashable {
+    /// The longest RFC 4724 allows (12 bits).
+    public static let maximumRestartTime: UInt16 = 4095
+    /// Seconds a peer keeps our routes after the session drops, waiting for us to come back.
+    public var restartTime: UInt16
+    public init(restartTime: UInt16 = 120) {
+        self.restartTime = restartTime
+    }
+
+    /// The capability for the OPEN: after a restart (`restarted`) the Restart State bit and, for every
+    /// family, the Forwarding State bit (the data plane went on serving while the speaker restarted);
+    /// otherwise neither.
+    public func capability(families: Set<AddressFamily>, restarted: Bool) -> GracefulRestartCapability {
+        GracefulRestartCapability(
+            flags: restarted ? GracefulRestartCapability.restartState : 0, restartTime: restartTime,
+            families: families.sorted { ($0.afi.rawValue, $0.safi.rawValue) < ($1.afi.rawValue, $1.safi.rawValue) }
+                .map { .init(family: $0, forwardingPreserved: restarted) })
     }
 }
 

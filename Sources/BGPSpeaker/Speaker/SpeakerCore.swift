@@ -21,11 +21,15 @@ final class SpeakerCore {
     var shuttingDown = false
     /// Peer addresses whose TCP-MD5 key is on the listeners.
     var listenerKeys: Set<IPAddress> = []
+    /// This process took over from one that handed its sessions off (`handOff()`): the first OPEN to
+    /// each configured peer carries the Restart State and Forwarding State bits (RFC 4724 §4.1).
+    let restarted: Bool
 
-    init(configuration: SpeakerConfiguration, eventLoop: any EventLoop, logger: Logger) {
+    init(configuration: SpeakerConfiguration, eventLoop: any EventLoop, logger: Logger, restarted: Bool = false) {
         self.configuration = configuration
         self.eventLoop = eventLoop
         self.logger = logger
+        self.restarted = restarted
     }
 
     private var bound: NIOLoopBound<SpeakerCore> { NIOLoopBound(self, eventLoop: eventLoop) }
@@ -33,7 +37,7 @@ final class SpeakerCore {
     // MARK: - Lifecycle
 
     func start() -> EventLoopFuture<Void> {
-        for settings in configuration.peers { addPeer(settings) }
+        for settings in configuration.peers { addPeer(settings, restarted: restarted) }
         return bindListeners()
     }
 
@@ -117,10 +121,32 @@ final class SpeakerCore {
         return EventLoopFuture.whenAllComplete(closes, on: eventLoop).map { _ in }
     }
 
+    /// Leaves every session to a successor process: nothing withdrawn and no NOTIFICATION, the TCP
+    /// connections just close. A peer that negotiated Graceful Restart takes that as our restart
+    /// (RFC 4724 §4.2) and keeps our routes, marked stale, until the successor's End-of-RIB or the
+    /// restart time. The listeners close too, so the successor can bind them.
+    func handOff() -> EventLoopFuture<Void> {
+        shuttingDown = true
+        var closes: [EventLoopFuture<Void>] = []
+        for peer in peers.values {
+            peer.timer?.cancel()
+            peer.timer = nil
+            peer.logger.notice("session handed off to the successor process, routes kept by Graceful Restart")
+            closes += peer.channels.values.map { $0.close() }
+        }
+        // Forgotten first: the closes that follow reach no FSM.
+        peers = [:]
+        for l in listeners { closes.append(l.close()) }
+        listeners = []
+        return EventLoopFuture.whenAllComplete(closes, on: eventLoop).map { _ in }
+    }
+
     func reconfigure(_ new: SpeakerConfiguration) -> EventLoopFuture<Void> {
         let old = configuration
         configuration = new
-        let identityChanged = old.localAS != new.localAS || old.routerID != new.routerID
+        // The OPEN changes with the identity and the Graceful Restart capability: sessions restart.
+        let identityChanged =
+            old.localAS != new.localAS || old.routerID != new.routerID || old.gracefulRestart != new.gracefulRestart
         let newByAddress = Dictionary(new.peers.map { ($0.address, $0) }, uniquingKeysWith: { a, _ in a })
         for (address, peer) in peers {
             guard let settings = newByAddress[address] else {
@@ -181,11 +207,13 @@ final class SpeakerCore {
         return a == b
     }
 
-    private func addPeer(_ settings: PeerSettings) {
-        let fsmConfiguration: PeerConfiguration
+    private func addPeer(_ settings: PeerSettings, restarted: Bool = false) {
+        var fsmConfiguration: PeerConfiguration
         do {
             fsmConfiguration = try settings.fsmConfiguration(
                 localAS: configuration.localAS, routerID: configuration.routerID)
+            fsmConfiguration.gracefulRestart = configuration.gracefulRestart?.capability(
+                families: settings.families, restarted: restarted)
         } catch {
             logger.error("peer not started: \(error)", metadata: ["bgp.peer": "\(settings.address)"])
             return
@@ -666,6 +694,10 @@ final class SpeakerCore {
         peer.logger.notice(
             "session established",
             metadata: ["bgp.hold_time": "\(negotiated.holdTime)", "bgp.families": "\(negotiated.context.families)"])
+        // The restart is over for this peer: a later OPEN (a new session) is an ordinary one.
+        if let gr = configuration.gracefulRestart, peer.fsm.configuration.gracefulRestart?.flags != 0 {
+            peer.fsm.configuration.gracefulRestart = gr.capability(families: peer.settings.families, restarted: false)
+        }
         advertise(peer)
         // RFC 4724 §2: End-of-RIB after the initial update for each family.
         guard let channel = peer.channels[id] else { return }

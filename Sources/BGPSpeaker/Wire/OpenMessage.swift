@@ -114,6 +114,8 @@ public struct GracefulRestartCapability: Sendable, Hashable {
             self.forwardingPreserved = forwardingPreserved
         }
     }
+    /// The Restart State flag (R): the sender has restarted.
+    public static let restartState: UInt8 = 0x8
     /// The 4 flag bits (R = 0x8, N = 0x4 per RFC 8538).
     public var flags: UInt8
     /// Restart time in seconds (12 bits).

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import StarlingModel
+import Synchronization
 
 /// The SE's side of DESIGN §3.4: registers with the join token, holds a long-poll watch on its desired
 /// state and applies every new version to the ``SEEngine``, and sends a heartbeat with its status every
@@ -29,12 +30,20 @@ public struct SEAgent: Sendable {
     let logger: Logger
     /// Long-poll wait the agent asks for (the controller caps it at 60 s).
     var watchWait = 30
+    /// The registration in use, shared with a successor process on a hitless restart: registering again
+    /// would give it a new secret and cut this process's watch off before the handover.
+    public let registration: AgentRegistration
 
-    public init(client: HTTPClient, identity: Identity, engine: SEEngine, logger: Logger) {
+    /// - Parameter registration: holds a registration to use before registering (a predecessor's).
+    public init(
+        client: HTTPClient, identity: Identity, engine: SEEngine, logger: Logger,
+        registration: AgentRegistration = AgentRegistration()
+    ) {
         self.client = client
         self.identity = identity
         self.engine = engine
         self.logger = logger
+        self.registration = registration
     }
 
     /// Runs until the task is cancelled.
@@ -43,11 +52,18 @@ public struct SEAgent: Sendable {
         while !Task.isCancelled {
             let registered: SERegistered
             do {
-                registered = try await register()
+                if let inherited = registration.current {
+                    registered = inherited
+                    logger.notice(
+                        "using the registration of the previous process", metadata: ["se.uuid": "\(inherited.se_uuid)"])
+                } else {
+                    registered = try await register()
+                    registration.set(registered)
+                    logger.notice(
+                        "registered with the controller",
+                        metadata: ["se.uuid": "\(registered.se_uuid)", "se.name": "\(identity.name)"])
+                }
                 backoff.reset()
-                logger.notice(
-                    "registered with the controller",
-                    metadata: ["se.uuid": "\(registered.se_uuid)", "se.name": "\(identity.name)"])
             } catch {
                 logger.warning("registration failed, retrying: \(error)")
                 try? await Task.sleep(for: backoff.next())
@@ -60,6 +76,8 @@ public struct SEAgent: Sendable {
                 await group.next()
                 group.cancelAll()
             }
+            // The registration failed (401/404): the next round registers again.
+            registration.clear(ifStill: registered)
         }
     }
 
@@ -144,6 +162,15 @@ public struct SEAgent: Sendable {
         }
         return String(decoding: response.body.prefix(200), as: UTF8.self)
     }
+}
+
+/// The registration an agent uses, readable from outside (a successor process takes it over).
+public final class AgentRegistration: Sendable {
+    private let value: Mutex<SERegistered?>
+    public init(_ registered: SERegistered? = nil) { value = Mutex(registered) }
+    public var current: SERegistered? { value.withLock { $0 } }
+    func set(_ registered: SERegistered) { value.withLock { $0 = registered } }
+    func clear(ifStill registered: SERegistered) { value.withLock { if $0 == registered { $0 = nil } } }
 }
 
 /// Exponential back-off from 0.5 s to 5 s for reconnecting to the controller.

@@ -47,6 +47,8 @@ public final class DataPlane: Sendable {
         var onChange: (@Sendable () -> Void)?
         var nextRunnerToken = 0
         var shutDown = false
+        /// Servers up in the previous SE process (service id → server keys), for services not running yet.
+        var inherited: [String: Set<String>] = [:]
     }
 
     /// A data plane running on `group` (one listener per loop and address).
@@ -72,6 +74,22 @@ public final class DataPlane: Sendable {
     /// service is added or removed.
     public func setOnChange(_ callback: @escaping @Sendable () -> Void) {
         state.withLock { $0.onChange = callback }
+    }
+
+    // MARK: hitless restart
+
+    /// The servers up, per service id: what a successor process starts from (`inheritHealth`).
+    public func healthSnapshot() -> [String: Set<String>] {
+        state.withLock { st in
+            st.services.mapValues { rt in Set(rt.serverUp.filter(\.value).map(\.key)) }
+        }
+    }
+
+    /// Seeds the health of services not running yet with the previous process's view: their monitors start
+    /// with these servers UP (each goes down after `failedChecks` failures, as it would have there), so the
+    /// successor serves from its first connection instead of waiting for `successfulChecks` passes.
+    public func inheritHealth(_ snapshot: [String: Set<String>]) {
+        state.withLock { $0.inherited = snapshot }
     }
 
     // MARK: apply
@@ -129,6 +147,8 @@ public final class DataPlane: Sendable {
                 }
                 self.update(rt, to: s, owners: owners, state: &st, plan: &plan, problems: &problems)
             }
+            // Inherited health seeds only the first apply.
+            st.inherited = [:]
             return false
         }
         if shutDown { return [] }
@@ -302,13 +322,15 @@ public final class DataPlane: Sendable {
                 let loop = loops[Int(UInt(bitPattern: key.hashValue) % UInt(loops.count))]
                 var checked = address
                 if let port = m.port { checked.port = port }
+                let inheritedUp = st.inherited[id]?.contains(s.key) ?? false
                 let runner = MonitorRunner(
                     loop: loop, serverKey: s.key, address: checked, source: sources.pick(for: checked),
-                    monitor: m
+                    monitor: m, inheritedUp: inheritedUp
                 ) { [weak self] up, reason in
                     self?.monitorReported(service: id, key: key, token: token, up: up, reason: reason)
                 }
-                rt.monitors[key] = (token, runner, false, "no check yet")
+                rt.monitors[key] =
+                    (token, runner, inheritedUp, inheritedUp ? HealthCheck.inheritedReason : "no check yet")
                 plan.startRunners.append(runner)
             }
         }
@@ -447,8 +469,11 @@ public final class DataPlane: Sendable {
 
     /// Stops accepting on these services' listeners (closes them), lets existing connections finish (HTTP
     /// keep-alive connections close after their current response), and closes what is left after
-    /// `timeout`. Returns when all are gone. `nil` drains every service.
-    public func drain(serviceIDs: Set<String>?, timeout: Duration) async {
+    /// `timeout`. Returns when all are gone. `nil` drains every service. `listenersClosed` runs once no
+    /// listener of these services accepts any more (a hitless restart tells the successor then).
+    public func drain(
+        serviceIDs: Set<String>?, timeout: Duration, listenersClosed: (@Sendable () async -> Void)? = nil
+    ) async {
         let targets: [ServiceRuntime] = state.withLock { st in
             let rts = st.services.values.filter { serviceIDs?.contains($0.id) ?? true }
             for rt in rts { rt.draining = true }
@@ -462,6 +487,7 @@ public final class DataPlane: Sendable {
             }
         }
         for c in listeners { try? await c.close() }
+        await listenersClosed?()
         if !targets.isEmpty { notifyChange() }
         await Self.drainLoops(targets.flatMap(\.loopServices), timeout: timeout)
     }

@@ -49,6 +49,20 @@ public struct HealthCheck: Sendable {
         self.monitor = monitor
     }
 
+    /// One that starts UP: the server was up when the previous SE process handed over (hitless restart),
+    /// so it stays up until `failedChecks` consecutive failures, as it would have in that process.
+    public init(monitor: MonitorConfig, inheritedUp: Bool) {
+        self.monitor = monitor
+        if inheritedUp {
+            up = true
+            reason = Self.inheritedReason
+            passes = max(1, monitor.successfulChecks)
+        }
+    }
+
+    /// The reason of a server up by inheritance, until its first check here ends.
+    public static let inheritedReason = "up before the restart"
+
     /// When the runner must deliver the next `.tick`: the running check's deadline or the next check's
     /// start, whichever is first; nil before `.start`.
     public var nextWakeup: NIODeadline? {

@@ -25,7 +25,8 @@ final class MonitorRunner: @unchecked Sendable {
 
     init(
         loop: any EventLoop, serverKey: String, address: SocketAddress, source: SocketAddress?,
-        monitor: MonitorConfig, onReport: @escaping @Sendable (_ up: Bool, _ reason: String) -> Void
+        monitor: MonitorConfig, inheritedUp: Bool = false,
+        onReport: @escaping @Sendable (_ up: Bool, _ reason: String) -> Void
     ) {
         self.loop = loop
         self.serverKey = serverKey
@@ -33,7 +34,7 @@ final class MonitorRunner: @unchecked Sendable {
         self.address = address
         self.source = source
         self.onReport = onReport
-        self.machine = HealthCheck(monitor: monitor)
+        self.machine = HealthCheck(monitor: monitor, inheritedUp: inheritedUp)
     }
 
     /// Starts checking (the first check at once).

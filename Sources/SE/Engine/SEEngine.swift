@@ -29,15 +29,23 @@ public actor SEEngine {
         /// How long VIPs stay advertised with GRACEFUL_SHUTDOWN before the withdrawal on drain; zero skips
         /// that step.
         public var gracefulShutdownTime: Duration
+        /// Graceful Restart (RFC 4724) restart time advertised to the routers, in seconds: how long a
+        /// router that helps keeps the VIPs while a successor process takes over; 0: no Graceful Restart.
+        public var gracefulRestartTime: Int
+        /// This process takes over from a running one (hitless restart): BGP starts only at `takeOver()`.
+        public var successor: Bool
         public init(
             vipInterface: String? = "lo", dataAddress: IPAddress? = nil, drainTimeout: Duration = .seconds(30),
-            withdrawGrace: Duration = .milliseconds(500), gracefulShutdownTime: Duration = .seconds(1)
+            withdrawGrace: Duration = .milliseconds(500), gracefulShutdownTime: Duration = .seconds(1),
+            gracefulRestartTime: Int = 0, successor: Bool = false
         ) {
             self.vipInterface = vipInterface
             self.dataAddress = dataAddress
             self.drainTimeout = drainTimeout
             self.withdrawGrace = withdrawGrace
             self.gracefulShutdownTime = gracefulShutdownTime
+            self.gracefulRestartTime = gracefulRestartTime
+            self.successor = successor
         }
     }
 
@@ -62,12 +70,14 @@ public actor SEEngine {
     /// VIPs of removed services, kept until the deadline so their connections can finish.
     private var retiringVIPs: [IPAddress: ContinuousClock.Instant] = [:]
     private var plumbedVIPs: Set<IPAddress> = []
+    /// The sessions, listeners and VIPs belong to a successor process now: touch none of them.
+    private var handedOff = false
 
     public init(options: Options, dataPlane: DataPlane, eventLoop: any EventLoop, logger: Logger) {
         self.options = options
         self.dataPlane = dataPlane
         self.plumbing = options.vipInterface.map { VIPPlumbing(interfaceName: $0, logger: logger) }
-        self.speaker = SpeakerHolder(eventLoop: eventLoop, logger: logger)
+        self.speaker = SpeakerHolder(eventLoop: eventLoop, logger: logger, successor: options.successor)
         self.logger = logger
     }
 
@@ -76,7 +86,7 @@ public actor SEEngine {
 
     /// Applies a full desired state: the virtual services placed on this SE and the `global` vrfcontext.
     public func apply(version: Int, services: [ResolvedVirtualService], vrf: VrfContext?) async {
-        guard !draining && !gracefulShutdown else { return }
+        guard !draining && !gracefulShutdown && !handedOff else { return }
         bgpProfile = vrf?.bgp_profile
         let next = services.map(ServicePlan.init)
         let removedVIPs = Set(plans.flatMap(\.vips)).subtracting(next.flatMap(\.vips))
@@ -88,7 +98,8 @@ public actor SEEngine {
         await refresh()
         do {
             let configuration = try SpeakerHolder.configuration(
-                profile: vrf?.bgp_profile, bfdProfile: vrf?.bfd_profile, dataAddress: options.dataAddress)
+                profile: vrf?.bgp_profile, bfdProfile: vrf?.bfd_profile, dataAddress: options.dataAddress,
+                restartTime: options.gracefulRestartTime)
             try await speaker.configure(configuration)
             bgpError = nil
         } catch {
@@ -109,6 +120,7 @@ public actor SEEngine {
     /// Recomputes the advertisements from the data plane's health view and hands the full set to the
     /// speaker (which sends only the difference). Called on every health change and periodically.
     public func refresh() async {
+        guard !handedOff else { return }
         let health = Dictionary(dataPlane.status().map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
         var states: [VIPAdvertiser.ServiceState] = []
         for plan in plans {
@@ -146,7 +158,7 @@ public actor SEEngine {
     }
 
     private func syncVIPs() {
-        guard let plumbing else { return }
+        guard let plumbing, !handedOff else { return }
         let wanted = Set(plans.filter { $0.dataPlane != nil }.flatMap(\.vips)).union(retiringVIPs.keys)
         do {
             try plumbing.sync(wanted)
@@ -162,7 +174,7 @@ public actor SEEngine {
     /// away, withdraws every VIP, waits again, stops accepting, lets existing connections finish (at most
     /// `drainTimeout`), then removes the VIPs and closes the BGP sessions.
     public func drain() async {
-        guard !draining && !gracefulShutdown else { return }
+        guard !draining && !gracefulShutdown && !handedOff else { return }
         gracefulShutdown = true
         if options.gracefulShutdownTime > .zero {
             logger.notice("draining: advertising every VIP with GRACEFUL_SHUTDOWN (RFC 8326)")
@@ -180,6 +192,36 @@ public actor SEEngine {
         syncVIPs()
         await speaker.shutdown()
     }
+
+    /// Hitless restart, the successor's side: the predecessor has handed its BGP sessions off and stopped
+    /// accepting, so the speaker starts now as a restarting speaker (RFC 4724), with the routes the
+    /// data plane's (inherited) health allows already set.
+    public func takeOver(bfd: [IPAddress: BFDSession.Handoff]) async {
+        await refresh()
+        do {
+            try await speaker.release(bfd: bfd)
+        } catch {
+            bgpError = "BGP: \(error)"
+            logger.error("BGP speaker not started after the takeover: \(error)")
+        }
+    }
+
+    /// Hitless restart, the predecessor's side: leaves the BGP sessions to the successor without a
+    /// withdrawal (routers with Graceful Restart keep the VIPs), stops accepting (the successor's
+    /// listeners share the addresses; `released` runs then), and lets existing connections finish (at
+    /// most `drainTimeout`). The VIPs stay plumbed: they are the successor's now. `released` gets the Up
+    /// BFD sessions the successor goes on with.
+    public func handOff(released: @escaping @Sendable ([IPAddress: BFDSession.Handoff]) async -> Void) async {
+        guard !handedOff && !draining && !gracefulShutdown else { return }
+        handedOff = true
+        logger.notice("handing off to the successor process: BGP sessions left to Graceful Restart")
+        let bfd = await speaker.handOff()
+        await dataPlane.drain(serviceIDs: nil, timeout: options.drainTimeout, listenersClosed: { await released(bfd) })
+        logger.notice("handed off: connections finished")
+    }
+
+    /// Servers up per service, for a successor process.
+    public nonisolated func healthSnapshot() -> [String: Set<String>] { dataPlane.healthSnapshot() }
 
     /// Stops everything at once (after `drain()`, or on a fatal error).
     public func shutdown() async {

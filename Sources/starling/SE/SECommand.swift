@@ -3,13 +3,13 @@ import BGPSpeaker
 import Foundation
 import Logging
 import Metrics
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import Prometheus
 import SE
 import ServiceLifecycle
 import StarlingModel
-import Synchronization
 import UnixSignals
 import Yams
 
@@ -27,6 +27,10 @@ struct SECommand: AsyncParsableCommand {
             with refs by name (/api/pool/?name=p). SIGHUP re-reads it. SIGTERM advertises every VIP with
             GRACEFUL_SHUTDOWN (--graceful-shutdown-time), withdraws it, lets connections finish
             (--drain-timeout) and exits 0.
+            Hitless restart: a second `starling se` started while one runs with the same --handoff-socket
+            takes over: it inherits the server health, binds the listeners beside the running one's, and
+            the running one leaves its BGP sessions to Graceful Restart (--graceful-restart-time), stops
+            accepting, finishes its connections and exits 0. No connection is refused, no route withdrawn.
             """
     )
 
@@ -67,6 +71,18 @@ struct SECommand: AsyncParsableCommand {
     )
     var gracefulShutdownTime: Double = 1
 
+    @Option(
+        name: .long,
+        help:
+            "Graceful Restart (RFC 4724) restart time in seconds advertised to the routers (how long they keep the VIPs while a successor process takes over); 0 disables Graceful Restart."
+    )
+    var gracefulRestartTime: Int = 30
+
+    @Option(
+        name: .long,
+        help: "Unix socket a successor process takes this SE over through (hitless restart); 'off' to disable.")
+    var handoffSocket: String = "/run/starling/se.handoff"
+
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
@@ -102,6 +118,12 @@ struct SECommand: AsyncParsableCommand {
         }
         if !(0...300).contains(gracefulShutdownTime) {
             throw ValidationError("--graceful-shutdown-time: must be between 0 and 300 seconds")
+        }
+        if !(0...Int(GracefulRestartSettings.maximumRestartTime)).contains(gracefulRestartTime) {
+            throw ValidationError("--graceful-restart-time: must be between 0 and 4095 seconds")
+        }
+        if handoffSocket != "off", !handoffSocket.hasPrefix("/") || handoffSocket.utf8.count > 107 {
+            throw ValidationError("--handoff-socket: '\(handoffSocket)' is not an absolute path of at most 107 bytes")
         }
         if !(0...3600).contains(drainTimeout) {
             throw ValidationError("--drain-timeout: must be between 0 and 3600 seconds")
@@ -153,11 +175,16 @@ struct SECommand: AsyncParsableCommand {
             options: SEEngine.Options(
                 vipInterface: vipInterface, dataAddress: dataAddress.flatMap(IPAddress.init),
                 drainTimeout: .seconds(drainTimeout),
-                gracefulShutdownTime: .milliseconds(Int64(gracefulShutdownTime * 1000))),
-            mgmt: mgmtListen == "off" ? nil : HostPort(mgmtListen), metrics: registry, hangups: hangups, logger: logger)
+                gracefulShutdownTime: .milliseconds(Int64(gracefulShutdownTime * 1000)),
+                gracefulRestartTime: gracefulRestartTime),
+            mgmt: mgmtListen == "off" ? nil : HostPort(mgmtListen),
+            handoffPath: handoffSocket == "off" ? nil : handoffSocket,
+            metrics: registry, hangups: hangups, logger: logger)
         let group = ServiceGroup(
             configuration: .init(
-                services: [.init(service: daemon)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+                // The daemon also ends by itself, after handing off to a successor process.
+                services: [.init(service: daemon, successTerminationBehavior: .gracefullyShutdownGroup)],
+                gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do {
             try await group.run()
         } catch {
@@ -200,45 +227,121 @@ struct SEConfigError: Error, CustomStringConvertible {
 }
 
 /// The SE as a service: engine, data plane, BGP, agent or file, management port; on graceful shutdown
-/// withdraw, drain, stop (DESIGN §3.1, STYLE "Daemons are Services").
+/// withdraw, drain, stop (DESIGN §3.1, STYLE "Daemons are Services"); on a takeover by a successor
+/// process, hand off (``HandoffMessage``) and stop.
 struct SEDaemon: Service {
     enum Mode: Sendable {
         case managed(controller: String, identity: SEAgent.Identity)
         case standalone(path: String, initial: StandaloneConfig)
     }
 
+    /// Why the SE stops.
+    enum Stop: Sendable {
+        /// SIGTERM / SIGINT: withdraw and drain.
+        case signal
+        /// A successor asked for the release on this link.
+        case handOff(HandoffLink)
+    }
+
     let mode: Mode
     let threads: Int
     let options: SEEngine.Options
     let mgmt: HostPort?
+    let handoffPath: String?
     let metrics: PrometheusCollectorRegistry
     let hangups: UnixSignalsSequence
     let logger: Logger
 
+    /// How long a successor waits for its first configuration before asking for the release anyway.
+    static let firstConfigurationWait: Duration = .seconds(30)
+
     func run() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
+        // A running SE on the handoff socket: take over from it.
+        var predecessor: HandoffLink?
+        var inherited: HandoffMessage?
+        if let handoffPath, let link = await HandoffLink.connect(path: handoffPath, group: group) {
+            do {
+                try await link.send(HandoffMessage(op: .takeover))
+                inherited = try await link.expect(.state, timeout: .seconds(10))
+                predecessor = link
+                logger.notice(
+                    "taking over from the running SE process",
+                    metadata: ["se.predecessor_pid": "\(inherited?.pid ?? 0)"])
+            } catch {
+                await link.close()
+                try? await group.shutdownGracefully()
+                throw SEConfigError(message: "cannot take over from the SE process on \(handoffPath): \(error)")
+            }
+        }
+        Self.enableRequestMigration(logger: logger)
+        var options = self.options
+        options.successor = predecessor != nil
         let sources = options.dataAddress.map { ["\($0)"] } ?? []
         let dataPlane = DataPlane(group: group, sourceAddresses: sources, logger: logger)
+        if let health = inherited?.health { dataPlane.inheritHealth(health.mapValues(Set.init)) }
         let engine = SEEngine(options: options, dataPlane: dataPlane, eventLoop: group.next(), logger: logger)
         let (changes, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         dataPlane.setOnChange { continuation.yield() }
-        let seUUID = Mutex<String>("")
+        let seUUID = NIOLockedValueBox("")
+        let registration = AgentRegistration(inherited?.registration)
+        let channels = NIOLockedValueBox<(mgmt: (any Channel)?, handoff: (any Channel)?)>((nil, nil))
 
-        var mgmtChannel: (any Channel)?
-        if let mgmt {
+        @Sendable func bindMgmt() async throws {
+            guard let mgmt else { return }
             do {
-                mgmtChannel = try await MgmtAPI(engine: engine, seUUID: { seUUID.withLock { $0 } }, metrics: metrics)
-                    .bind(host: mgmt.host, port: mgmt.port, group: group)
+                let channel = try await MgmtAPI(
+                    engine: engine, seUUID: { seUUID.withLockedValue { $0 } }, metrics: metrics
+                )
+                .bind(host: mgmt.host, port: mgmt.port, group: group)
+                channels.withLockedValue { $0.mgmt = channel }
                 logger.info("management API listening", metadata: ["se.mgmt": "\(mgmt.host):\(mgmt.port)"])
             } catch {
-                try? await group.shutdownGracefully()
                 throw SEConfigError(message: "cannot serve the management API on \(mgmt.host):\(mgmt.port): \(error)")
+            }
+        }
+        if predecessor == nil {
+            do {
+                try await bindMgmt()
+            } catch {
+                try? await group.shutdownGracefully()
+                throw error
             }
         }
         if case .standalone(_, let initial) = mode {
             await engine.apply(version: 1, services: initial.services, vrf: initial.vrf)
         }
         logger.notice("starling se running", metadata: ["se.threads": "\(threads)"])
+
+        let (stops, stop) = AsyncStream.makeStream(of: Stop.self)
+        /// Serves successors on the handoff socket: state on `takeover`, the stop on `release`.
+        @Sendable func listenForSuccessors() async {
+            guard let handoffPath else { return }
+            do {
+                let channel = try await HandoffListener.bind(path: handoffPath, group: group) { link in
+                    Task {
+                        do {
+                            let hello = try await link.expect(.takeover, timeout: .seconds(10))
+                            logger.notice(
+                                "a successor process is taking over",
+                                metadata: ["se.successor_pid": "\(hello.pid ?? 0)"])
+                            try await link.send(
+                                HandoffMessage(
+                                    op: .state, health: engine.healthSnapshot().mapValues { $0.sorted() },
+                                    registration: registration.current))
+                            _ = try await link.expect(.release, timeout: Self.firstConfigurationWait + .seconds(30))
+                            stop.yield(.handOff(link))
+                        } catch {
+                            logger.warning("handoff abandoned, going on serving: \(error)")
+                            await link.close()
+                        }
+                    }
+                }
+                channels.withLockedValue { $0.handoff = channel }
+            } catch {
+                logger.error("hitless restart unavailable: cannot listen on \(handoffPath): \(error)")
+            }
+        }
 
         await withTaskGroup(of: Void.self) { tasks in
             tasks.addTask {
@@ -255,7 +358,9 @@ struct SEDaemon: Service {
                 tasks.addTask {
                     do {
                         let client = try HTTPClient(baseURL: controller, eventLoopGroup: group)
-                        let agent = SEAgent(client: client, identity: identity, engine: engine, logger: logger)
+                        let agent = SEAgent(
+                            client: client, identity: identity, engine: engine, logger: logger,
+                            registration: registration)
                         await agent.run()
                         await client.shutdown()
                     } catch {
@@ -277,17 +382,89 @@ struct SEDaemon: Service {
                     }
                 }
             }
-            try? await gracefulShutdown()
-            // Withdraw, then drain, while the agent keeps heart-beating "draining".
-            logger.notice("shutting down: withdrawing VIPs, then draining")
-            await engine.drain()
+            tasks.addTask {
+                try? await gracefulShutdown()
+                stop.yield(.signal)
+            }
+            if let predecessor {
+                tasks.addTask {
+                    // The first configuration (the file's, or the controller's) binds the listeners beside
+                    // the predecessor's; then it may stop accepting and leave BGP to us.
+                    let deadline = ContinuousClock.now.advanced(by: Self.firstConfigurationWait)
+                    while await engine.version == 0, ContinuousClock.now < deadline, !Task.isCancelled {
+                        try? await Task.sleep(for: .milliseconds(100))
+                    }
+                    var bfd: [IPAddress: BFDSession.Handoff] = [:]
+                    do {
+                        try await predecessor.send(HandoffMessage(op: .release))
+                        bfd = try await predecessor.expect(.released, timeout: .seconds(30)).bfdSessions
+                        logger.notice("the previous process released the VIPs: starting BGP")
+                    } catch {
+                        logger.error("the previous process did not confirm the release, starting BGP anyway: \(error)")
+                    }
+                    await predecessor.close()
+                    await engine.takeOver(bfd: bfd)
+                    do {
+                        try await bindMgmt()
+                    } catch {
+                        logger.error("\(error)")
+                    }
+                    await listenForSuccessors()
+                }
+            } else {
+                tasks.addTask { await listenForSuccessors() }
+            }
+
+            var reason = Stop.signal
+            for await first in stops {
+                reason = first
+                break
+            }
+            switch reason {
+            case .signal:
+                // Withdraw, then drain, while the agent keeps heart-beating "draining".
+                logger.notice("shutting down: withdrawing VIPs, then draining")
+                await engine.drain()
+            case .handOff(let link):
+                // The successor heart-beats from now on; the management port and the socket are its.
+                tasks.cancelAll()
+                let (mgmtChannel, handoffChannel) = channels.withLockedValue { ($0.mgmt, $0.handoff) }
+                try? await handoffChannel?.close()
+                try? await mgmtChannel?.close()
+                await engine.handOff(released: { bfd in
+                    do {
+                        try await link.send(HandoffMessage(op: .released, bfd: bfd))
+                    } catch {
+                        logger.warning("could not confirm the release to the successor: \(error)")
+                    }
+                })
+                await link.close()
+            }
             tasks.cancelAll()
             continuation.finish()
+            stop.finish()
         }
         await engine.shutdown()
+        let (mgmtChannel, handoffChannel) = channels.withLockedValue { ($0.mgmt, $0.handoff) }
+        try? await handoffChannel?.close()
         try? await mgmtChannel?.close()
         try? await group.shutdownGracefully()
         logger.notice("stopped")
+    }
+
+    /// `net.ipv4.tcp_migrate_req = 1` (Linux 5.14): when a listener of an `SO_REUSEPORT` group closes,
+    /// the kernel moves its queued and half-open connections to another listener of the group instead
+    /// of resetting them — the successor's, in a hitless restart.
+    static func enableRequestMigration(logger: Logger) {
+        let path = "/proc/sys/net/ipv4/tcp_migrate_req"
+        if (try? String(contentsOfFile: path, encoding: .utf8))?.hasPrefix("1") == true { return }
+        do {
+            try "1\n".write(toFile: path, atomically: false, encoding: .utf8)
+        } catch {
+            logger.warning(
+                "cannot set net.ipv4.tcp_migrate_req: a hitless restart may reset connections queued at the handover: \(error)"
+            )
+        }
     }
 }
 

@@ -1,0 +1,221 @@
+import Foundation
+import Lab
+import XCTest
+
+/// A hitless SE restart (issue 13): a standalone SE serves a VIP advertised to BIRD (Graceful Restart
+/// helper, BFD 100 ms × 3); under load from the router's side (new connections and keep-alive), a
+/// second `starling se` started with the same handoff socket takes over. The router never loses the
+/// route, no request fails, the first process exits 0 once its connections are done, and the successor
+/// serves, peers (Restart State bit, End-of-RIB) and answers on the management port.
+final class HitlessRestartTests: XCTestCase {
+    static let vip = "192.0.2.61"
+
+    func testSuccessorTakesOverWithoutAFailedRequestOrAWithdrawal() throws {
+        try withLab("hitless", requires: BIRD.requiredPrograms + ["curl", "python3"]) { lab in
+            let binary = try starlingBinary()
+            let segment = try Topology.segment(lab: lab, speakers: 2)
+            let routerAddress = segment.routerEnd.ipv4
+            let seNS = segment.speakers[0]
+            let seAddress = segment.speakerEnds[0].ipv4
+            let serverNS = segment.speakers[1]
+            let serverAddress = segment.speakerEnds[1].ipv4
+            let router = BIRD(
+                lab: lab, name: "router", namespace: segment.router,
+                spec: SpeakerSpec(
+                    asn: 65000, routerID: routerAddress,
+                    neighbors: [
+                        NeighborSpec(
+                            address: seAddress, asn: 65001, localAddress: routerAddress, passive: true, bfd: true)
+                    ],
+                    export: .none, kernelECMP: true, gracefulRestart: true))
+            try router.start()
+
+            let script = lab.path("pool-server.py")
+            try PoolServer.script.write(toFile: script, atomically: true, encoding: .utf8)
+            let server = try lab.start("srv1", ["python3", "-u", script, "srv1", "8080"], in: serverNS)
+            try Wait.until("pool server listening", timeout: 10) { try serverNS.isListening(port: 8080) }
+
+            let config = lab.path("se.json")
+            try Self.config(router: routerAddress, server: serverAddress).write(
+                toFile: config, atomically: true, encoding: .utf8)
+            let handoff = lab.path("se.handoff")
+            let argv = [
+                binary, "se", "--config", config, "--data-address", seAddress, "--drain-timeout", "10",
+                "--handoff-socket", handoff, "--graceful-restart-time", "\(Self.restartTime)",
+            ]
+            let first = try lab.start("se-old", argv, in: seNS)
+            try router.waitEstablished(seAddress)
+            try Wait.until("router has \(Self.vip) via the SE", timeout: 15) {
+                try KernelRoute.nextHops(of: "\(Self.vip)/32", in: segment.router) == [seAddress]
+            }
+            try Wait.until("BFD up at the router", timeout: 5) {
+                try router.birdc(["show", "bfd", "sessions"]).contains("Up")
+            }
+
+            // Load from the router's side, and a watch on the router's route every 20 ms.
+            let load = lab.path("load.py")
+            try Self.loadScript.write(toFile: load, atomically: true, encoding: .utf8)
+            let stopFile = lab.path("load.stop")
+            let results = lab.path("load.json")
+            let client = try lab.start(
+                "load", ["python3", "-u", load, "http://\(Self.vip)/", stopFile, results], in: segment.router)
+            let watchLog = lab.path("route-gaps.txt")
+            let watcher = try lab.start(
+                "route-watch",
+                [
+                    "sh", "-c",
+                    "while [ ! -f \(stopFile) ]; do ip -4 route show exact \(Self.vip)/32 | grep -q 'via \(seAddress) '"
+                        + " || echo \"missing at $(date +%s.%N)\" >> \(watchLog); sleep 0.02; done",
+                ], in: segment.router)
+            Thread.sleep(forTimeInterval: 1)
+
+            // The successor takes over.
+            let second = try lab.start("se-new", argv, in: seNS)
+            let exit = first.waitForExit(timeout: 30)
+            XCTAssertEqual(exit, .exited(0), "the first process hands off and exits 0\n\(first.logTail())")
+            let firstLog = first.logTail(lines: 200)
+            XCTAssertTrue(firstLog.contains("handing off to the successor process"), firstLog)
+            XCTAssertTrue(firstLog.contains("handed off: connections finished"), firstLog)
+            XCTAssertFalse(firstLog.contains("VIP removed"), firstLog)
+            // The successor's session with the Restart State bit, its End-of-RIB ends the restart: the
+            // route stays, no longer stale.
+            try router.waitEstablished(seAddress)
+            try Wait.until("BFD up again at the router", timeout: 5) {
+                try router.birdc(["show", "bfd", "sessions"]).contains("Up")
+            }
+            Thread.sleep(forTimeInterval: 2)
+            XCTAssertTrue(FileManager.default.createFile(atPath: stopFile, contents: nil))
+            XCTAssertEqual(client.waitForExit(timeout: 15), .exited(0), client.logTail())
+            XCTAssertEqual(watcher.waitForExit(timeout: 5), .exited(0))
+
+            let figures =
+                try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: results)))
+                as? [String: Any]
+            let total = figures?["total"] as? Int ?? 0
+            let failed = figures?["failed"] as? Int ?? -1
+            print("IntegrationTests: hitless restart: \(total) requests, \(failed) failed, \(figures?["errors"] ?? [])")
+            XCTAssertGreaterThan(total, 100, "the load ran through the restart")
+            XCTAssertEqual(failed, 0, "no request fails through the restart: \(figures?["errors"] ?? [])")
+            XCTAssertFalse(
+                FileManager.default.fileExists(atPath: watchLog),
+                "the router kept \(Self.vip) via the SE throughout: \((try? String(contentsOfFile: watchLog, encoding: .utf8)) ?? "")"
+            )
+            let route = try router.birdc(["show", "route", "for", Self.vip, "all"])
+            XCTAssertFalse(route.contains("stale"), route)
+            let protocols = try router.birdc(["show", "protocols", "all"])
+            XCTAssertTrue(protocols.contains("Established"), protocols)
+
+            // The successor serves and answers on the management port; the VIP stayed plumbed.
+            let body = try segment.router.exec(["curl", "-sS", "-m", "5", "http://\(Self.vip)/"])
+            XCTAssertEqual(body, "server=srv1 client=\(seAddress)\n")
+            let status = try seNS.exec(["curl", "-sS", "-m", "5", "http://127.0.0.1:9180/status"])
+            XCTAssertTrue(status.contains("\"advertised\":true"), status)
+            XCTAssertTrue(try seNS.ip(["-j", "addr", "show", "dev", "lo"]).contains(Self.vip), "VIP plumbed on lo")
+            XCTAssertTrue(second.isRunning, second.logTail())
+
+            second.send(SIGTERM)
+            XCTAssertEqual(second.waitForExit(timeout: 20), .exited(0), second.logTail())
+            _ = server.stop()
+        }
+    }
+
+    /// Graceful Restart time the SE advertises (seconds the router keeps the VIP without a session).
+    static let restartTime = 30
+
+    static func config(router: String, server: String) -> String {
+        """
+        {
+          "vrfcontext": [{"name": "global", "bfd_profile": {"mintx": 100, "minrx": 100, "multi": 3},
+            "bgp_profile": {"local_as": 65001, "hold_time": 9,
+            "peers": [{"peer_ip": {"addr": "\(router)", "type": "V4"}, "remote_as": 65000}]}}],
+          "healthmonitor": [{"name": "hm", "type": "HEALTH_MONITOR_HTTP", "send_interval": 2, "receive_timeout": 1,
+            "successful_checks": 2, "failed_checks": 2,
+            "http_monitor": {"http_request": "GET /health HTTP/1.0", "http_response_code": ["HTTP_2XX"]}}],
+          "pool": [{"name": "p", "health_monitor_refs": ["/api/healthmonitor/?name=hm"],
+            "servers": [{"ip": {"addr": "\(server)", "type": "V4"}, "port": 8080}]}],
+          "vsvip": [{"name": "v", "vip": [{"vip_id": "0", "ip_address": {"addr": "\(vip)", "type": "V4"}}]}],
+          "virtualservice": [{"name": "web", "vsvip_ref": "/api/vsvip/?name=v", "services": [{"port": 80}],
+            "pool_ref": "/api/pool/?name=p", "enable_rhi": true,
+            "application_profile_ref": "/api/applicationprofile/?name=System-HTTP"}]
+        }
+        """
+    }
+
+    /// Four workers until the stop file appears: two open a connection per request, two keep one
+    /// connection alive (one of them asks `/slow`, 300 ms at the server, so that requests are in flight
+    /// when the first process stops accepting: they finish there). A request on a kept-alive connection that the server closed while idle is sent
+    /// again once on a new connection, as browsers and curl do for a GET; anything else is a failure.
+    static let loadScript = #"""
+        import http.client, json, os, sys, threading, time, urllib.parse
+        url, stop, out = sys.argv[1], sys.argv[2], sys.argv[3]
+        u = urllib.parse.urlparse(url)
+        lock = threading.Lock()
+        counts = {"total": 0, "failed": 0, "errors": []}
+
+        def record(ok, why=None):
+            with lock:
+                counts["total"] += 1
+                if not ok:
+                    counts["failed"] += 1
+                    if len(counts["errors"]) < 20:
+                        counts["errors"].append(why)
+
+        def get(conn, path="/"):
+            conn.request("GET", path)
+            r = conn.getresponse()
+            body = r.read()
+            return r.status, body, r.getheader("Connection", "")
+
+        def fresh():
+            while not os.path.exists(stop):
+                conn = http.client.HTTPConnection(u.hostname, u.port or 80, timeout=5)
+                try:
+                    status, body, _ = get(conn)
+                    record(status == 200 and body.startswith(b"server="), "status %d" % status)
+                except Exception as e:
+                    record(False, "new connection: %r" % e)
+                finally:
+                    conn.close()
+                time.sleep(0.001)
+
+        def kept(path="/"):
+            conn = None
+            while not os.path.exists(stop):
+                reused = conn is not None
+                if conn is None:
+                    conn = http.client.HTTPConnection(u.hostname, u.port or 80, timeout=5)
+                try:
+                    status, body, connection = get(conn, path)
+                    record(status == 200 and body.startswith(b"server="), "status %d" % status)
+                    if connection.lower() == "close":
+                        conn.close()
+                        conn = None
+                except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError) as e:
+                    conn.close()
+                    conn = None
+                    if not reused:
+                        record(False, "keep-alive first request: %r" % e)
+                        continue
+                    # The idle connection was closed under us: once more on a new one.
+                    conn = http.client.HTTPConnection(u.hostname, u.port or 80, timeout=5)
+                    try:
+                        status, body, _ = get(conn, path)
+                        record(status == 200 and body.startswith(b"server="), "status %d" % status)
+                    except Exception as e2:
+                        record(False, "retry: %r" % e2)
+                        conn.close()
+                        conn = None
+                except Exception as e:
+                    record(False, "keep-alive: %r" % e)
+                    conn.close()
+                    conn = None
+                time.sleep(0.001)
+
+        threads = [threading.Thread(target=f) for f in (fresh, fresh, kept)]
+        threads.append(threading.Thread(target=kept, args=("/slow",)))
+        for t in threads: t.start()
+        for t in threads: t.join()
+        with open(out, "w") as f:
+            json.dump(counts, f)
+        """#
+}
