@@ -92,7 +92,12 @@ public final class BIRD: PeerDaemon {
                 "connect delay time 1;",
                 "error wait time 1, 5;",
             ]
-            body.append(spec.gracefulRestart ? "graceful restart aware;" : "graceful restart off;")
+            if spec.gracefulRestart {
+                // The log says when a neighbour's restart begins and ends ("Neighbor graceful restart ...").
+                body += ["graceful restart aware;", "debug { events };"]
+            } else {
+                body.append("graceful restart off;")
+            }
             if neighbor.passive { body.append("passive on;") }
             if neighbor.bfd { body.append("bfd on;") }
             if let password = neighbor.password { body.append("password \"\(password)\";") }

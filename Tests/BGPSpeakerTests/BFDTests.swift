@@ -164,6 +164,52 @@ final class BFDTests: XCTestCase {
         XCTAssertEqual(pair.b.state, .up)
     }
 
+    /// Hitless restart: A's Up session, handed off and resumed in a new process (a new `BFDSession`
+    /// from `handoff`) after a gap shorter than the Detection Time, is the same session to B: B never
+    /// leaves Up, A's packets keep A's discriminator, and B's are accepted by the resumed one.
+    func testHandedOffSessionGoesOnWithoutThePeerNoticing() throws {
+        var pair = BFDPair()
+        pair.run(for: .seconds(4))
+        XCTAssertEqual(pair.a.state, .up)
+        let handoff = try XCTUnwrap(pair.a.handoff)
+        XCTAssertEqual(handoff.localDiscriminator, 0xA)
+        XCTAssertEqual(handoff.remoteDiscriminator, 0xB)
+        // The old process stops sending; 150 ms later (under B's 300 ms Detection Time) the new one goes on.
+        pair.cutToA = true
+        pair.cutToB = true
+        pair.changes = []
+        pair.run(for: .milliseconds(150))
+        pair.cutToA = false
+        pair.cutToB = false
+        pair.a = BFDSession(resuming: handoff, timers: .fast, now: pair.now, using: &pair.rng)
+        XCTAssertEqual(pair.a.state, .up)
+        XCTAssertEqual(pair.a.nextDeadline, pair.now, "transmits at once")
+        pair.sent = []
+        pair.run(for: .seconds(3))
+        XCTAssertTrue(pair.changes.isEmpty, "no state change on either side: \(pair.changes)")
+        XCTAssertEqual(pair.b.state, .up)
+        XCTAssertEqual(pair.a.remoteDiscriminator, 0xB)
+        XCTAssertTrue(pair.sent.filter { $0.from == "A" }.allSatisfy { $0.packet.myDiscriminator == 0xA })
+        XCTAssertFalse(pair.sent.contains { $0.packet.poll }, "same timers: no Poll Sequence")
+
+        // A successor configured with other timers carries them in a Poll Sequence, still Up.
+        let handoff2 = try XCTUnwrap(pair.a.handoff)
+        let slower = BFDTimers(
+            desiredMinTx: .milliseconds(200), requiredMinRx: .milliseconds(200), detectMultiplier: 3)
+        pair.a = BFDSession(resuming: handoff2, timers: slower, now: pair.now, using: &pair.rng)
+        pair.sent = []
+        pair.run(for: .seconds(3))
+        XCTAssertTrue(pair.changes.isEmpty, "\(pair.changes)")
+        XCTAssertTrue(pair.sent.contains { $0.from == "A" && $0.packet.poll })
+        XCTAssertEqual(pair.a.transmitInterval, .milliseconds(200))
+
+        // Not Up: nothing to hand off (the successor starts a new session).
+        pair.cutToA = true
+        pair.run(for: .seconds(1))
+        XCTAssertNotEqual(pair.a.state, .up)
+        XCTAssertNil(pair.a.handoff)
+    }
+
     /// §6.8.6: AdminDown from the peer is Down with diagnostic 3 here; our own AdminDown stops
     /// reacting to packets and tells the peer with diagnostic 7.
     func testAdminDown() {

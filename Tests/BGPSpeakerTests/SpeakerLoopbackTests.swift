@@ -13,30 +13,41 @@ final class SpeakerLoopbackTests: XCTestCase {
     override func setUp() { group = MultiThreadedEventLoopGroup(numberOfThreads: 2) }
     override func tearDown() { try? group.syncShutdownGracefully() }
 
-    private func pair(
-        port: Int, activeSideBindsLocalAddress: Bool = true, limitAtB: PrefixLimit? = nil,
-        bfdPorts: (a: Int, b: Int)? = nil
-    ) -> (Speaker, Speaker) {
+    /// The active side's configuration.
+    private func configurationA(
+        port: Int, activeSideBindsLocalAddress: Bool = true, bfdPorts: (a: Int, b: Int)? = nil,
+        gracefulRestart: GracefulRestartSettings? = nil
+    ) -> SpeakerConfiguration {
+        var p = PeerSettings(
+            address: IPAddress("127.0.0.2")!, port: port, peerAS: 65002,
+            localAddress: activeSideBindsLocalAddress ? IPAddress("127.0.0.1") : nil, holdTime: 9,
+            connectRetryTime: .milliseconds(200),
+            nextHopV6: IPv6Address("2001:db8:ffff::1"))
+        if let bfdPorts {
+            p.bfd = .fast
+            p.bfdPort = bfdPorts.b
+        }
+        return SpeakerConfiguration(
+            localAS: 65001, routerID: IPv4Address("10.0.0.1")!, listenAddresses: [IPAddress("127.0.0.1")!],
+            listenPort: port, peers: [p], bfdListenPort: bfdPorts?.a ?? BFDService.controlPort,
+            gracefulRestart: gracefulRestart)
+    }
+
+    private var quietLogger: Logger {
         var logger = Logger(label: "test")
         logger.logLevel = .critical
+        return logger
+    }
+
+    private func pair(
+        port: Int, activeSideBindsLocalAddress: Bool = true, limitAtB: PrefixLimit? = nil,
+        bfdPorts: (a: Int, b: Int)? = nil, gracefulRestart: GracefulRestartSettings? = nil
+    ) -> (Speaker, Speaker) {
+        let logger = quietLogger
         let a = Speaker(
-            configuration: SpeakerConfiguration(
-                localAS: 65001, routerID: IPv4Address("10.0.0.1")!, listenAddresses: [IPAddress("127.0.0.1")!],
-                listenPort: port,
-                peers: [
-                    {
-                        var p = PeerSettings(
-                            address: IPAddress("127.0.0.2")!, port: port, peerAS: 65002,
-                            localAddress: activeSideBindsLocalAddress ? IPAddress("127.0.0.1") : nil, holdTime: 9,
-                            connectRetryTime: .milliseconds(200),
-                            nextHopV6: IPv6Address("2001:db8:ffff::1"))
-                        if let bfdPorts {
-                            p.bfd = .fast
-                            p.bfdPort = bfdPorts.b
-                        }
-                        return p
-                    }()
-                ], bfdListenPort: bfdPorts?.a ?? BFDService.controlPort),
+            configuration: configurationA(
+                port: port, activeSideBindsLocalAddress: activeSideBindsLocalAddress, bfdPorts: bfdPorts,
+                gracefulRestart: gracefulRestart),
             eventLoop: group.next(), logger: logger)
         let b = Speaker(
             configuration: SpeakerConfiguration(
@@ -157,6 +168,72 @@ final class SpeakerLoopbackTests: XCTestCase {
         let bfdB = await b.bfdStatus()
         XCTAssertTrue(bfdB.isEmpty, "B runs no BFD any more")
         await a.shutdown()
+        await b.shutdown()
+    }
+
+    /// Hitless restart at the speaker level: A (Graceful Restart, BFD) hands off to A2, a new speaker
+    /// created with `restarted` and A's BFD sessions. B sees A's connection close without a NOTIFICATION
+    /// and A2's OPEN with the Restart State bit (RFC 4724 §4.1); B's BFD session never leaves Up; A2's
+    /// next session after a reset is an ordinary one again.
+    func testHandOffToARestartedSpeaker() async throws {
+        let port = Int.random(in: 20000...40000)
+        let bfdA = Int.random(in: 40001...45000)
+        let bfdPorts = (a: bfdA, b: bfdA + 1)
+        let gr = GracefulRestartSettings(restartTime: 30)
+        let (a, b) = pair(port: port, bfdPorts: bfdPorts, gracefulRestart: gr)
+        try await b.start()
+        try await a.start()
+        let prefix = IPPrefix("192.0.2.7/32")!
+        let routes = [prefix: OriginatedRoute()]
+        await a.setAdvertisements(routes)
+        await eventually("session and BFD up, the route at B", timeout: 15) {
+            let bfd = await b.bfdStatus().first
+            let received = await b.routes(prefix: prefix).flatMap(\.routes)
+            return bfd?.state == .up && !received.isEmpty
+        }
+        let before = await b.peerStatus().first
+        XCTAssertEqual(before?.capabilities.contains("graceful-restart"), true, "\(before?.capabilities ?? [])")
+
+        let sessions = await a.handOff()
+        XCTAssertEqual(sessions.keys.map(\.description), ["127.0.0.2"])
+        let a2 = Speaker(
+            configuration: configurationA(port: port, bfdPorts: bfdPorts, gracefulRestart: gr),
+            eventLoop: group.next(), logger: quietLogger, restarted: true, resumingBFD: sessions)
+        await a2.setAdvertisements(routes)
+        try await a2.start()
+        await eventually("B established with the restarted speaker") {
+            let p = await b.peerStatus().first
+            return p?.state == .established && p?.establishedTransitions == 2
+        }
+        let after = await b.peerStatus().first
+        XCTAssertEqual(
+            after?.capabilities.contains("graceful-restart:restarted"), true, "\(after?.capabilities ?? [])")
+        XCTAssertFalse(after?.lastError?.contains("NOTIFICATION") ?? false, after?.lastError ?? "")
+        let bfdB = await b.bfdStatus().first
+        XCTAssertEqual(bfdB?.state, .up)
+        XCTAssertEqual(bfdB?.upTransitions, 1, "B's BFD session never went down")
+        XCTAssertEqual(bfdB?.remoteDiscriminator, sessions.values.first?.localDiscriminator)
+        let kept = await b.routes(prefix: prefix).flatMap(\.routes)
+        XCTAssertFalse(kept.isEmpty, "the route at B")
+
+        // A reset later: an ordinary OPEN, no Restart State.
+        var configB = SpeakerConfiguration(
+            localAS: 65002, routerID: IPv4Address("10.0.0.2")!, listenAddresses: [IPAddress("127.0.0.2")!],
+            listenPort: port, peers: [], bfdListenPort: bfdPorts.b, gracefulRestart: gr)
+        try await b.reconfigure(configB)
+        var peerB = PeerSettings(
+            address: IPAddress("127.0.0.1")!, port: port, peerAS: 65001, localAddress: IPAddress("127.0.0.2"),
+            holdTime: 9, passive: true)
+        peerB.bfdPort = bfdPorts.a
+        configB.peers = [peerB]
+        try await b.reconfigure(configB)
+        await eventually("B established again", timeout: 15) {
+            await b.peerStatus().first?.state == .established
+        }
+        let third = await b.peerStatus().first
+        XCTAssertEqual(third?.capabilities.contains("graceful-restart"), true, "\(third?.capabilities ?? [])")
+        XCTAssertEqual(third?.capabilities.contains("graceful-restart:restarted"), false)
+        await a2.shutdown()
         await b.shutdown()
     }
 

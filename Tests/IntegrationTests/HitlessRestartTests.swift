@@ -100,6 +100,11 @@ final class HitlessRestartTests: XCTestCase {
                 FileManager.default.fileExists(atPath: watchLog),
                 "the router kept \(Self.vip) via the SE throughout: \((try? String(contentsOfFile: watchLog, encoding: .utf8)) ?? "")"
             )
+            // BIRD kept the route by Graceful Restart, and the successor's End-of-RIB ended the restart.
+            let birdLog = router.daemon?.logTail(lines: 400) ?? ""
+            XCTAssertTrue(birdLog.contains("Neighbor graceful restart detected"), birdLog)
+            XCTAssertTrue(birdLog.contains("Neighbor graceful restart done"), birdLog)
+            XCTAssertFalse(birdLog.contains("BFD session down"), birdLog)
             let route = try router.birdc(["show", "route", "for", Self.vip, "all"])
             XCTAssertFalse(route.contains("stale"), route)
             let protocols = try router.birdc(["show", "protocols", "all"])

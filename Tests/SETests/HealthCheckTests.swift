@@ -46,6 +46,29 @@ final class HealthCheckTests: XCTestCase {
         XCTAssertTrue(hc.up)
     }
 
+    /// Hitless restart: a server up in the previous process starts UP here, stays up through fewer than
+    /// `failedChecks` failures and goes down after that many, as it would have there.
+    func testInheritedUpStaysUpUntilMFailures() {
+        var hc = HealthCheck(monitor: monitor(ok: 2, fail: 2), inheritedUp: true)
+        XCTAssertTrue(hc.up)
+        XCTAssertEqual(hc.reason, HealthCheck.inheritedReason)
+        XCTAssertEqual(hc.handle(.start, now: at(0)), [.startCheck(id: 1)], "checked at once all the same")
+        XCTAssertEqual(
+            hc.handle(.checkEnded(id: 1, passed: true, detail: "ok"), now: at(0.1)),
+            [.report(up: true, reason: "2/2 checks ok")])
+        XCTAssertEqual(
+            check(&hc, at: 5, passed: false, detail: "connect refused"),
+            [.report(up: true, reason: "1/2 checks failed: connect refused")])
+        XCTAssertEqual(
+            check(&hc, at: 10, passed: false, detail: "connect refused"),
+            [.report(up: false, reason: "connect refused")])
+
+        // Inherited down is the ordinary start.
+        let fresh = HealthCheck(monitor: monitor(), inheritedUp: false)
+        XCTAssertFalse(fresh.up)
+        XCTAssertEqual(fresh.reason, "no check yet")
+    }
+
     func testGoesDownAfterMFailuresOnly() {
         var hc = HealthCheck(monitor: monitor(ok: 1, fail: 3))
         _ = hc.handle(.start, now: at(0))

@@ -756,7 +756,11 @@ final class SpeakerCore {
                 if n.context.fourOctetAS { caps.append("4-octet-as") }
                 if n.routeRefresh { caps.append("route-refresh") }
                 if n.context.extendedMessages { caps.append("extended-message") }
-                if n.peerGracefulRestart != nil { caps.append("graceful-restart") }
+                if let gr = n.peerGracefulRestart {
+                    // The Restart State bit: the peer came back from a restart (RFC 4724 §4.1).
+                    let restarted = gr.flags & GracefulRestartCapability.restartState != 0
+                    caps.append(restarted ? "graceful-restart:restarted" : "graceful-restart")
+                }
                 for f in n.context.families.sorted(by: { $0.afi.rawValue < $1.afi.rawValue }) {
                     caps.append("multiprotocol:\(f)")
                 }
