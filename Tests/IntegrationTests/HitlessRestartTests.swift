@@ -4,9 +4,10 @@ import XCTest
 
 /// A hitless SE restart (issue 13): a standalone SE serves a VIP advertised to BIRD (Graceful Restart
 /// helper, BFD 100 ms × 3); under load from the router's side (new connections and keep-alive), a
-/// second `starling se` started with the same handoff socket takes over. The router never loses the
-/// route, no request fails, the first process exits 0 once its connections are done, and the successor
-/// serves, peers (Restart State bit, End-of-RIB) and answers on the management port.
+/// second `starling se` started with the same handoff socket takes over, then a third, started by the
+/// second on SIGUSR2 (`systemctl reload`). The router never loses the route, no request fails, each
+/// predecessor exits 0 once its connections are done, and the last successor serves, peers (Restart State
+/// bit, End-of-RIB) and answers on the management port.
 final class HitlessRestartTests: XCTestCase {
     static let vip = "192.0.2.61"
 
@@ -83,6 +84,18 @@ final class HitlessRestartTests: XCTestCase {
             try Wait.until("BFD up again at the router", timeout: 5) {
                 try router.birdc(["show", "bfd", "sessions"]).contains("Up")
             }
+            Thread.sleep(forTimeInterval: 1)
+
+            // SIGUSR2 (`systemctl reload starling-se`): the successor starts a third process from the
+            // binary on disk, which takes over the same way and listens for the next one.
+            second.send(SIGUSR2)
+            XCTAssertEqual(second.waitForExit(timeout: 30), .exited(0), second.logTail())
+            let secondLog = second.logTail(lines: 200)
+            XCTAssertTrue(secondLog.contains("successor process started"), secondLog)
+            XCTAssertTrue(secondLog.contains("handed off: connections finished"), secondLog)
+            try Wait.until("the router's session with the third process", timeout: 10) {
+                try router.session(seAddress).state == "Established"
+            }
             Thread.sleep(forTimeInterval: 2)
             XCTAssertTrue(FileManager.default.createFile(atPath: stopFile, contents: nil))
             XCTAssertEqual(client.waitForExit(timeout: 15), .exited(0), client.logTail())
@@ -102,8 +115,8 @@ final class HitlessRestartTests: XCTestCase {
             )
             // BIRD kept the route by Graceful Restart, and the successor's End-of-RIB ended the restart.
             let birdLog = router.daemon?.logTail(lines: 400) ?? ""
-            XCTAssertTrue(birdLog.contains("Neighbor graceful restart detected"), birdLog)
-            XCTAssertTrue(birdLog.contains("Neighbor graceful restart done"), birdLog)
+            XCTAssertEqual(birdLog.components(separatedBy: "Neighbor graceful restart detected").count, 3, birdLog)
+            XCTAssertEqual(birdLog.components(separatedBy: "Neighbor graceful restart done").count, 3, birdLog)
             XCTAssertFalse(birdLog.contains("BFD session down"), birdLog)
             let route = try router.birdc(["show", "route", "for", Self.vip, "all"])
             XCTAssertFalse(route.contains("stale"), route)
@@ -116,10 +129,17 @@ final class HitlessRestartTests: XCTestCase {
             let status = try seNS.exec(["curl", "-sS", "-m", "5", "http://127.0.0.1:9180/status"])
             XCTAssertTrue(status.contains("\"advertised\":true"), status)
             XCTAssertTrue(try seNS.ip(["-j", "addr", "show", "dev", "lo"]).contains(Self.vip), "VIP plumbed on lo")
-            XCTAssertTrue(second.isRunning, second.logTail())
 
-            second.send(SIGTERM)
-            XCTAssertEqual(second.waitForExit(timeout: 20), .exited(0), second.logTail())
+            // The third process is an ordinary SE: SIGTERM withdraws, drains and removes the VIP.
+            let third = seNS.pids().filter { pid in
+                let cmdline = (try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8)) ?? ""
+                return cmdline.contains("\(handoff)")
+            }
+            XCTAssertEqual(third.count, 1, "one SE process left: \(third)")
+            for pid in third { kill(pid, SIGTERM) }
+            try Wait.until("the third process stops", timeout: 20) { third.allSatisfy { kill($0, 0) != 0 } }
+            XCTAssertTrue(try KernelRoute.nextHops(of: "\(Self.vip)/32", in: segment.router).isEmpty)
+            XCTAssertFalse(try seNS.ip(["-j", "addr", "show", "dev", "lo"]).contains(Self.vip), "VIP removed on exit")
             _ = server.stop()
         }
     }

@@ -137,6 +137,7 @@ struct SECommand: AsyncParsableCommand {
     func run() async throws {
         LogLevelOption.bootstrap(logLevel)
         let hangups = await UnixSignalsSequence(trapping: .sighup)
+        let reloads = await UnixSignalsSequence(trapping: .sigusr2)
         var logger = Logger(label: "starling.se")
         if let name { logger[metadataKey: "se.name"] = "\(name)" }
         let registry = PrometheusCollectorRegistry()
@@ -179,7 +180,7 @@ struct SECommand: AsyncParsableCommand {
                 gracefulRestartTime: gracefulRestartTime),
             mgmt: mgmtListen == "off" ? nil : HostPort(mgmtListen),
             handoffPath: handoffSocket == "off" ? nil : handoffSocket,
-            metrics: registry, hangups: hangups, logger: logger)
+            metrics: registry, hangups: hangups, reloads: reloads, logger: logger)
         let group = ServiceGroup(
             configuration: .init(
                 // The daemon also ends by itself, after handing off to a successor process.
@@ -250,6 +251,8 @@ struct SEDaemon: Service {
     let handoffPath: String?
     let metrics: PrometheusCollectorRegistry
     let hangups: UnixSignalsSequence
+    /// SIGUSR2 (`systemctl reload starling-se`): start a successor from the binary on disk.
+    let reloads: UnixSignalsSequence
     let logger: Logger
 
     /// How long a successor waits for its first configuration before asking for the release anyway.
@@ -386,6 +389,9 @@ struct SEDaemon: Service {
                 try? await gracefulShutdown()
                 stop.yield(.signal)
             }
+            tasks.addTask {
+                for await _ in reloads { spawnSuccessor() }
+            }
             if let predecessor {
                 tasks.addTask {
                     // The first configuration (the file's, or the controller's) binds the listeners beside
@@ -404,6 +410,8 @@ struct SEDaemon: Service {
                     }
                     await predecessor.close()
                     await engine.takeOver(bfd: bfd)
+                    // Under systemd (NotifyAccess=all) this process is the service's main one from now on.
+                    SystemdNotify.send("MAINPID=\(getpid())")
                     do {
                         try await bindMgmt()
                     } catch {
@@ -450,6 +458,33 @@ struct SEDaemon: Service {
         try? await mgmtChannel?.close()
         try? await group.shutdownGracefully()
         logger.notice("stopped")
+    }
+
+    /// SIGUSR2: starts `starling se` again with this process's arguments, from the binary now on disk (a
+    /// new version after an upgrade); it takes over through the handoff socket. If it fails, this process
+    /// goes on serving.
+    func spawnSuccessor() {
+        guard handoffPath != nil else {
+            logger.error("SIGUSR2 ignored: a successor needs the handoff socket (--handoff-socket is off)")
+            return
+        }
+        let executable = Successor.executable()
+        do {
+            let pid = try Successor.spawn(executable, arguments: CommandLine.arguments)
+            logger.notice(
+                "successor process started", metadata: ["se.successor_pid": "\(pid)", "se.binary": "\(executable)"])
+            let logger = self.logger
+            // Reap it if it fails (it outlives this process otherwise).
+            Thread.detachNewThread {
+                var status: Int32 = 0
+                guard waitpid(pid, &status, 0) == pid else { return }
+                logger.error(
+                    "the successor process ended before taking over; going on serving",
+                    metadata: ["se.successor_pid": "\(pid)", "se.wait_status": "\(status)"])
+            }
+        } catch {
+            logger.error("no successor: \(error)")
+        }
     }
 
     /// `net.ipv4.tcp_migrate_req = 1` (Linux 5.14): when a listener of an `SO_REUSEPORT` group closes,
