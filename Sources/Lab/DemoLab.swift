@@ -59,7 +59,9 @@ public final class DemoLab {
         public var serverCount: Int
         /// The controller's admin password.
         public var adminPassword: String
-        /// Whether BIRD keeps routes of a restarting SE (graceful restart helper).
+        /// Whether BIRD keeps the routes of a restarting SE (Graceful Restart helper, RFC 4724) while its
+        /// successor process takes over (``reloadSE(_:timeout:)``). With BFD on every SE session, a crashed
+        /// SE is withdrawn at once all the same.
         public var gracefulRestart: Bool
         /// Namespaces created, in order.
         public var namespaces: [String] = []
@@ -89,7 +91,7 @@ public final class DemoLab {
     /// not root, or when a lab of that name exists (run ``down()`` first).
     public init(
         name: String = "demo", binary: String, seCount: Int = 3, serverCount: Int = 2, adminPassword: String? = nil,
-        gracefulRestart: Bool = false
+        gracefulRestart: Bool = true
     ) throws {
         precondition((1...9).contains(seCount) && (1...9).contains(serverCount), "1...9 SEs and servers")
         try Self.checkHost()
@@ -124,7 +126,7 @@ public final class DemoLab {
 
     /// A lab for a test run: named after this process (`t<pid>`), after removing the test labs of dead
     /// processes.
-    public static func forTest(binary: String, seCount: Int = 3, serverCount: Int = 2, gracefulRestart: Bool = false)
+    public static func forTest(binary: String, seCount: Int = 3, serverCount: Int = 2, gracefulRestart: Bool = true)
         throws -> DemoLab
     {
         try checkHost()
@@ -550,6 +552,31 @@ public final class DemoLab {
         kill(process.pid, SIGKILL)
         process.waitForExit(timeout: 5)
         state.processes[name] = nil
+        try save()
+    }
+
+    /// Hitless restart of SE `name` (what `systemctl reload starling-se` does on the appliance): SIGUSR2
+    /// makes it start a successor from the same binary, which takes over; waits until the old process has
+    /// finished its connections and exited, and records the successor in its place.
+    public func reloadSE(_ name: String, timeout: Double = 60) throws {
+        guard let old = state.processes[name], old.isRunning else {
+            throw LabError(.unavailable, "SE \(name) does not run")
+        }
+        old.send(SIGUSR2)
+        guard old.waitForExit(timeout: timeout) else {
+            throw LabError(
+                .daemon, "\(name) (pid \(old.pid)) did not hand off within \(timeout) s:\n\(old.logTail(lines: 15))")
+        }
+        let successors = Namespace.pids(in: namespace(name)).filter { pid in
+            let cmdline = (try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8)) ?? ""
+            return pid != old.pid && cmdline.split(separator: "\0").dropFirst().first == "se"
+        }
+        guard successors.count == 1, let pid = successors.first else {
+            throw LabError(.daemon, "\(name): no single successor process (\(successors)):\n\(old.logTail(lines: 15))")
+        }
+        state.processes[name] = DetachedProcess(
+            name: name, pid: pid, startTime: DetachedProcess.startTime(of: pid) ?? 0, argv: old.argv,
+            namespace: old.namespace, logPath: old.logPath)
         try save()
     }
 

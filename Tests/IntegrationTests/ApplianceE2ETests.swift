@@ -112,6 +112,41 @@ final class ApplianceE2ETests: XCTestCase {
         try await lab.startSE("se3")
         try await lab.waitForNextHops(Self.vip, count: 3, timeout: 30)
 
+        // A hitless SE restart (`systemctl reload starling-se` on the appliance: SIGUSR2) while a client keeps
+        // sending: no request fails, the router keeps all three next hops throughout (Graceful Restart and the
+        // BFD session handed over), and the controller keeps the SE up under the same uuid.
+        let se1UUID = try await lab.session().uuid("serviceengine", named: "se1")
+        let hopsBefore = Set(try lab.routerNextHops(Self.vip))
+        let (_, stopDuringReload) = startProbing(lab)
+        try await Task.sleep(for: .milliseconds(500))
+        let reloaded = Date()
+        try lab.reloadSE("se1")
+        print(
+            "IntegrationTests: SIGUSR2 of se1 → old process handed off and exited: \(ms(Date().timeIntervalSince(reloaded))) ms"
+        )
+        try Wait.holds("next hops unchanged after the SE reload", for: 2, interval: 0.05) {
+            Set(try lab.routerNextHops(Self.vip)) == hopsBefore
+        }
+        let duringReload = stopDuringReload()
+        XCTAssertGreaterThan(duringReload.count, 10)
+        XCTAssertEqual(
+            duringReload.filter { $0 != 200 }.count, 0, "requests failing during the SE reload: \(duringReload)")
+        let se1After = try await lab.session().uuid("serviceengine", named: "se1")
+        XCTAssertEqual(se1After, se1UUID, "the same SE")
+        let seLog = lab.state.processes["se1"]?.logTail(lines: 400) ?? ""
+        XCTAssertTrue(seLog.contains("using the registration of the previous process"), seLog)
+        XCTAssertTrue(seLog.contains("BFD session taken over Up"), seLog)
+        // The successor's heartbeats keep the VS up on all three SEs (within two heartbeats).
+        var reason = ""
+        let upDeadline = Date().addingTimeInterval(2.5)
+        repeat {
+            let r = try await lab.session().runtime("virtualservice", named: "demo-vs")
+            reason = (r["oper_status"] as? [String: Any])?["reason"] as? String ?? "\(r)"
+            if reason.hasPrefix("up on 3 of 3") { break }
+            try await Task.sleep(for: .milliseconds(100))
+        } while Date() < upDeadline
+        XCTAssertTrue(reason.hasPrefix("up on 3 of 3"), reason)
+
         // Restarting the controller changes nothing on the data plane.
         let before = Set(try lab.routerNextHops(Self.vip))
         let (_, stopDuringRestart) = startProbing(lab)

@@ -7,7 +7,8 @@ import XCTest
 /// second `starling se` started with the same handoff socket takes over, then a third, started by the
 /// second on SIGUSR2 (`systemctl reload`). The router never loses the route, no request fails, each
 /// predecessor exits 0 once its connections are done, and the last successor serves, peers (Restart State
-/// bit, End-of-RIB) and answers on the management port.
+/// bit, End-of-RIB) and answers on the management port. Killed, it is withdrawn by BFD at once: Graceful
+/// Restart with BFD keeps routes through a handoff, not through a crash.
 final class HitlessRestartTests: XCTestCase {
     static let vip = "192.0.2.61"
 
@@ -52,6 +53,17 @@ final class HitlessRestartTests: XCTestCase {
             try Wait.until("BFD up at the router", timeout: 5) {
                 try router.birdc(["show", "bfd", "sessions"]).contains("Up")
             }
+
+            // Another SE (another file) on the same socket is refused; the running one goes on.
+            let otherConfig = lab.path("other.json")
+            try Self.config(router: routerAddress, server: serverAddress).write(
+                toFile: otherConfig, atomically: true, encoding: .utf8)
+            var impostorArgv = argv
+            impostorArgv[3] = otherConfig
+            let impostor = try lab.start("se-other", impostorArgv, in: seNS)
+            XCTAssertEqual(impostor.waitForExit(timeout: 20), .exited(1), impostor.logTail())
+            XCTAssertTrue(impostor.logTail().contains("refused: this socket belongs to another SE"), impostor.logTail())
+            XCTAssertTrue(first.isRunning)
 
             // Load from the router's side, and a watch on the router's route every 20 ms.
             let load = lab.path("load.py")
@@ -130,16 +142,22 @@ final class HitlessRestartTests: XCTestCase {
             XCTAssertTrue(status.contains("\"advertised\":true"), status)
             XCTAssertTrue(try seNS.ip(["-j", "addr", "show", "dev", "lo"]).contains(Self.vip), "VIP plumbed on lo")
 
-            // The third process is an ordinary SE: SIGTERM withdraws, drains and removes the VIP.
+            // A crash is no restart: the router (Graceful Restart helper) keeps the VIP after the TCP session
+            // drops, but BFD (100 ms × 3) takes it away long before the 30 s restart time.
             let third = seNS.pids().filter { pid in
                 let cmdline = (try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8)) ?? ""
                 return cmdline.contains("\(handoff)")
             }
             XCTAssertEqual(third.count, 1, "one SE process left: \(third)")
-            for pid in third { kill(pid, SIGTERM) }
-            try Wait.until("the third process stops", timeout: 20) { third.allSatisfy { kill($0, 0) != 0 } }
-            XCTAssertTrue(try KernelRoute.nextHops(of: "\(Self.vip)/32", in: segment.router).isEmpty)
-            XCTAssertFalse(try seNS.ip(["-j", "addr", "show", "dev", "lo"]).contains(Self.vip), "VIP removed on exit")
+            let killed = Date()
+            for pid in third { kill(pid, SIGKILL) }
+            try Wait.until("the VIP withdrawn after the crash", timeout: 2, interval: 0.02) {
+                try KernelRoute.nextHops(of: "\(Self.vip)/32", in: segment.router).isEmpty
+            }
+            print(
+                "IntegrationTests: SIGKILL of the SE → VIP withdrawn by BFD in \(Int(Date().timeIntervalSince(killed) * 1000)) ms"
+            )
+            XCTAssertTrue((router.daemon?.logTail(lines: 50) ?? "").contains("BFD session down"))
             _ = server.stop()
         }
     }

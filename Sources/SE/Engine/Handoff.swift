@@ -8,8 +8,9 @@ import StarlingModel
 /// (the predecessor) listens on a Unix socket; a new `starling se` started with the same socket (the
 /// successor) takes over without a refused connection or a withdrawn route:
 ///
-/// 1. successor → `takeover`; predecessor → `state`: the servers up per service and the controller
-///    registration. The predecessor goes on serving.
+/// 1. successor → `takeover` with its identity; predecessor → `state`: the servers up per service and
+///    the controller registration (or `refused` when the successor is another SE). The predecessor goes on
+///    serving.
 /// 2. The successor starts from that health (``DataPlane/inheritHealth(_:)``), applies its configuration
 ///    and binds its listeners beside the predecessor's (`SO_REUSEPORT`), then → `release`.
 /// 3. The predecessor leaves its BGP sessions without a withdrawal (routers with Graceful Restart keep
@@ -21,9 +22,13 @@ import StarlingModel
 
 public struct HandoffMessage: Codable, Sendable, Equatable {
     public enum Op: String, Codable, Sendable {
-        case takeover, state, release, released
+        case takeover, state, release, released, refused
     }
     public var op: Op
+    /// `takeover`: which SE the successor is; the predecessor refuses another one's.
+    public var identity: String?
+    /// `refused`: why.
+    public var reason: String?
     /// `state`: the servers up (server keys `ip:port`) per service id.
     public var health: [String: [String]]?
     /// `state`: the predecessor's controller registration (managed SEs).
@@ -34,10 +39,13 @@ public struct HandoffMessage: Codable, Sendable, Equatable {
     public var pid: Int32?
 
     public init(
-        op: Op, health: [String: [String]]? = nil, registration: SERegistered? = nil,
-        bfd: [IPAddress: BFDSession.Handoff]? = nil, pid: Int32 = ProcessInfo.processInfo.processIdentifier
+        op: Op, identity: String? = nil, reason: String? = nil, health: [String: [String]]? = nil,
+        registration: SERegistered? = nil, bfd: [IPAddress: BFDSession.Handoff]? = nil,
+        pid: Int32 = ProcessInfo.processInfo.processIdentifier
     ) {
         self.op = op
+        self.identity = identity
+        self.reason = reason
         self.health = health
         self.registration = registration
         self.bfd = bfd.map { Dictionary(uniqueKeysWithValues: $0.map { ("\($0.key)", $0.value) }) }
@@ -118,6 +126,18 @@ public final class HandoffLink: Sendable {
             throw HandoffError(message: "expected '\(op.rawValue)', got '\(message.op.rawValue)'")
         }
         return message
+    }
+
+    /// The successor's first step: `takeover` as `identity`, and the predecessor's `state`; throws with
+    /// the predecessor's reason when it refuses.
+    public func requestTakeover(identity: String, timeout: Duration = .seconds(10)) async throws -> HandoffMessage {
+        try await send(HandoffMessage(op: .takeover, identity: identity))
+        let answer = try await receive(timeout: timeout)
+        switch answer.op {
+        case .state: return answer
+        case .refused: throw HandoffError(message: "refused: \(answer.reason ?? "no reason given")")
+        default: throw HandoffError(message: "expected 'state', got '\(answer.op.rawValue)'")
+        }
     }
 
     public func close() async {

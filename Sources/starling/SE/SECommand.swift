@@ -80,8 +80,11 @@ struct SECommand: AsyncParsableCommand {
 
     @Option(
         name: .long,
-        help: "Unix socket a successor process takes this SE over through (hitless restart); 'off' to disable.")
-    var handoffSocket: String = "/run/starling/se.handoff"
+        help: """
+            Unix socket a successor process takes this SE over through (hitless restart); 'off' to disable \
+            (default: /run/starling/se-NAME.handoff, NAME the --name, or the --data-address when standalone).
+            """)
+    var handoffSocket: String?
 
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
@@ -122,8 +125,9 @@ struct SECommand: AsyncParsableCommand {
         if !(0...Int(GracefulRestartSettings.maximumRestartTime)).contains(gracefulRestartTime) {
             throw ValidationError("--graceful-restart-time: must be between 0 and 4095 seconds")
         }
-        if handoffSocket != "off", !handoffSocket.hasPrefix("/") || handoffSocket.utf8.count > 107 {
-            throw ValidationError("--handoff-socket: '\(handoffSocket)' is not an absolute path of at most 107 bytes")
+        let handoffPath = handoffSocket ?? Self.defaultHandoffSocket(name: name, dataAddress: dataAddress)
+        if handoffPath != "off", !handoffPath.hasPrefix("/") || handoffPath.utf8.count > 107 {
+            throw ValidationError("--handoff-socket: '\(handoffPath)' is not an absolute path of at most 107 bytes")
         }
         if !(0...3600).contains(drainTimeout) {
             throw ValidationError("--drain-timeout: must be between 0 and 3600 seconds")
@@ -163,6 +167,12 @@ struct SECommand: AsyncParsableCommand {
                 throw ExitCode(2)
             }
         }
+        let handoff = handoffSocket ?? Self.defaultHandoffSocket(name: name, dataAddress: dataAddress)
+        // Only a process for the same SE takes this one over (several SEs may share a host in a lab).
+        let identity =
+            if let controller { "managed \(controller) \(name ?? "")" } else {
+                "standalone \(URL(fileURLWithPath: config ?? "").standardizedFileURL.path)"
+            }
         let daemon = SEDaemon(
             mode: standalone.map { .standalone(path: config ?? "", initial: $0) }
                 ?? .managed(
@@ -179,7 +189,7 @@ struct SECommand: AsyncParsableCommand {
                 gracefulShutdownTime: .milliseconds(Int64(gracefulShutdownTime * 1000)),
                 gracefulRestartTime: gracefulRestartTime),
             mgmt: mgmtListen == "off" ? nil : HostPort(mgmtListen),
-            handoffPath: handoffSocket == "off" ? nil : handoffSocket,
+            handoffPath: handoff == "off" ? nil : handoff, identity: identity,
             metrics: registry, hangups: hangups, reloads: reloads, logger: logger)
         let group = ServiceGroup(
             configuration: .init(
@@ -192,6 +202,21 @@ struct SECommand: AsyncParsableCommand {
             FileHandle.standardError.write(Data("starling se: \(error)\n".utf8))
             throw ExitCode(1)
         }
+    }
+}
+
+extension SECommand {
+    /// One socket per SE on a host: `/run/starling/se-NAME.handoff` (characters other than letters,
+    /// digits, `.`, `_` and `-` become `_`).
+    static func defaultHandoffSocket(name: String?, dataAddress: String?) -> String {
+        let key = name ?? dataAddress ?? "standalone"
+        let safe = String(
+            key.unicodeScalars.map { c -> Character in
+                CharacterSet.alphanumerics.contains(c) && c.isASCII || "._-".unicodeScalars.contains(c)
+                    ? Character(c) : "_"
+            }
+            .prefix(64))
+        return "/run/starling/se-\(safe).handoff"
     }
 }
 
@@ -249,6 +274,8 @@ struct SEDaemon: Service {
     let options: SEEngine.Options
     let mgmt: HostPort?
     let handoffPath: String?
+    /// Who this SE is (mode, controller and name, or the file): a successor must be the same SE.
+    let identity: String
     let metrics: PrometheusCollectorRegistry
     let hangups: UnixSignalsSequence
     /// SIGUSR2 (`systemctl reload starling-se`): start a successor from the binary on disk.
@@ -265,8 +292,7 @@ struct SEDaemon: Service {
         var inherited: HandoffMessage?
         if let handoffPath, let link = await HandoffLink.connect(path: handoffPath, group: group) {
             do {
-                try await link.send(HandoffMessage(op: .takeover))
-                inherited = try await link.expect(.state, timeout: .seconds(10))
+                inherited = try await link.requestTakeover(identity: identity)
                 predecessor = link
                 logger.notice(
                     "taking over from the running SE process",
@@ -325,6 +351,14 @@ struct SEDaemon: Service {
                     Task {
                         do {
                             let hello = try await link.expect(.takeover, timeout: .seconds(10))
+                            guard hello.identity == identity else {
+                                let reason =
+                                    "this socket belongs to another SE (\(identity)), not \(hello.identity ?? "unnamed")"
+                                logger.warning("takeover refused: \(reason)")
+                                try? await link.send(HandoffMessage(op: .refused, reason: reason))
+                                await link.close()
+                                return
+                            }
                             logger.notice(
                                 "a successor process is taking over",
                                 metadata: ["se.successor_pid": "\(hello.pid ?? 0)"])
@@ -433,6 +467,8 @@ struct SEDaemon: Service {
                 // Withdraw, then drain, while the agent keeps heart-beating "draining".
                 logger.notice("shutting down: withdrawing VIPs, then draining")
                 await engine.drain()
+                // No successor comes: the socket file goes (after a handoff it is the successor's).
+                if let handoffPath, channels.withLockedValue({ $0.handoff }) != nil { unlink(handoffPath) }
             case .handOff(let link):
                 // The successor heart-beats from now on; the management port and the socket are its.
                 tasks.cancelAll()
