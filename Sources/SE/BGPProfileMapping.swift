@@ -47,4 +47,28 @@ public enum BGPProfileMapping {
         }
         return SpeakerConfiguration(localAS: profile.local_as, routerID: routerID, listenPort: 0, peers: peers)
     }
+
+    /// A VIP's route as the profile shapes it: communities and large communities (`community`,
+    /// `ip_communities`; none with `send_community: false`), `local_preference`, `num_as_path_prepend`.
+    public static func route(for vip: IPAddress, profile: BgpProfile?) -> OriginatedRoute {
+        var route = OriginatedRoute()
+        guard let profile else { return route }
+        for value in profile.communities(for: vip.description) {
+            switch value {
+            case .standard(let v): route.communities.append(Community(rawValue: v))
+            case .large(let g, let d1, let d2):
+                route.largeCommunities.append(LargeCommunity(g, d1, d2))
+            }
+        }
+        route.localPref = profile.local_preference
+        route.asPathPrepend = profile.num_as_path_prepend ?? 0
+        return route
+    }
+
+    /// The addresses of the peers (that get VIPs) whose `label` is one of `labels`.
+    public static func peers(labelled labels: [String], in profile: BgpProfile?) -> Set<IPAddress> {
+        Set(
+            (profile?.peers ?? []).filter { p in (p.advertise_vip ?? true) && p.label.map(labels.contains) == true }
+                .compactMap { IPAddress($0.peer_ip.addr) })
+    }
 }

@@ -18,17 +18,30 @@ public enum VIPAdvertiser {
         /// Why the service cannot serve here although placed (listener not bound, VIP not plumbed,
         /// unsupported option), or nil.
         public var blocker: String?
+        /// The peers its VIPs go to (its vsvip's `bgp_peer_labels`); nil: every peer.
+        public var peers: PeerSelection?
         public init(
             name: String, vips: [IPAddress], enabled: Bool, placedHere: Bool, enableRHI: Bool, serversUp: Int,
-            blocker: String? = nil
+            blocker: String? = nil, peers: PeerSelection? = nil
         ) {
             self.blocker = blocker
+            self.peers = peers
             self.name = name
             self.vips = vips
             self.enabled = enabled
             self.placedHere = placedHere
             self.enableRHI = enableRHI
             self.serversUp = serversUp
+        }
+    }
+
+    /// The peers chosen by labels, and the labels (for the reason).
+    public struct PeerSelection: Sendable, Hashable {
+        public var labels: [String]
+        public var addresses: Set<IPAddress>
+        public init(labels: [String], addresses: Set<IPAddress>) {
+            self.labels = labels
+            self.addresses = addresses
         }
     }
 
@@ -49,11 +62,11 @@ public enum VIPAdvertiser {
     /// - Parameter gracefulShutdown: the SE is about to stop (RFC 8326): what would be advertised still is,
     ///   with the GRACEFUL_SHUTDOWN community and, to iBGP peers, LOCAL_PREF 0, so that routers move
     ///   traffic to the other SEs before the withdrawal. `draining` (the withdrawal) wins over it.
-    /// - Parameter communities: the communities of a VIP's route (the `bgp_profile`'s `community` and
-    ///   `ip_communities`), named in the decision's reason.
+    /// - Parameter policy: the attributes of a VIP's route from the `bgp_profile` (communities, large
+    ///   communities, LOCAL_PREF, AS-path prepending), named in the decision's reason.
     public static func desired(
         _ services: [ServiceState], draining: Bool, gracefulShutdown: Bool = false,
-        communities: (IPAddress) -> [Community] = { _ in [] }
+        policy: (IPAddress) -> OriginatedRoute = { _ in OriginatedRoute() }
     ) -> (routes: [IPPrefix: OriginatedRoute], decisions: [Decision]) {
         var routes: [IPPrefix: OriginatedRoute] = [:]
         var decisions: [Decision] = []
@@ -64,7 +77,9 @@ public enum VIPAdvertiser {
                 } else if let b = s.blocker { b } else if !s.enableRHI { "enable_rhi is off" } else if s.serversUp == 0
                 {
                     "no pool server is up"
-                } else if draining { "SE is draining" } else { nil }
+                } else if draining { "SE is draining" } else if let p = s.peers, p.addresses.isEmpty {
+                    "bgp_peer_labels \(p.labels.joined(separator: ", ")) match no bgp_profile peer"
+                } else { nil }
             if let reason {
                 decisions.append(Decision(service: s.name, advertised: false, reason: reason))
                 continue
@@ -73,11 +88,12 @@ public enum VIPAdvertiser {
             var tagged: [String] = []
             for vip in s.vips {
                 guard let prefix = hostPrefix(vip) else { continue }
-                var route = routes[prefix] ?? OriginatedRoute()
-                route.communities = communities(vip)
-                if !route.communities.isEmpty {
-                    tagged.append("\(vip) with \(route.communities.map(\.description).joined(separator: " "))")
+                var route = policy(vip)
+                if let p = s.peers {
+                    // A VIP of two services goes to the peers of either.
+                    route.peers = (routes[prefix]?.peers ?? []).union(p.addresses)
                 }
+                if let text = describe(route) { tagged.append("\(vip) with \(text)") }
                 if gracefulShutdown {
                     // RFC 8326 §4: "the GRACEFUL_SHUTDOWN community ... and, for iBGP, LOCAL_PREF set to 0".
                     route.communities.append(.gracefulShutdown)
@@ -94,9 +110,27 @@ public enum VIPAdvertiser {
                         : gracefulShutdown
                             ? "SE is shutting down: advertised with GRACEFUL_SHUTDOWN (RFC 8326) until withdrawn"
                             : "up: \(s.serversUp) server(s) up"
-                                + (tagged.isEmpty ? "" : "; communities: \(tagged.joined(separator: ", "))")))
+                                + (tagged.isEmpty ? "" : "; \(tagged.joined(separator: "; "))")))
         }
         return (routes, decisions)
+    }
+
+    /// What the route carries beyond the defaults, for a reason: `communities 65001:100; LOCAL_PREF 200
+    /// (iBGP); AS path prepended 2 times (eBGP); only to peers 198.18.1.1`; nil when nothing.
+    static func describe(_ route: OriginatedRoute) -> String? {
+        var parts: [String] = []
+        if !route.communities.isEmpty {
+            parts.append("communities \(route.communities.map(\.description).joined(separator: " "))")
+        }
+        if !route.largeCommunities.isEmpty {
+            parts.append("large communities \(route.largeCommunities.map(\.description).joined(separator: " "))")
+        }
+        if let lp = route.localPref { parts.append("LOCAL_PREF \(lp) (iBGP)") }
+        if route.asPathPrepend > 0 { parts.append("AS path prepended \(route.asPathPrepend) times (eBGP)") }
+        if let peers = route.peers {
+            parts.append("only to peers \(peers.map(\.description).sorted().joined(separator: ", "))")
+        }
+        return parts.isEmpty ? nil : parts.joined(separator: ", ")
     }
 
     /// The /32 or /128 for a VIP; nil for loopback VIPs, which are served locally and never advertised

@@ -11,10 +11,16 @@ public struct BgpProfile: Codable, Sendable, Hashable {
     public var send_community: Bool?
     public var peers: [BgpPeer]?
     /// Communities on every VIP route (Avi `community`): `ASN:VALUE` (16 bits each), `no-export`,
-    /// `no-advertise`, `local-AS` (NO_EXPORT_SUBCONFED) or `internet` (none).
+    /// `no-advertise`, `local-AS` (NO_EXPORT_SUBCONFED) or `internet` (none); `GLOBAL:DATA1:DATA2` (32 bits
+    /// each) is a large community (RFC 8092).
     public var community: [String]?
     /// More communities for the VIPs in an address range (Avi `ip_communities`).
     public var ip_communities: [IpCommunity]?
+    /// LOCAL_PREF of the VIP routes to iBGP peers (Avi `local_preference`; 100 when absent).
+    public var local_preference: UInt32?
+    /// Times the SE's AS is prepended again to the AS_PATH of the VIP routes to eBGP peers, 1–10 (Avi
+    /// `num_as_path_prepend`): an SE group that routers should use less.
+    public var num_as_path_prepend: Int?
 
     public init(
         local_as: UInt32, ibgp: Bool? = nil, hold_time: Int? = nil, keepalive_interval: Int? = nil,
@@ -53,16 +59,18 @@ public struct BgpProfile: Codable, Sendable, Hashable {
         for (i, r) in (ip_communities ?? []).enumerated() {
             try r.validate(field: "\(field).ip_communities[\(i)]")
         }
+        if let n = num_as_path_prepend, !(1...10).contains(n) {
+            throw ModelError(field: "\(field).num_as_path_prepend", message: "must be between 1 and 10")
+        }
     }
 
     /// The communities a VIP route carries: `community` and those of every `ip_communities` range holding
-    /// the VIP, in that order without repeats; none when `send_community` is false. Values are the
-    /// 32-bit RFC 1997 form.
-    public func communities(for vip: String) -> [UInt32] {
+    /// the VIP, in that order without repeats; none when `send_community` is false.
+    public func communities(for vip: String) -> [BgpCommunity.Value] {
         guard send_community ?? true else { return [] }
         var texts = community ?? []
         for r in ip_communities ?? [] where r.contains(vip) { texts += r.community }
-        var out: [UInt32] = []
+        var out: [BgpCommunity.Value] = []
         for t in texts {
             guard let c = BgpCommunity.parse(t), let value = c else { continue }
             if !out.contains(value) { out.append(value) }
@@ -122,24 +130,34 @@ public struct IpCommunity: Codable, Sendable, Hashable {
     }
 }
 
-/// Avi's community strings.
+/// Avi's community strings, and large communities (RFC 8092) written `GLOBAL:DATA1:DATA2`.
 public enum BgpCommunity {
-    /// The 32-bit value, nil inside for `internet` (no community), nil for text that is no community.
-    public static func parse(_ text: String) -> UInt32?? {
+    public enum Value: Sendable, Hashable {
+        /// RFC 1997: the 32-bit value.
+        case standard(UInt32)
+        /// RFC 8092: Global Administrator, Local Data Part 1, Local Data Part 2.
+        case large(UInt32, UInt32, UInt32)
+    }
+
+    /// The value, nil inside for `internet` (no community), nil for text that is no community.
+    public static func parse(_ text: String) -> Value?? {
         switch text.lowercased() {
         case "internet": return .some(nil)
-        case "no-export", "no_export": return 0xFFFF_FF01
-        case "no-advertise", "no_advertise": return 0xFFFF_FF02
-        case "local-as", "local_as", "no-export-subconfed": return 0xFFFF_FF03
+        case "no-export", "no_export": return .standard(0xFFFF_FF01)
+        case "no-advertise", "no_advertise": return .standard(0xFFFF_FF02)
+        case "local-as", "local_as", "no-export-subconfed": return .standard(0xFFFF_FF03)
         default: break
         }
         let parts = text.split(separator: ":", omittingEmptySubsequences: false)
+        if parts.count == 3, let g = UInt32(parts[0]), let d1 = UInt32(parts[1]), let d2 = UInt32(parts[2]) {
+            return .large(g, d1, d2)
+        }
         guard parts.count == 2, let a = UInt16(parts[0]), let v = UInt16(parts[1]) else { return nil }
-        return .some(UInt32(a) << 16 | UInt32(v))
+        return .standard(UInt32(a) << 16 | UInt32(v))
     }
 
     static func expected(_ text: String) -> String {
-        "'\(text)' is not ASN:VALUE (16 bits each), no-export, no-advertise, local-AS or internet"
+        "'\(text)' is not ASN:VALUE (16 bits each), GLOBAL:DATA1:DATA2 (32 bits each), no-export, no-advertise, local-AS or internet"
     }
 }
 
@@ -191,6 +209,9 @@ public struct BgpPeer: Codable, Sendable, Hashable {
     /// Run BFD with the router (Avi: on unless set to false), with the vrfcontext's `bfd_profile` timers.
     public var bfd: Bool?
     public var advertise_vip: Bool?
+    /// Names the peer for `vsvip.bgp_peer_labels` (Avi `label`): a VsVip with labels is advertised only to
+    /// the peers carrying one of them.
+    public var label: String?
 
     public init(
         peer_ip: IpAddr, remote_as: UInt32? = nil, md5_secret: String? = nil, bfd: Bool? = nil,
@@ -216,6 +237,9 @@ public struct BgpPeer: Codable, Sendable, Hashable {
         // RFC 2385 TCP-MD5 key; Linux takes at most 80 octets.
         if let secret = md5_secret, secret.utf8.count > 80 {
             throw ModelError(field: "\(field).md5_secret", message: "must be at most 80 octets")
+        }
+        if let label, label.isEmpty || label.count > 128 {
+            throw ModelError(field: "\(field).label", message: "must be 1 to 128 characters")
         }
     }
 }

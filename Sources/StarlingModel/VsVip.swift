@@ -30,6 +30,9 @@ public struct VsVip: AviObject {
     public var vip: [Vip]
     public var vrf_context_ref: String?
     public var cloud_ref: String?
+    /// Advertise these VIPs only to the `bgp_profile` peers whose `label` is one of these (Avi
+    /// `bgp_peer_labels`); every peer when absent or empty.
+    public var bgp_peer_labels: [String]?
 
     public init(name: String, vip: [Vip], uuid: String? = nil, vrf_context_ref: String? = nil) {
         self.name = name
@@ -64,5 +67,8 @@ public struct VsVip: AviObject {
         }
         try Check.ref(vrf_context_ref, "vrfcontext", "vrf_context_ref")
         try Check.ref(cloud_ref, "cloud", "cloud_ref")
+        for (i, label) in (bgp_peer_labels ?? []).enumerated() where label.isEmpty || label.count > 128 {
+            throw ModelError(field: "bgp_peer_labels[\(i)]", message: "must be 1 to 128 characters")
+        }
     }
 }

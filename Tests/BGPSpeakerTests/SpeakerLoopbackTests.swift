@@ -237,6 +237,48 @@ final class SpeakerLoopbackTests: XCTestCase {
         await b.shutdown()
     }
 
+    /// A peer that fills the RIB up to its capacity is reset with Cease / Out of Resources (RFC 4486)
+    /// instead of driving the RIB's indexes into a precondition; the speaker goes on.
+    func testRIBCapacityResetsThePeerThatFillsIt() async throws {
+        let port = Int.random(in: 20000...40000)
+        let (a, b) = pair(port: port)
+        try await b.start()
+        var small = SpeakerConfiguration(
+            localAS: 65002, routerID: IPv4Address("10.0.0.2")!, listenAddresses: [IPAddress("127.0.0.2")!],
+            listenPort: port,
+            peers: [
+                PeerSettings(
+                    address: IPAddress("127.0.0.1")!, port: port, peerAS: 65001, localAddress: IPAddress("127.0.0.2"),
+                    holdTime: 9, passive: true)
+            ])
+        small.ribCapacity = RIB.Capacity(attributeSets: 20, attributeBytes: 1 << 20, candidateSlots: 1 << 20)
+        try await b.reconfigure(small)
+        try await a.start()
+        // 50 prefixes, each with its own attribute set (its own community).
+        var routes: [IPPrefix: OriginatedRoute] = [:]
+        for i in 0..<50 {
+            routes[IPPrefix("198.51.100.\(i)/32")!] = OriginatedRoute(communities: [
+                Community(asn: 65001, value: UInt16(i))
+            ])
+        }
+        await a.setAdvertisements(routes)
+        await eventually("B resets A for want of room") {
+            await b.peerStatus().first?.lastError?.contains("out of resources") == true
+        }
+        let atA = await a.peerStatus().first?.lastError ?? ""
+        XCTAssertTrue(atA.contains("Cease subcode 8"), atA)
+        let left = await b.locRIBCount()
+        XCTAssertEqual(left, 0, "the peer's routes went with its session")
+        // Room again (fewer routes): the session comes back and stays.
+        await a.setAdvertisements(Dictionary(uniqueKeysWithValues: routes.prefix(5).map { ($0.key, $0.value) }))
+        await eventually("B established again with 5 prefixes", timeout: 20) {
+            let p = await b.peerStatus().first
+            return p?.state == .established && p?.prefixesReceived == 5
+        }
+        await a.shutdown()
+        await b.shutdown()
+    }
+
     func testOriginationWithdrawalAndShutdown() async throws {
         let port = Int.random(in: 20000...40000)
         let (a, b) = pair(port: port)
@@ -270,6 +312,29 @@ final class SpeakerLoopbackTests: XCTestCase {
         } else {
             XCTFail("IPv6 route without an IPv6 next hop: \(r6.attributes)")
         }
+
+        // Export policy: AS-path prepending to eBGP, large communities; a route for other peers only is
+        // not sent here, and moving it to this peer sends it.
+        var shaped = route
+        shaped.asPathPrepend = 2
+        shaped.largeCommunities = [LargeCommunity(65001, 7, 42)]
+        var elsewhere = OriginatedRoute()
+        elsewhere.peers = [IPAddress("127.0.0.9")!]
+        let other = IPPrefix("192.0.2.11/32")!
+        await a.setAdvertisements([v4: shaped, v6: OriginatedRoute(), other: elsewhere])
+        await eventually("B has the prepended path") {
+            let r = await b.routes(prefix: v4).first?.routes.first
+            return r?.attributes.asPath?.segments.first?.asns == [65001, 65001, 65001]
+        }
+        let shapedAtB = await b.routes(prefix: v4).first?.routes.first
+        XCTAssertEqual(shapedAtB?.attributes.largeCommunities, [LargeCommunity(65001, 7, 42)])
+        let notHere = await b.routes(prefix: other).flatMap(\.routes)
+        XCTAssertTrue(notHere.isEmpty, "a route for another peer only")
+        elsewhere.peers = [IPAddress("127.0.0.2")!]
+        await a.setAdvertisements([v4: route, v6: OriginatedRoute(), other: elsewhere])
+        await eventually("B gets the route once it is for B") { await b.peerStatus().first?.prefixesReceived == 3 }
+        await a.setAdvertisements([v4: route, v6: OriginatedRoute()])
+        await eventually("and loses it again") { await b.peerStatus().first?.prefixesReceived == 2 }
 
         // Desired state: dropping v6 withdraws exactly that prefix; the session stays up.
         await a.setAdvertisements([v4: route])

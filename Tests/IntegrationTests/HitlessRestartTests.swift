@@ -67,7 +67,7 @@ final class HitlessRestartTests: XCTestCase {
 
             // Load from the router's side, and a watch on the router's route every 20 ms.
             let load = lab.path("load.py")
-            try Self.loadScript.write(toFile: load, atomically: true, encoding: .utf8)
+            try HTTPLoad.script.write(toFile: load, atomically: true, encoding: .utf8)
             let stopFile = lab.path("load.stop")
             let results = lab.path("load.json")
             let client = try lab.start(
@@ -183,82 +183,4 @@ final class HitlessRestartTests: XCTestCase {
         }
         """
     }
-
-    /// Four workers until the stop file appears: two open a connection per request, two keep one
-    /// connection alive (one of them asks `/slow`, 300 ms at the server, so that requests are in flight
-    /// when the first process stops accepting: they finish there). A request on a kept-alive connection that the server closed while idle is sent
-    /// again once on a new connection, as browsers and curl do for a GET; anything else is a failure.
-    static let loadScript = #"""
-        import http.client, json, os, sys, threading, time, urllib.parse
-        url, stop, out = sys.argv[1], sys.argv[2], sys.argv[3]
-        u = urllib.parse.urlparse(url)
-        lock = threading.Lock()
-        counts = {"total": 0, "failed": 0, "errors": []}
-
-        def record(ok, why=None):
-            with lock:
-                counts["total"] += 1
-                if not ok:
-                    counts["failed"] += 1
-                    if len(counts["errors"]) < 20:
-                        counts["errors"].append(why)
-
-        def get(conn, path="/"):
-            conn.request("GET", path)
-            r = conn.getresponse()
-            body = r.read()
-            return r.status, body, r.getheader("Connection", "")
-
-        def fresh():
-            while not os.path.exists(stop):
-                conn = http.client.HTTPConnection(u.hostname, u.port or 80, timeout=5)
-                try:
-                    status, body, _ = get(conn)
-                    record(status == 200 and body.startswith(b"server="), "status %d" % status)
-                except Exception as e:
-                    record(False, "new connection: %r" % e)
-                finally:
-                    conn.close()
-                time.sleep(0.001)
-
-        def kept(path="/"):
-            conn = None
-            while not os.path.exists(stop):
-                reused = conn is not None
-                if conn is None:
-                    conn = http.client.HTTPConnection(u.hostname, u.port or 80, timeout=5)
-                try:
-                    status, body, connection = get(conn, path)
-                    record(status == 200 and body.startswith(b"server="), "status %d" % status)
-                    if connection.lower() == "close":
-                        conn.close()
-                        conn = None
-                except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError) as e:
-                    conn.close()
-                    conn = None
-                    if not reused:
-                        record(False, "keep-alive first request: %r" % e)
-                        continue
-                    # The idle connection was closed under us: once more on a new one.
-                    conn = http.client.HTTPConnection(u.hostname, u.port or 80, timeout=5)
-                    try:
-                        status, body, _ = get(conn, path)
-                        record(status == 200 and body.startswith(b"server="), "status %d" % status)
-                    except Exception as e2:
-                        record(False, "retry: %r" % e2)
-                        conn.close()
-                        conn = None
-                except Exception as e:
-                    record(False, "keep-alive: %r" % e)
-                    conn.close()
-                    conn = None
-                time.sleep(0.001)
-
-        threads = [threading.Thread(target=f) for f in (fresh, fresh, kept)]
-        threads.append(threading.Thread(target=kept, args=("/slow",)))
-        for t in threads: t.start()
-        for t in threads: t.join()
-        with open(out, "w") as f:
-            json.dump(counts, f)
-        """#
 }

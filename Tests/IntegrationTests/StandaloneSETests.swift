@@ -5,7 +5,8 @@ import XCTest
 /// A standalone SE (`starling se --config FILE`) on a segment with a BIRD router and one pool server:
 /// the VIP is plumbed, served and advertised with next hop = `--data-address` while its pool has a server
 /// up; withdrawn when the monitor finds the server dead and back when it returns; SIGTERM withdraws it
-/// and exits 0. This is the SE half of DESIGN §1 without a controller.
+/// and exits 0. This is the SE half of DESIGN §1 without a controller. The `bgp_profile`'s export policy
+/// (communities, a large community, AS-path prepending, the peer chosen by label) reaches the router.
 final class StandaloneSETests: XCTestCase {
     static let vip = "192.0.2.60"
 
@@ -56,6 +57,10 @@ final class StandaloneSETests: XCTestCase {
             let tagged = try router.birdc(["show", "route", "for", Self.vip, "all"])
             XCTAssertTrue(tagged.contains("(65001,100) (65001,200)"), tagged)
             XCTAssertTrue(tagged.contains("no_export") || tagged.contains("(65535,65281)"), tagged)
+            // The rest of the export policy: a large community, the AS prepended twice more, and the peer
+            // chosen by its label.
+            XCTAssertTrue(tagged.contains("(65001, 7, 42)"), tagged)
+            XCTAssertTrue(tagged.contains("BGP.as_path: 65001 65001 65001"), tagged)
             // The VIP is on the SE's lo and serves through the proxy; the server sees the SE's data address.
             let body = try segment.router.exec(["curl", "-sS", "-m", "5", "http://\(Self.vip)/"])
             XCTAssertEqual(body, "server=srv1 client=\(seAddress)\n")
@@ -101,15 +106,16 @@ final class StandaloneSETests: XCTestCase {
         """
         {
           "vrfcontext": [{"name": "global", "bgp_profile": {"local_as": 65001, "hold_time": 9,
-            "community": ["65001:100"], "ip_communities": [{"ip_begin": {"addr": "\(vip)", "type": "V4"},
-              "community": ["65001:200", "no-export"]}],
-            "peers": [{"peer_ip": {"addr": "\(router)", "type": "V4"}, "remote_as": 65000}]}}],
+            "community": ["65001:100", "65001:7:42"], "ip_communities": [{"ip_begin": {"addr": "\(vip)", "type": "V4"},
+              "community": ["65001:200", "no-export"]}], "num_as_path_prepend": 2,
+            "peers": [{"peer_ip": {"addr": "\(router)", "type": "V4"}, "remote_as": 65000, "label": "site-a"}]}}],
           "healthmonitor": [{"name": "hm", "type": "HEALTH_MONITOR_HTTP", "send_interval": 2, "receive_timeout": 1,
             "successful_checks": 1, "failed_checks": 2,
             "http_monitor": {"http_request": "GET /health HTTP/1.0", "http_response_code": ["HTTP_2XX"]}}],
           "pool": [{"name": "p", "health_monitor_refs": ["/api/healthmonitor/?name=hm"],
             "servers": [{"ip": {"addr": "\(server)", "type": "V4"}, "port": 8080}]}],
-          "vsvip": [{"name": "v", "vip": [{"vip_id": "0", "ip_address": {"addr": "\(vip)", "type": "V4"}}]}],
+          "vsvip": [{"name": "v", "vip": [{"vip_id": "0", "ip_address": {"addr": "\(vip)", "type": "V4"}}],
+            "bgp_peer_labels": ["site-a"]}],
           "virtualservice": [{"name": "web", "vsvip_ref": "/api/vsvip/?name=v", "services": [{"port": 80}],
             "pool_ref": "/api/pool/?name=p", "enable_rhi": true,
             "application_profile_ref": "/api/applicationprofile/?name=System-HTTP"}]

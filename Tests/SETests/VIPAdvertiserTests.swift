@@ -60,21 +60,73 @@ final class VIPAdvertiserTests: XCTestCase {
             IpCommunity(ip_begin: IpAddr(addr: "2001:db8::10", type: .v6), community: ["65001:600"]),
         ]
         XCTAssertNoThrow(try profile.validate())
-        XCTAssertEqual(profile.communities(for: "192.0.2.10"), [0xFDE9_0064, 0xFDE9_00C8, 0xFFFF_FF01])
-        XCTAssertEqual(profile.communities(for: "192.0.2.16"), [0xFDE9_0064])
-        XCTAssertEqual(profile.communities(for: "2001:db8::10"), [0xFDE9_0064, 0xFDE9_0258])
-        XCTAssertEqual(profile.communities(for: "2001:db8::11"), [0xFDE9_0064])
+        XCTAssertEqual(
+            profile.communities(for: "192.0.2.10"),
+            [.standard(0xFDE9_0064), .standard(0xFDE9_00C8), .standard(0xFFFF_FF01)])
+        XCTAssertEqual(profile.communities(for: "192.0.2.16"), [.standard(0xFDE9_0064)])
+        XCTAssertEqual(profile.communities(for: "2001:db8::10"), [.standard(0xFDE9_0064), .standard(0xFDE9_0258)])
+        XCTAssertEqual(profile.communities(for: "2001:db8::11"), [.standard(0xFDE9_0064)])
         let r = VIPAdvertiser.desired(
-            [state()], draining: false,
-            communities: { profile.communities(for: $0.description).map(Community.init(rawValue:)) })
+            [state()], draining: false, policy: { BGPProfileMapping.route(for: $0, profile: profile) })
         XCTAssertEqual(
             r.routes[IPPrefix("192.0.2.10/32")!]?.communities,
             [Community(asn: 65001, value: 100), Community(asn: 65001, value: 200), .noExport])
         XCTAssertEqual(r.routes[IPPrefix("2001:db8::10/128")!]?.communities.count, 2)
         XCTAssertTrue(
-            r.decisions[0].reason.contains("192.0.2.10 with 65001:100 65001:200 65535:65281"), r.decisions[0].reason)
+            r.decisions[0].reason.contains("192.0.2.10 with communities 65001:100 65001:200 65535:65281"),
+            r.decisions[0].reason)
         profile.send_community = false
         XCTAssertEqual(profile.communities(for: "192.0.2.10"), [])
+    }
+
+    /// The rest of the export policy from the Avi model: large communities (`GLOBAL:DATA1:DATA2` in
+    /// `community`), `local_preference`, `num_as_path_prepend`, and `vsvip.bgp_peer_labels` choosing the
+    /// peers by their `label`; the decision says all of it. Labels that match no peer: not advertised.
+    func testExportPolicyFromTheProfile() throws {
+        var profile = BgpProfile(
+            local_as: 65001,
+            peers: [
+                BgpPeer(peer_ip: IpAddr(addr: "198.18.0.1", type: .v4), remote_as: 65000),
+                BgpPeer(peer_ip: IpAddr(addr: "198.18.0.2", type: .v4), remote_as: 65000),
+                BgpPeer(peer_ip: IpAddr(addr: "198.18.0.3", type: .v4), remote_as: 65000, advertise_vip: false),
+            ])
+        profile.peers?[0].label = "site-a"
+        profile.peers?[2].label = "site-a"
+        profile.community = ["65001:100", "65001:7:42"]
+        profile.local_preference = 200
+        profile.num_as_path_prepend = 2
+        XCTAssertNoThrow(try profile.validate())
+        XCTAssertEqual(profile.communities(for: "192.0.2.10"), [.standard(0xFDE9_0064), .large(65001, 7, 42)])
+        let peers = BGPProfileMapping.peers(labelled: ["site-a"], in: profile)
+        XCTAssertEqual(peers, [IPAddress("198.18.0.1")!], "the labelled peer that gets VIPs")
+        let r = VIPAdvertiser.desired(
+            [state { $0.peers = .init(labels: ["site-a"], addresses: peers) }], draining: false,
+            policy: { BGPProfileMapping.route(for: $0, profile: profile) })
+        let route = try XCTUnwrap(r.routes[IPPrefix("192.0.2.10/32")!])
+        XCTAssertEqual(route.communities, [Community(asn: 65001, value: 100)])
+        XCTAssertEqual(route.largeCommunities, [LargeCommunity(65001, 7, 42)])
+        XCTAssertEqual(route.localPref, 200)
+        XCTAssertEqual(route.asPathPrepend, 2)
+        XCTAssertEqual(route.peers, [IPAddress("198.18.0.1")!])
+        XCTAssertTrue(
+            r.decisions[0].reason.contains(
+                "192.0.2.10 with communities 65001:100, large communities 65001:7:42, "
+                    + "LOCAL_PREF 200 (iBGP), AS path prepended 2 times (eBGP), only to peers 198.18.0.1"),
+            r.decisions[0].reason)
+        let none = VIPAdvertiser.desired(
+            [state { $0.peers = .init(labels: ["site-b"], addresses: []) }], draining: false)
+        XCTAssertTrue(none.routes.isEmpty)
+        XCTAssertEqual(none.decisions[0].reason, "bgp_peer_labels site-b match no bgp_profile peer")
+
+        // Out of range or malformed: refused by field.
+        profile.num_as_path_prepend = 11
+        XCTAssertThrowsError(try profile.validate()) { XCTAssertTrue("\($0)".contains("num_as_path_prepend"), "\($0)") }
+        profile.num_as_path_prepend = nil
+        profile.community = ["65001:7:4294967296"]
+        XCTAssertThrowsError(try profile.validate()) { XCTAssertTrue("\($0)".contains("community[0]"), "\($0)") }
+        profile.community = nil
+        profile.peers?[1].label = ""
+        XCTAssertThrowsError(try profile.validate()) { XCTAssertTrue("\($0)".contains("peers[1].label"), "\($0)") }
     }
 
     func testLoopbackVIPsAreNeverAdvertised() {

@@ -17,16 +17,25 @@ public struct OriginatedRoute: Sendable, Hashable {
     public var med: UInt32?
     /// LOCAL_PREF for iBGP peers (100 when nil); never sent to eBGP peers (RFC 4271 §5.1.5).
     public var localPref: UInt32?
+    /// Extra copies of our AS at the head of the AS_PATH sent to eBGP peers (AS-path prepending: a longer
+    /// path makes routers prefer other ones). iBGP peers get an empty AS_PATH whatever this says: our own
+    /// AS there would look like a loop to the other speakers of the AS.
+    public var asPathPrepend: Int
+    /// Only these peers get the route; nil: every peer.
+    public var peers: Set<IPAddress>?
 
     public init(
         communities: [Community] = [], largeCommunities: [LargeCommunity] = [],
-        extendedCommunities: [ExtendedCommunity] = [], med: UInt32? = nil, localPref: UInt32? = nil
+        extendedCommunities: [ExtendedCommunity] = [], med: UInt32? = nil, localPref: UInt32? = nil,
+        asPathPrepend: Int = 0, peers: Set<IPAddress>? = nil
     ) {
         self.communities = communities
         self.largeCommunities = largeCommunities
         self.extendedCommunities = extendedCommunities
         self.med = med
         self.localPref = localPref
+        self.asPathPrepend = asPathPrepend
+        self.peers = peers
     }
 }
 
@@ -91,7 +100,13 @@ public struct AdjRIBOut: Sendable {
         a.origin = .igp
         // RFC 4271 §5.1.2: to an external peer the originating speaker sends an AS_SEQUENCE of its
         // own AS; to an internal peer an empty AS_PATH.
-        a.asPath = isInternal ? ASPath() : ASPath(segments: [ASPath.Segment(type: .asSequence, asns: [localAS])])
+        a.asPath =
+            isInternal
+            ? ASPath()
+            : ASPath(segments: [
+                ASPath.Segment(
+                    type: .asSequence, asns: Array(repeating: localAS, count: 1 + min(max(route.asPathPrepend, 0), 32)))
+            ])
         switch family {
         case .ipv4Unicast:
             // RFC 4271 §5.1.3: NEXT_HOP is our own address toward the peer (next-hop-self).

@@ -44,6 +44,8 @@
 public struct RIB: @unchecked Sendable {
     // @unchecked: the storage class is only mutated after `makeUnique()`, as Array does.
     private var storage: RIBStorage
+    /// Where `nearCapacity` starts.
+    public var capacity = Capacity.standard
 
     public init() { storage = RIBStorage(expectedIPv4Prefixes: 0) }
 
@@ -120,9 +122,25 @@ public struct RIB: @unchecked Sendable {
     /// The RIB's fixed-width indexes fill up at 2^31 attribute sets, 4 GiB of encoded attributes and
     /// 2^32 candidate slots (preconditions, since a full index cannot be handled locally). The speaker
     /// checks this after each UPDATE and resets the peer that brought it here (Cease / Out of
-    /// Resources, RFC 4486), long before: at half of each bound.
+    /// Resources, RFC 4486), long before: at `capacity` (half of each bound unless set lower).
     public var nearCapacity: Bool {
-        storage.attrs.count >= 1 << 30 || storage.attrs.arenaBytes >= 1 << 31 || storage.pool.used >= 1 << 31
+        storage.attrs.count >= capacity.attributeSets || storage.attrs.arenaBytes >= capacity.attributeBytes
+            || storage.pool.used >= capacity.candidateSlots
+    }
+
+    /// The sizes at which the RIB counts as near its capacity.
+    public struct Capacity: Sendable, Hashable {
+        /// Half of each index's bound.
+        public static let standard = Capacity(attributeSets: 1 << 30, attributeBytes: 1 << 31, candidateSlots: 1 << 31)
+        public var attributeSets: Int
+        public var attributeBytes: Int
+        public var candidateSlots: Int
+        /// Values above `standard`'s are lowered to them.
+        public init(attributeSets: Int, attributeBytes: Int, candidateSlots: Int) {
+            self.attributeSets = min(attributeSets, 1 << 30)
+            self.attributeBytes = min(attributeBytes, 1 << 31)
+            self.candidateSlots = min(candidateSlots, 1 << 31)
+        }
     }
 
     /// The peers known to the RIB (those given info or routes), in id order.

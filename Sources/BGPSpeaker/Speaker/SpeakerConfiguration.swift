@@ -19,6 +19,10 @@ public struct SpeakerConfiguration: Sendable, Hashable {
     /// Graceful Restart (RFC 4724) as a restarting speaker: advertise the capability so that peers keep
     /// our routes while a successor process takes over (`Speaker.handOff()`); nil for none.
     public var gracefulRestart: GracefulRestartSettings?
+    /// Where the RIB counts as full: the peer whose UPDATE brings it there is reset with Cease / Out of
+    /// Resources (RFC 4486). The standard value is half of the RIB's index bounds; a speaker on a small
+    /// machine may set it lower.
+    public var ribCapacity = RIB.Capacity.standard
 
     public init(
         localAS: UInt32, routerID: IPv4Address, listenAddresses: [IPAddress] = [], listenPort: Int = 179,

@@ -30,6 +30,7 @@ final class SpeakerCore {
         self.eventLoop = eventLoop
         self.logger = logger
         self.restarted = restarted
+        rib.capacity = configuration.ribCapacity
     }
 
     private var bound: NIOLoopBound<SpeakerCore> { NIOLoopBound(self, eventLoop: eventLoop) }
@@ -144,6 +145,7 @@ final class SpeakerCore {
     func reconfigure(_ new: SpeakerConfiguration) -> EventLoopFuture<Void> {
         let old = configuration
         configuration = new
+        rib.capacity = new.ribCapacity
         // The OPEN changes with the identity and the Graceful Restart capability: sessions restart.
         let identityChanged =
             old.localAS != new.localAS || old.routerID != new.routerID || old.gracefulRestart != new.gracefulRestart
@@ -250,7 +252,8 @@ final class SpeakerCore {
             let conn = peer.fsm.establishedConnection, let channel = peer.channels[conn]
         else { return }
         let families = peer.context.families
-        let filtered = desired.filter { families.contains($0.key.family) }
+        let address = peer.settings.address
+        let filtered = desired.filter { families.contains($0.key.family) && $0.value.peers?.contains(address) ?? true }
         let diff = out.setDesired(filtered)
         peer.adjRIBOut = out
         peer.metricPrefixesOut.record(out.advertisedCount)

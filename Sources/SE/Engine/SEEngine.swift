@@ -128,15 +128,22 @@ public actor SEEngine {
             if blocker == nil, let vipError, plan.vips.contains(where: { VIPPlumbing.spec(for: $0) != nil }) {
                 blocker = vipError
             }
+            let peers =
+                plan.bgpPeerLabels.isEmpty
+                ? nil
+                : VIPAdvertiser.PeerSelection(
+                    labels: plan.bgpPeerLabels,
+                    addresses: BGPProfileMapping.peers(labelled: plan.bgpPeerLabels, in: bgpProfile))
             states.append(
                 VIPAdvertiser.ServiceState(
                     name: plan.id, vips: plan.vips, enabled: plan.enabled, placedHere: true,
-                    enableRHI: plan.enableRHI, serversUp: health[plan.id]?.serversUp ?? 0, blocker: blocker))
+                    enableRHI: plan.enableRHI, serversUp: health[plan.id]?.serversUp ?? 0, blocker: blocker,
+                    peers: peers))
         }
         let profile = bgpProfile
         let (routes, list) = VIPAdvertiser.desired(
             states, draining: draining, gracefulShutdown: gracefulShutdown,
-            communities: { vip in (profile?.communities(for: vip.description) ?? []).map(Community.init(rawValue:)) })
+            policy: { vip in BGPProfileMapping.route(for: vip, profile: profile) })
         let previous = decisions
         decisions = Dictionary(list.map { ($0.service, $0) }, uniquingKeysWith: { a, _ in a })
         for (id, d) in decisions where previous[id] != d {

@@ -9,6 +9,8 @@ public struct ServicePlan: Sendable, Hashable {
     public var vips: [IPAddress]
     public var enabled: Bool
     public var enableRHI: Bool
+    /// Its vsvip's `bgp_peer_labels`: the peers its VIPs go to (empty: every peer).
+    public var bgpPeerLabels: [String]
     /// nil when the service cannot run here; `problem` says why.
     public var dataPlane: ServiceConfig?
     /// Why the service cannot run, or a caveat about how it runs (an unsupported option).
@@ -22,6 +24,7 @@ public struct ServicePlan: Sendable, Hashable {
         name = vs.name
         enabled = vs.isEnabled
         enableRHI = vs.enable_rhi ?? false
+        bgpPeerLabels = resolved.vsvip.bgp_peer_labels ?? []
         notes = []
         problem = nil
         dataPlane = nil

@@ -9,7 +9,7 @@ struct LabCommand: AsyncParsableCommand {
         commandName: "lab",
         abstract:
             "Run the demo topology in network namespaces: router (BIRD, ECMP), 3 SEs, 2 servers, a client, the controller.",
-        subcommands: [LabUp.self, LabDown.self, LabStatus.self, LabPoolServer.self]
+        subcommands: [LabUp.self, LabDown.self, LabStatus.self, LabPoolServer.self, LabHTTPLoad.self]
     )
 }
 
@@ -157,6 +157,39 @@ struct LabPoolServer: ParsableCommand {
         // Python replaces this process (same PID, so a pid file or a signal reaches the server); the script
         // is given with -c, so its sys.argv[1:] are NAME and PORT as when it runs from a file.
         let argv = [python, "-u", "-c", PoolServer.script, name, "\(port)"]
+        let cArgs = argv.map { strdup($0) } + [nil]
+        resetSignalsForExec()
+        execv(python, cArgs)
+        complain("cannot run \(python): \(errnoText())")
+        throw ExitCode(1)
+    }
+}
+
+/// `starling lab http-load URL STOP-FILE OUT-FILE`: the lab's load client (see ``HTTPLoad``) in the
+/// foreground: GETs until STOP-FILE exists, then the counts as JSON in OUT-FILE.
+struct LabHTTPLoad: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "http-load",
+        abstract: "Send GETs (new and kept-alive connections) until STOP-FILE exists; write the counts to OUT-FILE.")
+
+    @Argument(help: "http://HOST[:PORT]/")
+    var url: String
+
+    @Argument(help: "The load stops when this file exists.")
+    var stopFile: String
+
+    @Argument(help: "Where the counts go ({\"total\", \"failed\", \"errors\"}).")
+    var outFile: String
+
+    func validate() throws {
+        guard url.hasPrefix("http://"), url.count > 7 else {
+            throw ValidationError("url: '\(url)' is not http://HOST[:PORT]/")
+        }
+    }
+
+    func run() throws {
+        let python = Command.which("/usr/bin/python3") ?? Command.which("python3") ?? "/usr/bin/python3"
+        let argv = [python, "-u", "-c", HTTPLoad.script, url, stopFile, outFile]
         let cArgs = argv.map { strdup($0) } + [nil]
         resetSignalsForExec()
         execv(python, cArgs)
