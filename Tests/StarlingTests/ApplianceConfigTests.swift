@@ -117,6 +117,18 @@ final class ApplianceConfigTests: XCTestCase {
         XCTAssertThrowsError(try SECommand.parse(managed + ["--token=t", "--token-file=/etc/starling/se-token"]))
         XCTAssertThrowsError(try SECommand.parse(managed))
         XCTAssertNoThrow(try SECommand.parse(managed + ["--token-file=/etc/starling/se-token"]))
+        // Hitless restart: one handoff socket per SE name, or the one given, or none.
+        let withToken = managed + ["--token-file=/etc/starling/se-token"]
+        XCTAssertEqual(try SECommand.parse(withToken).handoffPath?.hasPrefix("/run/starling/se-"), true)
+        XCTAssertEqual(
+            SECommand.defaultHandoffSocket(name: "edge/se 1", dataAddress: nil), "/run/starling/se-edge_se_1.handoff")
+        XCTAssertEqual(
+            SECommand.defaultHandoffSocket(name: nil, dataAddress: "2001:db8::1"),
+            "/run/starling/se-2001_db8__1.handoff")
+        XCTAssertNil(try SECommand.parse(withToken + ["--handoff-socket", "off"]).handoffPath)
+        XCTAssertThrowsError(try SECommand.parse(withToken + ["--handoff-socket", "relative.sock"]))
+        XCTAssertThrowsError(try SECommand.parse(withToken + ["--graceful-restart-time", "4096"]))
+        XCTAssertNoThrow(try SECommand.parse(withToken + ["--graceful-restart-time", "0"]))
         let controller = try ApplianceConfigLoader.parse("role: controller\ncontroller: {listen: \"[::]:8443\"}")
         XCTAssertNoThrow(try ApplianceLaunch.check(controller, paths: paths))
     }

@@ -31,6 +31,7 @@ struct SECommand: AsyncParsableCommand {
             takes over: it inherits the server health, binds the listeners beside the running one's, and
             the running one leaves its BGP sessions to Graceful Restart (--graceful-restart-time), stops
             accepting, finishes its connections and exits 0. No connection is refused, no route withdrawn.
+            SIGUSR2 (systemctl reload starling-se) starts that successor from the binary on disk.
             """
     )
 
@@ -125,9 +126,8 @@ struct SECommand: AsyncParsableCommand {
         if !(0...Int(GracefulRestartSettings.maximumRestartTime)).contains(gracefulRestartTime) {
             throw ValidationError("--graceful-restart-time: must be between 0 and 4095 seconds")
         }
-        let handoffPath = handoffSocket ?? Self.defaultHandoffSocket(name: name, dataAddress: dataAddress)
-        if handoffPath != "off", !handoffPath.hasPrefix("/") || handoffPath.utf8.count > 107 {
-            throw ValidationError("--handoff-socket: '\(handoffPath)' is not an absolute path of at most 107 bytes")
+        if let path = handoffPath, !path.hasPrefix("/") || path.utf8.count > 107 {
+            throw ValidationError("--handoff-socket: '\(path)' is not an absolute path of at most 107 bytes")
         }
         if !(0...3600).contains(drainTimeout) {
             throw ValidationError("--drain-timeout: must be between 0 and 3600 seconds")
@@ -167,7 +167,6 @@ struct SECommand: AsyncParsableCommand {
                 throw ExitCode(2)
             }
         }
-        let handoff = handoffSocket ?? Self.defaultHandoffSocket(name: name, dataAddress: dataAddress)
         // Only a process for the same SE takes this one over (several SEs may share a host in a lab).
         let identity =
             if let controller { "managed \(controller) \(name ?? "")" } else {
@@ -189,7 +188,7 @@ struct SECommand: AsyncParsableCommand {
                 gracefulShutdownTime: .milliseconds(Int64(gracefulShutdownTime * 1000)),
                 gracefulRestartTime: gracefulRestartTime),
             mgmt: mgmtListen == "off" ? nil : HostPort(mgmtListen),
-            handoffPath: handoff == "off" ? nil : handoff, identity: identity,
+            handoffPath: handoffPath, identity: identity,
             metrics: registry, hangups: hangups, reloads: reloads, logger: logger)
         let group = ServiceGroup(
             configuration: .init(
@@ -206,6 +205,12 @@ struct SECommand: AsyncParsableCommand {
 }
 
 extension SECommand {
+    /// The handoff socket in use: `--handoff-socket`, or one per SE on the host; nil when 'off'.
+    var handoffPath: String? {
+        let path = handoffSocket ?? Self.defaultHandoffSocket(name: name, dataAddress: dataAddress)
+        return path == "off" ? nil : path
+    }
+
     /// One socket per SE on a host: `/run/starling/se-NAME.handoff` (characters other than letters,
     /// digits, `.`, `_` and `-` become `_`).
     static func defaultHandoffSocket(name: String?, dataAddress: String?) -> String {
