@@ -140,6 +140,23 @@ public final class HandoffLink: Sendable {
         }
     }
 
+    /// The predecessor's side of steps 1 and 2: answers a `takeover` from the same SE with `state()` and
+    /// returns the successor's `takeover` once it asks for the `release`; refuses another SE's (and
+    /// throws). Throws when the successor goes away or takes longer than `releaseTimeout`.
+    public func answerTakeover(
+        identity: String, releaseTimeout: Duration, state: () async -> HandoffMessage
+    ) async throws -> HandoffMessage {
+        let hello = try await expect(.takeover, timeout: .seconds(10))
+        guard hello.identity == identity else {
+            let reason = "this socket belongs to another SE (\(identity)), not \(hello.identity ?? "unnamed")"
+            try? await send(HandoffMessage(op: .refused, reason: reason))
+            throw HandoffError(message: "takeover refused: \(reason)")
+        }
+        try await send(await state())
+        _ = try await expect(.release, timeout: releaseTimeout)
+        return hello
+    }
+
     public func close() async {
         try? await channel.close()
     }

@@ -355,23 +355,17 @@ struct SEDaemon: Service {
                 let channel = try await HandoffListener.bind(path: handoffPath, group: group) { link in
                     Task {
                         do {
-                            let hello = try await link.expect(.takeover, timeout: .seconds(10))
-                            guard hello.identity == identity else {
-                                let reason =
-                                    "this socket belongs to another SE (\(identity)), not \(hello.identity ?? "unnamed")"
-                                logger.warning("takeover refused: \(reason)")
-                                try? await link.send(HandoffMessage(op: .refused, reason: reason))
-                                await link.close()
-                                return
+                            let hello = try await link.answerTakeover(
+                                identity: identity, releaseTimeout: Self.firstConfigurationWait + .seconds(30)
+                            ) {
+                                logger.notice("a successor process is taking over")
+                                return HandoffMessage(
+                                    op: .state, health: engine.healthSnapshot().mapValues { $0.sorted() },
+                                    registration: registration.current)
                             }
                             logger.notice(
-                                "a successor process is taking over",
+                                "the successor process asks for the release",
                                 metadata: ["se.successor_pid": "\(hello.pid ?? 0)"])
-                            try await link.send(
-                                HandoffMessage(
-                                    op: .state, health: engine.healthSnapshot().mapValues { $0.sorted() },
-                                    registration: registration.current))
-                            _ = try await link.expect(.release, timeout: Self.firstConfigurationWait + .seconds(30))
                             stop.yield(.handOff(link))
                         } catch {
                             logger.warning("handoff abandoned, going on serving: \(error)")
