@@ -90,7 +90,7 @@ final class SpeakerLoopbackTests: XCTestCase {
                 (IPPrefix($0)!, OriginatedRoute())
             })
         do {
-            let port = Int.random(in: 20000...40000)
+            let port = freePort()
             let (a, b) = pair(port: port, limitAtB: PrefixLimit(limit: 2, action: .restart))
             try await b.start()
             try await a.start()
@@ -107,7 +107,7 @@ final class SpeakerLoopbackTests: XCTestCase {
             await b.shutdown()
         }
         do {
-            let port = Int.random(in: 20000...40000)
+            let port = freePort()
             let (a, b) = pair(port: port, limitAtB: PrefixLimit(limit: 2, action: .warn))
             try await b.start()
             try await a.start()
@@ -124,9 +124,8 @@ final class SpeakerLoopbackTests: XCTestCase {
     /// Sequence without touching the BGP session; a peer that takes BFD administratively down (here: B's
     /// configuration drops `bfd`) is no failure, so A keeps the session (RFC 5882 §3.2).
     func testBFDTimerChangeAndPeerAdminDownKeepTheSession() async throws {
-        let port = Int.random(in: 20000...40000)
-        let bfdA = Int.random(in: 40001...45000)
-        let bfdPorts = (a: bfdA, b: bfdA + 1)
+        let port = freePort()
+        let bfdPorts = freeUDPPortPair()
         let (a, b) = pair(port: port, bfdPorts: bfdPorts)
         try await b.start()
         try await a.start()
@@ -176,9 +175,8 @@ final class SpeakerLoopbackTests: XCTestCase {
     /// and A2's OPEN with the Restart State bit (RFC 4724 §4.1); B's BFD session never leaves Up; A2's
     /// next session after a reset is an ordinary one again.
     func testHandOffToARestartedSpeaker() async throws {
-        let port = Int.random(in: 20000...40000)
-        let bfdA = Int.random(in: 40001...45000)
-        let bfdPorts = (a: bfdA, b: bfdA + 1)
+        let port = freePort()
+        let bfdPorts = freeUDPPortPair()
         let gr = GracefulRestartSettings(restartTime: 30)
         let (a, b) = pair(port: port, bfdPorts: bfdPorts, gracefulRestart: gr)
         try await b.start()
@@ -240,7 +238,7 @@ final class SpeakerLoopbackTests: XCTestCase {
     /// A peer that fills the RIB up to its capacity is reset with Cease / Out of Resources (RFC 4486)
     /// instead of driving the RIB's indexes into a precondition; the speaker goes on.
     func testRIBCapacityResetsThePeerThatFillsIt() async throws {
-        let port = Int.random(in: 20000...40000)
+        let port = freePort()
         let (a, b) = pair(port: port)
         try await b.start()
         var small = SpeakerConfiguration(
@@ -280,7 +278,7 @@ final class SpeakerLoopbackTests: XCTestCase {
     }
 
     func testOriginationWithdrawalAndShutdown() async throws {
-        let port = Int.random(in: 20000...40000)
+        let port = freePort()
         let (a, b) = pair(port: port)
         try await b.start()
         try await a.start()
@@ -360,7 +358,7 @@ final class SpeakerLoopbackTests: XCTestCase {
     /// An outbound session without a configured local address still advertises its real source
     /// address as next hop (the socket's address is only known once connected).
     func testNextHopSelfWithoutLocalAddress() async throws {
-        let port = Int.random(in: 20000...40000)
+        let port = freePort()
         let (a, b) = pair(port: port, activeSideBindsLocalAddress: false)
         try await b.start()
         try await a.start()
@@ -397,7 +395,7 @@ final class SpeakerLoopbackTests: XCTestCase {
     func testDualStackWildcardListenersStart() async throws {
         var logger = Logger(label: "test")
         logger.logLevel = .critical
-        let port = Int.random(in: 20000...60000)
+        let port = freePort()
         let s = Speaker(
             configuration: SpeakerConfiguration(
                 localAS: 65001, routerID: IPv4Address("10.0.0.1")!, listenPort: port,
@@ -418,7 +416,7 @@ final class SpeakerLoopbackTests: XCTestCase {
     }
 
     func testReconfigureAddsAndRemovesPeersWithoutTouchingOthers() async throws {
-        let port = Int.random(in: 40001...60000)
+        let port = freePort()
         let (a, b) = pair(port: port)
         try await b.start()
         try await a.start()

@@ -6,7 +6,7 @@ import Synchronization
 
 // Architecture of the data plane (Sources/SE/DataPlane):
 //
-//   Config.swift          the runtime config and status values (DataPlaneConfig, ServiceStatus, ...)
+//   DataPlaneConfig.swift the runtime config and status values (DataPlaneConfig, ServiceStatus, ...)
 //   DataPlane.swift       the front door: apply (level-triggered diff), status, drain, shutdown; owns the
 //                         service table and the health view under one lock
 //   LoopService.swift     one service on one event loop: balancer, server connection pool, clients,
