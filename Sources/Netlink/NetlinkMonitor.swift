@@ -1,6 +1,7 @@
 import CNetlink
 import Glibc
 import Logging
+import Synchronization
 
 /// A change the kernel announced on one of the rtnetlink multicast groups.
 public enum NetlinkEvent: Hashable, Sendable {
@@ -144,7 +145,7 @@ private final class MonitorWorker: @unchecked Sendable {
     private let logger: Logger
     private let handler: @Sendable (NetlinkEvent) -> Void
     private let onFinish: (@Sendable () -> Void)?
-    private let lock = Lock()
+    private let lock = Mutex(())
     private var thread = pthread_t()
     private var started = false
     private var stopped = false
@@ -172,7 +173,7 @@ private final class MonitorWorker: @unchecked Sendable {
     }
 
     func start() throws {
-        try lock.withLock {
+        try lock.withLock { _ in
             let context = Unmanaged.passRetained(self).toOpaque()
             let code = pthread_create(
                 &thread, nil,
@@ -190,7 +191,7 @@ private final class MonitorWorker: @unchecked Sendable {
     }
 
     func stop() {
-        let thread: pthread_t? = lock.withLock {
+        let thread: pthread_t? = lock.withLock { _ in
             guard started, !stopped else { return nil }
             stopped = true
             return self.thread

@@ -1,5 +1,6 @@
 import CNetlink
 import Glibc
+import Synchronization
 
 /// A connection to the kernel's routing netlink family (`NETLINK_ROUTE`).
 ///
@@ -12,7 +13,7 @@ import Glibc
 public final class NetlinkSocket: @unchecked Sendable {
     // @unchecked: `socket` and `failure` are only touched while `lock` is held.
     private let socket: OpaquePointer
-    private let lock = Lock()
+    private let lock = Mutex(())
     private let failure = KernelFailure()
     /// The namespace this socket was created in (nil: the creating thread's namespace).
     public let namespace: NetworkNamespace?
@@ -51,7 +52,7 @@ public final class NetlinkSocket: @unchecked Sendable {
     /// Sends `request` and waits for the kernel's acknowledgement.
     /// Throws ``NetlinkError`` with the kernel's errno and extended-ACK text on failure.
     func perform(_ request: NetlinkRequest) throws {
-        try lock.withLock {
+        try lock.withLock { _ in
             failure.reset()
             var code = nl_send_auto(socket, request.message)
             if code >= 0 { code = nl_wait_for_ack(socket) }
@@ -75,7 +76,7 @@ public final class NetlinkSocket: @unchecked Sendable {
             let sink = MessageSink { message in
                 if let item = decode(message) { items.append(item) }
             }
-            let code: Int32 = try lock.withLock {
+            let code: Int32 = try lock.withLock { _ in
                 failure.reset()
                 var payload = header
                 let sent = nl_send_simple(socket, type, NLM_F_DUMP, &payload, MemoryLayout<Header>.size)
@@ -151,27 +152,4 @@ private let validMessageCallback: nl_recvmsg_msg_cb_t = { message, context in
         Unmanaged<MessageSink>.fromOpaque(context).takeUnretainedValue().receive(message)
     }
     return Int32(NL_OK.rawValue)
-}
-
-/// A pthread mutex. (Kept local so the module needs nothing beyond Glibc.)
-final class Lock: @unchecked Sendable {
-    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
-
-    init() {
-        mutex = .allocate(capacity: 1)
-        mutex.initialize(to: pthread_mutex_t())
-        pthread_mutex_init(mutex, nil)
-    }
-
-    deinit {
-        pthread_mutex_destroy(mutex)
-        mutex.deinitialize(count: 1)
-        mutex.deallocate()
-    }
-
-    func withLock<Result>(_ body: () throws -> Result) rethrows -> Result {
-        pthread_mutex_lock(mutex)
-        defer { pthread_mutex_unlock(mutex) }
-        return try body()
-    }
 }
