@@ -40,9 +40,17 @@ let package = Package(
             dependencies: []
         ),
         .target(
+            name: "StarlingHTTP",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
+        .target(
             name: "SE",
             dependencies: [
-                "BGPSpeaker", "StarlingModel", "Netlink",
+                "BGPSpeaker", "StarlingModel", "Netlink", "StarlingHTTP",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -81,7 +89,7 @@ let package = Package(
         .executableTarget(
             name: "starling",
             dependencies: [
-                "BGPSpeaker", "SE", "Controller", "StarlingModel", "Lab", "Netlink",
+                "BGPSpeaker", "SE", "Controller", "StarlingModel", "Lab", "Netlink", "StarlingHTTP",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -96,11 +104,11 @@ let package = Package(
         ),
         .target(
             name: "Lab",
-            dependencies: ["SE"]
+            dependencies: ["StarlingHTTP"]
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["Lab", "SE"]
+            dependencies: ["Lab", "SE", "StarlingHTTP"]
         ),
         .systemLibrary(
             name: "CNetlink",
@@ -132,7 +140,7 @@ let package = Package(
         .testTarget(
             name: "SETests",
             dependencies: [
-                "SE", "BGPSpeaker", "StarlingModel",
+                "SE", "BGPSpeaker", "StarlingModel", "StarlingHTTP",
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOTLS", package: "swift-nio"),

@@ -1,5 +1,5 @@
 import Foundation
-import SE
+import StarlingHTTP
 
 /// The demo lab's authenticated REST client: a session from `POST /login` (cookie `sessionid`, header
 /// `X-CSRFToken` on writes), connections made from inside the lab's `ctrl` namespace (the controller is only

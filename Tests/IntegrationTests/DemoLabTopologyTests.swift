@@ -1,6 +1,7 @@
 import Foundation
 import Lab
 import SE
+import StarlingHTTP
 import XCTest
 
 /// The demo topology without the controller and the SE: namespaces and links, BIRD with ECMP (fed by three

@@ -2,6 +2,7 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import SE
+import StarlingHTTP
 import XCTest
 
 /// The client against a tiny NIO HTTP/1.1 server on 127.0.0.1 (loopback only, short deadlines).

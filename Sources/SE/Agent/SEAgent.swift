@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import StarlingHTTP
 import StarlingModel
 import Synchronization
 

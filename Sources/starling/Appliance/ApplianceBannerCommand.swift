@@ -3,6 +3,7 @@ import Foundation
 import Glibc
 import Netlink
 import SE
+import StarlingHTTP
 import StarlingModel
 
 struct ApplianceBannerCommand: AsyncParsableCommand {

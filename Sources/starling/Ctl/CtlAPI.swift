@@ -1,5 +1,6 @@
 import Foundation
 import SE
+import StarlingHTTP
 
 /// A `starling ctl` failure: one line for the user and the exit code (1 for an API or connection error, 2 for a
 /// usage error).

@@ -9,6 +9,7 @@ import NIOPosix
 import Prometheus
 import SE
 import ServiceLifecycle
+import StarlingHTTP
 import StarlingModel
 import UnixSignals
 import Yams
