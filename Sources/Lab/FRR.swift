@@ -133,38 +133,37 @@ public final class FRR: PeerDaemon {
             return FileManager.default.fileExists(atPath: zserv)
         }
         if spec.neighbors.contains(where: \.bfd) {
-            bfdd = try lab.start(
-                "bfdd-\(name)",
-                [
-                    "/usr/lib/frr/bfdd", "-f", "\(directory)/bfdd.conf", "-u", "frr", "-g", "frr", "-z", zserv,
-                    "-i", "\(directory)/bfdd.pid", "--vty_socket", directory, "-P", "0",
-                ], in: namespace)
-            try Wait.until("FRR \(name): bfdd answers vtysh", timeout: 30) {
-                guard bfdd?.isRunning == true else {
-                    throw LabError(.daemon, "bfdd \(name) exited: \(bfdd?.logTail(lines: 10) ?? "")")
-                }
-                return try Command.run(
-                    ["vtysh", "--vty_socket", directory, "-d", "bfdd", "-c", "show bfd peers"], timeout: 5
-                ).succeeded
-            }
+            bfdd = try startDaemon("bfdd", zserv: zserv, probe: "show bfd peers")
         }
-        bgpd = try lab.start(
-            "bgpd-\(name)",
-            [
-                "/usr/lib/frr/bgpd", "-f", "\(directory)/bgpd.conf", "-u", "frr", "-g", "frr", "-z", zserv,
-                "-i", "\(directory)/bgpd.pid", "--vty_socket", directory, "-P", "0", "-n",
-            ], in: namespace)
-        try Wait.until("FRR \(name): bgpd answers vtysh", timeout: 30) {
-            guard bgpd?.isRunning == true else {
-                throw LabError(.daemon, "bgpd \(name) exited: \(bgpd?.logTail(lines: 10) ?? "")")
-            }
-            return try Command.run(
-                ["vtysh", "--vty_socket", directory, "-d", "bgpd", "-c", "show bgp summary"], timeout: 5
-            ).succeeded
-        }
+        bgpd = try startDaemon("bgpd", zserv: zserv, probe: "show bgp summary", extra: ["-n"])
         if spec.neighbors.contains(where: \.passive) {
             try Wait.until("FRR \(name) listens on port 179", timeout: 10) { try namespace.isListening(port: 179) }
         }
+    }
+
+    /// Starts FRR daemon `daemon` (bgpd, bfdd) on zebra's socket and waits until it answers `probe` through
+    /// vtysh; throws with its log when it exits first.
+    private func startDaemon(_ daemon: String, zserv: String, probe: String, extra: [String] = []) throws -> Daemon {
+        let process = try lab.start(
+            "\(daemon)-\(name)",
+            [
+                "/usr/lib/frr/\(daemon)", "-f", "\(directory)/\(daemon).conf", "-u", "frr", "-g", "frr", "-z", zserv,
+                "-i", "\(directory)/\(daemon).pid", "--vty_socket", directory, "-P", "0",
+            ] + extra, in: namespace)
+        do {
+            try Wait.until("FRR \(name): \(daemon) answers vtysh", timeout: 30) {
+                guard process.isRunning else {
+                    throw LabError(.daemon, "\(daemon) \(name) exited: \(process.logTail(lines: 10))")
+                }
+                return try Command.run(
+                    ["vtysh", "--vty_socket", directory, "-d", daemon, "-c", probe], timeout: 5
+                ).succeeded
+            }
+        } catch {
+            _ = process.stop()
+            throw error
+        }
+        return process
     }
 
     public func stop() {
