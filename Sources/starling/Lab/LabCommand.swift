@@ -153,15 +153,7 @@ struct LabPoolServer: ParsableCommand {
     }
 
     func run() throws {
-        let python = Command.which("/usr/bin/python3") ?? Command.which("python3") ?? "/usr/bin/python3"
-        // Python replaces this process (same PID, so a pid file or a signal reaches the server); the script
-        // is given with -c, so its sys.argv[1:] are NAME and PORT as when it runs from a file.
-        let argv = [python, "-u", "-c", PoolServer.script, name, "\(port)"]
-        let cArgs = argv.map { strdup($0) } + [nil]
-        resetSignalsForExec()
-        execv(python, cArgs)
-        complain("cannot run \(python): \(errnoText())")
-        throw ExitCode(1)
+        try execPython(PoolServer.script, arguments: [name, "\(port)"])
     }
 }
 
@@ -188,12 +180,18 @@ struct LabHTTPLoad: ParsableCommand {
     }
 
     func run() throws {
-        let python = Command.which("/usr/bin/python3") ?? Command.which("python3") ?? "/usr/bin/python3"
-        let argv = [python, "-u", "-c", HTTPLoad.script, url, stopFile, outFile]
-        let cArgs = argv.map { strdup($0) } + [nil]
-        resetSignalsForExec()
-        execv(python, cArgs)
-        complain("cannot run \(python): \(errnoText())")
-        throw ExitCode(1)
+        try execPython(HTTPLoad.script, arguments: [url, stopFile, outFile])
     }
+}
+
+/// Replaces this process with python3 running `script` (same PID, so a pid file or a signal reaches it); the
+/// script is given with -c, so its sys.argv[1:] are `arguments` as when it runs from a file. Returns only by
+/// throwing, when python3 cannot be run.
+private func execPython(_ script: String, arguments: [String]) throws -> Never {
+    let python = Command.which("/usr/bin/python3") ?? Command.which("python3") ?? "/usr/bin/python3"
+    let cArgs = ([python, "-u", "-c", script] + arguments).map { strdup($0) } + [nil]
+    resetSignalsForExec()
+    execv(python, cArgs)
+    complain("cannot run \(python): \(errnoText())")
+    throw ExitCode(1)
 }
