@@ -47,10 +47,26 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
+        .systemLibrary(
+            name: "CBPF",
+            pkgConfig: "libbpf",
+            providers: [.apt(["libbpf-dev"])]
+        ),
+        .plugin(name: "BPFObject", capability: .buildTool()),
+        .target(
+            name: "FlowSteering",
+            dependencies: [
+                "BGPSpeaker", "CBPF", "Netlink", "StarlingModel",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            plugins: ["BPFObject"]
+        ),
         .target(
             name: "SE",
             dependencies: [
-                "BGPSpeaker", "StarlingModel", "Netlink", "StarlingHTTP",
+                "BGPSpeaker", "StarlingModel", "Netlink", "StarlingHTTP", "FlowSteering",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -89,7 +105,7 @@ let package = Package(
         .executableTarget(
             name: "starling",
             dependencies: [
-                "BGPSpeaker", "SE", "Controller", "StarlingModel", "Lab", "Netlink", "StarlingHTTP",
+                "BGPSpeaker", "SE", "Controller", "StarlingModel", "Lab", "Netlink", "StarlingHTTP", "FlowSteering",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -9,7 +9,7 @@
 # by a package installed here it is stopped and disabled.
 set -euo pipefail
 
-PACKAGES=(bird2 frr gobgpd libnl-3-dev libnl-route-3-dev libmnl-dev libssl-dev libsqlite3-dev
+PACKAGES=(bird2 frr gobgpd libnl-3-dev libnl-route-3-dev libmnl-dev libbpf-dev libssl-dev libsqlite3-dev
           iproute2 curl openssl python3 procps
           mmdebstrap qemu-system-x86 qemu-utils syslinux syslinux-common mtools dosfstools e2fsprogs
           fdisk zstd socat)

@@ -116,11 +116,14 @@ public struct SEStatus: Codable, Sendable, Hashable {
     public var bgp_peers: [BGPPeerStatus]
     /// Open client connections.
     public var connections: Int
+    /// Flow steering between the SEs of a scale-out group, when on.
+    public var steering: SteeringStatus?
 
     public init(
         se_uuid: String, applied_version: Int, draining: Bool = false, virtual_services: [VSStatus] = [],
-        bgp_peers: [BGPPeerStatus] = [], connections: Int = 0
+        bgp_peers: [BGPPeerStatus] = [], connections: Int = 0, steering: SteeringStatus? = nil
     ) {
+        self.steering = steering
         self.se_uuid = se_uuid
         self.applied_version = applied_version
         self.draining = draining

@@ -1,4 +1,5 @@
 import BGPSpeaker
+import FlowSteering
 import Logging
 import NIOCore
 import StarlingModel
@@ -53,6 +54,7 @@ public actor SEEngine {
     private let dataPlane: DataPlane
     private let plumbing: VIPPlumbing?
     private let speaker: SpeakerHolder
+    private let steering: FlowSteering?
     private let logger: Logger
 
     private var plans: [ServicePlan] = []
@@ -73,8 +75,13 @@ public actor SEEngine {
     /// The sessions, listeners and VIPs belong to a successor process now: touch none of them.
     private var handedOff = false
 
-    public init(options: Options, dataPlane: DataPlane, eventLoop: any EventLoop, logger: Logger) {
+    /// `steering`: flow steering between the SEs of a scale-out group (started by the caller), or nil.
+    public init(
+        options: Options, dataPlane: DataPlane, eventLoop: any EventLoop, logger: Logger,
+        steering: FlowSteering? = nil
+    ) {
         self.options = options
+        self.steering = steering
         self.dataPlane = dataPlane
         self.plumbing = options.vipInterface.map { VIPPlumbing(interfaceName: $0, logger: logger) }
         self.speaker = SpeakerHolder(eventLoop: eventLoop, logger: logger, successor: options.successor)
@@ -110,6 +117,7 @@ public actor SEEngine {
         let problems = await dataPlane.apply(DataPlaneConfig(services: next.compactMap(\.dataPlane)))
         dataPlaneProblems = Dictionary(
             problems.map { ($0.serviceID, "\($0.field): \($0.reason)") }, uniquingKeysWith: { a, b in "\(a); \(b)" })
+        await steering?.apply(Self.steered(next))
         appliedVersion = version
         logger.info(
             "desired state applied",
@@ -152,6 +160,17 @@ public actor SEEngine {
                 metadata: ["se.vs": "\(plans.first { $0.id == id }?.name ?? id)", "se.reason": "\(d.reason)"])
         }
         await speaker.advertise(routes)
+    }
+
+    /// The VIPs and ports the flow steering handles: every plumbed VIP of a service that runs here.
+    static func steered(_ plans: [ServicePlan]) -> [FlowSteering.Service] {
+        var out: [FlowSteering.Service] = []
+        for plan in plans where plan.dataPlane != nil {
+            for vip in plan.vips where VIPPlumbing.spec(for: vip) != nil {
+                out.append(FlowSteering.Service(vip: vip, ports: plan.ports, native: plan.nativeScaleout))
+            }
+        }
+        return out
     }
 
     /// Periodic upkeep: re-plumbs VIPs (level-triggered, undoing outside changes), retires VIPs whose
@@ -271,6 +290,6 @@ public actor SEEngine {
         return SEStatus(
             se_uuid: seUUID, applied_version: appliedVersion, draining: draining || gracefulShutdown,
             virtual_services: services,
-            bgp_peers: peers, connections: connections)
+            bgp_peers: peers, connections: connections, steering: await steering?.status())
     }
 }

@@ -11,6 +11,11 @@ public struct ServicePlan: Sendable, Hashable {
     public var enableRHI: Bool
     /// Its vsvip's `bgp_peer_labels`: the peers its VIPs go to (empty: every peer).
     public var bgpPeerLabels: [String]
+    /// Avi `scaleout_ecmp: false`: scaled out natively (one primary owns the VIP at layer 2 and spreads
+    /// flows to the other SEs), so not advertised over BGP.
+    public var nativeScaleout: Bool
+    /// The TCP ports its VIPs listen on.
+    public var ports: [Int]
     /// nil when the service cannot run here; `problem` says why.
     public var dataPlane: ServiceConfig?
     /// Why the service cannot run, or a caveat about how it runs (an unsupported option).
@@ -23,9 +28,11 @@ public struct ServicePlan: Sendable, Hashable {
         id = vs.uuid ?? "virtualservice-\(vs.name)"
         name = vs.name
         enabled = vs.isEnabled
-        enableRHI = vs.enable_rhi ?? false
+        nativeScaleout = vs.scaleout_ecmp == false
+        enableRHI = (vs.enable_rhi ?? false) && !nativeScaleout
+        ports = vs.services.flatMap { $0.port...max($0.port, $0.port_range_end ?? $0.port) }
         bgpPeerLabels = resolved.vsvip.bgp_peer_labels ?? []
-        notes = []
+        notes = nativeScaleout ? ["native scale-out: the VIP is owned at layer 2, not advertised over BGP"] : []
         problem = nil
         dataPlane = nil
 

@@ -1,11 +1,13 @@
 import ArgumentParser
 import BGPSpeaker
+import FlowSteering
 import Foundation
 import Logging
 import Metrics
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import Netlink
 import Prometheus
 import SE
 import ServiceLifecycle
@@ -88,6 +90,26 @@ struct SECommand: AsyncParsableCommand {
             """)
     var handoffSocket: String?
 
+    @Option(
+        name: .long,
+        help: """
+            Flow steering between the SEs of a scale-out group on one segment: every SE's data address, this \
+            one's included, comma-separated, in order of preference for native primaries.
+            """)
+    var scaleoutMembers: String?
+
+    @Option(name: .long, help: "Data interface for flow steering (default: the interface holding --data-address).")
+    var dataInterface: String?
+
+    @Option(name: .long, help: "UDP port of the SE-to-SE heartbeats on the data segment.")
+    var heartbeatPort: Int = 7740
+
+    @Option(name: .long, help: "Milliseconds between SE-to-SE heartbeats; a member is gone after 3 missed.")
+    var heartbeatInterval: Int = 100
+
+    @Option(name: .long, help: "Entries in a native primary's flow table.")
+    var flowTableSize: Int = 131_072
+
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
@@ -132,6 +154,30 @@ struct SECommand: AsyncParsableCommand {
         }
         if !(0...3600).contains(drainTimeout) {
             throw ValidationError("--drain-timeout: must be between 0 and 3600 seconds")
+        }
+        if let scaleoutMembers {
+            let members = scaleoutMembers.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+            guard let dataAddress else { throw ValidationError("--scaleout-members needs --data-address") }
+            for member in members where IPAddress(member) == nil {
+                throw ValidationError("--scaleout-members: '\(member)' is not an IP address")
+            }
+            guard members.compactMap(IPAddress.init).contains(where: { IPAddress(dataAddress) == $0 }) else {
+                throw ValidationError("--scaleout-members must include --data-address \(dataAddress)")
+            }
+            guard members.count <= SteeringProgram.maxMembers else {
+                throw ValidationError("--scaleout-members: at most \(SteeringProgram.maxMembers) members")
+            }
+        }
+        if let dataInterface, dataInterface.isEmpty || dataInterface.count > 15 || dataInterface == vipInterface {
+            throw ValidationError(
+                "--data-interface: '\(dataInterface)' is not an interface name other than --vip-interface")
+        }
+        if !(1...65535).contains(heartbeatPort) { throw ValidationError("--heartbeat-port: must be 1-65535") }
+        if !(10...10_000).contains(heartbeatInterval) {
+            throw ValidationError("--heartbeat-interval: must be between 10 and 10000 ms")
+        }
+        if !(1024...16_777_216).contains(flowTableSize) {
+            throw ValidationError("--flow-table-size: must be between 1024 and 16777216")
         }
         if vipInterface.isEmpty || vipInterface.count > 15 {
             throw ValidationError("--vip-interface: '\(vipInterface)' is not an interface name")
@@ -189,6 +235,7 @@ struct SECommand: AsyncParsableCommand {
                 gracefulShutdownTime: .milliseconds(Int64(gracefulShutdownTime * 1000)),
                 gracefulRestartTime: gracefulRestartTime),
             mgmt: mgmtListen == "off" ? nil : HostPort(mgmtListen),
+            steering: try steeringConfiguration(),
             handoffPath: handoffPath, identity: identity,
             metrics: registry, hangups: hangups, reloads: reloads, logger: logger)
         let group = ServiceGroup(
@@ -206,6 +253,28 @@ struct SECommand: AsyncParsableCommand {
 }
 
 extension SECommand {
+    /// Flow steering's settings from `--scaleout-members` and friends; nil when steering is off.
+    func steeringConfiguration() throws -> FlowSteering.Configuration? {
+        guard let scaleoutMembers, let dataAddress, let selfAddress = IPAddress(dataAddress) else { return nil }
+        let members = scaleoutMembers.split(separator: ",").compactMap {
+            IPAddress($0.trimmingCharacters(in: .whitespaces))
+        }
+        var interface = dataInterface
+        if interface == nil {
+            let socket = try NetlinkSocket()
+            let holder = try socket.addresses().first { IPAddress($0.address) == selfAddress }
+            guard let holder, let link = try socket.link(index: holder.interfaceIndex) else {
+                FileHandle.standardError.write(
+                    Data("starling se: no interface holds --data-address \(dataAddress): give --data-interface\n".utf8))
+                throw ExitCode(2)
+            }
+            interface = link.name
+        }
+        return FlowSteering.Configuration(
+            interface: interface ?? "", selfAddress: selfAddress, members: members, heartbeatPort: heartbeatPort,
+            interval: .milliseconds(heartbeatInterval), flowTableSize: flowTableSize)
+    }
+
     /// The handoff socket in use: `--handoff-socket`, or one per SE on the host; nil when 'off'.
     var handoffPath: String? {
         let path = handoffSocket ?? Self.defaultHandoffSocket(name: name, dataAddress: dataAddress)
@@ -279,6 +348,7 @@ struct SEDaemon: Service {
     let threads: Int
     let options: SEEngine.Options
     let mgmt: HostPort?
+    let steering: FlowSteering.Configuration?
     let handoffPath: String?
     /// Who this SE is (mode, controller and name, or the file): a successor must be the same SE.
     let identity: String
@@ -315,7 +385,23 @@ struct SEDaemon: Service {
         let sources = options.dataAddress.map { ["\($0)"] } ?? []
         let dataPlane = DataPlane(group: group, sourceAddresses: sources, logger: logger)
         if let health = inherited?.health { dataPlane.inheritHealth(health.mapValues(Set.init)) }
-        let engine = SEEngine(options: options, dataPlane: dataPlane, eventLoop: group.next(), logger: logger)
+        var steering: FlowSteering?
+        if let configuration = self.steering {
+            let capacity = 10_000 * threads
+            do {
+                let s = try FlowSteering(
+                    configuration: configuration, group: group, logger: logger,
+                    freeCapacity: { capacity - dataPlane.status().reduce(0) { $0 + $1.activeConnections } })
+                steering = s
+                try await s.start()
+            } catch {
+                await steering?.stop()
+                try? await group.shutdownGracefully()
+                throw SEConfigError(message: "flow steering: \(error)")
+            }
+        }
+        let engine = SEEngine(
+            options: options, dataPlane: dataPlane, eventLoop: group.next(), logger: logger, steering: steering)
         let (changes, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         dataPlane.setOnChange { continuation.yield() }
         let seUUID = NIOLockedValueBox("")
@@ -466,6 +552,9 @@ struct SEDaemon: Service {
             case .signal:
                 // Withdraw, then drain, while the agent keeps heart-beating "draining".
                 logger.notice("shutting down: withdrawing VIPs, then draining")
+                // The other SEs of the scale-out group stop giving this one new flows, and keep forwarding
+                // it the packets of the connections it holds.
+                await steering?.leave()
                 await engine.drain()
                 // No successor comes: the socket file goes (after a handoff it is the successor's).
                 if let handoffPath, channels.withLockedValue({ $0.handoff }) != nil { unlink(handoffPath) }
@@ -483,12 +572,15 @@ struct SEDaemon: Service {
                     }
                 })
                 await link.close()
+                // The successor's program has replaced this one's on the interface: leave it there.
+                await steering?.handOff()
             }
             tasks.cancelAll()
             continuation.finish()
             stop.finish()
         }
         await engine.shutdown()
+        await steering?.stop()
         let (mgmtChannel, handoffChannel) = channels.withLockedValue { ($0.mgmt, $0.handoff) }
         try? await handoffChannel?.close()
         try? await mgmtChannel?.close()

@@ -1,0 +1,414 @@
+import BGPSpeaker
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import Netlink
+import StarlingModel
+
+/// Packet steering between the SEs of a scale-out group on one L2 segment (issue 15): the tc program
+/// (``SteeringProgram``), SE-to-SE heartbeats over the data segment (UDP, every `interval`), the live member
+/// list they give (``Membership``), and for native VIPs the primary's duties: the VIP on the data interface
+/// (so that it, and only it, answers ARP), gratuitous ARP when it takes a VIP over, and the bucket table
+/// that spreads new flows weighted by the members' free capacity.
+///
+/// One owner of this state (an actor); the SE engine hands it the VIPs to steer with ``apply(_:)``.
+public actor FlowSteering {
+    public struct Configuration: Sendable {
+        /// The data interface (where the router and the other SEs are).
+        public var interface: String
+        /// This SE's address on it (`--data-address`).
+        public var selfAddress: IPAddress
+        /// Every SE of the group, this one included, in order of preference for native primaries.
+        public var members: [IPAddress]
+        /// UDP port of the heartbeats.
+        public var heartbeatPort: Int
+        /// Heartbeat interval; a member is gone after `deadAfter` intervals without one.
+        public var interval: Duration
+        public var deadAfter: Int
+        /// Entries in the primary's flow table (LRU: the least recently used flow goes when full).
+        public var flowTableSize: Int
+
+        public init(
+            interface: String, selfAddress: IPAddress, members: [IPAddress], heartbeatPort: Int = 7740,
+            interval: Duration = .milliseconds(100), deadAfter: Int = 3, flowTableSize: Int = 131_072
+        ) {
+            self.interface = interface
+            self.selfAddress = selfAddress
+            self.members = members
+            self.heartbeatPort = heartbeatPort
+            self.interval = interval
+            self.deadAfter = deadAfter
+            self.flowTableSize = flowTableSize
+        }
+
+        /// Checks what can be checked before touching the kernel.
+        public func validate() throws(SteeringError) {
+            guard members.count <= SteeringProgram.maxMembers else {
+                throw SteeringError("at most \(SteeringProgram.maxMembers) scale-out members, got \(members.count)")
+            }
+            guard Set(members).count == members.count else { throw SteeringError("scale-out members repeat") }
+            guard members.contains(selfAddress) else {
+                throw SteeringError(
+                    "the scale-out members must include this SE's data address \(selfAddress)")
+            }
+            guard (1...65535).contains(heartbeatPort) else { throw SteeringError("heartbeat port out of 1-65535") }
+            guard deadAfter >= 2 else { throw SteeringError("dead-after must be at least 2 heartbeats") }
+        }
+    }
+
+    /// A VIP with its ports, and whether it scales out natively (L2, one primary) or by ECMP.
+    public struct Service: Sendable, Hashable {
+        public var vip: IPAddress
+        public var ports: [Int]
+        public var native: Bool
+        public init(vip: IPAddress, ports: [Int], native: Bool) {
+            self.vip = vip
+            self.ports = ports
+            self.native = native
+        }
+    }
+
+    private let configuration: Configuration
+    private let group: any EventLoopGroup
+    private let logger: Logger
+    private let freeCapacity: @Sendable () -> Int
+    private var program: SteeringProgram?
+    private var channel: (any Channel)?
+    private var membership: Membership
+    private var services: [Service] = []
+    private var slots: [IPAddress: Int] = [:]
+    /// Native VIPs this SE holds as primary (on the data interface, answering ARP).
+    private var holding: Set<IPAddress> = []
+    private var bucketTables: [IPAddress: [Int]] = [:]
+    private var steered: Set<String> = []
+    private var ticker: Task<Void, Never>?
+    private var startedAt = ContinuousClock.now
+    private var interfaceIndex: Int32 = 0
+    private var interfaceMAC: [UInt8] = []
+    private var lastError: String?
+
+    /// `freeCapacity`: connections this SE can still take (sent in heartbeats; weights native buckets).
+    public init(
+        configuration: Configuration, group: any EventLoopGroup, logger: Logger,
+        freeCapacity: @escaping @Sendable () -> Int
+    ) throws(SteeringError) {
+        try configuration.validate()
+        self.configuration = configuration
+        self.group = group
+        self.logger = logger
+        self.freeCapacity = freeCapacity
+        self.membership = Membership(
+            members: configuration.members,
+            selfPosition: configuration.members.firstIndex(of: configuration.selfAddress)!,
+            deadAfter: configuration.interval * configuration.deadAfter)
+    }
+
+    /// Loads and attaches the program, sets the ARP rules native scale-out needs on the data interface
+    /// (`arp_ignore=1`: answer only for addresses on it, so VIPs on `lo` stay silent; `arp_announce=2`),
+    /// binds the heartbeat socket and starts the heartbeat loop. Returns after one dead interval of
+    /// listening, so that the members are known before this SE takes traffic.
+    public func start() async throws {
+        let socket = try NetlinkSocket()
+        guard let link = try socket.link(named: configuration.interface) else {
+            throw SteeringError("data interface \(configuration.interface) does not exist")
+        }
+        interfaceIndex = link.index
+        interfaceMAC = (link.macAddress ?? "").split(separator: ":").compactMap { UInt8($0, radix: 16) }
+        try Self.sysctl("net/ipv4/conf/\(configuration.interface)/arp_ignore", "1")
+        try Self.sysctl("net/ipv4/conf/\(configuration.interface)/arp_announce", "2")
+        let program = try SteeringProgram(interfaceIndex: link.index, flowTableSize: configuration.flowTableSize)
+        try program.setSettings(selfPosition: membership.selfPosition, heartbeatPort: configuration.heartbeatPort)
+        for position in 0..<SteeringProgram.maxMembers { try program.setMember(position, address: nil) }
+        self.program = program
+        let handler = HeartbeatHandler(steering: self)
+        channel = try await DatagramBootstrap(group: group)
+            .channelOption(.socketOption(.so_reuseaddr), value: 1)
+            .channelInitializer { channel in channel.pipeline.addHandler(handler) }
+            .bind(host: "\(configuration.selfAddress)", port: configuration.heartbeatPort).get()
+        startedAt = .now
+        let interval = configuration.interval
+        ticker = Task { [weak self] in
+            while !Task.isCancelled {
+                await self?.tick()
+                try? await Task.sleep(for: interval)
+            }
+        }
+        logger.info(
+            "flow steering on",
+            metadata: [
+                "se.interface": "\(configuration.interface)",
+                "se.members": "\(configuration.members.map(\.description).joined(separator: ","))",
+            ])
+        try await Task.sleep(for: configuration.interval * configuration.deadAfter)
+    }
+
+    /// Stops heartbeats and removes the program from the interface; gives up the native VIPs held.
+    public func stop() async {
+        ticker?.cancel()
+        ticker = nil
+        try? await channel?.close()
+        channel = nil
+        program?.detach()
+        program = nil
+        holding = []
+        syncHeldVIPs()
+    }
+
+    /// Hitless restart: a successor process has attached its own program (replacing this one's filter) and
+    /// heart-beats from now on. Stops this process's heartbeats and leaves the filter and the native VIPs
+    /// on the interface: they are the successor's.
+    public func handOff() async {
+        ticker?.cancel()
+        ticker = nil
+        try? await channel?.close()
+        channel = nil
+        program?.release()
+        program = nil
+    }
+
+    /// Shutting down (SIGTERM): tells the members at once that this SE takes no new flows and gives up its
+    /// native VIPs (another member takes them over and announces them); keeps serving, and being forwarded,
+    /// the connections it holds until ``stop()``.
+    public func leave() {
+        guard !membership.selfLeaving else { return }
+        membership.selfLeaving = true
+        logger.notice("flow steering: leaving the scale-out group, serving the connections held here")
+        tick()
+    }
+
+    /// The VIPs to steer now (level-triggered: everything else stops being steered).
+    public func apply(_ services: [Service]) {
+        self.services = services
+        var nextSlots: [IPAddress: Int] = [:]
+        for service in services where service.native {
+            if let slot = slots[service.vip] {
+                nextSlots[service.vip] = slot
+            }
+        }
+        var free = Set(0..<SteeringProgram.maxVIPs).subtracting(nextSlots.values)
+        for service in services where service.native && nextSlots[service.vip] == nil {
+            guard let slot = free.min() else { break }
+            free.remove(slot)
+            nextSlots[service.vip] = slot
+        }
+        slots = nextSlots
+        bucketTables = bucketTables.filter { slots[$0.key] != nil }
+        holding = holding.filter { slots[$0] != nil }
+        reconcile(force: true)
+    }
+
+    // MARK: - Heartbeats
+
+    func received(_ text: String, from address: IPAddress) {
+        guard let heartbeat = Membership.Heartbeat(decoding: text) else {
+            logger.debug("heartbeat ignored: not one", metadata: ["se.from": "\(address)"])
+            return
+        }
+        guard membership.heard(from: address, heartbeat, at: .now) else {
+            logger.debug("heartbeat ignored: not a member", metadata: ["se.from": "\(address)"])
+            return
+        }
+    }
+
+    private func tick() {
+        guard let channel, program != nil else { return }
+        let heartbeat = Membership.Heartbeat(
+            free: max(0, freeCapacity()), primaryOf: Set(holding.map(\.description)),
+            leaving: membership.selfLeaving)
+        let text = heartbeat.encoded
+        for (position, address) in configuration.members.enumerated() where position != membership.selfPosition {
+            guard let target = try? SocketAddress(ipAddress: "\(address)", port: configuration.heartbeatPort) else {
+                continue
+            }
+            var buffer = channel.allocator.buffer(capacity: text.utf8.count)
+            buffer.writeString(text)
+            channel.writeAndFlush(AddressedEnvelope(remoteAddress: target, data: buffer), promise: nil)
+        }
+        let changed = membership.evaluate(at: .now)
+        if changed {
+            logger.notice(
+                "scale-out members changed",
+                metadata: [
+                    "se.epoch": "\(membership.epoch)",
+                    "se.live": "\(membership.live.sorted().map { configuration.members[$0].description })",
+                ])
+        }
+        reconcile(force: changed)
+    }
+
+    // MARK: - Programming the kernel
+
+    /// Brings the program's maps, the held VIPs and the bucket tables in line with the members and services.
+    private func reconcile(force: Bool) {
+        guard let program else { return }
+        do {
+            if force {
+                for (position, address) in configuration.members.enumerated() {
+                    try program.setMember(position, address: membership.live.contains(position) ? address : nil)
+                }
+            }
+            // Native primaries: after the first dead interval (the members are known by then).
+            let warm = ContinuousClock.now - startedAt >= configuration.interval * configuration.deadAfter
+            var nextHolding: Set<IPAddress> = []
+            for service in services where service.native && slots[service.vip] != nil && warm {
+                let primary = membership.primary(
+                    of: service.vip.description, selfClaims: holding.contains(service.vip))
+                if primary == membership.selfPosition { nextHolding.insert(service.vip) }
+            }
+            let gained = nextHolding.subtracting(holding)
+            let lost = holding.subtracting(nextHolding)
+            holding = nextHolding
+            if !gained.isEmpty || !lost.isEmpty { syncHeldVIPs() }
+            for vip in gained {
+                logger.notice("native VIP taken over: this SE is its primary", metadata: ["se.vip": "\(vip)"])
+                announce(vip)
+            }
+            for vip in lost {
+                logger.notice("native VIP given up: another SE is its primary", metadata: ["se.vip": "\(vip)"])
+            }
+            // Bucket tables for the VIPs held, weighted by free capacity (coarse steps, so that small changes
+            // in load do not move buckets).
+            var weights: [Int: Int] = [membership.selfPosition: Self.weight(freeCapacity())]
+            for position in membership.live where position != membership.selfPosition {
+                weights[position] = Self.weight(membership.heartbeat(of: position)?.free ?? 0)
+            }
+            for vip in holding {
+                guard let slot = slots[vip] else { continue }
+                let table = Membership.buckets(
+                    count: SteeringProgram.buckets, live: membership.staying, members: configuration.members,
+                    weights: weights)
+                if bucketTables[vip] != table || force {
+                    try program.setBuckets(slot: slot, table)
+                    bucketTables[vip] = table
+                }
+            }
+            // VIP:port entries: primary or chain.
+            var wanted: [String: (IPAddress, Int, SteeringProgram.Mode, Int)] = [:]
+            for service in services {
+                let mode: SteeringProgram.Mode = holding.contains(service.vip) ? .primary : .chain
+                for port in service.ports {
+                    wanted["\(service.vip)|\(port)|\(mode.rawValue)"] = (
+                        service.vip, port, mode, slots[service.vip] ?? 0
+                    )
+                }
+            }
+            for key in steered.subtracting(wanted.keys) {
+                let parts = key.split(separator: "|")
+                if let vip = IPAddress(parts[0]), let port = Int(parts[1]),
+                    !wanted.values.contains(where: { $0.0 == vip && $0.1 == port })
+                {
+                    program.removeVIP(vip, port: port)
+                }
+            }
+            for (key, entry) in wanted where force || !steered.contains(key) {
+                try program.setVIP(entry.0, port: entry.1, mode: entry.2, slot: entry.3)
+            }
+            steered = Set(wanted.keys)
+            lastError = nil
+        } catch {
+            if lastError != error.description { logger.error("flow steering: \(error)") }
+            lastError = error.description
+        }
+    }
+
+    private static func weight(_ free: Int) -> Int { max(1, (free + 99) / 100) }
+
+    /// Puts the held native VIPs on the data interface (and only them: Starling-tagged addresses).
+    private func syncHeldVIPs() {
+        do {
+            let socket = try NetlinkSocket()
+            let desired = Set(
+                holding.compactMap { vip -> InterfaceAddressSpec? in
+                    if case .v4 = vip { return InterfaceAddressSpec(address: "\(vip)", prefixLength: 32) }
+                    return InterfaceAddressSpec(address: "\(vip)", prefixLength: 128)
+                })
+            try socket.syncAddresses(desired: desired, interface: interfaceIndex, owner: .starling)
+        } catch {
+            logger.error("native VIPs on \(configuration.interface) not set: \(error)")
+            lastError = "native VIPs on \(configuration.interface): \(error)"
+        }
+    }
+
+    /// Gratuitous ARP for an IPv4 VIP just taken over, three times 100 ms apart, so that the router and the
+    /// switches move it to this SE's MAC at once.
+    private func announce(_ vip: IPAddress) {
+        guard case .v4(let address) = vip, interfaceMAC.count == 6 else { return }
+        let index = interfaceIndex
+        let mac = interfaceMAC
+        let logger = logger
+        Task.detached {
+            for attempt in 0..<3 {
+                if attempt > 0 { try? await Task.sleep(for: .milliseconds(100)) }
+                do {
+                    try GratuitousARP.send(address: address, mac: mac, interfaceIndex: index)
+                } catch {
+                    logger.warning("gratuitous ARP for \(vip) not sent: \(error)")
+                    return
+                }
+            }
+        }
+    }
+
+    private static func sysctl(_ name: String, _ value: String) throws(SteeringError) {
+        do {
+            try value.write(toFile: "/proc/sys/\(name)", atomically: false, encoding: .utf8)
+        } catch {
+            throw SteeringError("cannot set \(name.replacingOccurrences(of: "/", with: ".")) = \(value): \(error)")
+        }
+    }
+
+    // MARK: - Status
+
+    /// What `/status` and `starling ctl` show: members, roles, epoch, flows and forwarded packets by reason.
+    public func status() -> SteeringStatus {
+        let now = ContinuousClock.now
+        let counters = program?.counters() ?? [:]
+        let forwarded = program?.forwardedPerMember() ?? [:]
+        let flows = holding.isEmpty ? [:] : (program?.flowsPerMember() ?? [:])
+        let macs = program?.learnedMACs() ?? [:]
+        let members = configuration.members.enumerated().map { position, address in
+            SteeringStatus.Member(
+                address: address.description, position: position, this: position == membership.selfPosition,
+                live: membership.live.contains(position), leaving: membership.isLeaving(position),
+                lastHeardMs: membership.lastHeard(position).map { Int((now - $0) / .milliseconds(1)) },
+                mac: macs[position], free: membership.heartbeat(of: position)?.free,
+                packetsForwardedTo: Int(forwarded[position] ?? 0), pinnedFlows: flows[position] ?? 0)
+        }
+        var vips: [SteeringStatus.VIP] = []
+        for service in services {
+            let primaryPosition =
+                service.native
+                ? membership.primary(of: service.vip.description, selfClaims: holding.contains(service.vip)) : nil
+            vips.append(
+                SteeringStatus.VIP(
+                    vip: service.vip.description, ports: service.ports, mode: service.native ? "native" : "ecmp",
+                    primary: primaryPosition.map { configuration.members[$0].description },
+                    secondaries: primaryPosition.map { p in
+                        membership.staying.sorted().filter { $0 != p }.map { configuration.members[$0].description }
+                    } ?? [],
+                    primaryHere: holding.contains(service.vip)))
+        }
+        return SteeringStatus(
+            interface: configuration.interface, epoch: membership.epoch, members: members, vips: vips,
+            counters: Dictionary(uniqueKeysWithValues: counters.map { ($0.key.name, Int($0.value)) }),
+            error: lastError)
+    }
+}
+
+/// Hands heartbeat datagrams to the actor.
+private final class HeartbeatHandler: ChannelInboundHandler, Sendable {
+    typealias InboundIn = AddressedEnvelope<ByteBuffer>
+    let steering: FlowSteering
+    init(steering: FlowSteering) { self.steering = steering }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let envelope = unwrapInboundIn(data)
+        guard envelope.data.readableBytes <= 4096, let ip = envelope.remoteAddress.ipAddress,
+            let address = IPAddress(ip)
+        else { return }
+        let text = String(buffer: envelope.data)
+        let steering = steering
+        Task { await steering.received(text, from: address) }
+    }
+}

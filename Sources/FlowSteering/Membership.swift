@@ -1,0 +1,167 @@
+import BGPSpeaker
+import Foundation
+
+/// Who is in the scale-out group right now, and who owns each native VIP: pure logic over heartbeats
+/// (time is passed in), so every rule here is unit tested without sockets.
+///
+/// - A member is live while its heartbeats arrive: heard within `deadAfter` intervals. This SE is always
+///   live.
+/// - A native VIP's primary: the live member with the lowest position among those that claim it in their
+///   heartbeats; when no live member claims it, the lowest live position takes it. A member that comes
+///   back therefore does not take a VIP back from the one that holds it (no flap on restart), and two
+///   claimants settle on one within a heartbeat.
+/// - The epoch counts changes of the live set: every SE shows it, with the members, in its status.
+public struct Membership: Sendable {
+    /// What one heartbeat says.
+    public struct Heartbeat: Sendable, Hashable {
+        /// Free capacity the sender reports (connections it can still take); weights its share of new flows.
+        public var free: Int
+        /// The native VIPs the sender holds as primary.
+        public var primaryOf: Set<String>
+        /// The sender is shutting down: it takes no new flows and gives up its native VIPs, but still serves
+        /// (and is forwarded) the connections it holds until it stops heart-beating.
+        public var leaving: Bool
+
+        public init(free: Int, primaryOf: Set<String>, leaving: Bool = false) {
+            self.free = free
+            self.primaryOf = primaryOf
+            self.leaving = leaving
+        }
+
+        /// The wire form: `STARLING-HB 1 free=N primary=VIP,VIP` and ` leaving` when it leaves.
+        public var encoded: String {
+            "STARLING-HB 1 free=\(free) primary=\(primaryOf.sorted().joined(separator: ","))\(leaving ? " leaving" : "")\n"
+        }
+
+        /// Parses the wire form; nil for anything else (a stray datagram is ignored, never trusted).
+        public init?(decoding text: String) {
+            let words = text.split(whereSeparator: \.isWhitespace)
+            guard words.count == 4 || (words.count == 5 && words[4] == "leaving"),
+                words[0] == "STARLING-HB", words[1] == "1",
+                words[2].hasPrefix("free="), let free = Int(words[2].dropFirst(5)), free >= 0,
+                words[3].hasPrefix("primary=")
+            else { return nil }
+            let list = words[3].dropFirst(8)
+            let vips = list.split(separator: ",").map(String.init)
+            guard vips.count <= 256, vips.allSatisfy({ $0.count <= 64 }) else { return nil }
+            self.free = free
+            self.primaryOf = Set(vips)
+            self.leaving = words.count == 5
+        }
+    }
+
+    /// The configured members in order (positions); `selfPosition` is this SE.
+    public let members: [IPAddress]
+    public let selfPosition: Int
+    /// Heartbeats missed before a member counts as gone.
+    public let deadAfter: Duration
+
+    private(set) var lastHeard: [Int: ContinuousClock.Instant] = [:]
+    private(set) var lastHeartbeat: [Int: Heartbeat] = [:]
+    /// The live set at the last `evaluate`, and how often it changed.
+    public private(set) var live: Set<Int>
+    public private(set) var epoch = 1
+    /// This SE is leaving (SIGTERM): see ``Heartbeat/leaving``.
+    public var selfLeaving = false
+
+    public init(members: [IPAddress], selfPosition: Int, deadAfter: Duration) {
+        self.members = members
+        self.selfPosition = selfPosition
+        self.deadAfter = deadAfter
+        self.live = [selfPosition]
+    }
+
+    /// The position of `address`, if it is a member.
+    public func position(of address: IPAddress) -> Int? { members.firstIndex(of: address) }
+
+    /// Records a heartbeat from `address` at `now`; false when it is not a member (ignored).
+    public mutating func heard(from address: IPAddress, _ heartbeat: Heartbeat, at now: ContinuousClock.Instant)
+        -> Bool
+    {
+        guard let position = position(of: address), position != selfPosition else { return false }
+        lastHeard[position] = now
+        lastHeartbeat[position] = heartbeat
+        return true
+    }
+
+    /// Recomputes the live set at `now`; true when it changed (the epoch moved on).
+    public mutating func evaluate(at now: ContinuousClock.Instant) -> Bool {
+        var next: Set<Int> = [selfPosition]
+        for (position, at) in lastHeard where now - at <= deadAfter { next.insert(position) }
+        guard next != live else { return false }
+        live = next
+        epoch += 1
+        return true
+    }
+
+    /// The heartbeat last heard from `position` (nil for this SE and for members never heard).
+    public func heartbeat(of position: Int) -> Heartbeat? { lastHeartbeat[position] }
+
+    /// When `position` was last heard.
+    public func lastHeard(_ position: Int) -> ContinuousClock.Instant? { lastHeard[position] }
+
+    /// Whether `position` is leaving (its last heartbeat said so, or this SE is).
+    public func isLeaving(_ position: Int) -> Bool {
+        position == selfPosition ? selfLeaving : (lastHeartbeat[position]?.leaving ?? false)
+    }
+
+    /// The live members that take new flows and native VIPs: the live ones not leaving (all live ones when
+    /// every one is leaving, so that a VIP stays owned to the end).
+    public var staying: Set<Int> {
+        let staying = live.filter { !isLeaving($0) }
+        return staying.isEmpty ? live : staying
+    }
+
+    /// The primary of native VIP `key` given what this SE claims itself (`selfClaims`), among the staying
+    /// members.
+    public func primary(of key: String, selfClaims: Bool) -> Int {
+        let candidates = staying
+        var claimants: [Int] = []
+        for position in candidates.sorted() {
+            let claims =
+                position == selfPosition ? selfClaims : (lastHeartbeat[position]?.primaryOf.contains(key) ?? false)
+            if claims { claimants.append(position) }
+        }
+        return claimants.first ?? candidates.min() ?? selfPosition
+    }
+
+    /// The bucket table of a native VIP: `buckets` entries, each the position of a live member, by weighted
+    /// rendezvous hashing (each bucket goes to the member with the highest `weight / -ln(hash)`), so a
+    /// member joining or leaving moves only its own share of buckets. `weights` by position; missing or
+    /// non-positive weights count as 1.
+    public static func buckets(count: Int, live: Set<Int>, members: [IPAddress], weights: [Int: Int]) -> [Int] {
+        let order = live.sorted()
+        return (0..<count).map { bucket in
+            var best = order.first ?? 0
+            var bestScore = -Double.infinity
+            for position in order {
+                let w = Double(max(1, weights[position] ?? 1))
+                let h = Self.hash(bucket: bucket, member: members[position])
+                // h in (0, 1): -ln(h) > 0; a larger weight gives a larger score.
+                let u = (Double(h >> 11) + 0.5) / Double(1 << 53)
+                let score = w / -log(u)
+                if score > bestScore {
+                    bestScore = score
+                    best = position
+                }
+            }
+            return best
+        }
+    }
+
+    /// FNV-1a over the member's address and the bucket number: the same on every SE and every run.
+    static func hash(bucket: Int, member: IPAddress) -> UInt64 {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in Array(member.description.utf8) + withUnsafeBytes(of: UInt32(bucket).littleEndian, Array.init) {
+            h ^= UInt64(byte)
+            h = h &* 0x100_0000_01b3
+        }
+        // Finalise (splitmix64) so neighbouring buckets spread.
+        h ^= h >> 30
+        h = h &* 0xbf58_476d_1ce4_e5b9
+        h ^= h >> 27
+        h = h &* 0x94d0_49bb_1331_11eb
+        h ^= h >> 31
+        return h
+    }
+}

@@ -1,0 +1,85 @@
+/// The flow-steering part of an SE's status (issue 15): the scale-out members on the data segment as this SE
+/// sees them through heartbeats, the epoch (changes of the live set), each steered VIP's mode and native
+/// primary, and what the SE's tc program did with packets (delivered here or forwarded to another SE, and why).
+public struct SteeringStatus: Sendable, Codable, Hashable {
+    public struct Member: Sendable, Codable, Hashable {
+        public var address: String
+        public var position: Int
+        public var this: Bool
+        public var live: Bool
+        /// Shutting down: no new flows, still serving the connections it holds.
+        public var leaving: Bool
+        public var lastHeardMs: Int?
+        public var mac: String?
+        public var free: Int?
+        public var packetsForwardedTo: Int
+        public var pinnedFlows: Int
+
+        public init(
+            address: String, position: Int, this: Bool, live: Bool, leaving: Bool = false, lastHeardMs: Int?,
+            mac: String?, free: Int?,
+            packetsForwardedTo: Int, pinnedFlows: Int
+        ) {
+            self.address = address
+            self.position = position
+            self.this = this
+            self.live = live
+            self.leaving = leaving
+            self.lastHeardMs = lastHeardMs
+            self.mac = mac
+            self.free = free
+            self.packetsForwardedTo = packetsForwardedTo
+            self.pinnedFlows = pinnedFlows
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case address, position, this, live, leaving, mac, free
+            case lastHeardMs = "last_heard_ms"
+            case packetsForwardedTo = "packets_forwarded_to"
+            case pinnedFlows = "pinned_flows"
+        }
+    }
+
+    public struct VIP: Sendable, Codable, Hashable {
+        public var vip: String
+        public var ports: [Int]
+        public var mode: String
+        public var primary: String?
+        public var secondaries: [String]
+        public var primaryHere: Bool
+
+        public init(vip: String, ports: [Int], mode: String, primary: String?, secondaries: [String], primaryHere: Bool)
+        {
+            self.vip = vip
+            self.ports = ports
+            self.mode = mode
+            self.primary = primary
+            self.secondaries = secondaries
+            self.primaryHere = primaryHere
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case vip, ports, mode, primary, secondaries
+            case primaryHere = "primary_here"
+        }
+    }
+
+    public var interface: String
+    public var epoch: Int
+    public var members: [Member]
+    public var vips: [VIP]
+    /// Packets by what the SE's steering program did with them.
+    public var counters: [String: Int]
+    public var error: String?
+
+    public init(
+        interface: String, epoch: Int, members: [Member], vips: [VIP], counters: [String: Int], error: String?
+    ) {
+        self.interface = interface
+        self.epoch = epoch
+        self.members = members
+        self.vips = vips
+        self.counters = counters
+        self.error = error
+    }
+}
