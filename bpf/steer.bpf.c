@@ -242,6 +242,15 @@ static __always_inline int held_here(struct __sk_buff *skb, struct bpf_sock_tupl
     return held;
 }
 
+// Is anything listening here for this SYN (or holding its 5-tuple)? A SE whose process died keeps its
+// kernel, this program and its addresses for a while: its SYNs go on to a member that can take them.
+static __always_inline int listening_here(struct __sk_buff *skb, struct bpf_sock_tuple *tuple, __u32 tuple_len) {
+    struct bpf_sock *sk = bpf_skc_lookup_tcp(skb, tuple, tuple_len, BPF_F_CURRENT_NETNS, 0);
+    if (!sk) return 0;
+    bpf_sk_release(sk);
+    return 1;
+}
+
 SEC("tc")
 int starling_steer(struct __sk_buff *skb) {
     void *data = (void *)(long)skb->data;
@@ -341,6 +350,10 @@ int starling_steer(struct __sk_buff *skb) {
             __u32 *owner = bpf_map_lookup_elem(&buckets, &b);
             target = owner ? *owner : self;
             if (target >= MAX_MEMBERS || !is_member(target)) target = self;
+            if (target == self && !listening_here(skb, &tuple, tuple_len)) {
+                __u32 other = next_member(-1, self);
+                if (other != NO_MEMBER) target = other;
+            }
             struct flow_value nv = {.member = target};
             bpf_map_update_elem(&flows, &key, &nv, BPF_ANY);
             if (target == self) {
@@ -370,12 +383,13 @@ int starling_steer(struct __sk_buff *skb) {
             }
         }
     } else {
-        if (syn || held_here(skb, &tuple, tuple_len, iph, iph_len, th)) {
+        if (syn ? listening_here(skb, &tuple, tuple_len) : held_here(skb, &tuple, tuple_len, iph, iph_len, th)) {
             count(STAT_LOCAL);
             return TC_ACT_OK;
         }
-        // Daisy chain: from the router, to the first member; from a member, on to the next position after
-        // this one. Positions only go up after the first hop, so the chain ends.
+        // Daisy chain (a connection held elsewhere, or a SYN nothing listens for here): from the router, to
+        // the first member; from a member, on to the next position after this one. Positions only go up
+        // after the first hop, so the chain ends.
         __u64 mac = mac_key(eth->h_source);
         int from_member = bpf_map_lookup_elem(&peer_macs, &mac) != 0;
         target = next_member(from_member ? (int)self : -1, self);

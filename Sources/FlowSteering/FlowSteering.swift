@@ -87,6 +87,7 @@ public actor FlowSteering {
     private var interfaceIndex: Int32 = 0
     private var interfaceMAC: [UInt8] = []
     private var lastError: String?
+    private var heldRefreshedAt = ContinuousClock.now
 
     /// `freeCapacity`: connections this SE can still take (sent in heartbeats; weights native buckets).
     public init(
@@ -259,7 +260,9 @@ public actor FlowSteering {
             let gained = nextHolding.subtracting(holding)
             let lost = holding.subtracting(nextHolding)
             holding = nextHolding
-            if !gained.isEmpty || !lost.isEmpty { syncHeldVIPs() }
+            if !gained.isEmpty || !lost.isEmpty || (!holding.isEmpty && .now - heldRefreshedAt >= Self.heldVIPRefresh) {
+                syncHeldVIPs()
+            }
             for vip in gained {
                 logger.notice("native VIP taken over: this SE is its primary", metadata: ["se.vip": "\(vip)"])
                 announce(vip)
@@ -314,6 +317,12 @@ public actor FlowSteering {
 
     private static func weight(_ free: Int) -> Int { max(1, (free + 99) / 100) }
 
+    /// Lifetime (seconds) of a native VIP on the data interface, renewed every ``heldVIPRefresh``: if this
+    /// process dies, the kernel removes the VIP within it, so that this SE stops answering ARP for a VIP it
+    /// can no longer serve (the new primary has announced it by then).
+    static let heldVIPLifetime: UInt32 = 3
+    static let heldVIPRefresh = Duration.seconds(1)
+
     /// Puts the held native VIPs on the data interface (and only them: Starling-tagged addresses).
     private func syncHeldVIPs() {
         do {
@@ -323,7 +332,9 @@ public actor FlowSteering {
                     if case .v4 = vip { return InterfaceAddressSpec(address: "\(vip)", prefixLength: 32) }
                     return InterfaceAddressSpec(address: "\(vip)", prefixLength: 128)
                 })
-            try socket.syncAddresses(desired: desired, interface: interfaceIndex, owner: .starling)
+            try socket.syncAddresses(
+                desired: desired, interface: interfaceIndex, owner: .starling, validFor: Self.heldVIPLifetime)
+            heldRefreshedAt = .now
         } catch {
             logger.error("native VIPs on \(configuration.interface) not set: \(error)")
             lastError = "native VIPs on \(configuration.interface): \(error)"

@@ -99,10 +99,13 @@ extension NetlinkSocket {
     /// An address that is already present untagged counts as present (it is not retagged,
     /// and so is never removed later either).
     ///
+    /// `validFor` (seconds): the addresses get that lifetime, and the call renews it on the tagged ones (see
+    /// ``addAddress(_:interface:owner:flags:validFor:)``); call again well within it.
+    ///
     /// - Returns: the specs added and the specs removed, each sorted.
     @discardableResult
     public func syncAddresses(
-        desired: Set<InterfaceAddressSpec>, interface: Int32, owner: AddressOwner
+        desired: Set<InterfaceAddressSpec>, interface: Int32, owner: AddressOwner, validFor: UInt32? = nil
     ) throws -> (added: [InterfaceAddressSpec], removed: [InterfaceAddressSpec]) {
         guard let link = try link(index: interface) else {
             throw NetlinkError(operation: "sync addresses dev \(interface)", errno: ENODEV)
@@ -110,8 +113,11 @@ extension NetlinkSocket {
         let current = try addresses(interface: interface)
         let present = Set(current.map(\.spec))
         var added: [InterfaceAddressSpec] = []
-        for spec in desired.sorted() where !present.contains(spec) {
-            if try addAddress(spec, interface: interface, owner: owner) { added.append(spec) }
+        let owned = Set(current.filter { owner.owns($0, interfaceName: link.name) }.map(\.spec))
+        for spec in desired.sorted() where !present.contains(spec) || (validFor != nil && owned.contains(spec)) {
+            if try addAddress(spec, interface: interface, owner: owner, validFor: validFor), !present.contains(spec) {
+                added.append(spec)
+            }
         }
         var removed: [InterfaceAddressSpec] = []
         for address in current where !desired.contains(address.spec) {

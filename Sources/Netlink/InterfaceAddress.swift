@@ -144,6 +144,7 @@ enum AddressAttribute {
     static let label = Int32(IFA_LABEL)
     static let flags = Int32(IFA_FLAGS)
     static let proto = Int32(STARLING_IFA_PROTO)
+    static let cacheInfo = Int32(IFA_CACHEINFO)
 }
 
 extension InterfaceAddress {
@@ -209,9 +210,14 @@ extension NetlinkSocket {
     }
 
     /// Adds `spec` to interface `interface`; see ``addAddress(_:prefixLength:interface:owner:flags:)``.
+    ///
+    /// `validFor` (seconds) gives the address a lifetime: the kernel removes it that long after the last add,
+    /// and an add of an address already there renews it (and returns true). An address held on behalf of a
+    /// process that may die without cleaning up (a native VIP answering ARP) goes with it this way.
     @discardableResult
     public func addAddress(
-        _ spec: InterfaceAddressSpec, interface: Int32, owner: AddressOwner? = nil, flags: AddressFlags = []
+        _ spec: InterfaceAddressSpec, interface: Int32, owner: AddressOwner? = nil, flags: AddressFlags = [],
+        validFor: UInt32? = nil
     ) throws -> Bool {
         let operation = "add address \(spec) dev \(interface)"
         var label: String?
@@ -222,7 +228,8 @@ extension NetlinkSocket {
             label = owner.label(forInterface: link.name)
         }
         let request = try NetlinkRequest(
-            operation: operation, type: Int32(RTM_NEWADDR), flags: NLM_F_CREATE | NLM_F_EXCL)
+            operation: operation, type: Int32(RTM_NEWADDR),
+            flags: NLM_F_CREATE | (validFor == nil ? NLM_F_EXCL : NLM_F_REPLACE))
         var header = ifaddrmsg()
         header.ifa_family = spec.family.rawValue
         header.ifa_prefixlen = spec.prefixLength
@@ -234,6 +241,12 @@ extension NetlinkSocket {
         try request.put(AddressAttribute.address, bytes: spec.bytes)
         if flags.rawValue > 0xFF { try request.put(AddressAttribute.flags, u32: flags.rawValue) }
         if let label { try request.put(AddressAttribute.label, string: label) }
+        if let validFor {
+            var info = ifa_cacheinfo()
+            info.ifa_prefered = validFor
+            info.ifa_valid = validFor
+            try request.put(AddressAttribute.cacheInfo, bytes: withUnsafeBytes(of: info, Array.init))
+        }
         if let owner, owner.tagging == .addressProtocol {
             try request.put(AddressAttribute.proto, u8: owner.protocol.rawValue)
         }

@@ -669,14 +669,20 @@ final class HTTPFrontHandler: ChannelDuplexHandler {
 extension HTTPFrontHandler: HTTPExchangeOwner {}
 
 extension HTTPFrontHandler: ClientConnection {
+    /// Drain: the exchange in progress ends with `Connection: close`. A connection idle now gets
+    /// ``drainIdleGrace`` (or what is left of its idle timeout, if less) for one more request, answered
+    /// with `Connection: close`: closing it at once races a request already on its way, which the client
+    /// then sees reset.
     func startDraining() {
         draining = true
         keepAlive = false
         if state == .idle && queue.isEmpty {
-            state = .closed
-            context?.close(promise: nil)
+            arm(.idle, after: min(Self.drainIdleGrace, max(.zero, deadline - (context?.eventLoop.now ?? .now()))))
         }
     }
+
+    /// How long a connection idle when the drain starts may still send a request.
+    static let drainIdleGrace = TimeAmount.seconds(1)
 
     func forceClose() {
         context?.close(promise: nil)
