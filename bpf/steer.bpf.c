@@ -130,6 +130,21 @@ struct {
     __type(value, __u32);
 } peer_macs SEC(".maps");
 
+// Each member's MAC by position (learned with peer_macs): for a packet whose family differs from the
+// member's address (an IPv6 VIP among members known by IPv4), forwarded by rewriting the MACs.
+struct member_mac {
+    __u8 mac[6];
+    __u8 known;
+    __u8 pad;
+};
+
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, MAX_MEMBERS);
+    __type(key, __u32);
+    __type(value, struct member_mac);
+} member_macs SEC(".maps");
+
 struct {
     __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
     __uint(max_entries, STAT_COUNT);
@@ -177,9 +192,22 @@ static __always_inline __u32 flow_hash(const struct flow_key *k) {
 
 // Sends the packet to member `position` at layer 2 (the kernel resolves its MAC). The caller has
 // lowered the TTL / hop limit.
-static __always_inline int forward(__u32 ifindex, __u32 position) {
+static __always_inline int forward(struct __sk_buff *skb, __u32 ifindex, __u32 position, __u32 family) {
     struct member *m = bpf_map_lookup_elem(&members, &position);
     if (!m || m->family == 0) return TC_ACT_OK;
+    if (m->family != family) {
+        // The neighbour lookup needs a next hop of the packet's family: rewrite the MACs instead (this SE's
+        // MAC, the one the packet came to, becomes the source), and send it out of the interface.
+        struct member_mac *mm = bpf_map_lookup_elem(&member_macs, &position);
+        if (!mm || !mm->known) return TC_ACT_OK;
+        __u8 self_mac[6];
+        if (bpf_skb_load_bytes(skb, 0, self_mac, 6) < 0) return TC_ACT_OK;
+        if (bpf_skb_store_bytes(skb, 0, mm->mac, 6, 0) < 0) return TC_ACT_SHOT;
+        if (bpf_skb_store_bytes(skb, 6, self_mac, 6, 0) < 0) return TC_ACT_SHOT;
+        __u64 *n = bpf_map_lookup_elem(&forwarded, &position);
+        if (n) *n += 1;
+        return bpf_redirect(ifindex, 0);
+    }
     struct bpf_redir_neigh nh = {};
     nh.nh_family = m->family;
     if (m->family == AF_INET) {
@@ -223,6 +251,10 @@ static __always_inline void learn(struct ethhdr *eth, __u32 family, const __u32 
             continue;
         __u64 mac = mac_key(eth->h_source);
         bpf_map_update_elem(&peer_macs, &mac, &key, BPF_ANY);
+        struct member_mac mm = {};
+        __builtin_memcpy(mm.mac, eth->h_source, 6);
+        mm.known = 1;
+        bpf_map_update_elem(&member_macs, &key, &mm, BPF_ANY);
         count(STAT_HEARTBEATS);
         return;
     }
@@ -423,7 +455,7 @@ int starling_steer(struct __sk_buff *skb) {
         }
         h->hop_limit -= 1;
     }
-    return forward(cfg->ifindex, target);
+    return forward(skb, cfg->ifindex, target, key.family);
 }
 
 char LICENSE[] SEC("license") = "GPL";

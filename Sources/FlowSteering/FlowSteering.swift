@@ -332,8 +332,11 @@ public actor FlowSteering {
                     if case .v4 = vip { return InterfaceAddressSpec(address: "\(vip)", prefixLength: 32) }
                     return InterfaceAddressSpec(address: "\(vip)", prefixLength: 128)
                 })
+            // No duplicate address detection: the old primary may hold an IPv6 VIP a moment longer (its
+            // lifetime), and a VIP that fails DAD would never answer neighbour solicitations.
             try socket.syncAddresses(
-                desired: desired, interface: interfaceIndex, owner: .starling, validFor: Self.heldVIPLifetime)
+                desired: desired, interface: interfaceIndex, owner: .starling, flags: .noDAD,
+                validFor: Self.heldVIPLifetime)
             heldRefreshedAt = .now
         } catch {
             logger.error("native VIPs on \(configuration.interface) not set: \(error)")
@@ -341,10 +344,10 @@ public actor FlowSteering {
         }
     }
 
-    /// Gratuitous ARP for an IPv4 VIP just taken over, three times 100 ms apart, so that the router and the
-    /// switches move it to this SE's MAC at once.
+    /// Gratuitous ARP (IPv4) or unsolicited neighbour advertisement (IPv6) for a VIP just taken over, three
+    /// times 100 ms apart, so that the router and the switches move it to this SE's MAC at once.
     private func announce(_ vip: IPAddress) {
-        guard case .v4(let address) = vip, interfaceMAC.count == 6 else { return }
+        guard interfaceMAC.count == 6 else { return }
         let index = interfaceIndex
         let mac = interfaceMAC
         let logger = logger
@@ -352,9 +355,12 @@ public actor FlowSteering {
             for attempt in 0..<3 {
                 if attempt > 0 { try? await Task.sleep(for: .milliseconds(100)) }
                 do {
-                    try GratuitousARP.send(address: address, mac: mac, interfaceIndex: index)
+                    switch vip {
+                    case .v4(let address): try GratuitousARP.send(address: address, mac: mac, interfaceIndex: index)
+                    case .v6(let address): try UnsolicitedNA.send(target: address, mac: mac, interfaceIndex: index)
+                    }
                 } catch {
-                    logger.warning("gratuitous ARP for \(vip) not sent: \(error)")
+                    logger.warning("announcement of \(vip) not sent: \(error)")
                     return
                 }
             }

@@ -99,13 +99,15 @@ extension NetlinkSocket {
     /// An address that is already present untagged counts as present (it is not retagged,
     /// and so is never removed later either).
     ///
+    /// `flags` go with each address added (`noDAD` for an address another host may hold a moment longer).
     /// `validFor` (seconds): the addresses get that lifetime, and the call renews it on the tagged ones (see
     /// ``addAddress(_:interface:owner:flags:validFor:)``); call again well within it.
     ///
     /// - Returns: the specs added and the specs removed, each sorted.
     @discardableResult
     public func syncAddresses(
-        desired: Set<InterfaceAddressSpec>, interface: Int32, owner: AddressOwner, validFor: UInt32? = nil
+        desired: Set<InterfaceAddressSpec>, interface: Int32, owner: AddressOwner, flags: AddressFlags = [],
+        validFor: UInt32? = nil
     ) throws -> (added: [InterfaceAddressSpec], removed: [InterfaceAddressSpec]) {
         guard let link = try link(index: interface) else {
             throw NetlinkError(operation: "sync addresses dev \(interface)", errno: ENODEV)
@@ -115,7 +117,9 @@ extension NetlinkSocket {
         var added: [InterfaceAddressSpec] = []
         let owned = Set(current.filter { owner.owns($0, interfaceName: link.name) }.map(\.spec))
         for spec in desired.sorted() where !present.contains(spec) || (validFor != nil && owned.contains(spec)) {
-            if try addAddress(spec, interface: interface, owner: owner, validFor: validFor), !present.contains(spec) {
+            if try addAddress(spec, interface: interface, owner: owner, flags: flags, validFor: validFor),
+                !present.contains(spec)
+            {
                 added.append(spec)
             }
         }

@@ -26,6 +26,7 @@ final class ScaleoutSteeringTests: XCTestCase {
             let serverAddress = segment.speakerEnds[3].ipv4
             // The VIP is on the segment's subnet: the router reaches it by its connected route and ARP.
             let vip = "198.18.1.100"
+            let vip6 = "2001:db8:ffff:1::100"
 
             let script = lab.path("pool-server.py")
             try PoolServer.script.write(toFile: script, atomically: true, encoding: .utf8)
@@ -33,7 +34,7 @@ final class ScaleoutSteeringTests: XCTestCase {
             try Wait.until("pool server listening", timeout: 10) { try serverNS.isListening(port: 8080) }
 
             let config = lab.path("se.json")
-            try Self.nativeConfig(vip: vip, server: serverAddress).write(
+            try Self.nativeConfig(vip: vip, vip6: vip6, server: serverAddress).write(
                 toFile: config, atomically: true, encoding: .utf8)
             var ses: [Daemon] = []
             for (index, ns) in seNS.enumerated() {
@@ -76,6 +77,13 @@ final class ScaleoutSteeringTests: XCTestCase {
             for (address, count) in fresh.perSE {
                 XCTAssertGreaterThan(count, 150 / 10, "\(address) takes a fair share: \(fresh.perSE)")
             }
+            // The IPv6 VIP the same way (the primary answers neighbour solicitations for it).
+            let fresh6 = try Self.freshConnections(60, vip: vip6, from: segment.router)
+            print(
+                "IntegrationTests: native scale-out, 60 new IPv6 connections by SE: \(fresh6.perSE), failed \(fresh6.failed)"
+            )
+            XCTAssertEqual(fresh6.failed, 0)
+            XCTAssertEqual(Set(fresh6.perSE.keys), Set(seAddresses), "each SE serves some of the new IPv6 flows")
             let afterSpread = try Self.steering(seNS[primaryIndex])
             XCTAssertGreaterThan(afterSpread.counters["forwarded_new_flow"] ?? 0, 0, "\(afterSpread.counters)")
             for member in afterSpread.members where !member.this {
@@ -102,6 +110,10 @@ final class ScaleoutSteeringTests: XCTestCase {
             let successorMAC = try seNS[successor].ip(["-j", "link", "show", "dev", "eth0"])
             try Wait.until("the router's ARP entry for the VIP moved to the new primary", timeout: 2) {
                 let neigh = try segment.router.ip(["neigh", "show", vip])
+                return Self.macs(in: successorMAC).contains { neigh.contains($0) }
+            }
+            try Wait.until("the router's neighbour entry for the IPv6 VIP moved to the new primary", timeout: 2) {
+                let neigh = try segment.router.ip(["-6", "neigh", "show", vip6])
                 return Self.macs(in: successorMAC).contains { neigh.contains($0) }
             }
             Thread.sleep(forTimeInterval: 2)
@@ -131,6 +143,8 @@ final class ScaleoutSteeringTests: XCTestCase {
             XCTAssertEqual(termProbe.failed, 0, "\(termProbe.errors)")
             let last = try Self.freshConnections(20, vip: vip, from: segment.router)
             XCTAssertEqual(last.perSE, [seAddresses[successor]: 20], "the last SE serves alone")
+            let last6 = try Self.freshConnections(20, vip: vip6, from: segment.router)
+            XCTAssertEqual(last6.perSE, [seAddresses[successor]: 20], "the last SE serves alone over IPv6")
             _ = server.stop()
         }
     }
@@ -290,7 +304,7 @@ final class ScaleoutSteeringTests: XCTestCase {
     ) {
         let code = """
             import http.client, json
-            per, failed = {}, 0
+            per, failed, error = {}, 0, None
             for i in range(\(count)):
                 try:
                     c = http.client.HTTPConnection("\(vip)", 80, timeout=2)
@@ -299,12 +313,14 @@ final class ScaleoutSteeringTests: XCTestCase {
                     c.close()
                     se = body.split("client=")[-1].strip()
                     per[se] = per.get(se, 0) + 1
-                except Exception:
+                except Exception as e:
                     failed += 1
-            print(json.dumps({"per_se": per, "failed": failed}))
+                    error = repr(e)
+            print(json.dumps({"per_se": per, "failed": failed, "error": error}))
             """
         let text = try ns.exec(["python3", "-c", code], timeout: 120)
         let object = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] ?? [:]
+        if let error = object["error"] as? String { print("IntegrationTests: a request to \(vip) failed: \(error)") }
         return (object["per_se"] as? [String: Int] ?? [:], object["failed"] as? Int ?? -1)
     }
 
@@ -344,11 +360,12 @@ final class ScaleoutSteeringTests: XCTestCase {
         return (object["total"] as? Int ?? 0, object["failed"] as? Int ?? -1, object["errors"] as? [String] ?? [])
     }
 
-    static func nativeConfig(vip: String, server: String) -> String {
+    static func nativeConfig(vip: String, vip6: String, server: String) -> String {
         """
         {
           "pool": [{"name": "p", "servers": [{"ip": {"addr": "\(server)", "type": "V4"}, "port": 8080}]}],
-          "vsvip": [{"name": "v", "vip": [{"vip_id": "0", "ip_address": {"addr": "\(vip)", "type": "V4"}}]}],
+          "vsvip": [{"name": "v", "vip": [{"vip_id": "0", "ip_address": {"addr": "\(vip)", "type": "V4"},
+            "ip6_address": {"addr": "\(vip6)", "type": "V6"}}]}],
           "virtualservice": [{"name": "web", "vsvip_ref": "/api/vsvip/?name=v", "services": [{"port": 80}],
             "pool_ref": "/api/pool/?name=p", "scaleout_ecmp": false,
             "application_profile_ref": "/api/applicationprofile/?name=System-HTTP"}]
