@@ -123,6 +123,10 @@ let package = Package(
             dependencies: ["StarlingHTTP"]
         ),
         .testTarget(
+            name: "FlowSteeringTests",
+            dependencies: ["FlowSteering", "BGPSpeaker"]
+        ),
+        .testTarget(
             name: "IntegrationTests",
             dependencies: ["Lab", "SE", "StarlingHTTP"]
         ),

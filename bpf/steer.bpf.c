@@ -72,6 +72,7 @@ struct vip_key {
 struct vip_value {
     __u32 mode; // enum mode
     __u32 slot; // bucket table slot (primary)
+    __u32 mask; // the members that serve this VIP (bit = position): the only ones it is forwarded to
 };
 
 struct flow_key {
@@ -228,10 +229,10 @@ static __always_inline int is_member(__u32 position) {
     return m && m->family != 0;
 }
 
-// The first live member after `after` (-1: from the start), skipping `self`; NO_MEMBER when none.
-static __always_inline __u32 next_member(int after, __u32 self) {
+// The first live member of `mask` after `after` (-1: from the start), skipping `self`; NO_MEMBER when none.
+static __always_inline __u32 next_member(int after, __u32 self, __u32 mask) {
     for (__u32 i = 0; i < MAX_MEMBERS; i++) {
-        if ((int)i <= after || i == self) continue;
+        if ((int)i <= after || i == self || !(mask & (1u << i))) continue;
         __u32 key = i;
         struct member *m = bpf_map_lookup_elem(&members, &key);
         if (m && m->family != 0) return i;
@@ -383,7 +384,7 @@ int starling_steer(struct __sk_buff *skb) {
             target = owner ? *owner : self;
             if (target >= MAX_MEMBERS || !is_member(target)) target = self;
             if (target == self && !listening_here(skb, &tuple, tuple_len)) {
-                __u32 other = next_member(-1, self);
+                __u32 other = next_member(-1, self, vip->mask);
                 if (other != NO_MEMBER) target = other;
             }
             struct flow_value nv = {.member = target};
@@ -406,7 +407,7 @@ int starling_steer(struct __sk_buff *skb) {
                 // Not pinned (this SE took the VIP over, or the table forgot the flow) or pinned to a
                 // member that left: ask the members in turn (the one holding it keeps it).
                 if (fv) count(STAT_GONE_OWNER);
-                target = next_member(-1, self);
+                target = next_member(-1, self, vip->mask);
                 if (target == NO_MEMBER) {
                     count(STAT_CHAIN_END);
                     return TC_ACT_OK;
@@ -424,7 +425,7 @@ int starling_steer(struct __sk_buff *skb) {
         // after the first hop, so the chain ends.
         __u64 mac = mac_key(eth->h_source);
         int from_member = bpf_map_lookup_elem(&peer_macs, &mac) != 0;
-        target = next_member(from_member ? (int)self : -1, self);
+        target = next_member(from_member ? (int)self : -1, self, vip->mask);
         if (target == NO_MEMBER) {
             count(STAT_CHAIN_END);
             return TC_ACT_OK;

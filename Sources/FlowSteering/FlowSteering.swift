@@ -62,10 +62,13 @@ public actor FlowSteering {
         public var vip: IPAddress
         public var ports: [Int]
         public var native: Bool
-        public init(vip: IPAddress, ports: [Int], native: Bool) {
+        /// The virtual service's uuid (shown with the VIP in the status).
+        public var serviceID: String
+        public init(vip: IPAddress, ports: [Int], native: Bool, serviceID: String = "") {
             self.vip = vip
             self.ports = ports
             self.native = native
+            self.serviceID = serviceID
         }
     }
 
@@ -181,6 +184,7 @@ public actor FlowSteering {
     /// The VIPs to steer now (level-triggered: everything else stops being steered).
     public func apply(_ services: [Service]) {
         self.services = services
+        membership.selfServes = Set(services.map(\.vip.description))
         var nextSlots: [IPAddress: Int] = [:]
         for service in services where service.native {
             if let slot = slots[service.vip] {
@@ -216,7 +220,7 @@ public actor FlowSteering {
         guard let channel, program != nil else { return }
         let heartbeat = Membership.Heartbeat(
             free: max(0, freeCapacity()), primaryOf: Set(holding.map(\.description)),
-            leaving: membership.selfLeaving)
+            serves: membership.selfServes, leaving: membership.selfLeaving)
         let text = heartbeat.encoded
         for (position, address) in configuration.members.enumerated() where position != membership.selfPosition {
             guard let target = try? SocketAddress(ipAddress: "\(address)", port: configuration.heartbeatPort) else {
@@ -279,33 +283,36 @@ public actor FlowSteering {
             for vip in holding {
                 guard let slot = slots[vip] else { continue }
                 let table = Membership.buckets(
-                    count: SteeringProgram.buckets, live: membership.staying, members: configuration.members,
+                    count: SteeringProgram.buckets, live: membership.staying(for: vip.description),
+                    members: configuration.members,
                     weights: weights)
                 if bucketTables[vip] != table || force {
                     try program.setBuckets(slot: slot, table)
                     bucketTables[vip] = table
                 }
             }
-            // VIP:port entries: primary or chain.
-            var wanted: [String: (IPAddress, Int, SteeringProgram.Mode, Int)] = [:]
+            // VIP:port entries: primary or chain, and the members that serve the VIP (the only ones its
+            // packets go to). Keyed by all of it, so that a change rewrites the entry.
+            var wanted: [String: SteeredEntry] = [:]
             for service in services {
                 let mode: SteeringProgram.Mode = holding.contains(service.vip) ? .primary : .chain
+                let serving = membership.serving(service.vip.description)
                 for port in service.ports {
-                    wanted["\(service.vip)|\(port)|\(mode.rawValue)"] = (
-                        service.vip, port, mode, slots[service.vip] ?? 0
-                    )
+                    let entry = SteeredEntry(
+                        vip: service.vip, port: port, mode: mode, slot: slots[service.vip] ?? 0, members: serving)
+                    wanted[entry.key] = entry
                 }
             }
             for key in steered.subtracting(wanted.keys) {
                 let parts = key.split(separator: "|")
                 if let vip = IPAddress(parts[0]), let port = Int(parts[1]),
-                    !wanted.values.contains(where: { $0.0 == vip && $0.1 == port })
+                    !wanted.values.contains(where: { $0.vip == vip && $0.port == port })
                 {
                     program.removeVIP(vip, port: port)
                 }
             }
-            for (key, entry) in wanted where force || !steered.contains(key) {
-                try program.setVIP(entry.0, port: entry.1, mode: entry.2, slot: entry.3)
+            for (key, e) in wanted where force || !steered.contains(key) {
+                try program.setVIP(e.vip, port: e.port, mode: e.mode, slot: e.slot, members: e.members)
             }
             steered = Set(wanted.keys)
             lastError = nil
@@ -313,6 +320,15 @@ public actor FlowSteering {
             if lastError != error.description { logger.error("flow steering: \(error)") }
             lastError = error.description
         }
+    }
+
+    private struct SteeredEntry {
+        var vip: IPAddress
+        var port: Int
+        var mode: SteeringProgram.Mode
+        var slot: Int
+        var members: Set<Int>
+        var key: String { "\(vip)|\(port)|\(mode.rawValue)|\(members.sorted())" }
     }
 
     private static func weight(_ free: Int) -> Int { max(1, (free + 99) / 100) }
@@ -399,10 +415,13 @@ public actor FlowSteering {
                 ? membership.primary(of: service.vip.description, selfClaims: holding.contains(service.vip)) : nil
             vips.append(
                 SteeringStatus.VIP(
-                    vip: service.vip.description, ports: service.ports, mode: service.native ? "native" : "ecmp",
+                    vip: service.vip.description, vsUUID: service.serviceID, ports: service.ports,
+                    mode: service.native ? "native" : "ecmp",
                     primary: primaryPosition.map { configuration.members[$0].description },
                     secondaries: primaryPosition.map { p in
-                        membership.staying.sorted().filter { $0 != p }.map { configuration.members[$0].description }
+                        membership.staying(for: service.vip.description).sorted().filter { $0 != p }.map {
+                            configuration.members[$0].description
+                        }
                     } ?? [],
                     primaryHere: holding.contains(service.vip)))
         }

@@ -18,35 +18,46 @@ public struct Membership: Sendable {
         public var free: Int
         /// The native VIPs the sender holds as primary.
         public var primaryOf: Set<String>
+        /// The VIPs the sender serves (its virtual services placed and running there): the members a VIP's
+        /// packets may be forwarded to, and among which its primary and its new flows are chosen.
+        public var serves: Set<String>
         /// The sender is shutting down: it takes no new flows and gives up its native VIPs, but still serves
         /// (and is forwarded) the connections it holds until it stops heart-beating.
         public var leaving: Bool
 
-        public init(free: Int, primaryOf: Set<String>, leaving: Bool = false) {
+        public init(free: Int, primaryOf: Set<String>, serves: Set<String> = [], leaving: Bool = false) {
             self.free = free
             self.primaryOf = primaryOf
+            self.serves = serves
             self.leaving = leaving
         }
 
-        /// The wire form: `STARLING-HB 1 free=N primary=VIP,VIP` and ` leaving` when it leaves.
+        /// The wire form: `STARLING-HB 1 free=N primary=VIP,VIP serves=VIP,VIP` and ` leaving` when it leaves.
         public var encoded: String {
-            "STARLING-HB 1 free=\(free) primary=\(primaryOf.sorted().joined(separator: ","))\(leaving ? " leaving" : "")\n"
+            "STARLING-HB 1 free=\(free) primary=\(primaryOf.sorted().joined(separator: ","))"
+                + " serves=\(serves.sorted().joined(separator: ","))\(leaving ? " leaving" : "")\n"
         }
 
         /// Parses the wire form; nil for anything else (a stray datagram is ignored, never trusted).
         public init?(decoding text: String) {
             let words = text.split(whereSeparator: \.isWhitespace)
-            guard words.count == 4 || (words.count == 5 && words[4] == "leaving"),
+            guard words.count == 5 || (words.count == 6 && words[5] == "leaving"),
                 words[0] == "STARLING-HB", words[1] == "1",
                 words[2].hasPrefix("free="), let free = Int(words[2].dropFirst(5)), free >= 0,
-                words[3].hasPrefix("primary=")
+                let primaryOf = Self.list(words[3], "primary="), let serves = Self.list(words[4], "serves=")
             else { return nil }
-            let list = words[3].dropFirst(8)
-            let vips = list.split(separator: ",").map(String.init)
-            guard vips.count <= 256, vips.allSatisfy({ $0.count <= 64 }) else { return nil }
             self.free = free
-            self.primaryOf = Set(vips)
-            self.leaving = words.count == 5
+            self.primaryOf = primaryOf
+            self.serves = serves
+            self.leaving = words.count == 6
+        }
+
+        /// `NAME=A,B,C` with at most 256 entries of at most 64 characters.
+        private static func list(_ word: Substring, _ name: String) -> Set<String>? {
+            guard word.hasPrefix(name) else { return nil }
+            let items = word.dropFirst(name.count).split(separator: ",").map(String.init)
+            guard items.count <= 256, items.allSatisfy({ $0.count <= 64 }) else { return nil }
+            return Set(items)
         }
     }
 
@@ -63,6 +74,8 @@ public struct Membership: Sendable {
     public private(set) var epoch = 1
     /// This SE is leaving (SIGTERM): see ``Heartbeat/leaving``.
     public var selfLeaving = false
+    /// The VIPs this SE serves: see ``Heartbeat/serves``.
+    public var selfServes: Set<String> = []
 
     public init(members: [IPAddress], selfPosition: Int, deadAfter: Duration) {
         self.members = members
@@ -112,10 +125,26 @@ public struct Membership: Sendable {
         return staying.isEmpty ? live : staying
     }
 
+    /// The live members that serve VIP `key` (leaving ones included: they still hold connections).
+    public func serving(_ key: String) -> Set<Int> {
+        live.filter { position in
+            position == selfPosition
+                ? selfServes.contains(key) : (lastHeartbeat[position]?.serves.contains(key) ?? false)
+        }
+    }
+
+    /// The members that take VIP `key`'s new flows and may be its primary: the staying members that serve
+    /// it (the serving ones when all of them are leaving).
+    public func staying(for key: String) -> Set<Int> {
+        let serving = serving(key)
+        let staying = serving.filter { !isLeaving($0) }
+        return staying.isEmpty ? serving : staying
+    }
+
     /// The primary of native VIP `key` given what this SE claims itself (`selfClaims`), among the staying
-    /// members.
+    /// members that serve it.
     public func primary(of key: String, selfClaims: Bool) -> Int {
-        let candidates = staying
+        let candidates = staying(for: key)
         var claimants: [Int] = []
         for position in candidates.sorted() {
             let claims =

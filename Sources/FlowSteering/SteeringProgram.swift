@@ -165,8 +165,13 @@ public final class SteeringProgram: @unchecked Sendable {
     }
 
     /// Steers `vip`:`port` in `mode` (bucket table `slot` for a primary).
-    public func setVIP(_ vip: IPAddress, port: Int, mode: Mode, slot: Int) throws(SteeringError) {
-        try update(vipsFD, key: Self.vipKey(vip, port: port), value: le32(mode.rawValue) + le32(UInt32(slot)), "vips")
+    /// Steers `vip`:`port` in `mode`; `slot` is its bucket table (primary), `members` the positions that
+    /// serve it (the only ones its packets are forwarded to).
+    public func setVIP(_ vip: IPAddress, port: Int, mode: Mode, slot: Int, members: Set<Int>) throws(SteeringError) {
+        let mask = members.reduce(UInt32(0)) { $1 < Self.maxMembers ? $0 | 1 << UInt32($1) : $0 }
+        try update(
+            vipsFD, key: Self.vipKey(vip, port: port), value: le32(mode.rawValue) + le32(UInt32(slot)) + le32(mask),
+            "vips")
     }
 
     /// Stops steering `vip`:`port`.

@@ -35,6 +35,9 @@ public final class DemoLab {
         public static let controllerPort = 8443
         /// The demo VIP.
         public static let vip = "192.0.2.10"
+        /// The native scale-out demo's VIP (`lab up --native`): on the data segment's subnet, reached by the
+        /// router's connected route and ARP, no BGP.
+        public static let nativeVIP = "198.18.1.100"
         /// SE `index` (1-based) on the data segment.
         public static func seData(_ index: Int) -> String { "198.18.1.\(10 + index)" }
         /// SE `index` (1-based) on the management segment.
@@ -63,6 +66,8 @@ public final class DemoLab {
         /// successor process takes over (``reloadSE(_:timeout:)``). With BFD on every SE session, a crashed
         /// SE is withdrawn at once all the same.
         public var gracefulRestart: Bool
+        /// Whether the native scale-out demo (`demo-native` on ``Address/nativeVIP``) is configured.
+        public var native: Bool?
         /// Namespaces created, in order.
         public var namespaces: [String] = []
         /// Processes started and not stopped on purpose, by name.
@@ -490,7 +495,8 @@ public final class DemoLab {
     /// advertised with BGP (RHI) and ECMP scale-out.
     public func createVirtualService(
         name: String = "demo-vs", vip: String = Address.vip, port: Int = 80, profile: String = "System-HTTP",
-        pool: String = "demo-pool", vsvipName: String? = nil, tlsPort: Int? = nil, certificate: String? = nil
+        pool: String = "demo-pool", vsvipName: String? = nil, tlsPort: Int? = nil, certificate: String? = nil,
+        native: Bool = false
     ) async throws {
         let vsvip = vsvipName ?? "\(name)-vip"
         if (try? await session().object("vsvip", named: vsvip)) == nil {
@@ -500,8 +506,8 @@ public final class DemoLab {
         var body: [String: Any] = [
             "name": name, "vsvip_ref": "/api/vsvip/?name=\(vsvip)", "pool_ref": "/api/pool/?name=\(pool)",
             "application_profile_ref": "/api/applicationprofile/?name=\(profile)",
-            "se_group_ref": "/api/serviceenginegroup/?name=Default-Group", "enabled": true, "enable_rhi": true,
-            "scaleout_ecmp": true,
+            "se_group_ref": "/api/serviceenginegroup/?name=Default-Group", "enabled": true, "enable_rhi": !native,
+            "scaleout_ecmp": !native,
         ]
         if let tlsPort, let certificate {
             services.append(["port": tlsPort, "enable_ssl": true, "enable_http2": true])
@@ -520,6 +526,14 @@ public final class DemoLab {
         try await createPool()
         try await createSelfSignedCertificate()
         try await createVirtualService(name: "demo-vs", vsvipName: "demo-vip", tlsPort: 443, certificate: "demo-cert")
+    }
+
+    /// The native scale-out demo: virtual service `demo-native` on ``Address/nativeVIP``:80 with
+    /// `scaleout_ecmp: false`: one SE owns the VIP on the data segment and spreads new flows over all SEs.
+    public func configureNative() async throws {
+        try await createVirtualService(name: "demo-native", vip: Address.nativeVIP, native: true)
+        state.native = true
+        try save()
     }
 
     // MARK: SEs
@@ -541,6 +555,8 @@ public final class DemoLab {
             argv: [
                 state.binary, "se", "--controller", controllerURL, "--token", token, "--name", name,
                 "--data-address", Address.seData(offset + 1),
+                // One scale-out group: connections survive ECMP changes, native VIPs spread at layer 2.
+                "--scaleout-members", (1...state.seCount).map(Address.seData).joined(separator: ","),
             ],
             namespace: namespace(name), logPath: path("\(name).log"))
         try record(process)
@@ -620,12 +636,13 @@ public final class DemoLab {
 
     /// Builds everything: topology, router, pool servers, controller, configuration, SEs. Does not wait for
     /// the VIP route (see ``waitForNextHops(_:count:timeout:)``).
-    public func up() async throws {
+    public func up(native: Bool = false) async throws {
         try buildTopology()
         try startRouter()
         try startServers()
         try await startController()
         try await configureDemo()
+        if native { try await configureNative() }
         try await startSEs()
     }
 
@@ -732,10 +749,27 @@ public final class DemoLab {
           birdc -s \(path("router.bird.ctl")) show bfd sessions      # BFD with each SE, 100 ms × 3
           kill -STOP <an SE's pid>; ip netns exec \(namespace("router")) ip route show \(Address.vip)   # its next hop leaves in ~300 ms (kill -CONT to resume)
           ip netns exec \(namespace("ctrl")) \(state.binary) ctl --controller \(controllerURL) --password '\(state.adminPassword)' show vs demo-vs
-          \(state.binary) lab status
+          \(nativeInstructions)\(state.binary) lab status
           \(state.binary) lab down
         Logs: \(directory)/*.log
         """
+    }
+
+    /// The `lab up --native` lines of ``instructions()``, each followed by the next line's indent.
+    private var nativeInstructions: String {
+        guard state.native == true else { return "" }
+        let ctl =
+            "ip netns exec \(namespace("ctrl")) \(state.binary) ctl --controller \(controllerURL)"
+            + " --password '\(state.adminPassword)'"
+        let lines = [
+            "ip netns exec \(namespace("router")) ip route get \(Address.nativeVIP)   # native: a connected route, no BGP",
+            "for i in $(seq 9); do ip netns exec \(namespace("client")) curl -s http://\(Address.nativeVIP)/; done"
+                + "   # client= each of the SEs",
+            "\(ctl) show vs demo-native   # primary, secondaries, epoch, flows and packets forwarded per SE",
+            "kill -9 <the primary's pid>; ip netns exec \(namespace("router")) ip neigh show \(Address.nativeVIP)"
+                + "   # a secondary takes the VIP over",
+        ]
+        return lines.map { $0 + "\n  " }.joined()
     }
 
     /// The tail of every process's log, for a failure report.

@@ -42,15 +42,20 @@ public struct SteeringStatus: Sendable, Codable, Hashable {
 
     public struct VIP: Sendable, Codable, Hashable {
         public var vip: String
+        /// The virtual service it belongs to.
+        public var vsUUID: String
         public var ports: [Int]
         public var mode: String
         public var primary: String?
         public var secondaries: [String]
         public var primaryHere: Bool
 
-        public init(vip: String, ports: [Int], mode: String, primary: String?, secondaries: [String], primaryHere: Bool)
-        {
+        public init(
+            vip: String, vsUUID: String = "", ports: [Int], mode: String, primary: String?, secondaries: [String],
+            primaryHere: Bool
+        ) {
             self.vip = vip
+            self.vsUUID = vsUUID
             self.ports = ports
             self.mode = mode
             self.primary = primary
@@ -60,6 +65,7 @@ public struct SteeringStatus: Sendable, Codable, Hashable {
 
         enum CodingKeys: String, CodingKey {
             case vip, ports, mode, primary, secondaries
+            case vsUUID = "vs_uuid"
             case primaryHere = "primary_here"
         }
     }

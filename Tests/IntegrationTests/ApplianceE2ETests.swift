@@ -222,6 +222,60 @@ final class ApplianceE2ETests: XCTestCase {
         return Int(String(decoding: output, as: UTF8.self)) ?? 0
     }
 
+    /// `starling lab up --native`: the controller places `demo-native` (`scaleout_ecmp: false`) on the three
+    /// SEs; one of them owns 198.18.1.100 on the data segment, where the router reaches it by its connected
+    /// route (no BGP), and spreads new flows over the three; the VS runtime shows the primary, the
+    /// secondaries and the packets forwarded, per SE.
+    func testNativeScaleOutThroughTheController() async throws {
+        let lab = try makeLab()
+        defer { lab.down() }
+        do {
+            try await lab.up(native: true)
+            let vip = DemoLab.Address.nativeVIP
+            let ses = (1...3).map(DemoLab.Address.seData)
+            try Wait.until("demo-native answers the client", timeout: 60) {
+                (try? lab.curlFromClient("http://\(vip)/", timeout: 2).status) == 200
+            }
+            let route = try Command.check(["ip", "netns", "exec", lab.namespace("router"), "ip", "route", "get", vip])
+            XCTAssertTrue(route.contains("dev br0") && !route.contains(" via "), "a connected route: \(route)")
+            var carried: [String: Int] = [:]
+            for _ in 0..<90 {
+                let (status, body) = try lab.curlFromClient("http://\(vip)/", timeout: 3)
+                XCTAssertEqual(status, 200, body)
+                let client = body.split(separator: " ").first { $0.hasPrefix("client=") }
+                carried[
+                    String(client?.dropFirst(7) ?? "").trimmingCharacters(in: .whitespacesAndNewlines), default: 0] +=
+                    1
+            }
+            print(
+                "IntegrationTests: native through the controller, requests per SE \(carried.sorted { $0.key < $1.key })"
+            )
+            XCTAssertEqual(Set(carried.keys), Set(ses), "every SE carried some of the 90 new connections")
+
+            let runtime = try await lab.session().runtime("virtualservice", named: "demo-native")
+            let placement = runtime["placement"] as? [[String: Any]] ?? []
+            XCTAssertEqual(placement.count, 3, "\(runtime)")
+            var primaries: Set<String> = []
+            var forwarded = 0
+            for entry in placement {
+                let steering = entry["steering"] as? [String: Any] ?? [:]
+                let vips = steering["vips"] as? [[String: Any]] ?? []
+                XCTAssertEqual(vips.first?["mode"] as? String, "native", "\(entry)")
+                if let primary = vips.first?["primary"] as? String { primaries.insert(primary) }
+                for member in steering["members"] as? [[String: Any]] ?? [] {
+                    forwarded += member["packets_forwarded_to"] as? Int ?? 0
+                }
+            }
+            XCTAssertEqual(primaries.count, 1, "the three SEs agree on one primary: \(primaries)")
+            XCTAssertTrue(ses.contains(primaries.first ?? ""))
+            XCTAssertGreaterThan(forwarded, 0, "the primary forwarded new flows to the secondaries")
+            XCTAssertTrue(lab.instructions().contains("show vs demo-native"))
+        } catch {
+            print("IntegrationTests: native e2e failed: \(error)\n\(lab.status())\n\(lab.report(lines: 40))")
+            throw error
+        }
+    }
+
     private func makeLab() throws -> DemoLab {
         guard Lab.isRoot else {
             print("IntegrationTests: needs root for network namespaces; skipping the appliance e2e test")

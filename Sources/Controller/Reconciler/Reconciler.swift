@@ -221,6 +221,9 @@ public actor Reconciler {
                 e["servers_up"] = .int(Int64(st.servers.filter(\.up).count))
                 e["servers_total"] = .int(Int64(st.servers.count))
                 e["servers"] = JSONValue.from(st.servers)
+                if let steering = reported[se]?.status.steering {
+                    e["steering"] = Self.steeringView(steering, vs: vs)
+                }
                 if st.oper_state == "OPER_UP" && live.state != .down {
                     upOn.append(seName)
                 } else {
@@ -261,6 +264,26 @@ public actor Reconciler {
         ])
     }
 
+    /// One SE's flow steering as far as virtual service `vs` goes: its VIPs' mode, primary and secondaries,
+    /// the epoch, and per member the flows pinned to it and the packets forwarded to it, with the SE's
+    /// counters (what its program did with packets, by reason).
+    static func steeringView(_ steering: SteeringStatus, vs: String) -> JSONValue {
+        .object([
+            "epoch": .int(Int64(steering.epoch)),
+            "vips": JSONValue.from(steering.vips.filter { $0.vsUUID == vs }),
+            "members": .array(
+                steering.members.map { m in
+                    .object([
+                        "address": .string(m.address), "live": .bool(m.live), "leaving": .bool(m.leaving),
+                        "this_se": .bool(m.this), "pinned_flows": .int(Int64(m.pinnedFlows)),
+                        "packets_forwarded_to": .int(Int64(m.packetsForwardedTo)),
+                    ])
+                }),
+            "packets": JSONValue.from(steering.counters),
+            "error": steering.error.map { .string($0) } ?? .null,
+        ])
+    }
+
     /// What `GET /api/serviceengine/<uuid>/runtime` shows.
     public func seRuntime(_ se: String, name: String, dataAddress: IpAddr?) -> JSONValue {
         let now = clock()
@@ -281,6 +304,7 @@ public actor Reconciler {
             out["virtual_services"] = JSONValue.from(r.status.virtual_services)
             out["bgp_peers"] = JSONValue.from(r.status.bgp_peers)
             out["connections"] = .int(Int64(r.status.connections))
+            if let steering = r.status.steering { out["steering"] = JSONValue.from(steering) }
         } else {
             out["virtual_services"] = .array([])
             out["bgp_peers"] = .array([])

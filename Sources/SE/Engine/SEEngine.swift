@@ -167,7 +167,8 @@ public actor SEEngine {
         var out: [FlowSteering.Service] = []
         for plan in plans where plan.dataPlane != nil {
             for vip in plan.vips where VIPPlumbing.spec(for: vip) != nil {
-                out.append(FlowSteering.Service(vip: vip, ports: plan.ports, native: plan.nativeScaleout))
+                out.append(
+                    FlowSteering.Service(vip: vip, ports: plan.ports, native: plan.nativeScaleout, serviceID: plan.id))
             }
         }
         return out

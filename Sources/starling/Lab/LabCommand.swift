@@ -41,6 +41,13 @@ struct LabUp: AsyncParsableCommand {
     @Option(help: "The starling executable the lab runs (default: this one).")
     var binary: String?
 
+    @Flag(
+        help: """
+            Also configure demo-native on \(DemoLab.Address.nativeVIP): native scale-out (scaleout_ecmp false), the \
+            VIP owned at layer 2 by one SE and reached by the router's connected route, no BGP.
+            """)
+    var native = false
+
     func run() async throws {
         let binary = self.binary ?? Self.ownExecutable()
         let lab: DemoLab
@@ -56,7 +63,7 @@ struct LabUp: AsyncParsableCommand {
         }
         print("Building lab \(lab.id) in \(lab.directory) ...")
         do {
-            try await lab.up()
+            try await lab.up(native: native)
         } catch {
             // The report below holds the logs; the error's first line says what failed.
             complain("lab up failed: \(Self.describe(error).split(separator: "\n").first ?? "")")

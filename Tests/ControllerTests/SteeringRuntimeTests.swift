@@ -1,0 +1,46 @@
+import StarlingModel
+import XCTest
+
+@testable import Controller
+
+/// The flow-steering part of a virtual service's runtime (`GET /api/virtualservice/<uuid>/runtime`, `starling
+/// ctl show vs`): per SE, the service's VIPs with their mode and primary, the epoch, flows and forwarded
+/// packets per member, the program's counters.
+final class SteeringRuntimeTests: XCTestCase {
+    func testTheRuntimeShowsTheServicesVIPsMembersAndCounters() throws {
+        let status = SteeringStatus(
+            interface: "eth0", epoch: 4,
+            members: [
+                .init(
+                    address: "198.18.1.11", position: 0, this: true, live: true, lastHeardMs: nil, mac: nil,
+                    free: nil, packetsForwardedTo: 0, pinnedFlows: 40),
+                .init(
+                    address: "198.18.1.12", position: 1, this: false, live: true, leaving: true, lastHeardMs: 20,
+                    mac: "02:00:00:00:00:12", free: 0, packetsForwardedTo: 310, pinnedFlows: 35),
+            ],
+            vips: [
+                .init(
+                    vip: "198.18.1.100", vsUUID: "virtualservice-a", ports: [80], mode: "native",
+                    primary: "198.18.1.11", secondaries: ["198.18.1.12"], primaryHere: true),
+                .init(
+                    vip: "192.0.2.7", vsUUID: "virtualservice-b", ports: [443], mode: "ecmp", primary: nil,
+                    secondaries: [], primaryHere: false),
+            ],
+            counters: ["forwarded_new_flow": 35, "delivered_here": 900], error: nil)
+        let view = Reconciler.steeringView(status, vs: "virtualservice-a")
+        XCTAssertEqual(view["epoch"], .int(4))
+        guard case .array(let vips) = view["vips"] ?? .null else { return XCTFail("\(view)") }
+        XCTAssertEqual(vips.count, 1, "only this service's VIPs")
+        XCTAssertEqual(vips.first?["vip"], .string("198.18.1.100"))
+        XCTAssertEqual(vips.first?["mode"], .string("native"))
+        XCTAssertEqual(vips.first?["primary"], .string("198.18.1.11"))
+        XCTAssertEqual(vips.first?["secondaries"], .array([.string("198.18.1.12")]))
+        guard case .array(let members) = view["members"] ?? .null else { return XCTFail("\(view)") }
+        XCTAssertEqual(members.count, 2)
+        XCTAssertEqual(members[1]["leaving"], .bool(true))
+        XCTAssertEqual(members[1]["packets_forwarded_to"], .int(310))
+        XCTAssertEqual(members[0]["pinned_flows"], .int(40))
+        XCTAssertEqual(view["packets"]?["forwarded_new_flow"], .int(35))
+        XCTAssertEqual(view["error"], .null)
+    }
+}
