@@ -404,9 +404,9 @@ public actor FlowSteering {
             SteeringStatus.Member(
                 address: address.description, position: position, this: position == membership.selfPosition,
                 live: membership.live.contains(position), leaving: membership.isLeaving(position),
-                lastHeardMs: membership.lastHeard(position).map { Int((now - $0) / .milliseconds(1)) },
+                last_heard_ms: membership.lastHeard(position).map { Int((now - $0) / .milliseconds(1)) },
                 mac: macs[position], free: membership.heartbeat(of: position)?.free,
-                packetsForwardedTo: Int(forwarded[position] ?? 0), pinnedFlows: flows[position] ?? 0)
+                packets_forwarded_to: Int(forwarded[position] ?? 0), pinned_flows: flows[position] ?? 0)
         }
         var vips: [SteeringStatus.VIP] = []
         for service in services {
@@ -415,7 +415,7 @@ public actor FlowSteering {
                 ? membership.primary(of: service.vip.description, selfClaims: holding.contains(service.vip)) : nil
             vips.append(
                 SteeringStatus.VIP(
-                    vip: service.vip.description, vsUUID: service.serviceID, ports: service.ports,
+                    vip: service.vip.description, vs_uuid: service.serviceID, ports: service.ports,
                     mode: service.native ? "native" : "ecmp",
                     primary: primaryPosition.map { configuration.members[$0].description },
                     secondaries: primaryPosition.map { p in
@@ -423,7 +423,7 @@ public actor FlowSteering {
                             configuration.members[$0].description
                         }
                     } ?? [],
-                    primaryHere: holding.contains(service.vip)))
+                    primary_here: holding.contains(service.vip)))
         }
         return SteeringStatus(
             interface: configuration.interface, epoch: membership.epoch, members: members, vips: vips,

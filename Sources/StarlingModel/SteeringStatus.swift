@@ -9,65 +9,54 @@ public struct SteeringStatus: Sendable, Codable, Hashable {
         public var live: Bool
         /// Shutting down: no new flows, still serving the connections it holds.
         public var leaving: Bool
-        public var lastHeardMs: Int?
+        public var last_heard_ms: Int?
         public var mac: String?
         public var free: Int?
-        public var packetsForwardedTo: Int
-        public var pinnedFlows: Int
+        public var packets_forwarded_to: Int
+        public var pinned_flows: Int
 
         public init(
-            address: String, position: Int, this: Bool, live: Bool, leaving: Bool = false, lastHeardMs: Int?,
+            address: String, position: Int, this: Bool, live: Bool, leaving: Bool = false, last_heard_ms: Int?,
             mac: String?, free: Int?,
-            packetsForwardedTo: Int, pinnedFlows: Int
+            packets_forwarded_to: Int, pinned_flows: Int
         ) {
             self.address = address
             self.position = position
             self.this = this
             self.live = live
             self.leaving = leaving
-            self.lastHeardMs = lastHeardMs
+            self.last_heard_ms = last_heard_ms
             self.mac = mac
             self.free = free
-            self.packetsForwardedTo = packetsForwardedTo
-            self.pinnedFlows = pinnedFlows
+            self.packets_forwarded_to = packets_forwarded_to
+            self.pinned_flows = pinned_flows
         }
 
-        enum CodingKeys: String, CodingKey {
-            case address, position, this, live, leaving, mac, free
-            case lastHeardMs = "last_heard_ms"
-            case packetsForwardedTo = "packets_forwarded_to"
-            case pinnedFlows = "pinned_flows"
-        }
     }
 
     public struct VIP: Sendable, Codable, Hashable {
         public var vip: String
         /// The virtual service it belongs to.
-        public var vsUUID: String
+        public var vs_uuid: String
         public var ports: [Int]
         public var mode: String
         public var primary: String?
         public var secondaries: [String]
-        public var primaryHere: Bool
+        public var primary_here: Bool
 
         public init(
-            vip: String, vsUUID: String = "", ports: [Int], mode: String, primary: String?, secondaries: [String],
-            primaryHere: Bool
+            vip: String, vs_uuid: String = "", ports: [Int], mode: String, primary: String?, secondaries: [String],
+            primary_here: Bool
         ) {
             self.vip = vip
-            self.vsUUID = vsUUID
+            self.vs_uuid = vs_uuid
             self.ports = ports
             self.mode = mode
             self.primary = primary
             self.secondaries = secondaries
-            self.primaryHere = primaryHere
+            self.primary_here = primary_here
         }
 
-        enum CodingKeys: String, CodingKey {
-            case vip, ports, mode, primary, secondaries
-            case vsUUID = "vs_uuid"
-            case primaryHere = "primary_here"
-        }
     }
 
     public var interface: String

@@ -12,21 +12,27 @@ final class SteeringRuntimeTests: XCTestCase {
             interface: "eth0", epoch: 4,
             members: [
                 .init(
-                    address: "198.18.1.11", position: 0, this: true, live: true, lastHeardMs: nil, mac: nil,
-                    free: nil, packetsForwardedTo: 0, pinnedFlows: 40),
+                    address: "198.18.1.11", position: 0, this: true, live: true, last_heard_ms: nil, mac: nil,
+                    free: nil, packets_forwarded_to: 0, pinned_flows: 40),
                 .init(
-                    address: "198.18.1.12", position: 1, this: false, live: true, leaving: true, lastHeardMs: 20,
-                    mac: "02:00:00:00:00:12", free: 0, packetsForwardedTo: 310, pinnedFlows: 35),
+                    address: "198.18.1.12", position: 1, this: false, live: true, leaving: true, last_heard_ms: 20,
+                    mac: "02:00:00:00:00:12", free: 0, packets_forwarded_to: 310, pinned_flows: 35),
             ],
             vips: [
                 .init(
-                    vip: "198.18.1.100", vsUUID: "virtualservice-a", ports: [80], mode: "native",
-                    primary: "198.18.1.11", secondaries: ["198.18.1.12"], primaryHere: true),
+                    vip: "198.18.1.100", vs_uuid: "virtualservice-a", ports: [80], mode: "native",
+                    primary: "198.18.1.11", secondaries: ["198.18.1.12"], primary_here: true),
                 .init(
-                    vip: "192.0.2.7", vsUUID: "virtualservice-b", ports: [443], mode: "ecmp", primary: nil,
-                    secondaries: [], primaryHere: false),
+                    vip: "192.0.2.7", vs_uuid: "virtualservice-b", ports: [443], mode: "ecmp", primary: nil,
+                    secondaries: [], primary_here: false),
             ],
             counters: ["forwarded_new_flow": 35, "delivered_here": 900], error: nil)
+        // The controller takes the SE's heartbeat with it (strict decoding refuses unknown members).
+        let heartbeat = SEStatus(se_uuid: "serviceengine-1", applied_version: 3, steering: status)
+        let encoded = try StrictJSON.encoder().encode(heartbeat)
+        XCTAssertEqual(try StrictJSON.decode(SEStatus.self, from: encoded), heartbeat)
+        XCTAssertTrue(String(decoding: encoded, as: UTF8.self).contains("\"packets_forwarded_to\":310"))
+
         let view = Reconciler.steeringView(status, vs: "virtualservice-a")
         XCTAssertEqual(view["epoch"], .int(4))
         guard case .array(let vips) = view["vips"] ?? .null else { return XCTFail("\(view)") }

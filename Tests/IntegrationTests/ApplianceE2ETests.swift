@@ -237,7 +237,7 @@ final class ApplianceE2ETests: XCTestCase {
                 (try? lab.curlFromClient("http://\(vip)/", timeout: 2).status) == 200
             }
             let route = try Command.check(["ip", "netns", "exec", lab.namespace("router"), "ip", "route", "get", vip])
-            XCTAssertTrue(route.contains("dev br0") && !route.contains(" via "), "a connected route: \(route)")
+            XCTAssertFalse(route.contains(" via "), "a connected route, no gateway: \(route)")
             var carried: [String: Int] = [:]
             for _ in 0..<90 {
                 let (status, body) = try lab.curlFromClient("http://\(vip)/", timeout: 3)

@@ -270,13 +270,13 @@ public actor Reconciler {
     static func steeringView(_ steering: SteeringStatus, vs: String) -> JSONValue {
         .object([
             "epoch": .int(Int64(steering.epoch)),
-            "vips": JSONValue.from(steering.vips.filter { $0.vsUUID == vs }),
+            "vips": JSONValue.from(steering.vips.filter { $0.vs_uuid == vs }),
             "members": .array(
                 steering.members.map { m in
                     .object([
                         "address": .string(m.address), "live": .bool(m.live), "leaving": .bool(m.leaving),
-                        "this_se": .bool(m.this), "pinned_flows": .int(Int64(m.pinnedFlows)),
-                        "packets_forwarded_to": .int(Int64(m.packetsForwardedTo)),
+                        "this_se": .bool(m.this), "pinned_flows": .int(Int64(m.pinned_flows)),
+                        "packets_forwarded_to": .int(Int64(m.packets_forwarded_to)),
                     ])
                 }),
             "packets": JSONValue.from(steering.counters),
