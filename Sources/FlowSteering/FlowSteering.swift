@@ -64,11 +64,16 @@ public actor FlowSteering {
         public var native: Bool
         /// The virtual service's uuid (shown with the VIP in the status).
         public var serviceID: String
-        public init(vip: IPAddress, ports: [Int], native: Bool, serviceID: String = "") {
+        /// Native: the member the controller picked as primary (followed while it is live and staying).
+        public var preferredPrimary: IPAddress?
+        public init(
+            vip: IPAddress, ports: [Int], native: Bool, serviceID: String = "", preferredPrimary: IPAddress? = nil
+        ) {
             self.vip = vip
             self.ports = ports
             self.native = native
             self.serviceID = serviceID
+            self.preferredPrimary = preferredPrimary
         }
     }
 
@@ -91,6 +96,12 @@ public actor FlowSteering {
     private var interfaceMAC: [UInt8] = []
     private var lastError: String?
     private var heldRefreshedAt = ContinuousClock.now
+    /// Flows pinned per member, from a walk over the flow table; once it holds 10,000 flows or more, at most
+    /// every ``flowCountRefresh`` (a full table is 131k entries: too many system calls for every status
+    /// request).
+    private var flowCounts: [Int: Int] = [:]
+    private var flowCountsAt = ContinuousClock.now - .seconds(3600)
+    static let flowCountRefresh = Duration.seconds(5)
 
     /// `freeCapacity`: connections this SE can still take (sent in heartbeats; weights native buckets).
     public init(
@@ -258,7 +269,8 @@ public actor FlowSteering {
             var nextHolding: Set<IPAddress> = []
             for service in services where service.native && slots[service.vip] != nil && warm {
                 let primary = membership.primary(
-                    of: service.vip.description, selfClaims: holding.contains(service.vip))
+                    of: service.vip.description, selfClaims: holding.contains(service.vip),
+                    preferred: preferredPosition(service))
                 if primary == membership.selfPosition { nextHolding.insert(service.vip) }
             }
             let gained = nextHolding.subtracting(holding)
@@ -320,6 +332,10 @@ public actor FlowSteering {
             if lastError != error.description { logger.error("flow steering: \(error)") }
             lastError = error.description
         }
+    }
+
+    private func preferredPosition(_ service: Service) -> Int? {
+        service.preferredPrimary.flatMap { configuration.members.firstIndex(of: $0) }
     }
 
     private struct SteeredEntry {
@@ -398,7 +414,11 @@ public actor FlowSteering {
         let now = ContinuousClock.now
         let counters = program?.counters() ?? [:]
         let forwarded = program?.forwardedPerMember() ?? [:]
-        let flows = holding.isEmpty ? [:] : (program?.flowsPerMember() ?? [:])
+        if flowCounts.values.reduce(0, +) < 10_000 || now - flowCountsAt >= Self.flowCountRefresh {
+            flowCounts = holding.isEmpty ? [:] : (program?.flowsPerMember() ?? [:])
+            flowCountsAt = now
+        }
+        let flows = flowCounts
         let macs = program?.learnedMACs() ?? [:]
         let members = configuration.members.enumerated().map { position, address in
             SteeringStatus.Member(
@@ -412,7 +432,9 @@ public actor FlowSteering {
         for service in services {
             let primaryPosition =
                 service.native
-                ? membership.primary(of: service.vip.description, selfClaims: holding.contains(service.vip)) : nil
+                ? membership.primary(
+                    of: service.vip.description, selfClaims: holding.contains(service.vip),
+                    preferred: preferredPosition(service)) : nil
             vips.append(
                 SteeringStatus.VIP(
                     vip: service.vip.description, vs_uuid: service.serviceID, ports: service.ports,

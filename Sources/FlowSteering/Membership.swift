@@ -6,10 +6,11 @@ import Foundation
 ///
 /// - A member is live while its heartbeats arrive: heard within `deadAfter` intervals. This SE is always
 ///   live.
-/// - A native VIP's primary: the live member with the lowest position among those that claim it in their
-///   heartbeats; when no live member claims it, the lowest live position takes it. A member that comes
-///   back therefore does not take a VIP back from the one that holds it (no flap on restart), and two
-///   claimants settle on one within a heartbeat.
+/// - A native VIP's primary, among the live members that serve it and are not leaving: the controller's
+///   pick while it is one of them; else the lowest position among those that claim it in their heartbeats;
+///   when none claims it, the lowest position takes it. A member that comes back therefore does not take a
+///   VIP back from the one that holds it (no flap on restart; the controller keeps the holder too), and
+///   two claimants settle on one within a heartbeat.
 /// - The epoch counts changes of the live set: every SE shows it, with the members, in its status.
 public struct Membership: Sendable {
     /// What one heartbeat says.
@@ -142,9 +143,11 @@ public struct Membership: Sendable {
     }
 
     /// The primary of native VIP `key` given what this SE claims itself (`selfClaims`), among the staying
-    /// members that serve it.
-    public func primary(of key: String, selfClaims: Bool) -> Int {
+    /// members that serve it: the controller's pick (`preferred`) while it is one of them, else by the
+    /// claims in the heartbeats.
+    public func primary(of key: String, selfClaims: Bool, preferred: Int? = nil) -> Int {
         let candidates = staying(for: key)
+        if let preferred, candidates.contains(preferred) { return preferred }
         var claimants: [Int] = []
         for position in candidates.sorted() {
             let claims =

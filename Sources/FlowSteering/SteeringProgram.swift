@@ -189,13 +189,6 @@ public final class SteeringProgram: @unchecked Sendable {
         }
     }
 
-    /// Forgets every learned member MAC (the member list changed positions).
-    public func clearPeerMACs() {
-        for key in keys(peerMACsFD, keySize: 8) {
-            _ = key.withUnsafeBytes { bpf_map_delete_elem(peerMACsFD, $0.baseAddress) }
-        }
-    }
-
     // MARK: - Reading the maps
 
     /// Each counter summed over the CPUs.
@@ -215,7 +208,8 @@ public final class SteeringProgram: @unchecked Sendable {
         return out
     }
 
-    /// The flow table's entries per owning member position (a walk over the table).
+    /// The flow table's entries per owning member position (a walk over the table: two system calls per
+    /// entry, so callers keep the result a while).
     public func flowsPerMember() -> [Int: Int] {
         var out: [Int: Int] = [:]
         var value = [UInt8](repeating: 0, count: 8)

@@ -86,6 +86,11 @@ public struct ResolvedVirtualService: Codable, Sendable, Hashable {
     public var pool_ssl_profile: SSLProfile?
     /// The pool's PKI profile (CAs its servers' certificates are checked against).
     public var pool_pki_profile: PKIProfile?
+    /// Native scale-out (`scaleout_ecmp: false`): the data address of the SE the controller picks as the
+    /// primary of the service's VIPs (the one that already is, else the first placed SE that is up). The SEs
+    /// follow it while their heartbeats show it live; when it dies they elect another among themselves at
+    /// once, before the controller notices.
+    public var native_primary: String?
 
     public init(
         virtualservice: VirtualService, vsvip: VsVip, pool: Pool?, health_monitors: [HealthMonitor],

@@ -49,4 +49,42 @@ final class SteeringRuntimeTests: XCTestCase {
         XCTAssertEqual(view["packets"]?["forwarded_new_flow"], .int(35))
         XCTAssertEqual(view["error"], .null)
     }
+
+    /// The controller's pick of native primary: the placed SE that holds the VIP now, else the first placed SE
+    /// that is up.
+    func testNativePrimaryKeepsTheHolderElseTheFirstPlacedSEThatIsUp() {
+        let addresses = ["se-1": "198.18.1.11", "se-2": "198.18.1.12", "se-3": "198.18.1.13"]
+        let placed = ["se-1", "se-2", "se-3"]
+        func report(primaryHere: Bool) -> SEStatus {
+            SEStatus(
+                se_uuid: "", applied_version: 1,
+                steering: SteeringStatus(
+                    interface: "eth0", epoch: 1, members: [],
+                    vips: [
+                        .init(
+                            vip: "198.18.1.100", vs_uuid: "vs-1", ports: [80], mode: "native", primary: nil,
+                            secondaries: [], primary_here: primaryHere)
+                    ], counters: [:], error: nil))
+        }
+        XCTAssertEqual(
+            Reconciler.nativePrimary(
+                of: "vs-1", placedOn: placed, reports: [:], isUp: { _ in true }, dataAddresses: addresses),
+            "198.18.1.11", "nobody holds it: the first placed SE")
+        XCTAssertEqual(
+            Reconciler.nativePrimary(
+                of: "vs-1", placedOn: placed, reports: [:], isUp: { $0 != "se-1" }, dataAddresses: addresses),
+            "198.18.1.12", "the first placed SE that is up")
+        let reports = ["se-1": report(primaryHere: false), "se-3": report(primaryHere: true)]
+        XCTAssertEqual(
+            Reconciler.nativePrimary(
+                of: "vs-1", placedOn: placed, reports: reports, isUp: { _ in true }, dataAddresses: addresses),
+            "198.18.1.13", "se-3 holds it: it stays there (se-1 came back)")
+        XCTAssertEqual(
+            Reconciler.nativePrimary(
+                of: "vs-2", placedOn: placed, reports: reports, isUp: { _ in true }, dataAddresses: addresses),
+            "198.18.1.11", "holding another service's VIP does not count")
+        XCTAssertNil(
+            Reconciler.nativePrimary(
+                of: "vs-1", placedOn: placed, reports: reports, isUp: { _ in false }, dataAddresses: addresses))
+    }
 }

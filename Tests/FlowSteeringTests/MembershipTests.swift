@@ -102,6 +102,11 @@ final class MembershipTests: XCTestCase {
         XCTAssertEqual(m.serving("vip"), [0, 1, 2])
         XCTAssertEqual(m.primary(of: "other", selfClaims: false), 1)
         XCTAssertEqual(m.serving("unknown"), [])
+        // The controller's pick wins while it serves, lives and stays; else the heartbeats decide.
+        XCTAssertEqual(m.primary(of: "vip", selfClaims: true, preferred: 2), 2)
+        XCTAssertEqual(m.primary(of: "other", selfClaims: false, preferred: 2), 1, "2 does not serve other")
+        m.heard(from: members[2], .init(free: 1, primaryOf: [], serves: ["vip"], leaving: true), at: t)
+        XCTAssertEqual(m.primary(of: "vip", selfClaims: true, preferred: 2), 1, "2 is leaving")
     }
 
     func testALeavingMemberIsNeitherPrimaryNorGivenNewFlows() {

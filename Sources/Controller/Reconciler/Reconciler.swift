@@ -284,6 +284,20 @@ public actor Reconciler {
         ])
     }
 
+    /// The native primary of virtual service `vs` (`scaleout_ecmp: false`), as a data address: the placed
+    /// SE that is up and reports itself primary of one of its VIPs (so that a VIP does not move back to an SE
+    /// that returns), else the first placed SE that is up; nil when no placed SE is up or has an address.
+    static func nativePrimary(
+        of vs: String, placedOn ses: [String], reports: [String: SEStatus], isUp: (String) -> Bool,
+        dataAddresses: [String: String]
+    ) -> String? {
+        let candidates = ses.filter { isUp($0) && dataAddresses[$0] != nil }
+        let holder = candidates.first { se in
+            reports[se]?.steering?.vips.contains { $0.vs_uuid == vs && $0.primary_here } ?? false
+        }
+        return (holder ?? candidates.first).flatMap { dataAddresses[$0] }
+    }
+
     /// What `GET /api/serviceengine/<uuid>/runtime` shows.
     public func seRuntime(_ se: String, name: String, dataAddress: IpAddr?) -> JSONValue {
         let now = clock()
@@ -335,6 +349,8 @@ public actor Reconciler {
         var set = ObjectSet()
         var globalVrf: VrfContext?
         var seNames: [String: String] = [:]
+        /// Each SE's data address (for native scale-out primaries).
+        var seDataAddresses: [String: String] = [:]
         var storedSEStatus: [String: String] = [:]
         var state: (String) -> (SEState.OperState, Double) = { _ in (.up, 0) }
 
@@ -387,6 +403,7 @@ public actor Reconciler {
                     let s = try o.decode(ServiceEngine.self)
                     snap.ses.append((o.uuid, s.name, s.se_group_ref.flatMap { ObjectRef($0)?.uuid } ?? ""))
                     snap.seNames[o.uuid] = s.name
+                    if let address = s.data_address?.addr { snap.seDataAddresses[o.uuid] = address }
                     snap.storedSEStatus[o.uuid] = s.oper_status?.state
                 case VirtualService.objectType:
                     let v = try o.decode(VirtualService.self)
@@ -446,7 +463,15 @@ public actor Reconciler {
             for vs in newPlacement.virtualServices(on: s.uuid) {
                 guard let v = vsByUUID[vs] else { continue }
                 do {
-                    list.append(try resolver.resolve(v))
+                    var resolved = try resolver.resolve(v)
+                    if v.scaleout_ecmp == false {
+                        resolved.native_primary = Self.nativePrimary(
+                            of: vs, placedOn: newPlacement.serviceEngines(for: vs),
+                            reports: reported.mapValues(\.status),
+                            isUp: { liveness.state($0, now: now).state != .down },
+                            dataAddresses: snap.seDataAddresses)
+                    }
+                    list.append(resolved)
                 } catch {
                     logger.error(
                         "virtual service does not resolve; left out of the SE's desired state",

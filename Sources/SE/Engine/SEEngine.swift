@@ -168,7 +168,9 @@ public actor SEEngine {
         for plan in plans where plan.dataPlane != nil {
             for vip in plan.vips where VIPPlumbing.spec(for: vip) != nil {
                 out.append(
-                    FlowSteering.Service(vip: vip, ports: plan.ports, native: plan.nativeScaleout, serviceID: plan.id))
+                    FlowSteering.Service(
+                        vip: vip, ports: plan.ports, native: plan.nativeScaleout, serviceID: plan.id,
+                        preferredPrimary: plan.nativePrimary))
             }
         }
         return out

@@ -14,6 +14,8 @@ public struct ServicePlan: Sendable, Hashable {
     /// Avi `scaleout_ecmp: false`: scaled out natively (one primary owns the VIP at layer 2 and spreads
     /// flows to the other SEs), so not advertised over BGP.
     public var nativeScaleout: Bool
+    /// The controller's pick of primary for the native VIPs (an SE's data address), when it gave one.
+    public var nativePrimary: IPAddress?
     /// The TCP ports its VIPs listen on.
     public var ports: [Int]
     /// nil when the service cannot run here; `problem` says why.
@@ -29,6 +31,7 @@ public struct ServicePlan: Sendable, Hashable {
         name = vs.name
         enabled = vs.isEnabled
         nativeScaleout = vs.scaleout_ecmp == false
+        nativePrimary = nativeScaleout ? resolved.native_primary.flatMap { IPAddress($0) } : nil
         enableRHI = (vs.enable_rhi ?? false) && !nativeScaleout
         ports = vs.services.flatMap { $0.port...max($0.port, $0.port_range_end ?? $0.port) }
         bgpPeerLabels = resolved.vsvip.bgp_peer_labels ?? []
