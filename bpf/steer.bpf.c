@@ -47,15 +47,21 @@ enum stat {
     STAT_HOP_LIMIT = 6,     // dropped: TTL / hop limit would reach 0 (a forwarding loop)
     STAT_GONE_OWNER = 7,    // primary: the flow's owner left the member list; asked along the chain
     STAT_HEARTBEATS = 8,    // heartbeats seen from members (their MAC learned)
-    STAT_COUNT = 9,
+    STAT_RETURN_TO_PRIMARY = 9, // egress, secondary: a reply of a native VIP sent to its primary's MAC
+    STAT_RETURN_RELAYED = 10,   // ingress, primary: a secondary's reply sent on to the client
+    STAT_COUNT = 11,
 };
 
 struct settings {
     __u32 ifindex;        // the data interface (where forwarded packets leave)
     __u32 self;           // this SE's position in `members`
     __u32 heartbeat_port; // UDP port of SE-to-SE heartbeats (host order)
-    __u32 pad;
+    __u32 flags;          // SETTING_RETURN_VIA_PRIMARY
 };
+
+// Native VIPs' replies go from a secondary to the primary, which sends them on (Avi's OpenStack mode, for
+// networks that let only the primary's port source the VIP); otherwise straight to the client.
+#define SETTING_RETURN_VIA_PRIMARY 1u
 
 struct member {
     __u32 family; // AF_INET / AF_INET6; 0: not live (skipped)
@@ -73,6 +79,7 @@ struct vip_value {
     __u32 mode; // enum mode
     __u32 slot; // bucket table slot (primary)
     __u32 mask; // the members that serve this VIP (bit = position): the only ones it is forwarded to
+    __u32 primary; // native: the primary's position (NO_MEMBER: none, or an ECMP VIP)
 };
 
 struct flow_key {
@@ -363,6 +370,20 @@ int starling_steer(struct __sk_buff *skb) {
 
     struct vip_key vk = {};
     vk.family = (__u8)key.family;
+    if (cfg->flags & SETTING_RETURN_VIA_PRIMARY) {
+        // A reply from a native VIP this SE is the primary of, sent here by a secondary: on to the client,
+        // by the routing table (the kernel would drop it: its source is a local address).
+        vk.port = th->source;
+        __builtin_memcpy(vk.addr, key.saddr, 16);
+        struct vip_value *own = bpf_map_lookup_elem(&vips, &vk);
+        if (own && own->mode == MODE_PRIMARY) {
+            __u64 mac = mac_key(eth->h_source);
+            if (bpf_map_lookup_elem(&peer_macs, &mac)) {
+                count(STAT_RETURN_RELAYED);
+                return bpf_redirect_neigh(cfg->ifindex, 0, 0, 0);
+            }
+        }
+    }
     vk.port = th->dest;
     __builtin_memcpy(vk.addr, key.daddr, 16);
     struct vip_value *vip = bpf_map_lookup_elem(&vips, &vk);
@@ -457,6 +478,49 @@ int starling_steer(struct __sk_buff *skb) {
         h->hop_limit -= 1;
     }
     return forward(skb, cfg->ifindex, target, key.family);
+}
+
+// Egress: on a secondary with SETTING_RETURN_VIA_PRIMARY, a reply from a native VIP goes to the primary's
+// MAC instead of the client's next hop (the primary sends it on).
+SEC("tc")
+int starling_return(struct __sk_buff *skb) {
+    void *data = (void *)(long)skb->data;
+    void *data_end = (void *)(long)skb->data_end;
+    struct ethhdr *eth = data;
+    if ((void *)(eth + 1) > data_end) return TC_ACT_OK;
+    __u32 zero = 0;
+    struct settings *cfg = bpf_map_lookup_elem(&settings, &zero);
+    if (!cfg || !(cfg->flags & SETTING_RETURN_VIA_PRIMARY)) return TC_ACT_OK;
+
+    struct vip_key vk = {};
+    struct tcphdr *th;
+    if (eth->h_proto == bpf_htons(ETH_P_IP)) {
+        struct iphdr *ip4 = (void *)(eth + 1);
+        if ((void *)(ip4 + 1) > data_end || ip4->ihl != 5 || ip4->protocol != IPPROTO_TCP) return TC_ACT_OK;
+        th = (void *)(ip4 + 1);
+        if ((void *)(th + 1) > data_end) return TC_ACT_OK;
+        vk.family = AF_INET;
+        vk.addr[0] = ip4->saddr;
+    } else if (eth->h_proto == bpf_htons(ETH_P_IPV6)) {
+        struct ipv6hdr *ip6 = (void *)(eth + 1);
+        if ((void *)(ip6 + 1) > data_end || ip6->nexthdr != IPPROTO_TCP) return TC_ACT_OK;
+        th = (void *)(ip6 + 1);
+        if ((void *)(th + 1) > data_end) return TC_ACT_OK;
+        vk.family = AF_INET6;
+        __builtin_memcpy(vk.addr, &ip6->saddr, 16);
+    } else {
+        return TC_ACT_OK;
+    }
+    vk.port = th->source;
+    struct vip_value *vip = bpf_map_lookup_elem(&vips, &vk);
+    if (!vip || vip->mode != MODE_CHAIN || vip->primary >= MAX_MEMBERS || vip->primary == cfg->self)
+        return TC_ACT_OK;
+    __u32 primary = vip->primary;
+    struct member_mac *mm = bpf_map_lookup_elem(&member_macs, &primary);
+    if (!mm || !mm->known || !is_member(primary)) return TC_ACT_OK;
+    if (bpf_skb_store_bytes(skb, 0, mm->mac, 6, 0) < 0) return TC_ACT_OK;
+    count(STAT_RETURN_TO_PRIMARY);
+    return TC_ACT_OK;
 }
 
 char LICENSE[] SEC("license") = "GPL";

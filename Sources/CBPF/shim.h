@@ -22,6 +22,13 @@ static inline struct bpf_tc_hook starling_tc_ingress_hook(int ifindex) {
     return hook;
 }
 
+/// bpf_tc_hook for the egress side of interface `ifindex`.
+static inline struct bpf_tc_hook starling_tc_egress_hook(int ifindex) {
+    struct bpf_tc_hook hook = starling_tc_ingress_hook(ifindex);
+    hook.attach_point = BPF_TC_EGRESS;
+    return hook;
+}
+
 /// bpf_tc_opts for our filter (handle 0x5354 'ST', priority 1), optionally for replacing one.
 static inline struct bpf_tc_opts starling_tc_opts(int prog_fd) {
     struct bpf_tc_opts opts;

@@ -28,11 +28,17 @@ public actor FlowSteering {
         public var deadAfter: Int
         /// Entries in the primary's flow table (LRU: the least recently used flow goes when full).
         public var flowTableSize: Int
+        /// Native VIPs' replies go from a secondary through the primary (Avi's OpenStack mode, for networks
+        /// that drop a VIP sourced from another port's MAC) rather than straight to the client. Every SE of
+        /// the group must be set alike.
+        public var returnViaPrimary: Bool
 
         public init(
             interface: String, selfAddress: IPAddress, members: [IPAddress], heartbeatPort: Int = 7740,
-            interval: Duration = .milliseconds(100), deadAfter: Int = 3, flowTableSize: Int = 131_072
+            interval: Duration = .milliseconds(100), deadAfter: Int = 3, flowTableSize: Int = 131_072,
+            returnViaPrimary: Bool = false
         ) {
+            self.returnViaPrimary = returnViaPrimary
             self.interface = interface
             self.selfAddress = selfAddress
             self.members = members
@@ -133,7 +139,9 @@ public actor FlowSteering {
         try Self.sysctl("net/ipv4/conf/\(configuration.interface)/arp_ignore", "1")
         try Self.sysctl("net/ipv4/conf/\(configuration.interface)/arp_announce", "2")
         let program = try SteeringProgram(interfaceIndex: link.index, flowTableSize: configuration.flowTableSize)
-        try program.setSettings(selfPosition: membership.selfPosition, heartbeatPort: configuration.heartbeatPort)
+        try program.setSettings(
+            selfPosition: membership.selfPosition, heartbeatPort: configuration.heartbeatPort,
+            returnViaPrimary: configuration.returnViaPrimary)
         for position in 0..<SteeringProgram.maxMembers { try program.setMember(position, address: nil) }
         self.program = program
         let handler = HeartbeatHandler(steering: self)
@@ -267,10 +275,12 @@ public actor FlowSteering {
             // Native primaries: after the first dead interval (the members are known by then).
             let warm = ContinuousClock.now - startedAt >= configuration.interval * configuration.deadAfter
             var nextHolding: Set<IPAddress> = []
+            var primaries: [IPAddress: Int] = [:]
             for service in services where service.native && slots[service.vip] != nil && warm {
                 let primary = membership.primary(
                     of: service.vip.description, selfClaims: holding.contains(service.vip),
                     preferred: preferredPosition(service))
+                primaries[service.vip] = primary
                 if primary == membership.selfPosition { nextHolding.insert(service.vip) }
             }
             let gained = nextHolding.subtracting(holding)
@@ -311,7 +321,8 @@ public actor FlowSteering {
                 let serving = membership.serving(service.vip.description)
                 for port in service.ports {
                     let entry = SteeredEntry(
-                        vip: service.vip, port: port, mode: mode, slot: slots[service.vip] ?? 0, members: serving)
+                        vip: service.vip, port: port, mode: mode, slot: slots[service.vip] ?? 0, members: serving,
+                        primary: primaries[service.vip])
                     wanted[entry.key] = entry
                 }
             }
@@ -324,7 +335,8 @@ public actor FlowSteering {
                 }
             }
             for (key, e) in wanted where force || !steered.contains(key) {
-                try program.setVIP(e.vip, port: e.port, mode: e.mode, slot: e.slot, members: e.members)
+                try program.setVIP(
+                    e.vip, port: e.port, mode: e.mode, slot: e.slot, members: e.members, primary: e.primary)
             }
             steered = Set(wanted.keys)
             lastError = nil
@@ -344,7 +356,8 @@ public actor FlowSteering {
         var mode: SteeringProgram.Mode
         var slot: Int
         var members: Set<Int>
-        var key: String { "\(vip)|\(port)|\(mode.rawValue)|\(members.sorted())" }
+        var primary: Int?
+        var key: String { "\(vip)|\(port)|\(mode.rawValue)|\(members.sorted())|\(primary ?? -1)" }
     }
 
     private static func weight(_ free: Int) -> Int { max(1, (free + 99) / 100) }
@@ -448,7 +461,9 @@ public actor FlowSteering {
                     primary_here: holding.contains(service.vip)))
         }
         return SteeringStatus(
-            interface: configuration.interface, epoch: membership.epoch, members: members, vips: vips,
+            interface: configuration.interface,
+            native_return: configuration.returnViaPrimary ? "via_primary" : "direct",
+            epoch: membership.epoch, members: members, vips: vips,
             counters: Dictionary(uniqueKeysWithValues: counters.map { ($0.key.name, Int($0.value)) }),
             error: lastError)
     }

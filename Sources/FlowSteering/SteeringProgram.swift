@@ -18,6 +18,7 @@ public final class SteeringProgram: @unchecked Sendable {
     /// The program's counters (`enum stat` in the C source), in order.
     public enum Counter: Int, CaseIterable, Sendable {
         case vipPackets, local, chainForward, chainEnd, newFlowForward, flowForward, hopLimit, goneOwner, heartbeats
+        case returnToPrimary, returnRelayed
 
         /// The name in `/status` and the runtime API.
         public var name: String {
@@ -31,6 +32,8 @@ public final class SteeringProgram: @unchecked Sendable {
             case .hopLimit: "dropped_hop_limit"
             case .goneOwner: "owner_left"
             case .heartbeats: "member_heartbeats"
+            case .returnToPrimary: "replies_sent_to_primary"
+            case .returnRelayed: "replies_relayed_for_secondaries"
             }
         }
     }
@@ -46,6 +49,7 @@ public final class SteeringProgram: @unchecked Sendable {
     private let object: OpaquePointer
     private let ifindex: Int32
     private let programFD: Int32
+    private let returnProgramFD: Int32
     private let settingsFD: Int32
     private let membersFD: Int32
     private let vipsFD: Int32
@@ -94,6 +98,10 @@ public final class SteeringProgram: @unchecked Sendable {
                 throw SteeringError("the BPF object has no program starling_steer")
             }
             programFD = bpf_program__fd(program)
+            guard let returnProgram = bpf_object__find_program_by_name(object, "starling_return") else {
+                throw SteeringError("the BPF object has no program starling_return")
+            }
+            returnProgramFD = bpf_program__fd(returnProgram)
             settingsFD = bpf_map__fd(try map("settings"))
             membersFD = bpf_map__fd(try map("members"))
             vipsFD = bpf_map__fd(try map("vips"))
@@ -121,6 +129,18 @@ public final class SteeringProgram: @unchecked Sendable {
             bpf_object__close(object)
             throw SteeringError("cannot attach the steering program: \(String(cString: strerror(-result)))")
         }
+        // Egress: replies of native VIPs to the primary (only acts when the settings ask for it).
+        var egress = starling_tc_egress_hook(interfaceIndex)
+        var egressOptions = starling_tc_opts(returnProgramFD)
+        egressOptions.flags = UInt32(BPF_TC_F_REPLACE.rawValue)
+        let egressResult = bpf_tc_attach(&egress, &egressOptions)
+        guard egressResult == 0 else {
+            var ingressOptions = starling_tc_opts(0)
+            _ = bpf_tc_detach(&hook, &ingressOptions)
+            bpf_object__close(object)
+            throw SteeringError(
+                "cannot attach the egress program: \(String(cString: strerror(-egressResult)))")
+        }
         attached = true
     }
 
@@ -136,6 +156,9 @@ public final class SteeringProgram: @unchecked Sendable {
         var hook = starling_tc_ingress_hook(ifindex)
         var options = starling_tc_opts(0)
         _ = bpf_tc_detach(&hook, &options)
+        var egress = starling_tc_egress_hook(ifindex)
+        var egressOptions = starling_tc_opts(0)
+        _ = bpf_tc_detach(&egress, &egressOptions)
     }
 
     /// Forgets the filter without removing it (a successor process's program replaced it).
@@ -144,12 +167,12 @@ public final class SteeringProgram: @unchecked Sendable {
     // MARK: - Writing the maps
 
     /// Sets the data interface, this SE's position and the heartbeat port.
-    public func setSettings(selfPosition: Int, heartbeatPort: Int) throws(SteeringError) {
+    public func setSettings(selfPosition: Int, heartbeatPort: Int, returnViaPrimary: Bool) throws(SteeringError) {
         var bytes = [UInt8]()
         bytes += le32(UInt32(bitPattern: ifindex))
         bytes += le32(UInt32(selfPosition))
         bytes += le32(UInt32(heartbeatPort))
-        bytes += le32(0)
+        bytes += le32(returnViaPrimary ? 1 : 0)
         try update(settingsFD, key: le32(0), value: bytes, "settings")
     }
 
@@ -166,11 +189,14 @@ public final class SteeringProgram: @unchecked Sendable {
 
     /// Steers `vip`:`port` in `mode` (bucket table `slot` for a primary).
     /// Steers `vip`:`port` in `mode`; `slot` is its bucket table (primary), `members` the positions that
-    /// serve it (the only ones its packets are forwarded to).
-    public func setVIP(_ vip: IPAddress, port: Int, mode: Mode, slot: Int, members: Set<Int>) throws(SteeringError) {
+    /// serve it (the only ones its packets are forwarded to), `primary` a native VIP's primary.
+    public func setVIP(
+        _ vip: IPAddress, port: Int, mode: Mode, slot: Int, members: Set<Int>, primary: Int?
+    ) throws(SteeringError) {
         let mask = members.reduce(UInt32(0)) { $1 < Self.maxMembers ? $0 | 1 << UInt32($1) : $0 }
         try update(
-            vipsFD, key: Self.vipKey(vip, port: port), value: le32(mode.rawValue) + le32(UInt32(slot)) + le32(mask),
+            vipsFD, key: Self.vipKey(vip, port: port),
+            value: le32(mode.rawValue) + le32(UInt32(slot)) + le32(mask) + le32(primary.map(UInt32.init) ?? .max),
             "vips")
     }
 

@@ -60,6 +60,8 @@ public struct SteeringStatus: Sendable, Codable, Hashable {
     }
 
     public var interface: String
+    /// Where native VIPs' replies go from a secondary: `direct` to the client, or `via_primary`.
+    public var native_return: String
     public var epoch: Int
     public var members: [Member]
     public var vips: [VIP]
@@ -68,9 +70,11 @@ public struct SteeringStatus: Sendable, Codable, Hashable {
     public var error: String?
 
     public init(
-        interface: String, epoch: Int, members: [Member], vips: [VIP], counters: [String: Int], error: String?
+        interface: String, native_return: String = "direct", epoch: Int, members: [Member], vips: [VIP],
+        counters: [String: Int], error: String?
     ) {
         self.interface = interface
+        self.native_return = native_return
         self.epoch = epoch
         self.members = members
         self.vips = vips

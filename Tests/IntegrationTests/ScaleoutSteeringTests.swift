@@ -149,6 +149,52 @@ final class ScaleoutSteeringTests: XCTestCase {
         }
     }
 
+    /// `--native-return via-primary` (Avi's OpenStack mode): the secondaries' replies go to the primary's MAC,
+    /// and the primary sends them on to the client; every request still succeeds, from all three SEs.
+    func testNativeRepliesThroughThePrimary() throws {
+        try withLab("native-via", requires: ["curl", "python3"]) { lab in
+            let binary = try starlingBinary()
+            let segment = try Topology.segment(lab: lab, speakers: 4)
+            let seNS = Array(segment.speakers[0..<3])
+            let seAddresses = segment.speakerEnds[0..<3].map(\.ipv4)
+            let vip = "198.18.1.100"
+            let vip6 = "2001:db8:ffff:1::100"
+            let script = lab.path("pool-server.py")
+            try PoolServer.script.write(toFile: script, atomically: true, encoding: .utf8)
+            let server = try lab.start("srv1", ["python3", "-u", script, "srv1", "8080"], in: segment.speakers[3])
+            try Wait.until("pool server listening", timeout: 10) { try segment.speakers[3].isListening(port: 8080) }
+            let config = lab.path("se.json")
+            try Self.nativeConfig(vip: vip, vip6: vip6, server: segment.speakerEnds[3].ipv4).write(
+                toFile: config, atomically: true, encoding: .utf8)
+            for (index, ns) in seNS.enumerated() {
+                _ = try lab.start(
+                    "se\(index + 1)",
+                    [
+                        binary, "se", "--config", config, "--data-address", seAddresses[index],
+                        "--scaleout-members", seAddresses.joined(separator: ","), "--native-return", "via-primary",
+                    ], in: ns)
+            }
+            try Wait.until("one primary, three live members", timeout: 15) {
+                let statuses = try seNS.map(Self.steering)
+                return statuses.allSatisfy { $0.members.filter(\.live).count == 3 }
+                    && statuses.filter { $0.vips.first?.primaryHere == true }.count == 1
+            }
+            let fresh = try Self.freshConnections(90, vip: vip, from: segment.router)
+            let fresh6 = try Self.freshConnections(30, vip: vip6, from: segment.router)
+            print(
+                "IntegrationTests: native via the primary, new connections by SE: \(fresh.perSE), IPv6 \(fresh6.perSE)")
+            XCTAssertEqual(fresh.failed + fresh6.failed, 0)
+            XCTAssertEqual(Set(fresh.perSE.keys), Set(seAddresses), "all three SEs serve")
+            let statuses = try seNS.map(Self.steering)
+            let primary = statuses.first { $0.vips.first?.primaryHere == true }!
+            XCTAssertGreaterThan(primary.counters["replies_relayed_for_secondaries"] ?? 0, 0, "\(primary.counters)")
+            for status in statuses where status.vips.first?.primaryHere != true {
+                XCTAssertGreaterThan(status.counters["replies_sent_to_primary"] ?? 0, 0, "\(status.counters)")
+            }
+            _ = server.stop()
+        }
+    }
+
     func testConnectionsSurviveScaleOutScaleInAndSIGTERMUnderECMP() throws {
         try withLab("ecmp-steer", requires: BIRD.requiredPrograms + ["curl", "python3"]) { lab in
             let binary = try starlingBinary()

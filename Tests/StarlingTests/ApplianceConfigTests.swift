@@ -129,6 +129,21 @@ final class ApplianceConfigTests: XCTestCase {
         XCTAssertThrowsError(try SECommand.parse(withToken + ["--handoff-socket", "relative.sock"]))
         XCTAssertThrowsError(try SECommand.parse(withToken + ["--graceful-restart-time", "4096"]))
         XCTAssertNoThrow(try SECommand.parse(withToken + ["--graceful-restart-time", "0"]))
+        // Flow steering: the members include this SE's data address; the flags are checked before anything runs.
+        let members = ["--scaleout-members", "198.19.1.11,198.19.1.12,198.19.1.13"]
+        XCTAssertNoThrow(try SECommand.parse(withToken + members + ["--native-return", "via-primary"]))
+        for bad in [
+            ["--scaleout-members", "198.19.1.12,198.19.1.13"], ["--scaleout-members", "198.19.1.11,not-an-ip"],
+            ["--scaleout-members", (11...27).map { "198.19.1.\($0)" }.joined(separator: ",")],
+            members + ["--native-return", "sideways"], members + ["--heartbeat-interval", "5"],
+            members + ["--heartbeat-port", "0"], members + ["--flow-table-size", "10"],
+            members + ["--data-interface", "lo"],
+        ] {
+            XCTAssertThrowsError(try SECommand.parse(withToken + bad), "\(bad)")
+        }
+        XCTAssertThrowsError(
+            try SECommand.parse(["--config=/etc/starling/se.json"] + members), "--scaleout-members needs --data-address"
+        )
         let controller = try ApplianceConfigLoader.parse("role: controller\ncontroller: {listen: \"[::]:8443\"}")
         XCTAssertNoThrow(try ApplianceLaunch.check(controller, paths: paths))
     }

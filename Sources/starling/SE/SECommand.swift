@@ -110,6 +110,15 @@ struct SECommand: AsyncParsableCommand {
     @Option(name: .long, help: "Entries in a native primary's flow table.")
     var flowTableSize: Int = 131_072
 
+    @Option(
+        name: .long,
+        help: """
+            Where a secondary sends the replies of native VIPs: direct (to the client) or via-primary (through \
+            the primary, for networks that drop a VIP sourced from another port's MAC). Every SE of the group \
+            alike.
+            """)
+    var nativeReturn: String = "direct"
+
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
@@ -175,6 +184,9 @@ struct SECommand: AsyncParsableCommand {
         if !(1...65535).contains(heartbeatPort) { throw ValidationError("--heartbeat-port: must be 1-65535") }
         if !(10...10_000).contains(heartbeatInterval) {
             throw ValidationError("--heartbeat-interval: must be between 10 and 10000 ms")
+        }
+        if nativeReturn != "direct" && nativeReturn != "via-primary" {
+            throw ValidationError("--native-return: '\(nativeReturn)' is neither direct nor via-primary")
         }
         if !(1024...16_777_216).contains(flowTableSize) {
             throw ValidationError("--flow-table-size: must be between 1024 and 16777216")
@@ -272,7 +284,8 @@ extension SECommand {
         }
         return FlowSteering.Configuration(
             interface: interface ?? "", selfAddress: selfAddress, members: members, heartbeatPort: heartbeatPort,
-            interval: .milliseconds(heartbeatInterval), flowTableSize: flowTableSize)
+            interval: .milliseconds(heartbeatInterval), flowTableSize: flowTableSize,
+            returnViaPrimary: nativeReturn == "via-primary")
     }
 
     /// The handoff socket in use: `--handoff-socket`, or one per SE on the host; nil when 'off'.
