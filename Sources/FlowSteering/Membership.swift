@@ -119,13 +119,6 @@ public struct Membership: Sendable {
         position == selfPosition ? selfLeaving : (lastHeartbeat[position]?.leaving ?? false)
     }
 
-    /// The live members that take new flows and native VIPs: the live ones not leaving (all live ones when
-    /// every one is leaving, so that a VIP stays owned to the end).
-    public var staying: Set<Int> {
-        let staying = live.filter { !isLeaving($0) }
-        return staying.isEmpty ? live : staying
-    }
-
     /// The live members that serve VIP `key` (leaving ones included: they still hold connections).
     public func serving(_ key: String) -> Set<Int> {
         live.filter { position in

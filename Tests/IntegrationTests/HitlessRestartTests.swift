@@ -32,10 +32,7 @@ final class HitlessRestartTests: XCTestCase {
                     export: .none, kernelECMP: true, gracefulRestart: true))
             try router.start()
 
-            let script = lab.path("pool-server.py")
-            try PoolServer.script.write(toFile: script, atomically: true, encoding: .utf8)
-            let server = try lab.start("srv1", ["python3", "-u", script, "srv1", "8080"], in: serverNS)
-            try Wait.until("pool server listening", timeout: 10) { try serverNS.isListening(port: 8080) }
+            let server = try startPoolServer(lab, in: serverNS)
 
             let config = lab.path("se.json")
             try Self.config(router: routerAddress, server: serverAddress).write(

@@ -28,31 +28,17 @@ final class ScaleoutSteeringTests: XCTestCase {
             let vip = "198.18.1.100"
             let vip6 = "2001:db8:ffff:1::100"
 
-            let script = lab.path("pool-server.py")
-            try PoolServer.script.write(toFile: script, atomically: true, encoding: .utf8)
-            let server = try lab.start("srv1", ["python3", "-u", script, "srv1", "8080"], in: serverNS)
-            try Wait.until("pool server listening", timeout: 10) { try serverNS.isListening(port: 8080) }
+            let server = try startPoolServer(lab, in: serverNS)
 
             let config = lab.path("se.json")
             try Self.nativeConfig(vip: vip, vip6: vip6, server: serverAddress).write(
                 toFile: config, atomically: true, encoding: .utf8)
-            var ses: [Daemon] = []
-            for (index, ns) in seNS.enumerated() {
-                ses.append(
-                    try lab.start(
-                        "se\(index + 1)",
-                        [
-                            binary, "se", "--config", config, "--data-address", seAddresses[index],
-                            "--scaleout-members", seAddresses.joined(separator: ","),
-                            "--heartbeat-interval", "\(Self.heartbeatMs)", "--drain-timeout", "10",
-                        ], in: ns))
+            let ses = try seNS.indices.map {
+                try Self.startSE(
+                    lab, binary: binary, config: config, index: $0, in: seNS[$0], members: seAddresses,
+                    extra: ["--drain-timeout", "10"])
             }
-            try Wait.until("every SE sees all three members live and one primary", timeout: 15) {
-                let statuses = try seNS.map(Self.steering)
-                let allLive = statuses.allSatisfy { s in s.members.filter(\.live).count == 3 }
-                let primaries = statuses.filter { $0.vips.first?.primaryHere == true }
-                return allLive && primaries.count == 1
-            }
+            try Self.waitForOnePrimary(seNS)
             let primaryIndex = try seNS.map(Self.steering).firstIndex { $0.vips.first?.primaryHere == true }!
             let first = try Self.steering(seNS[primaryIndex])
             XCTAssertEqual(first.vips.first?.mode, "native")
@@ -159,26 +145,16 @@ final class ScaleoutSteeringTests: XCTestCase {
             let seAddresses = segment.speakerEnds[0..<3].map(\.ipv4)
             let vip = "198.18.1.100"
             let vip6 = "2001:db8:ffff:1::100"
-            let script = lab.path("pool-server.py")
-            try PoolServer.script.write(toFile: script, atomically: true, encoding: .utf8)
-            let server = try lab.start("srv1", ["python3", "-u", script, "srv1", "8080"], in: segment.speakers[3])
-            try Wait.until("pool server listening", timeout: 10) { try segment.speakers[3].isListening(port: 8080) }
+            let server = try startPoolServer(lab, in: segment.speakers[3])
             let config = lab.path("se.json")
             try Self.nativeConfig(vip: vip, vip6: vip6, server: segment.speakerEnds[3].ipv4).write(
                 toFile: config, atomically: true, encoding: .utf8)
-            for (index, ns) in seNS.enumerated() {
-                _ = try lab.start(
-                    "se\(index + 1)",
-                    [
-                        binary, "se", "--config", config, "--data-address", seAddresses[index],
-                        "--scaleout-members", seAddresses.joined(separator: ","), "--native-return", "via-primary",
-                    ], in: ns)
+            for index in seNS.indices {
+                _ = try Self.startSE(
+                    lab, binary: binary, config: config, index: index, in: seNS[index], members: seAddresses,
+                    extra: ["--native-return", "via-primary"])
             }
-            try Wait.until("one primary, three live members", timeout: 15) {
-                let statuses = try seNS.map(Self.steering)
-                return statuses.allSatisfy { $0.members.filter(\.live).count == 3 }
-                    && statuses.filter { $0.vips.first?.primaryHere == true }.count == 1
-            }
+            try Self.waitForOnePrimary(seNS)
             let fresh = try Self.freshConnections(90, vip: vip, from: segment.router)
             let fresh6 = try Self.freshConnections(30, vip: vip6, from: segment.router)
             print(
@@ -217,21 +193,14 @@ final class ScaleoutSteeringTests: XCTestCase {
                     export: .none, kernelECMP: true))
             try router.start()
 
-            let script = lab.path("pool-server.py")
-            try PoolServer.script.write(toFile: script, atomically: true, encoding: .utf8)
-            let server = try lab.start("srv1", ["python3", "-u", script, "srv1", "8080"], in: serverNS)
-            try Wait.until("pool server listening", timeout: 10) { try serverNS.isListening(port: 8080) }
+            let server = try startPoolServer(lab, in: serverNS)
             let config = lab.path("se.json")
             try Self.ecmpConfig(vip: vip, router: routerAddress, server: serverAddress).write(
                 toFile: config, atomically: true, encoding: .utf8)
             func startSE(_ index: Int) throws -> Daemon {
-                try lab.start(
-                    "se\(index + 1)",
-                    [
-                        binary, "se", "--config", config, "--data-address", seAddresses[index],
-                        "--scaleout-members", seAddresses.joined(separator: ","),
-                        "--heartbeat-interval", "\(Self.heartbeatMs)", "--drain-timeout", "15",
-                    ], in: seNS[index])
+                try Self.startSE(
+                    lab, binary: binary, config: config, index: index, in: seNS[index], members: seAddresses,
+                    extra: ["--drain-timeout", "15"])
             }
             func nextHops() throws -> Set<String> { Set(try KernelRoute.nextHops(of: "\(vip)/32", in: segment.router)) }
             var ses = try (0..<3).map(startSE)
@@ -292,6 +261,28 @@ final class ScaleoutSteeringTests: XCTestCase {
     }
 
     // MARK: - Helpers
+
+    /// Starts `starling se` number `index` (0-based) of a scale-out group from `config`, heart-beating every
+    /// ``heartbeatMs``.
+    static func startSE(
+        _ lab: Lab, binary: String, config: String, index: Int, in ns: Namespace, members: [String], extra: [String]
+    ) throws -> Daemon {
+        try lab.start(
+            "se\(index + 1)",
+            [
+                binary, "se", "--config", config, "--data-address", members[index],
+                "--scaleout-members", members.joined(separator: ","), "--heartbeat-interval", "\(heartbeatMs)",
+            ] + extra, in: ns)
+    }
+
+    /// Waits until every SE in `namespaces` sees all of them live and exactly one is the native primary.
+    static func waitForOnePrimary(_ namespaces: [Namespace]) throws {
+        try Wait.until("every SE sees all \(namespaces.count) members live and one primary", timeout: 15) {
+            let statuses = try namespaces.map(steering)
+            return statuses.allSatisfy { $0.members.filter(\.live).count == namespaces.count }
+                && statuses.filter { $0.vips.first?.primaryHere == true }.count == 1
+        }
+    }
 
     struct Steering {
         struct Member {

@@ -29,13 +29,7 @@ final class StandaloneSETests: XCTestCase {
                     export: .none, kernelECMP: true))
             try router.start()
 
-            let script = lab.path("pool-server.py")
-            try PoolServer.script.write(toFile: script, atomically: true, encoding: .utf8)
-            func startServer() throws -> Daemon {
-                let d = try lab.start("srv1", ["python3", "-u", script, "srv1", "8080"], in: serverNS)
-                try Wait.until("pool server listening", timeout: 10) { try serverNS.isListening(port: 8080) }
-                return d
-            }
+            func startServer() throws -> Daemon { try startPoolServer(lab, in: serverNS) }
             var server = try startServer()
 
             let config = lab.path("se.json")

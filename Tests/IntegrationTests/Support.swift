@@ -41,6 +41,17 @@ extension XCTestCase {
         }
     }
 
+    /// Starts the lab's ``PoolServer`` `srv1` on port 8080 in `ns` and waits until it listens.
+    func startPoolServer(_ lab: Lab, in ns: Namespace) throws -> Daemon {
+        let script = lab.path("pool-server.py")
+        if !FileManager.default.fileExists(atPath: script) {
+            try PoolServer.script.write(toFile: script, atomically: true, encoding: .utf8)
+        }
+        let server = try lab.start("srv1", ["python3", "-u", script, "srv1", "8080"], in: ns)
+        try Wait.until("pool server listening", timeout: 10) { try ns.isListening(port: 8080) }
+        return server
+    }
+
     /// The `starling` executable, or a skip (with a printed reason) when it has not been built.
     func starlingBinary() throws -> String {
         guard let binary = StarlingBGP.locateBinary() else {
