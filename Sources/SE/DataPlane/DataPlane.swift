@@ -153,6 +153,7 @@ public final class DataPlane: Sendable {
         }
         if shutDown { return [] }
 
+        for update in plan.loopUpdates { try? await update.get() }
         // Wait for the closes so that a removed address is free when apply returns.
         for c in plan.closeChannels { try? await c.close() }
         for r in plan.stopRunners { r.stop() }
@@ -196,6 +197,9 @@ public final class DataPlane: Sendable {
         var startRunners: [MonitorRunner] = []
         var retired: [ServiceRuntime] = []
         var binds: [(runtime: ServiceRuntime, listen: ListenAddress, address: SocketAddress, field: String)] = []
+        /// The loops taking the new settings and pools: `apply` returns once all have, so a request sent
+        /// after it returns meets the new configuration.
+        var loopUpdates: [EventLoopFuture<Void>] = []
         var changed = false
     }
 
@@ -350,7 +354,8 @@ public final class DataPlane: Sendable {
         let tls = rt.tls
         let serverTLS = rt.serverTLS
         for ls in rt.loopServices {
-            ls.loop.execute { ls.update(config: config, servers: resolved, tls: tls, serverTLS: serverTLS) }
+            plan.loopUpdates.append(
+                ls.loop.submit { ls.update(config: config, servers: resolved, tls: tls, serverTLS: serverTLS) })
         }
     }
 
