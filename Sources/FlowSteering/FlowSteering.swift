@@ -19,8 +19,10 @@ public actor FlowSteering {
         public var interface: String
         /// This SE's address on it (`--data-address`).
         public var selfAddress: IPAddress
-        /// Every SE of the group, this one included, in order of preference for native primaries.
-        public var members: [IPAddress]
+        /// Every SE of the group by position, this one included (the lowest live position is the native
+        /// primary when neither the controller nor a holder decides). A position stays with an SE while it is
+        /// a member: pinned flows and forwarding targets name positions.
+        public var members: [Int: IPAddress]
         /// UDP port of the heartbeats.
         public var heartbeatPort: Int
         /// Heartbeat interval; a member is gone after `deadAfter` intervals without one.
@@ -34,7 +36,7 @@ public actor FlowSteering {
         public var returnViaPrimary: Bool
 
         public init(
-            interface: String, selfAddress: IPAddress, members: [IPAddress], heartbeatPort: Int = 7740,
+            interface: String, selfAddress: IPAddress, members: [Int: IPAddress], heartbeatPort: Int = 7740,
             interval: Duration = .milliseconds(100), deadAfter: Int = 3, flowTableSize: Int = 131_072,
             returnViaPrimary: Bool = false
         ) {
@@ -48,18 +50,30 @@ public actor FlowSteering {
             self.flowTableSize = flowTableSize
         }
 
+        /// Members in list order: positions 0, 1, 2, ... (`--scaleout-members A,B,C`).
+        public static func positions(_ list: [IPAddress]) -> [Int: IPAddress] {
+            Dictionary(uniqueKeysWithValues: list.enumerated().map { ($0.offset, $0.element) })
+        }
+
+        /// This SE's position among the members.
+        public var selfPosition: Int? { members.first { $0.value == selfAddress }?.key }
+
         /// Checks what can be checked before touching the kernel.
         public func validate() throws(SteeringError) {
-            guard members.count <= SteeringProgram.maxMembers else {
-                throw SteeringError("at most \(SteeringProgram.maxMembers) scale-out members, got \(members.count)")
+            try Self.validate(members: members, selfAddress: selfAddress)
+            guard (1...65535).contains(heartbeatPort) else { throw SteeringError("heartbeat port out of 1-65535") }
+            guard deadAfter >= 2 else { throw SteeringError("dead-after must be at least 2 heartbeats") }
+        }
+
+        static func validate(members: [Int: IPAddress], selfAddress: IPAddress) throws(SteeringError) {
+            if let bad = members.keys.first(where: { !(0..<SteeringProgram.maxMembers).contains($0) }) {
+                throw SteeringError("scale-out position \(bad) out of 0-\(SteeringProgram.maxMembers - 1)")
             }
-            guard Set(members).count == members.count else { throw SteeringError("scale-out members repeat") }
-            guard members.contains(selfAddress) else {
+            guard Set(members.values).count == members.count else { throw SteeringError("scale-out members repeat") }
+            guard members.values.contains(selfAddress) else {
                 throw SteeringError(
                     "the scale-out members must include this SE's data address \(selfAddress)")
             }
-            guard (1...65535).contains(heartbeatPort) else { throw SteeringError("heartbeat port out of 1-65535") }
-            guard deadAfter >= 2 else { throw SteeringError("dead-after must be at least 2 heartbeats") }
         }
     }
 
@@ -83,7 +97,7 @@ public actor FlowSteering {
         }
     }
 
-    private let configuration: Configuration
+    private var configuration: Configuration
     private let group: any EventLoopGroup
     private let logger: Logger
     private let freeCapacity: @Sendable () -> Int
@@ -121,7 +135,7 @@ public actor FlowSteering {
         self.freeCapacity = freeCapacity
         self.membership = Membership(
             members: configuration.members,
-            selfPosition: configuration.members.firstIndex(of: configuration.selfAddress)!,
+            selfPosition: configuration.selfPosition!,
             deadAfter: configuration.interval * configuration.deadAfter)
     }
 
@@ -161,7 +175,7 @@ public actor FlowSteering {
             "flow steering on",
             metadata: [
                 "se.interface": "\(configuration.interface)",
-                "se.members": "\(configuration.members.map(\.description).joined(separator: ","))",
+                "se.members": "\(Self.describe(configuration.members))",
             ])
         try await Task.sleep(for: configuration.interval * configuration.deadAfter)
     }
@@ -198,6 +212,33 @@ public actor FlowSteering {
         membership.selfLeaving = true
         logger.notice("flow steering: leaving the scale-out group, serving the connections held here")
         tick()
+    }
+
+    /// A new member list from the controller (SEs joined or left the group). This SE keeps its position: a
+    /// list that moves it throws, and the caller starts steering anew.
+    public func setMembers(_ members: [Int: IPAddress]) throws(SteeringError) {
+        guard members != configuration.members else { return }
+        try Configuration.validate(members: members, selfAddress: configuration.selfAddress)
+        guard members[membership.selfPosition] == configuration.selfAddress else {
+            throw SteeringError("this SE's scale-out position moved from \(membership.selfPosition)")
+        }
+        logger.notice(
+            "scale-out members set",
+            metadata: [
+                "se.members": "\(Self.describe(members))", "se.before": "\(Self.describe(configuration.members))",
+            ])
+        configuration.members = members
+        membership.setMembers(members)
+        _ = membership.evaluate(at: .now)
+        reconcile(force: true)
+    }
+
+    /// The members by position.
+    public var members: [Int: IPAddress] { configuration.members }
+
+    /// `0=A,1=B,...`
+    static func describe(_ members: [Int: IPAddress]) -> String {
+        members.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
     }
 
     /// The VIPs to steer now (level-triggered: everything else stops being steered).
@@ -241,7 +282,7 @@ public actor FlowSteering {
             free: max(0, freeCapacity()), primaryOf: Set(holding.map(\.description)),
             serves: membership.selfServes, leaving: membership.selfLeaving)
         let text = heartbeat.encoded
-        for (position, address) in configuration.members.enumerated() where position != membership.selfPosition {
+        for (position, address) in configuration.members where position != membership.selfPosition {
             guard let target = try? SocketAddress(ipAddress: "\(address)", port: configuration.heartbeatPort) else {
                 continue
             }
@@ -255,7 +296,7 @@ public actor FlowSteering {
                 "scale-out members changed",
                 metadata: [
                     "se.epoch": "\(membership.epoch)",
-                    "se.live": "\(membership.live.sorted().map { configuration.members[$0].description })",
+                    "se.live": "\(membership.live.sorted().compactMap { configuration.members[$0]?.description })",
                 ])
         }
         reconcile(force: changed)
@@ -268,7 +309,8 @@ public actor FlowSteering {
         guard let program else { return }
         do {
             if force {
-                for (position, address) in configuration.members.enumerated() {
+                for position in 0..<SteeringProgram.maxMembers {
+                    let address = configuration.members[position]
                     try program.setMember(position, address: membership.live.contains(position) ? address : nil)
                 }
             }
@@ -347,7 +389,7 @@ public actor FlowSteering {
     }
 
     private func preferredPosition(_ service: Service) -> Int? {
-        service.preferredPrimary.flatMap { configuration.members.firstIndex(of: $0) }
+        service.preferredPrimary.flatMap { membership.position(of: $0) }
     }
 
     private struct SteeredEntry {
@@ -433,7 +475,7 @@ public actor FlowSteering {
         }
         let flows = flowCounts
         let macs = program?.learnedMACs() ?? [:]
-        let members = configuration.members.enumerated().map { position, address in
+        let members = configuration.members.sorted { $0.key < $1.key }.map { position, address in
             SteeringStatus.Member(
                 address: address.description, position: position, this: position == membership.selfPosition,
                 live: membership.live.contains(position), leaving: membership.isLeaving(position),
@@ -452,10 +494,10 @@ public actor FlowSteering {
                 SteeringStatus.VIP(
                     vip: service.vip.description, vs_uuid: service.serviceID, ports: service.ports,
                     mode: service.native ? "native" : "ecmp",
-                    primary: primaryPosition.map { configuration.members[$0].description },
+                    primary: primaryPosition.flatMap { configuration.members[$0]?.description },
                     secondaries: primaryPosition.map { p in
-                        membership.staying(for: service.vip.description).sorted().filter { $0 != p }.map {
-                            configuration.members[$0].description
+                        membership.staying(for: service.vip.description).sorted().filter { $0 != p }.compactMap {
+                            configuration.members[$0]?.description
                         }
                     } ?? [],
                     primary_here: holding.contains(service.vip)))

@@ -62,8 +62,9 @@ public struct Membership: Sendable {
         }
     }
 
-    /// The configured members in order (positions); `selfPosition` is this SE.
-    public let members: [IPAddress]
+    /// The members by position (0 to ``SteeringProgram/maxMembers`` - 1; positions may have gaps, and stay
+    /// with an SE while it is a member); `selfPosition` is this SE.
+    public private(set) var members: [Int: IPAddress]
     public let selfPosition: Int
     /// Heartbeats missed before a member counts as gone.
     public let deadAfter: Duration
@@ -78,15 +79,25 @@ public struct Membership: Sendable {
     /// The VIPs this SE serves: see ``Heartbeat/serves``.
     public var selfServes: Set<String> = []
 
-    public init(members: [IPAddress], selfPosition: Int, deadAfter: Duration) {
+    public init(members: [Int: IPAddress], selfPosition: Int, deadAfter: Duration) {
         self.members = members
         self.selfPosition = selfPosition
         self.deadAfter = deadAfter
         self.live = [selfPosition]
     }
 
+    /// A new member list (the controller added or removed SEs). What was heard from a position keeps
+    /// counting only while the same address holds it; the live set follows at the next ``evaluate(at:)``.
+    public mutating func setMembers(_ next: [Int: IPAddress]) {
+        for position in Set(lastHeard.keys).union(lastHeartbeat.keys) where next[position] != members[position] {
+            lastHeard[position] = nil
+            lastHeartbeat[position] = nil
+        }
+        members = next
+    }
+
     /// The position of `address`, if it is a member.
-    public func position(of address: IPAddress) -> Int? { members.firstIndex(of: address) }
+    public func position(of address: IPAddress) -> Int? { members.first { $0.value == address }?.key }
 
     /// Records a heartbeat from `address` at `now`; false when it is not a member (ignored).
     public mutating func heard(from address: IPAddress, _ heartbeat: Heartbeat, at now: ContinuousClock.Instant)
@@ -101,7 +112,9 @@ public struct Membership: Sendable {
     /// Recomputes the live set at `now`; true when it changed (the epoch moved on).
     public mutating func evaluate(at now: ContinuousClock.Instant) -> Bool {
         var next: Set<Int> = [selfPosition]
-        for (position, at) in lastHeard where now - at <= deadAfter { next.insert(position) }
+        for (position, at) in lastHeard where now - at <= deadAfter && members[position] != nil {
+            next.insert(position)
+        }
         guard next != live else { return false }
         live = next
         epoch += 1
@@ -154,14 +167,14 @@ public struct Membership: Sendable {
     /// rendezvous hashing (each bucket goes to the member with the highest `weight / -ln(hash)`), so a
     /// member joining or leaving moves only its own share of buckets. `weights` by position; missing or
     /// non-positive weights count as 1.
-    public static func buckets(count: Int, live: Set<Int>, members: [IPAddress], weights: [Int: Int]) -> [Int] {
-        let order = live.sorted()
+    public static func buckets(count: Int, live: Set<Int>, members: [Int: IPAddress], weights: [Int: Int]) -> [Int] {
+        let order = live.filter { members[$0] != nil }.sorted()
         return (0..<count).map { bucket in
             var best = order.first ?? 0
             var bestScore = -Double.infinity
             for position in order {
                 let w = Double(max(1, weights[position] ?? 1))
-                let h = Self.hash(bucket: bucket, member: members[position])
+                let h = Self.hash(bucket: bucket, member: members[position]!)
                 // h in (0, 1): -ln(h) > 0; a larger weight gives a larger score.
                 let u = (Double(h >> 11) + 0.5) / Double(1 << 53)
                 let score = w / -log(u)

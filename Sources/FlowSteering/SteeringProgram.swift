@@ -1,6 +1,7 @@
 import BGPSpeaker
 import CBPF
 import Foundation
+import StarlingModel
 
 /// The SE's tc steering program (`bpf/steer.bpf.c`, carried in the binary by the BPFObject build plugin),
 /// loaded through libbpf and attached to the ingress side of the data interface (clsact, direct action;
@@ -9,7 +10,7 @@ import Foundation
 /// order for addresses and ports, as the kernel hands them to the program).
 public final class SteeringProgram: @unchecked Sendable {
     /// Positions in the member list the program knows (`MAX_MEMBERS`).
-    public static let maxMembers = 16
+    public static let maxMembers = ScaleoutGroup.maxMembers
     /// Bucket table entries per VIP slot (`BUCKETS`).
     public static let buckets = 256
     /// VIP:port entries and bucket slots (`MAX_VIPS`).

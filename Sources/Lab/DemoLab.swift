@@ -554,9 +554,9 @@ public final class DemoLab {
             name: name,
             argv: [
                 state.binary, "se", "--controller", controllerURL, "--token", token, "--name", name,
+                // The SEs of Default-Group steer packets to each other (the controller gives them their
+                // scale-out positions): connections survive ECMP changes, native VIPs spread at layer 2.
                 "--data-address", Address.seData(offset + 1),
-                // One scale-out group: connections survive ECMP changes, native VIPs spread at layer 2.
-                "--scaleout-members", (1...state.seCount).map(Address.seData).joined(separator: ","),
             ],
             namespace: namespace(name), logPath: path("\(name).log"))
         try record(process)

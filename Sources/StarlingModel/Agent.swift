@@ -55,16 +55,54 @@ public struct SEDesiredState: Codable, Sendable, Hashable {
     public var vrfcontext: VrfContext?
     /// The virtual services placed on this SE, fully resolved.
     public var virtual_services: [ResolvedVirtualService]
+    /// The SEs of this SE's group between which it steers packets (issue 15): set when this SE has a
+    /// scale-out position.
+    public var scaleout: ScaleoutGroup?
 
     public init(
         version: Int, se_uuid: String, se_name: String, vrfcontext: VrfContext?,
-        virtual_services: [ResolvedVirtualService]
+        virtual_services: [ResolvedVirtualService], scaleout: ScaleoutGroup? = nil
     ) {
+        self.scaleout = scaleout
         self.version = version
         self.se_uuid = se_uuid
         self.se_name = se_name
         self.vrfcontext = vrfcontext
         self.virtual_services = virtual_services
+    }
+}
+
+/// An SE group's scale-out members: every SE of the group with a data address, at a position (0–15) the
+/// controller gives it when it joins and keeps while it stays (pinned flows and forwarding targets name
+/// positions, so a position never moves to another SE while this one is a member).
+public struct ScaleoutGroup: Codable, Sendable, Hashable {
+    /// Positions an SE's steering program has (`bpf/steer.bpf.c` MAX_MEMBERS).
+    public static let maxMembers = 16
+
+    public struct Member: Codable, Sendable, Hashable {
+        public var position: Int
+        public var se_uuid: String
+        public var se_name: String
+        public var data_address: String
+
+        public init(position: Int, se_uuid: String, se_name: String, data_address: String) {
+            self.position = position
+            self.se_uuid = se_uuid
+            self.se_name = se_name
+            self.data_address = data_address
+        }
+    }
+
+    public var se_group_uuid: String
+    /// Moves on whenever the controller changes the member list.
+    public var epoch: Int
+    /// By position.
+    public var members: [Member]
+
+    public init(se_group_uuid: String, epoch: Int, members: [Member]) {
+        self.se_group_uuid = se_group_uuid
+        self.epoch = epoch
+        self.members = members
     }
 }
 

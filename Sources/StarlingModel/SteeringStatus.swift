@@ -68,6 +68,12 @@ public struct SteeringStatus: Sendable, Codable, Hashable {
     /// Packets by what the SE's steering program did with them.
     public var counters: [String: Int]
     public var error: String?
+    /// Where the member list comes from: `controller` (the SE group's scale-out positions) or
+    /// `--scaleout-members`.
+    public var members_from: String?
+    /// The controller's epoch of the member list (it moves on whenever the controller adds or removes a
+    /// member); nil when the list comes from the command line.
+    public var group_epoch: Int?
 
     public init(
         interface: String, native_return: String = "direct", epoch: Int, members: [Member], vips: [VIP],

@@ -7,10 +7,11 @@ import XCTest
 /// election, and the weighted bucket table (issue 15).
 final class MembershipTests: XCTestCase {
     let members = ["198.18.1.11", "198.18.1.12", "198.18.1.13"].map { IPAddress($0)! }
+    var byPosition: [Int: IPAddress] { FlowSteering.Configuration.positions(members) }
     let interval = Duration.milliseconds(100)
 
     func membership(self position: Int = 0) -> Membership {
-        Membership(members: members, selfPosition: position, deadAfter: interval * 3)
+        Membership(members: byPosition, selfPosition: position, deadAfter: interval * 3)
     }
 
     // MARK: - Heartbeats
@@ -134,29 +135,79 @@ final class MembershipTests: XCTestCase {
     // MARK: - Buckets
 
     func testBucketsSpreadByWeightAndOnlyOverLiveMembers() {
-        let even = Membership.buckets(count: 256, live: [0, 1, 2], members: members, weights: [:])
+        let even = Membership.buckets(count: 256, live: [0, 1, 2], members: byPosition, weights: [:])
         XCTAssertEqual(even.count, 256)
         let counts = Dictionary(grouping: even, by: { $0 }).mapValues(\.count)
         XCTAssertEqual(Set(counts.keys), [0, 1, 2])
         for (position, n) in counts { XCTAssertTrue((50...120).contains(n), "member \(position): \(n) of 256") }
         // Member 0 with twice the free capacity takes about half.
         let weighted = Membership.buckets(
-            count: 256, live: [0, 1, 2], members: members, weights: [0: 200, 1: 100, 2: 100])
+            count: 256, live: [0, 1, 2], members: byPosition, weights: [0: 200, 1: 100, 2: 100])
         let share = weighted.filter { $0 == 0 }.count
         XCTAssertTrue((100...160).contains(share), "weighted share \(share) of 256")
-        let two = Membership.buckets(count: 256, live: [0, 2], members: members, weights: [:])
+        let two = Membership.buckets(count: 256, live: [0, 2], members: byPosition, weights: [:])
         XCTAssertFalse(two.contains(1), "a member that is not live gets no bucket")
         XCTAssertEqual(
-            Membership.buckets(count: 256, live: [0, 1, 2], members: members, weights: [:]), even, "deterministic")
+            Membership.buckets(count: 256, live: [0, 1, 2], members: byPosition, weights: [:]), even, "deterministic")
     }
 
     func testAMemberLeavingOrJoiningMovesOnlyItsOwnBuckets() {
-        let all = Membership.buckets(count: 256, live: [0, 1, 2], members: members, weights: [:])
-        let without1 = Membership.buckets(count: 256, live: [0, 2], members: members, weights: [:])
+        let all = Membership.buckets(count: 256, live: [0, 1, 2], members: byPosition, weights: [:])
+        let without1 = Membership.buckets(count: 256, live: [0, 2], members: byPosition, weights: [:])
         for bucket in 0..<256 where all[bucket] != 1 {
             XCTAssertEqual(without1[bucket], all[bucket], "bucket \(bucket) stays where it was")
         }
         // Read the other way (member 1 joining): it takes buckets, and only those buckets change hands.
         XCTAssertEqual(all.filter { $0 == 1 }.count, zip(all, without1).filter { $0 != $1 }.count)
+    }
+
+    // MARK: - Members from the controller
+
+    func testPositionsWithGapsAndAChangedMemberList() {
+        let a = IPAddress("198.18.1.11")!
+        let c = IPAddress("198.18.1.13")!
+        let d = IPAddress("198.18.1.14")!
+        // The controller's positions: 1 and 5 (position 0 was freed by an SE that left).
+        var m = Membership(members: [1: a, 5: c], selfPosition: 1, deadAfter: interval * 3)
+        let t = ContinuousClock.now
+        XCTAssertEqual(m.position(of: c), 5)
+        XCTAssertTrue(m.heard(from: c, .init(free: 10, primaryOf: [], serves: ["vip"]), at: t))
+        XCTAssertTrue(m.evaluate(at: t))
+        XCTAssertEqual(m.live, [1, 5])
+        m.selfServes = ["vip"]
+        XCTAssertEqual(m.primary(of: "vip", selfClaims: false), 1, "the lowest position when nobody claims")
+        let table = Membership.buckets(count: 256, live: m.live, members: m.members, weights: [:])
+        XCTAssertEqual(Set(table), [1, 5])
+
+        // Position 5 goes to another SE (c left, d joined at its position): what c said no longer counts.
+        m.setMembers([1: a, 5: d])
+        XCTAssertTrue(m.evaluate(at: t))
+        XCTAssertEqual(m.live, [1], "d is not live before its own heartbeat")
+        XCTAssertFalse(m.heard(from: c, .init(free: 10, primaryOf: [], serves: ["vip"]), at: t), "c is no member")
+        XCTAssertTrue(m.heard(from: d, .init(free: 10, primaryOf: [], serves: ["vip"]), at: t))
+        XCTAssertTrue(m.evaluate(at: t))
+        XCTAssertEqual(m.live, [1, 5])
+
+        // A member removed stops being live at once, not after the dead interval.
+        m.setMembers([1: a])
+        XCTAssertTrue(m.evaluate(at: t))
+        XCTAssertEqual(m.live, [1])
+        XCTAssertEqual(
+            Membership.buckets(count: 16, live: [1, 5], members: m.members, weights: [:]),
+            Array(repeating: 1, count: 16))
+    }
+
+    func testConfigurationChecksPositions() {
+        let a = IPAddress("198.18.1.11")!
+        func configuration(_ members: [Int: IPAddress]) -> FlowSteering.Configuration {
+            FlowSteering.Configuration(interface: "eth1", selfAddress: a, members: members)
+        }
+        XCTAssertNoThrow(try configuration([0: a, 15: IPAddress("198.18.1.12")!]).validate())
+        XCTAssertThrowsError(try configuration([16: a]).validate()) { error in
+            XCTAssertTrue("\(error)".contains("position 16 out of 0-15"), "\(error)")
+        }
+        XCTAssertThrowsError(try configuration([0: a, 1: a]).validate())
+        XCTAssertThrowsError(try configuration([0: IPAddress("198.18.1.12")!]).validate())
+        XCTAssertEqual(configuration([3: a]).selfPosition, 3)
     }
 }

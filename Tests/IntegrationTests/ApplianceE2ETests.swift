@@ -261,6 +261,11 @@ final class ApplianceE2ETests: XCTestCase {
                 let steering = entry["steering"] as? [String: Any] ?? [:]
                 let vips = steering["vips"] as? [[String: Any]] ?? []
                 XCTAssertEqual(vips.first?["mode"] as? String, "native", "\(entry)")
+                // No --scaleout-members in the lab: the members and their positions come from the controller.
+                XCTAssertEqual(steering["members_from"] as? String, "controller", "\(entry)")
+                XCTAssertNotNil(steering["group_epoch"] as? Int, "\(entry)")
+                let members = steering["members"] as? [[String: Any]] ?? []
+                XCTAssertEqual(Set(members.compactMap { $0["address"] as? String }), Set(ses), "\(entry)")
                 if let primary = vips.first?["primary"] as? String { primaries.insert(primary) }
                 for member in steering["members"] as? [[String: Any]] ?? [] {
                     forwarded += member["packets_forwarded_to"] as? Int ?? 0

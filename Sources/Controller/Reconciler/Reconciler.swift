@@ -270,6 +270,8 @@ public actor Reconciler {
     static func steeringView(_ steering: SteeringStatus, vs: String) -> JSONValue {
         .object([
             "epoch": .int(Int64(steering.epoch)),
+            "members_from": steering.members_from.map { .string($0) } ?? .null,
+            "group_epoch": steering.group_epoch.map { .int(Int64($0)) } ?? .null,
             "vips": JSONValue.from(steering.vips.filter { $0.vs_uuid == vs }),
             "members": .array(
                 steering.members.map { m in
@@ -312,6 +314,19 @@ public actor Reconciler {
             "placed_virtual_services": .array(placement.virtualServices(on: se).map { .string($0) }),
         ]
         if let a = dataAddress { out["data_address"] = JSONValue.from(a) }
+        if let group = desired[se]?.scaleout, let me = group.members.first(where: { $0.se_uuid == se }) {
+            // The SEs it steers packets to and from (issue 15), at the controller's positions.
+            out["scaleout"] = .object([
+                "position": .int(Int64(me.position)), "epoch": .int(Int64(group.epoch)),
+                "members": .array(
+                    group.members.map {
+                        .object([
+                            "position": .int(Int64($0.position)), "se_name": .string($0.se_name),
+                            "data_address": .string($0.data_address),
+                        ])
+                    }),
+            ])
+        }
         if let last = liveness.lastHeard(se) { out["last_heartbeat_age"] = .double(max(0, now - last)) }
         if let r = reported[se] {
             out["applied_version"] = .int(Int64(r.status.applied_version))
@@ -352,6 +367,9 @@ public actor Reconciler {
         /// Each SE's data address (for native scale-out primaries).
         var seDataAddresses: [String: String] = [:]
         var storedSEStatus: [String: String] = [:]
+        /// Stored scale-out positions and group member lists (issue 15).
+        var positions: [String: ScaleoutPositions.Assignment] = [:]
+        var storedGroups: [String: (epoch: Int, members: [ScaleoutGroup.Member])] = [:]
         var state: (String) -> (SEState.OperState, Double) = { _ in (.up, 0) }
 
         func input(placement: Placement) -> PlacementInput {
@@ -366,6 +384,8 @@ public actor Reconciler {
 
     private func snapshot() throws -> Snapshot {
         let now = clock()
+        var positions: [String: ScaleoutPositions.Assignment] = [:]
+        var storedGroups: [String: (epoch: Int, members: [ScaleoutGroup.Member])] = [:]
         let rows = try store.readNow { db -> ([StoredObject], [String: Int]) in
             let types = [
                 ServiceEngineGroup.objectType, ServiceEngine.objectType, VirtualService.objectType, Pool.objectType,
@@ -378,9 +398,19 @@ public actor Reconciler {
             for r in try Row.fetchAll(db, sql: "SELECT vs_uuid, desired FROM vs_scale") {
                 scale[r["vs_uuid"]] = r["desired"]
             }
+            for r in try Row.fetchAll(db, sql: "SELECT se_uuid, group_uuid, position FROM scaleout_positions") {
+                positions[r["se_uuid"]] = ScaleoutPositions.Assignment(group: r["group_uuid"], position: r["position"])
+            }
+            for r in try Row.fetchAll(db, sql: "SELECT group_uuid, epoch, members FROM scaleout_groups") {
+                let text: String = r["members"]
+                let members = (try? JSONDecoder().decode([ScaleoutGroup.Member].self, from: Data(text.utf8))) ?? []
+                storedGroups[r["group_uuid"]] = (r["epoch"], members)
+            }
             return (all, scale)
         }
         var snap = Snapshot()
+        snap.positions = positions
+        snap.storedGroups = storedGroups
         var defaultGroup: String?
         for o in rows.0 {
             do {
@@ -458,6 +488,10 @@ public actor Reconciler {
             (snap.set.virtualservice ?? []).compactMap { v in v.uuid.map { ($0, v) } }, uniquingKeysWith: { a, _ in a })
         var changed: [String: SEDesiredState] = [:]
         let now = clock()
+        let positions = ScaleoutPositions.assign(
+            current: snap.positions, ses: snap.ses.filter { snap.seDataAddresses[$0.uuid] != nil })
+        let groups = ScaleoutPositions.groups(
+            positions: positions, names: snap.seNames, addresses: snap.seDataAddresses, stored: snap.storedGroups)
         for s in snap.ses {
             var list: [ResolvedVirtualService] = []
             for vs in newPlacement.virtualServices(on: s.uuid) {
@@ -479,7 +513,8 @@ public actor Reconciler {
                 }
             }
             let doc = SEDesiredState(
-                version: 0, se_uuid: s.uuid, se_name: s.name, vrfcontext: snap.globalVrf, virtual_services: list)
+                version: 0, se_uuid: s.uuid, se_name: s.name, vrfcontext: snap.globalVrf, virtual_services: list,
+                scaleout: positions[s.uuid].flatMap { groups[$0.group] })
             var old = desired[s.uuid]
             let oldVersion = old?.version
             old?.version = 0
@@ -493,6 +528,20 @@ public actor Reconciler {
                 try db.execute(
                     sql: "INSERT INTO placement (vs_uuid, se_uuids) VALUES (?, ?)",
                     arguments: [vs, JSONText.encode(ses)])
+            }
+            if positions != snap.positions {
+                try db.execute(sql: "DELETE FROM scaleout_positions")
+                for (se, a) in positions {
+                    try db.execute(
+                        sql: "INSERT INTO scaleout_positions (se_uuid, group_uuid, position) VALUES (?, ?, ?)",
+                        arguments: [se, a.group, a.position])
+                }
+            }
+            for (uuid, group) in groups where snap.storedGroups[uuid]?.epoch != group.epoch {
+                try db.execute(
+                    sql: "INSERT INTO scaleout_groups (group_uuid, epoch, members) VALUES (?, ?, ?) "
+                        + "ON CONFLICT(group_uuid) DO UPDATE SET epoch = excluded.epoch, members = excluded.members",
+                    arguments: [uuid, group.epoch, JSONText.encode(group.members)])
             }
             try db.execute(sql: "DELETE FROM decisions")
             for d in newDecisions {

@@ -67,6 +67,16 @@ public final class Store: Sendable {
                     CREATE INDEX audit_obj ON audit(obj_uuid, seq);
                     """)
         }
+        m.registerMigration("v3: scale-out positions") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE scaleout_positions (
+                        se_uuid TEXT PRIMARY KEY NOT NULL, group_uuid TEXT NOT NULL, position INTEGER NOT NULL,
+                        UNIQUE (group_uuid, position));
+                    CREATE TABLE scaleout_groups (
+                        group_uuid TEXT PRIMARY KEY NOT NULL, epoch INTEGER NOT NULL, members TEXT NOT NULL);
+                    """)
+        }
         return m
     }
 

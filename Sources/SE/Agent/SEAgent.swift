@@ -108,7 +108,8 @@ public struct SEAgent: Sendable {
                 case 200:
                     let desired = try JSONDecoder().decode(SEDesiredState.self, from: Data(response.body))
                     await engine.apply(
-                        version: desired.version, services: desired.virtual_services, vrf: desired.vrfcontext)
+                        version: desired.version, services: desired.virtual_services, vrf: desired.vrfcontext,
+                        scaleout: desired.scaleout)
                     backoff.reset()
                 case 304:
                     backoff.reset()

@@ -17,6 +17,16 @@ import StarlingModel
 ///   `gracefulShutdownTime` for routers that honour it to move traffic to other SEs, withdraw everything,
 ///   wait `withdrawGrace`, stop accepting, let connections finish (at most `drainTimeout`), remove the VIPs.
 public actor SEEngine {
+    /// Where flow steering between the SEs of a scale-out group (issue 15) comes from.
+    public enum Steering: Sendable {
+        /// `--scaleout-members`: a fixed member list, started by the caller; the controller's list is ignored.
+        case fixed(FlowSteering)
+        /// The controller's scale-out group (`SEDesiredState.scaleout`): steering starts when the group has
+        /// two members or more, follows its member list, and stops when the SE has no position. `make`
+        /// builds (does not start) steering for a member list.
+        case fromController(make: @Sendable ([Int: IPAddress]) throws -> FlowSteering)
+    }
+
     /// How the engine runs.
     public struct Options: Sendable {
         /// Interface that carries the VIPs (`--vip-interface`, default `lo`); nil: never plumb.
@@ -54,7 +64,11 @@ public actor SEEngine {
     private let dataPlane: DataPlane
     private let plumbing: VIPPlumbing?
     private let speaker: SpeakerHolder
-    private let steering: FlowSteering?
+    private let steeringSource: Steering?
+    private var steering: FlowSteering?
+    /// The controller's epoch of the member list in use.
+    private var steeringEpoch: Int?
+    private var steeringError: String?
     private let logger: Logger
 
     private var plans: [ServicePlan] = []
@@ -75,13 +89,14 @@ public actor SEEngine {
     /// The sessions, listeners and VIPs belong to a successor process now: touch none of them.
     private var handedOff = false
 
-    /// `steering`: flow steering between the SEs of a scale-out group (started by the caller), or nil.
+    /// `steering`: flow steering between the SEs of a scale-out group, or nil for none.
     public init(
         options: Options, dataPlane: DataPlane, eventLoop: any EventLoop, logger: Logger,
-        steering: FlowSteering? = nil
+        steering: Steering? = nil
     ) {
         self.options = options
-        self.steering = steering
+        self.steeringSource = steering
+        if case .fixed(let s) = steering { self.steering = s }
         self.dataPlane = dataPlane
         self.plumbing = options.vipInterface.map { VIPPlumbing(interfaceName: $0, logger: logger) }
         self.speaker = SpeakerHolder(eventLoop: eventLoop, logger: logger, successor: options.successor)
@@ -91,8 +106,11 @@ public actor SEEngine {
     /// The desired-state version applied last (0 before the first).
     public var version: Int { appliedVersion }
 
-    /// Applies a full desired state: the virtual services placed on this SE and the `global` vrfcontext.
-    public func apply(version: Int, services: [ResolvedVirtualService], vrf: VrfContext?) async {
+    /// Applies a full desired state: the virtual services placed on this SE, the `global` vrfcontext and
+    /// the scale-out group.
+    public func apply(
+        version: Int, services: [ResolvedVirtualService], vrf: VrfContext?, scaleout: ScaleoutGroup? = nil
+    ) async {
         guard !draining && !gracefulShutdown && !handedOff else { return }
         bgpProfile = vrf?.bgp_profile
         let next = services.map(ServicePlan.init)
@@ -117,6 +135,7 @@ public actor SEEngine {
         let problems = await dataPlane.apply(DataPlaneConfig(services: next.compactMap(\.dataPlane)))
         dataPlaneProblems = Dictionary(
             problems.map { ($0.serviceID, "\($0.field): \($0.reason)") }, uniquingKeysWith: { a, b in "\(a); \(b)" })
+        await follow(scaleout)
         await steering?.apply(Self.steered(next))
         appliedVersion = version
         logger.info(
@@ -204,6 +223,9 @@ public actor SEEngine {
     /// `drainTimeout`), then removes the VIPs and closes the BGP sessions.
     public func drain() async {
         guard !draining && !gracefulShutdown && !handedOff else { return }
+        // The other SEs of the scale-out group stop giving this one new flows, and keep forwarding it the
+        // packets of the connections it holds.
+        await steering?.leave()
         gracefulShutdown = true
         if options.gracefulShutdownTime > .zero {
             logger.notice("draining: advertising every VIP with GRACEFUL_SHUTDOWN (RFC 8326)")
@@ -247,6 +269,9 @@ public actor SEEngine {
         let bfd = await speaker.handOff()
         await dataPlane.drain(serviceIDs: nil, timeout: options.drainTimeout, listenersClosed: { await released(bfd) })
         logger.notice("handed off: connections finished")
+        // The successor's program has replaced this one's on the interface: leave it there.
+        await steering?.handOff()
+        steering = nil
     }
 
     /// Servers up per service, for a successor process.
@@ -256,6 +281,8 @@ public actor SEEngine {
     public func shutdown() async {
         await speaker.shutdown()
         await dataPlane.shutdown()
+        await steering?.stop()
+        steering = nil
     }
 
     /// What the heartbeat carries and `GET /status` shows.
@@ -293,6 +320,77 @@ public actor SEEngine {
         return SEStatus(
             se_uuid: seUUID, applied_version: appliedVersion, draining: draining || gracefulShutdown,
             virtual_services: services,
-            bgp_peers: peers, connections: connections, steering: await steering?.status())
+            bgp_peers: peers, connections: connections, steering: await steeringStatus())
+    }
+
+    // MARK: flow steering
+
+    /// Follows the controller's scale-out group (level-triggered; a fixed list ignores it).
+    private func follow(_ group: ScaleoutGroup?) async {
+        guard case .fromController(let make) = steeringSource else { return }
+        var members: [Int: IPAddress] = [:]
+        for m in group?.members ?? [] {
+            if let address = IPAddress(m.data_address) { members[m.position] = address }
+        }
+        guard let group, let selfAddress = options.dataAddress, members.values.contains(selfAddress) else {
+            if let steering {
+                logger.notice("flow steering off: this SE has no scale-out position")
+                await steering.stop()
+                self.steering = nil
+            }
+            steeringEpoch = nil
+            steeringError = nil
+            return
+        }
+        if let steering {
+            do {
+                try await steering.setMembers(members)
+                steeringEpoch = group.epoch
+                steeringError = nil
+                return
+            } catch {
+                // This SE's position moved (it left the group and came back): start anew.
+                logger.notice("flow steering restarts: \(error)")
+                await steering.stop()
+                self.steering = nil
+            }
+        }
+        // One member steers nothing (and a lone native VIP is answered from lo): wait for a second.
+        guard members.count >= 2 else {
+            steeringEpoch = group.epoch
+            return
+        }
+        var made: FlowSteering?
+        do {
+            let s = try make(members)
+            made = s
+            try await s.start()
+            steering = s
+            steeringEpoch = group.epoch
+            steeringError = nil
+        } catch {
+            await made?.stop()
+            if steeringError != "\(error)" { logger.error("flow steering not started: \(error)") }
+            steeringError = "\(error)"
+        }
+    }
+
+    private func steeringStatus() async -> SteeringStatus? {
+        guard let steeringSource else { return nil }
+        var status: SteeringStatus
+        if let steering {
+            status = await steering.status()
+        } else if let steeringError {
+            status = SteeringStatus(interface: "", epoch: 0, members: [], vips: [], counters: [:], error: steeringError)
+        } else {
+            return nil
+        }
+        if case .fixed = steeringSource {
+            status.members_from = "--scaleout-members"
+        } else {
+            status.members_from = "controller"
+            status.group_epoch = steeringEpoch
+        }
+        return status
     }
 }

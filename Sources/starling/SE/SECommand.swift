@@ -94,7 +94,8 @@ struct SECommand: AsyncParsableCommand {
         name: .long,
         help: """
             Flow steering between the SEs of a scale-out group on one segment: every SE's data address, this \
-            one's included, comma-separated, in order of preference for native primaries.
+            one's included, comma-separated, in order of preference for native primaries; 'off' for none. \
+            Default: with --controller, the members the controller gives this SE's group; else none.
             """)
     var scaleoutMembers: String?
 
@@ -164,7 +165,7 @@ struct SECommand: AsyncParsableCommand {
         if !(0...3600).contains(drainTimeout) {
             throw ValidationError("--drain-timeout: must be between 0 and 3600 seconds")
         }
-        if let scaleoutMembers {
+        if let scaleoutMembers, scaleoutMembers != "off" {
             let members = scaleoutMembers.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
             guard let dataAddress else { throw ValidationError("--scaleout-members needs --data-address") }
             for member in members where IPAddress(member) == nil {
@@ -247,7 +248,7 @@ struct SECommand: AsyncParsableCommand {
                 gracefulShutdownTime: .milliseconds(Int64(gracefulShutdownTime * 1000)),
                 gracefulRestartTime: gracefulRestartTime),
             mgmt: mgmtListen == "off" ? nil : HostPort(mgmtListen),
-            steering: try steeringConfiguration(),
+            steering: try steeringSetup(),
             handoffPath: handoffPath, identity: identity,
             metrics: registry, hangups: hangups, reloads: reloads, logger: logger)
         let group = ServiceGroup(
@@ -265,27 +266,26 @@ struct SECommand: AsyncParsableCommand {
 }
 
 extension SECommand {
-    /// Flow steering's settings from `--scaleout-members` and friends; nil when steering is off.
-    func steeringConfiguration() throws -> FlowSteering.Configuration? {
-        guard let scaleoutMembers, let dataAddress, let selfAddress = IPAddress(dataAddress) else { return nil }
-        let members = scaleoutMembers.split(separator: ",").compactMap {
-            IPAddress($0.trimmingCharacters(in: .whitespaces))
-        }
-        var interface = dataInterface
-        if interface == nil {
-            let socket = try NetlinkSocket()
-            let holder = try socket.addresses().first { IPAddress($0.address) == selfAddress }
-            guard let holder, let link = try socket.link(index: holder.interfaceIndex) else {
+    /// Flow steering's settings: a fixed list from `--scaleout-members`, else (managed SEs with a data
+    /// address) the controller's; nil when steering is off.
+    func steeringSetup() throws -> SEDaemon.SteeringSetup? {
+        guard scaleoutMembers != "off", let dataAddress, let selfAddress = IPAddress(dataAddress) else { return nil }
+        var configuration = FlowSteering.Configuration(
+            interface: dataInterface ?? "", selfAddress: selfAddress, members: [:], heartbeatPort: heartbeatPort,
+            interval: .milliseconds(heartbeatInterval), flowTableSize: flowTableSize,
+            returnViaPrimary: nativeReturn == "via-primary")
+        guard let scaleoutMembers else { return controller == nil ? nil : .fromController(configuration) }
+        configuration.members = FlowSteering.Configuration.positions(
+            scaleoutMembers.split(separator: ",").compactMap { IPAddress($0.trimmingCharacters(in: .whitespaces)) })
+        if dataInterface == nil {
+            guard let name = try SEDaemon.interface(holding: selfAddress) else {
                 FileHandle.standardError.write(
                     Data("starling se: no interface holds --data-address \(dataAddress): give --data-interface\n".utf8))
                 throw ExitCode(2)
             }
-            interface = link.name
+            configuration.interface = name
         }
-        return FlowSteering.Configuration(
-            interface: interface ?? "", selfAddress: selfAddress, members: members, heartbeatPort: heartbeatPort,
-            interval: .milliseconds(heartbeatInterval), flowTableSize: flowTableSize,
-            returnViaPrimary: nativeReturn == "via-primary")
+        return .fixed(configuration)
     }
 
     /// The handoff socket in use: `--handoff-socket`, or one per SE on the host; nil when 'off'.
@@ -361,7 +361,14 @@ struct SEDaemon: Service {
     let threads: Int
     let options: SEEngine.Options
     let mgmt: HostPort?
-    let steering: FlowSteering.Configuration?
+    /// Flow steering's settings: a fixed member list, or the controller's (the interface found when it
+    /// starts, when `--data-interface` is not given).
+    enum SteeringSetup {
+        case fixed(FlowSteering.Configuration)
+        case fromController(FlowSteering.Configuration)
+    }
+
+    let steering: SteeringSetup?
     let handoffPath: String?
     /// Who this SE is (mode, controller and name, or the file): a successor must be the same SE.
     let identity: String
@@ -398,20 +405,41 @@ struct SEDaemon: Service {
         let sources = options.dataAddress.map { ["\($0)"] } ?? []
         let dataPlane = DataPlane(group: group, sourceAddresses: sources, logger: logger)
         if let health = inherited?.health { dataPlane.inheritHealth(health.mapValues(Set.init)) }
-        var steering: FlowSteering?
-        if let configuration = self.steering {
-            let capacity = 10_000 * threads
+        let capacity = 10_000 * threads
+        let freeCapacity: @Sendable () -> Int = {
+            capacity - dataPlane.status().reduce(0) { $0 + $1.activeConnections }
+        }
+        var steering: SEEngine.Steering?
+        switch self.steering {
+        case .fixed(let configuration):
+            var made: FlowSteering?
             do {
                 let s = try FlowSteering(
-                    configuration: configuration, group: group, logger: logger,
-                    freeCapacity: { capacity - dataPlane.status().reduce(0) { $0 + $1.activeConnections } })
-                steering = s
+                    configuration: configuration, group: group, logger: logger, freeCapacity: freeCapacity)
+                made = s
                 try await s.start()
+                steering = .fixed(s)
             } catch {
-                await steering?.stop()
+                await made?.stop()
                 try? await group.shutdownGracefully()
                 throw SEConfigError(message: "flow steering: \(error)")
             }
+        case .fromController(let base):
+            let logger = logger
+            steering = .fromController { members in
+                var configuration = base
+                configuration.members = members
+                if configuration.interface.isEmpty {
+                    guard let name = try Self.interface(holding: base.selfAddress) else {
+                        throw SteeringError("no interface holds the data address \(base.selfAddress)")
+                    }
+                    configuration.interface = name
+                }
+                return try FlowSteering(
+                    configuration: configuration, group: group, logger: logger, freeCapacity: freeCapacity)
+            }
+        case nil:
+            steering = nil
         }
         let engine = SEEngine(
             options: options, dataPlane: dataPlane, eventLoop: group.next(), logger: logger, steering: steering)
@@ -565,9 +593,6 @@ struct SEDaemon: Service {
             case .signal:
                 // Withdraw, then drain, while the agent keeps heart-beating "draining".
                 logger.notice("shutting down: withdrawing VIPs, then draining")
-                // The other SEs of the scale-out group stop giving this one new flows, and keep forwarding
-                // it the packets of the connections it holds.
-                await steering?.leave()
                 await engine.drain()
                 // No successor comes: the socket file goes (after a handoff it is the successor's).
                 if let handoffPath, channels.withLockedValue({ $0.handoff }) != nil { unlink(handoffPath) }
@@ -585,15 +610,12 @@ struct SEDaemon: Service {
                     }
                 })
                 await link.close()
-                // The successor's program has replaced this one's on the interface: leave it there.
-                await steering?.handOff()
             }
             tasks.cancelAll()
             continuation.finish()
             stop.finish()
         }
         await engine.shutdown()
-        await steering?.stop()
         let (mgmtChannel, handoffChannel) = channels.withLockedValue { ($0.mgmt, $0.handoff) }
         try? await handoffChannel?.close()
         try? await mgmtChannel?.close()
@@ -666,5 +688,16 @@ enum ObjectSetFile {
         } catch let error as ModelError {
             throw SEConfigError(message: "\(error)")
         }
+    }
+}
+
+extension SEDaemon {
+    /// The name of the interface that holds `address` (flow steering's data interface when not given).
+    static func interface(holding address: IPAddress) throws -> String? {
+        let socket = try NetlinkSocket()
+        guard let holder = try socket.addresses().first(where: { IPAddress($0.address) == address }) else {
+            return nil
+        }
+        return try socket.link(index: holder.interfaceIndex)?.name
     }
 }
