@@ -116,6 +116,11 @@ public actor FlowSteering {
     private var interfaceMAC: [UInt8] = []
     private var lastError: String?
     private var heldRefreshedAt = ContinuousClock.now
+    /// When each held VIP was last announced (gratuitous ARP / unsolicited NA).
+    private var announcedAt: [IPAddress: ContinuousClock.Instant] = [:]
+    /// Held VIPs to announce again once `reannounceAfter` has passed since the last announcement.
+    private var reannounce: Set<IPAddress> = []
+    static let reannounceAfter = Duration.seconds(1)
     /// Flows pinned per member, from a walk over the flow table; once it holds 10,000 flows or more, at most
     /// every ``flowCountRefresh`` (a full table is 131k entries: too many system calls for every status
     /// request).
@@ -260,6 +265,7 @@ public actor FlowSteering {
         slots = nextSlots
         bucketTables = bucketTables.filter { slots[$0.key] != nil }
         holding = holding.filter { slots[$0] != nil }
+        announcedAt = announcedAt.filter { holding.contains($0.key) }
         reconcile(force: true)
     }
 
@@ -335,9 +341,23 @@ public actor FlowSteering {
                 logger.notice("native VIP taken over: this SE is its primary", metadata: ["se.vip": "\(vip)"])
                 announce(vip)
             }
-            for vip in lost {
-                logger.notice("native VIP given up: another SE is its primary", metadata: ["se.vip": "\(vip)"])
+            // Announced again when the members change, and after another member claimed a VIP held here (two
+            // SEs took it at once, or one was late to hear of the other): the router keeps whichever MAC it
+            // heard last, which must be the primary's. At most every `reannounceAfter`; a claim seen meanwhile
+            // waits for its turn.
+            let now = ContinuousClock.now
+            for vip in holding.subtracting(gained) {
+                let contested = membership.live.contains { position in
+                    position != membership.selfPosition
+                        && membership.heartbeat(of: position)?.primaryOf.contains(vip.description) == true
+                }
+                if force || contested { reannounce.insert(vip) }
+                if reannounce.contains(vip), now - (announcedAt[vip] ?? startedAt) >= Self.reannounceAfter {
+                    logger.info("native VIP announced again", metadata: ["se.vip": "\(vip)"])
+                    announce(vip)
+                }
             }
+            reannounce.formIntersection(holding)
             // Bucket tables for the VIPs held, weighted by free capacity (coarse steps, so that small changes
             // in load do not move buckets).
             var weights: [Int: Int] = [membership.selfPosition: Self.weight(freeCapacity())]
@@ -435,6 +455,8 @@ public actor FlowSteering {
     /// times 100 ms apart, so that the router and the switches move it to this SE's MAC at once.
     private func announce(_ vip: IPAddress) {
         guard interfaceMAC.count == 6 else { return }
+        announcedAt[vip] = .now
+        reannounce.remove(vip)
         let index = interfaceIndex
         let mac = interfaceMAC
         let logger = logger

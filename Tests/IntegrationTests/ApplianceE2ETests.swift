@@ -238,15 +238,19 @@ final class ApplianceE2ETests: XCTestCase {
             }
             let route = try Command.check(["ip", "netns", "exec", lab.namespace("router"), "ip", "route", "get", vip])
             XCTAssertFalse(route.contains(" via "), "a connected route, no gateway: \(route)")
-            var carried: [String: Int] = [:]
-            for _ in 0..<90 {
-                let (status, body) = try lab.curlFromClient("http://\(vip)/", timeout: 3)
-                XCTAssertEqual(status, 200, body)
-                let client = body.split(separator: " ").first { $0.hasPrefix("client=") }
-                carried[
-                    String(client?.dropFirst(7) ?? "").trimmingCharacters(in: .whitespacesAndNewlines), default: 0] +=
-                    1
+            /// New connections each carried by which SE (the pool server sees the SE's address).
+            func carriers(_ count: Int) throws -> [String: Int] {
+                var carried: [String: Int] = [:]
+                for _ in 0..<count {
+                    let (status, body) = try lab.curlFromClient("http://\(vip)/", timeout: 3)
+                    XCTAssertEqual(status, 200, body)
+                    let client = body.split(separator: " ").first { $0.hasPrefix("client=") }
+                    let address = String(client?.dropFirst(7) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+                    carried[address, default: 0] += 1
+                }
+                return carried
             }
+            let carried = try carriers(90)
             print(
                 "IntegrationTests: native through the controller, requests per SE \(carried.sorted { $0.key < $1.key })"
             )
@@ -275,6 +279,59 @@ final class ApplianceE2ETests: XCTestCase {
             XCTAssertTrue(ses.contains(primaries.first ?? ""))
             XCTAssertGreaterThan(forwarded, 0, "the primary forwarded new flows to the secondaries")
             XCTAssertTrue(lab.instructions().contains("show vs demo-native"))
+
+            // se3 moves to another SE group: the controller takes it out of the scale-out group, se1 and se2
+            // follow the new member list, demo-native leaves se3. Then it comes back and takes its share again.
+            let api = try await lab.session()
+            func steeringMembers(_ se: String) async -> Int? {
+                let runtime = try? await api.runtime("serviceengine", named: se)
+                let steering = runtime?["steering"] as? [String: Any]
+                guard steering?["members_from"] as? String == "controller" else { return nil }
+                return (steering?["members"] as? [[String: Any]])?.count
+            }
+            func waitFor(_ what: String, _ condition: () async -> Bool) async throws {
+                let deadline = ContinuousClock.now + .seconds(60)
+                while await !condition() {
+                    guard ContinuousClock.now < deadline else { throw LabError(.timeout, "timed out: \(what)") }
+                    try await Task.sleep(for: .milliseconds(200))
+                }
+            }
+            try await api.create("serviceenginegroup", ["name": "elsewhere"])
+            try await api.replace(
+                "serviceengine", named: "se3", ["se_group_ref": "/api/serviceenginegroup/?name=elsewhere"])
+            try await waitFor("se1 and se2 steer between the two of them") {
+                let first = await steeringMembers("se1")
+                let second = await steeringMembers("se2")
+                return first == 2 && second == 2
+            }
+            try await waitFor("demo-native leaves se3") {
+                let placement = (try? await api.runtime("virtualservice", named: "demo-native"))?["placement"]
+                return (placement as? [[String: Any]])?.count == 2
+            }
+            let two = try carriers(40)
+            XCTAssertEqual(Set(two.keys), Set(ses.prefix(2)), "se1 and se2 carry the new connections: \(two)")
+            if Set(two.keys) != Set(ses.prefix(2)) { print("\(lab.status())\n\(lab.report(lines: 60))") }
+
+            try await api.replace(
+                "serviceengine", named: "se3", ["se_group_ref": "/api/serviceenginegroup/?name=Default-Group"])
+            try await waitFor("the three steer between them again") {
+                let first = await steeringMembers("se1")
+                let second = await steeringMembers("se3")
+                return first == 3 && second == 3
+            }
+            try await waitFor("demo-native on the three again") {
+                let placement = (try? await api.runtime("virtualservice", named: "demo-native"))?["placement"]
+                return (placement as? [[String: Any]])?.count == 3
+            }
+            // A moment for se3's first heartbeats (it serves the VIP once they say so).
+            var back: [String: Int] = [:]
+            try await waitFor("se3 carries new connections again") {
+                back = (try? carriers(15)) ?? [:]
+                return back[ses[2]] != nil
+            }
+            print(
+                "IntegrationTests: native after se3 left and came back, requests per SE \(back.sorted { $0.key < $1.key })"
+            )
         } catch {
             print("IntegrationTests: native e2e failed: \(error)\n\(lab.status())\n\(lab.report(lines: 40))")
             throw error
