@@ -171,6 +171,41 @@ final class ScaleoutSteeringTests: XCTestCase {
         }
     }
 
+    /// The SEs know each other by IPv6 addresses (data addresses, heartbeats, forwarding targets): the IPv6
+    /// VIP's packets go to a secondary by `bpf_redirect_neigh` over IPv6, the IPv4 VIP's by MAC rewrite; each SE
+    /// reaches the server from its own IPv6 address.
+    func testNativeScaleoutBetweenIPv6Members() throws {
+        try withLab("native6", requires: ["curl", "python3"]) { lab in
+            let binary = try starlingBinary()
+            let segment = try Topology.segment(lab: lab, speakers: 4)
+            let seNS = Array(segment.speakers[0..<3])
+            let seAddresses = segment.speakerEnds[0..<3].map(\.ipv6)
+            let server = try startPoolServer(lab, in: segment.speakers[3])
+            let config = lab.path("se.json")
+            try Self.nativeConfig(
+                vip: "198.18.1.100", vip6: "2001:db8:ffff:1::100", server: segment.speakerEnds[3].ipv6
+            )
+            .write(toFile: config, atomically: true, encoding: .utf8)
+            for index in seNS.indices {
+                _ = try Self.startSE(
+                    lab, binary: binary, config: config, index: index, in: seNS[index], members: seAddresses, extra: [])
+            }
+            try Self.waitForOnePrimary(seNS)
+            let fresh6 = try Self.freshConnections(90, vip: "2001:db8:ffff:1::100", from: segment.router)
+            let fresh = try Self.freshConnections(90, vip: "198.18.1.100", from: segment.router)
+            print(
+                "IntegrationTests: native between IPv6 members, new connections by SE: IPv6 VIP \(fresh6.perSE), IPv4 VIP \(fresh.perSE)"
+            )
+            XCTAssertEqual(fresh6.failed + fresh.failed, 0)
+            XCTAssertEqual(Set(fresh6.perSE.keys), Set(seAddresses), "all three SEs serve the IPv6 VIP")
+            XCTAssertEqual(Set(fresh.perSE.keys), Set(seAddresses), "all three SEs serve the IPv4 VIP")
+            let primary = try seNS.map(Self.steering).first { $0.vips.first?.primaryHere == true }
+            XCTAssertEqual(Set(primary?.members.map(\.address) ?? []), Set(seAddresses))
+            XCTAssertGreaterThan(primary?.counters["forwarded_new_flow"] ?? 0, 0)
+            _ = server.stop()
+        }
+    }
+
     func testConnectionsSurviveScaleOutScaleInAndSIGTERMUnderECMP() throws {
         try withLab("ecmp-steer", requires: BIRD.requiredPrograms + ["curl", "python3"]) { lab in
             let binary = try starlingBinary()
@@ -400,7 +435,8 @@ final class ScaleoutSteeringTests: XCTestCase {
     static func nativeConfig(vip: String, vip6: String, server: String) -> String {
         """
         {
-          "pool": [{"name": "p", "servers": [{"ip": {"addr": "\(server)", "type": "V4"}, "port": 8080}]}],
+          "pool": [{"name": "p", "servers": [{"ip": {"addr": "\(server)", "type": "\(server.contains(":") ? "V6" : "V4")"},
+            "port": 8080}]}],
           "vsvip": [{"name": "v", "vip": [{"vip_id": "0", "ip_address": {"addr": "\(vip)", "type": "V4"},
             "ip6_address": {"addr": "\(vip6)", "type": "V6"}}]}],
           "virtualservice": [{"name": "web", "vsvip_ref": "/api/vsvip/?name=v", "services": [{"port": 80}],
