@@ -53,6 +53,8 @@ public final class Controller: Sendable {
     public let configuration: ControllerConfiguration
     public let store: Store
     public let reconciler: Reconciler
+    /// Time series from the SEs' heartbeats (issue 11).
+    public let analytics: Analytics
     let objects: ObjectService
     let auth: AuthService
     let agent: AgentService
@@ -94,6 +96,7 @@ public final class Controller: Sendable {
                 return Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
             }
         }
+        analytics = Analytics(store: store, logger: logger)
         reconciler = Reconciler(
             store: store, downAfter: configuration.seDownAfter * configuration.heartbeatInterval, clock: clock,
             logger: logger)

@@ -749,6 +749,7 @@ public final class DemoLab {
           birdc -s \(path("router.bird.ctl")) show bfd sessions      # BFD with each SE, 100 ms × 3
           kill -STOP <an SE's pid>; ip netns exec \(namespace("router")) ip route show \(Address.vip)   # its next hop leaves in ~300 ms (kill -CONT to resume)
           ip netns exec \(namespace("ctrl")) \(state.binary) ctl --controller \(controllerURL) --password '\(state.adminPassword)' show vs demo-vs
+          ip netns exec \(namespace("ctrl")) \(state.binary) ctl --controller \(controllerURL) --password '\(state.adminPassword)' analytics vs demo-vs   # requests, errors, latency, bandwidth per 5 s
           \(nativeInstructions)\(state.binary) lab status
           \(state.binary) lab down
         Logs: \(directory)/*.log

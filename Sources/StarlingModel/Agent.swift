@@ -196,11 +196,15 @@ public struct VSStatus: Codable, Sendable, Hashable {
     public var servers: [ServerStatus]
     public var active_connections: Int
     public var requests: Int
+    /// The service's counters on this SE since it started serving it (they only grow; an SE restart starts
+    /// them again): the controller's analytics take the differences between heartbeats.
+    public var counters: VSCounters?
 
     public init(
         uuid: String, name: String, oper_state: String, reason: String, advertised: Bool, advertise_reason: String,
-        servers: [ServerStatus] = [], active_connections: Int = 0, requests: Int = 0
+        servers: [ServerStatus] = [], active_connections: Int = 0, requests: Int = 0, counters: VSCounters? = nil
     ) {
+        self.counters = counters
         self.uuid = uuid
         self.name = name
         self.oper_state = oper_state
@@ -210,6 +214,35 @@ public struct VSStatus: Codable, Sendable, Hashable {
         self.servers = servers
         self.active_connections = active_connections
         self.requests = requests
+    }
+}
+
+/// A virtual service's cumulative counters on one SE (``VSStatus/counters``).
+public struct VSCounters: Codable, Sendable, Hashable {
+    /// Client connections accepted.
+    public var connections: Int
+    /// HTTP requests received.
+    public var requests: Int
+    /// Bytes from clients, bytes to clients.
+    public var bytes_in: Int
+    public var bytes_out: Int
+    /// Responses to clients by class: 1xx, 2xx, 3xx, 4xx, 5xx.
+    public var responses: [Int]
+    /// Responses a server answered to the end, and their summed latency (request start to response end).
+    public var timed_responses: Int
+    public var latency_us: Int
+
+    public init(
+        connections: Int = 0, requests: Int = 0, bytes_in: Int = 0, bytes_out: Int = 0,
+        responses: [Int] = [0, 0, 0, 0, 0], timed_responses: Int = 0, latency_us: Int = 0
+    ) {
+        self.connections = connections
+        self.requests = requests
+        self.bytes_in = bytes_in
+        self.bytes_out = bytes_out
+        self.responses = responses
+        self.timed_responses = timed_responses
+        self.latency_us = latency_us
     }
 }
 

@@ -52,10 +52,13 @@ extension XCTestCase {
     }
 
     /// A controller on `dir` with a manual clock, cheap password hashing and a 1 s heartbeat (down after 3 s).
-    func makeController(_ dir: String, clock: ManualClock = ManualClock()) async throws -> Controller {
+    func makeController(
+        _ dir: String, clock: ManualClock = ManualClock(), wallClock: ManualClock? = nil
+    ) async throws -> Controller {
         var config = ControllerConfiguration(dataDirectory: dir, adminPassword: "password1")
         config.passwordIterations = 1000
         config.clock = { clock.now }
+        if let wallClock { config.wallClock = { wallClock.now } }
         var logger = Logger(label: "test.controller")
         logger.logLevel = .warning
         return try await Controller(configuration: config, logger: logger)

@@ -55,6 +55,25 @@ final class ApplianceE2ETests: XCTestCase {
             XCTAssertEqual(version, "2", "HTTP/2 through the SEs")
         }
 
+        // The controller's analytics saw those requests, from the SEs' heartbeats: the 5-second samples of
+        // demo-vs add up to at least the 180 requests sent (HTTP/2 ones included); a sample is stored once it
+        // has ended, after the next heartbeat.
+        let api = try await lab.session()
+        let vsUUID = try await api.uuid("virtualservice", named: "demo-vs")
+        var counted = 0.0
+        let analyticsDeadline = Date().addingTimeInterval(15)
+        while counted < 180, Date() < analyticsDeadline {
+            let answer = try await api.call(
+                "GET", "/api/analytics/metrics/virtualservice/\(vsUUID)?metric_id=l7_client.avg_total_requests&limit=60"
+            )
+            let series = (answer as? [String: Any])?["series"] as? [[String: Any]]
+            let data = series?.first?["data"] as? [[String: Any]] ?? []
+            counted = data.compactMap { $0["value"] as? Double }.reduce(0) { $0 + $1 * 5 }
+            if counted < 180 { try await Task.sleep(for: .milliseconds(500)) }
+        }
+        print("IntegrationTests: requests of demo-vs in the controller's analytics: \(Int(counted))")
+        XCTAssertGreaterThanOrEqual(counted, 180, "the analytics count every request sent")
+
         // Time from POST /api/virtualservice to the VIP in the router's table (SEs already registered).
         let secondVIP = "192.0.2.11"
         let posted = Date()
@@ -296,33 +315,29 @@ final class ApplianceE2ETests: XCTestCase {
                     try await Task.sleep(for: .milliseconds(200))
                 }
             }
+            /// Moves se3 to `group`; waits until `steering` SEs steer between `members` and demo-native runs on
+            /// `placed` SEs.
+            func moveSE3(to group: String, steering: [String], members: Int, placed: Int) async throws {
+                try await api.replace(
+                    "serviceengine", named: "se3", ["se_group_ref": "/api/serviceenginegroup/?name=\(group)"])
+                try await waitFor("\(steering) steer between \(members) members") {
+                    for se in steering {
+                        if await steeringMembers(se) != members { return false }
+                    }
+                    return true
+                }
+                try await waitFor("demo-native on \(placed) SEs") {
+                    let placement = (try? await api.runtime("virtualservice", named: "demo-native"))?["placement"]
+                    return (placement as? [[String: Any]])?.count == placed
+                }
+            }
             try await api.create("serviceenginegroup", ["name": "elsewhere"])
-            try await api.replace(
-                "serviceengine", named: "se3", ["se_group_ref": "/api/serviceenginegroup/?name=elsewhere"])
-            try await waitFor("se1 and se2 steer between the two of them") {
-                let first = await steeringMembers("se1")
-                let second = await steeringMembers("se2")
-                return first == 2 && second == 2
-            }
-            try await waitFor("demo-native leaves se3") {
-                let placement = (try? await api.runtime("virtualservice", named: "demo-native"))?["placement"]
-                return (placement as? [[String: Any]])?.count == 2
-            }
+            try await moveSE3(to: "elsewhere", steering: ["se1", "se2"], members: 2, placed: 2)
             let two = try carriers(40)
             XCTAssertEqual(Set(two.keys), Set(ses.prefix(2)), "se1 and se2 carry the new connections: \(two)")
             if Set(two.keys) != Set(ses.prefix(2)) { print("\(lab.status())\n\(lab.report(lines: 60))") }
 
-            try await api.replace(
-                "serviceengine", named: "se3", ["se_group_ref": "/api/serviceenginegroup/?name=Default-Group"])
-            try await waitFor("the three steer between them again") {
-                let first = await steeringMembers("se1")
-                let second = await steeringMembers("se3")
-                return first == 3 && second == 3
-            }
-            try await waitFor("demo-native on the three again") {
-                let placement = (try? await api.runtime("virtualservice", named: "demo-native"))?["placement"]
-                return (placement as? [[String: Any]])?.count == 3
-            }
+            try await moveSE3(to: "Default-Group", steering: ["se1", "se2", "se3"], members: 3, placed: 3)
             // A moment for se3's first heartbeats (it serves the VIP once they say so).
             var back: [String: Int] = [:]
             try await waitFor("se3 carries new connections again") {

@@ -45,6 +45,11 @@ final class DataPlaneMetricsTests: XCTestCase {
         XCTAssertGreaterThan(metrics.value("starling_se_bytes_out_total", vs), 0)
         XCTAssertEqual(metrics.value("starling_se_server_up", "pool=pool-a,server=127.0.0.1:\(s1.port)"), 1)
         XCTAssertEqual(metrics.value("starling_se_server_up", "pool=pool-a,server=127.0.0.1:9"), 0)
+        // The totals the heartbeat carries to the controller's analytics: the three answered responses were
+        // timed (their summed latency is what the analytics' mean latency comes from).
+        let totals = try XCTUnwrap(dp.status().first?.totals)
+        XCTAssertEqual(totals.timedResponses, 3)
+        XCTAssertGreaterThan(totals.latencyMicros, 0)
 
         await dp.shutdown()
         s1.stop()

@@ -99,6 +99,25 @@ final class CtlTests: XCTestCase {
             "NAME   UUID\nadmin  tenant-1")
     }
 
+    func testAnalyticsTableHasARowPerSampleAndAColumnPerMetric() throws {
+        let answer = try json(
+            """
+            {"series": [
+              {"header": {"name": "l7_client.avg_total_requests", "units": "PER_SECOND"},
+               "data": [{"timestamp": "2026-12-06T10:00:05+00:00", "value": 100.0},
+                        {"timestamp": "2026-12-06T10:00:10+00:00", "value": 50.5}]},
+              {"header": {"name": "l7_client.avg_client_txn_latency", "units": "MILLISECONDS"},
+               "data": [{"timestamp": "2026-12-06T10:00:10+00:00", "value": 4.25}]}]}
+            """)
+        XCTAssertEqual(
+            CtlAnalytics.table(answer).render(),
+            """
+            time                       l7_client.avg_total_requests (per second)  l7_client.avg_client_txn_latency (milliseconds)
+            2026-12-06T10:00:05+00:00  100                                        -
+            2026-12-06T10:00:10+00:00  50.50                                      4.25
+            """)
+    }
+
     func testVirtualServiceRuntimeShowsPlacementAndAdvertisement() throws {
         let runtime = try json(
             """
@@ -235,6 +254,9 @@ final class CtlTests: XCTestCase {
                 "-f \(home)/missing.yaml: cannot read the file"
             ),
             (["--controller", "http://127.0.0.1:1", "login"], "no password"),
+            (["analytics", "pool", "p"], "TYPE 'pool' has no metrics"),
+            (["analytics", "vs", "web", "--step", "60"], "--step: 5, 300 or 3600 seconds"),
+            (["analytics", "vs", "web", "--metric", "l7_client.nope"], "--metric: unknown metric l7_client.nope"),
         ]
         for (args, message) in cases {
             let result = await runCtl(args, home: home)

@@ -35,6 +35,7 @@ public struct ControllerRequestContext: RequestContext, RemoteAddressRequestCont
 /// POST /api/virtualservice/<uuid>/scaleout|scalein   write on virtualservice
 /// GET  /api/serviceengine/<uuid>/runtime        read on serviceengine
 /// GET  /api/analytics/logs?type=2               the audit trail: events of objects the user may read
+/// GET  /api/analytics/metrics/virtualservice|serviceengine/<uuid>?metric_id=...   read on that object
 /// POST /api/se-agent/register                   a join token
 /// GET  /api/se-agent/<uuid>/desired, POST .../heartbeat   that SE's secret (Bearer), never a user
 /// ```
@@ -148,6 +149,24 @@ public struct ControllerResponder: HTTPResponder {
         if rest == ["analytics", "logs"], method == .get {
             return try await auditLog(query, caller: caller, base: base)
         }
+        if rest.count == 4, rest[0] == "analytics", rest[1] == "metrics" {
+            guard method == .get else { throw APIError(405, "use GET /api/analytics/metrics/<type>/<uuid>") }
+            let entities = [
+                VirtualService.objectType: "VSERVER_METRICS_ENTITY", ServiceEngine.objectType: "SE_METRICS_ENTITY",
+            ]
+            guard let metricEntity = entities[rest[2]] else {
+                throw APIError(404, "no metrics for \(rest[2]): virtualservice or serviceengine")
+            }
+            // The caller must be allowed to read the object itself.
+            let kind = try Self.kind(rest[2])
+            let scope = try caller.scope(.read, kind)
+            let stored = try await controller.objects.stored(kind, uuid: rest[3], scope: scope)
+            return Self.json(
+                .ok,
+                try await controller.analytics.query(
+                    entity: stored.uuid, metricEntity: metricEntity, tenant: stored.tenant, parameters: query,
+                    now: controller.wallClock()))
+        }
         guard let type = rest.first else { throw notFound }
         let kind = try Self.kind(type)
         switch rest.count {
@@ -202,6 +221,7 @@ public struct ControllerResponder: HTTPResponder {
                 try await controller.objects.delete(kind, uuid: uuid, scope: scope)
                 if kind.name == ServiceEngine.objectType {
                     try await controller.reconciler.removed(uuid)
+                    await controller.analytics.forget(se: uuid)
                 } else {
                     try await controller.changed(kind, "\(kind.name) \(uuid) deleted")
                 }
@@ -339,6 +359,13 @@ public struct ControllerResponder: HTTPResponder {
             let status = try Self.decode(SEStatus.self, try await Self.body(request))
             guard status.se_uuid == se else { throw APIError(400, "se_uuid: does not match the URL") }
             let v = try await controller.reconciler.heartbeat(status)
+            // Analytics count the services placed on this SE only (not one it still reports after a removal,
+            // nor whatever uuids an SE makes up).
+            let placed = Set(
+                await controller.reconciler.desiredState(se)?.virtual_services.compactMap(\.virtualservice.uuid) ?? [])
+            var counted = status
+            counted.virtual_services = status.virtual_services.filter { placed.contains($0.uuid) }
+            await controller.analytics.heartbeat(counted, now: controller.wallClock())
             return Self.json(.ok, JSONValue.from(SEHeartbeatReply(desired_version: v)))
         default:
             throw APIError(404, "no such endpoint: \(request.method.rawValue) \(request.uri.path)")

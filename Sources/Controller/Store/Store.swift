@@ -77,6 +77,15 @@ public final class Store: Sendable {
                         group_uuid TEXT PRIMARY KEY NOT NULL, epoch INTEGER NOT NULL, members TEXT NOT NULL);
                     """)
         }
+        m.registerMigration("v4: analytics samples") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE metrics (
+                        entity TEXT NOT NULL, step INTEGER NOT NULL, start INTEGER NOT NULL, sample TEXT NOT NULL,
+                        PRIMARY KEY (entity, step, start));
+                    CREATE INDEX metrics_age ON metrics(step, start);
+                    """)
+        }
         return m
     }
 

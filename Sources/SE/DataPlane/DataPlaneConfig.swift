@@ -435,6 +435,9 @@ public struct ServiceTotals: Sendable, Hashable {
     public var bytesOut: Int = 0
     /// Responses sent to clients by class: index 0 = 1xx ... 4 = 5xx.
     public var responses: [Int] = [0, 0, 0, 0, 0]
+    /// Responses a server answered to the end, and their summed latency in microseconds.
+    public var timedResponses: Int = 0
+    public var latencyMicros: Int = 0
 
     /// Totals, all zero.
     public init() {}

@@ -628,8 +628,10 @@ extension HTTP2ProxyStream: HTTPExchangeOwner {
 
     func responseEnd(serverKeepAlive: Bool) {
         guard state == .forwarding else { return }
-        service.metrics.latency.recordNanoseconds(
-            Int64((connection.context?.eventLoop.now ?? .now()).uptimeNanoseconds &- requestStart.uptimeNanoseconds))
+        let elapsed = Int64(
+            (connection.context?.eventLoop.now ?? .now()).uptimeNanoseconds &- requestStart.uptimeNanoseconds)
+        service.metrics.latency.recordNanoseconds(elapsed)
+        service.stats.timed(nanoseconds: elapsed)
         if let server { service.release(server) }
         server = nil
         let conn = back

@@ -384,8 +384,9 @@ final class HTTPFrontHandler: ChannelDuplexHandler {
 
     func responseEnd(serverKeepAlive: Bool) {
         guard state == .forwarding, let context else { return }
-        service.metrics.latency.recordNanoseconds(
-            Int64(context.eventLoop.now.uptimeNanoseconds &- requestStart.uptimeNanoseconds))
+        let elapsed = Int64(context.eventLoop.now.uptimeNanoseconds &- requestStart.uptimeNanoseconds)
+        service.metrics.latency.recordNanoseconds(elapsed)
+        service.stats.timed(nanoseconds: elapsed)
         if let server { service.release(server) }
         server = nil
         let conn = back

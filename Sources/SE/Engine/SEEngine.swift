@@ -310,7 +310,13 @@ public actor SEEngine {
                     uuid: plan.id, name: plan.name, oper_state: up ? "OPER_UP" : "OPER_DOWN",
                     reason: ([reason] + plan.notes).joined(separator: "; "), advertised: decision?.advertised ?? false,
                     advertise_reason: decision?.reason ?? (bgpError ?? "not evaluated yet"), servers: servers,
-                    active_connections: h?.activeConnections ?? 0, requests: h?.totals.requests ?? 0))
+                    active_connections: h?.activeConnections ?? 0, requests: h?.totals.requests ?? 0,
+                    counters: h.map {
+                        VSCounters(
+                            connections: $0.totals.connections, requests: $0.totals.requests,
+                            bytes_in: $0.totals.bytesIn, bytes_out: $0.totals.bytesOut, responses: $0.totals.responses,
+                            timed_responses: $0.totals.timedResponses, latency_us: $0.totals.latencyMicros)
+                    }))
         }
         let peers = await speaker.peerStatus().map {
             BGPPeerStatus(

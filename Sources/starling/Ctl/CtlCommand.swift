@@ -10,7 +10,7 @@ import SE
 struct CtlCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ctl",
-        abstract: "Manage the controller from the terminal (login, get, create, delete, show).",
+        abstract: "Manage the controller from the terminal (login, get, create, delete, show, analytics).",
         discussion: "Run `starling ctl --help` for the subcommands.",
         helpNames: []
     )
@@ -72,7 +72,8 @@ enum CtlMain {
                     return 2
                 }
             }
-            context.err("starling ctl: missing subcommand (login, logout, get, create, delete, show); see --help")
+            context.err(
+                "starling ctl: missing subcommand (login, logout, get, create, delete, show, analytics); see --help")
             return 2
         }
         do {
@@ -106,7 +107,10 @@ struct CtlRoot: ParsableCommand {
 
             Exit status: 0 success, 1 API or connection error, 2 usage error.
             """,
-        subcommands: [CtlLogin.self, CtlLogout.self, CtlGet.self, CtlCreate.self, CtlDelete.self, CtlShow.self]
+        subcommands: [
+            CtlLogin.self, CtlLogout.self, CtlGet.self, CtlCreate.self, CtlDelete.self, CtlShow.self,
+            CtlAnalytics.self,
+        ]
     )
 
     @OptionGroup var global: CtlGlobalOptions

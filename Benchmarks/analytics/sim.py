@@ -1,0 +1,105 @@
+#!/usr/bin/env python3
+"""Simulated SEs heart-beating to a Starling controller with analytics counters (Benchmarks/analytics).
+
+Usage: sim.py URL SES VS_PER_SE RPS SECONDS CONTROLLER_PID STORE_PATH
+
+Registers SES service engines (one join token each), creates VS_PER_SE virtual services per SE (Default-Group
+places each on one SE), then every second sends each SE's heartbeat: the counters of the services the
+controller placed on it, growing at RPS requests per second per SE (2% 4xx, 4 ms each, 2 KB per request).
+After 10 s of warm-up, measures for SECONDS: the controller's CPU time (/proc/PID/stat) and the metrics rows
+and bytes the store gained. Prints one JSON line.
+"""
+import base64, json, os, sys, time, urllib.request
+
+URL, SES, VS_PER_SE, RPS, SECONDS = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5])
+PID, DB = sys.argv[6], sys.argv[7]
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu():
+    fields = open("/proc/%s/stat" % PID).read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def rows():
+    import sqlite3
+    db = sqlite3.connect(DB)
+    n, size = db.execute("SELECT count(*), coalesce(sum(length(sample) + length(entity) + 24), 0) FROM metrics").fetchone()
+    db.close()
+    return n, size
+AUTH = "Basic " + base64.b64encode(("admin:" + os.environ["STARLING_ADMIN_PASSWORD"]).encode()).decode()
+
+
+def call(method, path, body=None, headers=None):
+    h = {"Content-Type": "application/json"}
+    h.update(headers or {"Authorization": AUTH})
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(URL + path, data=data, method=method, headers=h)
+    with urllib.request.urlopen(req, timeout=30) as r:
+        text = r.read()
+        return json.loads(text) if text else None
+
+
+call("POST", "/api/pool", {"name": "p", "servers": [{"ip": {"addr": "198.51.100.1", "type": "V4"}, "port": 80}]})
+ses = []
+for i in range(SES):
+    token = call("GET", "/api/securetoken-generate")["auth_token"]
+    r = call("POST", "/api/se-agent/register", {"token": token, "name": "sim%d" % i,
+             "data_address": {"addr": "198.51.100.%d" % (10 + i), "type": "V4"}}, headers={})
+    ses.append({"uuid": r["se_uuid"], "auth": {"Authorization": "Bearer " + r["se_secret"]}, "counters": {}})
+
+
+def beat(se):
+    status = {"se_uuid": se["uuid"], "applied_version": 0, "draining": False, "bgp_peers": [], "connections": 0,
+              "virtual_services": []}
+    for uuid, c in se["counters"].items():
+        status["virtual_services"].append({
+            "uuid": uuid, "name": uuid, "oper_state": "OPER_UP", "reason": "", "advertised": True,
+            "advertise_reason": "", "servers": [], "active_connections": 10, "requests": c["requests"],
+            "counters": c})
+    call("POST", "/api/se-agent/%s/heartbeat" % se["uuid"], status, headers=se["auth"])
+
+
+for se in ses:
+    beat(se)  # up before the services are placed
+for i in range(SES * VS_PER_SE):
+    call("POST", "/api/vsvip", {"name": "v%d" % i, "vip": [{"vip_id": "0", "ip_address": {"addr": "192.0.2.%d" % (i % 250 + 1), "type": "V4"}}]})
+    call("POST", "/api/virtualservice", {"name": "vs%d" % i, "vsvip_ref": "/api/vsvip/?name=v%d" % i,
+         "pool_ref": "/api/pool/?name=p", "services": [{"port": 80 + i // 250}]})
+
+
+
+def run(seconds):
+    beats = 0
+    start = time.monotonic()
+    while time.monotonic() - start < seconds:
+        tick = time.monotonic()
+        for se in ses:
+            placed = [v["virtualservice"]["uuid"] for v in
+                      call("GET", "/api/se-agent/%s/desired" % se["uuid"], headers=se["auth"])["virtual_services"]]
+            per = RPS // max(1, len(placed))
+            for uuid in placed:
+                c = se["counters"].setdefault(uuid, {"connections": 0, "requests": 0, "bytes_in": 0, "bytes_out": 0,
+                                                      "responses": [0, 0, 0, 0, 0], "timed_responses": 0,
+                                                      "latency_us": 0})
+                c["connections"] += per // 10
+                c["requests"] += per
+                c["bytes_in"] += per * 500
+                c["bytes_out"] += per * 1500
+                c["responses"][1] += per - per // 50
+                c["responses"][3] += per // 50
+                c["timed_responses"] += per
+                c["latency_us"] += per * 4000
+            beat(se)
+            beats += 1
+        time.sleep(max(0, 1 - (time.monotonic() - tick)))
+    return beats, time.monotonic() - start
+
+
+run(10)
+cpu0, (rows0, bytes0) = cpu(), rows()
+beats, elapsed = run(SECONDS)
+cpu1, (rows1, bytes1) = cpu(), rows()
+print(json.dumps({"ses": SES, "services": SES * VS_PER_SE, "heartbeats": beats, "seconds": round(elapsed, 1),
+                  "controller_cpu_seconds": round(cpu1 - cpu0, 3), "metrics_rows": rows1 - rows0,
+                  "metrics_bytes": bytes1 - bytes0, "bytes_per_row": round((bytes1 - bytes0) / max(1, rows1 - rows0))}))

@@ -1,0 +1,236 @@
+import Foundation
+import GRDB
+import Logging
+import StarlingModel
+
+/// The controller's analytics (issue 11): time series of what the virtual services and SEs did, fed by
+/// the SEs' heartbeats (their cumulative counters, over the agent channel they already use), kept in the
+/// store in three resolutions and answered in Avi's metrics API shape.
+///
+/// - 5-second samples for an hour, 5-minute rollups for a day, 1-hour rollups for a week (``retention``);
+///   a 5-second bucket is written when it has ended, and added to its 5-minute and hour rows at once.
+/// - A bucket that has not ended yet lives in memory only: a controller restart loses at most those
+///   5 seconds, and the first heartbeat of each SE after it only sets the baseline.
+/// - `GET /api/analytics/metrics/virtualservice/<uuid>` and `.../serviceengine/<uuid>` with `metric_id`,
+///   `step` (5, 300, 3600), `limit` (default 60) and `stop` (ISO 8601, default now) (``query``).
+public actor Analytics {
+    /// Resolutions kept (seconds per sample) and for how long (seconds).
+    static let retention: [(step: Int, keep: Int)] = [(5, 3600), (300, 86_400), (3600, 7 * 86_400)]
+
+    let store: Store
+    let logger: Logger
+    private var ingest = MetricsIngest()
+
+    init(store: Store, logger: Logger) {
+        self.store = store
+        self.logger = logger
+    }
+
+    /// One SE heartbeat at `now` (seconds since the epoch). Never throws: analytics must not fail a
+    /// heartbeat (a store error is logged and the samples of that bucket are lost).
+    func heartbeat(_ status: SEStatus, now: Double) {
+        ingest.ingest(se: status.se_uuid, services: status.virtual_services, now: now)
+        flush(now: now)
+    }
+
+    /// An SE was deleted.
+    func forget(se: String) { ingest.forget(se: se) }
+
+    /// Writes the buckets that have ended, their rollups, and drops what is past its retention.
+    func flush(now: Double) {
+        let done = ingest.closed(at: now)
+        guard !done.isEmpty else { return }
+        do {
+            try store.writeNow { db in
+                for (key, sample) in done {
+                    for (step, _) in Self.retention {
+                        let start = key.start / step * step
+                        var merged = sample
+                        if step != MetricsIngest.step,
+                            let row = try Row.fetchOne(
+                                db, sql: "SELECT sample FROM metrics WHERE entity = ? AND step = ? AND start = ?",
+                                arguments: [key.entity, step, start]),
+                            let text = row["sample"] as String?,
+                            let before = try? JSONDecoder().decode(MetricSample.self, from: Data(text.utf8))
+                        {
+                            merged.add(before)
+                        }
+                        let json = String(decoding: try JSONEncoder().encode(merged), as: UTF8.self)
+                        try db.execute(
+                            sql: "INSERT INTO metrics (entity, step, start, sample) VALUES (?, ?, ?, ?) "
+                                + "ON CONFLICT(entity, step, start) DO UPDATE SET sample = excluded.sample",
+                            arguments: [key.entity, step, start, json])
+                    }
+                }
+                for (step, keep) in Self.retention {
+                    try db.execute(
+                        sql: "DELETE FROM metrics WHERE step = ? AND start < ?",
+                        arguments: [step, Int(now) - keep - step])
+                }
+            }
+        } catch {
+            logger.error("analytics samples not stored: \(error)", metadata: ["controller.samples": "\(done.count)"])
+        }
+    }
+
+    /// A metric the API answers: its Avi id, units and how it is computed from a sample of `step` seconds.
+    struct Metric: Sendable {
+        var id: String
+        var units: String
+        var description: String
+        var value: @Sendable (MetricSample, Double) -> Double
+    }
+
+    /// The metric ids ``query`` answers.
+    public static var metricIDs: [String] { metrics.map(\.id) }
+
+    static let metrics: [Metric] =
+        [
+            Metric(
+                id: "l4_client.avg_bandwidth", units: "BITS_PER_SECOND",
+                description: "Bits per second between the clients and the virtual service, both ways"
+            ) { s, step in Double(s.bytesIn + s.bytesOut) * 8 / step },
+            Metric(
+                id: "l4_client.avg_rx_bytes", units: "BYTES_PER_SECOND", description: "Bytes per second from clients"
+            ) {
+                s, step in Double(s.bytesIn) / step
+            },
+            Metric(id: "l4_client.avg_tx_bytes", units: "BYTES_PER_SECOND", description: "Bytes per second to clients")
+            {
+                s, step in Double(s.bytesOut) / step
+            },
+            Metric(
+                id: "l4_client.avg_new_established_conns", units: "PER_SECOND",
+                description: "New client connections per second"
+            ) { s, step in Double(s.connections) / step },
+            Metric(
+                id: "l7_client.avg_total_requests", units: "PER_SECOND", description: "HTTP requests per second"
+            ) { s, step in Double(s.requests) / step },
+            Metric(
+                id: "l7_client.avg_complete_responses", units: "PER_SECOND", description: "HTTP responses per second"
+            ) { s, step in Double(s.responses.reduce(0, +)) / step },
+            Metric(
+                id: "l7_client.avg_error_responses", units: "PER_SECOND",
+                description: "HTTP 4xx and 5xx responses per second"
+            ) { s, step in Double(s.responses[3] + s.responses[4]) / step },
+            Metric(
+                id: "l7_client.avg_client_txn_latency", units: "MILLISECONDS",
+                description: "Mean time from a request's start to the end of its response"
+            ) { s, _ in s.timedResponses == 0 ? 0 : Double(s.latencyMicros) / Double(s.timedResponses) / 1000 },
+        ]
+        + (1...5).map { c in
+            Metric(
+                id: "l7_client.avg_resp_\(c)xx", units: "PER_SECOND", description: "HTTP \(c)xx responses per second"
+            ) { s, step in Double(s.responses[c - 1]) / step }
+        }
+
+    /// Avi's `MetricsQueryResponse` for `entity` (`metricEntity`: `VSERVER_METRICS_ENTITY` or
+    /// `SE_METRICS_ENTITY`). Throws 400 naming the parameter for an unknown metric, step or limit.
+    func query(
+        entity: String, metricEntity: String, tenant: String, parameters: [String: String], now: Double
+    ) throws -> JSONValue {
+        flush(now: now)
+        let ids = (parameters["metric_id"] ?? "").split(separator: ",").map {
+            $0.trimmingCharacters(in: .whitespaces)
+        }.filter { !$0.isEmpty }
+        guard !ids.isEmpty else {
+            throw APIError(400, "metric_id: give one or more of \(Self.metrics.map(\.id).joined(separator: ", "))")
+        }
+        var chosen: [Metric] = []
+        for id in ids {
+            guard let m = Self.metrics.first(where: { $0.id == id }) else {
+                throw APIError(
+                    400, "metric_id: unknown metric \(id); known: \(Self.metrics.map(\.id).joined(separator: ", "))")
+            }
+            chosen.append(m)
+        }
+        let step = try Self.integer(parameters["step"], "step", default: 5)
+        guard let resolution = Self.retention.first(where: { $0.step == step }) else {
+            throw APIError(
+                400, "step: one of \(Self.retention.map { String($0.step) }.joined(separator: ", ")) seconds")
+        }
+        let limit = try Self.integer(parameters["limit"], "limit", default: 60)
+        guard (1...resolution.keep / step).contains(limit) else {
+            throw APIError(400, "limit: between 1 and \(resolution.keep / step) samples at step \(step)")
+        }
+        var stop = now
+        if let text = parameters["stop"] {
+            guard let t = Self.parseTime(text) else { throw APIError(400, "stop: expected ISO 8601 time") }
+            stop = min(t, now)
+        }
+        // The latest `limit` samples up to `stop`: 5-second samples are stored once ended; the current
+        // 5-minute or hour row is partial (it grows with every 5-second sample).
+        let last = (Int(stop.rounded(.up)) - 1) / step * step
+        let first = last - (limit - 1) * step
+        let rows = try store.readNow { db in
+            try Row.fetchAll(
+                db,
+                sql: "SELECT start, sample FROM metrics WHERE entity = ? AND step = ? AND start BETWEEN ? AND ? "
+                    + "ORDER BY start",
+                arguments: [entity, step, first, last])
+        }
+        let samples: [(start: Int, sample: MetricSample)] = rows.compactMap { row in
+            let text: String = row["sample"]
+            guard let sample = try? JSONDecoder().decode(MetricSample.self, from: Data(text.utf8)) else { return nil }
+            return (row["start"], sample)
+        }
+        let series: [JSONValue] = chosen.map { metric in
+            let points = samples.map { (start: $0.start, value: metric.value($0.sample, Double(step))) }
+            var statistics: [String: JSONValue] = ["num_samples": .int(Int64(points.count))]
+            if let lowest = points.min(by: { $0.value < $1.value }),
+                let highest = points.max(by: { $0.value < $1.value }), let latest = points.last
+            {
+                let sum = points.reduce(0) { $0 + $1.value }
+                statistics["min"] = .double(lowest.value)
+                statistics["min_ts"] = .string(Self.time(lowest.start + step))
+                statistics["max"] = .double(highest.value)
+                statistics["max_ts"] = .string(Self.time(highest.start + step))
+                statistics["mean"] = .double(sum / Double(points.count))
+                statistics["sum"] = .double(sum)
+                statistics["last_sample"] = .double(latest.value)
+            }
+            return .object([
+                "header": .object([
+                    "name": .string(metric.id), "entity_uuid": .string(entity), "tenant_uuid": .string(tenant),
+                    "units": .string(metric.units), "metric_description": .string(metric.description),
+                    "statistics": .object(statistics),
+                ]),
+                // Avi stamps a sample with the end of its interval.
+                "data": .array(
+                    points.map {
+                        .object(["timestamp": .string(Self.time($0.start + step)), "value": .double($0.value)])
+                    }),
+            ])
+        }
+        return .object([
+            "entity_uuid": .string(entity), "metric_entity": .string(metricEntity),
+            "metric_id": .string(ids.joined(separator: ",")), "step": .int(Int64(step)), "limit": .int(Int64(limit)),
+            "start": .string(Self.time(first)), "stop": .string(Self.time(last + step)), "series": .array(series),
+        ])
+    }
+
+    private static func integer(_ text: String?, _ name: String, default value: Int) throws(APIError) -> Int {
+        guard let text else { return value }
+        guard let n = Int(text) else { throw APIError(400, "\(name): expected a whole number, got \"\(text)\"") }
+        return n
+    }
+
+    /// `2026-12-06T23:40:05+00:00`.
+    static func time(_ seconds: Int) -> String {
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime]
+        f.timeZone = TimeZone(identifier: "UTC")
+        return f.string(from: Date(timeIntervalSince1970: TimeInterval(seconds))).replacingOccurrences(
+            of: "Z", with: "+00:00")
+    }
+
+    /// ISO 8601 with or without a zone (UTC when none, as Avi's `start`/`stop`).
+    static func parseTime(_ text: String) -> Double? {
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime]
+        if let d = f.date(from: text) { return d.timeIntervalSince1970 }
+        f.timeZone = TimeZone(identifier: "UTC")
+        f.formatOptions = [.withFullDate, .withTime, .withColonSeparatorInTime, .withDashSeparatorInDate]
+        return f.date(from: text).map(\.timeIntervalSince1970)
+    }
+}

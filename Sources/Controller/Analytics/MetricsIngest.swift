@@ -1,0 +1,100 @@
+import StarlingModel
+
+/// What one virtual service (or one SE) did during an interval: sums of the SEs' counter differences.
+struct MetricSample: Codable, Sendable, Hashable {
+    var connections = 0
+    var requests = 0
+    var bytesIn = 0
+    var bytesOut = 0
+    /// Responses by class: 1xx ... 5xx.
+    var responses = [0, 0, 0, 0, 0]
+    var timedResponses = 0
+    var latencyMicros = 0
+
+    mutating func add(_ other: MetricSample) {
+        connections += other.connections
+        requests += other.requests
+        bytesIn += other.bytesIn
+        bytesOut += other.bytesOut
+        for i in 0..<5 { responses[i] += other.responses[i] }
+        timedResponses += other.timedResponses
+        latencyMicros += other.latencyMicros
+    }
+
+    /// `now - before` of an SE's cumulative counters; when any counter went down the SE started counting
+    /// again (a restart, or the service was applied anew): everything it counted since then is new.
+    static func difference(_ now: VSCounters, _ before: VSCounters?) -> MetricSample {
+        func sample(_ c: VSCounters) -> MetricSample {
+            MetricSample(
+                connections: c.connections, requests: c.requests, bytesIn: c.bytes_in, bytesOut: c.bytes_out,
+                responses: (0..<5).map { $0 < c.responses.count ? c.responses[$0] : 0 },
+                timedResponses: c.timed_responses, latencyMicros: c.latency_us)
+        }
+        let current = sample(now)
+        guard let before else { return current }
+        let old = sample(before)
+        var d = MetricSample(
+            connections: current.connections - old.connections, requests: current.requests - old.requests,
+            bytesIn: current.bytesIn - old.bytesIn, bytesOut: current.bytesOut - old.bytesOut,
+            responses: (0..<5).map { current.responses[$0] - old.responses[$0] },
+            timedResponses: current.timedResponses - old.timedResponses,
+            latencyMicros: current.latencyMicros - old.latencyMicros)
+        let values =
+            [d.connections, d.requests, d.bytesIn, d.bytesOut, d.timedResponses, d.latencyMicros] + d.responses
+        if values.contains(where: { $0 < 0 }) { d = current }
+        return d
+    }
+}
+
+/// Turns the SEs' heartbeats (cumulative counters per virtual service) into 5-second samples per virtual
+/// service and per SE. Pure: the caller passes the wall-clock time and stores the closed buckets.
+///
+/// The first heartbeat of an SE only sets the baseline (what it counted before is not attributed to this
+/// interval: the controller may just have started); a service that appears in the heartbeats of an SE
+/// already heard counts from zero, and so does a service whose counters went down (the SE restarted). A
+/// difference goes to the 5-second bucket the heartbeat arrives in.
+struct MetricsIngest {
+    static let step = 5
+
+    struct Key: Hashable, Sendable {
+        /// A virtual service's or an SE's uuid.
+        var entity: String
+        /// Bucket start, seconds since the epoch (a multiple of `step`).
+        var start: Int
+    }
+
+    private var last: [String: [String: VSCounters]] = [:]
+    private(set) var open: [Key: MetricSample] = [:]
+
+    /// Takes one heartbeat of SE `se` at `now` (seconds since the epoch).
+    mutating func ingest(se: String, services: [VSStatus], now: Double) {
+        let start = Int((now / Double(Self.step)).rounded(.down)) * Self.step
+        var seen: [String: VSCounters] = [:]
+        var seTotal: MetricSample?
+        for vs in services {
+            guard let counters = vs.counters else { continue }
+            seen[vs.uuid] = counters
+            // A service new on an SE already heard started counting from zero: all of it is new. An SE not
+            // heard before (this controller just started) only gives the baseline.
+            guard let known = last[se] else { continue }
+            let d = MetricSample.difference(counters, known[vs.uuid])
+            open[Key(entity: vs.uuid, start: start), default: MetricSample()].add(d)
+            seTotal = seTotal ?? MetricSample()
+            seTotal?.add(d)
+        }
+        if let seTotal { open[Key(entity: se, start: start), default: MetricSample()].add(seTotal) }
+        last[se] = seen
+    }
+
+    /// An SE was deleted: its baseline goes.
+    mutating func forget(se: String) { last[se] = nil }
+
+    /// Removes and returns the buckets that ended at or before `now`.
+    mutating func closed(at now: Double) -> [(key: Key, sample: MetricSample)] {
+        let done = open.filter { Double($0.key.start + Self.step) <= now }
+        for key in done.keys { open[key] = nil }
+        return done.map { (key: $0.key, sample: $0.value) }.sorted {
+            ($0.key.start, $0.key.entity) < ($1.key.start, $1.key.entity)
+        }
+    }
+}
