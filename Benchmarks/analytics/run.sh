@@ -19,29 +19,40 @@ if [[ -z ${STARLING:-} ]]; then
     swift build -c release --product starling >&2
     STARLING=$(swift build -c release --show-bin-path)/starling
 fi
-RUN=$(mktemp -d /tmp/analytics-bench.XXXXXX)
-PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-export STARLING_ADMIN_PASSWORD=bench-password-1
-"$STARLING" controller --listen "127.0.0.1:$PORT" --data-dir "$RUN/data" --password-iterations 1000 \
-    --se-down-after 30 > "$RUN/controller.log" 2>&1 &
-CTL=$!
-trap 'kill $CTL 2> /dev/null || true; wait $CTL 2> /dev/null || true; rm -rf "$RUN"' EXIT
-for _ in $(seq 100); do
-    curl -sf "http://127.0.0.1:$PORT/api/initial-data" > /dev/null && break
-    sleep 0.1
-done
-result=$(python3 Benchmarks/analytics/sim.py "http://127.0.0.1:$PORT" "$SES" "$VS_PER_SE" "$RPS" "$DURATION" \
-    "$CTL" "$RUN/data/controller.sqlite")
-echo "$result"
-python3 - "$result" "$VS_PER_SE" << 'PY'
+run() {
+    local run
+    run=$(mktemp -d /tmp/analytics-bench.XXXXXX)
+    local port
+    port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    STARLING_ADMIN_PASSWORD=bench-password-1 "$STARLING" controller --listen "127.0.0.1:$port" \
+        --data-dir "$run/data" --password-iterations 1000 --se-down-after 30 > "$run/controller.log" 2>&1 &
+    local ctl=$!
+    for _ in $(seq 100); do
+        curl -sf "http://127.0.0.1:$port/api/initial-data" > /dev/null && break
+        sleep 0.1
+    done
+    STARLING_ADMIN_PASSWORD=bench-password-1 COUNTERS=$1 python3 Benchmarks/analytics/sim.py \
+        "http://127.0.0.1:$port" "$SES" "$VS_PER_SE" "$RPS" "$DURATION" "$ctl" "$run/data/controller.sqlite"
+    kill "$ctl"
+    wait "$ctl" 2> /dev/null || true
+    rm -rf "$run"
+}
+without=$(run 0)
+with=$(run 1)
+echo "$without"
+echo "$with"
+python3 - "$without" "$with" "$VS_PER_SE" << 'PY'
 import json, sys
-r, vs = json.loads(sys.argv[1]), int(sys.argv[2])
-se_hours = r["ses"] * r["seconds"] / 3600
-print("controller CPU: %.1f s per SE-hour (%.2f%% of a core for %d SEs)" % (
-    r["controller_cpu_seconds"] / se_hours, 100 * r["controller_cpu_seconds"] / r["seconds"], r["ses"]))
-print("store growth: %d metrics rows, %.0f KiB per SE-hour" % (r["metrics_rows"] / se_hours,
-      r["metrics_bytes"] / se_hours / 1024))
+off, on, vs = json.loads(sys.argv[1]), json.loads(sys.argv[2]), int(sys.argv[3])
+def per_se_hour(r):
+    return r["controller_cpu_seconds"] / (r["ses"] * r["seconds"] / 3600)
+print("controller CPU per SE-hour: %.1f s without counters, %.1f s with analytics (+%.1f s; %.2f%% of a core "
+      "for %d SEs)" % (per_se_hour(off), per_se_hour(on), per_se_hour(on) - per_se_hour(off),
+                       100 * on["controller_cpu_seconds"] / on["seconds"], on["ses"]))
+se_hours = on["ses"] * on["seconds"] / 3600
+print("store growth: %d metrics rows, %.0f KiB per SE-hour" % (on["metrics_rows"] / se_hours,
+      on["metrics_bytes"] / se_hours / 1024))
 # Steady state per SE: its services and itself, each with 720 + 288 + 168 rows.
 rows = (vs + 1) * (720 + 288 + 168)
-print("steady-state store per SE (%d services): %d rows, %.1f MiB" % (vs, rows, rows * r["bytes_per_row"] / 2**20))
+print("steady-state store per SE (%d services): %d rows, %.1f MiB" % (vs, rows, rows * on["bytes_per_row"] / 2**20))
 PY

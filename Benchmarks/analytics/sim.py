@@ -13,6 +13,8 @@ import base64, json, os, sys, time, urllib.request
 
 URL, SES, VS_PER_SE, RPS, SECONDS = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5])
 PID, DB = sys.argv[6], sys.argv[7]
+# COUNTERS=0: heartbeats without the analytics counters (what the controller costs without analytics).
+COUNTERS = os.environ.get("COUNTERS", "1") != "0"
 TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -41,6 +43,10 @@ def call(method, path, body=None, headers=None):
 
 
 call("POST", "/api/pool", {"name": "p", "servers": [{"ip": {"addr": "198.51.100.1", "type": "V4"}, "port": 80}]})
+# Room for every simulated SE and service (Default-Group's own limits are 10 SEs and 10 services per SE).
+group = call("GET", "/api/serviceenginegroup?name=Default-Group")["results"][0]
+call("PATCH", "/api/serviceenginegroup/" + group["uuid"],
+     {"replace": {"max_se": max(SES, 1), "max_vs_per_se": max(VS_PER_SE, 1)}})
 ses = []
 for i in range(SES):
     token = call("GET", "/api/securetoken-generate")["auth_token"]
@@ -55,8 +61,9 @@ def beat(se):
     for uuid, c in se["counters"].items():
         status["virtual_services"].append({
             "uuid": uuid, "name": uuid, "oper_state": "OPER_UP", "reason": "", "advertised": True,
-            "advertise_reason": "", "servers": [], "active_connections": 10, "requests": c["requests"],
-            "counters": c})
+            "advertise_reason": "", "servers": [], "active_connections": 10, "requests": c["requests"]})
+        if COUNTERS:
+            status["virtual_services"][-1]["counters"] = c
     call("POST", "/api/se-agent/%s/heartbeat" % se["uuid"], status, headers=se["auth"])
 
 
@@ -75,8 +82,12 @@ def run(seconds):
     while time.monotonic() - start < seconds:
         tick = time.monotonic()
         for se in ses:
-            placed = [v["virtualservice"]["uuid"] for v in
-                      call("GET", "/api/se-agent/%s/desired" % se["uuid"], headers=se["auth"])["virtual_services"]]
+            # The placement, read every 10 s (a real SE long-polls it; its cost is not analytics').
+            if time.monotonic() - se.get("read", 0) > 10:
+                se["placed"] = [v["virtualservice"]["uuid"] for v in call(
+                    "GET", "/api/se-agent/%s/desired" % se["uuid"], headers=se["auth"])["virtual_services"]]
+                se["read"] = time.monotonic()
+            placed = se["placed"]
             per = RPS // max(1, len(placed))
             for uuid in placed:
                 c = se["counters"].setdefault(uuid, {"connections": 0, "requests": 0, "bytes_in": 0, "bytes_out": 0,
@@ -100,6 +111,6 @@ run(10)
 cpu0, (rows0, bytes0) = cpu(), rows()
 beats, elapsed = run(SECONDS)
 cpu1, (rows1, bytes1) = cpu(), rows()
-print(json.dumps({"ses": SES, "services": SES * VS_PER_SE, "heartbeats": beats, "seconds": round(elapsed, 1),
+print(json.dumps({"counters": COUNTERS, "ses": SES, "services": SES * VS_PER_SE, "heartbeats": beats, "seconds": round(elapsed, 1),
                   "controller_cpu_seconds": round(cpu1 - cpu0, 3), "metrics_rows": rows1 - rows0,
                   "metrics_bytes": bytes1 - bytes0, "bytes_per_row": round((bytes1 - bytes0) / max(1, rows1 - rows0))}))

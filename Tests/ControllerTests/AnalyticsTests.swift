@@ -102,7 +102,9 @@ final class AnalyticsTests: XCTestCase {
             XCTAssertEqual(series[0]["header"]?["units"], .string("PER_SECOND"))
             XCTAssertEqual(values(0), [100, 50], "500 then 250 requests in 5 s")
             XCTAssertEqual(values(1), [2, 0], "10 errors in the first sample")
-            XCTAssertEqual(values(2), [320_000, 160_000], "500 requests × 400 bytes both ways in 5 s, then half, in bits per second")
+            XCTAssertEqual(
+                values(2), [320_000, 160_000],
+                "500 requests × 400 bytes both ways in 5 s, then half, in bits per second")
             XCTAssertEqual(values(3), [4, 4], "4 ms per request")
             XCTAssertEqual(Self.number(series[0]["header"]?["statistics"]?["max"]), 100)
             XCTAssertEqual(series[0]["header"]?["statistics"]?["num_samples"], .int(2))

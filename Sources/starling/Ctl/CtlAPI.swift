@@ -129,6 +129,31 @@ struct CtlAPI: Sendable {
     }
 
     /// The object of `type` named `name`; throws when there is none.
+    /// GET a resource of the object NAME of TYPE (`path` from its uuid), as `starling ctl show` and
+    /// `analytics` print it: the raw text for `-o json` (returned as nil after printing), else the parsed
+    /// JSON.
+    func objectResource(
+        _ type: String, named name: String, output: CtlFormat, context: CtlContext, path: (String) -> String
+    ) async throws(CtlError) -> (object: CtlJSON, answer: CtlJSON)? {
+        let object = try await self.object(type, named: name)
+        guard let uuid = CtlAPI.uuid(of: object) else {
+            throw CtlError.api("\(type) '\(name)' has no uuid in the API's answer")
+        }
+        let path = path(uuid)
+        let response = try await send("GET", path)
+        guard (200..<300).contains(response.status) else {
+            throw CtlError.api(CtlAPI.errorText(response, request: "GET \(path)"))
+        }
+        if output == .json {
+            context.out(response.text.trimmingCharacters(in: .newlines))
+            return nil
+        }
+        guard let answer = try? CtlJSON.parse(response.body) else {
+            throw CtlError.api("GET \(path): the answer is not JSON")
+        }
+        return (object, answer)
+    }
+
     func object(_ type: String, named name: String) async throws(CtlError) -> CtlJSON {
         let found = try await list(type, query: "name=\(Self.percentEncoded(name))")
         guard let object = found.first(where: { $0["name"]?.string == name }) ?? found.first else {

@@ -51,22 +51,11 @@ struct CtlAnalytics: CtlSubcommand {
     func execute(_ context: CtlContext) async throws(CtlError) {
         let type = try CtlShow.runtimeType(self.type)
         let api = try global.connection(context.environment)
-        let object = try await api.object(type, named: name)
-        guard let uuid = CtlAPI.uuid(of: object) else {
-            throw CtlError.api("\(type) '\(name)' has no uuid in the API's answer")
-        }
-        let path = "/api/analytics/metrics/\(type)/\(uuid)?metric_id=\(metric)&step=\(step)&limit=\(limit)"
-        let response = try await api.send("GET", path)
-        guard (200..<300).contains(response.status) else {
-            throw CtlError.api(CtlAPI.errorText(response, request: "GET \(path)"))
-        }
-        if output == .json {
-            context.out(response.text.trimmingCharacters(in: .newlines))
-            return
-        }
-        guard let answer = try? CtlJSON.parse(response.body) else {
-            throw CtlError.api("GET \(path): the answer is not JSON")
-        }
+        guard
+            let (_, answer) = try await api.objectResource(
+                type, named: name, output: output, context: context,
+                path: { "/api/analytics/metrics/\(type)/\($0)?metric_id=\(metric)&step=\(step)&limit=\(limit)" })
+        else { return }
         context.out(Self.table(answer).render())
     }
 

@@ -390,22 +390,10 @@ struct CtlShow: CtlSubcommand {
     func execute(_ context: CtlContext) async throws(CtlError) {
         let type = try Self.runtimeType(self.type)
         let api = try global.connection(context.environment)
-        let object = try await api.object(type, named: name)
-        guard let uuid = CtlAPI.uuid(of: object) else {
-            throw CtlError.api("\(type) '\(name)' has no uuid in the API's answer")
-        }
-        let path = "/api/\(type)/\(uuid)/runtime"
-        let response = try await api.send("GET", path)
-        guard (200..<300).contains(response.status) else {
-            throw CtlError.api(CtlAPI.errorText(response, request: "GET \(path)"))
-        }
-        if output == .json {
-            context.out(response.text.trimmingCharacters(in: .newlines))
-            return
-        }
-        guard let runtime = try? CtlJSON.parse(response.body) else {
-            throw CtlError.api("GET \(path): the answer is not JSON")
-        }
+        guard
+            let (object, runtime) = try await api.objectResource(
+                type, named: name, output: output, context: context, path: { "/api/\(type)/\($0)/runtime" })
+        else { return }
         var related: [CtlJSON] = []
         for relatedType in CtlViews.relatedTypes(for: type) {
             related += (try? await api.list(relatedType)) ?? []
