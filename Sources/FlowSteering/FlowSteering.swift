@@ -238,9 +238,6 @@ public actor FlowSteering {
         reconcile(force: true)
     }
 
-    /// The members by position.
-    public var members: [Int: IPAddress] { configuration.members }
-
     /// `0=A,1=B,...`
     static func describe(_ members: [Int: IPAddress]) -> String {
         members.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
