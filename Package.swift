@@ -53,6 +53,7 @@ let package = Package(
             providers: [.apt(["libbpf-dev"])]
         ),
         .plugin(name: "BPFObject", capability: .buildTool()),
+        .plugin(name: "ConsoleAssets", capability: .buildTool()),
         .target(
             name: "FlowSteering",
             dependencies: [
@@ -61,6 +62,7 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
+            exclude: ["README.md"],
             plugins: ["BPFObject"]
         ),
         .target(
@@ -100,7 +102,8 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
-            exclude: ["README.md"]
+            exclude: ["README.md"],
+            plugins: ["ConsoleAssets"]
         ),
         .executableTarget(
             name: "starling",

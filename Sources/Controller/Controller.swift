@@ -40,6 +40,9 @@ public struct ControllerConfiguration: Sendable {
     /// The key file that seals certificate keys in the store (``SecretBox``); nil:
     /// `<dataDirectory>/secrets.key`.
     public var secretsKeyFile: String?
+    /// Serve the Admin Console from this folder, read on every request, instead of the copy built in
+    /// (`--console-dir`: working on the console without rebuilding).
+    public var consoleDirectory: String?
 
     public init(dataDirectory: String, adminPassword: String) {
         self.dataDirectory = dataDirectory
@@ -60,6 +63,8 @@ public final class Controller: Sendable {
     let agent: AgentService
     let metrics: ControllerMetrics
     let logger: Logger
+    /// The Admin Console's files.
+    let console: ConsoleAssets
     /// Wall-clock seconds since the epoch.
     let wallClock: @Sendable () -> Double
 
@@ -71,6 +76,7 @@ public final class Controller: Sendable {
         }
         self.configuration = configuration
         self.logger = logger
+        console = ConsoleAssets(directory: configuration.consoleDirectory)
         store = try Store(directory: configuration.dataDirectory)
         let secrets = try SecretBox(
             keyFile: configuration.secretsKeyFile ?? configuration.dataDirectory + "/secrets.key")

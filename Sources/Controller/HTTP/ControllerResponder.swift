@@ -24,6 +24,7 @@ public struct ControllerRequestContext: RequestContext, RemoteAddressRequestCont
 /// `{"error": "..."}` with its status (never a 500 for bad input). Routes, with what they need:
 ///
 /// ```
+/// GET  /, /console/<file>                      anyone: the Admin Console (its pages call this API)
 /// POST /login, /logout                          anyone (login is throttled)
 /// GET  /api/initial-data, /metrics              anyone
 /// GET|PUT /api/useraccount                      any user: its own account (PUT changes the password)
@@ -110,6 +111,15 @@ public struct ControllerResponder: HTTPResponder {
         if parts == ["logout"] {
             guard method == .post else { throw APIError(405, "use POST /logout") }
             return try await logout(request)
+        }
+        if method == .get || method == .head {
+            // The Admin Console: index.html at /, its scripts and styles under /console/.
+            if parts.isEmpty || parts == ["index.html"] {
+                return try controller.console.response("index.html", request: request)
+            }
+            if parts.count == 2, parts[0] == "console" {
+                return try controller.console.response(parts[1], request: request)
+            }
         }
         if parts == ["metrics"], method == .get {
             var r = Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"])

@@ -62,6 +62,11 @@ struct ControllerCommand: AsyncParsableCommand {
             """)
     var secretsKeyFile: String?
 
+    @Option(
+        name: .long,
+        help: "Serve the Admin Console from this folder, read on every request, instead of the copy built in.")
+    var consoleDir: String?
+
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
@@ -91,6 +96,12 @@ struct ControllerCommand: AsyncParsableCommand {
         guard loginThrottleWindow >= 1, loginThrottleWindow <= 86400 else {
             throw ValidationError("--login-throttle-window: must be 1-86400 seconds")
         }
+        if let consoleDir {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: consoleDir + "/index.html", isDirectory: &isDirectory),
+                !isDirectory.boolValue
+            else { throw ValidationError("--console-dir: \(consoleDir) has no index.html") }
+        }
         try LogLevelOption.validate(logLevel)
     }
 
@@ -115,6 +126,7 @@ struct ControllerCommand: AsyncParsableCommand {
         config.loginThrottleWindow = loginThrottleWindow
         config.secureCookies = secureCookies
         config.secretsKeyFile = secretsKeyFile
+        config.consoleDirectory = consoleDir
         let controller: Controller
         do {
             controller = try await Controller(configuration: config, logger: logger)
