@@ -7,7 +7,7 @@ import XCTest
 
 /// The authorization matrix: every user kind (each predefined role in tenant t1, System-Admin for all
 /// tenants, a custom role, no access) × tenant (t1, t2, admin) × object type × method (list, read, create,
-/// replace, patch, delete) plus the runtime, scale, analytics, join-token, own-account and audit-trail endpoints, each
+/// replace, patch, delete) plus the runtime, scale, analytics, inventory, join-token, own-account and audit-trail endpoints, each
 /// sent through the API and compared with what Avi's roles promise, written down here independently of the implementation.
 final class AuthorizationMatrixTests: XCTestCase {
     /// A self-signed CA certificate (P-256, valid to 2126), PEM with JSON-escaped newlines.
@@ -273,6 +273,13 @@ final class AuthorizationMatrixTests: XCTestCase {
                         try await api.call(
                             .get, "/api/analytics/metrics/serviceengine/\(se)?\(metric)", auth: u.auth, headers: h),
                         u.allowed(false, "serviceengine", in: t), okStatus: [200], "\(u.name) in \(t): se metrics")
+                    // The console's inventories: read on the type.
+                    expect(
+                        try await api.call(.get, "/api/virtualservice-inventory", auth: u.auth, headers: h),
+                        u.allowed(false, "virtualservice", in: t), okStatus: [200], "\(u.name) in \(t): vs inventory")
+                    expect(
+                        try await api.call(.get, "/api/serviceengine-inventory", auth: u.auth, headers: h),
+                        u.allowed(false, "serviceengine", in: t), okStatus: [200], "\(u.name) in \(t): se inventory")
                     expect(
                         try await api.call(.get, "/api/securetoken-generate", auth: u.auth, headers: h),
                         u.allowed(true, "serviceengine", in: t), okStatus: [200],

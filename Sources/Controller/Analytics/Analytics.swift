@@ -20,6 +20,10 @@ public actor Analytics {
     let store: Store
     let logger: Logger
     private var ingest = MetricsIngest()
+    /// The last hour per entity in one-minute sums, in memory (the inventory's sparklines and the health
+    /// score's recent window; refilled from the heartbeats after a restart).
+    private var minutes: [String: [Int: MetricSample]] = [:]
+    private var lastSweep = 0
 
     init(store: Store, logger: Logger) {
         self.store = store
@@ -40,6 +44,7 @@ public actor Analytics {
     func flush(now: Double) {
         let done = ingest.closed(at: now)
         guard !done.isEmpty else { return }
+        keepMinutes(done, now: now)
         do {
             try store.writeNow { db in
                 for (key, sample) in done {
@@ -71,6 +76,56 @@ public actor Analytics {
         } catch {
             logger.error("analytics samples not stored: \(error)", metadata: ["controller.samples": "\(done.count)"])
         }
+    }
+
+    private func keepMinutes(_ done: [(key: MetricsIngest.Key, sample: MetricSample)], now: Double) {
+        for (key, sample) in done {
+            minutes[key.entity, default: [:]][key.start / 60 * 60, default: MetricSample()].add(sample)
+        }
+        let oldest = Int(now) - 3600 - 60
+        if Int(now) - lastSweep >= 60 {
+            lastSweep = Int(now)
+            for entity in Array(minutes.keys) {
+                minutes[entity] = minutes[entity]?.filter { $0.key >= oldest }
+                if minutes[entity]?.isEmpty == true { minutes[entity] = nil }
+            }
+        }
+    }
+
+    /// What the inventory shows of one entity: the last hour's complete minutes, and the sum of the last
+    /// ``Summary/windowMinutes`` minutes (the current one included) for its health score.
+    struct Summary: Sendable {
+        static let windowMinutes = 5
+        var minutes: [(start: Int, sample: MetricSample)] = []
+        var recent = MetricSample()
+        var hasRecent = false
+
+        /// `[[end of minute, value per second], ...]` of metric `id` (one of ``Analytics/metricIDs``).
+        func series(_ id: String) -> JSONValue {
+            guard let metric = Analytics.metrics.first(where: { $0.id == id }) else { return .array([]) }
+            return .array(
+                minutes.map { .array([.int(Int64($0.start + 60)), .double(metric.value($0.sample, 60))]) })
+        }
+    }
+
+    /// ``Summary`` of each of `entities` at `now`.
+    func summaries(_ entities: [String], now: Double) -> [String: Summary] {
+        flush(now: now)
+        let current = Int(now) / 60 * 60
+        var out: [String: Summary] = [:]
+        for entity in entities {
+            var summary = Summary()
+            for (start, sample) in (minutes[entity] ?? [:]).sorted(by: { $0.key < $1.key })
+            where start >= current - 3600 {
+                if start < current { summary.minutes.append((start, sample)) }
+                if start > current - Summary.windowMinutes * 60 {
+                    summary.recent.add(sample)
+                    summary.hasRecent = true
+                }
+            }
+            out[entity] = summary
+        }
+        return out
     }
 
     /// A metric the API answers: its Avi id, units and how it is computed from a sample of `step` seconds.
@@ -116,7 +171,11 @@ public actor Analytics {
             Metric(
                 id: "l7_client.avg_client_txn_latency", units: "MILLISECONDS",
                 description: "Mean time from a request's start to the end of its response"
-            ) { s, _ in s.timedResponses == 0 ? 0 : Double(s.latencyMicros) / Double(s.timedResponses) / 1000 },
+            ) { s, _ in s.meanLatencyMs },
+            Metric(
+                id: "l7_client.avg_resp_latency", units: "MILLISECONDS",
+                description: "Mean response time: from a request's start to the end of its response"
+            ) { s, _ in s.meanLatencyMs },
         ]
         + (1...5).map { c in
             Metric(

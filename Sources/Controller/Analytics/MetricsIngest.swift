@@ -11,6 +11,9 @@ struct MetricSample: Codable, Sendable, Hashable {
     var timedResponses = 0
     var latencyMicros = 0
 
+    /// Mean time from a request's start to the end of its response, in milliseconds (0 without any).
+    var meanLatencyMs: Double { timedResponses == 0 ? 0 : Double(latencyMicros) / Double(timedResponses) / 1000 }
+
     mutating func add(_ other: MetricSample) {
         connections += other.connections
         requests += other.requests

@@ -32,7 +32,9 @@ public struct ControllerRequestContext: RequestContext, RemoteAddressRequestCont
 /// GET  /api/securetoken-generate                write on serviceengine in tenant admin
 /// GET|POST /api/<type>                          read | write on the type in the request's tenant
 /// GET|PUT|PATCH|DELETE /api/<type>/<uuid>       read | write
-/// GET  /api/virtualservice/<uuid>/runtime       read on virtualservice
+/// GET  /api/virtualservice/<uuid>/runtime       read on virtualservice (placement, state, health score)
+/// GET  /api/virtualservice-inventory            read on virtualservice: config, runtime, health, sparklines
+/// GET  /api/serviceengine-inventory             read on serviceengine: config, runtime, sparklines
 /// POST /api/virtualservice/<uuid>/scaleout|scalein   write on virtualservice
 /// GET  /api/serviceengine/<uuid>/runtime        read on serviceengine
 /// GET  /api/analytics/logs?type=2               the audit trail: events of objects the user may read
@@ -156,6 +158,12 @@ public struct ControllerResponder: HTTPResponder {
             let token = try await controller.auth.newJoinToken(actor: caller.actor)
             return Self.json(.ok, .object(["auth_token": .string(token)]))
         }
+        if rest == ["virtualservice-inventory"], method == .get {
+            return try await vsInventory(query, caller: caller, base: base)
+        }
+        if rest == ["serviceengine-inventory"], method == .get {
+            return try await seInventory(query, caller: caller, base: base)
+        }
         if rest == ["analytics", "logs"], method == .get {
             return try await auditLog(query, caller: caller, base: base)
         }
@@ -254,7 +262,11 @@ public struct ControllerResponder: HTTPResponder {
         case (VirtualService.objectType, "runtime", .get):
             let scope = try caller.scope(.read, kind)
             let vs = try await controller.objects.stored(kind, uuid: uuid, scope: scope).decode(VirtualService.self)
-            return Self.json(.ok, await controller.reconciler.vsRuntime(uuid, name: vs.name, enabled: vs.isEnabled))
+            guard let state = await controller.vsStates([(uuid, vs.name, vs.isEnabled)])[uuid],
+                case .object(var runtime) = state.runtime
+            else { throw APIError.notFound(kind.name, uuid) }
+            runtime["health_score"] = state.health.json
+            return Self.json(.ok, .object(runtime))
         case (VirtualService.objectType, "scaleout", .post), (VirtualService.objectType, "scalein", .post):
             let scope = try caller.scope(.write, kind)
             let stored = try await controller.objects.stored(kind, uuid: uuid, scope: scope)

@@ -192,18 +192,36 @@ public actor Reconciler {
 
     /// What `GET /api/virtualservice/<uuid>/runtime` shows.
     public func vsRuntime(_ vs: String, name: String, enabled: Bool) -> JSONValue {
+        runtime(vs, name: name, enabled: enabled, seNames: seNames()).json
+    }
+
+    /// The runtime of many virtual services at once (the inventory), with what their health scores need.
+    func vsRuntimes(_ list: [(uuid: String, name: String, enabled: Bool)]) -> [String: (
+        json: JSONValue, health: HealthScore.Placement
+    )] {
+        let names = seNames()
+        var out: [String: (json: JSONValue, health: HealthScore.Placement)] = [:]
+        for vs in list { out[vs.uuid] = runtime(vs.uuid, name: vs.name, enabled: vs.enabled, seNames: names) }
+        return out
+    }
+
+    private func seNames() -> [String: String] {
+        (try? store.readNow { db in
+            try db.objects(type: ServiceEngine.objectType).reduce(into: [String: String]()) { $0[$1.uuid] = $1.name }
+        }) ?? [:]
+    }
+
+    private func runtime(_ vs: String, name: String, enabled: Bool, seNames: [String: String]) -> (
+        json: JSONValue, health: HealthScore.Placement
+    ) {
         let now = clock()
         let ses = placement.serviceEngines(for: vs)
         let mine = decisions.filter { $0.vs == vs }
         var entries: [JSONValue] = []
         var upOn: [String] = []
         var downWhy: [String] = []
-        let seNames =
-            (try? store.readNow { db in
-                try db.objects(type: ServiceEngine.objectType).reduce(into: [String: String]()) {
-                    $0[$1.uuid] = $1.name
-                }
-            }) ?? [:]
+        var health = HealthScore.Placement(state: "", reason: "", ses: ses.count)
+        var worstShare = -1.0
         for se in ses {
             let seName = seNames[se] ?? se
             let live = liveness.state(se, now: now)
@@ -221,11 +239,20 @@ public actor Reconciler {
                 e["servers_up"] = .int(Int64(st.servers.filter(\.up).count))
                 e["servers_total"] = .int(Int64(st.servers.count))
                 e["servers"] = JSONValue.from(st.servers)
+                let down = st.servers.filter { !$0.up }.count
+                let share = st.servers.isEmpty ? 0 : Double(down) / Double(st.servers.count)
+                if share > worstShare {
+                    worstShare = share
+                    health.serversUp = st.servers.count - down
+                    health.serversTotal = st.servers.count
+                    health.worstSE = seName
+                }
                 if let steering = reported[se]?.status.steering {
                     e["steering"] = Self.steeringView(steering, vs: vs)
                 }
                 if st.oper_state == "OPER_UP" && live.state != .down {
                     upOn.append(seName)
+                    health.sesUp += 1
                 } else {
                     downWhy.append("\(seName): \(st.reason)")
                 }
@@ -250,7 +277,9 @@ public actor Reconciler {
             state = "OPER_DOWN"
             reason = "no SE reports it up: " + downWhy.joined(separator: "; ")
         }
-        return .object([
+        health.state = state
+        health.reason = reason
+        let json: JSONValue = .object([
             "uuid": .string(vs), "name": .string(name),
             "oper_status": .object(["state": .string(state), "reason": .string(reason)]),
             "placement": .array(entries),
@@ -262,6 +291,7 @@ public actor Reconciler {
                     ])
                 }),
         ])
+        return (json, health)
     }
 
     /// One SE's flow steering as far as virtual service `vs` goes: its VIPs' mode, primary and secondaries,

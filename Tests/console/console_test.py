@@ -1,0 +1,314 @@
+#!/usr/bin/env python3
+"""Browser test of the Admin Console: what an operator would check by hand, in headless Chromium.
+
+    console_test.py --url http://HOST:PORT --password ADMINPASS --vs NAME --out DIR [--no-traffic]
+
+As admin, through the login form: the dashboard lists virtual service NAME with a health score and a
+requests sparkline with real (non-zero) traffic; its detail page has an rps chart with non-zero points and
+the request-log table (or says why the controller has none); a pool created through the form exists in the
+API; a pool with an invalid server IP gets the API's validation error next to that server's IP field; the
+tenant switcher is there. Then as a user with the predefined role Application-Operator (reads application
+objects, writes none), created through the API: the virtual services are listed and no create, edit or
+delete control is offered. A screenshot of every page visited goes to DIR. `--no-traffic` (a controller
+without SEs) skips only the non-zero traffic checks. Prints `console_test: PASS`, or exits 1 with the
+failed check.
+"""
+
+import argparse
+import base64
+import json
+import os
+import random
+import sys
+import urllib.error
+import urllib.request
+
+from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+
+WAIT = 30
+
+
+class Failure(Exception):
+    pass
+
+
+def check(cond, what):
+    if not cond:
+        raise Failure(what)
+    print("ok:", what)
+
+
+class API:
+    """The controller's REST API with admin's Basic auth (setup and verification only)."""
+
+    def __init__(self, url, password):
+        self.url = url.rstrip("/")
+        self.auth = "Basic " + base64.b64encode(("admin:" + password).encode()).decode()
+
+    def call(self, method, path, body=None):
+        req = urllib.request.Request(self.url + path, method=method,
+                                     data=None if body is None else json.dumps(body).encode())
+        req.add_header("Authorization", self.auth)
+        req.add_header("Content-Type", "application/json")
+        try:
+            with urllib.request.urlopen(req, timeout=30) as r:
+                text = r.read().decode()
+                return r.status, json.loads(text) if text else None
+        except urllib.error.HTTPError as e:
+            text = e.read().decode()
+            try:
+                return e.code, json.loads(text)
+            except ValueError:
+                return e.code, {"error": text}
+
+
+class Console:
+    def __init__(self, url, out):
+        self.url = url.rstrip("/")
+        self.out = out
+        opts = webdriver.ChromeOptions()
+        for a in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,1000"):
+            opts.add_argument(a)
+        opts.binary_location = "/usr/bin/chromium"
+        opts.set_capability("goog:loggingPrefs", {"browser": "SEVERE"})
+        self.d = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
+        self.d.set_page_load_timeout(WAIT)
+
+    def shot(self, name):
+        path = os.path.join(self.out, name)
+        self.d.save_screenshot(path)
+        print("screenshot:", path)
+
+    def wait(self, cond, what, timeout=WAIT):
+        try:
+            return WebDriverWait(self.d, timeout, ignored_exceptions=(StaleElementReferenceException,)).until(
+                lambda d: cond(d))
+        except TimeoutException:
+            errors = self.d.find_elements(By.CSS_SELECTOR, ".notice.error")
+            extra = "; page says: " + " | ".join(e.text for e in errors if e.text) if errors else ""
+            self.shot("failure.png")
+            raise Failure("timed out after %d s waiting for %s (at %s)%s" % (timeout, what, self.d.current_url, extra))
+
+    def css(self, sel):
+        return self.d.find_elements(By.CSS_SELECTOR, sel)
+
+    def one(self, sel, what=None):
+        return self.wait(lambda d: (d.find_elements(By.CSS_SELECTOR, sel) or [None])[0], what or sel)
+
+    def go(self, hash_):
+        self.d.execute_script("location.hash = arguments[0]", hash_)
+
+    def loaded(self, page_id, what):
+        return self.one("#%s[data-loaded='true']" % page_id, what)
+
+    def login(self, user, password):
+        self.one("#login-form", "the login form")
+        self.wait(lambda d: d.find_element(By.ID, "login").is_displayed(), "the login form to show")
+        u = self.d.find_element(By.ID, "login-username")
+        u.clear()
+        u.send_keys(user)
+        p = self.d.find_element(By.ID, "login-password")
+        p.clear()
+        p.send_keys(password)
+        self.d.find_element(By.ID, "login-submit").click()
+        self.wait(lambda d: d.find_element(By.ID, "shell").is_displayed() or
+                  (d.find_element(By.ID, "login-message").is_displayed() and d.find_element(By.ID, "login-message").text),
+                  "the console after logging in as %s" % user)
+        msg = self.d.find_element(By.ID, "login-message")
+        if not self.d.find_element(By.ID, "shell").is_displayed():
+            raise Failure("login as %s failed: %s" % (user, msg.text))
+
+    def logout(self):
+        self.d.find_element(By.ID, "logout").click()
+        self.wait(lambda d: d.find_element(By.ID, "login").is_displayed(), "the login form after logging out")
+
+
+def dashboard_checks(c, vs, traffic):
+    c.go("#/dashboard")
+    dash = c.loaded("dashboard", "the dashboard to render every row (data-loaded)")
+    check(True, "dashboard rendered %s virtual service rows" % dash.get_attribute("data-rows"))
+    row = c.one("tr.vs-row[data-name='%s']" % vs, "virtual service %s on the dashboard" % vs)
+    c.shot("dashboard.png")
+    score = row.find_element(By.CSS_SELECTOR, ".health").get_attribute("data-score")
+    check(score != "" and 0 <= float(score) <= 100, "%s has a health score (%s)" % (vs, score))
+    reasons = row.find_element(By.CSS_SELECTOR, ".health").get_attribute("title")
+    check(bool(reasons), "the health score explains itself on hover (%r)" % reasons[:80])
+    state = row.find_element(By.CSS_SELECTOR, ".badge").text
+    check(bool(state), "%s shows its state (%s)" % (vs, state))
+    spark = row.find_element(By.CSS_SELECTOR, "td.rps svg.spark")
+    points, peak = int(spark.get_attribute("data-points")), float(spark.get_attribute("data-max"))
+    if traffic:
+        check(points > 0 and peak > 0, "the requests sparkline of %s has traffic (%d points, max %.2f/s)" % (vs, points, peak))
+    else:
+        print("note: --no-traffic: sparkline has %d points, max %.2f (not checked)" % (points, peak))
+    se_table = c.css("#se-table")
+    check(bool(se_table), "the dashboard has the service engine table")
+    return row.get_attribute("data-uuid")
+
+
+def detail_checks(c, vs, uuid, traffic):
+    c.one("tr.vs-row[data-name='%s'] a.vs-name" % vs).click()
+    c.loaded("vs-detail", "the virtual service page")
+    check(("#/vs/" + uuid) in c.d.current_url, "the name opens the virtual service page")
+    chart = c.one("#chart-rps", "the requests chart")
+    if traffic:
+        chart = c.wait(lambda d: (lambda e: e if int(e.get_attribute("data-nonzero") or 0) > 0 else None)(
+            d.find_element(By.ID, "chart-rps")), "non-zero points in the requests chart")
+        check(True, "the rps chart has %s points, %s non-zero, max %s/s" % (
+            chart.get_attribute("data-points"), chart.get_attribute("data-nonzero"), chart.get_attribute("data-max")))
+    else:
+        print("note: --no-traffic: rps chart has %s points" % chart.get_attribute("data-points"))
+    for cid in ("chart-bandwidth", "chart-latency", "chart-errors"):
+        check(bool(c.css("#" + cid)), "the page has chart %s" % cid)
+    check(bool(c.css("#placement-table")), "the page has the placement table")
+    c.wait(lambda d: d.find_elements(By.ID, "request-log-table") or d.find_elements(By.ID, "request-logs-unavailable"),
+           "the request logs (table or why there is none)")
+    if c.css("#request-log-table"):
+        rows = c.css("#request-log-table tr.log-row")
+        check(True, "the request-log table is shown (%d rows)" % len(rows))
+        if traffic and rows:
+            c.d.find_element(By.ID, "log-status").send_keys("200")
+            c.d.find_element(By.CSS_SELECTOR, "#log-filters button[type=submit]").click()
+            c.wait(lambda d: "requests" in d.find_element(By.ID, "request-logs-status").text, "the filtered request logs")
+            codes = {r.find_elements(By.TAG_NAME, "td")[4].text for r in c.css("#request-log-table tr.log-row")}
+            check(codes <= {"200"}, "the status filter keeps only 200 responses (%s)" % sorted(codes))
+    else:
+        why = c.d.find_element(By.ID, "request-logs-unavailable").text
+        print("note: request logs unavailable:", why)
+    c.shot("vs-detail.png")
+
+
+def pool_checks(c, api, tag):
+    name = "console-pool-" + tag
+    c.go("#/new/pool")
+    c.loaded("page-new", "the pool form")
+    c.d.find_element(By.ID, "f-name").send_keys(name)
+    c.d.find_element(By.ID, "add-servers").click()
+    row = c.one("tr.servers-row[data-index='0']")
+    row.find_element(By.CSS_SELECTOR, "input.sub-ip").send_keys("10.9.0.1")
+    row.find_element(By.CSS_SELECTOR, "input.sub-port").send_keys("8080")
+    c.shot("pool-form.png")
+    c.d.find_element(By.ID, "form-save").click()
+    c.loaded("page-pool", "the new pool's page")
+    status, body = api.call("GET", "/api/pool?name=" + name)
+    check(status == 200 and body["count"] == 1 and body["results"][0]["servers"][0]["ip"]["addr"] == "10.9.0.1"
+          and body["results"][0]["servers"][0]["port"] == 8080,
+          "the pool created through the form exists in the API with its server")
+    c.shot("pool-detail.png")
+    pool_uuid = body["results"][0]["uuid"]
+
+    bad = "console-bad-" + tag
+    c.go("#/new/pool")
+    c.loaded("page-new", "the pool form again")
+    c.d.find_element(By.ID, "f-name").send_keys(bad)
+    c.d.find_element(By.ID, "add-servers").click()
+    c.d.find_element(By.ID, "add-servers").click()
+    rows = c.css("tr.servers-row")
+    rows[0].find_element(By.CSS_SELECTOR, "input.sub-ip").send_keys("10.9.0.2")
+    rows[1].find_element(By.CSS_SELECTOR, "input.sub-ip").send_keys("999.1.1.1")
+    c.d.find_element(By.ID, "form-save").click()
+    err = c.one("td[data-path='servers[1].ip'] .field-error", "the validation error next to servers[1].ip")
+    status, api_err = api.call("POST", "/api/pool", {"name": bad, "servers": [
+        {"ip": {"addr": "10.9.0.2", "type": "V4"}}, {"ip": {"addr": "999.1.1.1", "type": "V4"}}]})
+    expected = api_err["error"].split(": ", 1)[1]
+    check(status == 400 and err.text == expected,
+          "the API's error is shown by the server's IP field (%r)" % err.text)
+    check(not c.css("#form-error:not(.hidden)"), "no form-level error when the field is known")
+    c.shot("pool-error.png")
+    status, body = api.call("GET", "/api/pool?name=" + bad)
+    check(body["count"] == 0, "the invalid pool was not created")
+    return pool_uuid
+
+
+def operator_checks(c, api, vs, tag):
+    user, password = "console-operator-" + tag, "operator-pw-" + tag
+    status, body = api.call("POST", "/api/user", {
+        "name": user, "password": password, "default_tenant_ref": "/api/tenant/admin",
+        "access": [{"role_ref": "/api/role/?name=Application-Operator", "tenant_ref": "/api/tenant/admin"}]})
+    check(status == 201, "admin creates user %s with role Application-Operator (%d %s)" % (user, status, body))
+    user_uuid = body["uuid"]
+    c.logout()
+    c.login(user, password)
+    c.go("#/dashboard")
+    c.loaded("dashboard", "the operator's dashboard")
+    row = c.one("tr.vs-row[data-name='%s']" % vs, "virtual service %s on the operator's dashboard" % vs)
+    c.shot("operator-dashboard.png")
+    check(not c.css("#create-vs"), "the operator gets no 'Create virtual service' button")
+    check(not row.find_elements(By.CSS_SELECTOR, "a.btn, button.danger"), "the operator's VS rows have no edit/delete controls")
+    check(not c.css("#nav-users"), "the operator does not see the Users page (no PERMISSION_USER)")
+    row.find_element(By.CSS_SELECTOR, "a.vs-name").click()
+    c.loaded("vs-detail", "the operator's virtual service page")
+    check(not c.css("#edit-vs") and not c.css("#delete-vs") and not c.css("#scale-out"),
+          "the operator's virtual service page has no edit/delete/scale controls")
+    c.shot("operator-vs-detail.png")
+    c.go("#/pools")
+    c.loaded("page-pools", "the operator's pool list")
+    check(not c.css("#create-pool") and not c.css("#pool-table button.danger") and not c.css("#pool-table a.btn"),
+          "the operator's pool list has no create/edit/delete controls")
+    c.shot("operator-pools.png")
+    c.go("#/new/pool")
+    c.loaded("page-new", "the pool form as operator")
+    check(not c.d.find_element(By.ID, "form-save").is_enabled(), "the operator's pool form cannot be submitted")
+    c.logout()
+    return user_uuid
+
+
+def expiry_checks(c, password):
+    c.login("admin", password)
+    c.go("#/dashboard")
+    c.loaded("dashboard", "the dashboard after logging in again")
+    c.d.delete_cookie("sessionid")
+    c.go("#/pools")
+    c.wait(lambda d: d.find_element(By.ID, "login").is_displayed(), "the login form after the session ended")
+    msg = c.d.find_element(By.ID, "login-message").text
+    check("session" in msg.lower(), "an ended session goes back to the login form with the reason (%r)" % msg)
+    c.shot("session-expired.png")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--url", required=True)
+    ap.add_argument("--password", required=True, help="admin's password")
+    ap.add_argument("--vs", required=True, help="a virtual service with traffic")
+    ap.add_argument("--out", required=True, help="directory for the screenshots")
+    ap.add_argument("--no-traffic", action="store_true", help="do not require non-zero traffic data")
+    args = ap.parse_args()
+    os.makedirs(args.out, exist_ok=True)
+    api = API(args.url, args.password)
+    tag = "%06x" % random.randrange(1 << 24)
+    traffic = not args.no_traffic
+    c = Console(args.url, args.out)
+    created = []
+    try:
+        c.d.get(args.url + "/")
+        c.login("admin", args.password)
+        uuid = dashboard_checks(c, args.vs, traffic)
+        sw = c.css("#tenant-switcher")
+        check(sw and sw[0].is_displayed() and "admin" in [o.text for o in sw[0].find_elements(By.TAG_NAME, "option")],
+              "admin has the tenant switcher (tenant admin listed)")
+        detail_checks(c, args.vs, uuid, traffic)
+        created.append(("pool", pool_checks(c, api, tag)))
+        c.go("#/pools")
+        c.loaded("page-pools", "the pool list")
+        c.shot("pools.png")
+        created.append(("user", operator_checks(c, api, args.vs, tag)))
+        expiry_checks(c, args.password)
+        logs = [e for e in c.d.get_log("browser") if e.get("level") == "SEVERE" and "/api/" not in e.get("message", "")
+                and "favicon" not in e.get("message", "")]
+        check(not logs, "no script errors in the browser console (%s)" % [e["message"][:120] for e in logs])
+    except Failure as e:
+        print("console_test: FAIL:", e)
+        sys.exit(1)
+    finally:
+        for kind, uuid in reversed(created):
+            api.call("DELETE", "/api/%s/%s" % (kind, uuid))
+        c.d.quit()
+    print("console_test: PASS")
+
+
+if __name__ == "__main__":
+    main()
