@@ -43,6 +43,8 @@ public struct ControllerConfiguration: Sendable {
     /// Serve the Admin Console from this folder, read on every request, instead of the copy built in
     /// (`--console-dir`: working on the console without rebuilding).
     public var consoleDirectory: String?
+    /// Most request logs kept in the store (`--request-log-max-rows`); the oldest go first.
+    public var requestLogMaxRows = 1_000_000
 
     public init(dataDirectory: String, adminPassword: String) {
         self.dataDirectory = dataDirectory
@@ -102,7 +104,7 @@ public final class Controller: Sendable {
                 return Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
             }
         }
-        analytics = Analytics(store: store, logger: logger)
+        analytics = Analytics(store: store, requestLogLimit: configuration.requestLogMaxRows, logger: logger)
         reconciler = Reconciler(
             store: store, downAfter: configuration.seDownAfter * configuration.heartbeatInterval, clock: clock,
             logger: logger)

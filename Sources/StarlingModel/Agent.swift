@@ -161,11 +161,20 @@ public struct SEStatus: Codable, Sendable, Hashable {
     public var connections: Int
     /// Flow steering between the SEs of a scale-out group, when on.
     public var steering: SteeringStatus?
+    /// Requests logged since the last heartbeat that reached the controller (at most a batch; the rest
+    /// follow in the next heartbeats).
+    public var request_logs: [RequestLog]?
+    /// Logs this SE dropped since it started because its queue was full (the controller unreachable for
+    /// too long, or logging faster than the heartbeats carry).
+    public var request_logs_dropped: Int?
 
     public init(
         se_uuid: String, applied_version: Int, draining: Bool = false, virtual_services: [VSStatus] = [],
-        bgp_peers: [BGPPeerStatus] = [], connections: Int = 0, steering: SteeringStatus? = nil
+        bgp_peers: [BGPPeerStatus] = [], connections: Int = 0, steering: SteeringStatus? = nil,
+        request_logs: [RequestLog]? = nil, request_logs_dropped: Int? = nil
     ) {
+        self.request_logs = request_logs
+        self.request_logs_dropped = request_logs_dropped
         self.steering = steering
         self.se_uuid = se_uuid
         self.applied_version = applied_version

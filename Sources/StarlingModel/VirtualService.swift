@@ -45,6 +45,8 @@ public struct VirtualService: AviObject {
     public var scaleout_ecmp: Bool?
     public var cloud_ref: String?
     public var vrf_context_ref: String?
+    /// Which requests the SEs log (Avi `analytics_policy`).
+    public var analytics_policy: AnalyticsPolicy?
 
     public init(
         name: String, services: [Service], uuid: String? = nil, vsvip_ref: String? = nil, pool_ref: String? = nil,
@@ -99,5 +101,6 @@ public struct VirtualService: AviObject {
         try Check.ref(ssl_profile_ref, "sslprofile", "ssl_profile_ref")
         try Check.ref(cloud_ref, "cloud", "cloud_ref")
         try Check.ref(vrf_context_ref, "vrfcontext", "vrf_context_ref")
+        try analytics_policy?.validate(field: "analytics_policy")
     }
 }

@@ -53,9 +53,11 @@ extension XCTestCase {
 
     /// A controller on `dir` with a manual clock, cheap password hashing and a 1 s heartbeat (down after 3 s).
     func makeController(
-        _ dir: String, clock: ManualClock = ManualClock(), wallClock: ManualClock? = nil
+        _ dir: String, clock: ManualClock = ManualClock(), wallClock: ManualClock? = nil,
+        configure: (inout ControllerConfiguration) -> Void = { _ in }
     ) async throws -> Controller {
         var config = ControllerConfiguration(dataDirectory: dir, adminPassword: "password1")
+        configure(&config)
         config.passwordIterations = 1000
         config.clock = { clock.now }
         if let wallClock { config.wallClock = { wallClock.now } }

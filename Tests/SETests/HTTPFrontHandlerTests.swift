@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import NIOCore
 import NIOEmbedded
@@ -8,14 +9,18 @@ import XCTest
 /// The HTTP client-side handler on an `EmbeddedChannel` with the listener's real pipeline: local
 /// answers (400, 408, 431, 503) and timeouts with a manual clock.
 final class HTTPFrontHandlerTests: XCTestCase {
-    func makeChannel(limits: HTTPLimits = HTTPLimits(), idle: Duration = .seconds(60)) throws -> EmbeddedChannel {
+    func makeChannel(
+        limits: HTTPLimits = HTTPLimits(), idle: Duration = .seconds(60), logs: RequestLogQueue = RequestLogQueue(),
+        logPolicy: RequestLogPolicy = RequestLogPolicy()
+    ) throws -> EmbeddedChannel {
         let loop = EmbeddedEventLoop()
         let config = ServiceConfig(
             id: "vs-1", name: "web", listeners: [], kind: .http, pool: PoolConfig(name: "p", servers: []),
-            idleTimeout: idle, http: limits)
+            idleTimeout: idle, http: limits, requestLogs: logPolicy)
         let service = LoopService(
             loop: loop, config: config, stats: LoopStats(), metrics: ServiceMetrics(service: "web"),
-            sources: SourceAddresses([]), logger: Logger(label: "test"))
+            sources: SourceAddresses([]), requestLog: LoopRequestLog(queue: logs, loops: 1),
+            logger: Logger(label: "test"))
         service.update(config: config, servers: [], tls: nil, serverTLS: nil)
         let channel = EmbeddedChannel(loop: loop)
         try Listener.install(on: channel, tls: false, service: service)
@@ -67,6 +72,44 @@ final class HTTPFrontHandlerTests: XCTestCase {
         out = try output(channel)
         XCTAssertEqual(out.components(separatedBy: "HTTP/1.1 503").count - 1, 2, out)
         XCTAssertFalse(channel.isActive, "Connection: close is honoured")
+    }
+
+    /// Answers the SE gives itself are significant: logged with the request's method, path, query, host,
+    /// client address and why, up to the significant throttle per second (the rest are not logged).
+    func testLocalAnswersAreLoggedUpToTheThrottle() throws {
+        let logs = RequestLogQueue()
+        let channel = try makeChannel(logs: logs, logPolicy: RequestLogPolicy(significantPerSecond: 2))
+        for i in 0..<5 { try send(channel, "GET /a/\(i)?x=1 HTTP/1.1\r\nHost: shop.example\r\n\r\n") }
+        XCTAssertEqual(try output(channel).components(separatedBy: "HTTP/1.1 503").count - 1, 5)
+        let taken = logs.take(max: 100)
+        // The five requests fall in one or two wall-clock seconds: 2 a second at most.
+        XCTAssertTrue((2...4).contains(taken.count), "\(taken.count) logged")
+        let first = try XCTUnwrap(taken.first)
+        XCTAssertEqual(first.vs_uuid, "vs-1")
+        XCTAssertEqual(first.method, "GET")
+        XCTAssertEqual(first.uri_path, "/a/0")
+        XCTAssertEqual(first.uri_query, "x=1")
+        XCTAssertEqual(first.host, "shop.example")
+        XCTAssertEqual(first.client_ip, "192.0.2.7")
+        XCTAssertEqual(first.client_src_port, 40000)
+        XCTAssertEqual(first.response_code, 503)
+        XCTAssertEqual(first.http_version, "HTTP/1.1")
+        XCTAssertTrue(first.significant)
+        XCTAssertEqual(first.significance, "answered by the SE: Service Unavailable")
+        XCTAssertGreaterThan(first.response_length + first.request_length, 0)
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        XCTAssertLessThan(abs(first.timestamp_ms - now), 10_000, "wall-clock milliseconds")
+    }
+
+    /// A request the SE cannot parse is logged too (no method or path to show).
+    func testMalformedRequestsAreLogged() throws {
+        let logs = RequestLogQueue()
+        let channel = try makeChannel(logs: logs)
+        try send(channel, "NOT HTTP AT ALL\r\n\r\n")
+        _ = try output(channel)
+        let taken = logs.take(max: 10)
+        XCTAssertEqual(taken.map(\.response_code), [400])
+        XCTAssertEqual(taken.first?.significance, "answered by the SE: Bad Request")
     }
 
     func testHTTP10ClientGetsHTTP10AnswerAndClose() throws {

@@ -19,13 +19,16 @@ public actor Analytics {
 
     let store: Store
     let logger: Logger
+    /// Most request logs kept (the oldest go first).
+    let requestLogLimit: Int
     private var ingest = MetricsIngest()
     /// The last hour per entity in one-minute sums, in memory (the inventory's sparklines and the health
     /// score's recent window; refilled from the heartbeats after a restart).
     private var minutes: [String: [Int: MetricSample]] = [:]
     private var lastSweep = 0
 
-    init(store: Store, logger: Logger) {
+    init(store: Store, requestLogLimit: Int = 1_000_000, logger: Logger) {
+        self.requestLogLimit = requestLogLimit
         self.store = store
         self.logger = logger
     }
@@ -35,6 +38,20 @@ public actor Analytics {
     func heartbeat(_ status: SEStatus, now: Double) {
         ingest.ingest(se: status.se_uuid, services: status.virtual_services, now: now)
         flush(now: now)
+    }
+
+    /// Request logs from SE `se` (of services placed on it). Never throws: a store error is logged and
+    /// those logs are lost.
+    func requestLogs(_ logs: [RequestLog], se: String) {
+        guard !logs.isEmpty else { return }
+        do {
+            try store.writeNow { [requestLogLimit] db in
+                let name = try db.object(uuid: se)?.name ?? se
+                try RequestLogStore.insert(db, logs, se: se, seName: name, keep: requestLogLimit)
+            }
+        } catch {
+            logger.error("request logs not stored: \(error)", metadata: ["controller.logs": "\(logs.count)"])
+        }
     }
 
     /// An SE was deleted.

@@ -37,6 +37,7 @@ public struct ControllerRequestContext: RequestContext, RemoteAddressRequestCont
 /// GET  /api/serviceengine-inventory             read on serviceengine: config, runtime, sparklines
 /// POST /api/virtualservice/<uuid>/scaleout|scalein   write on virtualservice
 /// GET  /api/serviceengine/<uuid>/runtime        read on serviceengine
+/// GET  /api/analytics/logs?type=1&virtualservice=<uuid>   request logs: read on that virtual service
 /// GET  /api/analytics/logs?type=2               the audit trail: events of objects the user may read
 /// GET  /api/analytics/metrics/virtualservice|serviceengine/<uuid>?metric_id=...   read on that object
 /// POST /api/se-agent/register                   a join token
@@ -165,6 +166,9 @@ public struct ControllerResponder: HTTPResponder {
             return try await seInventory(query, caller: caller, base: base)
         }
         if rest == ["analytics", "logs"], method == .get {
+            if query["type"] == "1" {
+                return try await requestLogs(query, filters: Self.queryValues(request, "filter"), caller: caller)
+            }
             return try await auditLog(query, caller: caller, base: base)
         }
         if rest.count == 4, rest[0] == "analytics", rest[1] == "metrics" {
@@ -335,11 +339,40 @@ public struct ControllerResponder: HTTPResponder {
         }
     }
 
+    /// `GET /api/analytics/logs?type=1&virtualservice=<uuid>`: the requests the SEs logged for a virtual
+    /// service the caller may read, newest first; `filter=op(field,value)` (repeatable), `start`/`end`
+    /// (ISO 8601) or `duration` (seconds back from now), `page`, `page_size`.
+    func requestLogs(_ query: [String: String], filters: [String], caller: Caller) async throws -> Response {
+        guard let vs = query["virtualservice"], !vs.isEmpty else {
+            throw APIError(400, "virtualservice: required with type=1 (the uuid of the virtual service)")
+        }
+        let kind = ObjectKind.all[VirtualService.objectType]!
+        let stored = try await controller.objects.stored(kind, uuid: vs, scope: try caller.scope(.read, kind))
+        let list = try Self.list(query)
+        var q = RequestLogStore.Query(vs: stored.uuid, page: list.page, pageSize: list.pageSize)
+        for text in filters where !text.isEmpty { q.filters.append(try RequestLogStore.Filter.parse(text)) }
+        func time(_ name: String) throws(APIError) -> Int64? {
+            guard let text = query[name] else { return nil }
+            guard let t = Analytics.parseTime(text) else { throw APIError(400, "\(name): expected ISO 8601 time") }
+            return Int64(t * 1000)
+        }
+        q.start = try time("start")
+        q.end = try time("end")
+        if let d = query["duration"] {
+            guard let seconds = Double(d), seconds > 0, seconds.isFinite else {
+                throw APIError(400, "duration: expected seconds")
+            }
+            q.start = Int64((controller.wallClock() - seconds) * 1000)
+        }
+        let page = try await controller.store.read { [q] db in try RequestLogStore.read(db, q) }
+        return Self.json(.ok, page)
+    }
+
     /// `GET /api/analytics/logs?type=2`: the audit trail of the request's tenant, limited to the object
     /// types the caller may read there; `obj_uuid`, `obj_type`, `request_user`, `page`, `page_size`.
     func auditLog(_ query: [String: String], caller: Caller, base: String) async throws -> Response {
         guard query["type"] == "2" else {
-            throw APIError(400, "type: 2 (config events, the audit trail) is the log type this controller serves")
+            throw APIError(400, "type: 1 (request logs of a virtual service) or 2 (config events, the audit trail)")
         }
         let tenant = try caller.workingTenant()
         let readable = ObjectKind.all.values.filter { kind in
@@ -378,8 +411,10 @@ public struct ControllerResponder: HTTPResponder {
             // Keys stay sealed in the store and in the reconciler's state; the SE gets them in clear.
             return Self.json(.ok, JSONValue.from(try CertificateImport.reveal(d, box: controller.objects.secrets)))
         case (.post, "heartbeat"):
-            let status = try Self.decode(SEStatus.self, try await Self.body(request))
+            var status = try Self.decode(SEStatus.self, try await Self.body(request))
             guard status.se_uuid == se else { throw APIError(400, "se_uuid: does not match the URL") }
+            let logs = status.request_logs ?? []
+            status.request_logs = nil
             let v = try await controller.reconciler.heartbeat(status)
             // Analytics count the services placed on this SE only (not one it still reports after a removal,
             // nor whatever uuids an SE makes up).
@@ -388,6 +423,7 @@ public struct ControllerResponder: HTTPResponder {
             var counted = status
             counted.virtual_services = status.virtual_services.filter { placed.contains($0.uuid) }
             await controller.analytics.heartbeat(counted, now: controller.wallClock())
+            await controller.analytics.requestLogs(logs.filter { placed.contains($0.vs_uuid) }, se: se)
             return Self.json(.ok, JSONValue.from(SEHeartbeatReply(desired_version: v)))
         default:
             throw APIError(404, "no such endpoint: \(request.method.rawValue) \(request.uri.path)")
@@ -500,6 +536,15 @@ public struct ControllerResponder: HTTPResponder {
             out[ObjectRef.percentDecode(kv[0])] = kv.count > 1 ? ObjectRef.percentDecode(kv[1]) : ""
         }
         return out
+    }
+
+    /// Every value of a query parameter that may repeat (`filter=...&filter=...`).
+    static func queryValues(_ request: Request, _ name: String) -> [String] {
+        (request.uri.query ?? "").split(separator: "&").compactMap { pair in
+            let kv = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            guard ObjectRef.percentDecode(kv[0]) == name else { return nil }
+            return kv.count > 1 ? ObjectRef.percentDecode(kv[1]) : ""
+        }
     }
 
     static func parseForm(_ s: String) -> [String: String] {

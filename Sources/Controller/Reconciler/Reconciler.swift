@@ -363,6 +363,7 @@ public actor Reconciler {
             out["virtual_services"] = JSONValue.from(r.status.virtual_services)
             out["bgp_peers"] = JSONValue.from(r.status.bgp_peers)
             out["connections"] = .int(Int64(r.status.connections))
+            out["request_logs_dropped"] = .int(Int64(r.status.request_logs_dropped ?? 0))
             if let steering = r.status.steering { out["steering"] = JSONValue.from(steering) }
         } else {
             out["virtual_services"] = .array([])

@@ -86,6 +86,17 @@ public final class Store: Sendable {
                     CREATE INDEX metrics_age ON metrics(step, start);
                     """)
         }
+        m.registerMigration("v5: request logs") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE request_logs (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT, vs TEXT NOT NULL, ts INTEGER NOT NULL,
+                        se TEXT NOT NULL, se_name TEXT NOT NULL, client_ip TEXT NOT NULL, method TEXT NOT NULL,
+                        uri_path TEXT NOT NULL, response_code INTEGER NOT NULL, total_time REAL NOT NULL,
+                        server_ip TEXT NOT NULL, significant INTEGER NOT NULL, json TEXT NOT NULL);
+                    CREATE INDEX request_logs_vs ON request_logs(vs, ts);
+                    """)
+        }
         return m
     }
 

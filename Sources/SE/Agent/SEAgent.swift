@@ -127,16 +127,26 @@ public struct SEAgent: Sendable {
         }
     }
 
+    /// Most request logs sent in one heartbeat.
+    static let requestLogsPerHeartbeat = 2000
+
     /// Sends the status every heartbeat interval; returns when the registration is no longer valid.
     private func heartbeat(_ registered: SERegistered) async {
         let interval = Duration.milliseconds(Int(max(0.2, min(registered.heartbeat_interval, 30)) * 1000))
+        let logs = engine.requestLogs
         while !Task.isCancelled {
-            let status = await engine.status(seUUID: registered.se_uuid)
+            var status = await engine.status(seUUID: registered.se_uuid)
+            // A batch of request logs rides along; when the heartbeat does not get through they go back
+            // to the queue (bounded: a long outage drops the oldest, counted).
+            let batch = logs.take(max: Self.requestLogsPerHeartbeat)
+            status.request_logs = batch.isEmpty ? nil : batch
+            status.request_logs_dropped = logs.dropped
             do {
                 let response = try await client.request(
                     "POST", "/api/se-agent/\(registered.se_uuid)/heartbeat",
                     headers: auth(registered) + [("Content-Type", "application/json")],
                     body: Array(try JSONEncoder().encode(status)), timeout: .seconds(5))
+                if response.status != 200 { logs.putBack(batch) }
                 if response.status == 401 || response.status == 404 {
                     logger.warning("heartbeat refused (HTTP \(response.status)): registering again")
                     return
@@ -145,6 +155,7 @@ public struct SEAgent: Sendable {
                     logger.warning("heartbeat: HTTP \(response.status) \(Self.errorText(response))")
                 }
             } catch {
+                logs.putBack(batch)
                 if Task.isCancelled { return }
                 logger.debug("heartbeat failed: \(error)")
             }

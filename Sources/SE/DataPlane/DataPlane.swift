@@ -41,6 +41,8 @@ public final class DataPlane: Sendable {
     private let logger: Logger
     private let metricsFactory: any MetricsFactory
     private let state = Mutex(State())
+    /// HTTP requests logged for the controller, until the agent's heartbeats take them.
+    public let requestLogs = RequestLogQueue()
 
     private struct State: Sendable {
         var services: [String: ServiceRuntime] = [:]
@@ -141,7 +143,8 @@ public final class DataPlane: Sendable {
                     var l = logger
                     l[metadataKey: "se.vs"] = "\(s.name)"
                     rt = ServiceRuntime(
-                        config: s, loops: loops, sources: sources, logger: l, metricsFactory: self.metricsFactory)
+                        config: s, loops: loops, sources: sources, requestLogs: requestLogs, logger: l,
+                        metricsFactory: self.metricsFactory)
                     st.services[s.id] = rt
                     plan.changed = true
                 }
@@ -562,8 +565,8 @@ final class ServiceRuntime: @unchecked Sendable {
     private let metricsFactory: any MetricsFactory
 
     init(
-        config: ServiceConfig, loops: [any EventLoop], sources: SourceAddresses, logger: Logger,
-        metricsFactory: any MetricsFactory
+        config: ServiceConfig, loops: [any EventLoop], sources: SourceAddresses, requestLogs: RequestLogQueue,
+        logger: Logger, metricsFactory: any MetricsFactory
     ) {
         self.id = config.id
         self.config = config
@@ -573,7 +576,8 @@ final class ServiceRuntime: @unchecked Sendable {
         self.tlsMetrics = TLSMetrics(service: config.name, factory: metricsFactory)
         self.loopServices = loops.map {
             LoopService(
-                loop: $0, config: config, stats: LoopStats(), metrics: metrics, sources: sources, logger: logger)
+                loop: $0, config: config, stats: LoopStats(), metrics: metrics, sources: sources,
+                requestLog: LoopRequestLog(queue: requestLogs, loops: loops.count), logger: logger)
         }
         for ls in loopServices { ls.startExport() }
     }

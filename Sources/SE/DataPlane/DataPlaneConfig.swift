@@ -177,13 +177,16 @@ public struct ServiceConfig: Sendable, Hashable {
     /// HTTP services: answer requests on the plain listeners with a 301 to `https://<host>:<port>`
     /// (Avi `http_to_https`); nil: proxy them.
     public var httpsRedirectPort: Int?
+    /// Which HTTP requests are logged for the controller (Avi `analytics_policy`).
+    public var requestLogs: RequestLogPolicy
 
     /// A service; `idleTimeout` defaults to 600 s for L4 and 60 s for HTTP.
     public init(
         id: String, name: String, listeners: [ListenAddress], kind: Kind, pool: PoolConfig,
         idleTimeout: Duration? = nil, http: HTTPLimits = HTTPLimits(), tls: TLSSettings? = nil,
-        httpsRedirectPort: Int? = nil
+        httpsRedirectPort: Int? = nil, requestLogs: RequestLogPolicy = RequestLogPolicy()
     ) {
+        self.requestLogs = requestLogs
         self.id = id
         self.name = name
         self.listeners = listeners

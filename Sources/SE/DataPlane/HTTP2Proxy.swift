@@ -1,6 +1,7 @@
 import NIOCore
 import NIOHPACK
 import NIOHTTP2
+import StarlingModel
 
 // HTTP/2 on the client side (ALPN `h2`), proxied to the pool's HTTP/1.1 servers. swift-nio-http2's
 // `NIOHTTP2Handler` runs the protocol (framing, HPACK, stream states, outbound flow control, the limits
@@ -38,7 +39,7 @@ enum HTTP2Front {
         try ops.addHandler(
             HTTP2ProxyConnection(
                 service: service, clientIP: channel.remoteAddress?.ipAddress ?? "",
-                streamWindow: limits.http2.initialWindowSize))
+                clientPort: channel.remoteAddress?.port ?? 0, streamWindow: limits.http2.initialWindowSize))
         try ops.addHandler(manager)
         // The manager starts its idle timer when the connection becomes active, which was before ALPN
         // chose HTTP/2.
@@ -57,6 +58,7 @@ final class HTTP2ProxyConnection: ChannelInboundHandler, ClientConnection {
 
     let service: LoopService
     let clientIP: String
+    let clientPort: Int
     /// The stream window we advertise (SETTINGS_INITIAL_WINDOW_SIZE); credit goes back by halves.
     let streamWindow: Int
     private(set) var context: ChannelHandlerContext?
@@ -72,9 +74,10 @@ final class HTTP2ProxyConnection: ChannelInboundHandler, ClientConnection {
     /// The client's connection window for our DATA is spent.
     private(set) var connectionBlocked = false
 
-    init(service: LoopService, clientIP: String, streamWindow: Int) {
+    init(service: LoopService, clientIP: String, clientPort: Int = 0, streamWindow: Int) {
         self.service = service
         self.clientIP = clientIP
+        self.clientPort = clientPort
         self.streamWindow = streamWindow
     }
 
@@ -320,6 +323,10 @@ final class HTTP2ProxyStream {
     private var tried = ExcludedServers()
     private var attempts = 0
     private var requestStart = NIODeadline.uptimeNanoseconds(0)
+    /// The request's header fields, kept for its log entry, and what went back.
+    private var requestHeaders: HPACKHeaders?
+    private var responseStatus = 0
+    private var responseBytes = 0
     init(id: HTTP2StreamID, connection: HTTP2ProxyConnection) {
         self.id = id
         self.connection = connection
@@ -336,6 +343,7 @@ final class HTTP2ProxyStream {
     func startRequest(_ headers: HPACKHeaders, endStream: Bool) {
         LoopStats.add(service.stats.requests, 1)
         requestStart = connection.context?.eventLoop.now ?? .now()
+        requestHeaders = headers
         requestDone = endStream
         switch HTTP2RequestHead.make(
             headers, bodyFollows: !endStream, clientIP: connection.clientIP, allocator: allocator)
@@ -496,6 +504,8 @@ final class HTTP2ProxyStream {
         cancelTimer()
         service.stats.response(status)
         responseStarted = true
+        responseStatus = status
+        logRequest(local: status >= 400 ? "answered by the SE: \(text.split(separator: "\n").first ?? "")" : nil)
         var headers: HPACKHeaders = [
             ":status": String(status), "content-type": "text/plain", "content-length": String(text.utf8.count),
         ]
@@ -504,6 +514,33 @@ final class HTTP2ProxyStream {
         write(.data(.init(data: .byteBuffer(allocator.buffer(string: text)), endStream: true)))
         endSent = true
         finish()
+    }
+
+    /// Logs the request when its outcome or the service's full logs call for it (and the throttles let
+    /// it through). `local`: why the SE ended it itself, when it did.
+    private func logRequest(elapsedNanoseconds: Int64? = nil, local: String?) {
+        let log = service.requestLog
+        let elapsed =
+            elapsedNanoseconds
+            ?? Int64((connection.context?.eventLoop.now ?? .now()).uptimeNanoseconds &- requestStart.uptimeNanoseconds)
+        let totalMs = Double(elapsed) / 1e6
+        let why = LoopRequestLog.significance(status: responseStatus, totalMs: totalMs, local: local)
+        guard log.policy.fullPerSecond != nil || why != nil else { return }
+        let nowMs = WallClock.milliseconds()
+        guard log.admit(significant: why != nil, nowMs: nowMs) else { return }
+        let target = requestHeaders?.first(name: ":path") ?? ""
+        let (path, query) = LoopRequestLog.split(target)
+        let method = requestHeaders?.first(name: ":method") ?? ""
+        let host = requestHeaders?.first(name: ":authority") ?? requestHeaders?.first(name: "host") ?? ""
+        let address = server?.address
+        let entry = RequestLog(
+            timestamp_ms: nowMs - elapsed / 1_000_000, vs_uuid: service.id, client_ip: connection.clientIP,
+            client_src_port: connection.clientPort, method: method, uri_path: path, uri_query: query, host: host,
+            http_version: "HTTP/2", response_code: responseStatus, total_time_ms: totalMs,
+            request_length: requestHead.readableBytes, response_length: responseBytes,
+            server_ip: address?.ipAddress ?? "", server_port: address?.port ?? 0, significant: why != nil,
+            significance: why ?? "")
+        log.record(entry)
     }
 
     /// The response is out: the stream ends once the client's side has too; a request still coming is
@@ -599,6 +636,7 @@ extension HTTP2ProxyStream: HTTPExchangeOwner {
         responseStarted = true
         cancelTimer()
         service.stats.response(status)
+        responseStatus = status
         let headers = HTTP2ResponseHead.make(head, hsts: service.hsts)
         if framing == .none {
             // It ends the stream: written by `responseEnd`, once the server connection is released (the
@@ -612,6 +650,7 @@ extension HTTP2ProxyStream: HTTPExchangeOwner {
     func responseBody(_ body: ByteBuffer) {
         guard state == .forwarding, !endSent else { return }
         LoopStats.add(service.stats.bytesOut, body.readableBytes)
+        responseBytes &+= body.readableBytes
         // The newest part waits until the next one or the end, so that the last goes out with END_STREAM
         // (no empty DATA frame to end the stream).
         if let held = heldBody { write(.data(.init(data: .byteBuffer(held)))) }
@@ -632,6 +671,7 @@ extension HTTP2ProxyStream: HTTPExchangeOwner {
             (connection.context?.eventLoop.now ?? .now()).uptimeNanoseconds &- requestStart.uptimeNanoseconds)
         service.metrics.latency.recordNanoseconds(elapsed)
         service.stats.timed(nanoseconds: elapsed)
+        logRequest(elapsedNanoseconds: elapsed, local: nil)
         if let server { service.release(server) }
         server = nil
         let conn = back

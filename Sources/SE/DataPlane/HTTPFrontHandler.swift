@@ -1,5 +1,6 @@
 import NIOCore
 import NIOPosix
+import StarlingModel
 
 /// A request as the client handler sees it: the head, body bytes (as framed on the wire), the end.
 enum HTTPRequestPart {
@@ -79,6 +80,11 @@ final class HTTPFrontHandler: ChannelDuplexHandler {
 
     // Connection.
     private var clientIP = ""
+    private var clientPort = 0
+    /// The current request's head, kept for its log entry (nil between requests), and what went back.
+    private var logHead: HTTPHead?
+    private var responseStatus = 0
+    private var responseBytes = 0
     private var draining = false
     private var pendingRead = false
     private var needsServerFlush = false
@@ -121,6 +127,7 @@ final class HTTPFrontHandler: ChannelDuplexHandler {
         guard !activated else { return }
         activated = true
         clientIP = context.channel.remoteAddress?.ipAddress ?? ""
+        clientPort = context.channel.remoteAddress?.port ?? 0
         service.register(self)
         arm(.header, after: service.requestHeaderTimeout)
     }
@@ -234,6 +241,9 @@ final class HTTPFrontHandler: ChannelDuplexHandler {
     private func startRequest(_ head: HTTPHead) {
         LoopStats.add(service.stats.requests, 1)
         requestStart = context?.eventLoop.now ?? .now()
+        logHead = head
+        responseStatus = 0
+        responseBytes = 0
         clientMinor = head.info.minorVersion
         keepAlive = head.info.keepAlive && !draining
         requestIsHEAD = head.info.isHEAD
@@ -358,6 +368,7 @@ final class HTTPFrontHandler: ChannelDuplexHandler {
             return
         }
         responseStarted = true
+        responseStatus = head.info.status
         // From here on, a response that stalls for the idle timeout ends the connection.
         arm(.idle, after: service.idleTimeout)
         // A body that ends at the close cannot be followed by another response; an HTTP/1.0 client can
@@ -374,6 +385,7 @@ final class HTTPFrontHandler: ChannelDuplexHandler {
     func responseBody(_ body: ByteBuffer) {
         guard state == .forwarding, let context else { return }
         LoopStats.add(service.stats.bytesOut, body.readableBytes)
+        responseBytes &+= body.readableBytes
         deadline = context.eventLoop.now + service.idleTimeout
         context.write(wrapOutboundOut(body), promise: nil)
     }
@@ -387,6 +399,7 @@ final class HTTPFrontHandler: ChannelDuplexHandler {
         let elapsed = Int64(context.eventLoop.now.uptimeNanoseconds &- requestStart.uptimeNanoseconds)
         service.metrics.latency.recordNanoseconds(elapsed)
         service.stats.timed(nanoseconds: elapsed)
+        logRequest(elapsedNanoseconds: elapsed, local: nil)
         if let server { service.release(server) }
         server = nil
         let conn = back
@@ -434,6 +447,7 @@ final class HTTPFrontHandler: ChannelDuplexHandler {
         server = nil
         if responseStarted {
             // Part of the response is out: the client can only learn of the failure by the close.
+            logRequest(local: "the server's response broke off (\(reason))")
             context?.close(promise: nil)
             return
         }
@@ -478,6 +492,8 @@ final class HTTPFrontHandler: ChannelDuplexHandler {
         if close { keepAlive = false }
         service.stats.response(status)
         responseStarted = true
+        responseStatus = status
+        logRequest(local: status >= 400 ? "answered by the SE: \(reason)" : nil)
         let out = HTTPHeadWriter.local(
             status: status, reason: reason, text: text, clientMinor: clientMinor, keepAlive: keepAlive,
             extraFields: extraResponseFields + extraFields, allocator: context.channel.allocator)
@@ -499,6 +515,41 @@ final class HTTPFrontHandler: ChannelDuplexHandler {
         }
     }
 
+    /// Logs the current request when its outcome or the service's full logs call for it (and the
+    /// throttles let it through). `local`: why the SE ended it itself, when it did.
+    private func logRequest(elapsedNanoseconds: Int64? = nil, local: String?) {
+        let log = service.requestLog
+        let elapsed =
+            elapsedNanoseconds
+            ?? (logHead == nil
+                ? 0 : Int64((context?.eventLoop.now ?? .now()).uptimeNanoseconds &- requestStart.uptimeNanoseconds))
+        let totalMs = Double(elapsed) / 1e6
+        let why = LoopRequestLog.significance(status: responseStatus, totalMs: totalMs, local: local)
+        guard log.policy.fullPerSecond != nil || why != nil else { return }
+        let nowMs = WallClock.milliseconds()
+        guard log.admit(significant: why != nil, nowMs: nowMs) else { return }
+        var method = ""
+        var target = ""
+        var host = ""
+        if let head = logHead {
+            let info = head.info
+            let base = head.bytes.readerIndex
+            method = head.bytes.getString(at: base, length: info.methodEnd) ?? ""
+            target = head.bytes.getString(at: base + info.targetStart, length: info.targetEnd - info.targetStart) ?? ""
+            host = head.bytes.getString(at: base + info.hostStart, length: info.hostEnd - info.hostStart) ?? ""
+        }
+        let (path, query) = LoopRequestLog.split(target)
+        let address = server?.address
+        let entry = RequestLog(
+            timestamp_ms: nowMs - elapsed / 1_000_000, vs_uuid: service.id, client_ip: clientIP,
+            client_src_port: clientPort, method: method, uri_path: path, uri_query: query, host: host,
+            http_version: clientMinor == 0 ? "HTTP/1.0" : "HTTP/1.1", response_code: responseStatus,
+            total_time_ms: totalMs, request_length: logHead?.bytes.readableBytes ?? 0,
+            response_length: responseBytes, server_ip: address?.ipAddress ?? "", server_port: address?.port ?? 0,
+            significant: why != nil, significance: why ?? "")
+        log.record(entry)
+    }
+
     /// Closes the connection once what was written is out.
     private func flushAndClose() {
         guard let context else { return }
@@ -511,6 +562,7 @@ final class HTTPFrontHandler: ChannelDuplexHandler {
 
     /// The exchange is over: wait for the next request (or close when we must).
     private func finishExchange() {
+        logHead = nil
         guard state != .closed else { return }
         if !keepAlive || draining {
             state = .closed

@@ -43,6 +43,8 @@ final class LoopService: @unchecked Sendable {
     let metrics: ServiceMetrics
     let sources: SourceAddresses
     var logger: Logger
+    /// Which requests are logged for the controller (the policy follows `update`).
+    let requestLog: LoopRequestLog
 
     var kind: ServiceConfig.Kind
     var idleTimeout: TimeAmount
@@ -72,8 +74,10 @@ final class LoopService: @unchecked Sendable {
 
     init(
         loop: any EventLoop, config: ServiceConfig, stats: LoopStats, metrics: ServiceMetrics,
-        sources: SourceAddresses, logger: Logger
+        sources: SourceAddresses, requestLog: LoopRequestLog, logger: Logger
     ) {
+        self.requestLog = requestLog
+        requestLog.policy = config.requestLogs
         self.loop = loop
         self.id = config.id
         self.name = config.name
@@ -145,6 +149,7 @@ final class LoopService: @unchecked Sendable {
             }
         }
         httpsRedirectPort = config.httpsRedirectPort
+        requestLog.policy = config.requestLogs
         hsts = config.tls?.hsts
         idleTimeout = TimeAmount(config.idleTimeout)
         limits = config.http

@@ -62,6 +62,8 @@ public actor SEEngine {
 
     private let options: Options
     private let dataPlane: DataPlane
+    /// HTTP requests logged for the controller (the agent ships them in its heartbeats).
+    public nonisolated var requestLogs: RequestLogQueue { dataPlane.requestLogs }
     private let plumbing: VIPPlumbing?
     private let speaker: SpeakerHolder
     private let steeringSource: Steering?

@@ -169,7 +169,8 @@ public struct ServicePlan: Sendable, Hashable {
             id: id, name: name, listeners: listeners, kind: kind,
             pool: PoolConfig(
                 name: pool.name, algorithm: algorithm, servers: servers, monitors: monitors, tls: serverTLS),
-            http: http, tls: tls, httpsRedirectPort: redirectPort)
+            http: http, tls: tls, httpsRedirectPort: redirectPort,
+            requestLogs: RequestLogPolicy(resolved.virtualservice.analytics_policy))
     }
 
     /// An SSL profile's version as the data plane's (SSLv3 is refused by the API; TLS 1.0 is the floor).

@@ -67,6 +67,9 @@ struct ControllerCommand: AsyncParsableCommand {
         help: "Serve the Admin Console from this folder, read on every request, instead of the copy built in.")
     var consoleDir: String?
 
+    @Option(name: .long, help: "Most request logs kept in the store; the oldest go first (about 400 bytes each).")
+    var requestLogMaxRows: Int = 1_000_000
+
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
@@ -95,6 +98,9 @@ struct ControllerCommand: AsyncParsableCommand {
         }
         guard loginThrottleWindow >= 1, loginThrottleWindow <= 86400 else {
             throw ValidationError("--login-throttle-window: must be 1-86400 seconds")
+        }
+        guard (1_000...100_000_000).contains(requestLogMaxRows) else {
+            throw ValidationError("--request-log-max-rows: must be 1000-100000000")
         }
         if let consoleDir {
             var isDirectory: ObjCBool = false
@@ -127,6 +133,7 @@ struct ControllerCommand: AsyncParsableCommand {
         config.secureCookies = secureCookies
         config.secretsKeyFile = secretsKeyFile
         config.consoleDirectory = consoleDir
+        config.requestLogMaxRows = requestLogMaxRows
         let controller: Controller
         do {
             controller = try await Controller(configuration: config, logger: logger)
