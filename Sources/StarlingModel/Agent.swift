@@ -240,11 +240,20 @@ public struct VSCounters: Codable, Sendable, Hashable {
     /// Responses a server answered to the end, and their summed latency (request start to response end).
     public var timed_responses: Int
     public var latency_us: Int
+    /// The timed responses by latency: one count per bucket of ``latencyBoundsMs`` (at most that many
+    /// milliseconds), then one for the slower ones.
+    public var latency_buckets: [Int]?
+
+    /// Upper bounds of the latency buckets, in milliseconds.
+    public static let latencyBoundsMs = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000]
+    public static let latencyBucketCount = latencyBoundsMs.count + 1
 
     public init(
         connections: Int = 0, requests: Int = 0, bytes_in: Int = 0, bytes_out: Int = 0,
-        responses: [Int] = [0, 0, 0, 0, 0], timed_responses: Int = 0, latency_us: Int = 0
+        responses: [Int] = [0, 0, 0, 0, 0], timed_responses: Int = 0, latency_us: Int = 0,
+        latency_buckets: [Int]? = nil
     ) {
+        self.latency_buckets = latency_buckets
         self.connections = connections
         self.requests = requests
         self.bytes_in = bytes_in

@@ -156,6 +156,38 @@ final class AnalyticsTests: XCTestCase {
         }
     }
 
+    /// Percentiles from the SEs' latency buckets (1, 2, 5, 10 ... 10000 ms, then slower), linear within
+    /// a bucket; bucket differences between heartbeats, with a restart starting them again.
+    func testLatencyPercentilesFromBuckets() {
+        var s = MetricSample()
+        XCTAssertEqual(s.latencyPercentile(0.5), 0, "no buckets")
+        // 100 responses: 50 at most 1 ms, 40 in (1, 2], 9 in (5, 10], 1 in (200, 500].
+        var buckets = [Int](repeating: 0, count: 14)
+        buckets[0] = 50
+        buckets[1] = 40
+        buckets[3] = 9
+        buckets[8] = 1
+        s.latencyBuckets = buckets
+        XCTAssertEqual(s.latencyPercentile(0.5), 1, accuracy: 1e-9)
+        XCTAssertEqual(s.latencyPercentile(0.9), 2, accuracy: 1e-9)
+        XCTAssertEqual(s.latencyPercentile(0.99), 10, accuracy: 1e-9)
+        XCTAssertEqual(s.latencyPercentile(1.0), 500, accuracy: 1e-9)
+        XCTAssertEqual(s.latencyPercentile(0.25), 0.5, accuracy: 1e-9)
+
+        var before = VSCounters(timed_responses: 10, latency_us: 10_000, latency_buckets: buckets)
+        var now = before
+        now.latency_buckets?[0] += 5
+        now.timed_responses += 5
+        XCTAssertEqual(MetricSample.difference(now, before).latencyBuckets?[0], 5)
+        XCTAssertEqual(MetricSample.difference(now, before).latencyBuckets?[1], 0)
+        before.latency_buckets?[2] = 1000
+        XCTAssertEqual(MetricSample.difference(now, before).latencyBuckets, now.latency_buckets, "counted again")
+        var sum = MetricSample()
+        sum.add(s)
+        sum.add(s)
+        XCTAssertEqual(sum.latencyBuckets?[1], 80)
+    }
+
     static func number(_ value: JSONValue?) -> Double? {
         switch value {
         case .double(let d): d

@@ -49,6 +49,8 @@ final class DataPlaneMetricsTests: XCTestCase {
         // timed (their summed latency is what the analytics' mean latency comes from).
         let totals = try XCTUnwrap(dp.status().first?.totals)
         XCTAssertEqual(totals.timedResponses, 3)
+        XCTAssertEqual(totals.latencyBuckets.reduce(0, +), 3, "each timed response in one latency bucket")
+        XCTAssertEqual(totals.latencyBuckets.count, 14)
         XCTAssertGreaterThan(totals.latencyMicros, 0)
 
         await dp.shutdown()

@@ -194,6 +194,12 @@ public actor Analytics {
                 description: "Mean response time: from a request's start to the end of its response"
             ) { s, _ in s.meanLatencyMs },
         ]
+        + [(50, "median"), (90, "90th percentile"), (99, "99th percentile")].map { p, name in
+            Metric(
+                id: "l7_client.pct_resp_latency_\(p)", units: "MILLISECONDS",
+                description: "Response time, \(name) (from the SEs' latency histograms)"
+            ) { s, _ in s.latencyPercentile(Double(p) / 100) }
+        }
         + (1...5).map { c in
             Metric(
                 id: "l7_client.avg_resp_\(c)xx", units: "PER_SECOND", description: "HTTP \(c)xx responses per second"

@@ -10,6 +10,9 @@ struct MetricSample: Codable, Sendable, Hashable {
     var responses = [0, 0, 0, 0, 0]
     var timedResponses = 0
     var latencyMicros = 0
+    /// Timed responses per latency bucket (`VSCounters.latencyBoundsMs`, then the slower ones); nil from
+    /// SEs that do not count them.
+    var latencyBuckets: [Int]?
 
     /// Mean time from a request's start to the end of its response, in milliseconds (0 without any).
     var meanLatencyMs: Double { timedResponses == 0 ? 0 : Double(latencyMicros) / Double(timedResponses) / 1000 }
@@ -22,6 +25,31 @@ struct MetricSample: Codable, Sendable, Hashable {
         for i in 0..<5 { responses[i] += other.responses[i] }
         timedResponses += other.timedResponses
         latencyMicros += other.latencyMicros
+        if let theirs = other.latencyBuckets {
+            var mine = latencyBuckets ?? [Int](repeating: 0, count: VSCounters.latencyBucketCount)
+            for i in 0..<min(mine.count, theirs.count) { mine[i] += theirs[i] }
+            latencyBuckets = mine
+        }
+    }
+
+    /// The latency under which a share `p` (0-1) of the timed responses fell, in milliseconds, linear
+    /// within its bucket (the slowest bucket is taken as twice its lower bound); 0 without buckets.
+    func latencyPercentile(_ p: Double) -> Double {
+        guard let buckets = latencyBuckets else { return 0 }
+        let total = buckets.reduce(0, +)
+        guard total > 0 else { return 0 }
+        let bounds = VSCounters.latencyBoundsMs.map(Double.init)
+        let target = p * Double(total)
+        var below = 0.0
+        for (i, n) in buckets.enumerated() where n > 0 {
+            let lower = i == 0 ? 0 : bounds[i - 1]
+            let upper = i < bounds.count ? bounds[i] : 2 * bounds[bounds.count - 1]
+            if below + Double(n) >= target {
+                return lower + (upper - lower) * max(0, target - below) / Double(n)
+            }
+            below += Double(n)
+        }
+        return 2 * bounds[bounds.count - 1]
     }
 
     /// `now - before` of an SE's cumulative counters; when any counter went down the SE started counting
@@ -31,7 +59,7 @@ struct MetricSample: Codable, Sendable, Hashable {
             MetricSample(
                 connections: c.connections, requests: c.requests, bytesIn: c.bytes_in, bytesOut: c.bytes_out,
                 responses: (0..<5).map { $0 < c.responses.count ? c.responses[$0] : 0 },
-                timedResponses: c.timed_responses, latencyMicros: c.latency_us)
+                timedResponses: c.timed_responses, latencyMicros: c.latency_us, latencyBuckets: c.latency_buckets)
         }
         let current = sample(now)
         guard let before else { return current }
@@ -42,8 +70,13 @@ struct MetricSample: Codable, Sendable, Hashable {
             responses: (0..<5).map { current.responses[$0] - old.responses[$0] },
             timedResponses: current.timedResponses - old.timedResponses,
             latencyMicros: current.latencyMicros - old.latencyMicros)
+        if let now = current.latencyBuckets {
+            let was = old.latencyBuckets ?? [Int](repeating: 0, count: now.count)
+            d.latencyBuckets = (0..<now.count).map { now[$0] - ($0 < was.count ? was[$0] : 0) }
+        }
         let values =
             [d.connections, d.requests, d.bytesIn, d.bytesOut, d.timedResponses, d.latencyMicros] + d.responses
+            + (d.latencyBuckets ?? [])
         if values.contains(where: { $0 < 0 }) { d = current }
         return d
     }

@@ -1,3 +1,5 @@
+import StarlingModel
+
 /// The data plane's runtime configuration: plain values the SE agent builds from the Avi objects
 /// (virtual service, vsvip, pool, health monitor, application profile). `DataPlane.apply(_:)` takes the
 /// whole desired state every time (level-triggered).
@@ -441,6 +443,8 @@ public struct ServiceTotals: Sendable, Hashable {
     /// Responses a server answered to the end, and their summed latency in microseconds.
     public var timedResponses: Int = 0
     public var latencyMicros: Int = 0
+    /// Timed responses per latency bucket (`VSCounters.latencyBoundsMs`, then the slower ones).
+    public var latencyBuckets = [Int](repeating: 0, count: VSCounters.latencyBucketCount)
 
     /// Totals, all zero.
     public init() {}

@@ -1,4 +1,5 @@
 import Metrics
+import StarlingModel
 import Synchronization
 
 /// Counters of one virtual service on one event loop. Only that loop writes them (a relaxed load and
@@ -18,6 +19,10 @@ final class LoopStats: Sendable {
     /// of the response), in microseconds: the mean latency the controller's analytics show.
     let timedResponses = Atomic<Int>(0)
     let latencyMicros = Atomic<Int>(0)
+    /// Timed responses per latency bucket (`VSCounters.latencyBoundsMs`, then the slower ones): the
+    /// controller's percentiles.
+    let latencyBuckets = InlineArray<14, Atomic<Int>> { _ in Atomic<Int>(0) }
+    static let boundsMicros = VSCounters.latencyBoundsMs.map { $0 * 1000 }
 
     /// Adds `n` to a counter this loop owns.
     @inline(__always)
@@ -39,8 +44,12 @@ final class LoopStats: Sendable {
     /// A response that ended `nanoseconds` after its request started.
     @inline(__always)
     func timed(nanoseconds: Int64) {
+        let micros = Int(max(0, nanoseconds) / 1000)
         Self.add(timedResponses, 1)
-        Self.add(latencyMicros, Int(max(0, nanoseconds) / 1000))
+        Self.add(latencyMicros, micros)
+        var i = 0
+        while i < Self.boundsMicros.count, micros > Self.boundsMicros[i] { i += 1 }
+        Self.add(latencyBuckets[i], 1)
     }
 
     func add(into totals: inout ServiceTotals) {
@@ -55,6 +64,9 @@ final class LoopStats: Sendable {
         totals.responses[4] += responses5xx.load(ordering: .relaxed)
         totals.timedResponses += timedResponses.load(ordering: .relaxed)
         totals.latencyMicros += latencyMicros.load(ordering: .relaxed)
+        for i in 0..<VSCounters.latencyBucketCount {
+            totals.latencyBuckets[i] += latencyBuckets[i].load(ordering: .relaxed)
+        }
     }
 }
 

@@ -317,7 +317,8 @@ public actor SEEngine {
                         VSCounters(
                             connections: $0.totals.connections, requests: $0.totals.requests,
                             bytes_in: $0.totals.bytesIn, bytes_out: $0.totals.bytesOut, responses: $0.totals.responses,
-                            timed_responses: $0.totals.timedResponses, latency_us: $0.totals.latencyMicros)
+                            timed_responses: $0.totals.timedResponses, latency_us: $0.totals.latencyMicros,
+                            latency_buckets: $0.totals.latencyBuckets)
                     }))
         }
         let peers = await speaker.peerStatus().map {
