@@ -118,6 +118,28 @@ final class CtlTests: XCTestCase {
             """)
     }
 
+    func testRequestLogTableShowsOneRequestPerRow() throws {
+        let answer = try json(
+            """
+            {"count": 7, "results": [
+              {"report_timestamp": "2026-12-07T02:30:00.125Z", "client_ip": "198.18.2.10", "client_src_port": 40112,
+               "method": "GET", "uri_path": "/missing", "uri_query": "a=1", "response_code": 404, "total_time": 1.25,
+               "response_length": 153, "server_ip": "198.18.1.21", "server_dest_port": 80, "service_engine": "se1",
+               "significance": "client error response (404)"},
+              {"report_timestamp": "2026-12-07T02:29:59.000Z", "client_ip": "198.18.2.10", "client_src_port": 40110,
+               "method": "POST", "uri_path": "/", "uri_query": "", "response_code": 503, "total_time": 0.5,
+               "response_length": 40, "server_ip": "", "server_dest_port": 0, "service_engine": "se2",
+               "significance": "answered by the SE: Service Unavailable"}]}
+            """)
+        XCTAssertEqual(
+            CtlLogs.table(answer).render(),
+            """
+            time                      client             request           status  ms   bytes out  server          se   why
+            2026-12-07T02:30:00.125Z  198.18.2.10:40112  GET /missing?a=1  404     1.2  153        198.18.1.21:80  se1  client error response (404)
+            2026-12-07T02:29:59.000Z  198.18.2.10:40110  POST /            503     0.5  40         -               se2  answered by the SE: Service Unavailable
+            """)
+    }
+
     func testVirtualServiceRuntimeShowsPlacementAndAdvertisement() throws {
         let runtime = try json(
             """
@@ -257,6 +279,9 @@ final class CtlTests: XCTestCase {
             (["analytics", "pool", "p"], "TYPE 'pool' has no metrics"),
             (["analytics", "vs", "web", "--step", "60"], "--step: 5, 300 or 3600 seconds"),
             (["analytics", "vs", "web", "--metric", "l7_client.nope"], "--metric: unknown metric l7_client.nope"),
+            (["logs", "web", "--filter", "response_code>500"], "--filter: 'response_code>500' is not op(field,value)"),
+            (["logs", "web", "--page-size", "0"], "--page-size: 1-1000"),
+            (["logs"], "Missing expected argument '<name>'"),
         ]
         for (args, message) in cases {
             let result = await runCtl(args, home: home)

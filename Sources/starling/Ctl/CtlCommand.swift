@@ -109,7 +109,7 @@ struct CtlRoot: ParsableCommand {
             """,
         subcommands: [
             CtlLogin.self, CtlLogout.self, CtlGet.self, CtlCreate.self, CtlDelete.self, CtlShow.self,
-            CtlAnalytics.self,
+            CtlAnalytics.self, CtlLogs.self,
         ]
     )
 
