@@ -68,6 +68,9 @@ public final class DemoLab {
         public var gracefulRestart: Bool
         /// Whether the native scale-out demo (`demo-native` on ``Address/nativeVIP``) is configured.
         public var native: Bool?
+        /// The Admin Console's address on this machine's loopback (forwarded to the controller), once
+        /// ``forwardConsole(port:)`` ran.
+        public var consoleURL: String?
         /// Namespaces created, in order.
         public var namespaces: [String] = []
         /// Processes started and not stopped on purpose, by name.
@@ -636,7 +639,12 @@ public final class DemoLab {
 
     /// Builds everything: topology, router, pool servers, controller, configuration, SEs. Does not wait for
     /// the VIP route (see ``waitForNextHops(_:count:timeout:)``).
-    public func up(native: Bool = false) async throws {
+    ///
+    /// - Parameters:
+    ///   - traffic: also start the steady client traffic (``startTraffic(rate:)``).
+    ///   - consolePort: also forward this loopback port of the machine to the controller (the Admin
+    ///     Console in a browser); 0 picks a free one.
+    public func up(native: Bool = false, traffic: Bool = false, consolePort: Int? = nil) async throws {
         try buildTopology()
         try startRouter()
         try startServers()
@@ -644,6 +652,45 @@ public final class DemoLab {
         try await configureDemo()
         if native { try await configureNative() }
         try await startSEs()
+        if traffic { try startTraffic() }
+        if let consolePort { try forwardConsole(port: consolePort) }
+    }
+
+    // MARK: Traffic and the console
+
+    /// Starts the demo's steady client traffic (``DemoTraffic``, `rate` requests a second to the demo VIP)
+    /// in the client namespace.
+    public func startTraffic(rate: Double = 10) throws {
+        let script = path("demo-traffic.py")
+        try DemoTraffic.script.write(toFile: script, atomically: true, encoding: .utf8)
+        let python = Command.which("/usr/bin/python3") ?? Command.which("python3") ?? "python3"
+        let process = try DetachedProcess.spawn(
+            name: "traffic", argv: [python, "-u", script, Address.vip, String(rate)], namespace: namespace("client"),
+            logPath: path("traffic.log"))
+        try record(process)
+    }
+
+    /// Makes the controller (in the ctrl namespace) reachable on `127.0.0.1:port` of this machine: socat
+    /// listens there and joins each connection to the controller from inside the namespace. `port` 0 (or a
+    /// port in use) picks a free one. Returns the console's URL.
+    @discardableResult
+    public func forwardConsole(port: Int) throws -> String {
+        let chosen = try Lab.loopbackPort(preferring: port)
+        let connect =
+            "ip netns exec \(namespace("ctrl")) socat STDIO TCP\\:\(Address.controller)\\:\(Address.controllerPort)"
+        let process = try DetachedProcess.spawn(
+            name: "console-forward",
+            argv: ["socat", "TCP-LISTEN:\(chosen),bind=127.0.0.1,reuseaddr,fork", "EXEC:\(connect)"],
+            logPath: path("console-forward.log"))
+        try record(process)
+        let url = "http://127.0.0.1:\(chosen)/"
+        try Wait.until("the console answers on \(url)", timeout: 10, interval: 0.2) {
+            try alive(process)
+            return try Command.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", url]).stdout == "200"
+        }
+        state.consoleURL = url
+        try save()
+        return url
     }
 
     /// Stops every recorded process (reverse start order: SEs, controller, servers, router), deletes every
@@ -742,7 +789,7 @@ public final class DemoLab {
     public func instructions() -> String {
         """
         Admin password: \(state.adminPassword) (also in \(path("admin-password")))
-        Try:
+        \(consoleLine)Try:
           ip netns exec \(namespace("router")) ip route show \(Address.vip)
           ip netns exec \(namespace("client")) curl http://\(Address.vip)/
           ip netns exec \(namespace("client")) curl -k --http2 https://\(Address.vip)/
@@ -750,10 +797,18 @@ public final class DemoLab {
           kill -STOP <an SE's pid>; ip netns exec \(namespace("router")) ip route show \(Address.vip)   # its next hop leaves in ~300 ms (kill -CONT to resume)
           ip netns exec \(namespace("ctrl")) \(state.binary) ctl --controller \(controllerURL) --password '\(state.adminPassword)' show vs demo-vs
           ip netns exec \(namespace("ctrl")) \(state.binary) ctl --controller \(controllerURL) --password '\(state.adminPassword)' analytics vs demo-vs   # requests, errors, latency, bandwidth per 5 s
+          ip netns exec \(namespace("ctrl")) \(state.binary) ctl --controller \(controllerURL) --password '\(state.adminPassword)' logs demo-vs   # requests logged: errors, slow ones
           \(nativeInstructions)\(state.binary) lab status
           \(state.binary) lab down
         Logs: \(directory)/*.log
         """
+    }
+
+    /// The console's line of ``instructions()`` (with its line break), when it is forwarded.
+    private var consoleLine: String {
+        guard let url = state.consoleURL else { return "" }
+        let traffic = state.processes["traffic"] != nil ? "; the demo traffic shows on its dashboard" : ""
+        return "Admin Console: \(url) (user admin, the password above\(traffic))\n"
     }
 
     /// The `lab up --native` lines of ``instructions()``, each followed by the next line's indent.

@@ -121,6 +121,34 @@ public final class Lab {
 
     /// Nil when this process can create network namespaces, else the reason it cannot (not root, or root
     /// without the capability, as in an unprivileged container).
+    /// A TCP port free on 127.0.0.1: `preferred` when it can be bound, else one the kernel picks (0 always
+    /// lets the kernel pick). The socket is closed again, so another process may take the port in between.
+    public static func loopbackPort(preferring preferred: Int = 0) throws -> Int {
+        func bind(_ port: Int) -> Int? {
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            guard fd >= 0 else { return nil }
+            defer { close(fd) }
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = in_port_t(UInt16(port).bigEndian)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            let bound = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    Glibc.bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                }
+            }
+            guard bound == 0 else { return nil }
+            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+            let named = withUnsafeMutablePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+            }
+            return named == 0 ? Int(UInt16(bigEndian: address.sin_port)) : nil
+        }
+        if preferred > 0, let port = bind(preferred) { return port }
+        guard let port = bind(0) else { throw LabError(.unavailable, "no free TCP port on 127.0.0.1") }
+        return port
+    }
+
     public static func namespaceSupport() -> String? {
         guard isRoot else { return "network namespaces need root (euid \(geteuid()))" }
         guard Command.which("ip") != nil else { return "program not found: ip (iproute2)" }

@@ -1,7 +1,8 @@
 /// The demo lab's pool server: a small threaded HTTP/1.1 server (Python's standard library) that answers any
 /// GET with 200 and `server=NAME client=PEER`, so a test sees which SE proxied the request (the SE connects
 /// from its data address), and `/health` with 200 `ok`; a path starting with `/slow` answers after 300 ms (a
-/// request in flight while an SE changes). Run as `python3 -u pool-server.py NAME PORT`.
+/// request in flight while an SE changes); `/status/NNN` answers with status NNN (the demo's errors). Run as
+/// `python3 -u pool-server.py NAME PORT`.
 public enum PoolServer {
     /// The Python source; write it to a file and run it with `python3 -u FILE NAME PORT`.
     public static let script = #"""
@@ -26,11 +27,14 @@ public enum PoolServer {
                     peer = peer[len("::ffff:"):]
                 if self.path.startswith("/slow"):
                     time.sleep(0.3)
+                status = 200
+                if self.path.startswith("/status/") and self.path[8:11].isdigit():
+                    status = max(200, min(599, int(self.path[8:11])))
                 if self.path == "/health":
                     body = b"ok\n"
                 else:
                     body = ("server=%s client=%s\n" % (NAME, peer)).encode()
-                self.send_response(200)
+                self.send_response(status)
                 self.send_header("Content-Type", "text/plain")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()

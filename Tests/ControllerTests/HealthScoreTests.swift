@@ -111,8 +111,13 @@ final class HealthScoreTests: XCTestCase {
             guard case .array(let rps) = row["metrics"]?["l7_client.avg_complete_responses"] ?? .null,
                 case .array(let point)? = rps.first, point.count == 2
             else { return XCTFail("no sparkline: \(inventory.text)") }
-            XCTAssertGreaterThanOrEqual(rps.count, 1, "at least one complete minute")
-            XCTAssertEqual(AnalyticsTests.number(point[1]), 20, "20 responses a second in that minute")
+            XCTAssertEqual(AnalyticsTests.number(point[1]), 20, "20 responses a second in the first minute")
+            XCTAssertEqual(point[0], .int(1_800_000_060), "stamped with the minute's end")
+            // The current minute, 10 s in: its two 5-second samples, as a rate over those 10 s.
+            XCTAssertEqual(rps.count, 2)
+            guard case .array(let current)? = rps.last else { return XCTFail(inventory.text) }
+            XCTAssertEqual(current[0], .int(1_800_000_070))
+            XCTAssertEqual(AnalyticsTests.number(current[1]), 20)
             XCTAssertNotNil(row["metrics"]?["l7_client.avg_resp_latency"])
             XCTAssertNil(row["runtime"]?["decisions"], "the inventory's runtime is the summary")
 

@@ -109,19 +109,24 @@ public actor Analytics {
         }
     }
 
-    /// What the inventory shows of one entity: the last hour's complete minutes, and the sum of the last
-    /// ``Summary/windowMinutes`` minutes (the current one included) for its health score.
+    /// What the inventory shows of one entity: the last hour by minute (the current minute as far as its
+    /// stored 5-second samples go), and the sum of the last ``Summary/windowMinutes`` minutes (the current
+    /// one included) for its health score.
     struct Summary: Sendable {
         static let windowMinutes = 5
-        var minutes: [(start: Int, sample: MetricSample)] = []
+        /// Each minute's start, sum, and the seconds of it the sum covers (60, less for the current one).
+        var minutes: [(start: Int, sample: MetricSample, seconds: Int)] = []
         var recent = MetricSample()
         var hasRecent = false
 
-        /// `[[end of minute, value per second], ...]` of metric `id` (one of ``Analytics/metricIDs``).
+        /// `[[end of the covered part of the minute, value per second], ...]` of metric `id` (one of
+        /// ``Analytics/metricIDs``).
         func series(_ id: String) -> JSONValue {
             guard let metric = Analytics.metrics.first(where: { $0.id == id }) else { return .array([]) }
             return .array(
-                minutes.map { .array([.int(Int64($0.start + 60)), .double(metric.value($0.sample, 60))]) })
+                minutes.map {
+                    .array([.int(Int64($0.start + $0.seconds)), .double(metric.value($0.sample, Double($0.seconds)))])
+                })
         }
     }
 
@@ -132,9 +137,15 @@ public actor Analytics {
         var out: [String: Summary] = [:]
         for entity in entities {
             var summary = Summary()
+            // The current minute's samples are stored up to the last 5-second bucket that has ended.
+            let covered = (Int(now) - current) / MetricsIngest.step * MetricsIngest.step
             for (start, sample) in (minutes[entity] ?? [:]).sorted(by: { $0.key < $1.key })
             where start >= current - 3600 {
-                if start < current { summary.minutes.append((start, sample)) }
+                if start < current {
+                    summary.minutes.append((start, sample, 60))
+                } else if covered > 0 {
+                    summary.minutes.append((start, sample, covered))
+                }
                 if start > current - Summary.windowMinutes * 60 {
                     summary.recent.add(sample)
                     summary.hasRecent = true

@@ -48,6 +48,20 @@ struct LabUp: AsyncParsableCommand {
             """)
     var native = false
 
+    @Option(
+        help: """
+            Port on this machine's 127.0.0.1 forwarded to the controller, for the Admin Console in a browser             (taken when free, else another free port; the URL is printed). 0: any free port.
+            """)
+    var consolePort = 8443
+
+    @Option(help: "Requests per second of the demo's steady client traffic (0: none).")
+    var trafficRate: Double = 10
+
+    func validate() throws {
+        guard (0...65535).contains(consolePort) else { throw ValidationError("--console-port: 0-65535") }
+        guard trafficRate >= 0, trafficRate <= 1000 else { throw ValidationError("--traffic-rate: 0-1000") }
+    }
+
     func run() async throws {
         let binary = self.binary ?? Self.ownExecutable()
         let lab: DemoLab
@@ -64,6 +78,8 @@ struct LabUp: AsyncParsableCommand {
         print("Building lab \(lab.id) in \(lab.directory) ...")
         do {
             try await lab.up(native: native)
+            if trafficRate > 0 { try lab.startTraffic(rate: trafficRate) }
+            try lab.forwardConsole(port: consolePort)
         } catch {
             // The report below holds the logs; the error's first line says what failed.
             complain("lab up failed: \(Self.describe(error).split(separator: "\n").first ?? "")")
