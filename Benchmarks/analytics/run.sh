@@ -31,7 +31,7 @@ run() {
         curl -sf "http://127.0.0.1:$port/api/initial-data" > /dev/null && break
         sleep 0.1
     done
-    STARLING_ADMIN_PASSWORD=bench-password-1 COUNTERS=$1 python3 Benchmarks/analytics/sim.py \
+    STARLING_ADMIN_PASSWORD=bench-password-1 COUNTERS=$1 LOGS=${2:-0} python3 Benchmarks/analytics/sim.py \
         "http://127.0.0.1:$port" "$SES" "$VS_PER_SE" "$RPS" "$DURATION" "$ctl" "$run/data/controller.sqlite"
     kill "$ctl"
     wait "$ctl" 2> /dev/null || true
@@ -39,11 +39,14 @@ run() {
 }
 without=$(run 0)
 with=$(run 1)
+# Request logs at what the default throttles let through at 1,000 rps with 2% errors: 20 a second per SE.
+logs=$(run 1 "${LOGS:-20}")
 echo "$without"
 echo "$with"
-python3 - "$without" "$with" "$VS_PER_SE" << 'PY'
+echo "$logs"
+python3 - "$without" "$with" "$VS_PER_SE" "$logs" << 'PY'
 import json, sys
-off, on, vs = json.loads(sys.argv[1]), json.loads(sys.argv[2]), int(sys.argv[3])
+off, on, vs, logs = json.loads(sys.argv[1]), json.loads(sys.argv[2]), int(sys.argv[3]), json.loads(sys.argv[4])
 def per_se_hour(r):
     return r["controller_cpu_seconds"] / (r["ses"] * r["seconds"] / 3600)
 print("controller CPU per SE-hour: %.1f s without counters, %.1f s with analytics (+%.1f s; %.2f%% of a core "
@@ -55,4 +58,11 @@ print("store growth: %d metrics rows, %.0f KiB per SE-hour" % (on["metrics_rows"
 # Steady state per SE: its services and itself, each with 720 + 288 + 168 rows.
 rows = (vs + 1) * (720 + 288 + 168)
 print("steady-state store per SE (%d services): %d rows, %.1f MiB" % (vs, rows, rows * on["bytes_per_row"] / 2**20))
+log_hours = logs["ses"] * logs["seconds"] / 3600
+print("with %d request logs per SE-second: controller CPU %.1f s per SE-hour (+%.1f s over the counters alone); "
+      "%d logs, %.1f MiB per SE-hour (%.0f bytes per log; the store keeps --request-log-max-rows, 500,000 by "
+      "default: about %.0f MiB)" % (logs["logs_per_se_second"], per_se_hour(logs), per_se_hour(logs) - per_se_hour(on),
+      logs["request_logs"] / log_hours, logs["request_log_bytes"] / log_hours / 2**20,
+      logs["request_log_bytes"] / max(1, logs["request_logs"]),
+      5e5 * logs["request_log_bytes"] / max(1, logs["request_logs"]) / 2**20))
 PY

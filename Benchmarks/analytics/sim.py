@@ -6,7 +6,9 @@ Usage: sim.py URL SES VS_PER_SE RPS SECONDS CONTROLLER_PID STORE_PATH
 Registers SES service engines (one join token each), creates VS_PER_SE virtual services per SE (Default-Group
 places each on one SE), then every second sends each SE's heartbeat: the counters of the services the
 controller placed on it, growing at RPS requests per second per SE (2% 4xx, 4 ms each, 2 KB per request).
-After 10 s of warm-up, measures for SECONDS: the controller's CPU time (/proc/PID/stat) and the metrics rows
+With LOGS=N (default 0), each heartbeat also carries N request logs per SE per second (what the SEs'
+default throttles let through: the significant requests, 10 a second per service at most). After 10 s of
+warm-up, measures for SECONDS: the controller's CPU time (/proc/PID/stat) and the metrics and request-log rows
 and bytes the store gained. Prints one JSON line.
 """
 import base64, json, os, sys, time, urllib.request
@@ -15,6 +17,7 @@ URL, SES, VS_PER_SE, RPS, SECONDS = sys.argv[1], int(sys.argv[2]), int(sys.argv[
 PID, DB = sys.argv[6], sys.argv[7]
 # COUNTERS=0: heartbeats without the analytics counters (what the controller costs without analytics).
 COUNTERS = os.environ.get("COUNTERS", "1") != "0"
+LOGS = int(os.environ.get("LOGS", "0"))
 TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -27,8 +30,11 @@ def rows():
     import sqlite3
     db = sqlite3.connect(DB)
     n, size = db.execute("SELECT count(*), coalesce(sum(length(sample) + length(entity) + 24), 0) FROM metrics").fetchone()
+    logs, log_bytes = db.execute(
+        "SELECT count(*), coalesce(sum(length(json) + length(vs) + length(se) + length(se_name) + length(client_ip)"
+        " + length(method) + length(uri_path) + length(server_ip) + 40), 0) FROM request_logs").fetchone()
     db.close()
-    return n, size
+    return n, size, logs, log_bytes
 AUTH = "Basic " + base64.b64encode(("admin:" + os.environ["STARLING_ADMIN_PASSWORD"]).encode()).decode()
 
 
@@ -55,9 +61,21 @@ for i in range(SES):
     ses.append({"uuid": r["se_uuid"], "auth": {"Authorization": "Bearer " + r["se_secret"]}, "counters": {}})
 
 
+def request_log(vs, i):
+    now = int(time.time() * 1000)
+    return {"timestamp_ms": now - 4, "vs_uuid": vs, "client_ip": "203.0.113.%d" % (i % 250 + 1),
+            "client_src_port": 30000 + i % 30000, "method": "GET", "uri_path": "/api/items/%d" % (i % 997),
+            "uri_query": "page=2", "host": "shop.example", "http_version": "HTTP/1.1", "response_code": 404,
+            "total_time_ms": 4.2, "request_length": 310, "response_length": 153, "server_ip": "198.51.100.1",
+            "server_port": 80, "significant": True, "significance": "client error response (404)"}
+
+
 def beat(se):
     status = {"se_uuid": se["uuid"], "applied_version": 0, "draining": False, "bgp_peers": [], "connections": 0,
               "virtual_services": []}
+    if LOGS and se.get("placed"):
+        status["request_logs"] = [request_log(se["placed"][i % len(se["placed"])], i) for i in range(LOGS)]
+        status["request_logs_dropped"] = 0
     for uuid, c in se["counters"].items():
         status["virtual_services"].append({
             "uuid": uuid, "name": uuid, "oper_state": "OPER_UP", "reason": "", "advertised": True,
@@ -108,9 +126,10 @@ def run(seconds):
 
 
 run(10)
-cpu0, (rows0, bytes0) = cpu(), rows()
+cpu0, (rows0, bytes0, logs0, log_bytes0) = cpu(), rows()
 beats, elapsed = run(SECONDS)
-cpu1, (rows1, bytes1) = cpu(), rows()
-print(json.dumps({"counters": COUNTERS, "ses": SES, "services": SES * VS_PER_SE, "heartbeats": beats, "seconds": round(elapsed, 1),
+cpu1, (rows1, bytes1, logs1, log_bytes1) = cpu(), rows()
+print(json.dumps({"counters": COUNTERS, "logs_per_se_second": LOGS, "request_logs": logs1 - logs0,
+                  "request_log_bytes": log_bytes1 - log_bytes0, "ses": SES, "services": SES * VS_PER_SE, "heartbeats": beats, "seconds": round(elapsed, 1),
                   "controller_cpu_seconds": round(cpu1 - cpu0, 3), "metrics_rows": rows1 - rows0,
                   "metrics_bytes": bytes1 - bytes0, "bytes_per_row": round((bytes1 - bytes0) / max(1, rows1 - rows0))}))

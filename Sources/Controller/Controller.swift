@@ -44,7 +44,7 @@ public struct ControllerConfiguration: Sendable {
     /// (`--console-dir`: working on the console without rebuilding).
     public var consoleDirectory: String?
     /// Most request logs kept in the store (`--request-log-max-rows`); the oldest go first.
-    public var requestLogMaxRows = 1_000_000
+    public var requestLogMaxRows = 500_000
 
     public init(dataDirectory: String, adminPassword: String) {
         self.dataDirectory = dataDirectory

@@ -693,9 +693,9 @@ public final class DemoLab {
         return url
     }
 
-    /// Stops every recorded process (reverse start order: SEs, controller, servers, router), deletes every
-    /// namespace of this lab (also ones not recorded) and the lab directory (kept with `STARLING_LAB_KEEP=1`).
-    /// Idempotent.
+    /// Stops every recorded process (reverse start order: traffic, console forwarding, SEs, controller,
+    /// servers, router), deletes every namespace of this lab (also ones not recorded) and the lab directory
+    /// (kept with `STARLING_LAB_KEEP=1`). Idempotent.
     public func down() {
         api = nil
         Self.remove(id: id, state: state)
@@ -716,7 +716,7 @@ public final class DemoLab {
     @discardableResult
     private static func remove(id: String, state: State?) -> [String] {
         var removed: [String] = []
-        let order = ["se", "controller", "srv", "bird"]
+        let order = ["traffic", "console", "se", "controller", "srv", "bird"]
         let processes = (state?.processes.values.map { $0 } ?? []).sorted { a, b in
             let rank = { (p: DetachedProcess) in order.firstIndex { p.name.hasPrefix($0) } ?? order.count }
             return (rank(a), a.name) < (rank(b), b.name)

@@ -27,7 +27,7 @@ public actor Analytics {
     private var minutes: [String: [Int: MetricSample]] = [:]
     private var lastSweep = 0
 
-    init(store: Store, requestLogLimit: Int = 1_000_000, logger: Logger) {
+    init(store: Store, requestLogLimit: Int = 500_000, logger: Logger) {
         self.requestLogLimit = requestLogLimit
         self.store = store
         self.logger = logger

@@ -67,8 +67,9 @@ struct ControllerCommand: AsyncParsableCommand {
         help: "Serve the Admin Console from this folder, read on every request, instead of the copy built in.")
     var consoleDir: String?
 
-    @Option(name: .long, help: "Most request logs kept in the store; the oldest go first (about 400 bytes each).")
-    var requestLogMaxRows: Int = 1_000_000
+    @Option(
+        name: .long, help: "Most request logs kept in the store; the oldest go first (about 650 bytes each).")
+    var requestLogMaxRows: Int = 500_000
 
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
