@@ -12,7 +12,24 @@ final class HealthScoreTests: XCTestCase {
 
     func testTheScoreTakesPointsOffForEachProblemAndSaysWhy() {
         let up = Placement(state: "OPER_UP", reason: "up", ses: 2, sesUp: 2, serversUp: 4, serversTotal: 4)
-        XCTAssertEqual(HealthScore.compute(up, recent: nil, windowMinutes: 5), HealthScore(score: 100, reasons: []))
+        XCTAssertEqual(
+            HealthScore.compute(up, recent: nil, windowMinutes: 5),
+            HealthScore(score: 100, reasons: ["no problem found: up on 2 of 2 SEs; 4 of 4 pool servers up"]))
+        var quiet = MetricSample()
+        quiet.responses = [0, 100, 0, 0, 0]
+        quiet.timedResponses = 100
+        quiet.latencyMicros = 100 * 2400
+        XCTAssertEqual(
+            HealthScore.compute(up, recent: quiet, windowMinutes: 5).reasons,
+            [
+                "no problem found: up on 2 of 2 SEs; 4 of 4 pool servers up; 0.0% server errors over 100 "
+                    + "responses and 2 ms mean response time in the last 5 minutes"
+            ])
+        quiet.responses = [0, 5, 0, 0, 5]
+        XCTAssertEqual(
+            HealthScore.compute(up, recent: quiet, windowMinutes: 5).reasons.first?.hasSuffix(
+                "too few responses (10) to judge the error rate and 2 ms mean response time in the last 5 minutes"),
+            true)
 
         let down = Placement(state: "OPER_DOWN", reason: "no SE reports it up: se1: pool down")
         XCTAssertEqual(

@@ -23,7 +23,13 @@ import sys
 import urllib.error
 import urllib.request
 
-from selenium import webdriver
+try:
+    from selenium import webdriver
+except ImportError:
+    # Debian's python3-selenium lives with /usr/bin/python3; another python3 may be first on PATH.
+    if os.path.realpath(sys.executable) != os.path.realpath("/usr/bin/python3") and os.path.exists("/usr/bin/python3"):
+        os.execv("/usr/bin/python3", ["/usr/bin/python3"] + sys.argv)
+    raise
 from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
@@ -127,31 +133,43 @@ class Console:
         self.wait(lambda d: d.find_element(By.ID, "login").is_displayed(), "the login form after logging out")
 
 
+ROW_INFO = """
+const r = document.querySelector('tr.vs-row[data-name="' + CSS.escape(arguments[0]) + '"]');
+if (!r || r.dataset.complete !== 'true') return null;
+const hb = r.querySelector('.health'), sp = r.querySelector('td.rps svg.spark'), st = r.querySelector('.badge');
+return {uuid: r.dataset.uuid, score: hb ? hb.dataset.score : '', reasons: hb ? hb.title : '',
+        state: st ? st.textContent : '', points: +sp.dataset.points, max: +sp.dataset.max,
+        controls: r.querySelectorAll('a.btn, button.danger').length};
+"""
+
+
+def row_info(c, vs, what, cond=lambda i: True):
+    """The dashboard row of `vs`, read in one script (the dashboard refreshes its rows in the background)."""
+    return c.wait(lambda d: (lambda i: i if i and cond(i) else None)(d.execute_script(ROW_INFO, vs)), what)
+
+
 def dashboard_checks(c, vs, traffic):
     c.go("#/dashboard")
     dash = c.loaded("dashboard", "the dashboard to render every row (data-loaded)")
     check(True, "dashboard rendered %s virtual service rows" % dash.get_attribute("data-rows"))
-    row = c.one("tr.vs-row[data-name='%s']" % vs, "virtual service %s on the dashboard" % vs)
-    c.shot("dashboard.png")
-    score = row.find_element(By.CSS_SELECTOR, ".health").get_attribute("data-score")
-    check(score != "" and 0 <= float(score) <= 100, "%s has a health score (%s)" % (vs, score))
-    reasons = row.find_element(By.CSS_SELECTOR, ".health").get_attribute("title")
-    check(bool(reasons), "the health score explains itself on hover (%r)" % reasons[:80])
-    state = row.find_element(By.CSS_SELECTOR, ".badge").text
-    check(bool(state), "%s shows its state (%s)" % (vs, state))
-    spark = row.find_element(By.CSS_SELECTOR, "td.rps svg.spark")
-    points, peak = int(spark.get_attribute("data-points")), float(spark.get_attribute("data-max"))
+    info = row_info(c, vs, "virtual service %s on the dashboard" % vs)
     if traffic:
-        check(points > 0 and peak > 0, "the requests sparkline of %s has traffic (%d points, max %.2f/s)" % (vs, points, peak))
+        info = row_info(c, vs, "traffic in the requests sparkline of %s" % vs, lambda i: i["points"] > 0 and i["max"] > 0)
+    c.shot("dashboard.png")
+    check(info["score"] != "" and 0 <= float(info["score"]) <= 100, "%s has a health score (%s)" % (vs, info["score"]))
+    check(bool(info["reasons"]), "the health score explains itself on hover (%r)" % info["reasons"][:100])
+    check(bool(info["state"]), "%s shows its state (%s)" % (vs, info["state"]))
+    if traffic:
+        check(True, "the requests sparkline of %s has traffic (%d points, max %.2f/s)" % (vs, info["points"], info["max"]))
     else:
-        print("note: --no-traffic: sparkline has %d points, max %.2f (not checked)" % (points, peak))
-    se_table = c.css("#se-table")
-    check(bool(se_table), "the dashboard has the service engine table")
-    return row.get_attribute("data-uuid")
+        print("note: --no-traffic: sparkline has %d points, max %.2f (not checked)" % (info["points"], info["max"]))
+    check(bool(c.css("#se-table")), "the dashboard has the service engine table")
+    return info["uuid"]
 
 
 def detail_checks(c, vs, uuid, traffic):
-    c.one("tr.vs-row[data-name='%s'] a.vs-name" % vs).click()
+    c.wait(lambda d: d.find_element(By.CSS_SELECTOR, "tr.vs-row[data-uuid='%s'] a.vs-name" % uuid).click() or True,
+           "a click on the name of %s" % vs)
     c.loaded("vs-detail", "the virtual service page")
     check(("#/vs/" + uuid) in c.d.current_url, "the name opens the virtual service page")
     chart = c.one("#chart-rps", "the requests chart")
@@ -229,18 +247,19 @@ def operator_checks(c, api, vs, tag):
     status, body = api.call("POST", "/api/user", {
         "name": user, "password": password, "default_tenant_ref": "/api/tenant/admin",
         "access": [{"role_ref": "/api/role/?name=Application-Operator", "tenant_ref": "/api/tenant/admin"}]})
-    check(status == 201, "admin creates user %s with role Application-Operator (%d %s)" % (user, status, body))
+    check(status == 201, "admin creates user %s with role Application-Operator (%d %s)" % (user, status, "" if status == 201 else body))
     user_uuid = body["uuid"]
     c.logout()
     c.login(user, password)
     c.go("#/dashboard")
     c.loaded("dashboard", "the operator's dashboard")
-    row = c.one("tr.vs-row[data-name='%s']" % vs, "virtual service %s on the operator's dashboard" % vs)
+    info = row_info(c, vs, "virtual service %s on the operator's dashboard" % vs)
     c.shot("operator-dashboard.png")
     check(not c.css("#create-vs"), "the operator gets no 'Create virtual service' button")
-    check(not row.find_elements(By.CSS_SELECTOR, "a.btn, button.danger"), "the operator's VS rows have no edit/delete controls")
+    check(info["controls"] == 0, "the operator's VS rows have no edit/delete controls")
     check(not c.css("#nav-users"), "the operator does not see the Users page (no PERMISSION_USER)")
-    row.find_element(By.CSS_SELECTOR, "a.vs-name").click()
+    c.wait(lambda d: d.find_element(By.CSS_SELECTOR, "tr.vs-row[data-uuid='%s'] a.vs-name" % info["uuid"]).click() or True,
+           "a click on the name of %s" % vs)
     c.loaded("vs-detail", "the operator's virtual service page")
     check(not c.css("#edit-vs") and not c.css("#delete-vs") and not c.css("#scale-out"),
           "the operator's virtual service page has no edit/delete/scale controls")

@@ -1,7 +1,7 @@
 import StarlingModel
 
 /// A virtual service's health score, 0 (down) to 100 (nothing wrong), and the reasons for every point
-/// taken off, from what the SEs report and the last minutes of analytics. Pure.
+/// taken off (at 100: what was looked at), from what the SEs report and the last minutes of analytics. Pure.
 ///
 /// - Down (no SE serves it): 0, with the runtime's reason. Disabled: no score.
 /// - Pool servers down: up to 50 points, by the share of servers down on the SE that sees the most down.
@@ -69,6 +69,23 @@ struct HealthScore: Sendable, Equatable {
                             + "\(Int(latencyThresholdMs)) ms (-\(points))")
                 }
             }
+        }
+        if penalty == 0 {
+            // Nothing taken off: say what was looked at.
+            var seen = ["up on \(p.sesUp) of \(p.ses) SEs"]
+            if p.serversTotal > 0 { seen.append("\(p.serversUp) of \(p.serversTotal) pool servers up") }
+            if let s = recent, s.responses.reduce(0, +) > 0 {
+                let responses = s.responses.reduce(0, +)
+                let percent = 100.0 * Double(s.responses[4]) / Double(responses)
+                let errors =
+                    responses < minimumResponses
+                    ? "too few responses (\(responses)) to judge the error rate"
+                    : "\(format(percent))% server errors over \(responses) responses"
+                seen.append(
+                    "\(errors) and \(Int(s.meanLatencyMs.rounded())) ms mean response time in the last "
+                        + "\(windowMinutes) minutes")
+            }
+            reasons.append("no problem found: " + seen.joined(separator: "; "))
         }
         return HealthScore(score: max(0, 100 - penalty), reasons: reasons)
     }
