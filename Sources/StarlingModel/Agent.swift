@@ -264,14 +264,40 @@ public struct VSCounters: Codable, Sendable, Hashable {
     }
 }
 
+/// A pool server's cumulative counters on one SE (``ServerStatus/counters``).
+public struct ServerCounters: Codable, Sendable, Hashable {
+    /// Connections opened to it.
+    public var connections: Int
+    /// Attempts that failed: no connection, or no valid response.
+    public var failures: Int
+    /// Responses it answered to the end, the 5xx among them, and their summed latency.
+    public var responses: Int
+    public var responses_5xx: Int
+    public var latency_us: Int
+
+    public init(
+        connections: Int = 0, failures: Int = 0, responses: Int = 0, responses_5xx: Int = 0, latency_us: Int = 0
+    ) {
+        self.connections = connections
+        self.failures = failures
+        self.responses = responses
+        self.responses_5xx = responses_5xx
+        self.latency_us = latency_us
+    }
+}
+
 /// One pool server as an SE's health monitors see it.
 public struct ServerStatus: Codable, Sendable, Hashable {
     public var ip: IpAddr
     public var port: Int
     public var up: Bool
     public var reason: String
+    /// What the SE's proxies sent this server since it was added (they only grow; the controller takes
+    /// the differences).
+    public var counters: ServerCounters?
 
-    public init(ip: IpAddr, port: Int, up: Bool, reason: String) {
+    public init(ip: IpAddr, port: Int, up: Bool, reason: String, counters: ServerCounters? = nil) {
+        self.counters = counters
         self.ip = ip
         self.port = port
         self.up = up

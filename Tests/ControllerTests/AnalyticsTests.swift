@@ -188,6 +188,81 @@ final class AnalyticsTests: XCTestCase {
         XCTAssertEqual(sum.latencyBuckets?[1], 80)
     }
 
+    /// Pool servers' counters from heartbeats: series per pool (all its servers) and per server
+    /// (`obj_id=<ip>:<port>`), with the server-side metric ids; read access on the pool.
+    func testPoolAndServerSeries() async throws {
+        let wall = ManualClock()
+        wall.advance(1_800_000_000)
+        let controller = try await makeController(temporaryDirectory(), wallClock: wall)
+        try await withAPI(controller) { api in
+            let r = try await AgentTests.register(api, try await AgentTests.token(api), "se1")
+            let se = try XCTUnwrap(r.string("se_uuid"))
+            let auth = ["Authorization": "Bearer \(r.string("se_secret")!)"]
+            let poolAnswer = try await api.call(.post, "/api/pool", ObjectAPITests.pool)
+            let pool = try XCTUnwrap(poolAnswer.string("uuid"))
+            _ = try await api.call(.post, "/api/vsvip", ObjectAPITests.vsvip)
+            let created = try await api.call(.post, "/api/virtualservice", ObjectAPITests.vs)
+            let vs = try XCTUnwrap(created.string("uuid"))
+            func beat(_ n: Int) async throws {
+                var status = Self.status(vs, requests: n * 30, bytes: 0)
+                status.servers = [
+                    ServerStatus(
+                        ip: IpAddr(addr: "198.18.1.10", type: .v4), port: 8080, up: true, reason: "ok",
+                        counters: ServerCounters(
+                            connections: n, failures: 0, responses: n * 20, responses_5xx: n * 2,
+                            latency_us: n * 20 * 3000)),
+                    ServerStatus(
+                        ip: IpAddr(addr: "198.18.1.11", type: .v4), port: 8080, up: true, reason: "ok",
+                        counters: ServerCounters(
+                            connections: n, failures: n, responses: n * 10, responses_5xx: 0,
+                            latency_us: n * 10 * 6000)),
+                ]
+                let beat = SEStatus(se_uuid: se, applied_version: 0, virtual_services: [status])
+                let answer = try await api.call(
+                    .post, "/api/se-agent/\(se)/heartbeat",
+                    String(decoding: try JSONEncoder().encode(beat), as: UTF8.self), auth: nil, headers: auth)
+                XCTAssertEqual(answer.status, 200, answer.text)
+            }
+            for n in 0...2 {
+                try await beat(n)
+                wall.advance(5)
+            }
+            let ids =
+                "l7_server.avg_complete_responses,l7_server.avg_error_responses,l7_server.avg_resp_latency,"
+                + "l4_server.avg_connection_errors"
+            let all = try await api.call(.get, "/api/analytics/metrics/pool/\(pool)?metric_id=\(ids)&step=5&limit=12")
+            XCTAssertEqual(all.status, 200, all.text)
+            XCTAssertEqual(all.json["metric_entity"], .string("POOL_METRICS_ENTITY"))
+            guard case .array(let series) = all.json["series"] ?? .null, series.count == 4 else {
+                return XCTFail(all.text)
+            }
+            func values(_ s: JSONValue) -> [Double] {
+                guard case .array(let data) = s["data"] ?? .null else { return [] }
+                return data.compactMap { Self.number($0["value"]) }
+            }
+            XCTAssertEqual(values(series[0]), [6, 6], "30 responses per 5 s from the two servers")
+            XCTAssertEqual(values(series[1]), [0.4, 0.4])
+            XCTAssertEqual(values(series[2]), [4, 4], "(20 × 3 ms + 10 × 6 ms) / 30")
+            XCTAssertEqual(values(series[3]), [0.2, 0.2])
+
+            let one = try await api.call(
+                .get, "/api/analytics/metrics/pool/\(pool)?metric_id=\(ids)&step=5&limit=12&obj_id=198.18.1.11:8080")
+            guard case .array(let mine) = one.json["series"] ?? .null, mine.count == 4 else {
+                return XCTFail(one.text)
+            }
+            XCTAssertEqual(values(mine[0]), [2, 2])
+            XCTAssertEqual(values(mine[2]), [6, 6])
+            XCTAssertEqual(values(mine[3]), [0.2, 0.2])
+
+            let wrong = try await api.call(
+                .get, "/api/analytics/metrics/pool/\(pool)?metric_id=l7_client.avg_total_requests")
+            XCTAssertEqual(wrong.status, 400)
+            XCTAssertTrue(wrong.string("error")?.contains("l7_server.avg_complete_responses") == true, wrong.text)
+            let missing = try await api.call(.get, "/api/analytics/metrics/pool/pool-nope?metric_id=\(ids)")
+            XCTAssertEqual(missing.status, 404)
+        }
+    }
+
     static func number(_ value: JSONValue?) -> Double? {
         switch value {
         case .double(let d): d

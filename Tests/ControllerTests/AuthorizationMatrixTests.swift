@@ -273,6 +273,12 @@ final class AuthorizationMatrixTests: XCTestCase {
                         try await api.call(
                             .get, "/api/analytics/metrics/serviceengine/\(se)?\(metric)", auth: u.auth, headers: h),
                         u.allowed(false, "serviceengine", in: t), okStatus: [200], "\(u.name) in \(t): se metrics")
+                    let pool = target["\(t)/pool"]!
+                    expect(
+                        try await api.call(
+                            .get, "/api/analytics/metrics/pool/\(pool)?metric_id=l7_server.avg_complete_responses",
+                            auth: u.auth, headers: h),
+                        u.allowed(false, "pool", in: t), okStatus: [200], "\(u.name) in \(t): pool metrics")
                     // The console's inventories: read on the type.
                     expect(
                         try await api.call(.get, "/api/virtualservice-inventory", auth: u.auth, headers: h),

@@ -51,6 +51,16 @@ final class DataPlaneMetricsTests: XCTestCase {
         XCTAssertEqual(totals.timedResponses, 3)
         XCTAssertEqual(totals.latencyBuckets.reduce(0, +), 3, "each timed response in one latency bucket")
         XCTAssertEqual(totals.latencyBuckets.count, 14)
+        // Per pool server: the three responses came from s1 over one kept-alive connection; the disabled
+        // server saw nothing.
+        let servers = try XCTUnwrap(dp.status().first?.servers)
+        let first = try XCTUnwrap(servers.first { $0.port == s1.port })
+        XCTAssertEqual(first.totals.responses, 3)
+        XCTAssertEqual(first.totals.responses5xx, 0)
+        XCTAssertEqual(first.totals.connections, 1)
+        XCTAssertEqual(first.totals.failures, 0)
+        XCTAssertGreaterThan(first.totals.latencyMicros, 0)
+        XCTAssertEqual(servers.first { $0.port == 9 }?.totals, ServerTotals())
         XCTAssertGreaterThan(totals.latencyMicros, 0)
 
         await dp.shutdown()

@@ -276,7 +276,9 @@ final class CtlTests: XCTestCase {
                 "-f \(home)/missing.yaml: cannot read the file"
             ),
             (["--controller", "http://127.0.0.1:1", "login"], "no password"),
-            (["analytics", "pool", "p"], "TYPE 'pool' has no metrics"),
+            (["analytics", "healthmonitor", "p"], "TYPE 'healthmonitor' has no metrics"),
+            (["analytics", "vs", "web", "--server", "10.0.0.1:80"], "--server: only with pool"),
+            (["analytics", "pool", "p", "--metric", "l7_client.avg_total_requests"], "--metric: unknown metric"),
             (["analytics", "vs", "web", "--step", "60"], "--step: 5, 300 or 3600 seconds"),
             (["analytics", "vs", "web", "--metric", "l7_client.nope"], "--metric: unknown metric l7_client.nope"),
             (["logs", "web", "--filter", "response_code>500"], "--filter: 'response_code>500' is not op(field,value)"),

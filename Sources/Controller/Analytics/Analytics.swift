@@ -35,8 +35,8 @@ public actor Analytics {
 
     /// One SE heartbeat at `now` (seconds since the epoch). Never throws: analytics must not fail a
     /// heartbeat (a store error is logged and the samples of that bucket are lost).
-    func heartbeat(_ status: SEStatus, now: Double) {
-        ingest.ingest(se: status.se_uuid, services: status.virtual_services, now: now)
+    func heartbeat(_ status: SEStatus, pools: [String: String] = [:], now: Double) {
+        ingest.ingest(se: status.se_uuid, services: status.virtual_services, pools: pools, now: now)
         flush(now: now)
     }
 
@@ -156,16 +156,56 @@ public actor Analytics {
         return out
     }
 
-    /// A metric the API answers: its Avi id, units and how it is computed from a sample of `step` seconds.
+    /// A metric the API answers: its Avi id, units and how it is computed from a sample of `step` seconds;
+    /// `pool`: a pool's (server-side) metric, else a virtual service's or SE's (client side).
     struct Metric: Sendable {
         var id: String
         var units: String
         var description: String
+        var pool = false
         var value: @Sendable (MetricSample, Double) -> Double
+
+        init(
+            id: String, units: String, description: String, pool: Bool = false,
+            value: @escaping @Sendable (MetricSample, Double) -> Double
+        ) {
+            self.id = id
+            self.units = units
+            self.description = description
+            self.pool = pool
+            self.value = value
+        }
     }
 
-    /// The metric ids ``query`` answers.
+    /// The metrics of a pool (`GET /api/analytics/metrics/pool/<uuid>`, with `obj_id=<ip>:<port>` one
+    /// server's): what the SEs' proxies sent its servers.
+    static let poolMetrics: [Metric] = [
+        Metric(
+            id: "l4_server.avg_new_established_conns", units: "PER_SECOND",
+            description: "New connections to the servers per second", pool: true
+        ) { s, step in Double(s.connections) / step },
+        Metric(
+            id: "l4_server.avg_connection_errors", units: "PER_SECOND",
+            description: "Failed attempts per second (no connection, or no valid response)", pool: true
+        ) { s, step in Double(s.failures ?? 0) / step },
+        Metric(
+            id: "l7_server.avg_complete_responses", units: "PER_SECOND",
+            description: "Responses the servers answered to the end, per second", pool: true
+        ) { s, step in Double(s.responses.reduce(0, +)) / step },
+        Metric(
+            id: "l7_server.avg_error_responses", units: "PER_SECOND", description: "5xx responses per second",
+            pool: true
+        ) { s, step in Double(s.responses[4]) / step },
+        Metric(
+            id: "l7_server.avg_resp_latency", units: "MILLISECONDS",
+            description: "Mean time from a request's start to the end of the server's response", pool: true
+        ) { s, _ in s.meanLatencyMs },
+    ]
+
+    /// The metric ids ``query`` answers for virtual services and SEs.
     public static var metricIDs: [String] { metrics.map(\.id) }
+    /// ... and for pools.
+    public static var poolMetricIDs: [String] { poolMetrics.map(\.id) }
 
     static let metrics: [Metric] =
         [
@@ -217,23 +257,30 @@ public actor Analytics {
             ) { s, step in Double(s.responses[c - 1]) / step }
         }
 
-    /// Avi's `MetricsQueryResponse` for `entity` (`metricEntity`: `VSERVER_METRICS_ENTITY` or
-    /// `SE_METRICS_ENTITY`). Throws 400 naming the parameter for an unknown metric, step or limit.
+    /// Avi's `MetricsQueryResponse` for `entity` (`metricEntity`: `VSERVER_METRICS_ENTITY`,
+    /// `SE_METRICS_ENTITY` or `POOL_METRICS_ENTITY`; a pool's `obj_id=<ip>:<port>` picks one of its servers).
+    /// Throws 400 naming the parameter for an unknown metric, step or limit.
     func query(
         entity: String, metricEntity: String, tenant: String, parameters: [String: String], now: Double
     ) throws -> JSONValue {
         flush(now: now)
+        var stored = entity
+        if metricEntity == "POOL_METRICS_ENTITY", let server = parameters["obj_id"], !server.isEmpty {
+            stored = MetricsIngest.serverEntity(pool: entity, server: server)
+        }
         let ids = (parameters["metric_id"] ?? "").split(separator: ",").map {
             $0.trimmingCharacters(in: .whitespaces)
         }.filter { !$0.isEmpty }
         guard !ids.isEmpty else {
-            throw APIError(400, "metric_id: give one or more of \(Self.metrics.map(\.id).joined(separator: ", "))")
+            let known = metricEntity == "POOL_METRICS_ENTITY" ? Self.poolMetrics : Self.metrics
+            throw APIError(400, "metric_id: give one or more of \(known.map(\.id).joined(separator: ", "))")
         }
+        let known = metricEntity == "POOL_METRICS_ENTITY" ? Self.poolMetrics : Self.metrics
         var chosen: [Metric] = []
         for id in ids {
-            guard let m = Self.metrics.first(where: { $0.id == id }) else {
+            guard let m = known.first(where: { $0.id == id }) else {
                 throw APIError(
-                    400, "metric_id: unknown metric \(id); known: \(Self.metrics.map(\.id).joined(separator: ", "))")
+                    400, "metric_id: unknown metric \(id); known: \(known.map(\.id).joined(separator: ", "))")
             }
             chosen.append(m)
         }
@@ -260,7 +307,7 @@ public actor Analytics {
                 db,
                 sql: "SELECT start, sample FROM metrics WHERE entity = ? AND step = ? AND start BETWEEN ? AND ? "
                     + "ORDER BY start",
-                arguments: [entity, step, first, last])
+                arguments: [stored, step, first, last])
         }
         let samples: [(start: Int, sample: MetricSample)] = rows.compactMap { row in
             let text: String = row["sample"]

@@ -13,6 +13,8 @@ struct MetricSample: Codable, Sendable, Hashable {
     /// Timed responses per latency bucket (`VSCounters.latencyBoundsMs`, then the slower ones); nil from
     /// SEs that do not count them.
     var latencyBuckets: [Int]?
+    /// Pool servers: attempts that failed (no connection or no valid response); nil for services and SEs.
+    var failures: Int?
 
     /// Mean time from a request's start to the end of its response, in milliseconds (0 without any).
     var meanLatencyMs: Double { timedResponses == 0 ? 0 : Double(latencyMicros) / Double(timedResponses) / 1000 }
@@ -25,6 +27,7 @@ struct MetricSample: Codable, Sendable, Hashable {
         for i in 0..<5 { responses[i] += other.responses[i] }
         timedResponses += other.timedResponses
         latencyMicros += other.latencyMicros
+        if let f = other.failures { failures = (failures ?? 0) + f }
         if let theirs = other.latencyBuckets {
             var mine = latencyBuckets ?? [Int](repeating: 0, count: VSCounters.latencyBucketCount)
             for i in 0..<min(mine.count, theirs.count) { mine[i] += theirs[i] }
@@ -100,11 +103,19 @@ struct MetricsIngest {
     }
 
     private var last: [String: [String: VSCounters]] = [:]
+    /// Per SE: each pool server's counters by `<vs>|<ip>:<port>` (a server of a pool two services share is
+    /// counted by each).
+    private var lastServers: [String: [String: ServerCounters]] = [:]
     private(set) var open: [Key: MetricSample] = [:]
 
-    /// Takes one heartbeat of SE `se` at `now` (seconds since the epoch).
-    mutating func ingest(se: String, services: [VSStatus], now: Double) {
+    /// The entity of pool server `server` (`ip:port`) of pool `pool`.
+    static func serverEntity(pool: String, server: String) -> String { "\(pool)|\(server)" }
+
+    /// Takes one heartbeat of SE `se` at `now` (seconds since the epoch); `pools`: the pool of each
+    /// service (its servers' counters go to the pool and to each server).
+    mutating func ingest(se: String, services: [VSStatus], pools: [String: String] = [:], now: Double) {
         let start = Int((now / Double(Self.step)).rounded(.down)) * Self.step
+        ingestServers(se: se, services: services, pools: pools, start: start)
         var seen: [String: VSCounters] = [:]
         var seTotal: MetricSample?
         for vs in services {
@@ -122,8 +133,43 @@ struct MetricsIngest {
         last[se] = seen
     }
 
+    private mutating func ingestServers(se: String, services: [VSStatus], pools: [String: String], start: Int) {
+        var seen: [String: ServerCounters] = [:]
+        for vs in services {
+            guard let pool = pools[vs.uuid] else { continue }
+            for server in vs.servers {
+                guard let c = server.counters else { continue }
+                let address = server.ip.addr.contains(":") ? "[\(server.ip.addr)]" : server.ip.addr
+                let name = "\(address):\(server.port)"
+                let key = "\(vs.uuid)|\(name)"
+                seen[key] = c
+                guard let known = lastServers[se] else { continue }
+                var before = known[key] ?? ServerCounters()
+                let values = [
+                    c.connections - before.connections, c.failures - before.failures, c.responses - before.responses,
+                    c.responses_5xx - before.responses_5xx, c.latency_us - before.latency_us,
+                ]
+                // Counters that went down: the SE counts this server from zero again.
+                if values.contains(where: { $0 < 0 }) { before = ServerCounters() }
+                let ok = c.responses - before.responses - (c.responses_5xx - before.responses_5xx)
+                let d = MetricSample(
+                    connections: c.connections - before.connections, requests: c.responses - before.responses,
+                    responses: [0, ok, 0, 0, c.responses_5xx - before.responses_5xx],
+                    timedResponses: c.responses - before.responses, latencyMicros: c.latency_us - before.latency_us,
+                    failures: c.failures - before.failures)
+                open[Key(entity: Self.serverEntity(pool: pool, server: name), start: start), default: MetricSample()]
+                    .add(d)
+                open[Key(entity: pool, start: start), default: MetricSample()].add(d)
+            }
+        }
+        lastServers[se] = seen
+    }
+
     /// An SE was deleted: its baseline goes.
-    mutating func forget(se: String) { last[se] = nil }
+    mutating func forget(se: String) {
+        last[se] = nil
+        lastServers[se] = nil
+    }
 
     /// Removes and returns the buckets that ended at or before `now`.
     mutating func closed(at now: Double) -> [(key: Key, sample: MetricSample)] {

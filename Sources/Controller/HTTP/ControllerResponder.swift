@@ -39,7 +39,7 @@ public struct ControllerRequestContext: RequestContext, RemoteAddressRequestCont
 /// GET  /api/serviceengine/<uuid>/runtime        read on serviceengine
 /// GET  /api/analytics/logs?type=1&virtualservice=<uuid>   request logs: read on that virtual service
 /// GET  /api/analytics/logs?type=2               the audit trail: events of objects the user may read
-/// GET  /api/analytics/metrics/virtualservice|serviceengine/<uuid>?metric_id=...   read on that object
+/// GET  /api/analytics/metrics/virtualservice|serviceengine|pool/<uuid>?metric_id=...   read on that object
 /// POST /api/se-agent/register                   a join token
 /// GET  /api/se-agent/<uuid>/desired, POST .../heartbeat   that SE's secret (Bearer), never a user
 /// ```
@@ -175,9 +175,10 @@ public struct ControllerResponder: HTTPResponder {
             guard method == .get else { throw APIError(405, "use GET /api/analytics/metrics/<type>/<uuid>") }
             let entities = [
                 VirtualService.objectType: "VSERVER_METRICS_ENTITY", ServiceEngine.objectType: "SE_METRICS_ENTITY",
+                Pool.objectType: "POOL_METRICS_ENTITY",
             ]
             guard let metricEntity = entities[rest[2]] else {
-                throw APIError(404, "no metrics for \(rest[2]): virtualservice or serviceengine")
+                throw APIError(404, "no metrics for \(rest[2]): virtualservice, serviceengine or pool")
             }
             // The caller must be allowed to read the object itself.
             let kind = try Self.kind(rest[2])
@@ -418,11 +419,16 @@ public struct ControllerResponder: HTTPResponder {
             let v = try await controller.reconciler.heartbeat(status)
             // Analytics count the services placed on this SE only (not one it still reports after a removal,
             // nor whatever uuids an SE makes up).
-            let placed = Set(
-                await controller.reconciler.desiredState(se)?.virtual_services.compactMap(\.virtualservice.uuid) ?? [])
+            let desired = await controller.reconciler.desiredState(se)?.virtual_services ?? []
+            let placed = Set(desired.compactMap(\.virtualservice.uuid))
             var counted = status
             counted.virtual_services = status.virtual_services.filter { placed.contains($0.uuid) }
-            await controller.analytics.heartbeat(counted, now: controller.wallClock())
+            // Each service's pool: its servers' counters go to the pool's series.
+            var pools: [String: String] = [:]
+            for vs in desired {
+                if let uuid = vs.virtualservice.uuid, let pool = vs.pool?.uuid { pools[uuid] = pool }
+            }
+            await controller.analytics.heartbeat(counted, pools: pools, now: controller.wallClock())
             await controller.analytics.requestLogs(logs.filter { placed.contains($0.vs_uuid) }, se: se)
             return Self.json(.ok, JSONValue.from(SEHeartbeatReply(desired_version: v)))
         default:

@@ -354,11 +354,19 @@ public final class DataPlane: Sendable {
             ResolvedServer(
                 key: s.key, address: address, weight: min(20, max(1, s.ratio)), eligible: rt.serverUp[s.key] ?? false)
         }
+        // Per-server counters, one set per loop, kept while the server stays in the pool.
+        let poolKeys = Set(resolved.map(\.key))
+        for key in poolKeys where rt.serverStats[key] == nil {
+            rt.serverStats[key] = rt.loopServices.map { _ in ServerStats() }
+        }
+        for key in rt.serverStats.keys where !poolKeys.contains(key) { rt.serverStats[key] = nil }
         let tls = rt.tls
         let serverTLS = rt.serverTLS
-        for ls in rt.loopServices {
+        for (i, ls) in rt.loopServices.enumerated() {
+            var mine = resolved
+            for j in mine.indices { mine[j].stats = rt.serverStats[mine[j].key]?[i] }
             plan.loopUpdates.append(
-                ls.loop.submit { ls.update(config: config, servers: resolved, tls: tls, serverTLS: serverTLS) })
+                ls.loop.submit { [mine] in ls.update(config: config, servers: mine, tls: tls, serverTLS: serverTLS) })
         }
     }
 
@@ -460,9 +468,11 @@ public final class DataPlane: Sendable {
                     active += ls.stats.active.load(ordering: .relaxed)
                 }
                 let servers = rt.servers.map { s in
-                    ServerStatus(
+                    var totals = ServerTotals()
+                    for stats in rt.serverStats[s.key] ?? [] { stats.add(into: &totals) }
+                    return ServerStatus(
                         ip: s.ip, port: s.port, up: rt.serverUp[s.key] ?? false,
-                        reason: rt.serverReason[s.key] ?? "no check yet")
+                        reason: rt.serverReason[s.key] ?? "no check yet", totals: totals)
                 }
                 return ServiceStatus(
                     id: rt.id, name: rt.config.name,
@@ -554,6 +564,8 @@ final class ServiceRuntime: @unchecked Sendable {
     var invalid: [String: String] = [:]
     var serverUp: [String: Bool] = [:]
     var serverReason: [String: String] = [:]
+    /// Each server's counters, one per loop (index of `loopServices`).
+    var serverStats: [String: [ServerStats]] = [:]
     var draining = false
     /// The TLS contexts of the current `config.tls`, nil without TLS or when they could not be built.
     var tls: TLSTerminator?

@@ -426,6 +426,22 @@ public struct ServerStatus: Sendable, Hashable {
     /// Why, e.g. `2/2 checks ok`, `connect refused`, `HTTP 500 not in HTTP_2XX`, `disabled`,
     /// `no monitor: assumed up`.
     public var reason: String
+    /// What the proxies sent it since the server was added.
+    public var totals = ServerTotals()
+}
+
+/// Counters of one pool server since it was added to the service (summed over the loops).
+public struct ServerTotals: Sendable, Hashable {
+    /// Connections opened to it.
+    public var connections = 0
+    /// Attempts that failed: no connection, or no valid response.
+    public var failures = 0
+    /// Responses it answered to the end, the 5xx among them, and their summed latency (µs).
+    public var responses = 0
+    public var responses5xx = 0
+    public var latencyMicros = 0
+
+    public init() {}
 }
 
 /// Counters of one virtual service since it was first applied.

@@ -462,6 +462,7 @@ final class HTTP2ProxyStream {
             let wanted = stream.state == .connecting && stream.server === server
             switch result {
             case .success(let conn):
+                if let stats = server.stats { LoopStats.add(stats.connections, 1) }
                 if wanted { stream.use(conn) } else { conn.closeNow() }
             case .failure(let error):
                 if wanted { stream.serverUnreachable("\(error)") }
@@ -471,6 +472,7 @@ final class HTTP2ProxyStream {
 
     private func serverUnreachable(_ reason: String) {
         if let server {
+            if let stats = server.stats { LoopStats.add(stats.failures, 1) }
             service.logger.debug(
                 "HTTP/2: cannot reach server",
                 metadata: ["se.vs": "\(service.name)", "se.server": "\(server.key)", "error": "\(reason)"])
@@ -672,6 +674,7 @@ extension HTTP2ProxyStream: HTTPExchangeOwner {
         service.metrics.latency.recordNanoseconds(elapsed)
         service.stats.timed(nanoseconds: elapsed)
         logRequest(elapsedNanoseconds: elapsed, local: nil)
+        server?.stats?.response(status: responseStatus, nanoseconds: elapsed)
         if let server { service.release(server) }
         server = nil
         let conn = back
@@ -714,7 +717,10 @@ extension HTTP2ProxyStream: HTTPExchangeOwner {
             connect(to: server)
             return
         }
-        if let server { service.release(server) }
+        if let server {
+            if let stats = server.stats { LoopStats.add(stats.failures, 1) }
+            service.release(server)
+        }
         server = nil
         if responseStarted {
             // Part of the response is out: the client learns of the failure by the reset.

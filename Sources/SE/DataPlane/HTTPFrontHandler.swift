@@ -306,6 +306,7 @@ final class HTTPFrontHandler: ChannelDuplexHandler {
                     conn.closeNow()
                     return
                 }
+                if let stats = server.stats { LoopStats.add(stats.connections, 1) }
                 conn.attach(front)
                 front.back = conn
                 front.state = .forwarding
@@ -319,6 +320,7 @@ final class HTTPFrontHandler: ChannelDuplexHandler {
     /// Connecting to the current server failed: try the next one.
     private func serverUnreachable(_ reason: String) {
         if let server {
+            if let stats = server.stats { LoopStats.add(stats.failures, 1) }
             service.logger.debug(
                 "HTTP: cannot reach server",
                 metadata: ["se.vs": "\(service.name)", "se.server": "\(server.key)", "error": "\(reason)"])
@@ -400,6 +402,7 @@ final class HTTPFrontHandler: ChannelDuplexHandler {
         service.metrics.latency.recordNanoseconds(elapsed)
         service.stats.timed(nanoseconds: elapsed)
         logRequest(elapsedNanoseconds: elapsed, local: nil)
+        server?.stats?.response(status: responseStatus, nanoseconds: elapsed)
         if let server { service.release(server) }
         server = nil
         let conn = back
@@ -443,7 +446,10 @@ final class HTTPFrontHandler: ChannelDuplexHandler {
             connect(to: server)
             return
         }
-        if let server { service.release(server) }
+        if let server {
+            if let stats = server.stats { LoopStats.add(stats.failures, 1) }
+            service.release(server)
+        }
         server = nil
         if responseStarted {
             // Part of the response is out: the client can only learn of the failure by the close.

@@ -98,8 +98,10 @@ final class L4ProxyHandler: ChannelDuplexHandler {
             let server = boundServer.value
             switch result {
             case .success(let channel):
+                if let stats = server.stats { LoopStats.add(stats.connections, 1) }
                 me.connected(server: server, back: loopBound.value, channel: channel)
             case .failure(let error):
+                if let stats = server.stats { LoopStats.add(stats.failures, 1) }
                 me.service.release(server)
                 me.service.logger.debug(
                     "L4: connect failed",

@@ -13,6 +13,8 @@ final class LoopServer {
     var removed = false
     /// Idle keep-alive connections to this server (HTTP), most recently used last.
     var idle: [HTTPBackHandler] = []
+    /// This loop's counters for the server (shared with `DataPlane.status()`).
+    var stats: ServerStats?
 
     init(key: String, address: SocketAddress?, index: Int) {
         self.key = key
@@ -174,6 +176,7 @@ final class LoopService: @unchecked Sendable {
                 if let (s, _) = old.removeValue(forKey: d.key) { retire(s) }
                 server = LoopServer(key: d.key, address: d.address, index: i)
             }
+            server.stats = d.stats
             newServers.append(server)
             entries.append(entry)
         }
@@ -277,6 +280,8 @@ struct ResolvedServer: Sendable, Hashable {
     var address: SocketAddress?
     var weight: Int
     var eligible: Bool
+    /// This loop's counters for the server.
+    var stats: ServerStats? = nil
 }
 
 /// The SE's data addresses by family: outbound connections bind to the one of the server's family.

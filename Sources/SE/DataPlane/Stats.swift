@@ -70,6 +70,36 @@ final class LoopStats: Sendable {
     }
 }
 
+/// Counters of one pool server on one event loop (the controller's per-server analytics): connections
+/// opened to it, attempts that failed (no connection, or no valid response), responses it answered to the
+/// end, the 5xx among them and their summed latency. Only that loop writes them; `DataPlane.status()` sums
+/// the loops'. Compared by identity (it rides in ``ResolvedServer``).
+final class ServerStats: Sendable, Hashable {
+    let connections = Atomic<Int>(0)
+    let failures = Atomic<Int>(0)
+    let responses = Atomic<Int>(0)
+    let responses5xx = Atomic<Int>(0)
+    let latencyMicros = Atomic<Int>(0)
+
+    @inline(__always)
+    func response(status: Int, nanoseconds: Int64) {
+        LoopStats.add(responses, 1)
+        if status >= 500 { LoopStats.add(responses5xx, 1) }
+        LoopStats.add(latencyMicros, Int(max(0, nanoseconds) / 1000))
+    }
+
+    func add(into totals: inout ServerTotals) {
+        totals.connections += connections.load(ordering: .relaxed)
+        totals.failures += failures.load(ordering: .relaxed)
+        totals.responses += responses.load(ordering: .relaxed)
+        totals.responses5xx += responses5xx.load(ordering: .relaxed)
+        totals.latencyMicros += latencyMicros.load(ordering: .relaxed)
+    }
+
+    static func == (a: ServerStats, b: ServerStats) -> Bool { a === b }
+    func hash(into hasher: inout Hasher) { hasher.combine(ObjectIdentifier(self)) }
+}
+
 /// The swift-metrics objects of one virtual service, made once per service (label `vs`). Counters are
 /// fed once a second from the per-loop `LoopStats` (`LoopService.exportCounters`); the active
 /// connections meter per connection and the latency timer per request.

@@ -304,7 +304,11 @@ public actor SEEngine {
             let servers = (h?.servers ?? []).map {
                 StarlingModel.ServerStatus(
                     ip: IpAddr(addr: $0.ip, type: $0.ip.contains(":") ? .v6 : .v4), port: $0.port, up: $0.up,
-                    reason: $0.reason)
+                    reason: $0.reason,
+                    counters: ServerCounters(
+                        connections: $0.totals.connections, failures: $0.totals.failures,
+                        responses: $0.totals.responses, responses_5xx: $0.totals.responses5xx,
+                        latency_us: $0.totals.latencyMicros))
             }
             connections += h?.activeConnections ?? 0
             services.append(

@@ -2,31 +2,47 @@ import ArgumentParser
 import Controller
 import Foundation
 
-/// `analytics vs|se NAME`: the controller's time series of a virtual service or SE
-/// (`GET /api/analytics/metrics/<type>/<uuid>`), one row per sample, one column per metric.
+/// `analytics vs|se|pool NAME`: the controller's time series of a virtual service, SE or pool (one of its
+/// servers with `--server`) (`GET /api/analytics/metrics/<type>/<uuid>`), one row per sample, one column
+/// per metric.
 struct CtlAnalytics: CtlSubcommand {
     static let configuration = CommandConfiguration(
         commandName: "analytics",
-        abstract: "Show the metrics of a virtual service (vs) or service engine (se) over time.",
+        abstract: "Show the metrics of a virtual service (vs), service engine (se) or pool over time.",
         discussion: """
             Each row is one sample (its end time); --step picks the resolution (5 s kept for an hour, 300 s for \
-            a day, 3600 s for a week). Metrics: \(Self.known.joined(separator: ", ")).
+            a day, 3600 s for a week). Metrics of vs and se: \(Self.known.joined(separator: ", ")). Metrics of \
+            a pool (all its servers, or one with --server IP:PORT): \(Self.poolKnown.joined(separator: ", ")).
             """)
 
     /// The metric ids the controller answers.
     static let known = Analytics.metricIDs
+    static let poolKnown = Analytics.poolMetricIDs
 
     @OptionGroup var global: CtlGlobalOptions
 
-    @Argument(help: "vs (virtualservice) or se (serviceengine).")
+    @Argument(help: "vs (virtualservice), se (serviceengine) or pool.")
     var type: String
 
     @Argument(help: "Object name.")
     var name: String
 
-    @Option(help: "Comma-separated metric ids.")
-    var metric =
-        "l7_client.avg_total_requests,l7_client.avg_error_responses,l7_client.avg_client_txn_latency,l4_client.avg_bandwidth"
+    @Option(help: "Comma-separated metric ids (default: requests, errors, latency and bandwidth; for a pool its own).")
+    var metric: String?
+
+    @Option(help: "A pool's server, IP:PORT (pool only).")
+    var server: String?
+
+    var metrics: String {
+        metric
+            ?? (isPool
+                ? "l7_server.avg_complete_responses,l7_server.avg_error_responses,l7_server.avg_resp_latency,"
+                    + "l4_server.avg_new_established_conns,l4_server.avg_connection_errors"
+                : "l7_client.avg_total_requests,l7_client.avg_error_responses,l7_client.avg_client_txn_latency,"
+                    + "l4_client.avg_bandwidth")
+    }
+
+    var isPool: Bool { type == "pool" }
 
     @Option(help: "Seconds per sample: 5, 300 or 3600.")
     var step = 5
@@ -38,23 +54,28 @@ struct CtlAnalytics: CtlSubcommand {
     var output: CtlFormat = .table
 
     func validate() throws {
-        guard (try? CtlShow.runtimeType(type)) != nil else {
-            throw ValidationError("TYPE '\(type)' has no metrics: use vs (virtualservice) or se (serviceengine)")
+        guard isPool || (try? CtlShow.runtimeType(type)) != nil else {
+            throw ValidationError("TYPE '\(type)' has no metrics: use vs (virtualservice), se (serviceengine) or pool")
         }
+        if server != nil, !isPool { throw ValidationError("--server: only with pool") }
         guard [5, 300, 3600].contains(step) else { throw ValidationError("--step: 5, 300 or 3600 seconds") }
         guard limit >= 1 else { throw ValidationError("--limit: at least 1") }
-        for id in metric.split(separator: ",") where !Self.known.contains(String(id)) {
-            throw ValidationError("--metric: unknown metric \(id); known: \(Self.known.joined(separator: ", "))")
+        let known = isPool ? Self.poolKnown : Self.known
+        for id in metrics.split(separator: ",") where !known.contains(String(id)) {
+            throw ValidationError("--metric: unknown metric \(id); known: \(known.joined(separator: ", "))")
         }
     }
 
     func execute(_ context: CtlContext) async throws(CtlError) {
-        let type = try CtlShow.runtimeType(self.type)
+        let type = isPool ? "pool" : try CtlShow.runtimeType(self.type)
         let api = try global.connection(context.environment)
+        let server = self.server.map { "&obj_id=\(CtlAPI.percentEncoded($0))" } ?? ""
         guard
             let (_, answer) = try await api.objectResource(
                 type, named: name, output: output, context: context,
-                path: { "/api/analytics/metrics/\(type)/\($0)?metric_id=\(metric)&step=\(step)&limit=\(limit)" })
+                path: {
+                    "/api/analytics/metrics/\(type)/\($0)?metric_id=\(metrics)&step=\(step)&limit=\(limit)\(server)"
+                })
         else { return }
         context.out(Self.table(answer).render())
     }
