@@ -12,34 +12,42 @@ const SPARK = {
 
 // MARK: Metrics
 
-/// Metric ids the controller answers (learnt from its 400 for an unknown id; null until known).
+/// Metric ids the controller answers for virtual services and SEs (learnt from its 400 for an unknown id;
+/// null until known). Pools have their own ids (l4_server.*, l7_server.*): App.knownPoolMetrics.
 App.knownMetrics = null;
+App.knownPoolMetrics = null;
+
+function knownFor(entity) { return entity === "pool" ? App.knownPoolMetrics : App.knownMetrics; }
+function setKnown(entity, ids) { if (entity === "pool") App.knownPoolMetrics = ids; else App.knownMetrics = ids; }
 
 async function learnMetrics(entity, uuid) {
-  if (App.knownMetrics) return App.knownMetrics;
+  if (knownFor(entity)) return knownFor(entity);
   try {
     await api("GET", `/api/analytics/metrics/${entity}/${encodeURIComponent(uuid)}?metric_id=_&limit=1`);
   } catch (e) {
     const m = /known: (.*)$/.exec(e.message || "");
-    if (m) App.knownMetrics = m[1].split(/,\s*/).filter(Boolean);
+    if (m) setKnown(entity, m[1].split(/,\s*/).filter(Boolean));
   }
-  return App.knownMetrics;
+  return knownFor(entity);
 }
 
 /// The series `ids` of an entity as {id: [[t, v], ...]}; ids the controller does not know are skipped
-/// (one retry after learning which it knows).
-async function fetchMetrics(entity, uuid, ids, step, limit) {
-  let want = App.knownMetrics ? ids.filter((i) => App.knownMetrics.includes(i)) : ids.slice();
+/// (one retry after learning which it knows). `objId`: one object of the entity (a pool's server,
+/// `ip:port`, `[ipv6]:port`).
+async function fetchMetrics(entity, uuid, ids, step, limit, objId) {
+  const known = knownFor(entity);
+  let want = known ? ids.filter((i) => known.includes(i)) : ids.slice();
   if (!want.length) return {};
-  const get = (list) => api("GET", `/api/analytics/metrics/${entity}/${encodeURIComponent(uuid)}?metric_id=${list.join(",")}&step=${step}&limit=${limit}`);
+  const obj = objId ? "&obj_id=" + encodeURIComponent(objId) : "";
+  const get = (list) => api("GET", `/api/analytics/metrics/${entity}/${encodeURIComponent(uuid)}?metric_id=${list.join(",")}&step=${step}&limit=${limit}${obj}`);
   let r;
   try {
     r = await get(want);
   } catch (e) {
     const m = e.status === 400 && /known: (.*)$/.exec(e.message || "");
     if (!m) throw e;
-    App.knownMetrics = m[1].split(/,\s*/).filter(Boolean);
-    want = ids.filter((i) => App.knownMetrics.includes(i));
+    setKnown(entity, m[1].split(/,\s*/).filter(Boolean));
+    want = ids.filter((i) => knownFor(entity).includes(i));
     if (!want.length) return {};
     r = await get(want);
   }
@@ -389,7 +397,7 @@ async function vsSummary(vs) {
   kv("Enabled", vs.enabled === false ? "no" : "yes");
   kv("VIPs", vip ? h("span", { class: "mono", text: vip.vip.map((v) => [v.ip_address, v.ip6_address].filter(Boolean).map((a) => a.addr).join(", ")).join("; ") + ` (${vip.name})` }) : refName(vs.vsvip_ref));
   kv("Services", vs.services.map((s) => `${s.port}${s.port_range_end ? "-" + s.port_range_end : ""}${s.enable_ssl ? " TLS" : ""}${s.enable_http2 ? " h2" : ""}`).join(", "));
-  kv("Pool", vs.pool_ref ? h("a", { href: "#/pool/" + encodeURIComponent(refUUID(vs.pool_ref)), text: refName(vs.pool_ref) }) : "none");
+  kv("Pool", vs.pool_ref ? h("a", { href: "#/pool/" + encodeURIComponent(refUUID(vs.pool_ref)), id: "vs-pool-link", text: refName(vs.pool_ref) }) : "none");
   if (pool) kv("Servers", `${(pool.servers || []).filter((s) => s.enabled !== false).length} enabled of ${(pool.servers || []).length}`);
   kv("SE group", refName(vs.se_group_ref) || "Default-Group");
   kv("Application profile", refName(vs.application_profile_ref) || "System-HTTP");
@@ -538,42 +546,83 @@ function rowActions(kind, obj, writable, noEdit) {
     h("button", { class: "btn small danger", type: "button", onclick: async () => { if (await deleteObject(kind, obj)) route(); } }, "Delete"));
 }
 
+/// Pool metric ids: per server and for the whole pool.
+const POOL_METRICS = {
+  responses: "l7_server.avg_complete_responses", errors: "l7_server.avg_error_responses",
+  latency: "l7_server.avg_resp_latency", conns: "l4_server.avg_new_established_conns",
+  connErrors: "l4_server.avg_connection_errors",
+};
+
+/// How the controller names a pool server in obj_id: `ip:port`, `[ipv6]:port`.
+function serverObjId(addr, port) {
+  return (String(addr).includes(":") ? `[${addr}]` : addr) + ":" + port;
+}
+
+/// A server's figures from its 5-second samples of the last minutes: the mean rates over the samples the
+/// controller has (an SE reporting the server sends one every 5 s, zero when idle), and the latency averaged
+/// over its responses. null when the controller has no sample of it.
+function serverFigures(m) {
+  const series = (id) => m[id] || [];
+  if (!Object.values(m).some((pts) => pts.length)) return null;
+  const rate = (id) => (m[id] && m[id].length ? series(id).reduce((a, p) => a + p[1], 0) / m[id].length : null);
+  const resp = new Map(series(POOL_METRICS.responses).map((p) => [p[0], p[1]]));
+  let wsum = 0, wn = 0;
+  for (const [t, v] of series(POOL_METRICS.latency)) {
+    const n = resp.get(t) || 0;
+    if (n > 0) { wsum += v * n; wn += n; }
+  }
+  return { responses: rate(POOL_METRICS.responses), errors: rate(POOL_METRICS.errors),
+    latency: wn > 0 ? wsum / wn : null, connErrors: rate(POOL_METRICS.connErrors) };
+}
+
+/// Server health: the pool's runtime when the controller has one, else what the SEs running the pool's
+/// virtual services report, else nothing (configuration only). {health: Map("ip:port" → [{se, up, reason}]), source}.
+async function poolHealth(uuid, ctx) {
+  const health = new Map();
+  let source = "configuration only (no SE reports this pool's servers)";
+  if (ctx.runtime !== false) {
+    const rt = await api("GET", `/api/pool/${encodeURIComponent(uuid)}/runtime`).catch((e) => { if (e.status === 404) ctx.runtime = false; return null; });
+    if (rt && Array.isArray(rt.servers)) {
+      for (const s of rt.servers) health.set(`${s.ip.addr || s.ip}:${s.port}`, [{ se: "", up: s.up, reason: s.reason || "" }]);
+      return { health, source: "pool runtime" };
+    }
+  }
+  if (!canRead("virtualservice")) return { health, source };
+  if (!ctx.vss) ctx.vss = (await listAll("virtualservice").catch(() => [])).filter((v) => refUUID(v.pool_ref) === uuid);
+  const runtimes = await Promise.all(ctx.vss.map((v) => api("GET", `/api/virtualservice/${encodeURIComponent(v.uuid)}/runtime`).catch(() => null)));
+  for (const r of runtimes) {
+    for (const pl of (r && r.placement) || []) {
+      for (const s of pl.servers || []) {
+        const k = `${s.ip.addr}:${s.port}`;
+        if (!health.has(k)) health.set(k, []);
+        health.get(k).push({ se: pl.se_name, up: s.up, reason: s.reason });
+      }
+    }
+  }
+  if (health.size) source = "health checks reported by the SEs";
+  return { health, source };
+}
+
 Views.pool = async (root, [uuid], current) => {
   const p = await api("GET", `/api/pool/${encodeURIComponent(uuid)}?include_name=true`);
   if (!current()) return;
   const writable = canWrite("pool");
-  // Server health: the pool's runtime when the controller has one, else what the SEs running the pool's
-  // virtual services report, else the configuration only.
-  let health = new Map();
-  let source = "configuration only (no SE reports this pool's servers)";
-  const rt = await api("GET", `/api/pool/${encodeURIComponent(uuid)}/runtime`).catch(() => null);
-  if (rt && Array.isArray(rt.servers)) {
-    for (const s of rt.servers) health.set(`${s.ip.addr || s.ip}:${s.port}`, [{ se: "", up: s.up, reason: s.reason || "" }]);
-    source = "pool runtime";
-  } else if (canRead("virtualservice")) {
-    const vss = (await listAll("virtualservice").catch(() => [])).filter((v) => refUUID(v.pool_ref) === uuid);
-    for (const v of vss) {
-      const r = await api("GET", `/api/virtualservice/${encodeURIComponent(v.uuid)}/runtime`).catch(() => null);
-      for (const pl of (r && r.placement) || []) {
-        for (const s of pl.servers || []) {
-          const k = `${s.ip.addr}:${s.port}`;
-          if (!health.has(k)) health.set(k, []);
-          health.get(k).push({ se: pl.se_name, up: s.up, reason: s.reason });
-        }
-      }
-      if (health.size) source = "health checks reported by the SEs";
-    }
-  }
-  const rows = (p.servers || []).map((s, i) => {
+  const servers = (p.servers || []).map((s, i) => {
     const port = s.port || p.default_server_port || 80;
-    const hs = health.get(`${s.ip.addr}:${port}`) || [];
-    const up = hs.filter((x) => x.up).length;
-    return h("tr", { class: "server-row", dataset: { index: String(i) } },
-      h("td", { class: "mono", text: s.ip.addr }), h("td", { class: "num", text: String(port) }),
-      h("td", { class: "num", text: String(s.ratio || 1) }),
-      h("td", {}, s.enabled === false ? stateBadge("DISABLED") : stateBadge("UP", "ENABLED")),
-      h("td", {}, hs.length ? stateBadge(up === hs.length ? "UP" : up ? "WARN" : "DOWN", up === hs.length ? "UP" : up ? `UP ON ${up}/${hs.length}` : "DOWN") : h("span", { class: "muted", text: "–" })),
-      h("td", { class: "reason", title: hs.map((x) => `${x.se}: ${x.up ? "up" : "down"} ${x.reason}`).join("\n"), text: hs.map((x) => `${x.se ? x.se + ": " : ""}${x.reason}`).join("; ") }));
+    return { cfg: s, index: i, port, key: `${s.ip.addr}:${port}`, objId: serverObjId(s.ip.addr, port) };
+  });
+  const figure = (cls, label) => h("td", { class: "num " + cls, title: label, dataset: { label }, text: "…" });
+  const rows = servers.map((s) => {
+    s.health = h("td", {}, h("span", { class: "muted", text: "…" }));
+    s.detail = h("td", { class: "reason" });
+    s.cells = { responses: figure("srv-rps", "responses/s"), errors: figure("srv-5xx", "5xx responses/s"),
+      latency: figure("srv-latency", "mean latency, ms"), connErrors: figure("srv-conn-errors", "failed connection attempts/s") };
+    s.row = h("tr", { class: "server-row", dataset: { index: String(s.index), server: s.objId } },
+      h("td", { class: "mono", text: s.cfg.ip.addr }), h("td", { class: "num", text: String(s.port) }),
+      h("td", { class: "num", text: String(s.cfg.ratio || 1) }),
+      h("td", {}, s.cfg.enabled === false ? stateBadge("DISABLED") : stateBadge("UP", "ENABLED")),
+      s.health, s.detail, s.cells.responses, s.cells.errors, s.cells.latency, s.cells.connErrors);
+    return s.row;
   });
   const dl = h("dl", { class: "kv" });
   const kv = (k, v) => { dl.appendChild(h("dt", { text: k })); dl.appendChild(h("dd", {}, v)); };
@@ -584,12 +633,118 @@ Views.pool = async (root, [uuid], current) => {
   kv("Health monitors", (p.health_monitor_refs || []).map(refName).join(", ") || "none");
   if (p.ssl_profile_ref) kv("Re-encrypt SSL profile", refName(p.ssl_profile_ref));
   if (p.description) kv("Description", p.description);
+  const chartBox = h("div", { class: "card-body charts", id: "pool-charts" }, h("div", { class: "loading", text: "Loading metrics…" }));
+  const refreshed = h("span", { class: "muted small" });
+  const serverNote = h("span", { class: "muted small", id: "server-figures-note" });
+  const serverTable = table(["IP", "#Port", "#Ratio", "Admin state", "Health", "Detail", "#Resp/s", "#5xx/s", "#Latency ms", "#Conn err/s"], rows,
+    { id: "server-table", empty: "No servers." });
+  const heads = serverTable.querySelectorAll("th");
+  for (let i = 6; i < heads.length; i++) heads[i].title = "mean over the last 5 minutes (per-server metrics)";
+  const serverError = h("div", { class: "card-foot muted small hidden", id: "server-figures-error" });
+  root.dataset.loaded = "false";
   append(root, [pageHead(p.name, [h("a", { href: "#/pools", text: "Pools" }), " / Pool "],
     writable ? h("a", { class: "btn", href: "#/edit/pool/" + encodeURIComponent(uuid), id: "edit-pool" }, "Edit") : null,
     writable ? h("button", { class: "btn danger", type: "button", onclick: async () => { if (await deleteObject("pool", p)) location.hash = "#/pools"; } }, "Delete") : null),
     card("Configuration", h("div", { class: "card-body" }, dl)),
-    card("Servers", h("div", { class: "card-body flush" }, table(["IP", "#Port", "#Ratio", "Admin state", "Health", "Detail"], rows, { id: "server-table", empty: "No servers." })), h("span", { class: "muted small", text: "health from " + source }))]);
+    card("Last hour", chartBox, refreshed),
+    card("Servers", h("div", {}, h("div", { class: "card-body flush table-scroll" }, serverTable), serverError), serverNote)]);
+
+  /// The whole pool's last hour: responses/s with 5xx/s, and the mean latency.
+  async function charts() {
+    let m;
+    try {
+      m = await fetchMetrics("pool", uuid, [POOL_METRICS.responses, POOL_METRICS.errors, POOL_METRICS.latency], 5, 720);
+    } catch (e) {
+      m = { error: e };
+    }
+    if (!current()) return;
+    clear(chartBox);
+    if (m.error || !Object.keys(m).length) {
+      chartBox.appendChild(h("div", { class: "empty", id: "pool-metrics-unavailable",
+        text: m.error ? `Pool metrics are not available (${m.error.status ? "HTTP " + m.error.status + ": " : ""}${m.error.message}).`
+          : "This controller reports no pool metrics." }));
+      return;
+    }
+    const to = Date.now() / 1000, from = to - 3600;
+    const s = (name, id, cls) => (m[id] ? { name, points: m[id], cls } : null);
+    const defs = [
+      ["chart-pool-rps", "Server responses per second", [s("responses/s", POOL_METRICS.responses, "s0"), s("5xx/s", POOL_METRICS.errors, "s3")], ""],
+      ["chart-pool-latency", "Server latency (ms)", [s("mean latency", POOL_METRICS.latency, "s1")], "ms"],
+    ];
+    for (const [id, title, series, units] of defs) {
+      chartBox.appendChild(h("div", {}, h("div", { class: "small", text: title }),
+        Charts.lineChart(series.filter(Boolean), { id, units, from, to })));
+    }
+  }
+
+  /// Every server's last 5 minutes (one request per server, a few at a time).
+  async function figures() {
+    const failed = [];
+    const ids = [POOL_METRICS.responses, POOL_METRICS.errors, POOL_METRICS.latency, POOL_METRICS.connErrors];
+    const results = new Map();
+    await pool(servers, 4, async (s) => {
+      if (!current()) return;
+      try {
+        results.set(s, serverFigures(await fetchMetrics("pool", uuid, ids, 5, 60, s.objId)));
+      } catch (e) {
+        results.set(s, { error: e });
+        failed.push(`${s.objId}: ${e.message}`);
+      }
+    });
+    if (!current()) return;
+    for (const s of servers) {
+      const f = results.get(s);
+      for (const k in s.cells) {
+        const td = s.cells[k];
+        const v = f && !f.error ? f[k] : null;
+        td.textContent = v == null ? "–" : Charts.fmt(v);
+        td.dataset.value = v == null ? "" : String(v);
+        td.classList.toggle("muted", v == null);
+        td.title = td.dataset.label + (f && f.error ? ": " + f.error.message : f == null ? ": no samples in the last 5 minutes" : "");
+        td.classList.toggle("bad", v != null && v > 0 && (k === "errors" || k === "connErrors"));
+      }
+      s.row.dataset.figures = f == null ? "none" : f.error ? "error" : "ok";
+    }
+    serverError.textContent = failed.length ? `Per-server figures are not available for ${failed.length} of ${servers.length} server(s): ${failed[0]}` +
+      (failed.length > 1 ? ` (and ${failed.length - 1} more)` : "") : "";
+    serverError.classList.toggle("hidden", !failed.length);
+  }
+
+  const healthCtx = {};
+  async function health() {
+    const { health: hm, source } = await poolHealth(uuid, healthCtx).catch((e) => ({ health: new Map(), source: "unavailable: " + e.message }));
+    if (!current()) return;
+    for (const s of servers) {
+      const hs = hm.get(s.key) || [];
+      const up = hs.filter((x) => x.up).length;
+      clear(s.health).appendChild(hs.length ? stateBadge(up === hs.length ? "UP" : up ? "WARN" : "DOWN", up === hs.length ? "UP" : up ? `UP ON ${up}/${hs.length}` : "DOWN")
+        : h("span", { class: "muted", text: "–" }));
+      s.detail.title = hs.map((x) => `${x.se}: ${x.up ? "up" : "down"} ${x.reason}`).join("\n");
+      s.detail.textContent = hs.map((x) => `${x.se ? x.se + ": " : ""}${x.reason}`).join("; ");
+    }
+    serverNote.dataset.source = source;
+  }
+
+  // Per-server queries are one request per server: every 10 s for small pools, else every minute.
+  const serverEvery = servers.length <= 12 ? 1 : 6;
+  let tick = 0, busy = false;
+  async function refresh() {
+    const withServers = tick++ % serverEvery === 0;
+    await Promise.all([charts(), health(), withServers ? figures() : null]);
+    if (!current()) return;
+    const t = new Date().toLocaleTimeString([], { hour12: false });
+    refreshed.textContent = "updated " + t + " · every 10 s";
+    serverNote.textContent = "figures: mean of the last 5 min" + (serverEvery > 1 ? " (every minute)" : "") + " · health from " + serverNote.dataset.source;
+  }
+  await refresh();
+  if (!current()) return;
+  root.dataset.loadedAt = String(Math.round(performance.now()));
   root.dataset.loaded = "true";
+  every(10000, async () => {
+    if (busy) return;
+    busy = true;
+    try { await refresh(); } catch (e) { refreshed.textContent = "refresh failed: " + e.message; } finally { busy = false; }
+  });
 };
 
 // MARK: Simple object lists

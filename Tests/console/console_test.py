@@ -5,13 +5,14 @@
 
 As admin, through the login form: the dashboard lists virtual service NAME with a health score and a
 requests sparkline with real (non-zero) traffic; its detail page has an rps chart with non-zero points and
-the request-log table (or says why the controller has none); a pool created through the form exists in the
-API; a pool with an invalid server IP gets the API's validation error next to that server's IP field; the
-tenant switcher is there. Then as a user with the predefined role Application-Operator (reads application
-objects, writes none), created through the API: the virtual services are listed and no create, edit or
-delete control is offered. A screenshot of every page visited goes to DIR. `--no-traffic` (a controller
-without SEs) skips only the non-zero traffic checks. Prints `console_test: PASS`, or exits 1 with the
-failed check.
+the request-log table (or says why the controller has none); its pool's page has a last-hour responses
+chart with non-zero points and a server with non-zero responses/s in the last 5 minutes; a pool created
+through the form exists in the API; a pool with an invalid server IP gets the API's validation error next
+to that server's IP field; the tenant switcher is there. Then as a user with the predefined role
+Application-Operator (reads application objects, writes none), created through the API: the virtual
+services are listed and no create, edit or delete control is offered. A screenshot of every page visited
+goes to DIR. `--no-traffic` (a controller without SEs) skips only the non-zero traffic checks. Prints
+`console_test: PASS`, or exits 1 with the failed check.
 """
 
 import argparse
@@ -200,6 +201,51 @@ def detail_checks(c, vs, uuid, traffic):
     c.shot("vs-detail.png")
 
 
+POOL_INFO = """
+const ch = document.getElementById('chart-pool-rps');
+const rows = [...document.querySelectorAll('#server-table tr.server-row')];
+return {chart: !!ch, points: ch ? +ch.dataset.points : 0, nonzero: ch ? +ch.dataset.nonzero : 0, max: ch ? +ch.dataset.max : 0,
+        latency: !!document.getElementById('chart-pool-latency'),
+        unavailable: (document.getElementById('pool-metrics-unavailable') || {}).textContent || '',
+        rows: rows.map((r) => ({server: r.dataset.server, figures: r.dataset.figures || '',
+          rps: (r.querySelector('td.srv-rps') || {}).textContent || '',
+          value: +((r.querySelector('td.srv-rps') || {dataset: {}}).dataset.value || 0)}))};
+"""
+
+
+def pool_analytics_checks(c, api, vs_uuid, traffic):
+    """The pool of the virtual service (its Pool link, else the API's pool_ref): last-hour chart of the whole
+    pool and each server's last-5-minute figures."""
+    links = c.css("#vs-pool-link")
+    if links:
+        pool_uuid = links[0].get_attribute("href").split("#/pool/", 1)[1]
+        links[0].click()
+    else:
+        status, vs = api.call("GET", "/api/virtualservice/" + vs_uuid)
+        check(status == 200 and vs.get("pool_ref"), "the virtual service has a pool (%d)" % status)
+        pool_uuid = vs["pool_ref"].split("#")[0].rstrip("/").split("/")[-1]
+        c.go("#/pool/" + pool_uuid)
+    c.loaded("page-pool", "the pool page of the virtual service")
+    check(("#/pool/" + pool_uuid) in c.d.current_url, "the Pool link opens the pool page")
+    info = c.wait(lambda d: (lambda i: i if i["chart"] or i["unavailable"] else None)(d.execute_script(POOL_INFO)),
+                  "the pool's last-hour chart")
+    check(info["chart"] and info["latency"], "the pool page has the responses and latency charts (%s)" % (info["unavailable"] or "ok"))
+    check(info["rows"] and all(r["figures"] for r in info["rows"]),
+          "every server row has its last-5-minute figures (%s)" % ", ".join("%s=%s" % (r["server"], r["rps"]) for r in info["rows"]))
+    if traffic:
+        info = c.wait(lambda d: (lambda i: i if i["nonzero"] > 0 else None)(d.execute_script(POOL_INFO)),
+                      "non-zero points in the pool's responses chart")
+        check(True, "the pool chart has %d points, %d non-zero, max %.2f/s" % (info["points"], info["nonzero"], info["max"]))
+        info = c.wait(lambda d: (lambda i: i if any(r["value"] > 0 for r in i["rows"]) else None)(d.execute_script(POOL_INFO)),
+                      "a server row with non-zero responses/s")
+        busy = [r for r in info["rows"] if r["value"] > 0]
+        check(True, "%d of %d servers show responses/s (%s)" % (len(busy), len(info["rows"]),
+                                                               ", ".join("%s %s/s" % (r["server"], r["rps"]) for r in busy)))
+    else:
+        print("note: --no-traffic: pool chart has %d points, %d non-zero (not checked)" % (info["points"], info["nonzero"]))
+    c.shot("pool-analytics.png")
+
+
 def pool_checks(c, api, tag):
     name = "console-pool-" + tag
     c.go("#/new/pool")
@@ -310,6 +356,7 @@ def main():
         check(sw and sw[0].is_displayed() and "admin" in [o.text for o in sw[0].find_elements(By.TAG_NAME, "option")],
               "admin has the tenant switcher (tenant admin listed)")
         detail_checks(c, args.vs, uuid, traffic)
+        pool_analytics_checks(c, api, uuid, traffic)
         created.append(("pool", pool_checks(c, api, tag)))
         c.go("#/pools")
         c.loaded("page-pools", "the pool list")
