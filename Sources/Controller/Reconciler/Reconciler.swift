@@ -413,18 +413,68 @@ public actor Reconciler {
         }
     }
 
+    /// A stored object as the snapshot reads it: its JSON text, decoded only when it changed.
+    struct RawObject: Sendable {
+        var type: String
+        var uuid: String
+        var tenant: String
+        var text: String
+    }
+
+    /// The typed objects the snapshot uses.
+    enum DecodedObject: Sendable {
+        case group(ServiceEngineGroup), se(ServiceEngine), virtualService(VirtualService), pool(Pool), vsvip(VsVip)
+        case healthMonitor(HealthMonitor), applicationProfile(ApplicationProfile), certificate(SSLKeyAndCertificate)
+        case sslProfile(SSLProfile), pkiProfile(PKIProfile), vrf(VrfContext)
+    }
+
+    /// Decoded objects by uuid with the text they came from: a reconcile decodes only what changed since
+    /// the last one (decoding every object on every write made writes slow down with the object count).
+    private var decodeCache: [String: (text: String, object: DecodedObject)] = [:]
+
+    private func decoded(_ o: RawObject) throws -> DecodedObject {
+        if let cached = decodeCache[o.uuid], cached.text == o.text { return cached.object }
+        let data = Data(o.text.utf8)
+        let d = JSONDecoder()
+        let object: DecodedObject
+        switch o.type {
+        case ServiceEngineGroup.objectType: object = .group(try d.decode(ServiceEngineGroup.self, from: data))
+        case ServiceEngine.objectType: object = .se(try d.decode(ServiceEngine.self, from: data))
+        case VirtualService.objectType: object = .virtualService(try d.decode(VirtualService.self, from: data))
+        case Pool.objectType: object = .pool(try d.decode(Pool.self, from: data))
+        case VsVip.objectType: object = .vsvip(try d.decode(VsVip.self, from: data))
+        case HealthMonitor.objectType: object = .healthMonitor(try d.decode(HealthMonitor.self, from: data))
+        case ApplicationProfile.objectType:
+            object = .applicationProfile(try d.decode(ApplicationProfile.self, from: data))
+        case SSLKeyAndCertificate.objectType:
+            object = .certificate(try d.decode(SSLKeyAndCertificate.self, from: data))
+        case SSLProfile.objectType: object = .sslProfile(try d.decode(SSLProfile.self, from: data))
+        case PKIProfile.objectType: object = .pkiProfile(try d.decode(PKIProfile.self, from: data))
+        case VrfContext.objectType: object = .vrf(try d.decode(VrfContext.self, from: data))
+        default: throw APIError(500, "unexpected object type \(o.type)")
+        }
+        decodeCache[o.uuid] = (o.text, object)
+        return object
+    }
+
     private func snapshot() throws -> Snapshot {
         let now = clock()
         var positions: [String: ScaleoutPositions.Assignment] = [:]
         var storedGroups: [String: (epoch: Int, members: [ScaleoutGroup.Member])] = [:]
-        let rows = try store.readNow { db -> ([StoredObject], [String: Int]) in
-            let types = [
-                ServiceEngineGroup.objectType, ServiceEngine.objectType, VirtualService.objectType, Pool.objectType,
-                VsVip.objectType, HealthMonitor.objectType, ApplicationProfile.objectType,
-                SSLKeyAndCertificate.objectType, SSLProfile.objectType, PKIProfile.objectType, VrfContext.objectType,
-            ]
-            var all: [StoredObject] = []
-            for t in types { all += try db.objects(type: t) }
+        let types = [
+            ServiceEngineGroup.objectType, ServiceEngine.objectType, VirtualService.objectType, Pool.objectType,
+            VsVip.objectType, HealthMonitor.objectType, ApplicationProfile.objectType,
+            SSLKeyAndCertificate.objectType, SSLProfile.objectType, PKIProfile.objectType, VrfContext.objectType,
+        ]
+        let rows = try store.readNow { db -> ([RawObject], [String: Int]) in
+            // Type by type, each by name (the order placement sees them in).
+            var all: [RawObject] = []
+            for t in types {
+                all += try Row.fetchAll(
+                    db, sql: "SELECT type, uuid, tenant, json FROM objects WHERE type = ? ORDER BY name, uuid",
+                    arguments: [t]
+                ).map { RawObject(type: $0["type"], uuid: $0["uuid"], tenant: $0["tenant"], text: $0["json"]) }
+            }
             var scale: [String: Int] = [:]
             for r in try Row.fetchAll(db, sql: "SELECT vs_uuid, desired FROM vs_scale") {
                 scale[r["vs_uuid"]] = r["desired"]
@@ -443,11 +493,21 @@ public actor Reconciler {
         snap.positions = positions
         snap.storedGroups = storedGroups
         var defaultGroup: String?
+        var groups: [ServiceEngineGroup] = []
+        var virtualServices: [VirtualService] = []
+        var pools: [Pool] = []
+        var vsvips: [VsVip] = []
+        var monitors: [HealthMonitor] = []
+        var profiles: [ApplicationProfile] = []
+        var certificates: [SSLKeyAndCertificate] = []
+        var sslProfiles: [SSLProfile] = []
+        var pkiProfiles: [PKIProfile] = []
+        var seen = Set<String>()
         for o in rows.0 {
+            seen.insert(o.uuid)
             do {
-                switch o.type {
-                case ServiceEngineGroup.objectType:
-                    let g = try o.decode(ServiceEngineGroup.self)
+                switch try decoded(o) {
+                case .group(let g):
                     let d = ServiceEngineGroup.defaults
                     snap.groups[o.uuid] = SEGroupPolicy(
                         haMode: g.ha_mode == .sharedPair ? .sharedPair : .shared,
@@ -456,41 +516,30 @@ public actor Reconciler {
                         maxScaleoutPerVS: g.max_scaleout_per_vs ?? d.max_scaleout_per_vs!,
                         maxSE: g.max_se ?? d.max_se!, maxVSPerSE: g.max_vs_per_se ?? d.max_vs_per_se!,
                         algo: g.algo == .distributed ? .distributed : .packed)
-                    snap.set.serviceenginegroup = (snap.set.serviceenginegroup ?? []) + [g]
+                    groups.append(g)
                     if g.name == SystemDefaults.defaultSEGroup && o.tenant == ObjectService.admin {
                         defaultGroup = o.uuid
                     }
-                case ServiceEngine.objectType:
-                    let s = try o.decode(ServiceEngine.self)
+                case .se(let s):
                     snap.ses.append((o.uuid, s.name, s.se_group_ref.flatMap { ObjectRef($0)?.uuid } ?? ""))
                     snap.seNames[o.uuid] = s.name
                     if let address = s.data_address?.addr { snap.seDataAddresses[o.uuid] = address }
                     snap.storedSEStatus[o.uuid] = s.oper_status?.state
-                case VirtualService.objectType:
-                    let v = try o.decode(VirtualService.self)
-                    snap.set.virtualservice = (snap.set.virtualservice ?? []) + [v]
+                case .virtualService(let v):
+                    virtualServices.append(v)
                     snap.vss.append(
                         VSRequest(
                             uuid: o.uuid, name: v.name, group: v.se_group_ref.flatMap { ObjectRef($0)?.uuid } ?? "",
                             enabled: v.isEnabled, desiredScaleout: rows.1[o.uuid]))
-                case Pool.objectType: snap.set.pool = (snap.set.pool ?? []) + [try o.decode(Pool.self)]
-                case VsVip.objectType: snap.set.vsvip = (snap.set.vsvip ?? []) + [try o.decode(VsVip.self)]
-                case HealthMonitor.objectType:
-                    snap.set.healthmonitor = (snap.set.healthmonitor ?? []) + [try o.decode(HealthMonitor.self)]
-                case ApplicationProfile.objectType:
-                    snap.set.applicationprofile =
-                        (snap.set.applicationprofile ?? []) + [try o.decode(ApplicationProfile.self)]
-                case SSLKeyAndCertificate.objectType:
-                    snap.set.sslkeyandcertificate =
-                        (snap.set.sslkeyandcertificate ?? []) + [try o.decode(SSLKeyAndCertificate.self)]
-                case SSLProfile.objectType:
-                    snap.set.sslprofile = (snap.set.sslprofile ?? []) + [try o.decode(SSLProfile.self)]
-                case PKIProfile.objectType:
-                    snap.set.pkiprofile = (snap.set.pkiprofile ?? []) + [try o.decode(PKIProfile.self)]
-                case VrfContext.objectType:
-                    let v = try o.decode(VrfContext.self)
+                case .pool(let p): pools.append(p)
+                case .vsvip(let v): vsvips.append(v)
+                case .healthMonitor(let m): monitors.append(m)
+                case .applicationProfile(let a): profiles.append(a)
+                case .certificate(let c): certificates.append(c)
+                case .sslProfile(let p): sslProfiles.append(p)
+                case .pkiProfile(let p): pkiProfiles.append(p)
+                case .vrf(let v):
                     if v.name == SystemDefaults.globalVrf && o.tenant == ObjectService.admin { snap.globalVrf = v }
-                default: break
                 }
             } catch {
                 logger.error(
@@ -498,6 +547,17 @@ public actor Reconciler {
                     metadata: ["controller.object": "\(o.type) \(o.uuid)", "error": "\(error)"])
             }
         }
+        decodeCache = decodeCache.filter { seen.contains($0.key) }
+        // Whole arrays at once (appending to `snap.set`'s optionals one by one copied them every time).
+        snap.set.serviceenginegroup = groups
+        snap.set.virtualservice = virtualServices
+        snap.set.pool = pools
+        snap.set.vsvip = vsvips
+        snap.set.healthmonitor = monitors
+        snap.set.applicationprofile = profiles
+        snap.set.sslkeyandcertificate = certificates
+        snap.set.sslprofile = sslProfiles
+        snap.set.pkiprofile = pkiProfiles
         if let d = defaultGroup {
             for i in snap.ses.indices where snap.ses[i].group.isEmpty { snap.ses[i].group = d }
             for i in snap.vss.indices where snap.vss[i].group.isEmpty { snap.vss[i].group = d }
@@ -553,12 +613,18 @@ public actor Reconciler {
         }
         let states = Dictionary(uniqueKeysWithValues: snap.ses.map { ($0.uuid, liveness.state($0.uuid, now: now)) })
         let wall = Date().timeIntervalSince1970
+        // Only what changed is written: a write to one object must not rewrite every service's rows.
+        let oldAssignments = placement.assignments
+        let decisionsChanged = newDecisions != decisions
         let stored = try store.writeNow { db -> [String: SEDesiredState] in
-            try db.execute(sql: "DELETE FROM placement")
-            for (vs, ses) in newPlacement.assignments {
+            for (vs, ses) in newPlacement.assignments where oldAssignments[vs] != ses {
                 try db.execute(
-                    sql: "INSERT INTO placement (vs_uuid, se_uuids) VALUES (?, ?)",
+                    sql: "INSERT INTO placement (vs_uuid, se_uuids) VALUES (?, ?) "
+                        + "ON CONFLICT(vs_uuid) DO UPDATE SET se_uuids = excluded.se_uuids",
                     arguments: [vs, JSONText.encode(ses)])
+            }
+            for vs in oldAssignments.keys where newPlacement.assignments[vs] == nil {
+                try db.execute(sql: "DELETE FROM placement WHERE vs_uuid = ?", arguments: [vs])
             }
             if positions != snap.positions {
                 try db.execute(sql: "DELETE FROM scaleout_positions")
@@ -574,11 +640,13 @@ public actor Reconciler {
                         + "ON CONFLICT(group_uuid) DO UPDATE SET epoch = excluded.epoch, members = excluded.members",
                     arguments: [uuid, group.epoch, JSONText.encode(group.members)])
             }
-            try db.execute(sql: "DELETE FROM decisions")
-            for d in newDecisions {
-                try db.execute(
-                    sql: "INSERT INTO decisions (vs_uuid, se_uuid, kind, cause, reason) VALUES (?, ?, ?, ?, ?)",
-                    arguments: [d.vs, d.se, d.kind.rawValue, d.cause.rawValue, d.reason])
+            if decisionsChanged {
+                try db.execute(sql: "DELETE FROM decisions")
+                for d in newDecisions {
+                    try db.execute(
+                        sql: "INSERT INTO decisions (vs_uuid, se_uuid, kind, cause, reason) VALUES (?, ?, ?, ?, ?)",
+                        arguments: [d.vs, d.se, d.kind.rawValue, d.cause.rawValue, d.reason])
+                }
             }
             var out: [String: SEDesiredState] = [:]
             for (se, var doc) in changed.sorted(by: { $0.key < $1.key }) {
