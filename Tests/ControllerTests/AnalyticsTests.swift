@@ -56,13 +56,8 @@ final class AnalyticsTests: XCTestCase {
         wall.advance(1_800_000_000)
         let controller = try await makeController(temporaryDirectory(), wallClock: wall)
         try await withAPI(controller) { api in
-            let r = try await AgentTests.register(api, try await AgentTests.token(api), "se1")
-            let se = try XCTUnwrap(r.string("se_uuid"))
-            let auth = ["Authorization": "Bearer \(r.string("se_secret")!)"]
-            _ = try await api.call(.post, "/api/pool", ObjectAPITests.pool)
-            _ = try await api.call(.post, "/api/vsvip", ObjectAPITests.vsvip)
-            let created = try await api.call(.post, "/api/virtualservice", ObjectAPITests.vs)
-            let vs = try XCTUnwrap(created.string("uuid"))
+            let placed = try await PlacedService.make(api)
+            let (se, vs) = (placed.se, placed.vs)
             func beat(requests: Int, errors: Int) async throws {
                 let status = SEStatus(
                     se_uuid: se, applied_version: 0,
@@ -71,11 +66,7 @@ final class AnalyticsTests: XCTestCase {
                         // Not placed on this SE: not counted.
                         Self.status("virtualservice-ghost", requests: requests * 7, bytes: 0),
                     ])
-                let answer = try await api.call(
-                    .post, "/api/se-agent/\(se)/heartbeat",
-                    String(decoding: try JSONEncoder().encode(status), as: UTF8.self),
-                    auth: nil, headers: auth)
-                XCTAssertEqual(answer.status, 200, answer.text)
+                try await placed.beat(api, status)
             }
             // One sample of 5 s: 500 requests (10 of them 4xx), then one of 250.
             try await beat(requests: 1000, errors: 0)
@@ -195,14 +186,8 @@ final class AnalyticsTests: XCTestCase {
         wall.advance(1_800_000_000)
         let controller = try await makeController(temporaryDirectory(), wallClock: wall)
         try await withAPI(controller) { api in
-            let r = try await AgentTests.register(api, try await AgentTests.token(api), "se1")
-            let se = try XCTUnwrap(r.string("se_uuid"))
-            let auth = ["Authorization": "Bearer \(r.string("se_secret")!)"]
-            let poolAnswer = try await api.call(.post, "/api/pool", ObjectAPITests.pool)
-            let pool = try XCTUnwrap(poolAnswer.string("uuid"))
-            _ = try await api.call(.post, "/api/vsvip", ObjectAPITests.vsvip)
-            let created = try await api.call(.post, "/api/virtualservice", ObjectAPITests.vs)
-            let vs = try XCTUnwrap(created.string("uuid"))
+            let placed = try await PlacedService.make(api)
+            let (se, vs, pool) = (placed.se, placed.vs, placed.pool)
             func beat(_ n: Int) async throws {
                 var status = Self.status(vs, requests: n * 30, bytes: 0)
                 status.servers = [
@@ -217,11 +202,7 @@ final class AnalyticsTests: XCTestCase {
                             connections: n, failures: n, responses: n * 10, responses_5xx: 0,
                             latency_us: n * 10 * 6000)),
                 ]
-                let beat = SEStatus(se_uuid: se, applied_version: 0, virtual_services: [status])
-                let answer = try await api.call(
-                    .post, "/api/se-agent/\(se)/heartbeat",
-                    String(decoding: try JSONEncoder().encode(beat), as: UTF8.self), auth: nil, headers: auth)
-                XCTAssertEqual(answer.status, 200, answer.text)
+                try await placed.beat(api, SEStatus(se_uuid: se, applied_version: 0, virtual_services: [status]))
             }
             for n in 0...2 {
                 try await beat(n)

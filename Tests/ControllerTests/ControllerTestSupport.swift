@@ -82,3 +82,34 @@ func assertEqual<T: Equatable>(
 ) {
     XCTAssertEqual(a, b, message, file: file, line: line)
 }
+
+/// One registered SE and one virtual service placed on it (ObjectAPITests' pool, vsvip and VS), for tests
+/// that send that SE's heartbeats.
+struct PlacedService {
+    var se: String
+    var auth: [String: String]
+    var vs: String
+    var pool: String
+
+    static func make(_ api: any TestClientProtocol) async throws -> PlacedService {
+        let r = try await AgentTests.register(api, try await AgentTests.token(api), "se1")
+        let se = try XCTUnwrap(r.string("se_uuid"))
+        let auth = ["Authorization": "Bearer \(try XCTUnwrap(r.string("se_secret")))"]
+        let poolAnswer = try await api.call(.post, "/api/pool", ObjectAPITests.pool)
+        _ = try await api.call(.post, "/api/vsvip", ObjectAPITests.vsvip)
+        let vsAnswer = try await api.call(.post, "/api/virtualservice", ObjectAPITests.vs)
+        let pool = try XCTUnwrap(poolAnswer.string("uuid"))
+        let vs = try XCTUnwrap(vsAnswer.string("uuid"))
+        return PlacedService(se: se, auth: auth, vs: vs, pool: pool)
+    }
+
+    /// Sends `status` as this SE's heartbeat and checks it is taken.
+    func beat(_ api: any TestClientProtocol, _ status: SEStatus, file: StaticString = #filePath, line: UInt = #line)
+        async throws
+    {
+        let answer = try await api.call(
+            .post, "/api/se-agent/\(se)/heartbeat", String(decoding: try JSONEncoder().encode(status), as: UTF8.self),
+            auth: nil, headers: auth)
+        XCTAssertEqual(answer.status, 200, answer.text, file: file, line: line)
+    }
+}

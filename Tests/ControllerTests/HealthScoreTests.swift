@@ -85,13 +85,8 @@ final class HealthScoreTests: XCTestCase {
         wall.advance(1_800_000_000 - 5)
         let controller = try await makeController(temporaryDirectory(), wallClock: wall)
         try await withAPI(controller) { api in
-            let r = try await AgentTests.register(api, try await AgentTests.token(api), "se1")
-            let se = try XCTUnwrap(r.string("se_uuid"))
-            let auth = ["Authorization": "Bearer \(r.string("se_secret")!)"]
-            _ = try await api.call(.post, "/api/pool", ObjectAPITests.pool)
-            _ = try await api.call(.post, "/api/vsvip", ObjectAPITests.vsvip)
-            let created = try await api.call(.post, "/api/virtualservice", ObjectAPITests.vs)
-            let vs = try XCTUnwrap(created.string("uuid"))
+            let placed = try await PlacedService.make(api)
+            let (se, vs) = (placed.se, placed.vs)
             let servers = [
                 ServerStatus(ip: IpAddr(addr: "198.18.1.10", type: .v4), port: 8080, up: true, reason: "ok"),
                 ServerStatus(ip: IpAddr(addr: "198.18.1.11", type: .v4), port: 8080, up: false, reason: "refused"),
@@ -101,11 +96,7 @@ final class HealthScoreTests: XCTestCase {
                 var status = AnalyticsTests.status(vs, requests: i * 100, bytes: i * 10_000, latencyMs: 3)
                 status.servers = servers
                 status.counters?.responses = [0, i * 95, 0, 0, i * 5]
-                let beat = SEStatus(se_uuid: se, applied_version: 0, virtual_services: [status])
-                let answer = try await api.call(
-                    .post, "/api/se-agent/\(se)/heartbeat",
-                    String(decoding: try JSONEncoder().encode(beat), as: UTF8.self), auth: nil, headers: auth)
-                XCTAssertEqual(answer.status, 200, answer.text)
+                try await placed.beat(api, SEStatus(se_uuid: se, applied_version: 0, virtual_services: [status]))
                 wall.advance(5)
             }
 

@@ -24,21 +24,11 @@ final class RequestLogAPITests: XCTestCase {
         wall.advance(1_800_000_100)
         let controller = try await makeController(temporaryDirectory(), wallClock: wall) { $0.requestLogMaxRows = 8 }
         try await withAPI(controller) { api in
-            let r = try await AgentTests.register(api, try await AgentTests.token(api), "se1")
-            let se = try XCTUnwrap(r.string("se_uuid"))
-            let auth = ["Authorization": "Bearer \(r.string("se_secret")!)"]
-            _ = try await api.call(.post, "/api/pool", ObjectAPITests.pool)
-            _ = try await api.call(.post, "/api/vsvip", ObjectAPITests.vsvip)
-            let created = try await api.call(.post, "/api/virtualservice", ObjectAPITests.vs)
-            let vs = try XCTUnwrap(created.string("uuid"))
-
+            let placed = try await PlacedService.make(api)
+            let (se, vs) = (placed.se, placed.vs)
             func beat(_ logs: [RequestLog], dropped: Int = 0) async throws {
-                let status = SEStatus(
-                    se_uuid: se, applied_version: 0, request_logs: logs, request_logs_dropped: dropped)
-                let answer = try await api.call(
-                    .post, "/api/se-agent/\(se)/heartbeat",
-                    String(decoding: try JSONEncoder().encode(status), as: UTF8.self), auth: nil, headers: auth)
-                XCTAssertEqual(answer.status, 200, answer.text)
+                try await placed.beat(
+                    api, SEStatus(se_uuid: se, applied_version: 0, request_logs: logs, request_logs_dropped: dropped))
             }
             // Six logs of the service (two 5xx, one slow), and one of a service not placed on the SE.
             try await beat(

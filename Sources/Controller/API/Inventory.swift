@@ -38,13 +38,32 @@ extension ControllerResponder {
     /// with its configuration, runtime summary, VIP addresses, health score and last-hour sparklines, in one
     /// answer (the console's dashboard). Read access on virtualservice.
     func vsInventory(_ query: [String: String], caller: Caller, base: String) async throws -> Response {
-        let kind = ObjectKind.all[VirtualService.objectType]!
+        try await inventory(VirtualService.objectType, query, caller: caller, base: base) { configs, _ in
+            try await vsRows(configs)
+        }
+    }
+
+    /// One page of `type`'s objects (`page`, `page_size`, `name`; read access on the type), each made a row
+    /// by `rows` (given the configurations and the caller's scope), with `next` pointing at the inventory.
+    private func inventory(
+        _ type: String, _ query: [String: String], caller: Caller, base: String,
+        rows: ([JSONValue], Scope) async throws -> [JSONValue]
+    ) async throws -> Response {
+        let kind = ObjectKind.all[type]!
         let scope = try caller.scope(.read, kind)
         var list = try Self.list(query)
         list.fields = nil
         guard case .object(var page) = try await controller.objects.list(kind, scope: scope, query: list, base: base),
             case .array(let configs)? = page["results"]
         else { throw APIError(500, "internal error") }
+        page["results"] = .array(try await rows(configs, scope))
+        if let next = page["next"]?.string {
+            page["next"] = .string(next.replacingOccurrences(of: "/api/\(type)?", with: "/api/\(type)-inventory?"))
+        }
+        return Self.json(.ok, .object(page))
+    }
+
+    private func vsRows(_ configs: [JSONValue]) async throws -> [JSONValue] {
         let services = configs.compactMap { c -> (uuid: String, name: String, enabled: Bool)? in
             guard let uuid = c["uuid"]?.string else { return nil }
             return (uuid, c["name"]?.string ?? uuid, c["enabled"] != .bool(false))
@@ -55,36 +74,30 @@ extension ControllerResponder {
             }
         }
         let states = await controller.vsStates(services)
-        page["results"] = .array(
-            configs.map { config in
-                guard let uuid = config["uuid"]?.string, let state = states[uuid] else { return config }
-                let vsvip = Self.refUUID(config["vsvip_ref"]?.string)
-                var metrics: [String: JSONValue] = [:]
-                for id in Self.inventoryMetrics { metrics[id] = state.summary.series(id) }
-                return .object([
-                    "uuid": .string(uuid), "config": config, "runtime": Self.runtimeSummary(state.runtime),
-                    "health_score": state.health.json,
-                    "vip": .array((vsvip.flatMap { addresses[$0] } ?? []).map { .string($0) }),
-                    "metrics": .object(metrics),
-                ])
-            })
-        if let next = page["next"]?.string {
-            page["next"] = .string(
-                next.replacingOccurrences(of: "/api/virtualservice?", with: "/api/virtualservice-inventory?"))
+        return configs.map { config in
+            guard let uuid = config["uuid"]?.string, let state = states[uuid] else { return config }
+            let vsvip = Self.refUUID(config["vsvip_ref"]?.string)
+            var metrics: [String: JSONValue] = [:]
+            for id in Self.inventoryMetrics { metrics[id] = state.summary.series(id) }
+            return .object([
+                "uuid": .string(uuid), "config": config, "runtime": Self.runtimeSummary(state.runtime),
+                "health_score": state.health.json,
+                "vip": .array((vsvip.flatMap { addresses[$0] } ?? []).map { .string($0) }),
+                "metrics": .object(metrics),
+            ])
         }
-        return Self.json(.ok, .object(page))
     }
 
     /// `GET /api/serviceengine-inventory`: one page of SEs, each with its configuration, runtime (state,
     /// BGP peers, the services it serves) and last-hour sparklines. Read access on serviceengine.
     func seInventory(_ query: [String: String], caller: Caller, base: String) async throws -> Response {
+        try await inventory(ServiceEngine.objectType, query, caller: caller, base: base) { configs, scope in
+            try await seRows(configs, scope: scope)
+        }
+    }
+
+    private func seRows(_ configs: [JSONValue], scope: Scope) async throws -> [JSONValue] {
         let kind = ObjectKind.all[ServiceEngine.objectType]!
-        let scope = try caller.scope(.read, kind)
-        var list = try Self.list(query)
-        list.fields = nil
-        guard case .object(var page) = try await controller.objects.list(kind, scope: scope, query: list, base: base),
-            case .array(let configs)? = page["results"]
-        else { throw APIError(500, "internal error") }
         let uuids = configs.compactMap { $0["uuid"]?.string }
         let summaries = await controller.analytics.summaries(uuids, now: controller.wallClock())
         var results: [JSONValue] = []
@@ -98,12 +111,7 @@ extension ControllerResponder {
             results.append(
                 .object(["uuid": .string(uuid), "config": config, "runtime": runtime, "metrics": .object(metrics)]))
         }
-        page["results"] = .array(results)
-        if let next = page["next"]?.string {
-            page["next"] = .string(
-                next.replacingOccurrences(of: "/api/serviceengine?", with: "/api/serviceengine-inventory?"))
-        }
-        return Self.json(.ok, .object(page))
+        return results
     }
 
     /// The uuid at the end of a reference URL (`.../api/vsvip/<uuid>#name`).
