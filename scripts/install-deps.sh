@@ -12,7 +12,7 @@ set -euo pipefail
 PACKAGES=(bird2 frr gobgpd libnl-3-dev libnl-route-3-dev libmnl-dev libbpf-dev libssl-dev libsqlite3-dev
           iproute2 curl openssl python3 procps
           mmdebstrap qemu-system-x86 qemu-utils syslinux syslinux-common mtools dosfstools e2fsprogs
-          fdisk zstd socat chromium chromium-driver python3-selenium)
+          fdisk zstd socat chromium chromium-driver python3-selenium fonts-liberation)
 SERVICES=(bird frr gobgpd)
 
 # The Avi Python SDK (pinned), for Tests/avisdk; installed with pip once python3 is there.
