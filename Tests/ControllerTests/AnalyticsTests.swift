@@ -130,19 +130,14 @@ final class AnalyticsTests: XCTestCase {
             XCTAssertEqual(pool.status, 404)
 
             // An operator of tenant t1 does not see the admin tenant's service, nor its metrics.
-            assertEqual(try await api.call(.post, "/api/tenant", #"{"name": "t1"}"#).status, 201)
-            let op = #"""
-                {"name": "op", "password": "op-password",
-                 "access": [{"role_ref": "/api/role/?name=Application-Operator", "tenant_ref": "/api/tenant/?name=t1"}]}
-                """#
-            assertEqual(try await api.call(.post, "/api/user", op).status, 201)
+            let operatorAuth = try await makeTenantOperator(api)
             let hidden = try await api.call(
                 .get, "/api/analytics/metrics/virtualservice/\(vs)?metric_id=l4_client.avg_bandwidth",
-                auth: "op:op-password", headers: ["X-Avi-Tenant": "t1"])
+                auth: operatorAuth, headers: ["X-Avi-Tenant": "t1"])
             XCTAssertEqual(hidden.status, 404, hidden.text)
             let admin = try await api.call(
                 .get, "/api/analytics/metrics/virtualservice/\(vs)?metric_id=l4_client.avg_bandwidth",
-                auth: "op:op-password", headers: ["X-Avi-Tenant": "admin"])
+                auth: operatorAuth, headers: ["X-Avi-Tenant": "admin"])
             XCTAssertEqual(admin.status, 403, "no access to tenant admin: \(admin.text)")
         }
     }

@@ -279,6 +279,10 @@ final class AuthorizationMatrixTests: XCTestCase {
                             .get, "/api/analytics/metrics/pool/\(pool)?metric_id=l7_server.avg_complete_responses",
                             auth: u.auth, headers: h),
                         u.allowed(false, "pool", in: t), okStatus: [200], "\(u.name) in \(t): pool metrics")
+                    expect(
+                        try await api.call(
+                            .get, "/api/analytics/logs?type=1&virtualservice=\(vs)", auth: u.auth, headers: h),
+                        u.allowed(false, "virtualservice", in: t), okStatus: [200], "\(u.name) in \(t): request logs")
                     // The console's inventories: read on the type.
                     expect(
                         try await api.call(.get, "/api/virtualservice-inventory", auth: u.auth, headers: h),

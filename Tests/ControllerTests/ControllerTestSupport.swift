@@ -113,3 +113,15 @@ struct PlacedService {
         XCTAssertEqual(answer.status, 200, answer.text, file: file, line: line)
     }
 }
+
+/// Creates tenant t1 and user `op` (password `op-password`), Application-Operator there only; returns
+/// its Basic credentials. For checks that a user of another tenant sees none of tenant admin's objects.
+func makeTenantOperator(_ api: any TestClientProtocol) async throws -> String {
+    assertEqual(try await api.call(.post, "/api/tenant", #"{"name": "t1"}"#).status, 201)
+    let op = #"""
+        {"name": "op", "password": "op-password",
+         "access": [{"role_ref": "/api/role/?name=Application-Operator", "tenant_ref": "/api/tenant/?name=t1"}]}
+        """#
+    assertEqual(try await api.call(.post, "/api/user", op).status, 201)
+    return "op:op-password"
+}

@@ -142,17 +142,12 @@ final class HealthScoreTests: XCTestCase {
             XCTAssertFalse(seRPS.isEmpty)
 
             // An operator of tenant t1 sees an empty inventory there, and none of tenant admin.
-            assertEqual(try await api.call(.post, "/api/tenant", #"{"name": "t1"}"#).status, 201)
-            let op = #"""
-                {"name": "op", "password": "op-password",
-                 "access": [{"role_ref": "/api/role/?name=Application-Operator", "tenant_ref": "/api/tenant/?name=t1"}]}
-                """#
-            assertEqual(try await api.call(.post, "/api/user", op).status, 201)
+            let operatorAuth = try await makeTenantOperator(api)
             let theirs = try await api.call(
-                .get, "/api/virtualservice-inventory", auth: "op:op-password", headers: ["X-Avi-Tenant": "t1"])
+                .get, "/api/virtualservice-inventory", auth: operatorAuth, headers: ["X-Avi-Tenant": "t1"])
             XCTAssertEqual(theirs.json["count"], .int(0), theirs.text)
             let admins = try await api.call(
-                .get, "/api/virtualservice-inventory", auth: "op:op-password", headers: ["X-Avi-Tenant": "admin"])
+                .get, "/api/virtualservice-inventory", auth: operatorAuth, headers: ["X-Avi-Tenant": "admin"])
             XCTAssertEqual(admins.status, 403)
             let bad = try await api.call(.get, "/api/virtualservice-inventory?page_size=0")
             XCTAssertEqual(bad.status, 400)

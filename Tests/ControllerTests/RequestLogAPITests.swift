@@ -102,14 +102,9 @@ final class RequestLogAPITests: XCTestCase {
             XCTAssertEqual(got, ["/p/5"], "/p/0 and /p/2 went first")
 
             // An operator of another tenant sees none of it.
-            assertEqual(try await api.call(.post, "/api/tenant", #"{"name": "t1"}"#).status, 201)
-            let op = #"""
-                {"name": "op", "password": "op-password",
-                 "access": [{"role_ref": "/api/role/?name=Application-Operator", "tenant_ref": "/api/tenant/?name=t1"}]}
-                """#
-            assertEqual(try await api.call(.post, "/api/user", op).status, 201)
+            let operatorAuth = try await makeTenantOperator(api)
             let hidden = try await api.call(
-                .get, "/api/analytics/logs?type=1&virtualservice=\(vs)", auth: "op:op-password",
+                .get, "/api/analytics/logs?type=1&virtualservice=\(vs)", auth: operatorAuth,
                 headers: ["X-Avi-Tenant": "t1"])
             XCTAssertEqual(hidden.status, 404, hidden.text)
         }

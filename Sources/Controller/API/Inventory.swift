@@ -38,16 +38,16 @@ extension ControllerResponder {
     /// with its configuration, runtime summary, VIP addresses, health score and last-hour sparklines, in one
     /// answer (the console's dashboard). Read access on virtualservice.
     func vsInventory(_ query: [String: String], caller: Caller, base: String) async throws -> Response {
-        try await inventory(VirtualService.objectType, query, caller: caller, base: base) { configs, _ in
+        try await inventory(VirtualService.objectType, query, caller: caller, base: base) { configs in
             try await vsRows(configs)
         }
     }
 
     /// One page of `type`'s objects (`page`, `page_size`, `name`; read access on the type), each made a row
-    /// by `rows` (given the configurations and the caller's scope), with `next` pointing at the inventory.
+    /// by `rows` (given the configurations), with `next` pointing at the inventory.
     private func inventory(
         _ type: String, _ query: [String: String], caller: Caller, base: String,
-        rows: ([JSONValue], Scope) async throws -> [JSONValue]
+        rows: ([JSONValue]) async throws -> [JSONValue]
     ) async throws -> Response {
         let kind = ObjectKind.all[type]!
         let scope = try caller.scope(.read, kind)
@@ -56,7 +56,7 @@ extension ControllerResponder {
         guard case .object(var page) = try await controller.objects.list(kind, scope: scope, query: list, base: base),
             case .array(let configs)? = page["results"]
         else { throw APIError(500, "internal error") }
-        page["results"] = .array(try await rows(configs, scope))
+        page["results"] = .array(try await rows(configs))
         if let next = page["next"]?.string {
             page["next"] = .string(next.replacingOccurrences(of: "/api/\(type)?", with: "/api/\(type)-inventory?"))
         }
@@ -91,21 +91,21 @@ extension ControllerResponder {
     /// `GET /api/serviceengine-inventory`: one page of SEs, each with its configuration, runtime (state,
     /// BGP peers, the services it serves) and last-hour sparklines. Read access on serviceengine.
     func seInventory(_ query: [String: String], caller: Caller, base: String) async throws -> Response {
-        try await inventory(ServiceEngine.objectType, query, caller: caller, base: base) { configs, scope in
-            try await seRows(configs, scope: scope)
+        try await inventory(ServiceEngine.objectType, query, caller: caller, base: base) { configs in
+            try await seRows(configs)
         }
     }
 
-    private func seRows(_ configs: [JSONValue], scope: Scope) async throws -> [JSONValue] {
-        let kind = ObjectKind.all[ServiceEngine.objectType]!
+    private func seRows(_ configs: [JSONValue]) async throws -> [JSONValue] {
         let uuids = configs.compactMap { $0["uuid"]?.string }
         let summaries = await controller.analytics.summaries(uuids, now: controller.wallClock())
         var results: [JSONValue] = []
         for config in configs {
             guard let uuid = config["uuid"]?.string else { continue }
-            let se = try? await controller.objects.stored(kind, uuid: uuid, scope: scope).decode(ServiceEngine.self)
+            // The address is in the configuration already listed (no second read of the object).
+            let address = config["data_address"].flatMap { try? StrictJSON.decode(IpAddr.self, from: $0) }
             let runtime = await controller.reconciler.seRuntime(
-                uuid, name: config["name"]?.string ?? uuid, dataAddress: se?.data_address)
+                uuid, name: config["name"]?.string ?? uuid, dataAddress: address)
             var metrics: [String: JSONValue] = [:]
             for id in Self.inventoryMetrics { metrics[id] = (summaries[uuid] ?? Analytics.Summary()).series(id) }
             results.append(

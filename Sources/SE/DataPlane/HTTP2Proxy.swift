@@ -526,10 +526,7 @@ final class HTTP2ProxyStream {
             elapsedNanoseconds
             ?? Int64((connection.context?.eventLoop.now ?? .now()).uptimeNanoseconds &- requestStart.uptimeNanoseconds)
         let totalMs = Double(elapsed) / 1e6
-        let why = LoopRequestLog.significance(status: responseStatus, totalMs: totalMs, local: local)
-        guard log.policy.fullPerSecond != nil || why != nil else { return }
-        let nowMs = WallClock.milliseconds()
-        guard log.admit(significant: why != nil, nowMs: nowMs) else { return }
+        guard let (why, nowMs) = log.decide(status: responseStatus, totalMs: totalMs, local: local) else { return }
         let target = requestHeaders?.first(name: ":path") ?? ""
         let (path, query) = LoopRequestLog.split(target)
         let method = requestHeaders?.first(name: ":method") ?? ""

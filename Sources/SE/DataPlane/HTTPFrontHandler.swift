@@ -530,10 +530,7 @@ final class HTTPFrontHandler: ChannelDuplexHandler {
             ?? (logHead == nil
                 ? 0 : Int64((context?.eventLoop.now ?? .now()).uptimeNanoseconds &- requestStart.uptimeNanoseconds))
         let totalMs = Double(elapsed) / 1e6
-        let why = LoopRequestLog.significance(status: responseStatus, totalMs: totalMs, local: local)
-        guard log.policy.fullPerSecond != nil || why != nil else { return }
-        let nowMs = WallClock.milliseconds()
-        guard log.admit(significant: why != nil, nowMs: nowMs) else { return }
+        guard let (why, nowMs) = log.decide(status: responseStatus, totalMs: totalMs, local: local) else { return }
         var method = ""
         var target = ""
         var host = ""

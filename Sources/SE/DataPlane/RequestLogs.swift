@@ -108,6 +108,17 @@ final class LoopRequestLog {
         return nil
     }
 
+    /// Whether a request that got `status` (0: none) after `totalMs` is logged, and if so why it is
+    /// significant ("" when it is not) and the wall-clock time; nil when it is not logged (counting a
+    /// candidate against its rate). `local`: why the SE ended it itself, when it did.
+    func decide(status: Int, totalMs: Double, local: String?) -> (why: String?, nowMs: Int64)? {
+        let why = Self.significance(status: status, totalMs: totalMs, local: local)
+        guard policy.fullPerSecond != nil || why != nil else { return nil }
+        let nowMs = WallClock.milliseconds()
+        guard admit(significant: why != nil, nowMs: nowMs) else { return nil }
+        return (why, nowMs)
+    }
+
     /// Whether a request ending now, significant or not, is logged (counting it against its rate).
     func admit(significant: Bool, nowMs: Int64) -> Bool {
         let s = nowMs / 1000
