@@ -186,7 +186,7 @@ let package = Package(
         .testTarget(
             name: "StarlingTests",
             dependencies: [
-                "starling", "BGPSpeaker", "SE",
+                "starling", "BGPSpeaker", "SE", "StarlingModel",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

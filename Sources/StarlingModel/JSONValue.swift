@@ -55,6 +55,20 @@ public enum JSONValue: Codable, Sendable, Hashable {
         return nil
     }
 
+    /// The elements, when this is an array.
+    public var array: [JSONValue]? {
+        if case .array(let elements) = self { return elements }
+        return nil
+    }
+
+    /// True for null, bool, numbers and strings.
+    public var isScalar: Bool {
+        switch self {
+        case .array, .object: return false
+        default: return true
+        }
+    }
+
     /// Member access on objects (nil otherwise).
     public subscript(key: String) -> JSONValue? {
         get { object?[key] }
@@ -89,5 +103,38 @@ extension JSONValue {
             let v = try? JSONDecoder().decode(JSONValue.self, from: data)
         else { return .null }
         return v
+    }
+}
+
+extension JSONValue {
+    /// Parses JSON bytes.
+    public static func parse(_ bytes: some Collection<UInt8>) throws -> JSONValue {
+        try JSONDecoder().decode(JSONValue.self, from: Data(bytes))
+    }
+
+    /// Pretty JSON text (sorted keys, slashes unescaped) without a trailing newline.
+    public var pretty: String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        return (try? encoder.encode(self)).map { String(decoding: $0, as: UTF8.self) } ?? "null"
+    }
+
+    /// Compact JSON bytes (sorted keys), for request bodies.
+    public var compactBytes: [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return (try? encoder.encode(self)).map { Array($0) } ?? Array("null".utf8)
+    }
+
+    /// A short, human form: strings bare, null as `-`, other scalars as JSON, containers as compact JSON.
+    public var display: String {
+        switch self {
+        case .null: return "-"
+        case .bool(let b): return b ? "true" : "false"
+        case .int(let i): return String(i)
+        case .double(let d): return d == d.rounded() && abs(d) < 1e15 ? String(Int64(d)) : String(d)
+        case .string(let s): return s
+        case .array, .object: return String(decoding: compactBytes, as: UTF8.self)
+        }
     }
 }

@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import StarlingModel
 import XCTest
 
 @testable import starling
@@ -72,7 +73,7 @@ final class CtlFakeControllerTests: XCTestCase {
         let get = await runCtl(
             ["--controller", url, "--password", "pw", "get", "pool", "api", "-o", "json"], home: home)
         XCTAssertEqual(get.status, 0, get.err)
-        let object = try CtlJSON.parse(Array(get.out.utf8))
+        let object = try JSONValue.parse(Array(get.out.utf8))
         XCTAssertEqual(object["uuid"], .string("pool-2"), "an object, not a list")
         XCTAssertTrue(server.state.paths.contains("/api/pool?name=api"), "\(server.state.paths)")
         let missing = await runCtl(["--controller", url, "--password", "pw", "get", "pool", "nope"], home: home)
@@ -130,13 +131,13 @@ final class FakeControllerState: @unchecked Sendable {
     private let lock = NSLock()
     private var _paths: [String] = []
     private var _deleted: [String] = []
-    private var _lastBody: CtlJSON = .null
+    private var _lastBody: JSONValue = .null
     var paths: [String] { lock.withLock { _paths } }
     var deleted: [String] { lock.withLock { _deleted } }
-    var lastBody: CtlJSON { lock.withLock { _lastBody } }
+    var lastBody: JSONValue { lock.withLock { _lastBody } }
     func saw(_ path: String) { lock.withLock { _paths.append(path) } }
     func deleted(_ path: String) { lock.withLock { _deleted.append(path) } }
-    func body(_ body: CtlJSON) { lock.withLock { _lastBody = body } }
+    func body(_ body: JSONValue) { lock.withLock { _lastBody = body } }
 }
 
 /// An HTTP server with the shape of the controller's API, for `starling ctl` tests.
@@ -213,7 +214,7 @@ private final class FakeControllerHandler: ChannelInboundHandler {
         state.saw(head.uri)
         let method = head.method.rawValue
         if head.uri == "/login" && method == "POST" {
-            let json = try? CtlJSON.parse(body)
+            let json = try? JSONValue.parse(body)
             guard json?["username"] == .string("admin"), json?["password"] == .string("pw") else {
                 return (.unauthorized, [], #"{"error": "invalid credentials"}"#)
             }
@@ -243,7 +244,7 @@ private final class FakeControllerHandler: ChannelInboundHandler {
         case ("GET", let uri) where uri.hasPrefix("/api/pool?name="):
             return (.ok, [], #"{"count": 0, "results": []}"#)
         case ("POST", "/api/pool"):
-            let json = (try? CtlJSON.parse(body)) ?? .null
+            let json = (try? JSONValue.parse(body)) ?? .null
             state.body(json)
             if json["name"] == .string("web") {
                 return (.conflict, [], #"{"error": "pool name 'web' is already taken"}"#)

@@ -1,4 +1,5 @@
 import Foundation
+import StarlingModel
 import XCTest
 
 @testable import starling
@@ -207,7 +208,7 @@ final class CtlTests: XCTestCase {
              "servers": [{"ip": {"addr": "198.18.1.21", "type": "V4"}, "port": 80, "enabled": true, "ratio": 1.5}],
              "description": "yes", "note": 10, "when": "2024-01-01", "nothing": null}
             """)
-        XCTAssertEqual(CtlJSON.object(objects[0]), expected)
+        XCTAssertEqual(JSONValue.object(objects[0]), expected)
         XCTAssertEqual(objects[1]["port"], .string("80"), "a quoted number stays a string")
     }
 
@@ -227,7 +228,7 @@ final class CtlTests: XCTestCase {
             ("42", "f.yaml: document 1 is not an object or a list of objects"),
             ("[{name: a}, 3]", "f.yaml: item 1 of the list is not an object"),
             ("", "f.yaml: no object in the file"),
-            ("{name: [unclosed", "f.yaml: not valid JSON or YAML"),
+            ("{name: [unclosed", "f.yaml: not valid YAML or JSON"),
             ("? [a, b]\n: c\n", "f.yaml: a mapping key is not a plain string"),
         ]
         for (text, message) in cases {
@@ -378,8 +379,8 @@ final class CtlTests: XCTestCase {
 
     // MARK: Helpers
 
-    private func json(_ text: String) throws -> CtlJSON {
-        try CtlJSON.parse(Array(text.utf8))
+    private func json(_ text: String) throws -> JSONValue {
+        try JSONValue.parse(Array(text.utf8))
     }
 
     private func temporaryHome() throws -> String {

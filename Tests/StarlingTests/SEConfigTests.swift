@@ -53,7 +53,7 @@ final class SEConfigTests: XCTestCase {
                 "pool_ref"
             ),
             ("[1, 2]", "top level"),
-            ("{", "not valid JSON or YAML"),
+            ("{", "not valid YAML or JSON"),
             ("", "empty"),
         ]
         for (text, expected) in cases {

@@ -88,85 +88,44 @@ enum ApplianceConfigLoader {
     /// Parses and validates `text`. `cmdlineRole` is the `starling.role=` of the kernel command line, if any.
     /// A `#cloud-config` document may carry the configuration under a top-level `starling:` key.
     static func parse(_ text: String, cmdlineRole: String? = nil) throws(ConfigError) -> AppliancePlan {
-        let document: ApplianceDocument
-        do {
-            // Composed, not loaded: no value is converted before it is decoded as the type the field has
-            // (an unquoted MAC would otherwise become a base-60 number, a password 0123 an octal one).
-            guard var node = try Yams.compose(yaml: text) else {
-                throw ConfigError(field: "", message: "the configuration document is empty")
-            }
-            try checkSize(node)
-            guard let top = node.mapping else {
-                throw ConfigError(field: "", message: "the configuration document must be a mapping of settings")
-            }
-            if let inner = top["starling"] {
-                let others = top.keys.compactMap(\.string).filter { $0 != "starling" }.sorted()
-                guard others.isEmpty else {
-                    throw ConfigError(
-                        field: others[0],
-                        message: "unknown setting beside 'starling' (the appliance reads only the 'starling' key)")
-                }
-                guard inner.mapping != nil else {
-                    throw ConfigError(field: "starling", message: "must be a mapping of settings")
-                }
-                node = inner
-            }
-            try checkKeys(node)
-            document = try YAMLDecoder().decode(ApplianceDocument.self, from: node)
-        } catch let error as ConfigError {
-            throw error
-        } catch let error as DecodingError {
-            throw BGPConfigLoader.describe(error)
-        } catch {
-            throw ConfigError(field: "", message: "not valid YAML or JSON: \(BGPConfigLoader.oneLine(error))")
+        // Decoded from the composed node: a field declared as a string keeps the scalar's text (an unquoted
+        // MAC or a password 0123 is not turned into a number first).
+        guard var node = try ConfigDocument.document(text, limits: limits) else {
+            throw ConfigError(field: "", message: "the configuration document is empty")
         }
-        return try validate(document, cmdlineRole: cmdlineRole)
+        guard let top = node.mapping else {
+            throw ConfigError(field: "", message: "the configuration document must be a mapping of settings")
+        }
+        if let inner = top["starling"] {
+            let others = top.keys.compactMap(\.string).filter { $0 != "starling" }.sorted()
+            guard others.isEmpty else {
+                throw ConfigError(
+                    field: others[0],
+                    message: "unknown setting beside 'starling' (the appliance reads only the 'starling' key)")
+            }
+            guard inner.mapping != nil else {
+                throw ConfigError(field: "starling", message: "must be a mapping of settings")
+            }
+            node = inner
+        }
+        try checkKeys(node)
+        return try validate(ConfigDocument.decode(ApplianceDocument.self, from: node), cmdlineRole: cmdlineRole)
     }
 
-    /// The most nodes a document may have: a real one has a few dozen. Bounds the work a document with
-    /// aliases could otherwise multiply (a "billion laughs").
-    static let maximumNodes = 10_000
-
-    static func checkSize(_ root: Node) throws(ConfigError) {
-        var count = 0
-        var pending = [root]
-        while let node = pending.popLast() {
-            count += 1
-            guard count <= maximumNodes else {
-                throw ConfigError(field: "", message: "the document has more than \(maximumNodes) values (aliases?)")
-            }
-            switch node {
-            case .scalar: break
-            case .mapping(let mapping):
-                for (key, value) in mapping {
-                    pending.append(key)
-                    pending.append(value)
-                }
-            case .sequence(let sequence): pending.append(contentsOf: sequence)
-            case .alias: throw ConfigError(field: "", message: "YAML aliases are not supported here")
-            }
-        }
-    }
+    /// A first-boot document has a few dozen values.
+    static let limits = ConfigDocument.Limits(bytes: 1 << 20, nodes: 10_000)
 
     static func checkKeys(_ document: Node) throws(ConfigError) {
-        func check(_ node: Node?, _ allowed: Set<String>, _ path: String) throws(ConfigError) {
-            guard let map = node?.mapping else { return }
-            for key in map.keys.map({ $0.string ?? "\($0)" }).sorted() where !allowed.contains(key) {
-                let field = path.isEmpty ? key : "\(path).\(key)"
-                throw ConfigError(
-                    field: field, message: "unknown setting (known here: \(allowed.sorted().joined(separator: ", ")))")
-            }
-        }
-        try check(document, ApplianceDocument.keys, "")
+        try ConfigDocument.checkKeys(document, allowed: ApplianceDocument.keys, path: "")
         guard let top = document.mapping else { return }
         for (i, node) in (top["interfaces"]?.sequence.map(Array.init) ?? []).enumerated() {
-            try check(node, ApplianceDocument.interfaceKeys, "interfaces[\(i)]")
+            try ConfigDocument.checkKeys(node, allowed: ApplianceDocument.interfaceKeys, path: "interfaces[\(i)]")
         }
         for (i, node) in (top["routes"]?.sequence.map(Array.init) ?? []).enumerated() {
-            try check(node, ApplianceDocument.routeKeys, "routes[\(i)]")
+            try ConfigDocument.checkKeys(node, allowed: ApplianceDocument.routeKeys, path: "routes[\(i)]")
         }
-        try check(top["se"], ApplianceDocument.seKeys, "se")
-        try check(top["controller"], ApplianceDocument.controllerKeys, "controller")
+        try ConfigDocument.checkKeys(top["se"], allowed: ApplianceDocument.seKeys, path: "se")
+        try ConfigDocument.checkKeys(top["controller"], allowed: ApplianceDocument.controllerKeys, path: "controller")
     }
 
     static func validate(_ doc: ApplianceDocument, cmdlineRole: String?) throws(ConfigError) -> AppliancePlan {

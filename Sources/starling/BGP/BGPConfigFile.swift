@@ -105,13 +105,6 @@ struct BGPConfigFile: Decodable {
     var announce: [Announcement]?
 }
 
-/// A config error: one line naming the field at fault.
-struct ConfigError: Error, CustomStringConvertible {
-    var field: String
-    var message: String
-    var description: String { field.isEmpty ? message : "\(field): \(message)" }
-}
-
 /// The validated result of reading a config file.
 struct BGPDaemonConfig: Equatable {
     var speaker: SpeakerConfiguration
@@ -130,47 +123,37 @@ enum BGPConfigLoader {
     }
 
     static func parse(_ text: String) throws(ConfigError) -> BGPDaemonConfig {
-        let file: BGPConfigFile
-        do {
-            try checkKeys(try Yams.load(yaml: text))
-            file = try YAMLDecoder().decode(BGPConfigFile.self, from: text)
-        } catch let error as ConfigError {
-            throw error
-        } catch let error as DecodingError {
-            throw describe(error)
-        } catch {
-            throw ConfigError(field: "", message: "not valid YAML or JSON: \(oneLine(error))")
+        guard let node = try ConfigDocument.document(text) else {
+            throw ConfigError(field: "", message: "the configuration document is empty")
         }
-        return try validate(file)
+        try checkKeys(node)
+        return try validate(ConfigDocument.decode(BGPConfigFile.self, from: node))
     }
 
     /// Refuses keys the file format does not have, so a typo (`hold-time`, `pasive`) is an error
     /// rather than a silently ignored setting.
-    static func checkKeys(_ document: Any?) throws {
-        func check(_ node: Any?, _ allowed: Set<String>, _ path: String) throws {
-            guard let map = node as? [String: Any] else { return }
-            for key in map.keys.sorted() where !allowed.contains(key) {
-                let field = path.isEmpty ? key : "\(path).\(key)"
-                throw ConfigError(
-                    field: field, message: "unknown setting (known here: \(allowed.sorted().joined(separator: ", ")))")
-            }
-        }
-        try check(document, ["asn", "router_id", "listen", "peers", "announce"], "")
-        guard let top = document as? [String: Any] else { return }
-        try check(top["listen"], ["addresses", "port"], "listen")
-        for (i, peer) in ((top["peers"] as? [Any]) ?? []).enumerated() {
-            try check(
+    static func checkKeys(_ document: Node) throws(ConfigError) {
+        try ConfigDocument.checkKeys(
+            document, allowed: ["asn", "router_id", "listen", "peers", "announce"], path: "")
+        guard let top = document.mapping else { return }
+        try ConfigDocument.checkKeys(top["listen"], allowed: ["addresses", "port"], path: "listen")
+        for (i, peer) in (top["peers"]?.sequence.map(Array.init) ?? []).enumerated() {
+            try ConfigDocument.checkKeys(
                 peer,
-                [
+                allowed: [
                     "address", "asn", "local_address", "hold_time", "passive", "port", "connect_retry",
                     "next_hop_ipv4", "next_hop_ipv6", "families", "bfd", "idle_hold_time", "password", "ttl_security",
                     "max_prefixes",
-                ], "peers[\(i)]")
-            try check((peer as? [String: Any])?["bfd"], ["min_tx_ms", "min_rx_ms", "multiplier"], "peers[\(i)].bfd")
-            try check((peer as? [String: Any])?["max_prefixes"], ["limit", "action"], "peers[\(i)].max_prefixes")
+                ], path: "peers[\(i)]")
+            try ConfigDocument.checkKeys(
+                peer.mapping?["bfd"], allowed: ["min_tx_ms", "min_rx_ms", "multiplier"], path: "peers[\(i)].bfd")
+            try ConfigDocument.checkKeys(
+                peer.mapping?["max_prefixes"], allowed: ["limit", "action"], path: "peers[\(i)].max_prefixes")
         }
-        for (i, a) in ((top["announce"] as? [Any]) ?? []).enumerated() {
-            try check(a, ["prefix", "communities", "large_communities", "med", "local_pref"], "announce[\(i)]")
+        for (i, a) in (top["announce"]?.sequence.map(Array.init) ?? []).enumerated() {
+            try ConfigDocument.checkKeys(
+                a, allowed: ["prefix", "communities", "large_communities", "med", "local_pref"],
+                path: "announce[\(i)]")
         }
     }
 
@@ -387,49 +370,5 @@ enum BGPConfigLoader {
         let parts = text.split(separator: ":", omittingEmptySubsequences: false)
         guard parts.count == 2, let a = UInt16(parts[0]), let v = UInt16(parts[1]) else { return nil }
         return Community(asn: a, value: v)
-    }
-
-    static func describe(_ error: DecodingError) -> ConfigError {
-        func path(_ keys: [any CodingKey]) -> String {
-            var s = ""
-            for k in keys {
-                if let i = k.intValue {
-                    s += "[\(i)]"
-                } else {
-                    s += s.isEmpty ? k.stringValue : ".\(k.stringValue)"
-                }
-            }
-            return s
-        }
-        switch error {
-        case .keyNotFound(let key, let ctx):
-            let p = path(ctx.codingPath + [key])
-            return ConfigError(field: p, message: "is required")
-        case .typeMismatch(let type, let ctx):
-            return ConfigError(field: path(ctx.codingPath), message: "expected \(describeType(type))")
-        case .valueNotFound(let type, let ctx):
-            return ConfigError(field: path(ctx.codingPath), message: "expected \(describeType(type)), found null")
-        case .dataCorrupted(let ctx):
-            let p = path(ctx.codingPath)
-            if p.isEmpty {
-                return ConfigError(field: "", message: "not valid YAML or JSON: \(oneLine(ctx.debugDescription))")
-            }
-            return ConfigError(field: p, message: "invalid value (\(oneLine(ctx.debugDescription)))")
-        @unknown default:
-            return ConfigError(field: "", message: oneLine(error))
-        }
-    }
-
-    static func describeType(_ type: Any.Type) -> String {
-        switch type {
-        case is UInt32.Type, is Int.Type, is UInt16.Type: "a number in range"
-        case is String.Type: "a string"
-        case is Bool.Type: "true or false"
-        default: "\(type)".hasPrefix("Array") ? "a list" : "an object"
-        }
-    }
-
-    static func oneLine(_ value: Any) -> String {
-        "\(value)".split(whereSeparator: \.isNewline).joined(separator: " ")
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import SE
 import StarlingHTTP
+import StarlingModel
 
 /// A `starling ctl` failure: one line for the user and the exit code (1 for an API or connection error, 2 for a
 /// usage error).
@@ -64,7 +65,7 @@ struct CtlAPI: Sendable {
     }
 
     /// Sends a request and returns the response (any status); connection failures become ``CtlError/api(_:)``.
-    func send(_ method: String, _ path: String, json: CtlJSON? = nil) async throws(CtlError) -> HTTPResponse {
+    func send(_ method: String, _ path: String, json: JSONValue? = nil) async throws(CtlError) -> HTTPResponse {
         var headers = auth.headers(method: method)
         headers.append(("Accept", "application/json"))
         if let tenant { headers.append(("X-Avi-Tenant", tenant)) }
@@ -77,14 +78,14 @@ struct CtlAPI: Sendable {
     }
 
     /// Sends a request and returns its JSON body; a non-2xx status throws with the API's `{"error"}` text.
-    func call(_ method: String, _ path: String, json: CtlJSON? = nil) async throws(CtlError) -> CtlJSON {
+    func call(_ method: String, _ path: String, json: JSONValue? = nil) async throws(CtlError) -> JSONValue {
         let response = try await send(method, path, json: json)
         guard (200..<300).contains(response.status) else {
             throw CtlError.api(Self.errorText(response, request: "\(method) \(path)"))
         }
         if response.body.isEmpty { return .null }
         do {
-            return try CtlJSON.parse(response.body)
+            return try JSONValue.parse(response.body)
         } catch {
             throw CtlError.api(
                 "\(method) \(path): the controller answered \(response.status) with a body that is not JSON")
@@ -94,7 +95,7 @@ struct CtlAPI: Sendable {
     /// The one-line text of a failed response: the API's `error` field when there is one.
     static func errorText(_ response: HTTPResponse, request: String, loginHint: Bool = true) -> String {
         var text: String
-        if let json = try? CtlJSON.parse(response.body), let error = json["error"] {
+        if let json = try? JSONValue.parse(response.body), let error = json["error"] {
             text = error.display
         } else {
             let body = response.text.trimmingCharacters(in: .whitespacesAndNewlines)
@@ -109,9 +110,9 @@ struct CtlAPI: Sendable {
     }
 
     /// Every object of `type` (following `next` through every page).
-    func list(_ type: String, query: String = "") async throws(CtlError) -> [CtlJSON] {
+    func list(_ type: String, query: String = "") async throws(CtlError) -> [JSONValue] {
         var path = "/api/\(type)" + (query.isEmpty ? "" : "?\(query)")
-        var objects: [CtlJSON] = []
+        var objects: [JSONValue] = []
         var seen: Set<String> = []
         while true {
             seen.insert(path)
@@ -134,7 +135,7 @@ struct CtlAPI: Sendable {
     /// JSON.
     func objectResource(
         _ type: String, named name: String, output: CtlFormat, context: CtlContext, path: (String) -> String
-    ) async throws(CtlError) -> (object: CtlJSON, answer: CtlJSON)? {
+    ) async throws(CtlError) -> (object: JSONValue, answer: JSONValue)? {
         let object = try await self.object(type, named: name)
         guard let uuid = CtlAPI.uuid(of: object) else {
             throw CtlError.api("\(type) '\(name)' has no uuid in the API's answer")
@@ -148,13 +149,13 @@ struct CtlAPI: Sendable {
             context.out(response.text.trimmingCharacters(in: .newlines))
             return nil
         }
-        guard let answer = try? CtlJSON.parse(response.body) else {
+        guard let answer = try? JSONValue.parse(response.body) else {
             throw CtlError.api("GET \(path): the answer is not JSON")
         }
         return (object, answer)
     }
 
-    func object(_ type: String, named name: String) async throws(CtlError) -> CtlJSON {
+    func object(_ type: String, named name: String) async throws(CtlError) -> JSONValue {
         let found = try await list(type, query: "name=\(Self.percentEncoded(name))")
         guard let object = found.first(where: { $0["name"]?.string == name }) ?? found.first else {
             throw CtlError.api("\(type) '\(name)' not found")
@@ -163,7 +164,7 @@ struct CtlAPI: Sendable {
     }
 
     /// The uuid of `object` (its `uuid`, or the last component of its `url`).
-    static func uuid(of object: CtlJSON) -> String? {
+    static func uuid(of object: JSONValue) -> String? {
         if let uuid = object["uuid"]?.string { return uuid }
         return object["url"]?.string.flatMap(refUUID)
     }

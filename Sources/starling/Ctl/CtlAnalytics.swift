@@ -1,6 +1,7 @@
 import ArgumentParser
 import Controller
 import Foundation
+import StarlingModel
 
 /// `analytics vs|se|pool NAME`: the controller's time series of a virtual service, SE or pool (one of its
 /// servers with `--server`) (`GET /api/analytics/metrics/<type>/<uuid>`), one row per sample, one column
@@ -81,7 +82,7 @@ struct CtlAnalytics: CtlSubcommand {
     }
 
     /// One row per timestamp, one column per series (`-` where a series has no sample).
-    static func table(_ answer: CtlJSON) -> CtlTable {
+    static func table(_ answer: JSONValue) -> CtlTable {
         let series = answer["series"]?.array ?? []
         var headers = ["time"]
         var columns: [[String: String]] = []
@@ -102,7 +103,7 @@ struct CtlAnalytics: CtlSubcommand {
         return CtlTable(headers: headers, rows: times.map { time in [time] + columns.map { $0[time] ?? "-" } })
     }
 
-    private static func number(_ value: CtlJSON) -> String {
+    private static func number(_ value: JSONValue) -> String {
         switch value {
         case .double(let d): return d == d.rounded() && abs(d) < 1e15 ? String(Int64(d)) : String(format: "%.2f", d)
         default: return value.display

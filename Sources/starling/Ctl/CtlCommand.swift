@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SE
+import StarlingModel
 
 /// `starling ctl --controller URL ...`: the CLI for the controller's REST API (DESIGN §3.1).
 ///
@@ -201,7 +202,7 @@ struct CtlLogin: CtlSubcommand {
         let username = global.username ?? "admin"
         let password = try global.resolvedPassword(environment, username: username)
         let api = try CtlAPI(controller: url, auth: .none)
-        let body = CtlJSON.object(["username": .string(username), "password": .string(password)])
+        let body = JSONValue.object(["username": .string(username), "password": .string(password)])
         let response = try await api.send("POST", "/login", json: body)
         guard response.status == 200 else {
             throw CtlError.api(
@@ -263,7 +264,7 @@ struct CtlGet: CtlSubcommand {
     func execute(_ context: CtlContext) async throws(CtlError) {
         let type = try CtlAPI.objectType(self.type)
         let api = try global.connection(context.environment)
-        let objects: [CtlJSON]
+        let objects: [JSONValue]
         if let name {
             objects = [try await api.object(type, named: name)]
         } else {
@@ -271,9 +272,9 @@ struct CtlGet: CtlSubcommand {
         }
         switch output {
         case .json:
-            context.out(name != nil ? objects[0].pretty : CtlJSON.array(objects).pretty)
+            context.out(name != nil ? objects[0].pretty : JSONValue.array(objects).pretty)
         case .table:
-            var related: [CtlJSON] = []
+            var related: [JSONValue] = []
             for relatedType in CtlViews.relatedTypes(for: type) {
                 // Names are a nicety: a type the user may not read just shows uuids.
                 related += (try? await api.list(relatedType)) ?? []
@@ -316,7 +317,7 @@ struct CtlCreate: CtlSubcommand {
         let api = try global.connection(context.environment)
         for object in objects {
             let label = object["name"]?.display ?? "(no name)"
-            let created: CtlJSON
+            let created: JSONValue
             do {
                 created = try await api.call("POST", "/api/\(type)", json: .object(object))
             } catch {
@@ -394,7 +395,7 @@ struct CtlShow: CtlSubcommand {
             let (object, runtime) = try await api.objectResource(
                 type, named: name, output: output, context: context, path: { "/api/\(type)/\($0)/runtime" })
         else { return }
-        var related: [CtlJSON] = []
+        var related: [JSONValue] = []
         for relatedType in CtlViews.relatedTypes(for: type) {
             related += (try? await api.list(relatedType)) ?? []
         }

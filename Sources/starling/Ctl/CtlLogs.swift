@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import StarlingModel
 
 /// `logs VS`: the requests the SEs logged for a virtual service (`GET /api/analytics/logs?type=1`), newest
 /// first, with Avi's filters.
@@ -63,7 +64,7 @@ struct CtlLogs: CtlSubcommand {
     }
 
     /// One row per log: time, client, request line, status, milliseconds, bytes out, server, SE, why.
-    static func table(_ answer: CtlJSON) -> CtlTable {
+    static func table(_ answer: JSONValue) -> CtlTable {
         CtlTable(
             headers: ["time", "client", "request", "status", "ms", "bytes out", "server", "se", "why"],
             rows: (answer["results"]?.array ?? []).map { r in
@@ -82,7 +83,7 @@ struct CtlLogs: CtlSubcommand {
             })
     }
 
-    private static func milliseconds(_ value: CtlJSON?) -> String {
+    private static func milliseconds(_ value: JSONValue?) -> String {
         switch value {
         case .double(let d)?: String(format: "%.1f", d)
         case let v?: v.display

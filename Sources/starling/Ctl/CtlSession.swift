@@ -19,7 +19,7 @@ struct CtlSession: Codable, Sendable, Equatable {
             let data = try Data(contentsOf: URL(fileURLWithPath: file))
             return try JSONDecoder().decode(CtlSession.self, from: data)
         } catch {
-            throw CtlError.usage("\(file): not a saved session (\(ObjectFile.oneLine(error))); log in again")
+            throw CtlError.usage("\(file): not a saved session (\(ConfigDocument.oneLine(error))); log in again")
         }
     }
 
@@ -49,7 +49,7 @@ struct CtlSession: Codable, Sendable, Equatable {
         } catch let error as CtlError {
             throw error
         } catch {
-            throw CtlError.usage("cannot write \(file): \(ObjectFile.oneLine(error))")
+            throw CtlError.usage("cannot write \(file): \(ConfigDocument.oneLine(error))")
         }
     }
 

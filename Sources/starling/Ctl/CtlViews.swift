@@ -1,3 +1,5 @@
+import StarlingModel
+
 /// A text table: a header row and rows of cells, columns padded to their widest cell.
 struct CtlTable: Equatable {
     var headers: [String]
@@ -34,7 +36,7 @@ struct CtlRefLookup: Equatable {
     var vipAddresses: [String: [String]] = [:]
 
     /// Builds the lookup from related objects (any types; vsvips also give their addresses).
-    init(related: [CtlJSON] = []) {
+    init(related: [JSONValue] = []) {
         for object in related {
             guard let uuid = CtlAPI.uuid(of: object) else { continue }
             if let name = object["name"]?.string { names[uuid] = name }
@@ -45,7 +47,7 @@ struct CtlRefLookup: Equatable {
     }
 
     /// The name behind `ref`: its `#name` suffix, a fetched object's name, or else the uuid.
-    func name(_ ref: CtlJSON?) -> String {
+    func name(_ ref: JSONValue?) -> String {
         guard let ref = ref?.string, !ref.isEmpty else { return "-" }
         if let hash = ref.lastIndex(of: "#") { return String(ref[ref.index(after: hash)...]) }
         if let query = ref.range(of: "?name=") { return String(ref[query.upperBound...]) }
@@ -67,9 +69,9 @@ enum CtlViews {
     }
 
     /// The table for `objects` of `type`: name, uuid and the fields that matter for that type.
-    static func table(type: String, objects: [CtlJSON], lookup: CtlRefLookup) -> CtlTable {
-        func uuid(_ o: CtlJSON) -> String { CtlAPI.uuid(of: o) ?? "-" }
-        func name(_ o: CtlJSON) -> String { o["name"]?.display ?? "-" }
+    static func table(type: String, objects: [JSONValue], lookup: CtlRefLookup) -> CtlTable {
+        func uuid(_ o: JSONValue) -> String { CtlAPI.uuid(of: o) ?? "-" }
+        func name(_ o: JSONValue) -> String { o["name"]?.display ?? "-" }
         switch type {
         case "virtualservice":
             return CtlTable(
@@ -154,19 +156,19 @@ enum CtlViews {
     }
 
     /// The address in an Avi `IpAddr` (`{"addr", "type"}`) or a bare string.
-    static func address(_ value: CtlJSON?) -> String? {
+    static func address(_ value: JSONValue?) -> String? {
         if let text = value?.string { return text }
         return value?["addr"]?.string
     }
 
     /// `STATE` or `STATE (reason)` of an Avi `oper_status`.
-    static func operState(_ value: CtlJSON?) -> String? {
+    static func operState(_ value: JSONValue?) -> String? {
         guard let state = value?["state"]?.display else { return nil }
         return reasonText(value?["reason"]).map { "\(state) (\($0))" } ?? state
     }
 
     /// A reason given as a string or a list of strings (Avi), or nil when empty.
-    static func reasonText(_ value: CtlJSON?) -> String? {
+    static func reasonText(_ value: JSONValue?) -> String? {
         let text: String
         switch value {
         case .string(let s)?: text = s
@@ -176,7 +178,7 @@ enum CtlViews {
         return text.isEmpty ? nil : text
     }
 
-    static func yesNo(_ value: CtlJSON?, default fallback: Bool) -> String {
+    static func yesNo(_ value: JSONValue?, default fallback: Bool) -> String {
         switch value {
         case .bool(let b)?: return b ? "yes" : "no"
         case nil, .null?: return fallback ? "yes" : "no"
@@ -184,7 +186,7 @@ enum CtlViews {
         }
     }
 
-    private static func vips(of vs: CtlJSON, lookup: CtlRefLookup) -> String {
+    private static func vips(of vs: JSONValue, lookup: CtlRefLookup) -> String {
         var addresses: [String] = []
         if let ref = vs["vsvip_ref"]?.string, let uuid = CtlAPI.refUUID(ref) {
             addresses = lookup.vipAddresses[uuid] ?? []
@@ -196,7 +198,7 @@ enum CtlViews {
         return addresses.isEmpty ? "-" : addresses.joined(separator: ",")
     }
 
-    private static func ports(of vs: CtlJSON) -> String {
+    private static func ports(of vs: JSONValue) -> String {
         let services = vs["services"]?.array ?? []
         let ports = services.map { service -> String in
             var text = service["port"]?.display ?? "?"
@@ -218,18 +220,18 @@ enum CtlViews {
 
     /// A readable rendering of a runtime document: scalars as `key: value`, `oper_status` as `STATE (reason)`,
     /// lists of objects as tables, nested objects indented. Any field is shown; none is required.
-    static func runtime(_ json: CtlJSON, title: String) -> String {
+    static func runtime(_ json: JSONValue, title: String) -> String {
         var lines = [title]
         render(json, indent: "  ", into: &lines)
         return lines.joined(separator: "\n")
     }
 
-    private static func orderedKeys(_ members: [String: CtlJSON]) -> [String] {
+    private static func orderedKeys(_ members: [String: JSONValue]) -> [String] {
         let preferred = preferredKeys.filter { members[$0] != nil }
         return preferred + members.keys.filter { !preferredKeys.contains($0) }.sorted()
     }
 
-    private static func render(_ json: CtlJSON, indent: String, into lines: inout [String]) {
+    private static func render(_ json: JSONValue, indent: String, into lines: inout [String]) {
         guard let members = json.object else {
             lines.append(indent + json.display)
             return
@@ -265,7 +267,7 @@ enum CtlViews {
 
     /// A table of objects: one column per key found in any of them (preferred keys first); nested values
     /// as `STATE (reason)`, an address, or compact JSON.
-    static func objectTable(_ objects: [[String: CtlJSON]]) -> CtlTable {
+    static func objectTable(_ objects: [[String: JSONValue]]) -> CtlTable {
         var keys: Set<String> = []
         for object in objects { keys.formUnion(object.keys) }
         let columns = preferredKeys.filter(keys.contains) + keys.filter { !preferredKeys.contains($0) }.sorted()
@@ -281,7 +283,7 @@ enum CtlViews {
             })
     }
 
-    private static func scalar(_ value: CtlJSON) -> String {
+    private static func scalar(_ value: JSONValue) -> String {
         if case .bool(let b) = value { return b ? "yes" : "no" }
         return value.display
     }

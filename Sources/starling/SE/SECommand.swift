@@ -14,7 +14,6 @@ import ServiceLifecycle
 import StarlingHTTP
 import StarlingModel
 import UnixSignals
-import Yams
 
 /// `starling se`: a Service Engine (DESIGN §3.1), either managed by a controller
 /// (`--controller URL --token TOKEN --name NAME --data-address IP [--vip-interface IF]`) or standalone
@@ -670,16 +669,14 @@ struct SEDaemon: Service {
 /// fields are refused with their path, as the REST API does (`pool[0].srvers: unknown field`).
 enum ObjectSetFile {
     static func decode(_ text: String) throws -> ObjectSet {
-        let json: CtlJSON
+        let json: JSONValue
         do {
-            guard let node = try Yams.compose(yaml: text, ObjectFile.resolver) else {
+            guard let node = try ConfigDocument.document(text) else {
                 throw SEConfigError(message: "the file is empty")
             }
-            json = try ObjectFile.json(from: node)
-        } catch let error as SEConfigError {
-            throw error
-        } catch {
-            throw SEConfigError(message: "not valid JSON or YAML: \(ObjectFile.oneLine(error))")
+            json = try ConfigDocument.json(from: node)
+        } catch let error as ConfigError {
+            throw SEConfigError(message: "\(error)")
         }
         guard case .object = json else { throw SEConfigError(message: "the top level must be an object of types") }
         do {
