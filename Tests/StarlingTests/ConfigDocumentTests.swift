@@ -98,7 +98,8 @@ final class ConfigDocumentTests: XCTestCase {
         }
         XCTAssertEqual(bgp, ConfigError(field: "peers[0].asn", message: "expected a number in range"))
         let appliance = error { try ApplianceConfigLoader.parse("role: se\nhostname: [a]\n") }
-        XCTAssertEqual(appliance, ConfigError(field: "hostname", message: "expected a single value, not a list or a mapping"))
+        XCTAssertEqual(
+            appliance, ConfigError(field: "hostname", message: "expected a single value, not a list or a mapping"))
         XCTAssertEqual(
             error { try BGPConfigLoader.parse("") },
             ConfigError(field: "", message: "the configuration document is empty"))
