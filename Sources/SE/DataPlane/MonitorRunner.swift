@@ -8,7 +8,8 @@ import NIOSSL
 ///
 /// - TCP: the check passes when the connection is established.
 /// - HTTP: sends the monitor's request (`GET /health HTTP/1.0` plus `Host` and the final CRLF CRLF),
-///   reads the status line and passes when the code is one of the expected ones.
+///   reads the response head with the proxy's parser (`HTTPHeadParser`; 1xx heads are skipped) and passes
+///   when the code is one of the expected ones. A head the proxy would refuse fails the check.
 /// - HTTPS: the same over TLS (a failed handshake fails the check).
 final class MonitorRunner: @unchecked Sendable {
     // @unchecked: every mutable field is touched only on `loop`.
@@ -207,15 +208,22 @@ extension String {
     }
 }
 
-/// Sends an HTTP monitor's request and judges the status line of the answer.
+/// Sends an HTTP monitor's request and judges the head of the answer, read with the proxy's own parser
+/// (`HTTPHeadParser`, the one `HTTPBackHandler` uses): a response head the proxy would refuse (and answer
+/// the client with 502) fails the check too.
 final class HTTPProbeHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
+    /// The largest response head read, as for the proxy.
+    static let maxHead = HTTPBackHandler.maxResponseHead
+
     private let request: String
     private let expected: [ExpectedCode]
     private let result: EventLoopPromise<(Bool, String)>
-    private var received: [UInt8] = []
+    /// Bytes of a head not complete yet.
+    private var received: ByteBuffer?
+    private var scanned = 0
     private var done = false
 
     /// Whether the outcome is known.
@@ -237,17 +245,21 @@ final class HTTPProbeHandler: ChannelInboundHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !done else { return }
         var buf = unwrapInboundIn(data)
-        received += buf.readBytes(length: min(buf.readableBytes, 1024 - received.count)) ?? []
-        if let end = received.firstIndex(of: UInt8(ascii: "\n")) {
-            finish(Self.judge(statusLine: Array(received[..<end]), expected: expected))
-        } else if received.count >= 1024 {
-            finish((false, "no status line in the first 1024 bytes"))
+        if var r = received {
+            r.writeBuffer(&buf)
+            buf = r
+        }
+        received = nil
+        if let outcome = Self.judge(&buf, scanned: &scanned, expected: expected) {
+            finish(outcome)
+        } else {
+            received = buf
         }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        if !received.isEmpty {
-            finish(Self.judge(statusLine: received, expected: expected))
+        if (received?.readableBytes ?? 0) > 0 {
+            finish((false, "connection closed before the end of the response head"))
         } else {
             finish((false, "connection closed without a response"))
         }
@@ -262,20 +274,57 @@ final class HTTPProbeHandler: ChannelInboundHandler {
     private func finish(_ outcome: (Bool, String)) {
         guard !done else { return }
         done = true
+        received = nil
         result.succeed(outcome)
     }
 
-    /// `HTTP/1.1 200 OK` → pass when 200 is expected; the reason names the code and the classes.
+    /// Reads response heads off `buffer` with the proxy's parser and judges the first final one: nil while
+    /// more bytes are needed (`scanned` remembers how far the search went).
+    static func judge(_ buffer: inout ByteBuffer, scanned: inout Int, expected: [ExpectedCode]) -> (Bool, String)? {
+        while true {
+            let before = buffer
+            let head: HTTPHead?
+            do {
+                head = try HTTPHeadParser.parse(&buffer, isRequest: false, limit: maxHead, scanned: &scanned)
+            } catch {
+                return (false, describe(error, head: before))
+            }
+            guard let head else { return nil }
+            // RFC 9110 §15.2: "A client MUST be able to parse one or more 1xx responses received prior to a
+            // final response, even if the client does not expect one." Skipped, as the proxy passes them on.
+            if head.info.status < 200 { continue }
+            return judge(status: head.info.status, expected: expected)
+        }
+    }
+
+    /// `HTTP/1.1 200 OK` (without or with its CR) → pass when 200 is expected; judged by the same parser
+    /// as a whole head.
     static func judge(statusLine: [UInt8], expected: [ExpectedCode]) -> (Bool, String) {
         var line = statusLine
         if line.last == UInt8(ascii: "\r") { line.removeLast() }
-        let text = String(decoding: line, as: UTF8.self)
-        let parts = text.split(separator: " ", maxSplits: 2)
-        guard parts.count >= 2, parts[0].hasPrefix("HTTP/"), parts[1].count == 3, let code = Int(parts[1]) else {
-            return (false, "bad status line \"\(text.prefix(40))\"")
-        }
+        var buffer = ByteBuffer(bytes: line + Array("\r\n\r\n".utf8))
+        var scanned = 0
+        return judge(&buffer, scanned: &scanned, expected: expected)
+            ?? (false, "bad status line \"\(String(decoding: line.prefix(40), as: UTF8.self))\"")
+    }
+
+    /// The reason names the code and the classes.
+    static func judge(status code: Int, expected: [ExpectedCode]) -> (Bool, String) {
         let classes = expected.isEmpty ? "HTTP_ANY" : expected.map(\.description).joined(separator: ",")
         if expected.accepts(code) { return (true, "HTTP \(code)") }
         return (false, "HTTP \(code) not in \(classes)")
+    }
+
+    /// `bad status line "SSH-2.0-OpenSSH"`, `bad response head (header field name)`, ...
+    static func describe(_ error: HTTPCodecError, head: ByteBuffer) -> String {
+        switch error {
+        case .headTooLarge:
+            return "no complete response head in the first \(maxHead) bytes"
+        case .malformed(let part) where ["version", "status line", "status code"].contains(part):
+            let bytes = head.readableBytesView.prefix(64).prefix { $0 != 13 && $0 != 10 }
+            return "bad status line \"\(String(decoding: bytes.prefix(40), as: UTF8.self))\""
+        case .malformed(let part):
+            return "bad response head (\(part))"
+        }
     }
 }

@@ -64,7 +64,9 @@ public actor SEEngine {
     private let dataPlane: DataPlane
     /// HTTP requests logged for the controller (the agent ships them in its heartbeats).
     public nonisolated var requestLogs: RequestLogQueue { dataPlane.requestLogs }
-    private let plumbing: VIPPlumbing?
+    private let plumbing: (any VIPPlumbingSeam)?
+    /// The clock drain waits and VIP-retirement deadlines are read from.
+    private let clock: EngineClock
     private let speaker: SpeakerHolder
     private let steeringSource: Steering?
     private var steering: FlowSteering?
@@ -85,22 +87,36 @@ public actor SEEngine {
     private var decisions: [String: VIPAdvertiser.Decision] = [:]
     private var bgpError: String?
     private var vipError: String?
-    /// VIPs of removed services, kept until the deadline so their connections can finish.
-    private var retiringVIPs: [IPAddress: ContinuousClock.Instant] = [:]
+    /// VIPs of removed services, kept until the deadline (on `clock`) so their connections can finish.
+    private var retiringVIPs: [IPAddress: Duration] = [:]
     private var plumbedVIPs: Set<IPAddress> = []
     /// The sessions, listeners and VIPs belong to a successor process now: touch none of them.
     private var handedOff = false
 
-    /// `steering`: flow steering between the SEs of a scale-out group, or nil for none.
-    public init(
+    /// `steering`: flow steering between the SEs of a scale-out group, or nil for none. `clock`: what the
+    /// drain waits (`gracefulShutdownTime`, `withdrawGrace`) and the VIP-retirement deadlines
+    /// (`drainTimeout`) are measured on; tests pass a manual clock.
+    public init<C: Clock<Duration>>(
         options: Options, dataPlane: DataPlane, eventLoop: any EventLoop, logger: Logger,
-        steering: Steering? = nil
+        steering: Steering? = nil, clock: C = ContinuousClock()
+    ) {
+        self.init(
+            options: options, dataPlane: dataPlane, eventLoop: eventLoop, logger: logger, steering: steering,
+            clock: EngineClock(clock),
+            plumbing: options.vipInterface.map { VIPPlumbing(interfaceName: $0, logger: logger) })
+    }
+
+    /// The same with the VIP plumbing given (tests record it instead of calling netlink); nil: never plumb.
+    init(
+        options: Options, dataPlane: DataPlane, eventLoop: any EventLoop, logger: Logger, steering: Steering?,
+        clock: EngineClock, plumbing: (any VIPPlumbingSeam)?
     ) {
         self.options = options
         self.steeringSource = steering
         if case .fixed(let s) = steering { self.steering = s }
         self.dataPlane = dataPlane
-        self.plumbing = options.vipInterface.map { VIPPlumbing(interfaceName: $0, logger: logger) }
+        self.plumbing = plumbing
+        self.clock = clock
         self.speaker = SpeakerHolder(eventLoop: eventLoop, logger: logger, successor: options.successor)
         self.logger = logger
     }
@@ -117,7 +133,7 @@ public actor SEEngine {
         bgpProfile = vrf?.bgp_profile
         let next = services.map(ServicePlan.init)
         let removedVIPs = Set(plans.flatMap(\.vips)).subtracting(next.flatMap(\.vips))
-        let deadline = ContinuousClock.now.advanced(by: options.drainTimeout)
+        let deadline = clock.now() + options.drainTimeout
         for vip in removedVIPs where retiringVIPs[vip] == nil { retiringVIPs[vip] = deadline }
         for vip in next.flatMap(\.vips) { retiringVIPs[vip] = nil }
         plans = next
@@ -200,7 +216,7 @@ public actor SEEngine {
     /// Periodic upkeep: re-plumbs VIPs (level-triggered, undoing outside changes), retires VIPs whose
     /// drain time is over, and refreshes advertisements.
     public func tick() async {
-        let now = ContinuousClock.now
+        let now = clock.now()
         let expired = retiringVIPs.filter { $0.value <= now }.map(\.key)
         for vip in expired { retiringVIPs[vip] = nil }
         syncVIPs()
@@ -211,7 +227,7 @@ public actor SEEngine {
         guard let plumbing, !handedOff else { return }
         let wanted = Set(plans.filter { $0.dataPlane != nil }.flatMap(\.vips)).union(retiringVIPs.keys)
         do {
-            try plumbing.sync(wanted)
+            try plumbing.plumb(wanted)
             plumbedVIPs = wanted
             vipError = nil
         } catch {
@@ -232,12 +248,12 @@ public actor SEEngine {
         if options.gracefulShutdownTime > .zero {
             logger.notice("draining: advertising every VIP with GRACEFUL_SHUTDOWN (RFC 8326)")
             await refresh()
-            try? await Task.sleep(for: options.gracefulShutdownTime)
+            try? await clock.sleep(options.gracefulShutdownTime)
         }
         draining = true
         logger.notice("draining: withdrawing every VIP")
         await refresh()
-        try? await Task.sleep(for: options.withdrawGrace)
+        try? await clock.sleep(options.withdrawGrace)
         await dataPlane.drain(serviceIDs: nil, timeout: options.drainTimeout)
         logger.notice("drained: removing VIPs and closing BGP sessions")
         plans = []
