@@ -248,6 +248,24 @@ final class HTTPProxyStateMachineTests: XCTestCase {
             "a new connection is not retried")
     }
 
+    /// RFC 9112 §9.3.1: "A proxy MUST NOT automatically retry non-idempotent requests."
+    func testANonIdempotentRequestIsNotRetried() {
+        recorder.picks = [.idleConnection]
+        send(.requestHead(head("POST /order HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n")))
+        send(.requestEnd)
+        XCTAssertEqual(
+            send(.serverFailed(reason: "server closed the connection")),
+            [
+                "serverFailed(server closed the connection)", "sendLocal(502)", "flushClient", "exchangeFinished",
+                "armTimer(t=60.0s)", "flushServerIfNeeded", "resumeReading",
+            ],
+            "a POST is answered 502, never sent twice")
+        recorder.picks = [.idleConnection]
+        send(.requestHead(head("DELETE /order/1 HTTP/1.1\r\nHost: a\r\n\r\n")))
+        send(.requestEnd)
+        XCTAssertEqual(send(.serverFailed(reason: "server closed the connection")), ["connect"], "DELETE is idempotent")
+    }
+
     func testAResponseThatBreaksOffClosesTheClientWithoutALocalAnswer() {
         forwardedGET()
         send(.responseHead(response(), framing: .length(2)))

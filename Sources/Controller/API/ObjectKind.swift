@@ -30,8 +30,47 @@ struct ObjectKind: Sendable {
     /// Fields a write may set and a read never returns (a certificate's private key and passphrase;
     /// user passwords are not stored in the object at all).
     let writeOnly: [String]
+    /// Fields a PUT or PATCH may change; nil for all (an SE's other fields come from its registration and
+    /// heartbeats).
+    var writableFields: Set<String>? = nil
+    /// A login account: the body's `password` is hashed into the `users` table and never stored in the object;
+    /// a user cannot delete itself.
+    var account = false
+    /// Rows of other tables keyed by the object's uuid, deleted with it.
+    var cascade: [Cascade] = []
+    /// Objects of this type the API keeps as they are.
+    var protection: Protection = .none
+    /// A check of the canonical body beyond the model's own (what a custom role may grant).
+    var rule: (@Sendable (JSONValue) throws(APIError) -> Void)? = nil
+    /// How a checked body becomes what is stored.
+    var storedForm: StoredForm = .canonical
     /// Decodes strictly, validates, and returns the canonical JSON (explicit nulls dropped).
     let check: @Sendable (JSONValue) throws(ModelError) -> JSONValue
+
+    /// A table column holding the uuid of an object whose rows go with it.
+    struct Cascade: Sendable {
+        var table: String
+        var column: String
+    }
+
+    /// Objects the API does not let go.
+    enum Protection: Sendable, Equatable {
+        case none
+        /// These names (the predefined roles) cannot be changed or deleted.
+        case predefined(Set<String>)
+        /// The tenant `admin` is neither renamed nor deleted, and a tenant that still holds objects is not
+        /// deleted.
+        case tenants
+    }
+
+    /// The stored form of a checked body.
+    enum StoredForm: Sendable {
+        case canonical
+        /// Checked against its key, described, its secrets sealed (``CertificateImport/prepare``).
+        case certificate
+        /// Its CA certificates parsed (``CertificateImport/checkAuthorities(_:)``).
+        case pkiProfile
+    }
 
     /// Stored in tenant `admin` and visible from every tenant.
     var global: Bool { sharing == .system }
@@ -45,9 +84,9 @@ struct ObjectKind: Sendable {
 
     static func of<T: AviObject>(
         _: T.Type, _ sharing: Sharing, systemAdminOnly: Bool = false, creatable: Bool = true,
-        affectsPlacement: Bool = true, writeOnly: [String] = []
+        affectsPlacement: Bool = true, writeOnly: [String] = [], configure: (inout ObjectKind) -> Void = { _ in }
     ) -> ObjectKind {
-        ObjectKind(
+        var kind = ObjectKind(
             name: T.objectType, sharing: sharing, permission: "PERMISSION_" + T.objectType.uppercased(),
             systemAdminOnly: systemAdminOnly, creatable: creatable, affectsPlacement: affectsPlacement,
             writeOnly: writeOnly
@@ -56,22 +95,40 @@ struct ObjectKind: Sendable {
             try value.validate()
             return JSONValue.from(value)
         }
+        configure(&kind)
+        return kind
     }
 
     /// Every type the REST API serves, by URL name.
     static let all: [String: ObjectKind] = Dictionary(
         uniqueKeysWithValues: [
-            of(Tenant.self, .system, systemAdminOnly: true, affectsPlacement: false),
+            of(Tenant.self, .system, systemAdminOnly: true, affectsPlacement: false) { $0.protection = .tenants },
             of(Cloud.self, .system, systemAdminOnly: true, affectsPlacement: false),
             of(VrfContext.self, .tenantSharedFromAdmin),
             of(ServiceEngineGroup.self, .system, systemAdminOnly: true),
-            of(ServiceEngine.self, .system, creatable: false), of(HealthMonitor.self, .tenantSharedFromAdmin),
-            of(Pool.self, .tenant), of(VsVip.self, .tenant), of(VirtualService.self, .tenant),
+            of(ServiceEngine.self, .system, creatable: false) {
+                $0.writableFields = ["name", "description", "se_group_ref"]
+                $0.cascade = [
+                    Cascade(table: "se_secrets", column: "se_uuid"), Cascade(table: "se_desired", column: "se_uuid"),
+                ]
+            },
+            of(HealthMonitor.self, .tenantSharedFromAdmin),
+            of(Pool.self, .tenant), of(VsVip.self, .tenant),
+            of(VirtualService.self, .tenant) { $0.cascade = [Cascade(table: "vs_scale", column: "vs_uuid")] },
             of(ApplicationProfile.self, .tenantSharedFromAdmin),
-            of(SSLKeyAndCertificate.self, .tenant, writeOnly: ["key", "key_passphrase"]),
-            of(SSLProfile.self, .tenantSharedFromAdmin), of(PKIProfile.self, .tenantSharedFromAdmin),
-            of(User.self, .system, systemAdminOnly: true, affectsPlacement: false),
-            of(Role.self, .system, systemAdminOnly: true, affectsPlacement: false),
+            of(SSLKeyAndCertificate.self, .tenant, writeOnly: ["key", "key_passphrase"]) {
+                $0.storedForm = .certificate
+            },
+            of(SSLProfile.self, .tenantSharedFromAdmin),
+            of(PKIProfile.self, .tenantSharedFromAdmin) { $0.storedForm = .pkiProfile },
+            of(User.self, .system, systemAdminOnly: true, affectsPlacement: false) {
+                $0.account = true
+                $0.cascade = [Cascade(table: "users", column: "uuid"), Cascade(table: "sessions", column: "user_uuid")]
+            },
+            of(Role.self, .system, systemAdminOnly: true, affectsPlacement: false) {
+                $0.protection = .predefined(Set(PredefinedRoles.privileges.keys))
+                $0.rule = PredefinedRoles.checkCustomRole
+            },
         ].map { ($0.name, $0) })
 
     static subscript(_ type: String) -> ObjectKind? { all[type] }

@@ -100,14 +100,14 @@ struct ObjectService: Sendable {
         guard case .object(var members) = body else { throw APIError(400, "body: must be a JSON object") }
         for k in ["uuid", "url", "_last_modified"] { members[k] = nil }
         var password: String?
-        if kind.name == User.objectType {
+        if kind.account {
             guard case .string(let p) = members["password"] ?? .null else {
                 throw APIError(400, "password: required")
             }
             password = p
         }
         let canonical = try Self.check(kind, .object(members))
-        try Self.checkRole(kind, canonical)
+        try kind.rule?(canonical)
         let hash = try await password.asyncMap { try await hasher.hashOffloaded($0) }
         let now = wallClock()
         return try await store.write { db in
@@ -126,7 +126,7 @@ struct ObjectService: Sendable {
         for k in ["uuid", "url", "_last_modified"] { members[k] = nil }
         let password = members["password"]?.string
         let canonical = try Self.check(kind, .object(members))
-        try Self.checkRole(kind, canonical)
+        try kind.rule?(canonical)
         let hash = try await password.asyncMap { try await hasher.hashOffloaded($0) }
         let now = wallClock()
         return try await store.write { db in
@@ -150,7 +150,7 @@ struct ObjectService: Sendable {
             var members = merged.object ?? [:]
             for k in ["uuid", "url", "_last_modified"] { members[k] = nil }
             let canonical = try Self.check(kind, .object(members))
-            try Self.checkRole(kind, canonical)
+            try kind.rule?(canonical)
             let stored = try prepared(kind, canonical, stored: existing.json, now: now)
             return try Self.updateAudited(db, kind, existing, stored, scope: scope, passwordHash: hash, now: now)
         }
@@ -181,25 +181,17 @@ struct ObjectService: Sendable {
             if let (t, n) = try db.referrer(of: kind.name, uuid: uuid) {
                 throw APIError(409, "\(kind.name) \(existing.name) is still referenced by \(t) \(n)")
             }
-            switch kind.name {
-            case Tenant.objectType:
+            if kind.protection == .tenants {
                 guard uuid != Self.admin else { throw APIError(409, "the admin tenant cannot be deleted") }
                 if let n = try String.fetchOne(
                     db, sql: "SELECT type || ' ' || name FROM objects WHERE tenant = ? LIMIT 1", arguments: [uuid])
                 {
                     throw APIError(409, "tenant \(existing.name) still has objects (\(n))")
                 }
-            case User.objectType:
-                guard uuid != scope.userUUID else { throw APIError(409, "a user cannot delete itself") }
-                try db.execute(sql: "DELETE FROM users WHERE uuid = ?", arguments: [uuid])
-                try db.execute(sql: "DELETE FROM sessions WHERE user_uuid = ?", arguments: [uuid])
-            case ServiceEngine.objectType:
-                try db.execute(sql: "DELETE FROM se_secrets WHERE se_uuid = ?", arguments: [uuid])
-                try db.execute(sql: "DELETE FROM se_desired WHERE se_uuid = ?", arguments: [uuid])
-            case VirtualService.objectType:
-                try db.execute(sql: "DELETE FROM vs_scale WHERE vs_uuid = ?", arguments: [uuid])
-            default:
-                break
+            }
+            if kind.account, uuid == scope.userUUID { throw APIError(409, "a user cannot delete itself") }
+            for c in kind.cascade {
+                try db.execute(sql: "DELETE FROM \(c.table) WHERE \(c.column) = ?", arguments: [uuid])
             }
             try db.deleteObject(uuid: uuid)
             try AuditLog.record(
@@ -213,14 +205,14 @@ struct ObjectService: Sendable {
     /// The stored form of a checked body: a certificate is checked against its key, described and its
     /// secrets sealed, a PKI profile's CA certificates are parsed (``CertificateImport``).
     func prepared(_ kind: ObjectKind, _ canonical: JSONValue, stored: JSONValue?, now: Double) throws -> JSONValue {
-        switch kind.name {
-        case SSLKeyAndCertificate.objectType:
+        switch kind.storedForm {
+        case .certificate:
             return try CertificateImport.prepare(
                 canonical, stored: stored, box: secrets, now: Date(timeIntervalSince1970: now))
-        case PKIProfile.objectType:
+        case .pkiProfile:
             try CertificateImport.checkAuthorities(try StrictJSON.decode(PKIProfile.self, from: canonical))
             return canonical
-        default:
+        case .canonical:
             return canonical
         }
     }
@@ -245,27 +237,10 @@ struct ObjectService: Sendable {
         return o
     }
 
-    /// A custom role may give at most read access on what only a System-Admin changes.
-    static func checkRole(_ kind: ObjectKind, _ canonical: JSONValue) throws(APIError) {
-        guard kind.name == Role.objectType, case .array(let privileges) = canonical["privileges"] ?? .null else {
-            return
-        }
-        for (i, p) in privileges.enumerated() {
-            if let r = p["resource"]?.string, PredefinedRoles.systemAdminResources.contains(r),
-                p["type"]?.string == Role.Access.writeAccess.rawValue
-            {
-                throw APIError(
-                    400,
-                    "privileges[\(i)].type: WRITE_ACCESS on \(r) is reserved to the System-Admin role; "
-                        + "a custom role may give READ_ACCESS or NO_ACCESS")
-            }
-        }
-    }
-
     static func check(_ kind: ObjectKind, _ json: JSONValue) throws(APIError) -> JSONValue {
         do {
             var out = try kind.check(json)
-            if kind.name == User.objectType { out["password"] = nil }
+            if kind.account { out["password"] = nil }
             return out
         } catch {
             throw APIError(error)
@@ -291,7 +266,7 @@ struct ObjectService: Sendable {
         json["tenant_ref"] = .string("/api/tenant/\(tenant)")
         let micros = Int64(now * 1_000_000)
         json["_last_modified"] = .string(String(micros))
-        if kind.name == User.objectType {
+        if kind.account {
             guard let passwordHash else { throw APIError(400, "password: required") }
             let username = json["username"]?.string ?? name
             if try String.fetchOne(db, sql: "SELECT uuid FROM users WHERE username = ?", arguments: [username]) != nil {
@@ -313,17 +288,16 @@ struct ObjectService: Sendable {
         let tenant = existing.tenant
         try checkTenantRef(db, canonical["tenant_ref"], expected: tenant)
         var json = try normalizeRefs(db, canonical, path: "", tenant: tenant)
-        if kind.name == ServiceEngine.objectType {
-            // Only the group, name and description change; the rest comes from registration and heartbeats.
+        if let fields = kind.writableFields {
             var kept = existing.json
-            for k in ["name", "description", "se_group_ref"] { kept[k] = json[k] }
+            for k in fields { kept[k] = json[k] }
             json = kept
         }
         let name = json["name"]?.string ?? ""
         if let other = try db.object(type: kind.name, tenant: tenant, name: name), other.uuid != existing.uuid {
             throw APIError(409, "name: \(kind.name) \(name) already exists")
         }
-        if kind.name == Tenant.objectType, existing.uuid == admin, name != admin {
+        if kind.protection == .tenants, existing.uuid == admin, name != admin {
             throw APIError(409, "name: the admin tenant cannot be renamed")
         }
         json["uuid"] = .string(existing.uuid)
@@ -331,7 +305,7 @@ struct ObjectService: Sendable {
         json["tenant_ref"] = .string("/api/tenant/\(tenant)")
         let micros = Int64(now * 1_000_000)
         json["_last_modified"] = .string(String(micros))
-        if kind.name == User.objectType {
+        if kind.account {
             let username = json["username"]?.string ?? name
             if let other = try String.fetchOne(
                 db, sql: "SELECT uuid FROM users WHERE username = ?", arguments: [username]), other != existing.uuid
@@ -397,7 +371,7 @@ struct ObjectService: Sendable {
         guard kind.global || o.tenant == scope.tenant else {
             throw APIError(403, "\(kind.name) \(o.name) belongs to tenant \(o.tenant): it is read-only from here")
         }
-        if kind.name == Role.objectType, PredefinedRoles.privileges[o.name] != nil {
+        if case .predefined(let names) = kind.protection, names.contains(o.name) {
             throw APIError(403, "role \(o.name) is predefined and cannot be changed or deleted")
         }
     }

@@ -107,6 +107,22 @@ enum PredefinedRoles {
     static let applicationOperator = "Application-Operator"
     static let securityAdmin = "Security-Admin"
 
+    /// A custom role may give at most read access on what only a System-Admin changes (the rule of the `role`
+    /// type, run on every write of one).
+    @Sendable static func checkCustomRole(_ canonical: JSONValue) throws(APIError) {
+        guard case .array(let privileges) = canonical["privileges"] ?? .null else { return }
+        for (i, p) in privileges.enumerated() {
+            if let r = p["resource"]?.string, systemAdminResources.contains(r),
+                p["type"]?.string == Role.Access.writeAccess.rawValue
+            {
+                throw APIError(
+                    400,
+                    "privileges[\(i)].type: WRITE_ACCESS on \(r) is reserved to the System-Admin role; "
+                        + "a custom role may give READ_ACCESS or NO_ACCESS")
+            }
+        }
+    }
+
     /// Application objects: virtual services and what they are made of.
     static let application = [
         "PERMISSION_VIRTUALSERVICE", "PERMISSION_POOL", "PERMISSION_HEALTHMONITOR", "PERMISSION_VSVIP",

@@ -29,6 +29,8 @@ struct HTTPHeadInfo: Equatable {
     var minorVersion: UInt8 = 1
     /// Request: `HEAD`.
     var isHEAD = false
+    /// Request: the method is idempotent (RFC 9110 §9.2.2: GET, HEAD, OPTIONS, TRACE, PUT, DELETE).
+    var isIdempotent = false
     /// Response: the status code.
     var status = 0
     /// The start line's first part (request: method; response: version) and the rest after the version
@@ -125,6 +127,19 @@ enum HTTPHeadParser {
         return p[i + 7] - 48
     }
 
+    /// RFC 9110 §9.2.2: "the request methods defined by this specification" that are idempotent are PUT,
+    /// DELETE and the safe methods (GET, HEAD, OPTIONS, TRACE). Method names are case-sensitive (§9.1).
+    static func isIdempotent(_ method: UnsafeRawBufferPointer) -> Bool {
+        switch method.count {
+        case 3: return method.elementsEqual("GET".utf8) || method.elementsEqual("PUT".utf8)
+        case 4: return method.elementsEqual("HEAD".utf8)
+        case 5: return method.elementsEqual("TRACE".utf8)
+        case 6: return method.elementsEqual("DELETE".utf8)
+        case 7: return method.elementsEqual("OPTIONS".utf8)
+        default: return false
+        }
+    }
+
     static func parseRequest(_ p: UnsafeRawBufferPointer) throws(HTTPCodecError) -> HTTPHeadInfo {
         var info = HTTPHeadInfo()
         var i = 0
@@ -132,6 +147,7 @@ enum HTTPHeadParser {
         guard i > 0, i < p.count, p[i] == 32 else { throw .malformed("method") }
         info.methodEnd = i
         info.isHEAD = i == 4 && p[0] == 72 && p[1] == 69 && p[2] == 65 && p[3] == 68
+        info.isIdempotent = isIdempotent(UnsafeRawBufferPointer(rebasing: p[0..<i]))
         i += 1
         info.targetStart = i
         while i < p.count && p[i] > 32 && p[i] != 127 { i += 1 }

@@ -26,7 +26,8 @@ protocol HTTPProxyExecutor: AnyObject {
 ///   arriving while the server connection opens) wait in `queue` and are replayed in order.
 /// - A server is picked per request (at most ``maxConnectAttempts`` tries, skipping servers tried for
 ///   it); a kept-alive server connection that closes as the request goes out (no body, nothing answered
-///   yet) is retried once more on a new connection to the same server.
+///   yet) is retried once more on a new connection to the same server when the method is idempotent
+///   (RFC 9112 §9.3.1); a POST gets 502 instead.
 /// - Local answers: 301 (`http_to_https`), 400 (malformed), 408 (head too slow), 431 (head too big),
 ///   502 (no server accepted, bad response), 503 (no server up), 504 (server too slow).
 /// - One deadline covers the header, keep-alive idle and server response timeouts; a request only
@@ -218,6 +219,7 @@ struct HTTPProxyStateMachine {
     /// The client's HTTP/1.x minor version.
     private(set) var clientMinor: UInt8 = 1
     private var requestIsHEAD = false
+    private var requestIdempotent = false
     private(set) var requestDone = false
     private(set) var responseStarted = false
     private var sawBody = false
@@ -354,6 +356,7 @@ struct HTTPProxyStateMachine {
         // connection option."
         keepAlive = head.info.keepAlive && !draining
         requestIsHEAD = head.info.isHEAD
+        requestIdempotent = head.info.isIdempotent
         requestDone = false
         responseStarted = false
         sawBody = false
@@ -412,9 +415,12 @@ struct HTTPProxyStateMachine {
 
     private mutating func serverFailed<E: HTTPProxyExecutor>(reason: String, now: NIODeadline, _ executor: E) {
         guard state == .forwarding else { return }
-        if !responseStarted && reused && !sawBody && requestDone && attempts < Self.maxConnectAttempts {
+        // RFC 9112 §9.3.1: "A proxy MUST NOT automatically retry non-idempotent requests."
+        if !responseStarted && reused && !sawBody && requestDone && requestIdempotent
+            && attempts < Self.maxConnectAttempts
+        {
             // A kept-alive connection the server closed as we sent the request (it had not seen it): send
-            // it again to the same server on a new connection.
+            // an idempotent request again to the same server on a new connection.
             attempts += 1
             reused = false
             state = .connecting

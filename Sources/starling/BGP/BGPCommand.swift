@@ -104,11 +104,12 @@ struct BGPDaemon: Service {
             throw BGPDaemonError(message: "cannot listen for BGP: \(error)")
         }
         await speaker.setAdvertisements(initial.announce)
-        var apiChannel: (any Channel)?
+        var apiServer: StatusServer?
         if let api {
             do {
-                apiChannel = try await StatusAPI(speaker: speaker, metrics: metrics, logger: logger)
-                    .bind(host: api.host, port: api.port, group: group)
+                apiServer = try await StatusServer.start(
+                    router: StatusAPI(speaker: speaker, metrics: metrics).router(), host: api.host, port: api.port,
+                    group: group, logger: logger)
                 logger.info("status API listening", metadata: ["api": "\(api.host):\(api.port)"])
             } catch {
                 await speaker.shutdown()
@@ -140,7 +141,7 @@ struct BGPDaemon: Service {
             logger.notice("shutting down: withdrawing and closing sessions")
         }
         await speaker.shutdown()
-        try? await apiChannel?.close()
+        await apiServer?.close()
         try? await group.shutdownGracefully()
         logger.notice("stopped")
     }

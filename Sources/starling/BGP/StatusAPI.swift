@@ -1,9 +1,6 @@
 import BGPSpeaker
 import Foundation
-import Logging
-import NIOCore
-import NIOHTTP1
-import NIOPosix
+import Hummingbird
 import Prometheus
 
 /// The JSON status API of `starling bgp --api ADDR:PORT`: `GET /peers`, `GET /rib`, `GET /bfd`, and Prometheus
@@ -11,114 +8,47 @@ import Prometheus
 ///
 /// `/rib` takes `peer=ADDR`, `prefix=P` and `limit=N` (default 1000 routes per peer) so that a full
 /// table is never dumped by accident.
-struct StatusAPI {
+struct StatusAPI: Sendable {
     let speaker: Speaker
     let metrics: PrometheusCollectorRegistry
-    let logger: Logger
 
-    func bind(host: String, port: Int, group: any EventLoopGroup) async throws -> any Channel {
-        let speaker = self.speaker
-        let metrics = self.metrics
-        return try await ServerBootstrap(group: group)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.configureHTTPServerPipeline()
-                    try channel.pipeline.syncOperations.addHandler(
-                        StatusHTTPHandler(speaker: speaker, metrics: metrics))
-                }
-            }
-            .bind(host: host, port: port).get()
-    }
-}
-
-/// Answers one request at a time on a connection (keep-alive supported).
-final class StatusHTTPHandler: ChannelInboundHandler {
-    typealias InboundIn = HTTPServerRequestPart
-    typealias OutboundOut = HTTPServerResponsePart
-
-    private let speaker: Speaker
-    private let metrics: PrometheusCollectorRegistry
-    private var head: HTTPRequestHead?
-
-    init(speaker: Speaker, metrics: PrometheusCollectorRegistry) {
-        self.speaker = speaker
-        self.metrics = metrics
-    }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch unwrapInboundIn(data) {
-        case .head(let h): head = h
-        case .body: break
-        case .end:
-            guard let head else { return }
-            self.head = nil
-            let loop = context.eventLoop
-            let bound = NIOLoopBound(context, eventLoop: loop)
-            let speaker = self.speaker
-            let metrics = self.metrics
-            let promise = loop.makePromise(of: (HTTPResponseStatus, Data, String).self)
-            promise.completeWithTask {
-                if head.uri == "/metrics" || head.uri.hasPrefix("/metrics?") {
-                    guard head.method == .GET else {
-                        return (.methodNotAllowed, Data(#"{"error":"only GET is supported"}"#.utf8), "application/json")
-                    }
-                    return (.ok, Data(metrics.emitToBuffer()), "text/plain; version=0.0.4")
-                }
-                let (status, body) = await Self.respond(to: head, speaker: speaker)
-                return (status, body, "application/json")
-            }
-            promise.futureResult.whenSuccess { status, body, contentType in
-                HTTPReply.send(status, body: body, contentType: contentType, for: head, on: bound.value)
-            }
+    func router() -> Router<BasicRequestContext> {
+        let router = Router()
+        router.add(middleware: StatusErrorMiddleware(paths: "/peers, /rib, /bfd or /metrics"))
+        router.get("metrics") { [metrics] _, _ in StatusServer.prometheus(metrics.emitToBuffer()) }
+        router.get("peers") { [speaker] _, _ in
+            StatusServer.json(await speaker.peerStatus().map(PeerJSON.init))
         }
-    }
-
-    static func respond(to head: HTTPRequestHead, speaker: Speaker) async -> (HTTPResponseStatus, Data) {
-        guard let components = URLComponents(string: head.uri) else {
-            return error(.badRequest, "malformed URI")
+        router.get("bfd") { [speaker] _, _ in
+            StatusServer.json(await speaker.bfdStatus().map(BFDJSON.init))
         }
-        guard head.method == .GET else { return error(.methodNotAllowed, "only GET is supported") }
-        var query: [String: String] = [:]
-        for item in components.queryItems ?? [] { query[item.name] = item.value ?? "" }
-        switch components.path {
-        case "/peers", "/peers/":
-            let peers = await speaker.peerStatus()
-            return (.ok, encode(peers.map(PeerJSON.init)))
-        case "/rib", "/rib/":
+        router.get("rib") { [speaker] request, _ in
+            let query = request.uri.queryParameters
             var peer: IPAddress?
             var prefix: IPPrefix?
             var limit = 1000
-            if let p = query["peer"] {
-                guard let a = IPAddress(p) else { return error(.badRequest, "peer: '\(p)' is not an IP address") }
+            if let p = query["peer"].map(String.init) {
+                guard let a = IPAddress(p) else {
+                    return StatusServer.error(.badRequest, "peer: '\(p)' is not an IP address")
+                }
                 peer = a
             }
-            if let p = query["prefix"] {
-                guard let a = IPPrefix(p) else { return error(.badRequest, "prefix: '\(p)' is not a prefix") }
+            if let p = query["prefix"].map(String.init) {
+                guard let a = IPPrefix(p) else {
+                    return StatusServer.error(.badRequest, "prefix: '\(p)' is not a prefix")
+                }
                 prefix = a
             }
             if let l = query["limit"] {
-                guard let n = Int(l), n >= 0 else { return error(.badRequest, "limit: must be a non-negative integer") }
+                guard let n = Int(l), n >= 0 else {
+                    return StatusServer.error(.badRequest, "limit: must be a non-negative integer")
+                }
                 limit = n
             }
             let ribs = await speaker.routes(peer: peer, prefix: prefix, limit: limit)
-            return (.ok, encode(RIBJSON(peers: ribs.map(PeerRoutesJSON.init))))
-        case "/bfd", "/bfd/":
-            let sessions = await speaker.bfdStatus()
-            return (.ok, encode(sessions.map(BFDJSON.init)))
-        default:
-            return error(.notFound, "no such resource; try /peers, /rib or /bfd")
+            return StatusServer.json(RIBJSON(peers: ribs.map(PeerRoutesJSON.init)))
         }
-    }
-
-    static func error(_ status: HTTPResponseStatus, _ message: String) -> (HTTPResponseStatus, Data) {
-        (status, encode(["error": message]))
-    }
-
-    static func encode<T: Encodable>(_ value: T) -> Data {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return (try? encoder.encode(value)) ?? Data("{}".utf8)
+        return router
     }
 }
 

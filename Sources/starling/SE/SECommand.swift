@@ -446,16 +446,15 @@ struct SEDaemon: Service {
         dataPlane.setOnChange { continuation.yield() }
         let seUUID = NIOLockedValueBox("")
         let registration = AgentRegistration(inherited?.registration)
-        let channels = NIOLockedValueBox<(mgmt: (any Channel)?, handoff: (any Channel)?)>((nil, nil))
+        let channels = NIOLockedValueBox<(mgmt: StatusServer?, handoff: (any Channel)?)>((nil, nil))
 
         @Sendable func bindMgmt() async throws {
             guard let mgmt else { return }
             do {
-                let channel = try await MgmtAPI(
-                    engine: engine, seUUID: { seUUID.withLockedValue { $0 } }, metrics: metrics
-                )
-                .bind(host: mgmt.host, port: mgmt.port, group: group)
-                channels.withLockedValue { $0.mgmt = channel }
+                let api = MgmtAPI(engine: engine, seUUID: { seUUID.withLockedValue { $0 } }, metrics: metrics)
+                let server = try await StatusServer.start(
+                    router: api.router(), host: mgmt.host, port: mgmt.port, group: group, logger: logger)
+                channels.withLockedValue { $0.mgmt = server }
                 logger.info("management API listening", metadata: ["se.mgmt": "\(mgmt.host):\(mgmt.port)"])
             } catch {
                 throw SEConfigError(message: "cannot serve the management API on \(mgmt.host):\(mgmt.port): \(error)")
@@ -598,9 +597,9 @@ struct SEDaemon: Service {
             case .handOff(let link):
                 // The successor heart-beats from now on; the management port and the socket are its.
                 tasks.cancelAll()
-                let (mgmtChannel, handoffChannel) = channels.withLockedValue { ($0.mgmt, $0.handoff) }
+                let (mgmtServer, handoffChannel) = channels.withLockedValue { ($0.mgmt, $0.handoff) }
                 try? await handoffChannel?.close()
-                try? await mgmtChannel?.close()
+                await mgmtServer?.close()
                 await engine.handOff(released: { bfd in
                     do {
                         try await link.send(HandoffMessage(op: .released, bfd: bfd))
@@ -615,9 +614,9 @@ struct SEDaemon: Service {
             stop.finish()
         }
         await engine.shutdown()
-        let (mgmtChannel, handoffChannel) = channels.withLockedValue { ($0.mgmt, $0.handoff) }
+        let (mgmtServer, handoffChannel) = channels.withLockedValue { ($0.mgmt, $0.handoff) }
         try? await handoffChannel?.close()
-        try? await mgmtChannel?.close()
+        await mgmtServer?.close()
         try? await group.shutdownGracefully()
         logger.notice("stopped")
     }
