@@ -49,6 +49,32 @@ final class ObjectAPITests: XCTestCase {
         }
     }
 
+    /// The router's answers where no handler fits: JSON errors naming what to do, and fixed API names beside
+    /// `/api/<type>` not shadowing a type.
+    func testRoutingErrorsAreJSONAndFixedNamesDoNotShadowTypes() async throws {
+        let controller = try await makeController(temporaryDirectory())
+        try await withAPI(controller) { api in
+            let nothing = try await api.call(.get, "/nothing/here")
+            XCTAssertEqual(nothing.status, 404)
+            XCTAssertEqual(nothing.string("error"), "no such endpoint: GET /nothing/here")
+            let login = try await api.call(.get, "/login", auth: nil)
+            XCTAssertEqual(login.status, 405)
+            XCTAssertEqual(login.string("error"), "use POST /login")
+            let unknownType = try await api.call(.get, "/api/frobnicator")
+            XCTAssertEqual(unknownType.status, 404)
+            XCTAssertEqual(unknownType.string("error"), "unknown object type frobnicator")
+            assertEqual(try await api.call(.put, "/api/pool", "{}").status, 405)
+            assertEqual(try await api.call(.get, "/api/pool", auth: nil).status, 401, "signed-in routes need a user")
+            assertEqual(try await api.call(.get, "/api/initial-data", auth: nil).status, 200)
+            assertEqual(try await api.call(.get, "/api/cluster/version").status, 200)
+            assertEqual(try await api.call(.get, "/api/virtualservice-inventory").status, 200)
+            assertEqual(try await api.call(.get, "/api/virtualservice/").status, 200, "a trailing slash is the list")
+            let metrics = try await api.call(.post, "/api/analytics/metrics/virtualservice/x")
+            XCTAssertEqual(metrics.status, 405)
+            XCTAssertEqual(metrics.string("error"), "use GET /api/analytics/metrics/<type>/<uuid>")
+        }
+    }
+
     func testCreateReadReplacePatchDelete() async throws {
         let controller = try await makeController(temporaryDirectory())
         try await withAPI(controller) { api in

@@ -27,7 +27,7 @@ extension Controller {
     }
 }
 
-extension ControllerResponder {
+extension ControllerAPI {
     /// The metrics of the inventory's sparklines: the last hour, one point per minute.
     static let inventoryMetrics = [
         "l7_client.avg_complete_responses", "l7_client.avg_resp_latency", "l7_client.avg_error_responses",
