@@ -60,16 +60,19 @@ extension ControllerAPI {
     /// and what to use instead.
     static let methods: [HTTPRequest.Method] = [.get, .head, .post, .put, .patch, .delete, .options]
 
-    /// The API's routes. Constant path components win over parameters at the same depth (Hummingbird's trie
+    /// The controller's routes: login, logout, the console and `/metrics`, and the `/api/` collection.
+    /// Constant path components win over parameters at the same depth (Hummingbird's trie
     /// does not backtrack), so the fixed `/api/...` names sit beside `/api/{type}` without shadowing a type.
     func routes() -> Router<Context> {
         let router = Router(context: Context.self)
         router.add(middleware: NotFoundAsAPIError())
+        // Everything under /api/.
+        let api = RouteCollection(context: Context.self)
 
         func on(
             _ path: RouterPath, _ handler: @escaping @Sendable (Request, Context) async throws -> Response
         ) {
-            for method in Self.methods { router.on(path, method: method, use: handler) }
+            for method in Self.methods { api.on(path, method: method, use: handler) }
         }
         /// A route for signed-in users: the caller is authenticated first (401 otherwise).
         func signedIn(
@@ -81,13 +84,15 @@ extension ControllerAPI {
             }
         }
 
-        on("login") { request, context in
-            guard request.method == .post else { throw APIError(405, "use POST /login") }
-            return try await login(request, context: context)
-        }
-        on("logout") { request, _ in
-            guard request.method == .post else { throw APIError(405, "use POST /logout") }
-            return try await logout(request)
+        for method in Self.methods {
+            router.on("login", method: method) { request, context in
+                guard request.method == .post else { throw APIError(405, "use POST /login") }
+                return try await login(request, context: context)
+            }
+            router.on("logout", method: method) { request, _ in
+                guard request.method == .post else { throw APIError(405, "use POST /logout") }
+                return try await logout(request)
+            }
         }
         // The Admin Console: index.html at /, its scripts and styles under /console/.
         for path: RouterPath in ["/", "index.html"] {
@@ -108,10 +113,10 @@ extension ControllerAPI {
             return r
         }
 
-        router.get("api/initial-data") { _, _ in
+        api.get("initial-data") { _, _ in
             Self.json(.ok, .object(["version": Self.version, "user_initial_setup": .bool(false)]))
         }
-        router.post("api/se-agent/register") { request, context in
+        api.post("se-agent/register") { request, context in
             let reg = try Self.decode(SERegistration.self, try await Self.body(request))
             let down = await controller.reconciler.downSEs()
             let ok = try await controller.agent.register(
@@ -119,34 +124,34 @@ extension ControllerAPI {
             try await controller.reconciler.registered(ok.se_uuid)
             return Self.json(.ok, JSONValue.from(ok))
         }
-        on("api/se-agent/{se}/{action}") { request, context in
+        on("se-agent/{se}/{action}") { request, context in
             try await agent(
                 request, se: context.parameters.get("se") ?? "", action: context.parameters.get("action") ?? "")
         }
 
-        signedIn("api/useraccount") { request, _, caller in
+        signedIn("useraccount") { request, _, caller in
             try await userAccount(request, caller: caller, base: Self.base(request))
         }
-        signedIn("api/cluster/version") { request, _, _ in
+        signedIn("cluster/version") { request, _, _ in
             guard request.method == .get else { throw Self.notFound(request) }
             return Self.json(.ok, Self.version)
         }
-        signedIn("api/securetoken-generate") { request, _, caller in
+        signedIn("securetoken-generate") { request, _, caller in
             guard request.method == .get else { throw Self.notFound(request) }
             let tenant = try caller.workingTenant()
             try caller.principal.authorize(.write, ObjectKind.all[ServiceEngine.objectType]!, in: tenant)
             let token = try await controller.auth.newJoinToken(actor: caller.actor)
             return Self.json(.ok, .object(["auth_token": .string(token)]))
         }
-        signedIn("api/virtualservice-inventory") { request, _, caller in
+        signedIn("virtualservice-inventory") { request, _, caller in
             guard request.method == .get else { throw Self.notFound(request) }
             return try await vsInventory(Self.query(request), caller: caller, base: Self.base(request))
         }
-        signedIn("api/serviceengine-inventory") { request, _, caller in
+        signedIn("serviceengine-inventory") { request, _, caller in
             guard request.method == .get else { throw Self.notFound(request) }
             return try await seInventory(Self.query(request), caller: caller, base: Self.base(request))
         }
-        signedIn("api/analytics/logs") { request, _, caller in
+        signedIn("analytics/logs") { request, _, caller in
             guard request.method == .get else { throw Self.notFound(request) }
             let query = Self.query(request)
             if query["type"] == "1" {
@@ -154,7 +159,7 @@ extension ControllerAPI {
             }
             return try await auditLog(query, caller: caller, base: Self.base(request))
         }
-        signedIn("api/analytics/metrics/{type}/{uuid}") { request, context, caller in
+        signedIn("analytics/metrics/{type}/{uuid}") { request, context, caller in
             guard request.method == .get else { throw APIError(405, "use GET /api/analytics/metrics/<type>/<uuid>") }
             let type = context.parameters.get("type") ?? ""
             let entities = [
@@ -175,20 +180,21 @@ extension ControllerAPI {
                     entity: stored.uuid, metricEntity: metricEntity, tenant: stored.tenant,
                     parameters: Self.query(request), now: controller.wallClock()))
         }
-        signedIn("api/{type}") { request, context, caller in
+        signedIn("{type}") { request, context, caller in
             try await collection(request, type: context.parameters.get("type") ?? "", caller: caller)
         }
-        signedIn("api/{type}/{uuid}") { request, context, caller in
+        signedIn("{type}/{uuid}") { request, context, caller in
             try await object(
                 request, type: context.parameters.get("type") ?? "", uuid: context.parameters.get("uuid") ?? "",
                 caller: caller)
         }
-        signedIn("api/{type}/{uuid}/{action}") { request, context, caller in
+        signedIn("{type}/{uuid}/{action}") { request, context, caller in
             try await subresource(
                 request, kind: try Self.kind(context.parameters.get("type") ?? ""),
                 uuid: context.parameters.get("uuid") ?? "", action: context.parameters.get("action") ?? "",
                 caller: caller)
         }
+        router.addRoutes(api, atPath: "api")
         return router
     }
 
