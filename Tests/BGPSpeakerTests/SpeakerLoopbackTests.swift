@@ -391,23 +391,6 @@ final class SpeakerLoopbackTests: XCTestCase {
         XCTAssertEqual(addresses([wildV4], listen: [IPAddress("127.0.0.1")!]), ["127.0.0.1"])
     }
 
-    /// IPv4 and IPv6 peers without local addresses: `0.0.0.0` and `::` (IPv6-only) listen side by side.
-    func testDualStackWildcardListenersStart() async throws {
-        var logger = Logger(label: "test")
-        logger.logLevel = .critical
-        let port = freePort()
-        let s = Speaker(
-            configuration: SpeakerConfiguration(
-                localAS: 65001, routerID: IPv4Address("10.0.0.1")!, listenPort: port,
-                peers: [
-                    PeerSettings(address: IPAddress("127.0.0.9")!, peerAS: 65002, passive: true),
-                    PeerSettings(address: IPAddress("::1")!, peerAS: 65002, passive: true),
-                ]),
-            eventLoop: group.next(), logger: logger)
-        try await s.start()
-        await s.shutdown()
-    }
-
     func testIPv4MappedRemoteAddressesAreIPv4() throws {
         let mapped = try SocketAddress(ipAddress: "::ffff:198.18.1.1", port: 179)
         XCTAssertEqual(SpeakerCore.ipAddress(of: mapped), IPAddress("198.18.1.1"))
