@@ -606,7 +606,9 @@ final class FSMTests: XCTestCase {
         XCTAssertNil(field { try PeerConfiguration(localAS: 65001, routerID: id, peerAS: 65002, holdTime: 3) })
         var c = F.config()
         c.holdTime = 2
-        XCTAssertThrowsError(try c.validate())
+        XCTAssertThrowsError(try c.validate()) {
+            XCTAssertEqual(($0 as? PeerConfigurationError)?.field, "holdTime")
+        }
         XCTAssertEqual(OpenMessage(configuration: c).holdTime, 3, "an invalid hold time set by hand is sent as 3")
     }
 }

@@ -5,8 +5,9 @@ import XCTest
 
 @testable import BGPSpeaker
 
-/// Two real speakers over loopback TCP (127.0.0.1 and 127.0.0.2): sessions, origination as desired
-/// state, withdrawal and shutdown, as a router on the other side would see them.
+/// Two real speakers over loopback TCP (127.0.0.1 and 127.0.0.2, one port bound from port 0 and held on
+/// both): sessions, origination as desired state, withdrawal and shutdown, as a router on the other side
+/// would see them.
 final class SpeakerLoopbackTests: XCTestCase {
     var group: MultiThreadedEventLoopGroup!
 
@@ -90,7 +91,9 @@ final class SpeakerLoopbackTests: XCTestCase {
                 (IPPrefix($0)!, OriginatedRoute())
             })
         do {
-            let port = freePort()
+            let reservation = PortReservation(host: "127.0.0.1", alsoOn: ["127.0.0.2"])
+            defer { withExtendedLifetime(reservation) {} }
+            let port = reservation.port
             let (a, b) = pair(port: port, limitAtB: PrefixLimit(limit: 2, action: .restart))
             try await b.start()
             try await a.start()
@@ -107,7 +110,9 @@ final class SpeakerLoopbackTests: XCTestCase {
             await b.shutdown()
         }
         do {
-            let port = freePort()
+            let reservation = PortReservation(host: "127.0.0.1", alsoOn: ["127.0.0.2"])
+            defer { withExtendedLifetime(reservation) {} }
+            let port = reservation.port
             let (a, b) = pair(port: port, limitAtB: PrefixLimit(limit: 2, action: .warn))
             try await b.start()
             try await a.start()
@@ -124,7 +129,9 @@ final class SpeakerLoopbackTests: XCTestCase {
     /// Sequence without touching the BGP session; a peer that takes BFD administratively down (here: B's
     /// configuration drops `bfd`) is no failure, so A keeps the session (RFC 5882 §3.2).
     func testBFDTimerChangeAndPeerAdminDownKeepTheSession() async throws {
-        let port = freePort()
+        let reservation = PortReservation(host: "127.0.0.1", alsoOn: ["127.0.0.2"])
+        defer { withExtendedLifetime(reservation) {} }
+        let port = reservation.port
         let bfdPorts = freeUDPPortPair()
         let (a, b) = pair(port: port, bfdPorts: bfdPorts)
         try await b.start()
@@ -175,7 +182,9 @@ final class SpeakerLoopbackTests: XCTestCase {
     /// and A2's OPEN with the Restart State bit (RFC 4724 §4.1); B's BFD session never leaves Up; A2's
     /// next session after a reset is an ordinary one again.
     func testHandOffToARestartedSpeaker() async throws {
-        let port = freePort()
+        let reservation = PortReservation(host: "127.0.0.1", alsoOn: ["127.0.0.2"])
+        defer { withExtendedLifetime(reservation) {} }
+        let port = reservation.port
         let bfdPorts = freeUDPPortPair()
         let gr = GracefulRestartSettings(restartTime: 30)
         let (a, b) = pair(port: port, bfdPorts: bfdPorts, gracefulRestart: gr)
@@ -238,7 +247,9 @@ final class SpeakerLoopbackTests: XCTestCase {
     /// A peer that fills the RIB up to its capacity is reset with Cease / Out of Resources (RFC 4486)
     /// instead of driving the RIB's indexes into a precondition; the speaker goes on.
     func testRIBCapacityResetsThePeerThatFillsIt() async throws {
-        let port = freePort()
+        let reservation = PortReservation(host: "127.0.0.1", alsoOn: ["127.0.0.2"])
+        defer { withExtendedLifetime(reservation) {} }
+        let port = reservation.port
         let (a, b) = pair(port: port)
         try await b.start()
         var small = SpeakerConfiguration(
@@ -278,7 +289,9 @@ final class SpeakerLoopbackTests: XCTestCase {
     }
 
     func testOriginationWithdrawalAndShutdown() async throws {
-        let port = freePort()
+        let reservation = PortReservation(host: "127.0.0.1", alsoOn: ["127.0.0.2"])
+        defer { withExtendedLifetime(reservation) {} }
+        let port = reservation.port
         let (a, b) = pair(port: port)
         try await b.start()
         try await a.start()
@@ -358,7 +371,9 @@ final class SpeakerLoopbackTests: XCTestCase {
     /// An outbound session without a configured local address still advertises its real source
     /// address as next hop (the socket's address is only known once connected).
     func testNextHopSelfWithoutLocalAddress() async throws {
-        let port = freePort()
+        let reservation = PortReservation(host: "127.0.0.1", alsoOn: ["127.0.0.2"])
+        defer { withExtendedLifetime(reservation) {} }
+        let port = reservation.port
         let (a, b) = pair(port: port, activeSideBindsLocalAddress: false)
         try await b.start()
         try await a.start()
@@ -391,23 +406,6 @@ final class SpeakerLoopbackTests: XCTestCase {
         XCTAssertEqual(addresses([wildV4], listen: [IPAddress("127.0.0.1")!]), ["127.0.0.1"])
     }
 
-    /// IPv4 and IPv6 peers without local addresses: `0.0.0.0` and `::` (IPv6-only) listen side by side.
-    func testDualStackWildcardListenersStart() async throws {
-        var logger = Logger(label: "test")
-        logger.logLevel = .critical
-        let port = freePort()
-        let s = Speaker(
-            configuration: SpeakerConfiguration(
-                localAS: 65001, routerID: IPv4Address("10.0.0.1")!, listenPort: port,
-                peers: [
-                    PeerSettings(address: IPAddress("127.0.0.9")!, peerAS: 65002, passive: true),
-                    PeerSettings(address: IPAddress("::1")!, peerAS: 65002, passive: true),
-                ]),
-            eventLoop: group.next(), logger: logger)
-        try await s.start()
-        await s.shutdown()
-    }
-
     func testIPv4MappedRemoteAddressesAreIPv4() throws {
         let mapped = try SocketAddress(ipAddress: "::ffff:198.18.1.1", port: 179)
         XCTAssertEqual(SpeakerCore.ipAddress(of: mapped), IPAddress("198.18.1.1"))
@@ -416,7 +414,9 @@ final class SpeakerLoopbackTests: XCTestCase {
     }
 
     func testReconfigureAddsAndRemovesPeersWithoutTouchingOthers() async throws {
-        let port = freePort()
+        let reservation = PortReservation(host: "127.0.0.1", alsoOn: ["127.0.0.2"])
+        defer { withExtendedLifetime(reservation) {} }
+        let port = reservation.port
         let (a, b) = pair(port: port)
         try await b.start()
         try await a.start()

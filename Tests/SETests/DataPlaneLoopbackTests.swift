@@ -349,7 +349,9 @@ final class DataPlaneLoopbackTests: XCTestCase {
         XCTAssertEqual(r?.body, "s1 slow")
         XCTAssertEqual(r?.header("connection"), "close", "a draining service closes after the response")
         await drained
-        XCTAssertThrowsError(try RawClient(port: port), "listener closed")
+        XCTAssertThrowsError(try RawClient(port: port), "listener closed") {
+            XCTAssertEqual(($0 as? POSIXError)?.code, .ECONNREFUSED, "listener closed")
+        }
         XCTAssertEqual(dataPlane.status().first?.draining, true)
         XCTAssertEqual(dataPlane.status().first?.activeConnections, 0)
     }
@@ -375,7 +377,9 @@ final class DataPlaneLoopbackTests: XCTestCase {
         XCTAssertNoThrow(try RawClient(port: port))
         await apply()
         XCTAssertEqual(dataPlane.status(), [])
-        XCTAssertThrowsError(try RawClient(port: port))
+        XCTAssertThrowsError(try RawClient(port: port)) {
+            XCTAssertEqual(($0 as? POSIXError)?.code, .ECONNREFUSED, "nothing listens")
+        }
     }
 
     func testAnAddressBelongsToTheFirstServiceThatNamesIt() async throws {

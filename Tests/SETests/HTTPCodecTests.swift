@@ -235,8 +235,14 @@ final class HTTPCodecTests: XCTestCase {
     }
 
     func testMalformedChunkedBodies() {
-        for bad in ["x\r\n", "\r\n", "5\r\nhelloX", "5\nhello", "1234567890abcdef0\r\n", "0\r\nX\n"] {
-            XCTAssertThrowsError(try readBody(.chunked, bad, step: 3), bad.debugDescription)
+        let cases: [(bad: String, part: String)] = [
+            ("x\r\n", "chunk size"), ("\r\n", "chunk size"), ("5\r\nhelloX", "chunk data end"),
+            ("5\nhello", "chunk size"), ("1234567890abcdef0\r\n", "chunk size"), ("0\r\nX\n", "trailer field"),
+        ]
+        for (bad, part) in cases {
+            XCTAssertThrowsError(try readBody(.chunked, bad, step: 3), bad.debugDescription) {
+                XCTAssertEqual($0 as? HTTPCodecError, .malformed(part), bad.debugDescription)
+            }
         }
     }
 

@@ -68,6 +68,7 @@ final class RequestLogTests: XCTestCase {
         }
         XCTAssertThrowsError(
             try AnalyticsPolicy(full_client_logs: .init(enabled: true, throttle: 1_000_000)).validate(
-                field: "analytics_policy"))
+                field: "analytics_policy")
+        ) { XCTAssertEqual(($0 as? ModelError)?.field, "analytics_policy.full_client_logs.throttle") }
     }
 }

@@ -293,7 +293,9 @@ final class TLSTerminationTests: XCTestCase {
         let port = freePort()
         let problems = await dataPlane.apply(DataPlaneConfig(services: [service(tlsPort: port, certificates: [wrong])]))
         XCTAssertEqual(problems.map(\.field), ["tls.certificates[0] (a)", "listeners[0]"], "\(problems)")
-        XCTAssertThrowsError(try RawClient(port: port), "no listener without usable TLS settings")
+        XCTAssertThrowsError(try RawClient(port: port), "no listener without usable TLS settings") {
+            XCTAssertEqual(($0 as? POSIXError)?.code, .ECONNREFUSED, "no listener without usable TLS settings")
+        }
     }
 
     func testAnUnknownCipherIsAProblemNotATrap() async throws {
