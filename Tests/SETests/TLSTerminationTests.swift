@@ -373,7 +373,7 @@ final class HelloCapture: @unchecked Sendable {
         init(box: NIOLockedValueBox<ByteBuffer>) { self.box = box }
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
             var b = unwrapInboundIn(data)
-            box.withLockedValue { $0.writeBuffer(&b) }
+            box.withLockedValue { _ = $0.writeBuffer(&b) }
         }
     }
 

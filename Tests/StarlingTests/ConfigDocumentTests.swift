@@ -6,7 +6,7 @@ import Yams
 
 /// The one reader of `starling bgp --config`, `starling se --config`, `starling appliance` and `ctl -f`.
 final class ConfigDocumentTests: XCTestCase {
-    private func error(_ body: () throws -> Any) -> ConfigError? {
+    private func error<T>(_ body: () throws -> T) -> ConfigError? {
         do {
             _ = try body()
             return nil

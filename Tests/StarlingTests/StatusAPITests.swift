@@ -33,7 +33,8 @@ final class StatusAPITests: XCTestCase {
             eventLoop: group.next(), logger: logger)
         try await speaker.start()  // listens on a port of the kernel's choice; the passive peer waits
         let metrics = PrometheusCollectorRegistry()
-        metrics.makeCounter(name: "bgp_test_total").increment()
+        metrics.makeCounter(descriptor: .init(metricName: "bgp_test", unitName: "total", helpText: "a test counter"))
+            .increment()
         let app = Application(router: StatusAPI(speaker: speaker, metrics: metrics).router())
         try await app.test(.router) { client in
             try await client.execute(uri: "/peers", method: .get) { response in
@@ -85,7 +86,8 @@ final class StatusAPITests: XCTestCase {
 
     func testSEManagementAPI() async throws {
         let metrics = PrometheusCollectorRegistry()
-        metrics.makeGauge(name: "se_test_gauge").set(Double(3))
+        metrics.makeGauge(descriptor: .init(metricName: "se_test", unitName: "gauge", helpText: "a test gauge")).set(
+            Double(3))
         let api = MgmtAPI(
             status: { SEStatus(se_uuid: "se-1", applied_version: 7, draining: true, connections: 12) },
             metrics: metrics)

@@ -210,7 +210,8 @@ final class BFDCore {
         byDiscriminator = [:]
         closes += listeners.values.map { $0.close() }
         listeners = [:]
-        return EventLoopFuture.whenAllComplete(closes, on: eventLoop).map { _ in sessions }
+        let handedOff = sessions
+        return EventLoopFuture.whenAllComplete(closes, on: eventLoop).map { _ in handedOff }
     }
 
     func status() -> [BFDStatus] {
