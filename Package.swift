@@ -126,13 +126,18 @@ let package = Package(
             name: "Lab",
             dependencies: ["StarlingHTTP"]
         ),
+        // Test helpers shared by the test targets (ports held from port 0).
+        .target(
+            name: "TestSupport",
+            path: "Tests/Support"
+        ),
         .testTarget(
             name: "FlowSteeringTests",
             dependencies: ["FlowSteering", "BGPSpeaker"]
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["Lab", "SE", "StarlingHTTP"]
+            dependencies: ["Lab", "SE", "StarlingHTTP", "TestSupport"]
         ),
         .systemLibrary(
             name: "CNetlink",
@@ -154,7 +159,7 @@ let package = Package(
         .testTarget(
             name: "BGPSpeakerTests",
             dependencies: [
-                "BGPSpeaker",
+                "BGPSpeaker", "TestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -164,7 +169,7 @@ let package = Package(
         .testTarget(
             name: "SETests",
             dependencies: [
-                "SE", "BGPSpeaker", "StarlingModel", "StarlingHTTP",
+                "SE", "BGPSpeaker", "StarlingModel", "StarlingHTTP", "TestSupport",
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOTLS", package: "swift-nio"),
@@ -187,7 +192,7 @@ let package = Package(
         .testTarget(
             name: "StarlingTests",
             dependencies: [
-                "starling", "BGPSpeaker", "SE", "StarlingModel",
+                "starling", "BGPSpeaker", "SE", "StarlingModel", "TestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

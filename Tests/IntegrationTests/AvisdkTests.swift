@@ -1,5 +1,6 @@
 import Foundation
 import Lab
+import TestSupport
 import XCTest
 
 /// The Avi Python SDK (`avisdk`, unmodified) against a real `starling controller` on loopback
@@ -18,7 +19,7 @@ final class AvisdkTests: XCTestCase {
             .appendingPathComponent("avisdk/avisdk_test.py").path
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("starling-avisdk-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: dir) }
-        let port = try freePort()
+        let port = reservedPort()
         let password = "avisdk-\(UUID().uuidString.prefix(8))"
 
         let controller = Process()
@@ -78,24 +79,5 @@ final class AvisdkTests: XCTestCase {
     private func tail(_ url: URL) -> String {
         let text = (try? String(contentsOf: url, encoding: .utf8)) ?? ""
         return text.split(separator: "\n").suffix(20).joined(separator: "\n")
-    }
-
-    /// A loopback TCP port nobody listens on now (bound, then released).
-    private func freePort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw LabError(.daemon, "socket: \(errno)") }
-        defer { close(fd) }
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        addr.sin_port = 0
-        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let ok = withUnsafeMutablePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(fd, $0, len) == 0 && getsockname(fd, $0, &len) == 0
-            }
-        }
-        guard ok else { throw LabError(.daemon, "bind: \(errno)") }
-        return Int(UInt16(bigEndian: addr.sin_port))
     }
 }

@@ -2,6 +2,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import SE
+import TestSupport
 import XCTest
 
 /// End to end through real sockets on 127.0.0.1: clients → DataPlane (2 event loops, SO_REUSEPORT) →
@@ -56,7 +57,7 @@ final class DataPlaneLoopbackTests: XCTestCase {
 
     func testKeepAliveForwardedHeadersAndConnectionClose() async throws {
         let s1 = try server("s1")
-        let port = freePort()
+        let port = reservedPort()
         await apply(httpService(port: port, servers: [ServerConfig(ip: "127.0.0.1", port: s1.port)]))
 
         let client = try RawClient(port: port)
@@ -81,7 +82,7 @@ final class DataPlaneLoopbackTests: XCTestCase {
     func testIPv6ListenerAndServer() async throws {
         let s6 = try TestHTTPServer(name: "s6", group: serverGroup, host: "::1")
         servers.append(s6)
-        let port = freePort()
+        let port = reservedPort()
         await apply(
             ServiceConfig(
                 id: "v6", name: "v6", listeners: [ListenAddress(host: "::1", port: port)], kind: .http,
@@ -92,7 +93,7 @@ final class DataPlaneLoopbackTests: XCTestCase {
 
     func testHEADResponseHasNoBody() async throws {
         let s1 = try server("s1")
-        let port = freePort()
+        let port = reservedPort()
         await apply(httpService(port: port, servers: [ServerConfig(ip: "127.0.0.1", port: s1.port)]))
         let client = try RawClient(port: port)
         client.send("HEAD /h HTTP/1.1\r\nHost: t\r\n\r\n")
@@ -105,7 +106,7 @@ final class DataPlaneLoopbackTests: XCTestCase {
 
     func testHTTP10Client() async throws {
         let s1 = try server("s1")
-        let port = freePort()
+        let port = reservedPort()
         await apply(httpService(port: port, servers: [ServerConfig(ip: "127.0.0.1", port: s1.port)]))
         let client = try RawClient(port: port)
         client.send("GET /old HTTP/1.0\r\n\r\n")
@@ -116,7 +117,7 @@ final class DataPlaneLoopbackTests: XCTestCase {
 
     func testHTTP10ClientGetsAChunkedBodyWithoutItsFraming() async throws {
         let s1 = try server("s1")
-        let port = freePort()
+        let port = reservedPort()
         await apply(httpService(port: port, servers: [ServerConfig(ip: "127.0.0.1", port: s1.port)]))
         let client = try RawClient(port: port)
         client.send("GET /chunked HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
@@ -128,7 +129,7 @@ final class DataPlaneLoopbackTests: XCTestCase {
 
     func testAResponseWithoutLengthEndsAtTheServersClose() async throws {
         let s1 = try server("s1")
-        let port = freePort()
+        let port = reservedPort()
         await apply(httpService(port: port, servers: [ServerConfig(ip: "127.0.0.1", port: s1.port)]))
         let client = try RawClient(port: port)
         client.send("GET /until-close HTTP/1.1\r\nHost: t\r\n\r\n")
@@ -143,7 +144,7 @@ final class DataPlaneLoopbackTests: XCTestCase {
 
     func testChunkedBodiesBothWays() async throws {
         let s1 = try server("s1")
-        let port = freePort()
+        let port = reservedPort()
         await apply(httpService(port: port, servers: [ServerConfig(ip: "127.0.0.1", port: s1.port)]))
         let client = try RawClient(port: port)
 
@@ -168,7 +169,7 @@ final class DataPlaneLoopbackTests: XCTestCase {
 
     func testPipelinedRequestsAreAnsweredInOrder() async throws {
         let s1 = try server("s1")
-        let port = freePort()
+        let port = reservedPort()
         await apply(httpService(port: port, servers: [ServerConfig(ip: "127.0.0.1", port: s1.port)]))
         let client = try RawClient(port: port)
         client.send(
@@ -181,7 +182,7 @@ final class DataPlaneLoopbackTests: XCTestCase {
 
     func testExpect100ContinueIsPassedOn() async throws {
         let s1 = try server("s1")
-        let port = freePort()
+        let port = reservedPort()
         await apply(httpService(port: port, servers: [ServerConfig(ip: "127.0.0.1", port: s1.port)]))
         let client = try RawClient(port: port)
         client.send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n")
@@ -195,7 +196,7 @@ final class DataPlaneLoopbackTests: XCTestCase {
 
     func testAKeptAliveConnectionClosedByTheServerIsRetried() async throws {
         let s1 = try server("s1")
-        let port = freePort()
+        let port = reservedPort()
         await apply(httpService(port: port, servers: [ServerConfig(ip: "127.0.0.1", port: s1.port)]))
         let client = try RawClient(port: port)
         XCTAssertEqual(get(client, "/first")?.status, 200)
@@ -208,7 +209,7 @@ final class DataPlaneLoopbackTests: XCTestCase {
     func testRoundRobinAcrossTwoServers() async throws {
         let s1 = try server("s1")
         let s2 = try server("s2")
-        let port = freePort()
+        let port = reservedPort()
         await apply(
             httpService(
                 port: port,
@@ -219,8 +220,8 @@ final class DataPlaneLoopbackTests: XCTestCase {
     }
 
     func testBadGatewayWhenTheServerRefuses() async throws {
-        let port = freePort()
-        await apply(httpService(port: port, servers: [ServerConfig(ip: "127.0.0.1", port: freePort())]))
+        let port = reservedPort()
+        await apply(httpService(port: port, servers: [ServerConfig(ip: "127.0.0.1", port: reservedPort())]))
         let client = try RawClient(port: port)
         let r = get(client, "/")
         XCTAssertEqual(r?.status, 502)
@@ -230,7 +231,7 @@ final class DataPlaneLoopbackTests: XCTestCase {
 
     func testServiceUnavailableWhenNoServerIsUp() async throws {
         let s1 = try server("s1")
-        let port = freePort()
+        let port = reservedPort()
         await apply(httpService(port: port, servers: [ServerConfig(ip: "127.0.0.1", port: s1.port, enabled: false)]))
         let client = try RawClient(port: port)
         XCTAssertEqual(get(client, "/")?.status, 503)
@@ -241,7 +242,7 @@ final class DataPlaneLoopbackTests: XCTestCase {
 
     func testGatewayTimeoutWhenTheServerNeverAnswers() async throws {
         let s1 = try server("s1")
-        let port = freePort()
+        let port = reservedPort()
         await apply(
             httpService(
                 port: port, servers: [ServerConfig(ip: "127.0.0.1", port: s1.port)],
@@ -258,7 +259,7 @@ final class DataPlaneLoopbackTests: XCTestCase {
     func testL4EchoWithHalfClose() async throws {
         let echo = try TestEchoServer(group: serverGroup, reply: "|bye")
         defer { echo.stop() }
-        let port = freePort()
+        let port = reservedPort()
         await apply(
             ServiceConfig(
                 id: "tcp-1", name: "tcp", listeners: [ListenAddress(host: "127.0.0.1", port: port)], kind: .l4,
@@ -275,11 +276,11 @@ final class DataPlaneLoopbackTests: XCTestCase {
     }
 
     func testL4ClosesWhenNoServerIsUp() async throws {
-        let port = freePort()
+        let port = reservedPort()
         await apply(
             ServiceConfig(
                 id: "tcp-1", name: "tcp", listeners: [ListenAddress(host: "127.0.0.1", port: port)], kind: .l4,
-                pool: PoolConfig(name: "p", servers: [ServerConfig(ip: "127.0.0.1", port: freePort())])))
+                pool: PoolConfig(name: "p", servers: [ServerConfig(ip: "127.0.0.1", port: reservedPort())])))
         let client = try RawClient(port: port)
         client.send("hello")
         XCTAssertEqual(client.readToEnd(), "", "refused by the only server: closed")
@@ -290,7 +291,7 @@ final class DataPlaneLoopbackTests: XCTestCase {
     func testMonitorTakesAServerOutAndBackIn() async throws {
         let s1 = try server("s1")
         let s2 = try server("s2")
-        let port = freePort()
+        let port = reservedPort()
         let monitor = MonitorConfig(
             name: "hm", kind: .http(request: "GET /health HTTP/1.0", expectedCodes: [.http2xx]),
             interval: .milliseconds(100), timeout: .milliseconds(500), successfulChecks: 1, failedChecks: 1)
@@ -322,12 +323,13 @@ final class DataPlaneLoopbackTests: XCTestCase {
     }
 
     func testTCPMonitorSeesARefusingServer() async throws {
-        let port = freePort()
+        let port = reservedPort()
         let monitor = MonitorConfig(
             name: "tcp", kind: .tcp, interval: .milliseconds(100), timeout: .milliseconds(500), successfulChecks: 1,
             failedChecks: 1)
         await apply(
-            httpService(port: port, servers: [ServerConfig(ip: "127.0.0.1", port: freePort())], monitors: [monitor]))
+            httpService(port: port, servers: [ServerConfig(ip: "127.0.0.1", port: reservedPort())], monitors: [monitor])
+        )
         XCTAssertTrue(waitUntil { self.dataPlane.status().first?.servers.first?.reason == "connect refused" })
         XCTAssertEqual(dataPlane.status().first?.serversUp, 0)
     }
@@ -336,7 +338,7 @@ final class DataPlaneLoopbackTests: XCTestCase {
 
     func testDrainLetsAnInFlightRequestFinish() async throws {
         let s1 = try server("s1")
-        let port = freePort()
+        let port = reservedPort()
         await apply(httpService(port: port, servers: [ServerConfig(ip: "127.0.0.1", port: s1.port)]))
         let client = try RawClient(port: port)
         client.send("GET /slow HTTP/1.1\r\nHost: t\r\n\r\n")
@@ -358,7 +360,7 @@ final class DataPlaneLoopbackTests: XCTestCase {
 
     func testDrainTimeoutClosesWhatIsLeft() async throws {
         let s1 = try server("s1")
-        let port = freePort()
+        let port = reservedPort()
         await apply(httpService(port: port, servers: [ServerConfig(ip: "127.0.0.1", port: s1.port)]))
         let client = try RawClient(port: port)
         client.send("GET /hang HTTP/1.1\r\nHost: t\r\n\r\n")
@@ -371,7 +373,7 @@ final class DataPlaneLoopbackTests: XCTestCase {
 
     func testApplyRemovingAServiceClosesItsListener() async throws {
         let s1 = try server("s1")
-        let port = freePort()
+        let port = reservedPort()
         await apply(httpService(port: port, servers: [ServerConfig(ip: "127.0.0.1", port: s1.port)]))
         XCTAssertEqual(dataPlane.status().first?.listening, [ListenAddress(host: "127.0.0.1", port: port)])
         XCTAssertNoThrow(try RawClient(port: port))
@@ -384,7 +386,7 @@ final class DataPlaneLoopbackTests: XCTestCase {
 
     func testAnAddressBelongsToTheFirstServiceThatNamesIt() async throws {
         let s1 = try server("s1")
-        let port = freePort()
+        let port = reservedPort()
         let problems = await dataPlane.apply(
             DataPlaneConfig(services: [
                 httpService(port: port, servers: [ServerConfig(ip: "127.0.0.1", port: s1.port)], id: "first"),
@@ -404,7 +406,7 @@ final class DataPlaneLoopbackTests: XCTestCase {
     func testApplyUpdatesThePoolInPlace() async throws {
         let s1 = try server("s1")
         let s2 = try server("s2")
-        let port = freePort()
+        let port = reservedPort()
         await apply(httpService(port: port, servers: [ServerConfig(ip: "127.0.0.1", port: s1.port)]))
         let client = try RawClient(port: port)
         XCTAssertEqual(get(client, "/")?.body.hasPrefix("s1"), true)
@@ -415,7 +417,7 @@ final class DataPlaneLoopbackTests: XCTestCase {
 
     func testProblemsAreReportedPerService() async throws {
         let s1 = try server("s1")
-        let goodPort = freePort()
+        let goodPort = reservedPort()
         let problems = await dataPlane.apply(
             DataPlaneConfig(services: [
                 httpService(port: s1.port, servers: [], id: "taken"),  // s1 holds this port without SO_REUSEPORT

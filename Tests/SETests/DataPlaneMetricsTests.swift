@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import NIOCore
 import NIOPosix
+import TestSupport
 import XCTest
 
 @testable import SE
@@ -16,7 +17,7 @@ final class DataPlaneMetricsTests: XCTestCase {
         let dp = DataPlane(
             group: group, sourceAddresses: [], logger: Logger(label: "test"), metricsFactory: metrics)
         let s1 = try TestHTTPServer(name: "s1", group: serverGroup)
-        let port = freePort()
+        let port = reservedPort()
         let problems = await dp.apply(
             DataPlaneConfig(services: [
                 ServiceConfig(

@@ -4,6 +4,7 @@ import Metrics
 import NIOCore
 import NIOPosix
 import NIOSSL
+import TestSupport
 import XCTest
 
 @testable import SE
@@ -66,7 +67,7 @@ final class HTTP2ProxyTests: XCTestCase {
     // MARK: proxying
 
     func testStreamsGoToTheHTTP11PoolSideBySide() async throws {
-        let port = freePort()
+        let port = reservedPort()
         await apply(port: port)
         let c = try await h2(port)
         // A stream the server never answers does not hold up the others.
@@ -106,7 +107,7 @@ final class HTTP2ProxyTests: XCTestCase {
     }
 
     func testRequestBodiesAndTheHeadTheServerSees() async throws {
-        let port = freePort()
+        let port = reservedPort()
         await apply(port: port)
         let c = try await h2(port)
         // No content-length: the server gets it chunked, and echoes it chunked.
@@ -140,7 +141,7 @@ final class HTTP2ProxyTests: XCTestCase {
     }
 
     func testFlowControlHoldsTheResponseUntilTheClientOpensItsWindow() async throws {
-        let port = freePort()
+        let port = reservedPort()
         await apply(port: port)
         // SETTINGS_INITIAL_WINDOW_SIZE = 1000: the server may send 1000 bytes on a stream until more credit.
         let c = try await h2(port, settings: [(0x4, 1000)])
@@ -166,8 +167,8 @@ final class HTTP2ProxyTests: XCTestCase {
     // MARK: errors
 
     func testServerTroubleBecomesHTTPResponsesOnTheStream() async throws {
-        let port = freePort()
-        let dead = freePort()
+        let port = reservedPort()
+        let dead = reservedPort()
         await apply(port: port, responseTimeout: .milliseconds(400))
         let c = try await h2(port)
         try await c.request(stream: 1, "/hang")
@@ -183,7 +184,7 @@ final class HTTP2ProxyTests: XCTestCase {
     }
 
     func testInvalidRequestsAreRefusedOnTheirStreamWithoutReachingTheServer() async throws {
-        let port = freePort()
+        let port = reservedPort()
         await apply(port: port)
         let c = try await h2(port)
         let before = server.health.requests
@@ -222,7 +223,7 @@ final class HTTP2ProxyTests: XCTestCase {
     // MARK: limits
 
     func testConcurrentStreamsAboveTheLimitAreRefused() async throws {
-        let port = freePort()
+        let port = reservedPort()
         await apply(port: port, limits: HTTP2Limits(maxConcurrentStreams: 4))
         let c = try await h2(port)
         let settled = try await c.wait { _ in !c.serverSettings.isEmpty }
@@ -241,7 +242,7 @@ final class HTTP2ProxyTests: XCTestCase {
     }
 
     func testAHeaderListAboveTheLimitIsRefused() async throws {
-        let port = freePort()
+        let port = reservedPort()
         await apply(port: port)
         let c = try await h2(port)
         let before = server.health.requests
@@ -265,7 +266,7 @@ final class HTTP2ProxyTests: XCTestCase {
     }
 
     func testRapidResetIsCutOff() async throws {
-        let port = freePort()
+        let port = reservedPort()
         await apply(port: port, limits: HTTP2Limits(maxStreamResets: 10))
         let c = try await h2(port)
         // CVE-2023-44487: open a stream and reset it at once, over and over.
@@ -285,7 +286,7 @@ final class HTTP2ProxyTests: XCTestCase {
     }
 
     func testPingAndSettingsFloodsAreCutOff() async throws {
-        let port = freePort()
+        let port = reservedPort()
         await apply(port: port, limits: HTTP2Limits(maxControlFrames: 20))
         for type in [H2TestClient.ping, H2TestClient.settings] {
             let c = try await h2(port)
@@ -310,7 +311,7 @@ final class HTTP2ProxyTests: XCTestCase {
     // MARK: negotiation and lifecycle
 
     func testH2OnlyWhereEnabledAndHTTP11ClientsStillServed() async throws {
-        let port = freePort()
+        let port = reservedPort()
         await apply(port: port, http2: false)
         let offered = try await TLSTestClient(group: clientGroup, port: port, serverName: "www.example") {
             $0.applicationProtocols = ["h2", "http/1.1"]
@@ -328,7 +329,7 @@ final class HTTP2ProxyTests: XCTestCase {
     }
 
     func testDrainingSendsGOAWAYAndFinishesOpenStreams() async throws {
-        let port = freePort()
+        let port = reservedPort()
         await apply(port: port)
         let c = try await h2(port)
         try await c.request(stream: 1, "/slow")
@@ -345,7 +346,7 @@ final class HTTP2ProxyTests: XCTestCase {
     }
 
     func testIdleConnectionsAreClosedGracefully() async throws {
-        let port = freePort()
+        let port = reservedPort()
         let idle = Duration.milliseconds(600)
         await apply(port: port, idle: idle)
         let c = try await h2(port)

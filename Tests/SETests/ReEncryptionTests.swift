@@ -4,6 +4,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import NIOSSL
+import TestSupport
 import XCTest
 
 @testable import SE
@@ -65,7 +66,7 @@ final class ReEncryptionTests: XCTestCase {
     }
 
     func testRequestsGoToTheServerOverCheckedTLSOnKeptAliveConnections() async throws {
-        let port = freePort()
+        let port = reservedPort()
         let problems = await apply(
             port: port,
             tls: ServerTLSSettings(
@@ -81,7 +82,7 @@ final class ReEncryptionTests: XCTestCase {
     }
 
     func testAServerWhoseCertificateIsNotTrustedGets502() async throws {
-        let port = freePort()
+        let port = reservedPort()
         let other = try TestCertificate.make(cn: "Other CA", sans: ["other.example"], dir: dir)
         _ = await apply(
             port: port,
@@ -106,7 +107,7 @@ final class ReEncryptionTests: XCTestCase {
     func testAPlainServerBehindATLSPoolIsAnErrorNotPlainText() async throws {
         let plain = try TestHTTPServer(name: "plain", group: serverGroup)
         defer { plain.stop() }
-        let port = freePort()
+        let port = reservedPort()
         let config = ServiceConfig(
             id: "vs-re", name: "reencrypt", listeners: [ListenAddress(host: "127.0.0.1", port: port)], kind: .http,
             pool: PoolConfig(
@@ -118,7 +119,7 @@ final class ReEncryptionTests: XCTestCase {
     }
 
     func testHTTPSMonitorsCheckTLSServersWhereHTTPMonitorsCannot() async throws {
-        let port = freePort()
+        let port = reservedPort()
         func apply(_ kind: MonitorConfig.Kind) async {
             let monitor = MonitorConfig(
                 name: "hm", kind: kind, interval: .milliseconds(100), timeout: .milliseconds(500), successfulChecks: 1,
@@ -143,7 +144,7 @@ final class ReEncryptionTests: XCTestCase {
     }
 
     func testBadPoolTLSSettingsAreAProblemAndNothingListens() async throws {
-        let port = freePort()
+        let port = reservedPort()
         let problems = await apply(
             port: port,
             tls: ServerTLSSettings(cipherString: "ECDHE-ECDSA-AES128-GCM-SHA256", trustedCAsPEM: "not a PEM"))

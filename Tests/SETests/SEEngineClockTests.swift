@@ -3,6 +3,7 @@ import Logging
 import NIOConcurrencyHelpers
 import NIOPosix
 import StarlingModel
+import TestSupport
 import XCTest
 
 @testable import SE
@@ -136,11 +137,11 @@ final class SEEngineClockTests: XCTestCase {
     private func service(uuid: String = "virtualservice-1") -> ResolvedVirtualService {
         ResolvedVirtualService(
             virtualservice: VirtualService(
-                name: "web", services: [.init(port: freePort())], uuid: uuid, enable_rhi: true),
+                name: "web", services: [.init(port: reservedPort())], uuid: uuid, enable_rhi: true),
             vsvip: VsVip(name: "v", vip: [.init(vip_id: "0", ip_address: IpAddr(addr: "\(vip)", type: .v4))]),
             pool: Pool(
                 name: "p", servers: [.init(ip: IpAddr(addr: "127.0.0.1", type: .v4))],
-                default_server_port: freePort(), lb_algorithm: .roundRobin),
+                default_server_port: reservedPort(), lb_algorithm: .roundRobin),
             health_monitors: [], application_profile: ApplicationProfile(name: "prof", type: .http),
             ssl_key_and_certificates: [])
     }

@@ -5,6 +5,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import NIOSSL
+import TestSupport
 import XCTest
 
 @testable import SE
@@ -72,7 +73,7 @@ final class TLSTerminationTests: XCTestCase {
 
     func testHTTPSRequestsReachThePoolAsHTTPWithForwardedProtoAndHSTS() async throws {
         let cert = try TestCertificate.make(cn: "www-ec", sans: ["www.example"], dir: dir)
-        let port = freePort()
+        let port = reservedPort()
         await apply(service(tlsPort: port, certificates: [cert], hsts: "max-age=31536000"))
 
         let c = try await client(port, sni: "www.example")
@@ -98,7 +99,7 @@ final class TLSTerminationTests: XCTestCase {
 
     func testTLS11IsRefusedAndCountedWhileTheSameClientWorksWhenTheProfileAllowsIt() async throws {
         let cert = try TestCertificate.make(cn: "www-ec", sans: ["www.example"], dir: dir)
-        let port = freePort()
+        let port = reservedPort()
         await apply(service(tlsPort: port, certificates: [cert]))
         let old = try await client(port, sni: "www.example") {
             $0.minimumTLSVersion = .tlsv1
@@ -132,7 +133,7 @@ final class TLSTerminationTests: XCTestCase {
     func testSNIChoosesTheCertificateAndAnUnknownNameGetsTheFirst() async throws {
         let a = try TestCertificate.make(cn: "site-a", sans: ["a.example"], dir: dir)
         let b = try TestCertificate.make(cn: "site-b", sans: ["b.example", "*.b.example"], dir: dir)
-        let port = freePort()
+        let port = reservedPort()
         await apply(service(tlsPort: port, certificates: [a, b]))
         for (sni, expected) in [
             ("a.example", "site-a"), ("b.example", "site-b"), ("www.b.example", "site-b"), ("B.EXAMPLE", "site-b"),
@@ -155,7 +156,7 @@ final class TLSTerminationTests: XCTestCase {
     func testRSAAndECDSAOnOneServiceChosenByTheClientsSignatureAlgorithms() async throws {
         let rsa = try TestCertificate.make(cn: "www-rsa", sans: ["www.example"], key: "rsa", dir: dir)
         let ec = try TestCertificate.make(cn: "www-ec", sans: ["www.example"], dir: dir)
-        let port = freePort()
+        let port = reservedPort()
         await apply(service(tlsPort: port, certificates: [rsa, ec]))
 
         let modern = try await client(port, sni: "www.example")
@@ -182,7 +183,7 @@ final class TLSTerminationTests: XCTestCase {
         let intermediate = try TestCertificate.make(
             cn: "Intermediate CA", sans: ["intermediate.example"], signedBy: root, isCA: true, dir: dir)
         let leaf = try TestCertificate.make(cn: "www-leaf", sans: ["www.example"], signedBy: intermediate, dir: dir)
-        let port = freePort()
+        let port = reservedPort()
         func verifying() async throws -> TLSTestClient {
             try await client(port, sni: "www.example") {
                 $0.certificateVerification = .fullVerification
@@ -212,7 +213,7 @@ final class TLSTerminationTests: XCTestCase {
 
     func testSessionsResumeWithOpenSSLsClient() async throws {
         let cert = try TestCertificate.make(cn: "www-ec", sans: ["www.example"], dir: dir)
-        let port = freePort()
+        let port = reservedPort()
         await apply(service(tlsPort: port, certificates: [cert]))
         for version in ["-tls1_2", "-tls1_3"] {
             let session = dir.appendingPathComponent("session\(version)").path
@@ -239,8 +240,8 @@ final class TLSTerminationTests: XCTestCase {
 
     func testPlainPortRedirectsToHTTPS() async throws {
         let cert = try TestCertificate.make(cn: "www-ec", sans: ["www.example"], dir: dir)
-        let tlsPort = freePort()
-        let plainPort = freePort()
+        let tlsPort = reservedPort()
+        let plainPort = reservedPort()
         await apply(service(tlsPort: tlsPort, plainPort: plainPort, certificates: [cert], redirect: true))
         let plain = try RawClient(port: plainPort)
         plain.send("GET /path?q=1 HTTP/1.1\r\nHost: www.example:\(plainPort)\r\n\r\n")
@@ -256,7 +257,7 @@ final class TLSTerminationTests: XCTestCase {
     func testRotatedCertificateServesNewHandshakesWhileOpenConnectionsContinue() async throws {
         let old = try TestCertificate.make(cn: "cert-old", sans: ["www.example"], dir: dir)
         let new = try TestCertificate.make(cn: "cert-new", sans: ["www.example"], dir: dir)
-        let port = freePort()
+        let port = reservedPort()
         await apply(service(tlsPort: port, certificates: [old]))
         let open = try await client(port, sni: "www.example")
         let before = try await open.get("/before")
@@ -277,7 +278,7 @@ final class TLSTerminationTests: XCTestCase {
 
     func testSSLApplicationProfileTerminatesTLSAndProxiesTCP() async throws {
         let cert = try TestCertificate.make(cn: "www-ec", sans: ["www.example"], dir: dir)
-        let port = freePort()
+        let port = reservedPort()
         await apply(service(tlsPort: port, certificates: [cert], kind: .l4))
         let c = try await client(port, sni: "www.example")
         let r = try await c.get("/l4")
@@ -290,7 +291,7 @@ final class TLSTerminationTests: XCTestCase {
         let b = try TestCertificate.make(cn: "b", sans: ["b.example"], dir: dir)
         var wrong = a
         wrong.keyPEM = b.keyPEM
-        let port = freePort()
+        let port = reservedPort()
         let problems = await dataPlane.apply(DataPlaneConfig(services: [service(tlsPort: port, certificates: [wrong])]))
         XCTAssertEqual(problems.map(\.field), ["tls.certificates[0] (a)", "listeners[0]"], "\(problems)")
         XCTAssertThrowsError(try RawClient(port: port), "no listener without usable TLS settings") {
@@ -300,7 +301,7 @@ final class TLSTerminationTests: XCTestCase {
 
     func testAnUnknownCipherIsAProblemNotATrap() async throws {
         let a = try TestCertificate.make(cn: "a", sans: ["a.example"], dir: dir)
-        var s = service(tlsPort: freePort(), certificates: [a])
+        var s = service(tlsPort: reservedPort(), certificates: [a])
         s.tls?.cipherString = "HIGH:!aNULL:NO-SUCH-CIPHER"
         let problems = await dataPlane.apply(DataPlaneConfig(services: [s]))
         XCTAssertEqual(problems.map(\.field), ["tls.cipherString", "listeners[0]"], "\(problems)")

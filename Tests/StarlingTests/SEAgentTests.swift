@@ -7,6 +7,7 @@ import NIOPosix
 import StarlingHTTP
 import StarlingModel
 import Synchronization
+import TestSupport
 import XCTest
 
 @testable import SE
