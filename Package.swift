@@ -26,8 +26,18 @@ let package = Package(
     ],
     targets: [
         .target(
+            name: "IPAddresses",
+            dependencies: [],
+            exclude: ["README.md"]
+        ),
+        .testTarget(
+            name: "IPAddressesTests",
+            dependencies: ["IPAddresses"]
+        ),
+        .target(
             name: "BGPSpeaker",
             dependencies: [
+                "IPAddresses",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
