@@ -47,11 +47,12 @@ let package = Package(
         ),
         .target(
             name: "StarlingModel",
-            dependencies: []
+            dependencies: ["IPAddresses"]
         ),
         .target(
             name: "StarlingHTTP",
             dependencies: [
+                "IPAddresses",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -97,7 +98,7 @@ let package = Package(
         .target(
             name: "Controller",
             dependencies: [
-                "StarlingModel",
+                "StarlingModel", "IPAddresses",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -119,6 +120,7 @@ let package = Package(
             name: "starling",
             dependencies: [
                 "BGPSpeaker", "SE", "Controller", "StarlingModel", "Lab", "Netlink", "StarlingHTTP", "FlowSteering",
+                "IPAddresses",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -151,7 +153,7 @@ let package = Package(
         .target(
             name: "Netlink",
             dependencies: [
-                "CNetlink",
+                "CNetlink", "IPAddresses",
                 .product(name: "Logging", package: "swift-log"),
             ],
             exclude: ["README.md"]

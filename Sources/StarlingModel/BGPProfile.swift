@@ -1,6 +1,4 @@
-#if canImport(Glibc)
-    import Glibc
-#endif
+import IPAddresses
 
 /// The `bgp_profile` of a `vrfcontext` (Avi `BgpProfile`): how SEs peer with upstream routers.
 public struct BgpProfile: Codable, Sendable, Hashable {
@@ -66,7 +64,7 @@ public struct BgpProfile: Codable, Sendable, Hashable {
 
     /// The communities a VIP route carries: `community` and those of every `ip_communities` range holding
     /// the VIP, in that order without repeats; none when `send_community` is false.
-    public func communities(for vip: String) -> [BgpCommunity.Value] {
+    public func communities(for vip: IPAddress) -> [BgpCommunity.Value] {
         guard send_community ?? true else { return [] }
         var texts = community ?? []
         for r in ip_communities ?? [] where r.contains(vip) { texts += r.community }
@@ -96,10 +94,10 @@ public struct IpCommunity: Codable, Sendable, Hashable {
         try ip_begin.validate(field: "\(field).ip_begin")
         try ip_end?.validate(field: "\(field).ip_end")
         if let end = ip_end {
-            guard let a = Self.key(ip_begin.addr), let b = Self.key(end.addr), a.count == b.count else {
+            guard let a = ip_begin.ipAddress, let b = end.ipAddress, a.isIPv6 == b.isIPv6 else {
                 throw ModelError(field: "\(field).ip_end", message: "must be of the same family as ip_begin")
             }
-            guard a.lexicographicallyPrecedes(b) || a == b else {
+            guard a <= b else {
                 throw ModelError(field: "\(field).ip_end", message: "must not be below ip_begin")
             }
         }
@@ -112,21 +110,10 @@ public struct IpCommunity: Codable, Sendable, Hashable {
     }
 
     /// Whether `address` lies in the range (same family, `ip_begin` ≤ address ≤ `ip_end`).
-    public func contains(_ address: String) -> Bool {
-        guard let a = Self.key(address), let begin = Self.key(ip_begin.addr), a.count == begin.count else {
-            return false
-        }
-        let end = ip_end.flatMap { Self.key($0.addr) } ?? begin
-        return !a.lexicographicallyPrecedes(begin) && !end.lexicographicallyPrecedes(a)
-    }
-
-    /// The address's octets (4 or 16), comparable in address order.
-    static func key(_ text: String) -> [UInt8]? {
-        var v4 = in_addr()
-        if inet_pton(AF_INET, text, &v4) == 1 { return withUnsafeBytes(of: v4) { Array($0) } }
-        var v6 = in6_addr()
-        if inet_pton(AF_INET6, text, &v6) == 1 { return withUnsafeBytes(of: v6) { Array($0) } }
-        return nil
+    public func contains(_ address: IPAddress) -> Bool {
+        guard let begin = IPAddress(ip_begin.addr), address.isIPv6 == begin.isIPv6 else { return false }
+        let end = ip_end.flatMap { IPAddress($0.addr) } ?? begin
+        return begin <= address && address <= end
     }
 }
 
