@@ -35,9 +35,18 @@ let package = Package(
             dependencies: ["IPAddresses"]
         ),
         .target(
+            name: "BGPPeerRules",
+            dependencies: ["IPAddresses"],
+            exclude: ["README.md"]
+        ),
+        .testTarget(
+            name: "BGPPeerRulesTests",
+            dependencies: ["BGPPeerRules", "IPAddresses"]
+        ),
+        .target(
             name: "BGPSpeaker",
             dependencies: [
-                "IPAddresses",
+                "IPAddresses", "BGPPeerRules",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -47,7 +56,7 @@ let package = Package(
         ),
         .target(
             name: "StarlingModel",
-            dependencies: ["IPAddresses"]
+            dependencies: ["IPAddresses", "BGPPeerRules"]
         ),
         .target(
             name: "StarlingHTTP",
@@ -120,7 +129,7 @@ let package = Package(
             name: "starling",
             dependencies: [
                 "BGPSpeaker", "SE", "Controller", "StarlingModel", "Lab", "Netlink", "StarlingHTTP", "FlowSteering",
-                "IPAddresses",
+                "IPAddresses", "BGPPeerRules",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
