@@ -169,7 +169,7 @@ let package = Package(
         ),
         .testTarget(
             name: "NetlinkTests",
-            dependencies: ["Netlink"]
+            dependencies: ["Netlink", "IPAddresses"]
         ),
         .testTarget(
             name: "BGPSpeakerTests",

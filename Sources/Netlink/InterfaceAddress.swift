@@ -8,8 +8,8 @@ public struct InterfaceAddress: Hashable, Sendable, CustomStringConvertible {
     public var interfaceIndex: Int32
     /// `.ipv4` or `.ipv6`.
     public var family: IPFamily
-    /// The local address in canonical text (`IFA_LOCAL`, else `IFA_ADDRESS`).
-    public var address: String
+    /// The local address (`IFA_LOCAL`, else `IFA_ADDRESS`).
+    public var address: IPAddress
     /// The prefix length of the attached subnet.
     public var prefixLength: UInt8
     /// The IPv4 label (`IFA_LABEL`, e.g. `lo` or `lo:starling`); IPv6 addresses have none.
@@ -22,7 +22,7 @@ public struct InterfaceAddress: Hashable, Sendable, CustomStringConvertible {
     public var `protocol`: AddressProtocol
 
     public init(
-        interfaceIndex: Int32, family: IPFamily, address: String, prefixLength: UInt8,
+        interfaceIndex: Int32, family: IPFamily, address: IPAddress, prefixLength: UInt8,
         label: String? = nil, flags: AddressFlags = [], scope: AddressScope = .universe,
         protocol: AddressProtocol = .unspecified
     ) {
@@ -171,7 +171,7 @@ extension InterfaceAddress {
         self.init(
             interfaceIndex: Int32(bitPattern: fixed.ifa_index),
             family: family,
-            address: address.description,
+            address: address,
             prefixLength: fixed.ifa_prefixlen,
             label: table.string(AddressAttribute.label),
             flags: AddressFlags(rawValue: table.u32(AddressAttribute.flags) ?? UInt32(fixed.ifa_flags)),

@@ -116,11 +116,8 @@ extension NetlinkSocket {
     /// Puts `RTA_GATEWAY` (same family as the route) or `RTA_VIA` (the other family).
     private func putGateway(of hop: NextHop, routeFamily: IPFamily, into request: NetlinkRequest) throws {
         guard let gateway = hop.gateway else { return }
-        guard let address = IPAddress(gateway) else {
-            throw NetlinkError.invalid(operation: request.operation, "gateway \(gateway) is not an IP address")
-        }
-        let family = IPFamily(of: address)
-        let bytes = address.bytes
+        let family = IPFamily(of: gateway)
+        let bytes = gateway.bytes
         if family == routeFamily {
             try request.put(RouteAttribute.gateway, bytes: bytes)
         } else {

@@ -53,15 +53,14 @@ public struct NextHop: Hashable, Sendable, CustomStringConvertible {
     /// The gateway address in canonical text (`IPAddress`'s), nil for a directly attached route. It may be
     /// of the other family than the route (an IPv4 route via an IPv6 gateway, RFC 5549),
     /// which is sent as `RTA_VIA`.
-    public var gateway: String?
+    public var gateway: IPAddress?
     /// The outgoing interface index, nil to let the kernel find it from the gateway.
     public var interfaceIndex: Int32?
     /// The ECMP weight, 1...256 (`ip route ... weight N`); ignored for single-path routes.
     public var weight: UInt16
 
-    public init(gateway: String? = nil, interfaceIndex: Int32? = nil, weight: UInt16 = 1) {
-        // Canonical text, so that a hop compares equal to the one the kernel reports back.
-        self.gateway = gateway.map { IPAddress($0)?.description ?? $0 }
+    public init(gateway: IPAddress? = nil, interfaceIndex: Int32? = nil, weight: UInt16 = 1) {
+        self.gateway = gateway
         self.interfaceIndex = interfaceIndex
         self.weight = weight
     }
@@ -134,7 +133,7 @@ extension Route {
         var hops: [NextHop] = []
         for position in 0..<max(0, rtnl_route_get_nnexthops(object)) {
             guard let hop = rtnl_route_nexthop_n(object, position) else { continue }
-            let gateway = (rtnl_route_nh_get_gateway(hop) ?? rtnl_route_nh_get_via(hop)).flatMap(addressText)
+            let gateway = (rtnl_route_nh_get_gateway(hop) ?? rtnl_route_nh_get_via(hop)).flatMap(ipAddress(of:))
             let index = rtnl_route_nh_get_ifindex(hop)
             hops.append(
                 NextHop(
@@ -166,10 +165,10 @@ extension Route {
     }
 }
 
-/// Text for a libnl `nl_addr` holding an IPv4 or IPv6 address.
-func addressText(_ address: OpaquePointer) -> String? {
+/// The address a libnl `nl_addr` holds, nil when it is not IPv4 or IPv6.
+func ipAddress(of address: OpaquePointer) -> IPAddress? {
     let family = IPFamily(rawValue: UInt8(truncatingIfNeeded: nl_addr_get_family(address)))
     guard let data = nl_addr_get_binary_addr(address) else { return nil }
     let bytes = UnsafeRawBufferPointer(start: data, count: Int(nl_addr_get_len(address)))
-    return IPAddress(family: family, bytes: bytes)?.description
+    return IPAddress(family: family, bytes: bytes)
 }

@@ -69,7 +69,7 @@ struct AppliancePlan: Equatable, Sendable {
     }
     struct StaticRoute: Equatable, Sendable {
         var destination: RoutePrefix
-        var gateway: String
+        var gateway: IPAddress
     }
     enum RoleSettings: Equatable, Sendable {
         case controller(listen: String, adminPassword: String?)
@@ -234,7 +234,7 @@ enum ApplianceConfigLoader {
             guard !routes.contains(where: { $0.destination == destination }) else {
                 throw ConfigError(field: "\(field).to", message: "\(entry.to) is routed twice")
             }
-            routes.append(.init(destination: destination, gateway: via.description))
+            routes.append(.init(destination: destination, gateway: via))
         }
 
         let settings: AppliancePlan.RoleSettings
