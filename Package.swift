@@ -26,8 +26,27 @@ let package = Package(
     ],
     targets: [
         .target(
+            name: "IPAddresses",
+            dependencies: [],
+            exclude: ["README.md"]
+        ),
+        .testTarget(
+            name: "IPAddressesTests",
+            dependencies: ["IPAddresses"]
+        ),
+        .target(
+            name: "BGPPeerRules",
+            dependencies: ["IPAddresses"],
+            exclude: ["README.md"]
+        ),
+        .testTarget(
+            name: "BGPPeerRulesTests",
+            dependencies: ["BGPPeerRules", "IPAddresses"]
+        ),
+        .target(
             name: "BGPSpeaker",
             dependencies: [
+                "IPAddresses", "BGPPeerRules",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -37,11 +56,12 @@ let package = Package(
         ),
         .target(
             name: "StarlingModel",
-            dependencies: []
+            dependencies: ["IPAddresses", "BGPPeerRules"]
         ),
         .target(
             name: "StarlingHTTP",
             dependencies: [
+                "IPAddresses",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -87,7 +107,7 @@ let package = Package(
         .target(
             name: "Controller",
             dependencies: [
-                "StarlingModel",
+                "StarlingModel", "IPAddresses",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -109,6 +129,7 @@ let package = Package(
             name: "starling",
             dependencies: [
                 "BGPSpeaker", "SE", "Controller", "StarlingModel", "Lab", "Netlink", "StarlingHTTP", "FlowSteering",
+                "IPAddresses", "BGPPeerRules",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -147,14 +168,14 @@ let package = Package(
         .target(
             name: "Netlink",
             dependencies: [
-                "CNetlink",
+                "CNetlink", "IPAddresses",
                 .product(name: "Logging", package: "swift-log"),
             ],
             exclude: ["README.md"]
         ),
         .testTarget(
             name: "NetlinkTests",
-            dependencies: ["Netlink"]
+            dependencies: ["Netlink", "IPAddresses"]
         ),
         .testTarget(
             name: "BGPSpeakerTests",

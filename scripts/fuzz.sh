@@ -30,9 +30,9 @@ while IFS= read -r map; do
 done < <(find "$BIN" -maxdepth 2 -path '*.build/module.modulemap'; \
          find "$ROOT/.build/checkouts" -path '*/Sources/*/include/module.modulemap')
 
-# Object files of NIOCore's dependency closure (debug build, not instrumented).
+# Object files of IPAddresses and NIOCore's dependency closure (debug build, not instrumented).
 OBJS=()
-for target in NIOCore NIOConcurrencyHelpers _NIOBase64 _NIODataStructures CNIOLinux CNIODarwin CNIOWindows \
+for target in IPAddresses NIOCore NIOConcurrencyHelpers _NIOBase64 _NIODataStructures CNIOLinux CNIODarwin CNIOWindows \
     CNIOWASI CNIOAtomics Atomics _AtomicsShims DequeModule InternalCollectionsUtilities ContainersPreview; do
     [ -d "$BIN/$target.build" ] || continue
     while IFS= read -r o; do OBJS+=("$o"); done < <(find "$BIN/$target.build" -name '*.o')

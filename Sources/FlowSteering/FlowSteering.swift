@@ -432,10 +432,7 @@ public actor FlowSteering {
         do {
             let socket = try NetlinkSocket()
             let desired = Set(
-                holding.compactMap { vip -> InterfaceAddressSpec? in
-                    if case .v4 = vip { return InterfaceAddressSpec(address: "\(vip)", prefixLength: 32) }
-                    return InterfaceAddressSpec(address: "\(vip)", prefixLength: 128)
-                })
+                holding.compactMap { InterfaceAddressSpec(address: $0, prefixLength: $0.maximumPrefixLength) })
             // No duplicate address detection: the old primary may hold an IPv6 VIP a moment longer (its
             // lifetime), and a VIP that fails DAD would never answer neighbour solicitations.
             try socket.syncAddresses(

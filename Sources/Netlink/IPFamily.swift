@@ -1,4 +1,5 @@
 import Glibc
+import IPAddresses
 
 /// An address family as rtnetlink spells it (`AF_INET`, `AF_INET6`). Open struct: other
 /// families the kernel reports (MPLS, multicast routing tables) keep their number.
@@ -32,5 +33,21 @@ public struct IPFamily: RawRepresentable, Hashable, Sendable, CustomStringConver
         case .ipv6: return "inet6"
         default: return "family(\(rawValue))"
         }
+    }
+}
+
+extension IPFamily {
+    /// The family of `address`: `.ipv4` or `.ipv6`.
+    public init(of address: IPAddress) {
+        self = address.isIPv6 ? .ipv6 : .ipv4
+    }
+}
+
+extension IPAddress {
+    /// The address from the network-order bytes netlink carries; nil when `bytes` does not have the
+    /// length of `family` (4 for `.ipv4`, 16 for `.ipv6`) or the family is another.
+    init?(family: IPFamily, bytes: some Collection<UInt8>) {
+        guard let length = family.addressLength, bytes.count == length else { return nil }
+        self.init(bytes: bytes)
     }
 }

@@ -1,5 +1,6 @@
 import CNetlink
 import Glibc
+import IPAddresses
 
 /// An address assigned to an interface, as `RTM_NEWADDR` describes it.
 public struct InterfaceAddress: Hashable, Sendable, CustomStringConvertible {
@@ -7,8 +8,8 @@ public struct InterfaceAddress: Hashable, Sendable, CustomStringConvertible {
     public var interfaceIndex: Int32
     /// `.ipv4` or `.ipv6`.
     public var family: IPFamily
-    /// The local address in canonical text (`IFA_LOCAL`, else `IFA_ADDRESS`).
-    public var address: String
+    /// The local address (`IFA_LOCAL`, else `IFA_ADDRESS`).
+    public var address: IPAddress
     /// The prefix length of the attached subnet.
     public var prefixLength: UInt8
     /// The IPv4 label (`IFA_LABEL`, e.g. `lo` or `lo:starling`); IPv6 addresses have none.
@@ -21,7 +22,7 @@ public struct InterfaceAddress: Hashable, Sendable, CustomStringConvertible {
     public var `protocol`: AddressProtocol
 
     public init(
-        interfaceIndex: Int32, family: IPFamily, address: String, prefixLength: UInt8,
+        interfaceIndex: Int32, family: IPFamily, address: IPAddress, prefixLength: UInt8,
         label: String? = nil, flags: AddressFlags = [], scope: AddressScope = .universe,
         protocol: AddressProtocol = .unspecified
     ) {
@@ -49,40 +50,43 @@ public struct InterfaceAddress: Hashable, Sendable, CustomStringConvertible {
 /// An address and prefix length, e.g. `192.0.2.10/32` or `2001:db8::10/128`: what the SE
 /// wants on an interface. The address is kept canonical so specs compare as users expect.
 public struct InterfaceAddressSpec: Hashable, Sendable, Comparable, CustomStringConvertible {
-    /// `.ipv4` or `.ipv6`.
-    public let family: IPFamily
-    /// Network-order address bytes (4 or 16).
-    public let bytes: [UInt8]
+    /// The address (host bits kept: `192.0.2.10/24` is the address 192.0.2.10 on a /24).
+    public let ipAddress: IPAddress
     /// The prefix length.
     public let prefixLength: UInt8
 
     /// Parses `"address/length"`, or a bare address meaning /32 or /128.
     public init?(_ text: String) {
-        guard let (family, bytes, length) = AddressText.parsePrefix(text) else { return nil }
-        self.family = family
-        self.bytes = bytes
+        guard let (address, length) = IPAddress.parseWithPrefixLength(text) else { return nil }
+        self.ipAddress = address
         self.prefixLength = length
+    }
+
+    /// An address with its prefix length; nil if the length exceeds the family's (32 or 128).
+    public init?(address: IPAddress, prefixLength: UInt8) {
+        guard prefixLength <= address.maximumPrefixLength else { return nil }
+        self.ipAddress = address
+        self.prefixLength = prefixLength
     }
 
     /// An address given as text with its prefix length; nil if either is invalid.
     public init?(address: String, prefixLength: UInt8) {
-        guard let (family, bytes) = AddressText.parse(address),
-            let maximum = family.maximumPrefixLength, prefixLength <= maximum
-        else { return nil }
-        self.family = family
-        self.bytes = bytes
-        self.prefixLength = prefixLength
+        guard let parsed = IPAddress(address) else { return nil }
+        self.init(address: parsed, prefixLength: prefixLength)
     }
 
+    /// `.ipv4` or `.ipv6`.
+    public var family: IPFamily { IPFamily(of: ipAddress) }
+    /// Network-order address bytes (4 or 16).
+    public var bytes: [UInt8] { ipAddress.bytes }
     /// The address in canonical text.
-    public var address: String { AddressText.format(family: family, bytes: bytes) ?? "?" }
+    public var address: String { ipAddress.description }
 
     public var description: String { "\(address)/\(prefixLength)" }
 
+    /// IPv4 before IPv6, then by address, then by length.
     public static func < (l: Self, r: Self) -> Bool {
-        if l.family != r.family { return l.family.rawValue < r.family.rawValue }
-        if l.bytes != r.bytes { return l.bytes.lexicographicallyPrecedes(r.bytes) }
-        return l.prefixLength < r.prefixLength
+        (l.ipAddress, l.prefixLength) < (r.ipAddress, r.prefixLength)
     }
 }
 
@@ -162,12 +166,12 @@ extension InterfaceAddress {
         let fixed = data.loadUnaligned(as: ifaddrmsg.self)
         let family = IPFamily(rawValue: fixed.ifa_family)
         guard let bytes = table.bytes(AddressAttribute.local) ?? table.bytes(AddressAttribute.address),
-            let text = AddressText.format(family: family, bytes: bytes)
+            let address = IPAddress(family: family, bytes: bytes)
         else { return nil }
         self.init(
             interfaceIndex: Int32(bitPattern: fixed.ifa_index),
             family: family,
-            address: text,
+            address: address,
             prefixLength: fixed.ifa_prefixlen,
             label: table.string(AddressAttribute.label),
             flags: AddressFlags(rawValue: table.u32(AddressAttribute.flags) ?? UInt32(fixed.ifa_flags)),

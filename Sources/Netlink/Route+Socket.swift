@@ -1,5 +1,6 @@
 import CNetlink
 import Glibc
+import IPAddresses
 
 /// Attribute numbers of `rtmsg` messages (`RTA_*`), as Int32 for libnl calls.
 enum RouteAttribute {
@@ -115,9 +116,8 @@ extension NetlinkSocket {
     /// Puts `RTA_GATEWAY` (same family as the route) or `RTA_VIA` (the other family).
     private func putGateway(of hop: NextHop, routeFamily: IPFamily, into request: NetlinkRequest) throws {
         guard let gateway = hop.gateway else { return }
-        guard let (family, bytes) = AddressText.parse(gateway) else {
-            throw NetlinkError.invalid(operation: request.operation, "gateway \(gateway) is not an IP address")
-        }
+        let family = IPFamily(of: gateway)
+        let bytes = gateway.bytes
         if family == routeFamily {
             try request.put(RouteAttribute.gateway, bytes: bytes)
         } else {

@@ -1,63 +1,66 @@
 import CNetlink
 import Glibc
+import IPAddresses
 
 /// A destination prefix such as `192.0.2.0/24`, `2001:db8::10/128` or `0.0.0.0/0`.
 /// Host bits must be zero (the kernel rejects them too); the address is kept canonical.
 public struct RoutePrefix: Hashable, Sendable, Comparable, CustomStringConvertible {
-    /// `.ipv4` or `.ipv6`.
-    public let family: IPFamily
-    /// Network-order address bytes (4 or 16).
-    public let bytes: [UInt8]
-    /// The prefix length.
-    public let length: UInt8
+    /// The prefix (host bits zero).
+    public let prefix: IPPrefix
+
+    /// The route destination `prefix`.
+    public init(_ prefix: IPPrefix) { self.prefix = prefix }
 
     /// Parses `"address/length"` (a bare address means /32 or /128); nil if invalid or if
     /// bits beyond the length are set.
     public init?(_ text: String) {
-        guard let (family, bytes, length) = AddressText.parsePrefix(text) else { return nil }
-        self.init(family: family, bytes: bytes, length: length)
+        guard let prefix = IPPrefix(text) else { return nil }
+        self.prefix = prefix
     }
 
     /// A prefix from address text and length; nil if invalid or host bits are set.
     public init?(address: String, length: UInt8) {
-        guard let (family, bytes) = AddressText.parse(address) else { return nil }
-        self.init(family: family, bytes: bytes, length: length)
+        guard let parsed = IPAddress(address), let prefix = IPPrefix(exactly: parsed, length: length) else {
+            return nil
+        }
+        self.prefix = prefix
     }
 
     init?(family: IPFamily, bytes: [UInt8], length: UInt8) {
-        guard let maximum = family.maximumPrefixLength, bytes.count == family.addressLength,
-            length <= maximum, AddressText.hostBitsAreZero(bytes, length: length)
+        guard let address = IPAddress(family: family, bytes: bytes),
+            let prefix = IPPrefix(exactly: address, length: length)
         else { return nil }
-        self.family = family
-        self.bytes = bytes
-        self.length = length
+        self.prefix = prefix
     }
 
+    /// `.ipv4` or `.ipv6`.
+    public var family: IPFamily { IPFamily(of: prefix.address) }
+    /// Network-order address bytes (4 or 16).
+    public var bytes: [UInt8] { prefix.address.bytes }
+    /// The prefix length.
+    public var length: UInt8 { prefix.length }
     /// The network address in canonical text.
-    public var address: String { AddressText.format(family: family, bytes: bytes) ?? "?" }
+    public var address: String { prefix.address.description }
 
-    public var description: String { "\(address)/\(length)" }
+    public var description: String { prefix.description }
 
-    public static func < (l: Self, r: Self) -> Bool {
-        if l.family != r.family { return l.family.rawValue < r.family.rawValue }
-        if l.bytes != r.bytes { return l.bytes.lexicographicallyPrecedes(r.bytes) }
-        return l.length < r.length
-    }
+    /// IPv4 before IPv6, then by address, then by length.
+    public static func < (l: Self, r: Self) -> Bool { l.prefix < r.prefix }
 }
 
 /// One path of a route: a gateway, an outgoing interface, or both, and its ECMP weight.
 public struct NextHop: Hashable, Sendable, CustomStringConvertible {
-    /// The gateway address in canonical text, nil for a directly attached route. It may be
+    /// The gateway address in canonical text (`IPAddress`'s), nil for a directly attached route. It may be
     /// of the other family than the route (an IPv4 route via an IPv6 gateway, RFC 5549),
     /// which is sent as `RTA_VIA`.
-    public var gateway: String?
+    public var gateway: IPAddress?
     /// The outgoing interface index, nil to let the kernel find it from the gateway.
     public var interfaceIndex: Int32?
     /// The ECMP weight, 1...256 (`ip route ... weight N`); ignored for single-path routes.
     public var weight: UInt16
 
-    public init(gateway: String? = nil, interfaceIndex: Int32? = nil, weight: UInt16 = 1) {
-        self.gateway = gateway.map(AddressText.canonical)
+    public init(gateway: IPAddress? = nil, interfaceIndex: Int32? = nil, weight: UInt16 = 1) {
+        self.gateway = gateway
         self.interfaceIndex = interfaceIndex
         self.weight = weight
     }
@@ -130,7 +133,7 @@ extension Route {
         var hops: [NextHop] = []
         for position in 0..<max(0, rtnl_route_get_nnexthops(object)) {
             guard let hop = rtnl_route_nexthop_n(object, position) else { continue }
-            let gateway = (rtnl_route_nh_get_gateway(hop) ?? rtnl_route_nh_get_via(hop)).flatMap(addressText)
+            let gateway = (rtnl_route_nh_get_gateway(hop) ?? rtnl_route_nh_get_via(hop)).flatMap(ipAddress(of:))
             let index = rtnl_route_nh_get_ifindex(hop)
             hops.append(
                 NextHop(
@@ -162,10 +165,10 @@ extension Route {
     }
 }
 
-/// Text for a libnl `nl_addr` holding an IPv4 or IPv6 address.
-func addressText(_ address: OpaquePointer) -> String? {
+/// The address a libnl `nl_addr` holds, nil when it is not IPv4 or IPv6.
+func ipAddress(of address: OpaquePointer) -> IPAddress? {
     let family = IPFamily(rawValue: UInt8(truncatingIfNeeded: nl_addr_get_family(address)))
     guard let data = nl_addr_get_binary_addr(address) else { return nil }
-    return AddressText.format(
-        family: family, bytes: UnsafeRawBufferPointer(start: data, count: Int(nl_addr_get_len(address))))
+    let bytes = UnsafeRawBufferPointer(start: data, count: Int(nl_addr_get_len(address)))
+    return IPAddress(family: family, bytes: bytes)
 }

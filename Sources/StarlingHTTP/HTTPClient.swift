@@ -1,4 +1,5 @@
 import Foundation
+import IPAddresses
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -104,6 +105,8 @@ public final class HTTPClient: Sendable {
 
     /// The network namespace (`/run/netns/NAME`) connections are made from, if not the process's own.
     public let networkNamespace: String?
+    /// `host` as an address when it is one (it must be, with `networkNamespace`).
+    let hostAddress: IPAddress?
 
     private let group: any EventLoopGroup
     private let pool: ConnectionPool
@@ -120,11 +123,13 @@ public final class HTTPClient: Sendable {
         maxIdleConnections: Int = 4, maxBodySize: Int = 64 << 20, networkNamespace: String? = nil
     ) throws {
         let (host, port) = try Self.parseBaseURL(baseURL)
-        if networkNamespace != nil && !NamespaceSocket.isNumeric(host) {
+        let hostAddress = IPAddress(host)
+        if networkNamespace != nil && hostAddress == nil {
             throw HTTPClientError(
                 .badURL, "bad URL '\(baseURL)': the host must be an IP address when connecting from a namespace")
         }
         self.networkNamespace = networkNamespace
+        self.hostAddress = hostAddress
         self.host = host
         self.port = port
         var base = baseURL
@@ -253,13 +258,14 @@ public final class HTTPClient: Sendable {
                     try channel.pipeline.syncOperations.addHandler(ResponseCollector(maxBodySize: maxBody))
                 }
             }
-        if let networkNamespace {
-            let (host, port, authority) = (self.host, self.port, self.authority)
+        if let networkNamespace, let address = hostAddress {
+            let (port, authority) = (self.port, self.authority)
             let fd: CInt
             do {
                 fd = try await NIOThreadPool.singleton.runIfActive {
                     try NamespaceSocket.connect(
-                        namespace: networkNamespace, host: host, port: port, timeout: remaining, authority: authority)
+                        namespace: networkNamespace, address: address, port: port, timeout: remaining,
+                        authority: authority)
                 }
             } catch let error as HTTPClientError {
                 throw error
@@ -501,15 +507,9 @@ private final class ResponseCollector: ChannelInboundHandler, RemovableChannelHa
 /// thread has joined the namespace (`setns`), then the thread returns to its own namespace at once; the socket
 /// stays in the namespace it was created in. Blocking: run it on a thread pool.
 enum NamespaceSocket {
-    /// True for a numeric IPv4 or IPv6 address.
-    static func isNumeric(_ host: String) -> Bool {
-        var v4 = in_addr()
-        var v6 = in6_addr()
-        return inet_pton(AF_INET, host, &v4) == 1 || inet_pton(AF_INET6, host, &v6) == 1
-    }
-
-    /// A connected, non-blocking TCP socket to `host:port` created inside `namespace`.
-    static func connect(namespace: String, host: String, port: Int, timeout: TimeAmount, authority: String) throws
+    /// A connected, non-blocking TCP socket to `address:port` created inside `namespace`.
+    static func connect(namespace: String, address: IPAddress, port: Int, timeout: TimeAmount, authority: String)
+        throws
         -> CInt
     {
         #if os(Linux)
@@ -522,9 +522,10 @@ enum NamespaceSocket {
             var storage = sockaddr_storage()
             let length: socklen_t
             let family: Int32
-            var v4 = sockaddr_in()
-            var v6 = sockaddr_in6()
-            if inet_pton(AF_INET, host, &v4.sin_addr) == 1 {
+            switch address {
+            case .v4(let a):
+                var v4 = sockaddr_in()
+                v4.sin_addr.s_addr = a.rawValue.bigEndian
                 v4.sin_family = sa_family_t(AF_INET)
                 v4.sin_port = in_port_t(UInt16(port).bigEndian)
                 withUnsafeBytes(of: v4) { bytes in
@@ -532,7 +533,9 @@ enum NamespaceSocket {
                 }
                 length = socklen_t(MemoryLayout<sockaddr_in>.size)
                 family = AF_INET
-            } else if inet_pton(AF_INET6, host, &v6.sin6_addr) == 1 {
+            case .v6(let a):
+                var v6 = sockaddr_in6()
+                withUnsafeMutableBytes(of: &v6.sin6_addr) { $0.copyBytes(from: a.bytes) }
                 v6.sin6_family = sa_family_t(AF_INET6)
                 v6.sin6_port = in_port_t(UInt16(port).bigEndian)
                 withUnsafeBytes(of: v6) { bytes in
@@ -540,8 +543,6 @@ enum NamespaceSocket {
                 }
                 length = socklen_t(MemoryLayout<sockaddr_in6>.size)
                 family = AF_INET6
-            } else {
-                throw failure("the host is not an IP address", 0)
             }
             let path = namespace.hasPrefix("/") ? namespace : "/run/netns/\(namespace)"
             let target = open(path, O_RDONLY | O_CLOEXEC)

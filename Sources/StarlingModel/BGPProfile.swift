@@ -1,6 +1,5 @@
-#if canImport(Glibc)
-    import Glibc
-#endif
+import BGPPeerRules
+import IPAddresses
 
 /// The `bgp_profile` of a `vrfcontext` (Avi `BgpProfile`): how SEs peer with upstream routers.
 public struct BgpProfile: Codable, Sendable, Hashable {
@@ -36,19 +35,11 @@ public struct BgpProfile: Codable, Sendable, Hashable {
 
     /// Checks what the API must refuse with a 400 naming the field.
     public func validate(field: String = "bgp_profile") throws(ModelError) {
-        guard local_as != 0 else {
-            throw ModelError(field: "\(field).local_as", message: "must be between 1 and 4294967295")
-        }
-        // RFC 6793 §9: AS_TRANS stands in for a 4-octet AS; the speaker refuses it as an AS of its own.
-        guard local_as != 23456 else {
-            throw ModelError(field: "\(field).local_as", message: "23456 is AS_TRANS (RFC 6793), not a usable AS")
-        }
-        if let h = hold_time, !(h == 0 || (3...65535).contains(h)) {
-            // RFC 4271 §4.2: zero or at least three seconds.
-            throw ModelError(field: "\(field).hold_time", message: "must be 0 or between 3 and 65535")
-        }
-        if let k = keepalive_interval, !(0...21845).contains(k) {
-            throw ModelError(field: "\(field).keepalive_interval", message: "must be between 0 and 21845")
+        // The speaker's rules (`PeerRules`, shared with `PeerConfiguration` and `starling bgp`).
+        try PeerRules.modelChecked(field: field) { () throws(PeerRules.Violation) in
+            try PeerRules.checkAS(local_as, field: .localAS)
+            if let h = hold_time { try PeerRules.checkHoldTime(h) }
+            if let k = keepalive_interval { try PeerRules.checkKeepaliveInterval(k, holdTime: hold_time) }
         }
         for (i, p) in (peers ?? []).enumerated() {
             try p.validate(field: "\(field).peers[\(i)]")
@@ -66,7 +57,7 @@ public struct BgpProfile: Codable, Sendable, Hashable {
 
     /// The communities a VIP route carries: `community` and those of every `ip_communities` range holding
     /// the VIP, in that order without repeats; none when `send_community` is false.
-    public func communities(for vip: String) -> [BgpCommunity.Value] {
+    public func communities(for vip: IPAddress) -> [BgpCommunity.Value] {
         guard send_community ?? true else { return [] }
         var texts = community ?? []
         for r in ip_communities ?? [] where r.contains(vip) { texts += r.community }
@@ -96,10 +87,10 @@ public struct IpCommunity: Codable, Sendable, Hashable {
         try ip_begin.validate(field: "\(field).ip_begin")
         try ip_end?.validate(field: "\(field).ip_end")
         if let end = ip_end {
-            guard let a = Self.key(ip_begin.addr), let b = Self.key(end.addr), a.count == b.count else {
+            guard let a = ip_begin.ipAddress, let b = end.ipAddress, a.isIPv6 == b.isIPv6 else {
                 throw ModelError(field: "\(field).ip_end", message: "must be of the same family as ip_begin")
             }
-            guard a.lexicographicallyPrecedes(b) || a == b else {
+            guard a <= b else {
                 throw ModelError(field: "\(field).ip_end", message: "must not be below ip_begin")
             }
         }
@@ -112,21 +103,10 @@ public struct IpCommunity: Codable, Sendable, Hashable {
     }
 
     /// Whether `address` lies in the range (same family, `ip_begin` ≤ address ≤ `ip_end`).
-    public func contains(_ address: String) -> Bool {
-        guard let a = Self.key(address), let begin = Self.key(ip_begin.addr), a.count == begin.count else {
-            return false
-        }
-        let end = ip_end.flatMap { Self.key($0.addr) } ?? begin
-        return !a.lexicographicallyPrecedes(begin) && !end.lexicographicallyPrecedes(a)
-    }
-
-    /// The address's octets (4 or 16), comparable in address order.
-    static func key(_ text: String) -> [UInt8]? {
-        var v4 = in_addr()
-        if inet_pton(AF_INET, text, &v4) == 1 { return withUnsafeBytes(of: v4) { Array($0) } }
-        var v6 = in6_addr()
-        if inet_pton(AF_INET6, text, &v6) == 1 { return withUnsafeBytes(of: v6) { Array($0) } }
-        return nil
+    public func contains(_ address: IPAddress) -> Bool {
+        guard let begin = IPAddress(ip_begin.addr), address.isIPv6 == begin.isIPv6 else { return false }
+        let end = ip_end.flatMap { IPAddress($0.addr) } ?? begin
+        return begin <= address && address <= end
     }
 }
 
@@ -228,11 +208,10 @@ public struct BgpPeer: Codable, Sendable, Hashable {
         guard peer_ip.type != .dns else {
             throw ModelError(field: "\(field).peer_ip.type", message: "a BGP peer needs an IP address, not DNS")
         }
-        if let a = remote_as, a == 0 {
-            throw ModelError(field: "\(field).remote_as", message: "must be between 1 and 4294967295")
-        }
-        if remote_as == 23456 {
-            throw ModelError(field: "\(field).remote_as", message: "23456 is AS_TRANS (RFC 6793), not a usable AS")
+        try peer_ip.validate(field: "\(field).peer_ip")
+        try PeerRules.modelChecked(field: field) { () throws(PeerRules.Violation) in
+            if let address = peer_ip.ipAddress { try PeerRules.checkSessionAddress(address, field: .peerAddress) }
+            if let a = remote_as { try PeerRules.checkAS(a, field: .peerAS) }
         }
         // RFC 2385 TCP-MD5 key; Linux takes at most 80 octets.
         if let secret = md5_secret, secret.utf8.count > 80 {
@@ -240,6 +219,28 @@ public struct BgpPeer: Codable, Sendable, Hashable {
         }
         if let label, label.isEmpty || label.count > 128 {
             throw ModelError(field: "\(field).label", message: "must be 1 to 128 characters")
+        }
+    }
+}
+
+extension PeerRules {
+    /// Runs `body`, naming the field at fault as the API does (`bgp_profile.local_as`,
+    /// `bgp_profile.peers[0].remote_as`): `field` is the profile's or the peer's path.
+    static func modelChecked(field: String, _ body: () throws(Violation) -> Void) throws(ModelError) {
+        do {
+            try body()
+        } catch {
+            let name =
+                switch error.field {
+                case .localAS: "local_as"
+                case .peerAS: "remote_as"
+                case .routerID: "router_id"
+                case .holdTime: "hold_time"
+                case .keepaliveInterval: "keepalive_interval"
+                case .peerAddress: "peer_ip.addr"
+                case .localAddress: "local_address"
+                }
+            throw ModelError(field: "\(field).\(name)", message: error.reason)
         }
     }
 }

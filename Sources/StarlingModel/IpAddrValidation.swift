@@ -1,19 +1,25 @@
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Darwin)
-    import Darwin
-#endif
+import IPAddresses
 
 extension IpAddr {
+    /// The address, when `type` is `V4` or `V6` and `addr` is an address of that family; nil otherwise
+    /// (and for `DNS`). Parsed by the one address type, so the API accepts what the SE can use.
+    public var ipAddress: IPAddress? {
+        switch (type, IPAddress(addr)) {
+        case (.v4, .some(.v4(let a))): .v4(a)
+        case (.v6, .some(.v6(let a))): .v6(a)
+        default: nil
+        }
+    }
+
     /// Checks that `addr` is an address of family `type` (a host name for `DNS`).
     public func validate(field: String) throws(ModelError) {
         switch type {
         case .v4:
-            guard Self.parse(addr, family: AF_INET) else {
+            guard ipAddress != nil else {
                 throw ModelError(field: "\(field).addr", message: "\"\(addr)\" is not an IPv4 address")
             }
         case .v6:
-            guard Self.parse(addr, family: AF_INET6) else {
+            guard ipAddress != nil else {
                 throw ModelError(field: "\(field).addr", message: "\"\(addr)\" is not an IPv6 address")
             }
         case .dns:
@@ -23,10 +29,5 @@ extension IpAddr {
                 throw ModelError(field: "\(field).addr", message: "\"\(addr)\" is not a host name")
             }
         }
-    }
-
-    private static func parse(_ s: String, family: Int32) -> Bool {
-        var buf = (UInt64(0), UInt64(0))
-        return withUnsafeMutableBytes(of: &buf) { inet_pton(family, s, $0.baseAddress) == 1 }
     }
 }

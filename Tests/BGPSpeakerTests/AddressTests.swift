@@ -15,7 +15,8 @@ final class AddressTests: XCTestCase {
         XCTAssertEqual(IPv6Address("2001:db8::10")?.description, "2001:db8::10")
         XCTAssertEqual(IPv6Address("2001:0db8:0:0:1:0:0:1")?.description, "2001:db8::1:0:0:1")
         XCTAssertEqual(IPv6Address("::")?.description, "::")
-        XCTAssertEqual(IPv6Address("::ffff:192.0.2.1")?.description, "::ffff:c000:201")
+        // RFC 5952 §5: an IPv4-mapped address is written with its IPv4 part in dotted quad (as inet_ntop does).
+        XCTAssertEqual(IPv6Address("::ffff:192.0.2.1")?.description, "::ffff:192.0.2.1")
         XCTAssertEqual(IPv6Prefix("2001:db8::10/128")?.description, "2001:db8::10/128")
         XCTAssertNil(IPv6Prefix("2001:db8::1/64"), "host bits set")
         XCTAssertNil(IPv6Address("2001:db8:::1"))

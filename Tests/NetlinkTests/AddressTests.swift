@@ -1,4 +1,5 @@
 import Glibc
+import IPAddresses
 import Netlink
 import XCTest
 
@@ -11,14 +12,14 @@ final class AddressTests: NamespaceTestCase {
 
         let v4 = try netlink.addresses(family: .ipv4)
         XCTAssertTrue(v4.allSatisfy { $0.family == .ipv4 })
-        let added = try XCTUnwrap(v4.first { $0.address == "192.0.2.10" })
+        let added = try XCTUnwrap(v4.first { $0.address == IPAddress("192.0.2.10") })
         XCTAssertEqual(added.interfaceIndex, 1)
         XCTAssertEqual(added.prefixLength, 32)
         XCTAssertEqual(added.label, "lo")
         XCTAssertTrue(added.flags.contains(.permanent))
         let v6 = try netlink.addresses(family: .ipv6)
         XCTAssertTrue(v6.allSatisfy { $0.family == .ipv6 })
-        XCTAssertTrue(v6.contains { $0.address == "2001:db8::10" && $0.prefixLength == 128 })
+        XCTAssertTrue(v6.contains { $0.address == IPAddress("2001:db8::10") && $0.prefixLength == 128 })
         XCTAssertEqual(
             Set(try netlink.addresses(interface: 1).map { "\($0.address)/\($0.prefixLength)" }), shown)
 
@@ -52,7 +53,7 @@ final class AddressTests: NamespaceTestCase {
         let info = try XCTUnwrap(try ns.addressInfo(dev: "va", local: "2001:db8:1::1"))
         XCTAssertNil(info["tentative"], "noDAD: usable at once")
         let listed = try netlink.addresses(interface: vethA, family: .ipv6)
-        let v6 = try XCTUnwrap(listed.first { $0.address == "2001:db8:1::1" })
+        let v6 = try XCTUnwrap(listed.first { $0.address == IPAddress("2001:db8:1::1") })
         XCTAssertTrue(v6.flags.contains(.noDAD))
         XCTAssertFalse(v6.flags.contains(.tentative))
 

@@ -1,4 +1,5 @@
 import Glibc
+import IPAddresses
 import Netlink
 import XCTest
 
@@ -8,11 +9,11 @@ final class MonitorTests: NamespaceTestCase {
         let removed = expectation(description: "RTM_DELADDR 192.0.2.40")
         let monitor = try NetlinkMonitor(namespace: ns.namespace) { event in
             switch event {
-            case .addressAdded(let address) where address.address == "192.0.2.40":
+            case .addressAdded(let address) where address.address == IPAddress("192.0.2.40"):
                 XCTAssertEqual(address.interfaceIndex, 1)
                 XCTAssertEqual(address.prefixLength, 32)
                 added.fulfill()
-            case .addressRemoved(let address) where address.address == "192.0.2.40":
+            case .addressRemoved(let address) where address.address == IPAddress("192.0.2.40"):
                 removed.fulfill()
             default:
                 break
@@ -46,7 +47,7 @@ final class MonitorTests: NamespaceTestCase {
         for await event in events {
             switch event {
             case .linkChanged(let link) where link.name == "va" && link.isUp: sawLink = true
-            case .addressAdded(let address) where address.address == "2001:db8::41": sawAddress = true
+            case .addressAdded(let address) where address.address == IPAddress("2001:db8::41"): sawAddress = true
             case .routeAdded(let route) where route.destination.description == "192.0.2.0/24":
                 XCTAssertEqual(route.type, .blackhole)
                 XCTAssertEqual(route.protocol, .starling)

@@ -1,4 +1,5 @@
 import Glibc
+import IPAddresses
 import Netlink
 import XCTest
 
@@ -9,7 +10,7 @@ final class NamespaceTests: NamespaceTestCase {
         XCTAssertNotNil(try netlink.link(named: "starling-va"))
         XCTAssertNil(try host.link(named: "starling-va"), "the test's links stay in its namespace")
         try netlink.addAddress("192.0.2.99", prefixLength: 32, interface: 1)
-        XCTAssertFalse(try host.addresses().contains { $0.address == "192.0.2.99" })
+        XCTAssertFalse(try host.addresses().contains { $0.address == IPAddress("192.0.2.99") })
         XCTAssertEqual(netlink.namespace, ns.namespace)
     }
 

@@ -1,4 +1,5 @@
 import Glibc
+import IPAddresses
 import Netlink
 import XCTest
 
@@ -24,10 +25,11 @@ final class OwnershipTests: NamespaceTestCase {
         try netlink.addAddress("2001:db8::20", prefixLength: 128, interface: 1, owner: protocolOwner)
         try netlink.addAddress("192.0.2.21", prefixLength: 32, interface: 1)
         let listed = try netlink.addresses(interface: 1)
-        XCTAssertEqual(listed.first { $0.address == "192.0.2.20" }?.protocol, .starling)
-        XCTAssertEqual(listed.first { $0.address == "2001:db8::20" }?.protocol, .starling)
-        XCTAssertEqual(listed.first { $0.address == "192.0.2.21" }?.protocol, .unspecified)
-        XCTAssertEqual(listed.first { $0.address == "192.0.2.20" }?.label, "lo", "protocol tagging keeps the label")
+        XCTAssertEqual(listed.first { $0.address == IPAddress("192.0.2.20") }?.protocol, .starling)
+        XCTAssertEqual(listed.first { $0.address == IPAddress("2001:db8::20") }?.protocol, .starling)
+        XCTAssertEqual(listed.first { $0.address == IPAddress("192.0.2.21") }?.protocol, .unspecified)
+        XCTAssertEqual(
+            listed.first { $0.address == IPAddress("192.0.2.20") }?.label, "lo", "protocol tagging keeps the label")
         XCTAssertTrue(try ns.addresses(dev: "lo").isSuperset(of: ["192.0.2.20/32", "2001:db8::20/128"]))
     }
 
@@ -35,7 +37,7 @@ final class OwnershipTests: NamespaceTestCase {
         try netlink.addAddress("192.0.2.30", prefixLength: 32, interface: 1, owner: labelOwner)
         let info = try XCTUnwrap(try ns.addressInfo(dev: "lo", local: "192.0.2.30"))
         XCTAssertEqual(info["label"] as? String, "lo:starling")
-        let listed = try XCTUnwrap(try netlink.addresses(interface: 1).first { $0.address == "192.0.2.30" })
+        let listed = try XCTUnwrap(try netlink.addresses(interface: 1).first { $0.address == IPAddress("192.0.2.30") })
         XCTAssertTrue(labelOwner.owns(listed, interfaceName: "lo"))
         XCTAssertFalse(protocolOwner.owns(listed, interfaceName: "lo"))
     }

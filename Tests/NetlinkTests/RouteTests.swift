@@ -1,4 +1,5 @@
 import Glibc
+import IPAddresses
 import Netlink
 import XCTest
 
@@ -38,8 +39,8 @@ final class RouteTests: NamespaceTestCase {
         let route = Route(
             destination: destination,
             nextHops: [
-                NextHop(gateway: "198.18.0.2", interfaceIndex: vethA, weight: 1),
-                NextHop(gateway: "198.18.1.2", interfaceIndex: vethB, weight: 3),
+                NextHop(gateway: IPAddress("198.18.0.2"), interfaceIndex: vethA, weight: 1),
+                NextHop(gateway: IPAddress("198.18.1.2"), interfaceIndex: vethB, weight: 3),
             ],
             table: .main, protocol: .starling, metric: 100)
         try netlink.addRoute(route)
@@ -66,9 +67,9 @@ final class RouteTests: NamespaceTestCase {
 
         var replaced = route
         replaced.nextHops = [
-            NextHop(gateway: "198.18.0.2", interfaceIndex: vethA, weight: 2),
-            NextHop(gateway: "198.18.0.3", interfaceIndex: vethA, weight: 2),
-            NextHop(gateway: "198.18.1.3", interfaceIndex: vethB, weight: 4),
+            NextHop(gateway: IPAddress("198.18.0.2"), interfaceIndex: vethA, weight: 2),
+            NextHop(gateway: IPAddress("198.18.0.3"), interfaceIndex: vethA, weight: 2),
+            NextHop(gateway: IPAddress("198.18.1.3"), interfaceIndex: vethB, weight: 4),
         ]
         try netlink.replaceRoute(replaced)
         try netlink.replaceRoute(replaced)
@@ -88,8 +89,8 @@ final class RouteTests: NamespaceTestCase {
         let route = Route(
             destination: destination,
             nextHops: [
-                NextHop(gateway: "2001:db8:1::2", interfaceIndex: vethA, weight: 1),
-                NextHop(gateway: "2001:db8:2::2", interfaceIndex: vethB, weight: 5),
+                NextHop(gateway: IPAddress("2001:db8:1::2"), interfaceIndex: vethA, weight: 1),
+                NextHop(gateway: IPAddress("2001:db8:2::2"), interfaceIndex: vethB, weight: 5),
             ],
             protocol: .starling, metric: 200)
         try netlink.addRoute(route)
@@ -106,7 +107,7 @@ final class RouteTests: NamespaceTestCase {
         XCTAssertEqual(Set(listed.nextHops), Set(route.nextHops))
 
         var replaced = route
-        replaced.nextHops = [NextHop(gateway: "2001:db8:1::3", interfaceIndex: vethA)]
+        replaced.nextHops = [NextHop(gateway: IPAddress("2001:db8:1::3"), interfaceIndex: vethA)]
         try netlink.replaceRoute(replaced)
         let after = hops(try XCTUnwrap(try ipRoute("2001:db8:100::/64", v6: true)))
         XCTAssertEqual(after.map(\.gateway), ["2001:db8:1::3"])
@@ -173,7 +174,8 @@ final class RouteTests: NamespaceTestCase {
 
     func testUnreachableGatewayCarriesKernelMessage() throws {
         try makeLinks()
-        let route = Route(destination: RoutePrefix("192.0.2.0/24")!, nextHops: [NextHop(gateway: "203.0.113.1")])
+        let route = Route(
+            destination: RoutePrefix("192.0.2.0/24")!, nextHops: [NextHop(gateway: IPAddress("203.0.113.1"))])
         XCTAssertThrowsError(try netlink.addRoute(route)) { error in
             guard let error = error as? NetlinkError else { return XCTFail("\(error)") }
             XCTAssertEqual(error.errno, ENETUNREACH)
@@ -184,7 +186,7 @@ final class RouteTests: NamespaceTestCase {
     func testInvalidWeightIsRejected() throws {
         let route = Route(
             destination: RoutePrefix("192.0.2.0/24")!,
-            nextHops: [NextHop(gateway: "198.18.0.2", weight: 0), NextHop(gateway: "198.18.0.3")])
+            nextHops: [NextHop(gateway: IPAddress("198.18.0.2"), weight: 0), NextHop(gateway: IPAddress("198.18.0.3"))])
         XCTAssertThrowsError(try netlink.addRoute(route)) { error in
             XCTAssertEqual((error as? NetlinkError)?.errno, EINVAL)
         }

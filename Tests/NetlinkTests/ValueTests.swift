@@ -1,4 +1,5 @@
 import Glibc
+import IPAddresses
 import Netlink
 import XCTest
 
@@ -33,7 +34,7 @@ final class ValueTests: XCTestCase {
     }
 
     func testNextHopGatewayIsCanonical() {
-        XCTAssertEqual(NextHop(gateway: "2001:DB8::0001").gateway, "2001:db8::1")
+        XCTAssertEqual(NextHop(gateway: IPAddress("2001:DB8::0001")).gateway?.description, "2001:db8::1")
     }
 
     func testKernelVersionParsing() {
@@ -53,11 +54,13 @@ final class ValueTests: XCTestCase {
         let byProtocol = AddressOwner(protocol: .starling, labelSuffix: "starling", tagging: .addressProtocol)
         let byLabel = AddressOwner(protocol: .starling, labelSuffix: "starling", tagging: .label)
         let tagged = InterfaceAddress(
-            interfaceIndex: 1, family: .ipv4, address: "192.0.2.1", prefixLength: 32, label: "lo", protocol: .starling)
+            interfaceIndex: 1, family: .ipv4, address: IPAddress("192.0.2.1")!, prefixLength: 32, label: "lo",
+            protocol: .starling)
         let labelled = InterfaceAddress(
-            interfaceIndex: 1, family: .ipv4, address: "192.0.2.2", prefixLength: 32, label: "lo:starling")
+            interfaceIndex: 1, family: .ipv4, address: IPAddress("192.0.2.2")!, prefixLength: 32, label: "lo:starling")
         let foreign = InterfaceAddress(
-            interfaceIndex: 1, family: .ipv6, address: "2001:db8::1", prefixLength: 128, protocol: .kernelLoopback)
+            interfaceIndex: 1, family: .ipv6, address: IPAddress("2001:db8::1")!, prefixLength: 128,
+            protocol: .kernelLoopback)
         XCTAssertTrue(byProtocol.owns(tagged, interfaceName: "lo"))
         XCTAssertFalse(byProtocol.owns(labelled, interfaceName: "lo"))
         XCTAssertFalse(byProtocol.owns(foreign, interfaceName: "lo"))

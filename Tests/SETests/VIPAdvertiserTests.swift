@@ -61,11 +61,12 @@ final class VIPAdvertiserTests: XCTestCase {
         ]
         XCTAssertNoThrow(try profile.validate())
         XCTAssertEqual(
-            profile.communities(for: "192.0.2.10"),
+            profile.communities(for: IPAddress("192.0.2.10")!),
             [.standard(0xFDE9_0064), .standard(0xFDE9_00C8), .standard(0xFFFF_FF01)])
-        XCTAssertEqual(profile.communities(for: "192.0.2.16"), [.standard(0xFDE9_0064)])
-        XCTAssertEqual(profile.communities(for: "2001:db8::10"), [.standard(0xFDE9_0064), .standard(0xFDE9_0258)])
-        XCTAssertEqual(profile.communities(for: "2001:db8::11"), [.standard(0xFDE9_0064)])
+        XCTAssertEqual(profile.communities(for: IPAddress("192.0.2.16")!), [.standard(0xFDE9_0064)])
+        XCTAssertEqual(
+            profile.communities(for: IPAddress("2001:db8::10")!), [.standard(0xFDE9_0064), .standard(0xFDE9_0258)])
+        XCTAssertEqual(profile.communities(for: IPAddress("2001:db8::11")!), [.standard(0xFDE9_0064)])
         let r = VIPAdvertiser.desired(
             [state()], draining: false, policy: { BGPProfileMapping.route(for: $0, profile: profile) })
         XCTAssertEqual(
@@ -76,7 +77,7 @@ final class VIPAdvertiserTests: XCTestCase {
             r.decisions[0].reason.contains("192.0.2.10 with communities 65001:100 65001:200 65535:65281"),
             r.decisions[0].reason)
         profile.send_community = false
-        XCTAssertEqual(profile.communities(for: "192.0.2.10"), [])
+        XCTAssertEqual(profile.communities(for: IPAddress("192.0.2.10")!), [])
     }
 
     /// The rest of the export policy from the Avi model: large communities (`GLOBAL:DATA1:DATA2` in
@@ -96,7 +97,8 @@ final class VIPAdvertiserTests: XCTestCase {
         profile.local_preference = 200
         profile.num_as_path_prepend = 2
         XCTAssertNoThrow(try profile.validate())
-        XCTAssertEqual(profile.communities(for: "192.0.2.10"), [.standard(0xFDE9_0064), .large(65001, 7, 42)])
+        XCTAssertEqual(
+            profile.communities(for: IPAddress("192.0.2.10")!), [.standard(0xFDE9_0064), .large(65001, 7, 42)])
         let peers = BGPProfileMapping.peers(labelled: ["site-a"], in: profile)
         XCTAssertEqual(peers, [IPAddress("198.18.0.1")!], "the labelled peer that gets VIPs")
         let r = VIPAdvertiser.desired(

@@ -1,3 +1,4 @@
+import BGPPeerRules
 import NIOCore
 
 /// Everything the FSM needs to know about one peer: identities, timers and what to advertise in OPEN.
@@ -66,23 +67,12 @@ public struct PeerConfiguration: Sendable, Hashable {
 
     /// Checks every field; throws naming the first one at fault.
     public func validate() throws(PeerConfigurationError) {
-        // RFC 7607 §2: AS 0 must not be used; a peer announcing it gets Bad Peer AS.
-        if localAS == 0 { throw PeerConfigurationError(field: "localAS", reason: "AS 0 is reserved (RFC 7607)") }
-        if peerAS == 0 { throw PeerConfigurationError(field: "peerAS", reason: "AS 0 is reserved (RFC 7607)") }
-        // RFC 6793 §9: AS_TRANS is reserved; it stands in for a 4-octet AS and is nobody's own AS.
-        if localAS == UInt32(asTrans) {
-            throw PeerConfigurationError(field: "localAS", reason: "23456 is AS_TRANS (RFC 6793), not a usable AS")
-        }
-        if peerAS == UInt32(asTrans) {
-            throw PeerConfigurationError(field: "peerAS", reason: "23456 is AS_TRANS (RFC 6793), not a usable AS")
-        }
-        // RFC 6286 §2.1: the BGP Identifier is a non-zero 4-octet value.
-        if routerID.rawValue == 0 {
-            throw PeerConfigurationError(field: "routerID", reason: "the BGP Identifier must not be 0.0.0.0")
-        }
-        // RFC 4271 §4.2: "The Hold Time MUST be either zero or at least three seconds."
-        if holdTime == 1 || holdTime == 2 {
-            throw PeerConfigurationError(field: "holdTime", reason: "must be 0 or at least 3 seconds, not \(holdTime)")
+        // The rules shared with the API's `bgp_profile` and `starling bgp`'s loader: AS 0 and AS_TRANS,
+        // a non-zero BGP Identifier, a hold time of 0 or 3...65535 (RFC 7607, RFC 6793, RFC 6286, RFC 4271).
+        try Self.validate(localAS: localAS, routerID: routerID)
+        try PeerConfigurationError.map { () throws(PeerRules.Violation) in
+            try PeerRules.checkAS(peerAS, field: .peerAS)
+            try PeerRules.checkHoldTime(Int(holdTime))
         }
         if connectRetryTime <= .zero {
             throw PeerConfigurationError(field: "connectRetryTime", reason: "must be positive")
@@ -102,6 +92,15 @@ public struct PeerConfiguration: Sendable, Hashable {
         }
     }
 
+    /// Checks what is ours rather than the peer's (the local AS and the BGP Identifier), for a
+    /// configuration that has no peers yet.
+    public static func validate(localAS: UInt32, routerID: IPv4Address) throws(PeerConfigurationError) {
+        try PeerConfigurationError.map { () throws(PeerRules.Violation) in
+            try PeerRules.checkAS(localAS, field: .localAS)
+            try PeerRules.checkRouterID(routerID)
+        }
+    }
+
     /// The session is internal (iBGP) when both sides are in the same AS.
     public var isInternal: Bool { localAS == peerAS }
 }
@@ -115,4 +114,20 @@ public struct PeerConfigurationError: Error, Sendable, Hashable, CustomStringCon
         self.reason = reason
     }
     public var description: String { "\(field): \(reason)" }
+
+    /// Runs `body`, turning a `PeerRules.Violation` into the error naming this type's field
+    /// (`localAS`, `peerAS`, `routerID`, `holdTime`, `address`, `localAddress`).
+    static func map(_ body: () throws(PeerRules.Violation) -> Void) throws(PeerConfigurationError) {
+        do {
+            try body()
+        } catch {
+            let field =
+                switch error.field {
+                case .peerAddress: "address"
+                case .keepaliveInterval: "keepaliveTime"
+                default: error.field.rawValue
+                }
+            throw PeerConfigurationError(field: field, reason: error.reason)
+        }
+    }
 }

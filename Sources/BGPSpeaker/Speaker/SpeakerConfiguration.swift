@@ -1,3 +1,4 @@
+import BGPPeerRules
 import NIOCore
 
 /// Everything a `Speaker` needs to run: who we are, where we listen, and whom we peer with.
@@ -119,6 +120,17 @@ public struct PeerSettings: Sendable, Hashable {
         self.nextHopV6 = nextHopV6
         self.families = families
         self.bfd = bfd
+    }
+
+    /// Checks the peer against the shared rules (`PeerRules`): usable addresses of one family (`address`,
+    /// `localAddress`), then everything `PeerConfiguration.validate` checks (`localAS`, `peerAS`,
+    /// `routerID`, `holdTime`, `connectRetryTime`, `idleHoldTime`, `families`). Throws naming the field.
+    public func validate(localAS: UInt32, routerID: IPv4Address) throws(PeerConfigurationError) {
+        try PeerConfigurationError.map { () throws(PeerRules.Violation) in
+            try PeerRules.checkSessionAddress(address, field: .peerAddress)
+            if let localAddress { try PeerRules.checkLocalAddress(localAddress, peer: address) }
+        }
+        _ = try fsmConfiguration(localAS: localAS, routerID: routerID)
     }
 
     /// The FSM configuration for this peer; throws naming the field when a value is out of range.

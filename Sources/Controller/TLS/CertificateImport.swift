@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import IPAddresses
 import NIOSSL
 import StarlingModel
 import SwiftASN1
@@ -193,7 +194,7 @@ enum CertificateImport {
         }
         var sans: [GeneralName] = []
         for s in [cn] + (c.certificate.subject_alt_names ?? []) {
-            if let bytes = ipBytes(s) {
+            if let bytes = IPAddress(s)?.bytes {
                 sans.append(.ipAddress(ASN1OctetString(contentBytes: ArraySlice(bytes))))
             } else if !sans.contains(.dnsName(s)) {
                 sans.append(.dnsName(s))
@@ -253,7 +254,7 @@ enum CertificateImport {
             for n in names {
                 switch n {
                 case .dnsName(let d): sans.append(d)
-                case .ipAddress(let ip): if let s = ipText(Array(ip.bytes)) { sans.append(s) }
+                case .ipAddress(let ip): if let a = IPAddress(bytes: ip.bytes) { sans.append(a.description) }
                 default: break
                 }
             }
@@ -285,28 +286,6 @@ enum CertificateImport {
         }
         d.distinguished_name = "\(name)"
         return d
-    }
-
-    /// The 4 or 16 bytes of an IP literal (inet_pton), nil for anything else.
-    private static func ipBytes(_ s: String) -> [UInt8]? {
-        var v4 = [UInt8](repeating: 0, count: 4)
-        if inet_pton(AF_INET, s, &v4) == 1 { return v4 }
-        var v6 = [UInt8](repeating: 0, count: 16)
-        if inet_pton(AF_INET6, s, &v6) == 1 { return v6 }
-        return nil
-    }
-
-    /// The text form of 4 or 16 address bytes (inet_ntop).
-    private static func ipText(_ b: [UInt8]) -> String? {
-        let family: Int32
-        switch b.count {
-        case 4: family = AF_INET
-        case 16: family = AF_INET6
-        default: return nil
-        }
-        var out = [CChar](repeating: 0, count: 64)
-        guard inet_ntop(family, b, &out, socklen_t(out.count)) != nil else { return nil }
-        return String(cString: out)
     }
 
     /// `YYYY-MM-DD hh:mm:ss` in UTC (Avi's form).

@@ -21,7 +21,7 @@ public enum BGPProfileMapping {
         var peers: [PeerSettings] = []
         for (i, p) in (profile.peers ?? []).enumerated() where p.advertise_vip ?? true {
             let field = "bgp_profile.peers[\(i)]"
-            guard let address = IPAddress(p.peer_ip.addr) else {
+            guard let address = p.peer_ip.ipAddress else {
                 throw ModelError(field: "\(field).peer_ip.addr", message: "'\(p.peer_ip.addr)' is not an IP address")
             }
             let remoteAS: UInt32
@@ -53,7 +53,7 @@ public enum BGPProfileMapping {
     public static func route(for vip: IPAddress, profile: BgpProfile?) -> OriginatedRoute {
         var route = OriginatedRoute()
         guard let profile else { return route }
-        for value in profile.communities(for: vip.description) {
+        for value in profile.communities(for: vip) {
             switch value {
             case .standard(let v): route.communities.append(Community(rawValue: v))
             case .large(let g, let d1, let d2):
@@ -69,6 +69,6 @@ public enum BGPProfileMapping {
     public static func peers(labelled labels: [String], in profile: BgpProfile?) -> Set<IPAddress> {
         Set(
             (profile?.peers ?? []).filter { p in (p.advertise_vip ?? true) && p.label.map(labels.contains) == true }
-                .compactMap { IPAddress($0.peer_ip.addr) })
+                .compactMap(\.peer_ip.ipAddress))
     }
 }

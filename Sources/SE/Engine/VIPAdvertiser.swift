@@ -136,13 +136,6 @@ public enum VIPAdvertiser {
     /// The /32 or /128 for a VIP; nil for loopback VIPs, which are served locally and never advertised
     /// (DESIGN §3.1).
     public static func hostPrefix(_ vip: IPAddress) -> IPPrefix? {
-        switch vip {
-        case .v4(let a):
-            guard a.rawValue >> 24 != 127 else { return nil }
-            return .v4(IPv4Prefix(address: a, length: 32))
-        case .v6(let a):
-            guard !(a.high == 0 && a.low == 1) else { return nil }
-            return .v6(IPv6Prefix(address: a, length: 128))
-        }
+        vip.isLoopback ? nil : IPPrefix(host: vip)
     }
 }

@@ -20,10 +20,7 @@ public struct VIPPlumbing: Sendable {
     /// The host address spec for a VIP, or nil when it is loopback (no plumbing).
     public static func spec(for vip: IPAddress) -> InterfaceAddressSpec? {
         guard VIPAdvertiser.hostPrefix(vip) != nil else { return nil }
-        switch vip {
-        case .v4: return InterfaceAddressSpec(address: "\(vip)", prefixLength: 32)
-        case .v6: return InterfaceAddressSpec(address: "\(vip)", prefixLength: 128)
-        }
+        return InterfaceAddressSpec(address: vip, prefixLength: vip.maximumPrefixLength)
     }
 
     /// Makes the interface carry exactly `vips` among Starling's addresses. Level-triggered.

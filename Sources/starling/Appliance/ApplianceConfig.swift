@@ -1,4 +1,5 @@
 import Foundation
+import IPAddresses
 import Netlink
 import Yams
 
@@ -68,7 +69,7 @@ struct AppliancePlan: Equatable, Sendable {
     }
     struct StaticRoute: Equatable, Sendable {
         var destination: RoutePrefix
-        var gateway: String
+        var gateway: IPAddress
     }
     enum RoleSettings: Equatable, Sendable {
         case controller(listen: String, adminPassword: String?)
@@ -191,7 +192,7 @@ enum ApplianceConfigLoader {
                         field: "\(field).addresses[\(j)]",
                         message: "'\(text)' is not an address with prefix length (e.g. 10.0.0.2/24)")
                 }
-                guard !allAddresses.contains(where: { $0.address == spec.address }) else {
+                guard !allAddresses.contains(where: { $0.ipAddress == spec.ipAddress }) else {
                     throw ConfigError(field: "\(field).addresses[\(j)]", message: "\(spec.address) is used twice")
                 }
                 allAddresses.append(spec)
@@ -206,7 +207,7 @@ enum ApplianceConfigLoader {
         var routes: [AppliancePlan.StaticRoute] = []
         for (i, entry) in (doc.routes ?? []).enumerated() {
             let field = "routes[\(i)]"
-            guard let via = IPAddressText(entry.via) else {
+            guard let via = IPAddress(entry.via) else {
                 throw ConfigError(field: "\(field).via", message: "'\(entry.via)' is not an IP address")
             }
             let destination: RoutePrefix?
@@ -219,11 +220,11 @@ enum ApplianceConfigLoader {
                 throw ConfigError(
                     field: "\(field).to", message: "'\(entry.to)' is not a prefix (e.g. 10.0.0.0/8) or 'default'")
             }
-            guard destination.family == (via.isIPv6 ? IPFamily.ipv6 : IPFamily.ipv4) else {
+            guard destination.family == IPFamily(of: via) else {
                 throw ConfigError(field: "\(field).via", message: "\(entry.via) is not of the family of \(entry.to)")
             }
             guard
-                allAddresses.contains(where: { $0.family == destination.family && via.isOnSubnet(of: $0) })
+                allAddresses.contains(where: { IPPrefix(address: $0.ipAddress, length: $0.prefixLength).contains(via) })
             else {
                 throw ConfigError(
                     field: "\(field).via",
@@ -233,7 +234,7 @@ enum ApplianceConfigLoader {
             guard !routes.contains(where: { $0.destination == destination }) else {
                 throw ConfigError(field: "\(field).to", message: "\(entry.to) is routed twice")
             }
-            routes.append(.init(destination: destination, gateway: via.text))
+            routes.append(.init(destination: destination, gateway: via))
         }
 
         let settings: AppliancePlan.RoleSettings
@@ -244,7 +245,7 @@ enum ApplianceConfigLoader {
             }
             let c = doc.controller ?? .init()
             let listen = c.listen ?? AppliancePlan.defaultControllerListen
-            guard let address = HostPort(listen), IPAddressText(address.host) != nil else {
+            guard let address = HostPort(listen), IPAddress(address.host) != nil else {
                 throw ConfigError(
                     field: "controller.listen", message: "'\(listen)' is not ADDR:PORT (e.g. 0.0.0.0:8443)")
             }
@@ -271,19 +272,19 @@ enum ApplianceConfigLoader {
             guard !name.isEmpty, name.count <= 255, !name.contains(where: { $0.isWhitespace || $0 == "/" }) else {
                 throw ConfigError(field: "se.name", message: "'\(name)' is not an SE name (no spaces or '/')")
             }
-            guard let data = IPAddressText(s.data_address) else {
+            guard let data = IPAddress(s.data_address) else {
                 throw ConfigError(field: "se.data_address", message: "'\(s.data_address)' is not an IP address")
             }
-            if !interfaces.isEmpty, !allAddresses.contains(where: { $0.address == data.text }) {
+            if !interfaces.isEmpty, !allAddresses.contains(where: { $0.ipAddress == data }) {
                 throw ConfigError(
-                    field: "se.data_address", message: "\(data.text) is not one of the interfaces' addresses")
+                    field: "se.data_address", message: "\(data) is not one of the interfaces' addresses")
             }
             let vip = s.vip_interface ?? "lo"
             guard isInterfaceName(vip) else {
                 throw ConfigError(field: "se.vip_interface", message: "'\(vip)' is not an interface name")
             }
             settings = .se(
-                controller: s.controller, token: s.token, name: name, dataAddress: data.text, vipInterface: vip)
+                controller: s.controller, token: s.token, name: name, dataAddress: data.description, vipInterface: vip)
         }
         return AppliancePlan(
             role: role, hostname: hostname, interfaces: interfaces, routes: routes, settings: settings)
@@ -316,40 +317,6 @@ enum ApplianceConfigLoader {
         return name.split(separator: ".", omittingEmptySubsequences: false).allSatisfy { label in
             (1...63).contains(label.count) && label.first != "-" && label.last != "-"
                 && label.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") }
-        }
-    }
-}
-
-/// An IPv4 or IPv6 address in its canonical text form.
-struct IPAddressText: Equatable {
-    var text: String
-    var isIPv6: Bool
-    var bytes: [UInt8]
-
-    /// Whether this address lies in the subnet of `spec` (its address masked to its prefix length).
-    func isOnSubnet(of spec: InterfaceAddressSpec) -> Bool {
-        guard spec.bytes.count == bytes.count else { return false }
-        var remaining = Int(spec.prefixLength)
-        for (a, b) in zip(bytes, spec.bytes) {
-            guard remaining > 0 else { break }
-            let mask: UInt8 = remaining >= 8 ? 0xFF : ~(0xFF >> UInt8(remaining))
-            guard a & mask == b & mask else { return false }
-            remaining -= 8
-        }
-        return true
-    }
-
-    init?(_ text: String) {
-        if let spec = InterfaceAddressSpec(text + "/32"), spec.family == .ipv4 {
-            self.text = spec.address
-            bytes = spec.bytes
-            isIPv6 = false
-        } else if let spec = InterfaceAddressSpec(text + "/128"), spec.family == .ipv6 {
-            self.text = spec.address
-            bytes = spec.bytes
-            isIPv6 = true
-        } else {
-            return nil
         }
     }
 }

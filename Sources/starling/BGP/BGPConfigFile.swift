@@ -1,3 +1,4 @@
+import BGPPeerRules
 import BGPSpeaker
 import Foundation
 import NIOCore
@@ -158,13 +159,14 @@ enum BGPConfigLoader {
     }
 
     static func validate(_ file: BGPConfigFile) throws(ConfigError) -> BGPDaemonConfig {
-        guard file.asn != 0 else { throw ConfigError(field: "asn", message: "must be between 1 and 4294967295") }
-        // RFC 6793 §9: AS_TRANS is reserved and is not a speaker's AS.
-        guard file.asn != 23456 else {
-            throw ConfigError(field: "asn", message: "23456 is AS_TRANS (RFC 6793), not a usable AS")
+        // Text is parsed here; the values are checked by the speaker's own rules (`PeerConfiguration`,
+        // `PeerSettings.validate`, which share `PeerRules` with the API's `bgp_profile`), with their
+        // field names mapped to the file's.
+        guard let routerID = IPv4Address(file.router_id) else {
+            throw ConfigError(field: "router_id", message: "'\(file.router_id)' is not an IPv4 address")
         }
-        guard let routerID = IPv4Address(file.router_id), routerID.rawValue != 0 else {
-            throw ConfigError(field: "router_id", message: "'\(file.router_id)' is not a non-zero IPv4 address")
+        try checked(peer: nil) { () throws(PeerConfigurationError) in
+            try PeerConfiguration.validate(localAS: file.asn, routerID: routerID)
         }
         var listenAddresses: [IPAddress] = []
         for (i, a) in (file.listen?.addresses ?? []).enumerated() {
@@ -174,7 +176,11 @@ enum BGPConfigLoader {
             guard !listenAddresses.contains(ip) else {
                 throw ConfigError(field: "listen.addresses[\(i)]", message: "\(ip) is listed twice")
             }
-            try refuseLinkLocal(ip, field: "listen.addresses[\(i)]")
+            do throws(PeerRules.Violation) {
+                try PeerRules.checkListenAddress(ip)
+            } catch {
+                throw ConfigError(field: "listen.addresses[\(i)]", message: error.reason)
+            }
             listenAddresses.append(ip)
         }
         let listenPort = file.listen?.port ?? 179
@@ -188,32 +194,22 @@ enum BGPConfigLoader {
             guard let address = IPAddress(p.address) else {
                 throw ConfigError(field: "\(f).address", message: "'\(p.address)' is not an IP address")
             }
-            try refuseLinkLocal(address, field: "\(f).address")
             guard seen.insert(address).inserted else {
                 throw ConfigError(field: "\(f).address", message: "\(address) is configured twice")
-            }
-            guard p.asn != 0 else { throw ConfigError(field: "\(f).asn", message: "must be between 1 and 4294967295") }
-            guard p.asn != 23456 else {
-                throw ConfigError(field: "\(f).asn", message: "23456 is AS_TRANS (RFC 6793), not a usable AS")
             }
             var settings = PeerSettings(address: address, peerAS: p.asn)
             if let l = p.local_address {
                 guard let local = IPAddress(l) else {
                     throw ConfigError(field: "\(f).local_address", message: "'\(l)' is not an IP address")
                 }
-                switch (local, address) {
-                case (.v4, .v4), (.v6, .v6): break
-                default:
-                    throw ConfigError(
-                        field: "\(f).local_address", message: "address family differs from the peer address")
-                }
-                try refuseLinkLocal(local, field: "\(f).local_address")
                 settings.localAddress = local
             }
             if let h = p.hold_time {
-                // RFC 4271 §4.2: the Hold Time MUST be either zero or at least three seconds.
-                guard h == 0 || (3...65535).contains(h) else {
-                    throw ConfigError(field: "\(f).hold_time", message: "must be 0 or between 3 and 65535 seconds")
+                // Checked as the file's Int, so that 70000 is refused rather than narrowed.
+                do throws(PeerRules.Violation) {
+                    try PeerRules.checkHoldTime(h)
+                } catch {
+                    throw ConfigError(field: "\(f).hold_time", message: error.reason)
                 }
                 settings.holdTime = UInt16(h)
             }
@@ -310,10 +306,8 @@ enum BGPConfigLoader {
                 }
                 settings.bfd = timers
             }
-            do {
-                _ = try settings.fsmConfiguration(localAS: file.asn, routerID: routerID)
-            } catch {
-                throw ConfigError(field: "\(f)", message: error.description)
+            try checked(peer: f) { () throws(PeerConfigurationError) in
+                try settings.validate(localAS: file.asn, routerID: routerID)
             }
             peers.append(settings)
         }
@@ -353,12 +347,26 @@ enum BGPConfigLoader {
             announce: announce)
     }
 
-    static func refuseLinkLocal(_ address: IPAddress, field: String) throws(ConfigError) {
-        if case .v6(let a) = address, a.isLinkLocal {
-            throw ConfigError(
-                field: field,
-                message: "link-local addresses need an interface and are not supported; use a global address")
+    /// Runs one of the speaker's validations, naming the field at fault as the file does (`peerAS` of
+    /// `peers[0]` is `peers[0].asn`).
+    static func checked(peer: String?, _ body: () throws(PeerConfigurationError) -> Void) throws(ConfigError) {
+        do {
+            try body()
+        } catch {
+            throw ConfigError(field: fileField(error.field, peer: peer), message: error.reason)
         }
+    }
+
+    /// The file's name for a `PeerConfigurationError` field of the peer at path `peer`.
+    static func fileField(_ field: String, peer: String?) -> String {
+        let fileNames = [
+            "localAS": "asn", "routerID": "router_id", "peerAS": "asn", "address": "address",
+            "localAddress": "local_address", "holdTime": "hold_time", "connectRetryTime": "connect_retry",
+            "idleHoldTime": "idle_hold_time", "families": "families",
+        ]
+        let name = fileNames[field] ?? field
+        guard let peer, field != "localAS", field != "routerID" else { return name }
+        return "\(peer).\(name)"
     }
 
     static func parseCommunity(_ text: String) -> Community? {

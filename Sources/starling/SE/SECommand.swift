@@ -691,7 +691,7 @@ extension SEDaemon {
     /// The name of the interface that holds `address` (flow steering's data interface when not given).
     static func interface(holding address: IPAddress) throws -> String? {
         let socket = try NetlinkSocket()
-        guard let holder = try socket.addresses().first(where: { IPAddress($0.address) == address }) else {
+        guard let holder = try socket.addresses().first(where: { $0.address == address }) else {
             return nil
         }
         return try socket.link(index: holder.interfaceIndex)?.name
