@@ -76,7 +76,7 @@ public enum PeerRules {
         }
     }
 
-    /// Checks a keepalive interval against the hold time it goes with (nil: the default hold time).
+    /// Checks a keepalive interval, and against the hold time it goes with when one is given.
     public static func checkKeepaliveInterval(_ seconds: Int, holdTime: Int?) throws(Violation) {
         guard (0...maximumKeepaliveInterval).contains(seconds) else {
             throw Violation(

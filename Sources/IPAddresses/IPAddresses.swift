@@ -168,7 +168,9 @@ public struct IPv6Address: Sendable, Hashable, Comparable, CustomStringConvertib
 
 /// An IPv4 or IPv6 address. IPv4 addresses sort before IPv6 ones.
 public enum IPAddress: Sendable, Hashable, Comparable, CustomStringConvertible {
+    /// An IPv4 address.
     case v4(IPv4Address)
+    /// An IPv6 address.
     case v6(IPv6Address)
     /// Parses IPv4 dotted-quad or IPv6 text; nil when it is neither.
     public init?(_ text: some StringProtocol) {
@@ -309,7 +311,9 @@ public struct IPv6Prefix: Sendable, Hashable, Comparable, CustomStringConvertibl
 
 /// An IPv4 or IPv6 prefix. IPv4 prefixes sort before IPv6 ones.
 public enum IPPrefix: Sendable, Hashable, Comparable, CustomStringConvertible {
+    /// An IPv4 prefix.
     case v4(IPv4Prefix)
+    /// An IPv6 prefix.
     case v6(IPv6Prefix)
     /// Parses `"address/length"` (a bare address is a host prefix, /32 or /128); nil when invalid or
     /// when host bits are set.
