@@ -382,7 +382,7 @@ final class CertificateAPITests: XCTestCase {
     func testASecretsKeyFileOfTheWrongSizeStopsTheController() async throws {
         let path = temporaryDirectory()
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        FileManager.default.createFile(atPath: path + "/secrets.key", contents: Data("short".utf8))
+        _ = FileManager.default.createFile(atPath: path + "/secrets.key", contents: Data("short".utf8))
         do {
             _ = try await makeController(path)
             XCTFail("a 5-byte key file must be refused")
