@@ -31,7 +31,9 @@ final class ManualClock: Clock, Sendable {
         var now = Instant(offset: .zero)
         var sleepers: [Sleeper] = []
         var cancelled: Set<Int> = []
-        /// Sleeps begun so far (those that returned at once included).
+        var nextID = 0
+        /// Sleeps begun so far (those that returned at once included), counted once each is waiting (or
+        /// done), so that a test that saw the count also sees the sleeper in `sleeping`.
         var sleepsStarted = 0
         var watchers: [(count: Int, continuation: CheckedContinuation<Void, Never>)] = []
     }
@@ -46,18 +48,19 @@ final class ManualClock: Clock, Sendable {
 
     func sleep(until deadline: Instant, tolerance: Duration? = nil) async throws {
         let id = state.withLockedValue { st -> Int in
-            st.sleepsStarted += 1
-            return st.sleepsStarted
+            st.nextID += 1
+            return st.nextID
         }
-        wakeWatchers()
         try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
                 let outcome = state.withLockedValue { st -> Result<Void, any Error>? in
+                    st.sleepsStarted += 1
                     if st.cancelled.remove(id) != nil { return .failure(CancellationError()) }
                     if deadline <= st.now { return .success(()) }
                     st.sleepers.append(Sleeper(id: id, deadline: deadline, continuation: continuation))
                     return nil
                 }
+                wakeWatchers()
                 if let outcome { continuation.resume(with: outcome) }
             }
         } onCancel: {
