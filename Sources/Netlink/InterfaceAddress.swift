@@ -231,29 +231,9 @@ extension NetlinkSocket {
             }
             label = owner.label(forInterface: link.name)
         }
-        let request = try NetlinkRequest(
-            operation: operation, type: Int32(RTM_NEWADDR),
-            flags: NLM_F_CREATE | (validFor == nil ? NLM_F_EXCL : NLM_F_REPLACE))
-        var header = ifaddrmsg()
-        header.ifa_family = spec.family.rawValue
-        header.ifa_prefixlen = spec.prefixLength
-        header.ifa_flags = UInt8(truncatingIfNeeded: flags.rawValue)
-        header.ifa_scope = AddressScope.universe.rawValue
-        header.ifa_index = UInt32(bitPattern: interface)
-        try request.append(header: header)
-        try request.put(AddressAttribute.local, bytes: spec.bytes)
-        try request.put(AddressAttribute.address, bytes: spec.bytes)
-        if flags.rawValue > 0xFF { try request.put(AddressAttribute.flags, u32: flags.rawValue) }
-        if let label { try request.put(AddressAttribute.label, string: label) }
-        if let validFor {
-            var info = ifa_cacheinfo()
-            info.ifa_prefered = validFor
-            info.ifa_valid = validFor
-            try request.put(AddressAttribute.cacheInfo, bytes: withUnsafeBytes(of: info, Array.init))
-        }
-        if let owner, owner.tagging == .addressProtocol {
-            try request.put(AddressAttribute.proto, u8: owner.protocol.rawValue)
-        }
+        let request = try Self.addAddressRequest(
+            spec, interface: interface, label: label,
+            protocol: owner?.tagging == .addressProtocol ? owner?.protocol : nil, flags: flags, validFor: validFor)
         do {
             try perform(request)
             return true
@@ -276,6 +256,47 @@ extension NetlinkSocket {
     /// Removes `spec` from interface `interface`; see ``deleteAddress(_:prefixLength:interface:)``.
     @discardableResult
     public func deleteAddress(_ spec: InterfaceAddressSpec, interface: Int32) throws -> Bool {
+        let request = try Self.deleteAddressRequest(spec, interface: interface)
+        do {
+            try perform(request)
+            return true
+        } catch let error as NetlinkError where error.errno == EADDRNOTAVAIL || error.errno == ENOENT {
+            return false
+        }
+    }
+
+    /// The `RTM_NEWADDR` request of ``addAddress(_:interface:owner:flags:validFor:)``: `label` (IPv4 only) and
+    /// `protocol` are the owner's tag. No socket needed: tests compare its bytes with golden vectors.
+    static func addAddressRequest(
+        _ spec: InterfaceAddressSpec, interface: Int32, label: String?, protocol: AddressProtocol?,
+        flags: AddressFlags, validFor: UInt32?
+    ) throws -> NetlinkRequest {
+        let request = try NetlinkRequest(
+            operation: "add address \(spec) dev \(interface)", type: Int32(RTM_NEWADDR),
+            flags: NLM_F_CREATE | (validFor == nil ? NLM_F_EXCL : NLM_F_REPLACE))
+        var header = ifaddrmsg()
+        header.ifa_family = spec.family.rawValue
+        header.ifa_prefixlen = spec.prefixLength
+        header.ifa_flags = UInt8(truncatingIfNeeded: flags.rawValue)
+        header.ifa_scope = AddressScope.universe.rawValue
+        header.ifa_index = UInt32(bitPattern: interface)
+        try request.append(header: header)
+        try request.put(AddressAttribute.local, bytes: spec.bytes)
+        try request.put(AddressAttribute.address, bytes: spec.bytes)
+        if flags.rawValue > 0xFF { try request.put(AddressAttribute.flags, u32: flags.rawValue) }
+        if let label { try request.put(AddressAttribute.label, string: label) }
+        if let validFor {
+            var info = ifa_cacheinfo()
+            info.ifa_prefered = validFor
+            info.ifa_valid = validFor
+            try request.put(AddressAttribute.cacheInfo, bytes: withUnsafeBytes(of: info, Array.init))
+        }
+        if let `protocol` { try request.put(AddressAttribute.proto, u8: `protocol`.rawValue) }
+        return request
+    }
+
+    /// The `RTM_DELADDR` request of ``deleteAddress(_:interface:)``.
+    static func deleteAddressRequest(_ spec: InterfaceAddressSpec, interface: Int32) throws -> NetlinkRequest {
         let request = try NetlinkRequest(
             operation: "delete address \(spec) dev \(interface)", type: Int32(RTM_DELADDR), flags: 0)
         var header = ifaddrmsg()
@@ -285,11 +306,6 @@ extension NetlinkSocket {
         try request.append(header: header)
         try request.put(AddressAttribute.local, bytes: spec.bytes)
         try request.put(AddressAttribute.address, bytes: spec.bytes)
-        do {
-            try perform(request)
-            return true
-        } catch let error as NetlinkError where error.errno == EADDRNOTAVAIL || error.errno == ENOENT {
-            return false
-        }
+        return request
     }
 }

@@ -110,6 +110,11 @@ extension NetlinkSocket {
 
     /// Sets a link administratively up or down (`ip link set dev X up|down`).
     public func setLink(_ index: Int32, up: Bool) throws {
+        try perform(Self.setLinkRequest(index, up: up))
+    }
+
+    /// The `RTM_NEWLINK` request of ``setLink(_:up:)`` (no socket needed: tests compare its bytes).
+    static func setLinkRequest(_ index: Int32, up: Bool) throws -> NetlinkRequest {
         let request = try NetlinkRequest(
             operation: "set link \(index) \(up ? "up" : "down")", type: Int32(RTM_NEWLINK), flags: 0)
         var header = ifinfomsg()
@@ -118,7 +123,7 @@ extension NetlinkSocket {
         header.ifi_flags = up ? LinkFlags.up.rawValue : 0
         header.ifi_change = LinkFlags.up.rawValue
         try request.append(header: header)
-        try perform(request)
+        return request
     }
 }
 
@@ -130,20 +135,30 @@ extension NetlinkSocket {
         guard !name.isEmpty, name.utf8.count < 16, !name.contains("/"), !name.contains(" ") else {
             throw NetlinkError.invalid(operation: operation, "not an interface name (1-15 bytes, no '/' or space)")
         }
-        let request = try linkChange(index, operation: operation)
-        try request.put(Int32(IFLA_IFNAME), string: name)
-        try perform(request)
+        try perform(Self.renameLinkRequest(index, name: name, operation: operation))
     }
 
     /// Sets the MTU of link `index` (`ip link set dev X mtu N`).
     public func setLinkMTU(_ index: Int32, mtu: UInt32) throws {
+        try perform(Self.linkMTURequest(index, mtu: mtu))
+    }
+
+    /// The `RTM_NEWLINK` request of ``setLinkName(_:name:)`` (name already checked).
+    static func renameLinkRequest(_ index: Int32, name: String, operation: String) throws -> NetlinkRequest {
+        let request = try linkChange(index, operation: operation)
+        try request.put(Int32(IFLA_IFNAME), string: name)
+        return request
+    }
+
+    /// The `RTM_NEWLINK` request of ``setLinkMTU(_:mtu:)``.
+    static func linkMTURequest(_ index: Int32, mtu: UInt32) throws -> NetlinkRequest {
         let request = try linkChange(index, operation: "set link \(index) mtu \(mtu)")
         try request.put(Int32(IFLA_MTU), u32: mtu)
-        try perform(request)
+        return request
     }
 
     /// An `RTM_NEWLINK` request changing link `index`, its attributes still to be added.
-    private func linkChange(_ index: Int32, operation: String) throws -> NetlinkRequest {
+    private static func linkChange(_ index: Int32, operation: String) throws -> NetlinkRequest {
         let request = try NetlinkRequest(operation: operation, type: Int32(RTM_NEWLINK), flags: 0)
         var header = ifinfomsg()
         header.ifi_family = UInt8(AF_UNSPEC)

@@ -62,6 +62,13 @@ final class NetlinkRequest {
         return start
     }
 
+    /// The whole message as built: `nlmsghdr` (length, type, flags; the sequence number, port ID and
+    /// `NLM_F_REQUEST | NLM_F_ACK` are filled in when it is sent), the family header and the attributes.
+    var bytes: [UInt8] {
+        let header = nlmsg_hdr(message)!
+        return Array(UnsafeRawBufferPointer(start: header, count: Int(header.pointee.nlmsg_len)))
+    }
+
     /// The current end of the message (for back-patching lengths of nested structures).
     var tail: UnsafeMutableRawPointer { nlmsg_tail(nlmsg_hdr(message))! }
 
