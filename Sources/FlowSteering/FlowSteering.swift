@@ -261,9 +261,11 @@ public actor FlowSteering {
         }
         slots = nextSlots
         bucketTables = bucketTables.filter { slots[$0.key] != nil }
-        holding = holding.filter { slots[$0] != nil }
-        announcedAt = announcedAt.filter { holding.contains($0.key) }
+        // `reconcile` gives up the held VIPs no longer served here: off the interface at once, so that this SE
+        // stops answering ARP for them while the new primary announces them.
         reconcile(force: true)
+        if program == nil { holding = holding.filter { slots[$0] != nil } }
+        announcedAt = announcedAt.filter { holding.contains($0.key) }
     }
 
     // MARK: - Heartbeats
@@ -334,9 +336,15 @@ public actor FlowSteering {
             if !gained.isEmpty || !lost.isEmpty || (!holding.isEmpty && .now - heldRefreshedAt >= Self.heldVIPRefresh) {
                 syncHeldVIPs()
             }
+            for vip in lost {
+                logger.notice("native VIP given up: another SE is its primary now", metadata: ["se.vip": "\(vip)"])
+            }
             for vip in gained {
                 logger.notice("native VIP taken over: this SE is its primary", metadata: ["se.vip": "\(vip)"])
                 announce(vip)
+                // Once more a little later: the old primary may have announced it a moment after this SE took
+                // over (its announcement was under way when it gave the VIP up).
+                reannounce.insert(vip)
             }
             // Announced again when the members change, and after another member claimed a VIP held here (two
             // SEs took it at once, or one was late to hear of the other): the router keeps whichever MAC it
@@ -454,9 +462,12 @@ public actor FlowSteering {
         let index = interfaceIndex
         let mac = interfaceMAC
         let logger = logger
-        Task.detached {
+        Task.detached { [weak self] in
             for attempt in 0..<3 {
                 if attempt > 0 { try? await Task.sleep(for: .milliseconds(100)) }
+                // A VIP given up meanwhile is the new primary's to announce: stop, or the router would follow
+                // this SE's MAC back.
+                guard let self, await self.holds(vip) else { return }
                 do {
                     switch vip {
                     case .v4(let address): try GratuitousARP.send(address: address, mac: mac, interfaceIndex: index)
@@ -469,6 +480,8 @@ public actor FlowSteering {
             }
         }
     }
+
+    private func holds(_ vip: IPAddress) -> Bool { holding.contains(vip) }
 
     private static func sysctl(_ name: String, _ value: String) throws(SteeringError) {
         do {

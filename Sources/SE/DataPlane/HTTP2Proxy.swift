@@ -191,22 +191,18 @@ final class HTTP2ProxyConnection: ChannelInboundHandler, ClientConnection {
 
     // MARK: response deadlines
 
-    private var timer: Scheduled<Void>?
-    private var timerAt = NIODeadline.distantFuture
+    private var timer = DeadlineTimer()
 
     /// A stream waits for its server until `deadline`: the timer fires by then.
     func watch(_ deadline: NIODeadline) {
-        guard deadline < timerAt, let context else { return }
-        timer?.cancel()
-        timerAt = deadline
+        guard let context else { return }
         let me = NIOLoopBound(self, eventLoop: context.eventLoop)
-        timer = context.eventLoop.scheduleTask(deadline: deadline) { me.value.deadlinesPassed() }
+        timer.arm(deadline, on: context.eventLoop) { me.value.deadlinesPassed() }
     }
 
     /// Times out the streams whose deadline passed, then waits for the earliest of the others.
     private func deadlinesPassed() {
-        timer = nil
-        timerAt = .distantFuture
+        timer.fired()
         guard let now = context?.eventLoop.now else { return }
         var next: NIODeadline?
         for s in Array(streams.values) {
@@ -256,8 +252,7 @@ final class HTTP2ProxyConnection: ChannelInboundHandler, ClientConnection {
     }
 
     private func closeAll() {
-        timer?.cancel()
-        timer = nil
+        timer.cancel()
         let open = streams.values
         streams = [:]
         for s in open { s.closed() }

@@ -72,8 +72,7 @@ final class HTTPFrontHandler: ChannelDuplexHandler, HTTPProxyExecutor {
     private var needsServerFlush = false
 
     // Timer.
-    private var timer: Scheduled<Void>?
-    private var timerAt = NIODeadline.distantFuture
+    private var timer = DeadlineTimer()
 
     /// The connection came through TLS termination.
     private let tls: Bool
@@ -121,10 +120,7 @@ final class HTTPFrontHandler: ChannelDuplexHandler, HTTPProxyExecutor {
             pending = nil
             decode(&buffer)
         }
-        if inactive {
-            timer?.cancel()
-            timer = nil
-        }
+        if inactive { timer.cancel() }
         if readWanted {
             readWanted = false
             maybeRead()
@@ -241,7 +237,9 @@ final class HTTPFrontHandler: ChannelDuplexHandler, HTTPProxyExecutor {
         switch action {
         case .armTimer(let deadline):
             guard !inactive else { return }
-            if timer == nil || timerAt > deadline { schedule(at: deadline) }
+            guard let context else { return }
+            let me = NIOLoopBound(self, eventLoop: context.eventLoop)
+            timer.arm(deadline, on: context.eventLoop) { me.value.timerFired() }
         case .startRequest(let head, let redirect):
             LoopStats.add(service.stats.requests, 1)
             requestStart = eventTime
@@ -534,17 +532,8 @@ final class HTTPFrontHandler: ChannelDuplexHandler, HTTPProxyExecutor {
 
     // MARK: timer
 
-    private func schedule(at when: NIODeadline) {
-        guard let context else { return }
-        timer?.cancel()
-        timerAt = when
-        let me = NIOLoopBound(self, eventLoop: context.eventLoop)
-        timer = context.eventLoop.scheduleTask(deadline: when) { me.value.timerFired() }
-    }
-
     private func timerFired() {
-        timer = nil
-        timerAt = .distantFuture
+        timer.fired()
         feed(.timerFired)
     }
 
@@ -559,8 +548,7 @@ final class HTTPFrontHandler: ChannelDuplexHandler, HTTPProxyExecutor {
     func channelInactive(context: ChannelHandlerContext) {
         inactive = true
         feed(.clientClosed)
-        timer?.cancel()
-        timer = nil
+        timer.cancel()
         if let back {
             self.back = nil
             back.closeNow()

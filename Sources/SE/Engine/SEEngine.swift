@@ -319,7 +319,7 @@ public actor SEEngine {
                 } else if draining || gracefulShutdown { "SE is draining" } else { "no pool server is up" }
             let servers = (h?.servers ?? []).map {
                 StarlingModel.ServerStatus(
-                    ip: IpAddr(addr: $0.ip, type: $0.ip.contains(":") ? .v6 : .v4), port: $0.port, up: $0.up,
+                    ip: IpAddr(addressOrName: $0.ip), port: $0.port, up: $0.up,
                     reason: $0.reason,
                     counters: ServerCounters(
                         connections: $0.totals.connections, failures: $0.totals.failures,

@@ -237,8 +237,8 @@ struct SECommand: AsyncParsableCommand {
                     controller: controller ?? "",
                     identity: SEAgent.Identity(
                         token: joinToken, name: name ?? "",
-                        dataAddress: IpAddr(
-                            addr: dataAddress ?? "", type: (dataAddress ?? "").contains(":") ? .v6 : .v4),
+                        dataAddress: dataAddress.flatMap(IPAddress.init).map(IpAddr.init)
+                            ?? IpAddr(addr: "", type: .v4),
                         mgmtURL: mgmtListen == "off" ? nil : "http://\(mgmtListen)", threads: threads)),
             threads: threads ?? System.coreCount,
             options: SEEngine.Options(
