@@ -67,24 +67,24 @@ final class SteeringRuntimeTests: XCTestCase {
                     ], counters: [:], error: nil))
         }
         XCTAssertEqual(
-            Reconciler.nativePrimary(
+            ReconcilePass.nativePrimary(
                 of: "vs-1", placedOn: placed, reports: [:], isUp: { _ in true }, dataAddresses: addresses),
             "198.18.1.11", "nobody holds it: the first placed SE")
         XCTAssertEqual(
-            Reconciler.nativePrimary(
+            ReconcilePass.nativePrimary(
                 of: "vs-1", placedOn: placed, reports: [:], isUp: { $0 != "se-1" }, dataAddresses: addresses),
             "198.18.1.12", "the first placed SE that is up")
         let reports = ["se-1": report(primaryHere: false), "se-3": report(primaryHere: true)]
         XCTAssertEqual(
-            Reconciler.nativePrimary(
+            ReconcilePass.nativePrimary(
                 of: "vs-1", placedOn: placed, reports: reports, isUp: { _ in true }, dataAddresses: addresses),
             "198.18.1.13", "se-3 holds it: it stays there (se-1 came back)")
         XCTAssertEqual(
-            Reconciler.nativePrimary(
+            ReconcilePass.nativePrimary(
                 of: "vs-2", placedOn: placed, reports: reports, isUp: { _ in true }, dataAddresses: addresses),
             "198.18.1.11", "holding another service's VIP does not count")
         XCTAssertNil(
-            Reconciler.nativePrimary(
+            ReconcilePass.nativePrimary(
                 of: "vs-1", placedOn: placed, reports: reports, isUp: { _ in false }, dataAddresses: addresses))
     }
 }

@@ -316,20 +316,6 @@ public actor Reconciler {
         ])
     }
 
-    /// The native primary of virtual service `vs` (`scaleout_ecmp: false`), as a data address: the placed
-    /// SE that is up and reports itself primary of one of its VIPs (so that a VIP does not move back to an SE
-    /// that returns), else the first placed SE that is up; nil when no placed SE is up or has an address.
-    static func nativePrimary(
-        of vs: String, placedOn ses: [String], reports: [String: SEStatus], isUp: (String) -> Bool,
-        dataAddresses: [String: String]
-    ) -> String? {
-        let candidates = ses.filter { isUp($0) && dataAddresses[$0] != nil }
-        let holder = candidates.first { se in
-            reports[se]?.steering?.vips.contains { $0.vs_uuid == vs && $0.primary_here } ?? false
-        }
-        return (holder ?? candidates.first).flatMap { dataAddresses[$0] }
-    }
-
     /// What `GET /api/serviceengine/<uuid>/runtime` shows.
     public func seRuntime(_ se: String, name: String, dataAddress: IpAddr?) -> JSONValue {
         let now = clock()
@@ -388,30 +374,7 @@ public actor Reconciler {
 
     // MARK: Reconcile
 
-    struct Snapshot {
-        var groups: [String: SEGroupPolicy] = [:]
-        var ses: [(uuid: String, name: String, group: String)] = []
-        var vss: [VSRequest] = []
-        var set = ObjectSet()
-        var globalVrf: VrfContext?
-        var seNames: [String: String] = [:]
-        /// Each SE's data address (for native scale-out primaries).
-        var seDataAddresses: [String: String] = [:]
-        var storedSEStatus: [String: String] = [:]
-        /// Stored scale-out positions and group member lists (issue 15).
-        var positions: [String: ScaleoutPositions.Assignment] = [:]
-        var storedGroups: [String: (epoch: Int, members: [ScaleoutGroup.Member])] = [:]
-        var state: (String) -> (SEState.OperState, Double) = { _ in (.up, 0) }
-
-        func input(placement: Placement) -> PlacementInput {
-            PlacementInput(
-                groups: groups,
-                serviceEngines: ses.map { s in
-                    let (st, load) = state(s.uuid)
-                    return SEState(uuid: s.uuid, name: s.name, group: s.group, operState: st, load: load)
-                }, virtualServices: vss, current: placement)
-        }
-    }
+    typealias Snapshot = ReconcilePass.Snapshot
 
     /// A stored object as the snapshot reads it: its JSON text, decoded only when it changed.
     struct RawObject: Sendable {
@@ -562,56 +525,25 @@ public actor Reconciler {
             for i in snap.ses.indices where snap.ses[i].group.isEmpty { snap.ses[i].group = d }
             for i in snap.vss.indices where snap.vss[i].group.isEmpty { snap.vss[i].group = d }
         }
-        let live = liveness
-        let reports = reported
-        snap.state = { se in
-            (live.state(se, now: now).state, Double(reports[se]?.status.connections ?? 0))
-        }
+        for s in snap.ses { snap.liveness[s.uuid] = liveness.state(s.uuid, now: now) }
+        snap.reports = reported.mapValues(\.status)
         return snap
     }
 
     private func reconcile(reason: String) throws {
         guard !frozen else { return }
         let snap = try snapshot()
-        let (newPlacement, newDecisions) = PlacementEngine.place(snap.input(placement: placement))
-        let resolver = Resolver(snap.set)
-        let vsByUUID = Dictionary(
-            (snap.set.virtualservice ?? []).compactMap { v in v.uuid.map { ($0, v) } }, uniquingKeysWith: { a, _ in a })
-        var changed: [String: SEDesiredState] = [:]
-        let now = clock()
-        let positions = ScaleoutPositions.assign(
-            current: snap.positions, ses: snap.ses.filter { snap.seDataAddresses[$0.uuid] != nil })
-        let groups = ScaleoutPositions.groups(
-            positions: positions, names: snap.seNames, addresses: snap.seDataAddresses, stored: snap.storedGroups)
-        for s in snap.ses {
-            var list: [ResolvedVirtualService] = []
-            for vs in newPlacement.virtualServices(on: s.uuid) {
-                guard let v = vsByUUID[vs] else { continue }
-                do {
-                    var resolved = try resolver.resolve(v)
-                    if v.scaleout_ecmp == false {
-                        resolved.native_primary = Self.nativePrimary(
-                            of: vs, placedOn: newPlacement.serviceEngines(for: vs),
-                            reports: reported.mapValues(\.status),
-                            isUp: { liveness.state($0, now: now).state != .down },
-                            dataAddresses: snap.seDataAddresses)
-                    }
-                    list.append(resolved)
-                } catch {
-                    logger.error(
-                        "virtual service does not resolve; left out of the SE's desired state",
-                        metadata: ["se.vs": "\(v.name)", "error": "\(error)"])
-                }
-            }
-            let doc = SEDesiredState(
-                version: 0, se_uuid: s.uuid, se_name: s.name, vrfcontext: snap.globalVrf, virtual_services: list,
-                scaleout: positions[s.uuid].flatMap { groups[$0.group] })
-            var old = desired[s.uuid]
-            let oldVersion = old?.version
-            old?.version = 0
-            if old != doc || oldVersion == nil { changed[s.uuid] = doc }
+        let pass = ReconcilePass.run(snap, placement: placement, desired: desired)
+        for (vs, error) in pass.unresolved {
+            logger.error(
+                "virtual service does not resolve; left out of the SE's desired state",
+                metadata: ["se.vs": "\(vs)", "error": "\(error)"])
         }
-        let states = Dictionary(uniqueKeysWithValues: snap.ses.map { ($0.uuid, liveness.state($0.uuid, now: now)) })
+        let newPlacement = pass.placement
+        let newDecisions = pass.decisions
+        let positions = pass.positions
+        let groups = pass.groups
+        let changed = pass.desired
         let wall = Date().timeIntervalSince1970
         // Only what changed is written: a write to one object must not rewrite every service's rows.
         let oldAssignments = placement.assignments
@@ -658,19 +590,18 @@ public actor Reconciler {
                 out[se] = doc
             }
             // The SE objects show their oper state (read-only fields), updated on transitions only.
-            for (se, st) in states {
-                let text = st.state == .down ? "OPER_DOWN" : "OPER_UP"
-                guard snap.storedSEStatus[se] != text, var o = try db.object(uuid: se) else { continue }
+            for (se, st) in pass.operStates {
+                guard var o = try db.object(uuid: se) else { continue }
                 o.json["oper_status"] = JSONValue.from(
-                    OperStatus(state: text, reason: st.reason, last_changed_time: String(Int64(wall * 1_000_000))))
-                o.json["se_connected"] = .bool(st.state != .down)
+                    OperStatus(state: st.state, reason: st.reason, last_changed_time: String(Int64(wall * 1_000_000))))
+                o.json["se_connected"] = .bool(st.state != "OPER_DOWN")
                 try db.putObject(o, lastModified: Int64(wall * 1_000_000))
             }
             return out
         }
         placement = newPlacement
         decisions = newDecisions
-        for s in snap.ses { lastStates[s.uuid] = states[s.uuid]?.state }
+        for s in snap.ses { lastStates[s.uuid] = snap.liveness[s.uuid]?.state }
         for (se, doc) in stored {
             desired[se] = doc
             wake(se)
