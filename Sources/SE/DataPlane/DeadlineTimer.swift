@@ -7,10 +7,14 @@ struct DeadlineTimer {
     /// When the pending deadline fires; `distantFuture` when none is pending.
     private(set) var deadline = NIODeadline.distantFuture
 
+    /// Whether a deadline no later than `deadline` is pending: then arming `deadline` is not needed (callers
+    /// check this first, so that the hot path does not build a closure per request).
+    func covers(_ deadline: NIODeadline) -> Bool { task != nil && self.deadline <= deadline }
+
     /// Fires `fire` on `loop` at `deadline` unless an earlier deadline is pending (then that one fires first,
     /// and the handler arms the next).
     mutating func arm(_ deadline: NIODeadline, on loop: any EventLoop, _ fire: @escaping @Sendable () -> Void) {
-        guard task == nil || deadline < self.deadline else { return }
+        guard !covers(deadline) else { return }
         task?.cancel()
         self.deadline = deadline
         task = loop.scheduleTask(deadline: deadline, fire)

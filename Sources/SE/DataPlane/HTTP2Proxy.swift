@@ -195,7 +195,7 @@ final class HTTP2ProxyConnection: ChannelInboundHandler, ClientConnection {
 
     /// A stream waits for its server until `deadline`: the timer fires by then.
     func watch(_ deadline: NIODeadline) {
-        guard let context else { return }
+        guard !timer.covers(deadline), let context else { return }
         let me = NIOLoopBound(self, eventLoop: context.eventLoop)
         timer.arm(deadline, on: context.eventLoop) { me.value.deadlinesPassed() }
     }

@@ -237,7 +237,7 @@ final class HTTPFrontHandler: ChannelDuplexHandler, HTTPProxyExecutor {
         switch action {
         case .armTimer(let deadline):
             guard !inactive else { return }
-            guard let context else { return }
+            guard !timer.covers(deadline), let context else { return }
             let me = NIOLoopBound(self, eventLoop: context.eventLoop)
             timer.arm(deadline, on: context.eventLoop) { me.value.timerFired() }
         case .startRequest(let head, let redirect):
