@@ -56,6 +56,10 @@ public enum PoolServer {
             address_family = socket.AF_INET6
             daemon_threads = True
             allow_reuse_address = True
+            # socketserver's default listen backlog is 5: a burst of new connections from the SEs (hundreds
+            # of clients arriving at once) overflowed it, the kernel dropped SYNs and some connects waited
+            # for the third SYN retransmission (7 s). A real pool server has a backlog in the hundreds.
+            request_queue_size = 1024
 
             def server_bind(self):
                 self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)

@@ -710,14 +710,21 @@ final class SpeakerCore {
         channel.flush()
     }
 
-    /// Closes once everything queued (e.g. the NOTIFICATION) has reached the socket, or after 2 s.
-    /// `close()` alone would discard writes still queued behind a full socket buffer.
+    /// Sends everything queued (e.g. the NOTIFICATION), then shuts the sending side (a FIN after it) and closes
+    /// when the peer closes too, or after 2 s. `close()` alone would discard writes still queued behind a full
+    /// socket buffer; and closing while the peer is still sending (a peer flooding UPDATEs reset for want of
+    /// room) answers its data with a RST, on which the peer's stack may drop the NOTIFICATION unread. What the
+    /// peer sends meanwhile is read and dropped (the connection no longer belongs to the session).
     private func closeAfterFlush(_ channel: any Channel) {
         let loop = eventLoop.assumeIsolated()
         let timeout = loop.scheduleTask(in: .seconds(2)) { channel.close(promise: nil) }
-        channel.writeAndFlush(channel.allocator.buffer(capacity: 0)).assumeIsolated().whenComplete { _ in
-            timeout.cancel()
-            channel.close(promise: nil)
+        channel.closeFuture.whenComplete { _ in timeout.cancel() }
+        channel.writeAndFlush(channel.allocator.buffer(capacity: 0)).assumeIsolated().whenComplete { result in
+            guard case .success = result else {
+                channel.close(promise: nil)
+                return
+            }
+            channel.close(mode: .output).whenFailure { _ in channel.close(promise: nil) }
         }
     }
 

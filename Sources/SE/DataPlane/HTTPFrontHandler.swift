@@ -105,9 +105,15 @@ final class HTTPFrontHandler: ChannelDuplexHandler, HTTPProxyExecutor {
         eventTime = context?.eventLoop.now ?? .now()
         machine.settings = Self.settings(service, tls: tls)
         machine.handle(event, now: eventTime, executor: self)
-        while !deferred.isEmpty {
-            let next = deferred.removeFirst()
-            machine.handle(next, now: eventTime, executor: self)
+        if !deferred.isEmpty {
+            // In order, including those deferred meanwhile; by index (`removeFirst` moved the rest every time).
+            var next = 0
+            while next < deferred.count {
+                let event = deferred[next]
+                next += 1
+                machine.handle(event, now: eventTime, executor: self)
+            }
+            deferred.removeAll(keepingCapacity: true)
         }
         handling = false
         if let unused = newConnection {
