@@ -262,9 +262,10 @@ public actor FlowSteering {
         slots = nextSlots
         bucketTables = bucketTables.filter { slots[$0.key] != nil }
         // `reconcile` gives up the held VIPs no longer served here: off the interface at once, so that this SE
-        // stops answering ARP for them while the new primary announces them.
+        // stops answering ARP for them while the new primary announces them. (Without a program it does
+        // nothing: the filter below is then what drops them.)
         reconcile(force: true)
-        if program == nil { holding = holding.filter { slots[$0] != nil } }
+        holding = holding.filter { slots[$0] != nil }
         announcedAt = announcedAt.filter { holding.contains($0.key) }
     }
 

@@ -539,34 +539,29 @@ public actor Reconciler {
                 "virtual service does not resolve; left out of the SE's desired state",
                 metadata: ["se.vs": "\(vs)", "error": "\(error)"])
         }
-        let newPlacement = pass.placement
-        let newDecisions = pass.decisions
-        let positions = pass.positions
-        let groups = pass.groups
-        let changed = pass.desired
         let wall = Date().timeIntervalSince1970
         // Only what changed is written: a write to one object must not rewrite every service's rows.
         let oldAssignments = placement.assignments
-        let decisionsChanged = newDecisions != decisions
+        let decisionsChanged = pass.decisions != decisions
         let stored = try store.writeNow { db -> [String: SEDesiredState] in
-            for (vs, ses) in newPlacement.assignments where oldAssignments[vs] != ses {
+            for (vs, ses) in pass.placement.assignments where oldAssignments[vs] != ses {
                 try db.execute(
                     sql: "INSERT INTO placement (vs_uuid, se_uuids) VALUES (?, ?) "
                         + "ON CONFLICT(vs_uuid) DO UPDATE SET se_uuids = excluded.se_uuids",
                     arguments: [vs, JSONText.encode(ses)])
             }
-            for vs in oldAssignments.keys where newPlacement.assignments[vs] == nil {
+            for vs in oldAssignments.keys where pass.placement.assignments[vs] == nil {
                 try db.execute(sql: "DELETE FROM placement WHERE vs_uuid = ?", arguments: [vs])
             }
-            if positions != snap.positions {
+            if pass.positions != snap.positions {
                 try db.execute(sql: "DELETE FROM scaleout_positions")
-                for (se, a) in positions {
+                for (se, a) in pass.positions {
                     try db.execute(
                         sql: "INSERT INTO scaleout_positions (se_uuid, group_uuid, position) VALUES (?, ?, ?)",
                         arguments: [se, a.group, a.position])
                 }
             }
-            for (uuid, group) in groups where snap.storedGroups[uuid]?.epoch != group.epoch {
+            for (uuid, group) in pass.groups where snap.storedGroups[uuid]?.epoch != group.epoch {
                 try db.execute(
                     sql: "INSERT INTO scaleout_groups (group_uuid, epoch, members) VALUES (?, ?, ?) "
                         + "ON CONFLICT(group_uuid) DO UPDATE SET epoch = excluded.epoch, members = excluded.members",
@@ -574,14 +569,14 @@ public actor Reconciler {
             }
             if decisionsChanged {
                 try db.execute(sql: "DELETE FROM decisions")
-                for d in newDecisions {
+                for d in pass.decisions {
                     try db.execute(
                         sql: "INSERT INTO decisions (vs_uuid, se_uuid, kind, cause, reason) VALUES (?, ?, ?, ?, ?)",
                         arguments: [d.vs, d.se, d.kind.rawValue, d.cause.rawValue, d.reason])
                 }
             }
             var out: [String: SEDesiredState] = [:]
-            for (se, var doc) in changed.sorted(by: { $0.key < $1.key }) {
+            for (se, var doc) in pass.desired.sorted(by: { $0.key < $1.key }) {
                 doc.version = try db.nextVersion()
                 try db.execute(
                     sql: "INSERT INTO se_desired (se_uuid, version, json) VALUES (?, ?, ?) "
@@ -599,8 +594,8 @@ public actor Reconciler {
             }
             return out
         }
-        placement = newPlacement
-        decisions = newDecisions
+        placement = pass.placement
+        decisions = pass.decisions
         for s in snap.ses { lastStates[s.uuid] = snap.liveness[s.uuid]?.state }
         for (se, doc) in stored {
             desired[se] = doc
