@@ -164,7 +164,16 @@ public final class BIRD: PeerDaemon {
             }
         }
         if since.isEmpty { throw LabError(.parse, "birdc show protocols \(proto): \(out.prefix(300))") }
-        return SessionStatus(neighbor: neighbor, state: state, establishedMarker: since)
+        return SessionStatus(
+            neighbor: neighbor, state: state, establishedMarker: since, establishedTime: Self.parseTime(since))
+    }
+
+    /// Parses a time BIRD prints with `timeformat protocol iso long ms` ("2026-12-07 15:55:43.973", local time).
+    public static func parseTime(_ text: String) -> Date? {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.dateFormat = "yyyy-MM-dd HH:mm:ss.SSS"
+        return formatter.date(from: text)
     }
 
     public func resetSession(_ neighbor: String) throws {

@@ -105,18 +105,32 @@ public struct SessionStatus: Sendable, Hashable, CustomStringConvertible {
     /// RFC 4271 state name: Idle, Connect, Active, OpenSent, OpenConfirm or Established.
     public var state: String
     /// A value that changes whenever the session is (re-)established: BIRD's state-change time, FRR's
-    /// count of established connections, GoBGP's count of OPENs received and uptime start. Equal markers
-    /// mean no session reset.
+    /// count of established connections, GoBGP's count of OPENs received and uptime start. Compare two
+    /// reads with `isSameSession(as:)`, not `==`.
     public var establishedMarker: String
+    /// The state-change time as a date, for daemons whose marker is a time (BIRD).
+    public var establishedTime: Date?
 
     /// True when the state is Established.
     public var isEstablished: Bool { state == "Established" }
 
     /// Creates a session status.
-    public init(neighbor: String, state: String, establishedMarker: String) {
+    public init(neighbor: String, state: String, establishedMarker: String, establishedTime: Date? = nil) {
         self.neighbor = neighbor
         self.state = state
         self.establishedMarker = establishedMarker
+        self.establishedTime = establishedTime
+    }
+
+    /// True when `other` is a read of the same established session (no reset in between). BIRD prints its
+    /// state-change time by converting its monotonic clock to wall-clock time at each display, so two reads
+    /// of one session can differ by a millisecond; times within 5 ms count as the same session (a reset
+    /// takes a TCP connection and an OPEN exchange, and the Starling side counts its state changes too).
+    public func isSameSession(as other: SessionStatus) -> Bool {
+        if let time = establishedTime, let otherTime = other.establishedTime {
+            return abs(time.timeIntervalSince(otherTime)) <= 0.005
+        }
+        return establishedMarker == other.establishedMarker
     }
 
     public var description: String { "\(neighbor) \(state) [\(establishedMarker)]" }
