@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import Hummingbird
 import Logging
 import Prometheus
@@ -56,7 +55,10 @@ public struct ControllerConfiguration: Sendable {
 /// in front of them. `open` creates the defaults on first start and starts the reconciler.
 public final class Controller: Sendable {
     public let configuration: ControllerConfiguration
-    public let store: Store
+    /// The shared state (configuration, accounts, placement) behind ``ControllerStore``.
+    let store: any ControllerStore
+    /// The node's own database: the single-node store, and the node-local analytics.
+    let database: SQLiteStore
     public let reconciler: Reconciler
     /// Time series from the SEs' heartbeats (issue 11).
     public let analytics: Analytics
@@ -79,7 +81,8 @@ public final class Controller: Sendable {
         self.configuration = configuration
         self.logger = logger
         console = ConsoleAssets(directory: configuration.consoleDirectory)
-        store = try Store(directory: configuration.dataDirectory)
+        database = try SQLiteStore(directory: configuration.dataDirectory)
+        store = database
         let secrets = try SecretBox(
             keyFile: configuration.secretsKeyFile ?? configuration.dataDirectory + "/secrets.key")
         let hasher = PasswordHasher(iterations: configuration.passwordIterations)
@@ -104,7 +107,8 @@ public final class Controller: Sendable {
                 return Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
             }
         }
-        analytics = Analytics(store: store, requestLogLimit: configuration.requestLogMaxRows, logger: logger)
+        analytics = Analytics(
+            database: database.local, requestLogLimit: configuration.requestLogMaxRows, logger: logger)
         reconciler = Reconciler(
             store: store, downAfter: configuration.seDownAfter * configuration.heartbeatInterval, clock: clock,
             logger: logger)
@@ -170,9 +174,9 @@ public final class Controller: Sendable {
     /// nothing about tenants it cannot use).
     func tenant(named name: String?, uuid: String?, for principal: Principal) async throws -> String {
         let header = uuid != nil ? "X-Avi-Tenant-UUID" : "X-Avi-Tenant"
-        let found = try await store.read { db -> String? in
-            if let uuid { return try db.object(uuid: uuid)?.type == Tenant.objectType ? uuid : nil }
-            return try ObjectService.tenantUUID(db, name: name ?? "")
+        let found = try await store.read { tx -> String? in
+            if let uuid { return try tx.object(uuid: uuid)?.type == Tenant.objectType ? uuid : nil }
+            return try ObjectService.tenantUUID(tx, name: name ?? "")
         }
         let shown = uuid ?? name ?? ""
         guard let found, principal.hasAccess(to: found) else {
@@ -185,11 +189,7 @@ public final class Controller: Sendable {
     /// `/metrics` text.
     func metricsText() async -> String {
         let counts =
-            (try? await store.read { db in
-                try Row.fetchAll(db, sql: "SELECT type, COUNT(*) AS n FROM objects GROUP BY type").map {
-                    ($0["type"] as String, $0["n"] as Int)
-                }
-            }) ?? []
+            (try? await store.read { tx in try tx.objectCounts().map { ($0.type, $0.count) } }) ?? []
         let ses = await reconciler.seCounts()
         return metrics.render(objects: counts, sesUp: ses.up, sesDown: ses.down)
     }

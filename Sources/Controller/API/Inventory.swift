@@ -68,8 +68,8 @@ extension ControllerAPI {
             guard let uuid = c["uuid"]?.string else { return nil }
             return (uuid, c["name"]?.string ?? uuid, c["enabled"] != .bool(false))
         }
-        let addresses = try await controller.store.read { db in
-            try db.objects(type: VsVip.objectType).reduce(into: [String: [String]]()) { out, o in
+        let addresses = try await controller.store.read { tx in
+            try tx.objects(type: VsVip.objectType).reduce(into: [String: [String]]()) { out, o in
                 out[o.uuid] = (try? o.decode(VsVip.self))?.vip.flatMap { $0.addresses.map(\.addr) } ?? []
             }
         }

@@ -36,8 +36,8 @@ struct ObjectKind: Sendable {
     /// A login account: the body's `password` is hashed into the `users` table and never stored in the object;
     /// a user cannot delete itself.
     var account = false
-    /// Rows of other tables keyed by the object's uuid, deleted with it.
-    var cascade: [Cascade] = []
+    /// What the store keeps beside an object of this type, deleted with it.
+    var cascade: [DependentRecords] = []
     /// Objects of this type the API keeps as they are.
     var protection: Protection = .none
     /// A check of the canonical body beyond the model's own (what a custom role may grant).
@@ -48,11 +48,6 @@ struct ObjectKind: Sendable {
     let check: @Sendable (JSONValue) throws(ModelError) -> JSONValue
 
     /// A table column holding the uuid of an object whose rows go with it.
-    struct Cascade: Sendable {
-        var table: String
-        var column: String
-    }
-
     /// Objects the API does not let go.
     enum Protection: Sendable, Equatable {
         case none
@@ -108,13 +103,11 @@ struct ObjectKind: Sendable {
             of(ServiceEngineGroup.self, .system, systemAdminOnly: true),
             of(ServiceEngine.self, .system, creatable: false) {
                 $0.writableFields = ["name", "description", "se_group_ref"]
-                $0.cascade = [
-                    Cascade(table: "se_secrets", column: "se_uuid"), Cascade(table: "se_desired", column: "se_uuid"),
-                ]
+                $0.cascade = [.seSecret, .seDesiredState]
             },
             of(HealthMonitor.self, .tenantSharedFromAdmin),
             of(Pool.self, .tenant), of(VsVip.self, .tenant),
-            of(VirtualService.self, .tenant) { $0.cascade = [Cascade(table: "vs_scale", column: "vs_uuid")] },
+            of(VirtualService.self, .tenant) { $0.cascade = [.vsScale] },
             of(ApplicationProfile.self, .tenantSharedFromAdmin),
             of(SSLKeyAndCertificate.self, .tenant, writeOnly: ["key", "key_passphrase"]) {
                 $0.storedForm = .certificate
@@ -123,7 +116,7 @@ struct ObjectKind: Sendable {
             of(PKIProfile.self, .tenantSharedFromAdmin) { $0.storedForm = .pkiProfile },
             of(User.self, .system, systemAdminOnly: true, affectsPlacement: false) {
                 $0.account = true
-                $0.cascade = [Cascade(table: "users", column: "uuid"), Cascade(table: "sessions", column: "user_uuid")]
+                $0.cascade = [.userCredentials, .userSessions]
             },
             of(Role.self, .system, systemAdminOnly: true, affectsPlacement: false) {
                 $0.protection = .predefined(Set(PredefinedRoles.privileges.keys))

@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import StarlingModel
 
 /// The tenant a request works in (from `X-Avi-Tenant` / `X-Avi-Tenant-UUID`, else the user's default
@@ -24,7 +23,7 @@ public struct Scope: Sendable, Hashable {
 /// registration and only their group, name and description may change; predefined roles are fixed and a
 /// custom role cannot grant writes reserved to System-Admin). Every write lands with its audit row.
 struct ObjectService: Sendable {
-    let store: Store
+    let store: any ControllerStore
     let hasher: PasswordHasher
     /// Seals certificate keys in the store (``SecretBox``).
     let secrets: SecretBox
@@ -47,19 +46,8 @@ struct ObjectService: Sendable {
 
     func list(_ kind: ObjectKind, scope: Scope, query: ListQuery, base: String) async throws -> JSONValue {
         let tenants = kind.global ? nil : Self.visible(scope, kind)
-        let objects = try await store.read { db in
-            var sql = "SELECT * FROM objects WHERE type = ?"
-            var args: [(any DatabaseValueConvertible)?] = [kind.name]
-            if let t = tenants {
-                sql += " AND tenant IN (\(t.map { _ in "?" }.joined(separator: ",")))"
-                args += t.map { $0 as (any DatabaseValueConvertible)? }
-            }
-            if let n = query.name {
-                sql += " AND name = ?"
-                args.append(n)
-            }
-            sql += " ORDER BY name, uuid"
-            return try Row.fetchAll(db, sql: sql, arguments: StatementArguments(args)).map(StoredObject.init)
+        let objects = try await store.read { tx in
+            try tx.objects(type: kind.name, tenants: tenants, name: query.name)
         }.filter { o in query.only?.contains(o.uuid) ?? true }
         let start = (query.page - 1) * query.pageSize
         let slice = start < objects.count ? Array(objects[start..<min(objects.count, start + query.pageSize)]) : []
@@ -82,13 +70,13 @@ struct ObjectService: Sendable {
         _ kind: ObjectKind, uuid: String, scope: Scope, base: String, fields: Set<String>? = nil,
         includeName: Bool = false
     ) async throws -> JSONValue {
-        let o = try await store.read { db in try Self.visibleObject(db, kind, uuid, scope) }
+        let o = try await store.read { tx in try Self.visibleObject(tx, kind, uuid, scope) }
         return try await present(kind.hidingWriteOnly(o.json), base: base, fields: fields, includeName: includeName)
     }
 
     /// Stored (relative) form of an object, for internal users.
     func stored(_ kind: ObjectKind, uuid: String, scope: Scope) async throws -> StoredObject {
-        try await store.read { db in try Self.visibleObject(db, kind, uuid, scope) }
+        try await store.read { tx in try Self.visibleObject(tx, kind, uuid, scope) }
     }
 
     // MARK: Writes
@@ -110,12 +98,12 @@ struct ObjectService: Sendable {
         try kind.rule?(canonical)
         let hash = try await password.asyncMap { try await hasher.hashOffloaded($0) }
         let now = wallClock()
-        return try await store.write { db in
+        return try await store.write { tx in
             let uuid = "\(kind.name)-\(Secrets.uuid4())"
             let stored = try prepared(kind, canonical, stored: nil, now: now)
-            let o = try Self.insert(db, kind, stored, uuid: uuid, scope: scope, passwordHash: hash, now: now)
+            let o = try Self.insert(tx, kind, stored, uuid: uuid, scope: scope, passwordHash: hash, now: now)
             try AuditLog.record(
-                db, .create, actor: scope.actor, tenant: o.tenant, type: kind.name, uuid: o.uuid, name: o.name,
+                tx, .create, actor: scope.actor, tenant: o.tenant, type: kind.name, uuid: o.uuid, name: o.name,
                 new: o.json, now: now)
             return o
         }
@@ -129,11 +117,11 @@ struct ObjectService: Sendable {
         try kind.rule?(canonical)
         let hash = try await password.asyncMap { try await hasher.hashOffloaded($0) }
         let now = wallClock()
-        return try await store.write { db in
-            let existing = try Self.visibleObject(db, kind, uuid, scope)
+        return try await store.write { tx in
+            let existing = try Self.visibleObject(tx, kind, uuid, scope)
             try Self.writable(existing, kind, scope)
             let stored = try prepared(kind, canonical, stored: existing.json, now: now)
-            return try Self.updateAudited(db, kind, existing, stored, scope: scope, passwordHash: hash, now: now)
+            return try Self.updateAudited(tx, kind, existing, stored, scope: scope, passwordHash: hash, now: now)
         }
     }
 
@@ -143,8 +131,8 @@ struct ObjectService: Sendable {
         let password = (ops["replace"]?["password"] ?? ops["password"])?.string
         let hash = try await password.asyncMap { try await hasher.hashOffloaded($0) }
         let now = wallClock()
-        return try await store.write { db in
-            let existing = try Self.visibleObject(db, kind, uuid, scope)
+        return try await store.write { tx in
+            let existing = try Self.visibleObject(tx, kind, uuid, scope)
             try Self.writable(existing, kind, scope)
             let merged = try Self.applyPatch(try opened(kind, existing.json), ops)
             var members = merged.object ?? [:]
@@ -152,7 +140,7 @@ struct ObjectService: Sendable {
             let canonical = try Self.check(kind, .object(members))
             try kind.rule?(canonical)
             let stored = try prepared(kind, canonical, stored: existing.json, now: now)
-            return try Self.updateAudited(db, kind, existing, stored, scope: scope, passwordHash: hash, now: now)
+            return try Self.updateAudited(tx, kind, existing, stored, scope: scope, passwordHash: hash, now: now)
         }
     }
 
@@ -162,40 +150,35 @@ struct ObjectService: Sendable {
     {
         let hash = try await hasher.hashOffloaded(password)
         let now = wallClock()
-        try await store.write { db in
-            guard let o = try db.object(uuid: userUUID) else { throw APIError.notFound(User.objectType, userUUID) }
-            try db.execute(sql: "UPDATE users SET password_hash = ? WHERE uuid = ?", arguments: [hash, userUUID])
-            try db.execute(
-                sql: "DELETE FROM sessions WHERE user_uuid = ? AND id IS NOT ?", arguments: [userUUID, keepSession])
+        try await store.write { tx in
+            guard let o = try tx.object(uuid: userUUID) else { throw APIError.notFound(User.objectType, userUUID) }
+            try tx.setPasswordHash(hash, user: userUUID)
+            try tx.deleteSessions(user: userUUID, except: keepSession)
             try AuditLog.record(
-                db, .passwordChange, actor: actor, tenant: o.tenant, type: User.objectType, uuid: o.uuid, name: o.name,
+                tx, .passwordChange, actor: actor, tenant: o.tenant, type: User.objectType, uuid: o.uuid, name: o.name,
                 old: o.json, new: o.json, now: now)
         }
     }
 
     func delete(_ kind: ObjectKind, uuid: String, scope: Scope) async throws {
         let now = wallClock()
-        try await store.write { db in
-            let existing = try Self.visibleObject(db, kind, uuid, scope)
+        try await store.write { tx in
+            let existing = try Self.visibleObject(tx, kind, uuid, scope)
             try Self.writable(existing, kind, scope)
-            if let (t, n) = try db.referrer(of: kind.name, uuid: uuid) {
+            if let (t, n) = try tx.referrer(of: kind.name, uuid: uuid) {
                 throw APIError(409, "\(kind.name) \(existing.name) is still referenced by \(t) \(n)")
             }
             if kind.protection == .tenants {
                 guard uuid != Self.admin else { throw APIError(409, "the admin tenant cannot be deleted") }
-                if let n = try String.fetchOne(
-                    db, sql: "SELECT type || ' ' || name FROM objects WHERE tenant = ? LIMIT 1", arguments: [uuid])
-                {
-                    throw APIError(409, "tenant \(existing.name) still has objects (\(n))")
+                if let (t, n) = try tx.anyObject(inTenant: uuid) {
+                    throw APIError(409, "tenant \(existing.name) still has objects (\(t) \(n))")
                 }
             }
             if kind.account, uuid == scope.userUUID { throw APIError(409, "a user cannot delete itself") }
-            for c in kind.cascade {
-                try db.execute(sql: "DELETE FROM \(c.table) WHERE \(c.column) = ?", arguments: [uuid])
-            }
-            try db.deleteObject(uuid: uuid)
+            for records in kind.cascade { try tx.deleteRecords(records, of: uuid) }
+            try tx.deleteObject(uuid: uuid)
             try AuditLog.record(
-                db, .delete, actor: scope.actor, tenant: existing.tenant, type: kind.name, uuid: uuid,
+                tx, .delete, actor: scope.actor, tenant: existing.tenant, type: kind.name, uuid: uuid,
                 name: existing.name, old: existing.json, now: now)
         }
     }
@@ -224,15 +207,15 @@ struct ObjectService: Sendable {
 
     /// `update` plus its audit row; a new password set for another user ends that user's sessions.
     static func updateAudited(
-        _ db: Database, _ kind: ObjectKind, _ existing: StoredObject, _ canonical: JSONValue, scope: Scope,
+        _ tx: any StoreWriter, _ kind: ObjectKind, _ existing: StoredObject, _ canonical: JSONValue, scope: Scope,
         passwordHash: String?, now: Double
     ) throws -> StoredObject {
-        let o = try update(db, kind, existing, canonical, scope: scope, passwordHash: passwordHash, now: now)
+        let o = try update(tx, kind, existing, canonical, scope: scope, passwordHash: passwordHash, now: now)
         if passwordHash != nil, existing.uuid != scope.userUUID {
-            try db.execute(sql: "DELETE FROM sessions WHERE user_uuid = ?", arguments: [existing.uuid])
+            try tx.deleteSessions(user: existing.uuid, except: nil)
         }
         try AuditLog.record(
-            db, passwordHash == nil ? .update : .passwordChange, actor: scope.actor, tenant: o.tenant, type: kind.name,
+            tx, passwordHash == nil ? .update : .passwordChange, actor: scope.actor, tenant: o.tenant, type: kind.name,
             uuid: o.uuid, name: o.name, old: existing.json, new: o.json, now: now)
         return o
     }
@@ -249,16 +232,16 @@ struct ObjectService: Sendable {
 
     /// Inserts a new, already checked object.
     static func insert(
-        _ db: Database, _ kind: ObjectKind, _ canonical: JSONValue, uuid: String, scope: Scope,
+        _ tx: any StoreWriter, _ kind: ObjectKind, _ canonical: JSONValue, uuid: String, scope: Scope,
         passwordHash: String?, now: Double
     ) throws -> StoredObject {
         // A new object goes to the request's tenant (system-wide kinds to admin); a body tenant_ref may
         // only repeat that.
         let tenant = kind.global ? admin : scope.tenant
-        try checkTenantRef(db, canonical["tenant_ref"], expected: tenant)
-        var json = try normalizeRefs(db, canonical, path: "", tenant: tenant)
+        try checkTenantRef(tx, canonical["tenant_ref"], expected: tenant)
+        var json = try normalizeRefs(tx, canonical, path: "", tenant: tenant)
         let name = json["name"]?.string ?? ""
-        if try db.object(type: kind.name, tenant: tenant, name: name) != nil {
+        if try tx.object(type: kind.name, tenant: tenant, name: name) != nil {
             throw APIError(409, "name: \(kind.name) \(name) already exists")
         }
         json["uuid"] = .string(uuid)
@@ -269,32 +252,30 @@ struct ObjectService: Sendable {
         if kind.account {
             guard let passwordHash else { throw APIError(400, "password: required") }
             let username = json["username"]?.string ?? name
-            if try String.fetchOne(db, sql: "SELECT uuid FROM users WHERE username = ?", arguments: [username]) != nil {
+            if try tx.credentials(username: username) != nil {
                 throw APIError(409, "username: \(username) already exists")
             }
-            try db.execute(
-                sql: "INSERT INTO users (uuid, username, password_hash) VALUES (?, ?, ?)",
-                arguments: [uuid, username, passwordHash])
+            try tx.insertUser(uuid: uuid, username: username, passwordHash: passwordHash)
         }
         let o = StoredObject(type: kind.name, uuid: uuid, tenant: tenant, name: name, json: json)
-        try db.putObject(o, lastModified: micros)
+        try tx.putObject(o, lastModified: micros)
         return o
     }
 
     static func update(
-        _ db: Database, _ kind: ObjectKind, _ existing: StoredObject, _ canonical: JSONValue, scope: Scope,
+        _ tx: any StoreWriter, _ kind: ObjectKind, _ existing: StoredObject, _ canonical: JSONValue, scope: Scope,
         passwordHash: String?, now: Double
     ) throws -> StoredObject {
         let tenant = existing.tenant
-        try checkTenantRef(db, canonical["tenant_ref"], expected: tenant)
-        var json = try normalizeRefs(db, canonical, path: "", tenant: tenant)
+        try checkTenantRef(tx, canonical["tenant_ref"], expected: tenant)
+        var json = try normalizeRefs(tx, canonical, path: "", tenant: tenant)
         if let fields = kind.writableFields {
             var kept = existing.json
             for k in fields { kept[k] = json[k] }
             json = kept
         }
         let name = json["name"]?.string ?? ""
-        if let other = try db.object(type: kind.name, tenant: tenant, name: name), other.uuid != existing.uuid {
+        if let other = try tx.object(type: kind.name, tenant: tenant, name: name), other.uuid != existing.uuid {
             throw APIError(409, "name: \(kind.name) \(name) already exists")
         }
         if kind.protection == .tenants, existing.uuid == admin, name != admin {
@@ -307,19 +288,14 @@ struct ObjectService: Sendable {
         json["_last_modified"] = .string(String(micros))
         if kind.account {
             let username = json["username"]?.string ?? name
-            if let other = try String.fetchOne(
-                db, sql: "SELECT uuid FROM users WHERE username = ?", arguments: [username]), other != existing.uuid
-            {
+            if let other = try tx.credentials(username: username)?.uuid, other != existing.uuid {
                 throw APIError(409, "username: \(username) already exists")
             }
-            try db.execute(sql: "UPDATE users SET username = ? WHERE uuid = ?", arguments: [username, existing.uuid])
-            if let passwordHash {
-                try db.execute(
-                    sql: "UPDATE users SET password_hash = ? WHERE uuid = ?", arguments: [passwordHash, existing.uuid])
-            }
+            try tx.setUsername(username, user: existing.uuid)
+            if let passwordHash { try tx.setPasswordHash(passwordHash, user: existing.uuid) }
         }
         let o = StoredObject(type: kind.name, uuid: existing.uuid, tenant: tenant, name: name, json: json)
-        try db.putObject(o, lastModified: micros)
+        try tx.putObject(o, lastModified: micros)
         return o
     }
 
@@ -382,9 +358,10 @@ struct ObjectService: Sendable {
         return kind.sharing == .tenantSharedFromAdmin ? [scope.tenant, admin] : [scope.tenant]
     }
 
-    static func visibleObject(_ db: Database, _ kind: ObjectKind, _ uuid: String, _ scope: Scope) throws -> StoredObject
+    static func visibleObject(_ tx: any StoreReader, _ kind: ObjectKind, _ uuid: String, _ scope: Scope) throws
+        -> StoredObject
     {
-        guard let o = try db.object(uuid: uuid), o.type == kind.name,
+        guard let o = try tx.object(uuid: uuid), o.type == kind.name,
             kind.global || visible(scope, kind).contains(o.tenant)
         else { throw APIError.notFound(kind.name, uuid) }
         return o
@@ -392,10 +369,10 @@ struct ObjectService: Sendable {
 
     /// 403 when a body `tenant_ref` names another tenant than `expected`: X-Avi-Tenant says where a request
     /// works, and access was checked for that tenant.
-    static func checkTenantRef(_ db: Database, _ ref: JSONValue?, expected: String) throws {
+    static func checkTenantRef(_ tx: any StoreReader, _ ref: JSONValue?, expected: String) throws {
         guard let ref, ref != .null else { return }
         guard let s = ref.string else { throw APIError(400, "tenant_ref: expected a string") }
-        let r = try resolveRef(db, s, field: "tenant_ref", tenant: admin)
+        let r = try resolveRef(tx, s, field: "tenant_ref", tenant: admin)
         guard let t = ObjectRef(r)?.uuid, t == expected else {
             throw APIError(
                 403,
@@ -406,7 +383,7 @@ struct ObjectService: Sendable {
 
     /// Rewrites every `*_ref` / `*_refs` (except the top-level `tenant_ref` and `url`) to
     /// `/api/<type>/<uuid>`, checking that each target exists and is visible: 400 naming the field.
-    static func normalizeRefs(_ db: Database, _ v: JSONValue, path: String, tenant: String) throws -> JSONValue {
+    static func normalizeRefs(_ tx: any StoreReader, _ v: JSONValue, path: String, tenant: String) throws -> JSONValue {
         switch v {
         case .object(let members):
             var out = members
@@ -414,30 +391,30 @@ struct ObjectService: Sendable {
                 if path.isEmpty, k == "url" || k == "tenant_ref" { continue }
                 let p = path.isEmpty ? k : "\(path).\(k)"
                 if k.hasSuffix("_ref"), case .string(let s) = child {
-                    out[k] = .string(try resolveRef(db, s, field: p, tenant: tenant))
+                    out[k] = .string(try resolveRef(tx, s, field: p, tenant: tenant))
                 } else if k.hasSuffix("_refs"), case .array(let items) = child {
                     var refs: [JSONValue] = []
                     for (i, item) in items.enumerated() {
                         guard case .string(let s) = item else { throw APIError(400, "\(p)[\(i)]: expected a string") }
-                        refs.append(.string(try resolveRef(db, s, field: "\(p)[\(i)]", tenant: tenant)))
+                        refs.append(.string(try resolveRef(tx, s, field: "\(p)[\(i)]", tenant: tenant)))
                     }
                     out[k] = .array(refs)
                 } else {
-                    out[k] = try normalizeRefs(db, child, path: p, tenant: tenant)
+                    out[k] = try normalizeRefs(tx, child, path: p, tenant: tenant)
                 }
             }
             return .object(out)
         case .array(let items):
             return .array(
                 try items.enumerated().map { i, item in
-                    try normalizeRefs(db, item, path: "\(path)[\(i)]", tenant: tenant)
+                    try normalizeRefs(tx, item, path: "\(path)[\(i)]", tenant: tenant)
                 })
         default:
             return v
         }
     }
 
-    static func resolveRef(_ db: Database, _ s: String, field: String, tenant: String) throws -> String {
+    static func resolveRef(_ tx: any StoreReader, _ s: String, field: String, tenant: String) throws -> String {
         guard let r = ObjectRef(s) else {
             throw APIError(400, "\(field): \"\(s)\" is not a reference (/api/<type>/<uuid> or /api/<type>/?name=NAME)")
         }
@@ -445,27 +422,27 @@ struct ObjectService: Sendable {
         var tenants = visible(Scope(tenant: tenant), kind)
         if let t = r.tenant, !kind.global {
             // A reference may name its tenant, but only one this object can see.
-            guard let tu = try tenantUUID(db, name: t), tenants.contains(tu) else {
+            guard let tu = try tenantUUID(tx, name: t), tenants.contains(tu) else {
                 throw APIError(400, "\(field): no \(kind.name) visible in tenant \(t) from this tenant")
             }
             tenants = [tu]
         }
         switch r.key {
         case .uuid(let u):
-            guard let o = try db.object(uuid: u), o.type == kind.name, tenants.contains(o.tenant) else {
+            guard let o = try tx.object(uuid: u), o.type == kind.name, tenants.contains(o.tenant) else {
                 throw APIError(400, "\(field): no \(kind.name) with uuid \(u)")
             }
             return "/api/\(kind.name)/\(o.uuid)"
         case .name(let n):
             for t in tenants {
-                if let o = try db.object(type: kind.name, tenant: t, name: n) { return "/api/\(kind.name)/\(o.uuid)" }
+                if let o = try tx.object(type: kind.name, tenant: t, name: n) { return "/api/\(kind.name)/\(o.uuid)" }
             }
             throw APIError(400, "\(field): no \(kind.name) named \"\(n)\"")
         }
     }
 
-    static func tenantUUID(_ db: Database, name: String) throws -> String? {
-        try db.object(type: Tenant.objectType, tenant: admin, name: name)?.uuid
+    static func tenantUUID(_ tx: any StoreReader, name: String) throws -> String? {
+        try tx.object(type: Tenant.objectType, tenant: admin, name: name)?.uuid
     }
 
     // MARK: Presentation
@@ -482,9 +459,9 @@ struct ObjectService: Sendable {
             var uuids = Set<String>()
             Self.collectRefs(v, top: true, into: &uuids)
             let list = Array(uuids)
-            names = try await store.read { db in
+            names = try await store.read { tx in
                 var out: [String: String] = [:]
-                for u in list { if let o = try db.object(uuid: u) { out[u] = o.name } }
+                for u in list { if let o = try tx.object(uuid: u) { out[u] = o.name } }
                 return out
             }
         }

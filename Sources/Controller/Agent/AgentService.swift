@@ -1,4 +1,3 @@
-import GRDB
 import StarlingModel
 
 /// SE registration and agent authentication (DESIGN §3.4).
@@ -10,7 +9,7 @@ import StarlingModel
 /// gets that SE's `se_uuid` (so its placement is kept) and the old secret stops working. The name of an
 /// SE that is up is refused with 409, so two live SEs never share one registration.
 struct AgentService: Sendable {
-    let store: Store
+    let store: any ControllerStore
     let heartbeatInterval: Double
 
     func register(
@@ -24,31 +23,27 @@ struct AgentService: Sendable {
         }
         let secret = Secrets.token()
         let digest = Secrets.digest(secret)
-        let uuid = try await store.write { db -> String in
-            guard
-                let row = try Row.fetchOne(
-                    db, sql: "SELECT expires, se_name, se_uuid FROM join_tokens WHERE token = ?", arguments: [r.token])
-            else { throw APIError(401, "token: unknown join token") }
-            let boundName: String? = row["se_name"]
-            var seUUID: String? = row["se_uuid"]
+        let uuid = try await store.write { tx -> String in
+            guard let row = try tx.joinToken(r.token) else { throw APIError(401, "token: unknown join token") }
+            let boundName = row.seName
+            var seUUID = row.seUUID
             if let boundName {
                 guard boundName == r.name else {
                     throw APIError(401, "token: this join token belongs to SE \(boundName)")
                 }
             } else {
-                let expires: Double = row["expires"]
-                guard expires >= now else { throw APIError(401, "token: the join token expired") }
+                guard row.expires >= now else { throw APIError(401, "token: the join token expired") }
             }
-            if let u = seUUID, try db.object(uuid: u) == nil { seUUID = nil }
+            if let u = seUUID, try tx.object(uuid: u) == nil { seUUID = nil }
             let kind = ObjectKind.all[ServiceEngine.objectType]!
-            if let u = seUUID, var o = try db.object(uuid: u) {
+            if let u = seUUID, var o = try tx.object(uuid: u) {
                 o.json["data_address"] = JSONValue.from(r.data_address)
                 o.json["mgmt_url"] = r.mgmt_url.map { .string($0) } ?? .null
                 o.json["threads"] = r.threads.map { .int(Int64($0)) } ?? .null
                 if case .object(let m) = o.json { o.json = .object(m.filter { $0.value != .null }) }
-                try db.putObject(o, lastModified: Int64(now * 1_000_000))
+                try tx.putObject(o, lastModified: Int64(now * 1_000_000))
             } else {
-                if let existing = try db.object(type: kind.name, tenant: ObjectService.admin, name: r.name) {
+                if let existing = try tx.object(type: kind.name, tenant: ObjectService.admin, name: r.name) {
                     guard downSEs.contains(existing.uuid) else {
                         throw APIError(
                             409, "name: an SE named \(r.name) is up and registered with another join token")
@@ -58,7 +53,7 @@ struct AgentService: Sendable {
                     o.json["mgmt_url"] = r.mgmt_url.map { .string($0) } ?? .null
                     o.json["threads"] = r.threads.map { .int(Int64($0)) } ?? .null
                     if case .object(let m) = o.json { o.json = .object(m.filter { $0.value != .null }) }
-                    try db.putObject(o, lastModified: Int64(now * 1_000_000))
+                    try tx.putObject(o, lastModified: Int64(now * 1_000_000))
                     seUUID = existing.uuid
                 }
             }
@@ -69,20 +64,16 @@ struct AgentService: Sendable {
                 se.cloud_ref = "/api/cloud/?name=Default-Cloud"
                 let json = try ObjectService.check(kind, JSONValue.from(se))
                 let o = try ObjectService.insert(
-                    db, kind, json, uuid: "serviceengine-\(Secrets.uuid4())", scope: Scope(), passwordHash: nil,
+                    tx, kind, json, uuid: "serviceengine-\(Secrets.uuid4())", scope: Scope(), passwordHash: nil,
                     now: now)
                 try AuditLog.record(
-                    db, .create, actor: .init(user: "se:\(r.name)", clientIP: clientIP), tenant: o.tenant,
+                    tx, .create, actor: .init(user: "se:\(r.name)", clientIP: clientIP), tenant: o.tenant,
                     type: kind.name, uuid: o.uuid, name: o.name, new: o.json, now: now)
                 seUUID = o.uuid
             }
             let u = seUUID!
-            try db.execute(
-                sql: "UPDATE join_tokens SET se_name = ?, se_uuid = ? WHERE token = ?", arguments: [r.name, u, r.token])
-            try db.execute(
-                sql: "INSERT INTO se_secrets (se_uuid, secret_digest, token) VALUES (?, ?, ?) "
-                    + "ON CONFLICT(se_uuid) DO UPDATE SET secret_digest = excluded.secret_digest, token = excluded.token",
-                arguments: [u, digest, r.token])
+            try tx.bindJoinToken(r.token, seName: r.name, seUUID: u)
+            try tx.setSESecret(se: u, digest: digest, token: r.token)
             return u
         }
         return SERegistered(se_uuid: uuid, se_secret: secret, heartbeat_interval: heartbeatInterval)
@@ -90,11 +81,9 @@ struct AgentService: Sendable {
 
     /// Checks `Authorization: Bearer <secret>` for an SE: 404 unknown SE, 401 bad secret.
     func authenticate(se: String, authorization: String?) async throws {
-        let digest = try await store.read { db -> String? in
-            guard try db.object(uuid: se)?.type == ServiceEngine.objectType else { return nil }
-            return try String.fetchOne(
-                db, sql: "SELECT secret_digest FROM se_secrets WHERE se_uuid = ?", arguments: [se])
-                ?? ""
+        let digest = try await store.read { tx -> String? in
+            guard try tx.object(uuid: se)?.type == ServiceEngine.objectType else { return nil }
+            return try tx.seSecretDigest(se: se) ?? ""
         }
         guard let digest else { throw APIError(404, "serviceengine \(se) not found: register again") }
         guard let auth = authorization, auth.hasPrefix("Bearer ") else {

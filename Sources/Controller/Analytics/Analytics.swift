@@ -17,7 +17,8 @@ public actor Analytics {
     /// Resolutions kept (seconds per sample) and for how long (seconds).
     static let retention: [(step: Int, keep: Int)] = [(5, 3600), (300, 86_400), (3600, 7 * 86_400)]
 
-    let store: Store
+    /// The node-local tables `metrics` and `request_logs`.
+    let database: LocalDatabase
     let logger: Logger
     /// Most request logs kept (the oldest go first).
     let requestLogLimit: Int
@@ -27,9 +28,9 @@ public actor Analytics {
     private var minutes: [String: [Int: MetricSample]] = [:]
     private var lastSweep = 0
 
-    init(store: Store, requestLogLimit: Int = 500_000, logger: Logger) {
+    init(database: LocalDatabase, requestLogLimit: Int = 500_000, logger: Logger) {
         self.requestLogLimit = requestLogLimit
-        self.store = store
+        self.database = database
         self.logger = logger
     }
 
@@ -42,12 +43,11 @@ public actor Analytics {
 
     /// Request logs from SE `se` (of services placed on it). Never throws: a store error is logged and
     /// those logs are lost.
-    func requestLogs(_ logs: [RequestLog], se: String) {
+    func requestLogs(_ logs: [RequestLog], se: String, seName: String) {
         guard !logs.isEmpty else { return }
         do {
-            try store.writeNow { [requestLogLimit] db in
-                let name = try db.object(uuid: se)?.name ?? se
-                try RequestLogStore.insert(db, logs, se: se, seName: name, keep: requestLogLimit)
+            try database.writeNow { [requestLogLimit] db in
+                try RequestLogStore.insert(db, logs, se: se, seName: seName, keep: requestLogLimit)
             }
         } catch {
             logger.error("request logs not stored: \(error)", metadata: ["controller.logs": "\(logs.count)"])
@@ -63,7 +63,7 @@ public actor Analytics {
         guard !done.isEmpty else { return }
         keepMinutes(done, now: now)
         do {
-            try store.writeNow { db in
+            try database.writeNow { db in
                 for (key, sample) in done {
                     for (step, _) in Self.retention {
                         let start = key.start / step * step
@@ -302,7 +302,7 @@ public actor Analytics {
         // 5-minute or hour row is partial (it grows with every 5-second sample).
         let last = (Int(stop.rounded(.up)) - 1) / step * step
         let first = last - (limit - 1) * step
-        let rows = try store.readNow { db in
+        let rows = try database.readNow { db in
             try Row.fetchAll(
                 db,
                 sql: "SELECT start, sample FROM metrics WHERE entity = ? AND step = ? AND start BETWEEN ? AND ? "

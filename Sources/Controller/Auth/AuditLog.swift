@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import StarlingModel
 
 /// The audit trail: one row per write, recorded in the same transaction as the write itself (a write
@@ -32,22 +31,15 @@ enum AuditLog {
     static let maxRows = 100_000
 
     static func record(
-        _ db: Database, _ event: Event, actor: Actor, tenant: String, type: String, uuid: String, name: String,
+        _ tx: any StoreWriter, _ event: Event, actor: Actor, tenant: String, type: String, uuid: String, name: String,
         old: JSONValue? = nil, new: JSONValue? = nil, now: Double
     ) throws {
-        try db.execute(
-            sql: """
-                INSERT INTO audit (time, event, user, client_ip, tenant, obj_type, obj_uuid, obj_name, old_json, new_json)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """,
-            arguments: [
-                now, event.rawValue, actor.user, actor.clientIP, tenant, type, uuid, name,
-                old.map { JSONText.encode(redacted(type, $0)) }, new.map { JSONText.encode(redacted(type, $0)) },
-            ])
-        let seq = db.lastInsertedRowID
-        if seq % 500 == 0 {
-            try db.execute(sql: "DELETE FROM audit WHERE seq <= ?", arguments: [seq - Int64(maxRows)])
-        }
+        try tx.appendAudit(
+            AuditRecord(
+                time: now, event: event.rawValue, user: actor.user, clientIP: actor.clientIP, tenant: tenant,
+                type: type,
+                uuid: uuid, name: name, old: old.map { JSONText.encode(redacted(type, $0)) },
+                new: new.map { JSONText.encode(redacted(type, $0)) }))
     }
 
     /// Write-only fields (private keys) stay out of the trail.
@@ -57,50 +49,20 @@ enum AuditLog {
         return .object(m)
     }
 
-    struct Query: Sendable {
-        var tenant: String
-        /// Object types the reader may read in the tenant.
-        var types: [String]
-        var objUUID: String?
-        var objType: String?
-        var user: String?
-        var page = 1
-        var pageSize = 25
-    }
+    typealias Query = AuditQuery
 
     /// `{"count", "results": [...]}`, newest first.
-    static func read(_ db: Database, _ q: Query, base: String) throws -> JSONValue {
-        var sql = "FROM audit WHERE tenant = ?"
-        var args: [(any DatabaseValueConvertible)?] = [q.tenant]
-        let types = q.objType.map { t in q.types.filter { $0 == t } } ?? q.types
-        sql += " AND obj_type IN (\(types.map { _ in "?" }.joined(separator: ",")))"
-        args += types.map { $0 as (any DatabaseValueConvertible)? }
-        if types.isEmpty { sql += " AND 0" }
-        if let u = q.objUUID {
-            sql += " AND obj_uuid = ?"
-            args.append(u)
-        }
-        if let u = q.user {
-            sql += " AND user = ?"
-            args.append(u)
-        }
-        let arguments = StatementArguments(args)
-        let count = try Int.fetchOne(db, sql: "SELECT COUNT(*) " + sql, arguments: arguments) ?? 0
-        let rows = try Row.fetchAll(
-            db, sql: "SELECT * " + sql + " ORDER BY seq DESC LIMIT ? OFFSET ?",
-            arguments: arguments + [q.pageSize, (q.page - 1) * q.pageSize])
-        return .object(["count": .int(Int64(count)), "results": .array(rows.map { present($0, base: base) })])
+    static func read(_ tx: any StoreReader, _ q: Query, base: String) throws -> JSONValue {
+        let (count, records) = try tx.auditPage(q)
+        return .object(["count": .int(Int64(count)), "results": .array(records.map { present($0, base: base) })])
     }
 
-    static func present(_ row: Row, base: String) -> JSONValue {
-        let event: String = row["event"]
-        let type: String = row["obj_type"]
-        let name: String = row["obj_name"]
-        let user: String = row["user"]
-        let old: String? = row["old_json"]
-        let new: String? = row["new_json"]
+    static func present(_ record: AuditRecord, base: String) -> JSONValue {
+        let (event, type, name, user, old, new) = (
+            record.event, record.type, record.name, record.user, record.old, record.new
+        )
         var details: [String: JSONValue] = [
-            "request_user": .string(user), "client_ip": .string(row["client_ip"]), "resource_type": .string(type),
+            "request_user": .string(user), "client_ip": .string(record.clientIP), "resource_type": .string(type),
             "resource_name": .string(name),
         ]
         let key: String
@@ -127,11 +89,11 @@ enum AuditLog {
             details["resource_data"] = new.map { .string($0) } ?? .null
             verb = new.flatMap { try? StrictJSON.parse(Data($0.utf8))["action"]?.string } ?? "acted on"
         }
-        let micros = Int64(((row["time"] as Double) * 1_000_000).rounded())
+        let micros = Int64((record.time * 1_000_000).rounded())
         return .object([
             "event_id": .string(event), "module": .string("CONFIG"), "report_timestamp": .string(timestamp(micros)),
-            "report_timestamp_us": .int(micros), "obj_type": .string(type), "obj_uuid": .string(row["obj_uuid"]),
-            "obj_name": .string(name), "tenant_ref": .string("\(base)/api/tenant/\(row["tenant"] as String)"),
+            "report_timestamp_us": .int(micros), "obj_type": .string(type), "obj_uuid": .string(record.uuid),
+            "obj_name": .string(name), "tenant_ref": .string("\(base)/api/tenant/\(record.tenant)"),
             "event_details": .object([key: .object(details)]),
             "event_description": .string("\(type) \(name) \(verb) by \(user)"),
         ])

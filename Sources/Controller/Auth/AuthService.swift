@@ -1,4 +1,3 @@
-import GRDB
 import StarlingModel
 import Synchronization
 
@@ -24,7 +23,7 @@ final class AuthService: Sendable {
         var sourceLimit: LoginThrottle.Limit
     }
 
-    let store: Store
+    let store: any ControllerStore
     let settings: Settings
     let now: @Sendable () -> Double
     private let dummyHash: String
@@ -36,7 +35,8 @@ final class AuthService: Sendable {
     /// The algorithm and cost of the dummy hash (`pbkdf2_sha256$<iterations>$`), for tests.
     var dummyHashParameters: String { dummyHash.split(separator: "$").prefix(2).joined(separator: "$") + "$" }
 
-    init(store: Store, hasher: PasswordHasher, settings: Settings, now: @escaping @Sendable () -> Double) {
+    init(store: any ControllerStore, hasher: PasswordHasher, settings: Settings, now: @escaping @Sendable () -> Double)
+    {
         self.store = store
         self.settings = settings
         self.now = now
@@ -53,10 +53,7 @@ final class AuthService: Sendable {
                 "too many failed logins for this user or from this address: try again in \(Int(wait.rounded(.up))) s",
                 retryAfter: Int(wait.rounded(.up)))
         }
-        let row = try await store.read { db -> (String, String)? in
-            try Row.fetchOne(db, sql: "SELECT uuid, password_hash FROM users WHERE username = ?", arguments: [username])
-                .map { ($0["uuid"], $0["password_hash"]) }
-        }
+        let row = try await store.read { tx in try tx.credentials(username: username) }
         if let (uuid, hash) = row {
             let key = Secrets.digest(hash + "\u{0}" + password)
             if verified.withLock({ $0.contains(key) }) { return uuid }
@@ -82,13 +79,10 @@ final class AuthService: Sendable {
         let csrf = Secrets.token()
         let t = now()
         let (idle, lifetime) = (settings.idleTimeout, settings.lifetime)
-        try await store.write { db in
-            try db.execute(
-                sql: "DELETE FROM sessions WHERE created < ? OR last_used < ?", arguments: [t - lifetime, t - idle])
-            try db.execute(
-                sql:
-                    "INSERT INTO sessions (id, csrf, user_uuid, expires, created, last_used) VALUES (?, ?, ?, ?, ?, ?)",
-                arguments: [id, csrf, userUUID, t + lifetime, t, t])
+        try await store.write { tx in
+            try tx.deleteSessions(createdBefore: t - lifetime, usedBefore: t - idle)
+            try tx.insertSession(
+                SessionRecord(id: id, csrf: csrf, user: userUUID, created: t, lastUsed: t, expires: t + lifetime))
         }
         return (id, csrf)
     }
@@ -96,11 +90,7 @@ final class AuthService: Sendable {
     /// The session's user and CSRF token while it lives; an expired session is removed.
     func session(_ id: String) async throws -> (user: String, csrf: String)? {
         let t = now()
-        let row = try await store.read { db -> (user: String, csrf: String, created: Double, lastUsed: Double)? in
-            try Row.fetchOne(
-                db, sql: "SELECT user_uuid, csrf, created, last_used FROM sessions WHERE id = ?", arguments: [id]
-            ).map { (user: $0["user_uuid"], csrf: $0["csrf"], created: $0["created"], lastUsed: $0["last_used"]) }
-        }
+        let row = try await store.read { tx in try tx.session(id: id) }
         guard let row else { return nil }
         let (created, lastUsed) = (row.created, row.lastUsed)
         if t - created > settings.lifetime || t - lastUsed > settings.idleTimeout {
@@ -108,26 +98,23 @@ final class AuthService: Sendable {
             return nil
         }
         if t - lastUsed >= touchInterval {
-            try await store.write { db in
-                try db.execute(sql: "UPDATE sessions SET last_used = ? WHERE id = ?", arguments: [t, id])
-            }
+            try await store.write { tx in try tx.touchSession(id: id, at: t) }
         }
         return (row.user, row.csrf)
     }
 
     func logout(_ id: String) async throws {
-        try await store.write { db in try db.execute(sql: "DELETE FROM sessions WHERE id = ?", arguments: [id]) }
+        try await store.write { tx in try tx.deleteSession(id: id) }
     }
 
     /// A new join token valid for `lifetime` seconds, with its audit row in the same transaction.
     func newJoinToken(actor: AuditLog.Actor, lifetime: Double = 24 * 3600) async throws -> String {
         let token = Secrets.token(bytes: 24)
         let t = now()
-        try await store.write { db in
-            try db.execute(
-                sql: "INSERT INTO join_tokens (token, expires) VALUES (?, ?)", arguments: [token, t + lifetime])
+        try await store.write { tx in
+            try tx.insertJoinToken(token, expires: t + lifetime)
             try AuditLog.record(
-                db, .action, actor: actor, tenant: ObjectService.admin, type: ServiceEngine.objectType, uuid: "",
+                tx, .action, actor: actor, tenant: ObjectService.admin, type: ServiceEngine.objectType, uuid: "",
                 name: "", new: .object(["action": .string("join token generated")]), now: t)
         }
         return token
@@ -135,16 +122,16 @@ final class AuthService: Sendable {
 
     /// The user behind a request with its access resolved; nil when the user no longer exists.
     func principal(userUUID: String) async throws -> Principal? {
-        try await store.read { db in try Self.principal(db, userUUID: userUUID) }
+        try await store.read { tx in try Self.principal(tx, userUUID: userUUID) }
     }
 
-    static func principal(_ db: Database, userUUID: String) throws -> Principal? {
-        guard let o = try db.object(uuid: userUUID), o.type == User.objectType else { return nil }
+    static func principal(_ tx: any StoreReader, userUUID: String) throws -> Principal? {
+        guard let o = try tx.object(uuid: userUUID), o.type == User.objectType else { return nil }
         let user = try o.decode(User.self)
         var grants: [Principal.Grant] = []
         for entry in user.access ?? [] {
             guard let roleUUID = entry.role_ref.flatMap({ ObjectRef($0)?.uuid }),
-                let roleObject = try db.object(uuid: roleUUID), roleObject.type == Role.objectType
+                let roleObject = try tx.object(uuid: roleUUID), roleObject.type == Role.objectType
             else { continue }
             let role = try roleObject.decode(Role.self)
             var privileges: [String: Role.Access] = [:]

@@ -86,9 +86,9 @@ struct ControllerAPI: Sendable {
             }
             let ses = try await controller.reconciler.scale(uuid, out: action == "scaleout")
             // The reconciler applies the scale in its own pass; its audit row follows right after.
-            try await controller.store.write { [now = controller.wallClock()] db in
+            try await controller.store.write { [now = controller.wallClock()] tx in
                 try AuditLog.record(
-                    db, .action, actor: scope.actor, tenant: stored.tenant, type: kind.name, uuid: uuid,
+                    tx, .action, actor: scope.actor, tenant: stored.tenant, type: kind.name, uuid: uuid,
                     name: stored.name,
                     new: .object([
                         "action": .string(action == "scaleout" ? "scaled out" : "scaled in"),
@@ -168,7 +168,7 @@ struct ControllerAPI: Sendable {
             }
             q.start = Int64((controller.wallClock() - seconds) * 1000)
         }
-        let page = try await controller.store.read { [q] db in try RequestLogStore.read(db, q) }
+        let page = try await controller.database.local.read { [q] db in try RequestLogStore.read(db, q) }
         return Self.json(.ok, page)
     }
 
@@ -186,7 +186,7 @@ struct ControllerAPI: Sendable {
         let q = AuditLog.Query(
             tenant: tenant, types: readable, objUUID: query["obj_uuid"], objType: query["obj_type"],
             user: query["request_user"], page: list.page, pageSize: list.pageSize)
-        return Self.json(.ok, try await controller.store.read { db in try AuditLog.read(db, q, base: base) })
+        return Self.json(.ok, try await controller.store.read { tx in try AuditLog.read(tx, q, base: base) })
     }
 
     // MARK: Agent
@@ -222,7 +222,8 @@ struct ControllerAPI: Sendable {
             let v = try await controller.reconciler.heartbeat(status)
             // Analytics count the services placed on this SE only (not one it still reports after a removal,
             // nor whatever uuids an SE makes up).
-            let desired = await controller.reconciler.desiredState(se)?.virtual_services ?? []
+            let desiredState = await controller.reconciler.desiredState(se)
+            let desired = desiredState?.virtual_services ?? []
             let placed = Set(desired.compactMap(\.virtualservice.uuid))
             var counted = status
             counted.virtual_services = status.virtual_services.filter { placed.contains($0.uuid) }
@@ -232,7 +233,8 @@ struct ControllerAPI: Sendable {
                 if let uuid = vs.virtualservice.uuid, let pool = vs.pool?.uuid { pools[uuid] = pool }
             }
             await controller.analytics.heartbeat(counted, pools: pools, now: controller.wallClock())
-            await controller.analytics.requestLogs(logs.filter { placed.contains($0.vs_uuid) }, se: se)
+            await controller.analytics.requestLogs(
+                logs.filter { placed.contains($0.vs_uuid) }, se: se, seName: desiredState?.se_name ?? se)
             return Self.json(.ok, JSONValue.from(SEHeartbeatReply(desired_version: v)))
         default:
             throw APIError(404, "no such endpoint: \(request.method.rawValue) \(request.uri.path)")

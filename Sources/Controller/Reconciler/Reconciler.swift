@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import Logging
 import StarlingModel
 
@@ -15,7 +14,7 @@ import StarlingModel
 /// two `downAfter` periods of grace (its reconnect, then the usual allowance), so a restart changes nothing on
 /// the data plane.
 public actor Reconciler {
-    let store: Store
+    let store: any ControllerStore
     let logger: Logger
     /// Monotonic seconds.
     let clock: @Sendable () -> Double
@@ -36,7 +35,7 @@ public actor Reconciler {
     /// - Parameters:
     ///   - downAfter: seconds without a heartbeat before an SE is down.
     ///   - clock: monotonic seconds (a manual clock in tests).
-    public init(store: Store, downAfter: Double, clock: @escaping @Sendable () -> Double, logger: Logger) {
+    init(store: any ControllerStore, downAfter: Double, clock: @escaping @Sendable () -> Double, logger: Logger) {
         self.store = store
         self.liveness = SELiveness(downAfter: downAfter)
         self.clock = clock
@@ -49,20 +48,11 @@ public actor Reconciler {
     public func start() throws {
         guard !started else { return }
         started = true
-        let (rows, stored, ses) = try store.readNow { db in
-            let rows = try Row.fetchAll(db, sql: "SELECT vs_uuid, se_uuids FROM placement").map {
-                (vs: $0["vs_uuid"] as String, ses: $0["se_uuids"] as String)
-            }
-            let stored = try Row.fetchAll(db, sql: "SELECT json FROM se_desired").map { $0["json"] as String }
-            let ses = try db.objects(type: ServiceEngine.objectType).map(\.uuid)
-            return (rows, stored, ses)
+        let (records, ses) = try store.readNow { tx in
+            (try tx.reconcilerRecords(), try tx.rawObjects(type: ServiceEngine.objectType).map(\.uuid))
         }
-        var assignments: [String: [String]] = [:]
-        for r in rows { assignments[r.vs] = (try? JSONDecoder().decode([String].self, from: Data(r.ses.utf8))) ?? [] }
-        placement = Placement(assignments: assignments)
-        for text in stored {
-            if let d = try? JSONDecoder().decode(SEDesiredState.self, from: Data(text.utf8)) { desired[d.se_uuid] = d }
-        }
+        placement = Placement(assignments: records.placement)
+        for d in records.desired { desired[d.se_uuid] = d }
         let now = clock()
         // Two down-after periods: one for the SEs' reconnect retry, one as the usual heartbeat allowance.
         liveness.grace(ses, now: now, period: 2 * liveness.downAfter)
@@ -178,12 +168,7 @@ public actor Reconciler {
         } catch {
             throw APIError(error.status, error.description)
         }
-        try store.writeNow { db in
-            try db.execute(
-                sql: "INSERT INTO vs_scale (vs_uuid, desired) VALUES (?, ?) "
-                    + "ON CONFLICT(vs_uuid) DO UPDATE SET desired = excluded.desired",
-                arguments: [vs, result.desiredScaleout])
-        }
+        try store.writeNow { tx in try tx.setScale(vs: vs, desired: result.desiredScaleout) }
         try reconcile(reason: "\(out ? "scale-out" : "scale-in") of \(vs) to \(result.desiredScaleout)")
         return placement.serviceEngines(for: vs)
     }
@@ -206,8 +191,8 @@ public actor Reconciler {
     }
 
     private func seNames() -> [String: String] {
-        (try? store.readNow { db in
-            try db.objects(type: ServiceEngine.objectType).reduce(into: [String: String]()) { $0[$1.uuid] = $1.name }
+        (try? store.readNow { tx in
+            try tx.objects(type: ServiceEngine.objectType).reduce(into: [String: String]()) { $0[$1.uuid] = $1.name }
         }) ?? [:]
     }
 
@@ -376,14 +361,6 @@ public actor Reconciler {
 
     typealias Snapshot = ReconcilePass.Snapshot
 
-    /// A stored object as the snapshot reads it: its JSON text, decoded only when it changed.
-    struct RawObject: Sendable {
-        var type: String
-        var uuid: String
-        var tenant: String
-        var text: String
-    }
-
     /// The typed objects the snapshot uses.
     enum DecodedObject: Sendable {
         case group(ServiceEngineGroup), se(ServiceEngine), virtualService(VirtualService), pool(Pool), vsvip(VsVip)
@@ -395,7 +372,7 @@ public actor Reconciler {
     /// the last one (decoding every object on every write made writes slow down with the object count).
     private var decodeCache: [String: (text: String, object: DecodedObject)] = [:]
 
-    private func decoded(_ o: RawObject) throws -> DecodedObject {
+    private func decoded(_ o: RawStoredObject) throws -> DecodedObject {
         if let cached = decodeCache[o.uuid], cached.text == o.text { return cached.object }
         let data = Data(o.text.utf8)
         let d = JSONDecoder()
@@ -422,39 +399,18 @@ public actor Reconciler {
 
     private func snapshot() throws -> Snapshot {
         let now = clock()
-        var positions: [String: ScaleoutPositions.Assignment] = [:]
-        var storedGroups: [String: (epoch: Int, members: [ScaleoutGroup.Member])] = [:]
         let types = [
             ServiceEngineGroup.objectType, ServiceEngine.objectType, VirtualService.objectType, Pool.objectType,
             VsVip.objectType, HealthMonitor.objectType, ApplicationProfile.objectType,
             SSLKeyAndCertificate.objectType, SSLProfile.objectType, PKIProfile.objectType, VrfContext.objectType,
         ]
-        let rows = try store.readNow { db -> ([RawObject], [String: Int]) in
+        let (objects, records) = try store.readNow { tx in
             // Type by type, each by name (the order placement sees them in).
-            var all: [RawObject] = []
-            for t in types {
-                all += try Row.fetchAll(
-                    db, sql: "SELECT type, uuid, tenant, json FROM objects WHERE type = ? ORDER BY name, uuid",
-                    arguments: [t]
-                ).map { RawObject(type: $0["type"], uuid: $0["uuid"], tenant: $0["tenant"], text: $0["json"]) }
-            }
-            var scale: [String: Int] = [:]
-            for r in try Row.fetchAll(db, sql: "SELECT vs_uuid, desired FROM vs_scale") {
-                scale[r["vs_uuid"]] = r["desired"]
-            }
-            for r in try Row.fetchAll(db, sql: "SELECT se_uuid, group_uuid, position FROM scaleout_positions") {
-                positions[r["se_uuid"]] = ScaleoutPositions.Assignment(group: r["group_uuid"], position: r["position"])
-            }
-            for r in try Row.fetchAll(db, sql: "SELECT group_uuid, epoch, members FROM scaleout_groups") {
-                let text: String = r["members"]
-                let members = (try? JSONDecoder().decode([ScaleoutGroup.Member].self, from: Data(text.utf8))) ?? []
-                storedGroups[r["group_uuid"]] = (r["epoch"], members)
-            }
-            return (all, scale)
+            (try types.flatMap { try tx.rawObjects(type: $0) }, try tx.reconcilerRecords())
         }
         var snap = Snapshot()
-        snap.positions = positions
-        snap.storedGroups = storedGroups
+        snap.positions = records.positions
+        snap.storedGroups = records.groups
         var defaultGroup: String?
         var groups: [ServiceEngineGroup] = []
         var virtualServices: [VirtualService] = []
@@ -466,7 +422,7 @@ public actor Reconciler {
         var sslProfiles: [SSLProfile] = []
         var pkiProfiles: [PKIProfile] = []
         var seen = Set<String>()
-        for o in rows.0 {
+        for o in objects {
             seen.insert(o.uuid)
             do {
                 switch try decoded(o) {
@@ -493,7 +449,7 @@ public actor Reconciler {
                     snap.vss.append(
                         VSRequest(
                             uuid: o.uuid, name: v.name, group: v.se_group_ref.flatMap { ObjectRef($0)?.uuid } ?? "",
-                            enabled: v.isEnabled, desiredScaleout: rows.1[o.uuid]))
+                            enabled: v.isEnabled, desiredScaleout: records.scale[o.uuid]))
                 case .pool(let p): pools.append(p)
                 case .vsvip(let v): vsvips.append(v)
                 case .healthMonitor(let m): monitors.append(m)
@@ -543,54 +499,31 @@ public actor Reconciler {
         // Only what changed is written: a write to one object must not rewrite every service's rows.
         let oldAssignments = placement.assignments
         let decisionsChanged = pass.decisions != decisions
-        let stored = try store.writeNow { db -> [String: SEDesiredState] in
+        let stored = try store.writeNow { tx -> [String: SEDesiredState] in
             for (vs, ses) in pass.placement.assignments where oldAssignments[vs] != ses {
-                try db.execute(
-                    sql: "INSERT INTO placement (vs_uuid, se_uuids) VALUES (?, ?) "
-                        + "ON CONFLICT(vs_uuid) DO UPDATE SET se_uuids = excluded.se_uuids",
-                    arguments: [vs, JSONText.encode(ses)])
+                try tx.setPlacement(vs: vs, ses: ses)
             }
             for vs in oldAssignments.keys where pass.placement.assignments[vs] == nil {
-                try db.execute(sql: "DELETE FROM placement WHERE vs_uuid = ?", arguments: [vs])
+                try tx.setPlacement(vs: vs, ses: nil)
             }
-            if pass.positions != snap.positions {
-                try db.execute(sql: "DELETE FROM scaleout_positions")
-                for (se, a) in pass.positions {
-                    try db.execute(
-                        sql: "INSERT INTO scaleout_positions (se_uuid, group_uuid, position) VALUES (?, ?, ?)",
-                        arguments: [se, a.group, a.position])
-                }
-            }
+            if pass.positions != snap.positions { try tx.replaceScaleoutPositions(pass.positions) }
             for (uuid, group) in pass.groups where snap.storedGroups[uuid]?.epoch != group.epoch {
-                try db.execute(
-                    sql: "INSERT INTO scaleout_groups (group_uuid, epoch, members) VALUES (?, ?, ?) "
-                        + "ON CONFLICT(group_uuid) DO UPDATE SET epoch = excluded.epoch, members = excluded.members",
-                    arguments: [uuid, group.epoch, JSONText.encode(group.members)])
+                try tx.setScaleoutGroup(uuid, epoch: group.epoch, members: group.members)
             }
-            if decisionsChanged {
-                try db.execute(sql: "DELETE FROM decisions")
-                for d in pass.decisions {
-                    try db.execute(
-                        sql: "INSERT INTO decisions (vs_uuid, se_uuid, kind, cause, reason) VALUES (?, ?, ?, ?, ?)",
-                        arguments: [d.vs, d.se, d.kind.rawValue, d.cause.rawValue, d.reason])
-                }
-            }
+            if decisionsChanged { try tx.replaceDecisions(pass.decisions) }
             var out: [String: SEDesiredState] = [:]
             for (se, var doc) in pass.desired.sorted(by: { $0.key < $1.key }) {
-                doc.version = try db.nextVersion()
-                try db.execute(
-                    sql: "INSERT INTO se_desired (se_uuid, version, json) VALUES (?, ?, ?) "
-                        + "ON CONFLICT(se_uuid) DO UPDATE SET version = excluded.version, json = excluded.json",
-                    arguments: [se, doc.version, JSONText.encode(doc)])
+                doc.version = try tx.nextVersion()
+                try tx.putDesiredState(doc)
                 out[se] = doc
             }
             // The SE objects show their oper state (read-only fields), updated on transitions only.
             for (se, st) in pass.operStates {
-                guard var o = try db.object(uuid: se) else { continue }
+                guard var o = try tx.object(uuid: se) else { continue }
                 o.json["oper_status"] = JSONValue.from(
                     OperStatus(state: st.state, reason: st.reason, last_changed_time: String(Int64(wall * 1_000_000))))
                 o.json["se_connected"] = .bool(st.state != "OPER_DOWN")
-                try db.putObject(o, lastModified: Int64(wall * 1_000_000))
+                try tx.putObject(o, lastModified: Int64(wall * 1_000_000))
             }
             return out
         }

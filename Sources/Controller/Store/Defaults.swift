@@ -1,4 +1,3 @@
-import GRDB
 import StarlingModel
 
 /// The objects a new store starts with (DESIGN §3.1, §3.3): tenant `admin`, cloud `Default-Cloud`,
@@ -7,10 +6,10 @@ import StarlingModel
 enum Defaults {
     /// Creates them in one transaction unless the store was initialized before. Returns whether it did.
     static func bootstrap(
-        _ store: Store, adminPasswordHash: @escaping @Sendable () -> String, now: Double
+        _ store: any ControllerStore, adminPasswordHash: @escaping @Sendable () -> String, now: Double
     ) async throws -> Bool {
-        try await store.write { db in
-            guard try db.meta("initialized") == nil else { return false }
+        try await store.write { tx in
+            guard try tx.meta("initialized") == nil else { return false }
             // Hashed only on first start (PBKDF2 takes a while; later starts keep the stored hash).
             let adminPasswordHash = adminPasswordHash()
             let scope = Scope()
@@ -18,7 +17,7 @@ enum Defaults {
                 let kind = ObjectKind.all[T.objectType]!
                 let json = try ObjectService.check(kind, JSONValue.from(value))
                 _ = try ObjectService.insert(
-                    db, kind, json, uuid: uuid ?? "\(T.objectType)-\(Secrets.uuid4())", scope: scope,
+                    tx, kind, json, uuid: uuid ?? "\(T.objectType)-\(Secrets.uuid4())", scope: scope,
                     passwordHash: T.self == User.self ? adminPasswordHash : nil, now: now)
             }
             try add(Tenant(name: "admin", local: true, description: "The default tenant"), uuid: "admin")
@@ -39,7 +38,7 @@ enum Defaults {
             try add(group)
             for hm in SystemDefaults.healthMonitors { try add(hm) }
             for ap in SystemDefaults.applicationProfiles { try add(ap) }
-            try ensurePredefinedRoles(db, now: now)
+            try ensurePredefinedRoles(tx, now: now)
             var admin = User(
                 name: "admin", username: "admin",
                 access: [
@@ -47,43 +46,43 @@ enum Defaults {
                 ])
             admin.is_superuser = true
             try add(admin)
-            try db.setMeta("initialized", "1")
+            try tx.setMeta("initialized", "1")
             return true
         }
     }
 
     /// Creates the predefined roles that are missing and puts back the privileges of any that differ
     /// (a store from an older version gains the roles added since). Run at every start.
-    static func ensurePredefinedRoles(_ store: Store, now: Double) async throws {
-        try await store.write { db in try ensurePredefinedRoles(db, now: now) }
+    static func ensurePredefinedRoles(_ store: any ControllerStore, now: Double) async throws {
+        try await store.write { tx in try ensurePredefinedRoles(tx, now: now) }
     }
 
     /// Creates the system SSL profiles a store from an older version lacks (they are not overwritten:
     /// an administrator may have tuned them).
-    static func ensureSystemSSLProfiles(_ store: Store, now: Double) async throws {
-        try await store.write { db in
+    static func ensureSystemSSLProfiles(_ store: any ControllerStore, now: Double) async throws {
+        try await store.write { tx in
             let kind = ObjectKind.all[SSLProfile.objectType]!
             for p in SystemDefaults.sslProfiles
-            where try db.object(type: kind.name, tenant: ObjectService.admin, name: p.name) == nil {
+            where try tx.object(type: kind.name, tenant: ObjectService.admin, name: p.name) == nil {
                 _ = try ObjectService.insert(
-                    db, kind, try ObjectService.check(kind, JSONValue.from(p)),
+                    tx, kind, try ObjectService.check(kind, JSONValue.from(p)),
                     uuid: "\(kind.name)-\(Secrets.uuid4())", scope: Scope(), passwordHash: nil, now: now)
             }
         }
     }
 
-    static func ensurePredefinedRoles(_ db: Database, now: Double) throws {
+    static func ensurePredefinedRoles(_ tx: any StoreWriter, now: Double) throws {
         let kind = ObjectKind.all[Role.objectType]!
         for role in PredefinedRoles.roles {
             let json = try ObjectService.check(kind, JSONValue.from(role))
-            if let existing = try db.object(type: Role.objectType, tenant: ObjectService.admin, name: role.name) {
+            if let existing = try tx.object(type: Role.objectType, tenant: ObjectService.admin, name: role.name) {
                 if existing.json["privileges"] != json["privileges"] {
                     _ = try ObjectService.update(
-                        db, kind, existing, json, scope: Scope(), passwordHash: nil, now: now)
+                        tx, kind, existing, json, scope: Scope(), passwordHash: nil, now: now)
                 }
             } else {
                 _ = try ObjectService.insert(
-                    db, kind, json, uuid: "role-\(Secrets.uuid4())", scope: Scope(), passwordHash: nil, now: now)
+                    tx, kind, json, uuid: "role-\(Secrets.uuid4())", scope: Scope(), passwordHash: nil, now: now)
             }
         }
     }

@@ -2,19 +2,21 @@ import Foundation
 import GRDB
 import StarlingModel
 
-/// The controller's configuration store: SQLite through GRDB in `<data-dir>/controller.sqlite` (WAL,
-/// migrations with `DatabaseMigrator`). Every write is one transaction (`write(_:)`), so an API write
-/// and its checks (name taken, refs exist, still referenced) see one consistent state.
+/// The single-node store: SQLite through GRDB in `<data-dir>/controller.sqlite` (WAL, migrations with
+/// `DatabaseMigrator`). Every write is one transaction, so an API write and its checks (name taken, refs
+/// exist, still referenced) see one consistent state. The same file holds the node-local analytics
+/// (``local``).
 ///
 /// Tables: `objects` (every API object as JSON, unique per type, tenant and name), `users` (password
 /// hashes), `sessions` (with login and last-use times), `join_tokens`, `se_secrets`, `placement`,
-/// `vs_scale`, `decisions`, `se_desired` (each SE's last desired state and version), `audit` (every
-/// write: who, when, tenant, object, before and after) and `meta` (the version counter).
-public final class Store: Sendable {
+/// `vs_scale`, `decisions`, `se_desired` (each SE's last desired state and version), `scaleout_positions`,
+/// `scaleout_groups`, `audit` (every write: who, when, tenant, object, before and after), `meta` (the
+/// version counter), and for analytics `metrics` and `request_logs`.
+final class SQLiteStore: ControllerStore {
     let pool: DatabasePool
 
     /// Opens (creating and migrating when needed) the store in `directory`.
-    public init(directory: String) throws {
+    init(directory: String) throws {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         var config = Configuration()
         config.busyMode = .timeout(5)
@@ -100,120 +102,43 @@ public final class Store: Sendable {
         return m
     }
 
-    /// Runs `body` in one write transaction.
-    public func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
-        try await pool.write(body)
+    func write<T: Sendable>(_ body: @escaping @Sendable (any StoreWriter) throws -> T) async throws -> T {
+        try await pool.write { db in try body(SQLiteTransaction(db: db)) }
     }
 
-    /// Runs `body` on a consistent snapshot.
-    public func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+    func read<T: Sendable>(_ body: @escaping @Sendable (any StoreReader) throws -> T) async throws -> T {
+        try await pool.read { db in try body(SQLiteTransaction(db: db)) }
+    }
+
+    func writeNow<T>(_ body: (any StoreWriter) throws -> T) throws -> T {
+        try pool.write { db in try body(SQLiteTransaction(db: db)) }
+    }
+
+    func readNow<T>(_ body: (any StoreReader) throws -> T) throws -> T {
+        try pool.read { db in try body(SQLiteTransaction(db: db)) }
+    }
+
+    /// The node-local analytics tables (`metrics`, `request_logs`), in their own transactions.
+    var local: LocalDatabase { LocalDatabase(pool: pool) }
+}
+
+/// The node-local analytics tables of a ``SQLiteStore``: SQL for them stays with the analytics code.
+struct LocalDatabase: Sendable {
+    let pool: DatabasePool
+
+    func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
         try await pool.read(body)
     }
-}
 
-/// One row of `objects`.
-public struct StoredObject: Sendable, Hashable {
-    public var type: String
-    public var uuid: String
-    public var tenant: String
-    public var name: String
-    public var json: JSONValue
-
-    init(row: Row) throws {
-        type = row["type"]
-        uuid = row["uuid"]
-        tenant = row["tenant"]
-        name = row["name"]
-        let text: String = row["json"]
-        json = try JSONDecoder().decode(JSONValue.self, from: Data(text.utf8))
-    }
-
-    public init(type: String, uuid: String, tenant: String, name: String, json: JSONValue) {
-        self.type = type
-        self.uuid = uuid
-        self.tenant = tenant
-        self.name = name
-        self.json = json
-    }
-
-    /// Decodes the typed object.
-    public func decode<T: AviObject>(_: T.Type) throws -> T {
-        try JSONDecoder().decode(T.self, from: Data(JSONText.encode(json).utf8))
-    }
-}
-
-/// JSON text for the store and responses.
-enum JSONText {
-    static func encode(_ v: some Encodable) -> String {
-        // Encoding our own value types and JSONValue cannot fail (no non-finite doubles are produced).
-        (try? String(decoding: StrictJSON.encoder().encode(v), as: UTF8.self)) ?? "null"
-    }
-}
-
-extension Database {
-    func object(uuid: String) throws -> StoredObject? {
-        try Row.fetchOne(self, sql: "SELECT * FROM objects WHERE uuid = ?", arguments: [uuid]).map(StoredObject.init)
-    }
-
-    func object(type: String, tenant: String, name: String) throws -> StoredObject? {
-        try Row.fetchOne(
-            self, sql: "SELECT * FROM objects WHERE type = ? AND tenant = ? AND name = ?",
-            arguments: [type, tenant, name]
-        ).map(StoredObject.init)
-    }
-
-    func objects(type: String) throws -> [StoredObject] {
-        try Row.fetchAll(self, sql: "SELECT * FROM objects WHERE type = ? ORDER BY name, uuid", arguments: [type])
-            .map(StoredObject.init)
-    }
-
-    func putObject(_ o: StoredObject, lastModified: Int64) throws {
-        try execute(
-            sql: """
-                INSERT INTO objects (uuid, type, tenant, name, json, last_modified) VALUES (?, ?, ?, ?, ?, ?)
-                ON CONFLICT(uuid) DO UPDATE SET tenant = excluded.tenant, name = excluded.name,
-                json = excluded.json, last_modified = excluded.last_modified
-                """,
-            arguments: [o.uuid, o.type, o.tenant, o.name, JSONText.encode(o.json), lastModified])
-    }
-
-    func deleteObject(uuid: String) throws {
-        try execute(sql: "DELETE FROM objects WHERE uuid = ?", arguments: [uuid])
-    }
-
-    /// The first object (type, name) whose JSON holds `/api/<type>/<uuid>` as a reference.
-    func referrer(of type: String, uuid: String) throws -> (type: String, name: String)? {
-        let pattern = "%\"/api/\(type)/\(uuid)\"%"
-        guard
-            let row = try Row.fetchOne(
-                self, sql: "SELECT type, name FROM objects WHERE uuid != ? AND json LIKE ? ORDER BY type, name LIMIT 1",
-                arguments: [uuid, pattern])
-        else { return nil }
-        return (row["type"], row["name"])
-    }
-
-    func meta(_ key: String) throws -> String? {
-        try String.fetchOne(self, sql: "SELECT value FROM meta WHERE key = ?", arguments: [key])
-    }
-
-    func setMeta(_ key: String, _ value: String) throws {
-        try execute(
-            sql: "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-            arguments: [key, value])
-    }
-
-    /// The next value of the store-wide version counter (monotonic across restarts).
-    func nextVersion() throws -> Int {
-        let v = (try meta("version").flatMap(Int.init) ?? 0) + 1
-        try setMeta("version", String(v))
-        return v
-    }
-}
-
-extension Store {
-    /// Synchronous write, for the reconciler actor (keeps a reconcile pass atomic: no suspension inside).
     func writeNow<T>(_ body: (Database) throws -> T) throws -> T { try pool.write(body) }
 
-    /// Synchronous read, for the reconciler actor.
     func readNow<T>(_ body: (Database) throws -> T) throws -> T { try pool.read(body) }
+}
+
+extension StoredObject {
+    init(row: Row) throws {
+        self.init(
+            type: row["type"], uuid: row["uuid"], tenant: row["tenant"], name: row["name"],
+            json: try JSONDecoder().decode(JSONValue.self, from: Data((row["json"] as String).utf8)))
+    }
 }
