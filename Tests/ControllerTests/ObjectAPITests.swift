@@ -75,6 +75,51 @@ final class ObjectAPITests: XCTestCase {
         }
     }
 
+    /// Two clients read one pool and both PUT their copy back: the second copy is stale (its
+    /// `_last_modified` is older than the stored one) and is refused with 412, as Avi does, so the first
+    /// client's change is not lost. A PUT without `_last_modified` is an unconditional replace.
+    func testStalePutIsRefusedWith412() async throws {
+        let controller = try await makeController(temporaryDirectory())
+        try await withAPI(controller) { api in
+            let created = try await api.call(.post, "/api/pool", Self.pool)
+            XCTAssertEqual(created.status, 201, created.text)
+            let uuid = try XCTUnwrap(created.string("uuid"))
+            let read = try await api.call(.get, "/api/pool/\(uuid)")
+            func text(_ v: JSONValue) throws -> String { String(decoding: try JSONEncoder().encode(v), as: UTF8.self) }
+
+            var first = read.json
+            first["default_server_port"] = .int(8001)
+            let won = try await api.call(.put, "/api/pool/\(uuid)", try text(first))
+            XCTAssertEqual(won.status, 200, won.text)
+            XCTAssertNotEqual(won.string("_last_modified"), read.string("_last_modified"))
+
+            var second = read.json
+            second["default_server_port"] = .int(8002)
+            let lost = try await api.call(.put, "/api/pool/\(uuid)", try text(second))
+            XCTAssertEqual(lost.status, 412, lost.text)
+            XCTAssertTrue(lost.text.contains("_last_modified"), lost.text)
+            let kept = try await api.call(.get, "/api/pool/\(uuid)")
+            XCTAssertEqual(kept.json["default_server_port"], .int(8001))
+
+            // Read again, change, write: accepted. Each write moves `_last_modified` forward.
+            var again = try await api.call(.get, "/api/pool/\(uuid)").json
+            again["default_server_port"] = .int(8002)
+            let retried = try await api.call(.put, "/api/pool/\(uuid)", try text(again))
+            XCTAssertEqual(retried.status, 200, retried.text)
+            XCTAssertGreaterThan(
+                Int64(retried.string("_last_modified") ?? "") ?? 0, Int64(won.string("_last_modified") ?? "") ?? .max)
+
+            // Without `_last_modified`: an unconditional replace. A malformed one: 400 naming the field.
+            var blind = read.json
+            blind["_last_modified"] = nil
+            assertEqual(try await api.call(.put, "/api/pool/\(uuid)", try text(blind)).status, 200)
+            blind["_last_modified"] = .string("yesterday")
+            let bad = try await api.call(.put, "/api/pool/\(uuid)", try text(blind))
+            XCTAssertEqual(bad.status, 400, bad.text)
+            XCTAssertTrue(bad.text.contains("_last_modified"), bad.text)
+        }
+    }
+
     func testCreateReadReplacePatchDelete() async throws {
         let controller = try await makeController(temporaryDirectory())
         try await withAPI(controller) { api in

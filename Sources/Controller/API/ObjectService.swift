@@ -109,8 +109,12 @@ struct ObjectService: Sendable {
         }
     }
 
+    /// PUT. A body that carries `_last_modified` is a copy read earlier: when the object changed since
+    /// (another write landed in between), the PUT is refused with 412, as Avi does, so that no write is
+    /// lost to a concurrent one.
     func replace(_ kind: ObjectKind, uuid: String, body: JSONValue, scope: Scope) async throws -> StoredObject {
         guard case .object(var members) = body else { throw APIError(400, "body: must be a JSON object") }
+        let readVersion = try Self.lastModified(members["_last_modified"])
         for k in ["uuid", "url", "_last_modified"] { members[k] = nil }
         let password = members["password"]?.string
         let canonical = try Self.check(kind, .object(members))
@@ -120,6 +124,12 @@ struct ObjectService: Sendable {
         return try await store.write { tx in
             let existing = try Self.visibleObject(tx, kind, uuid, scope)
             try Self.writable(existing, kind, scope)
+            if let readVersion, let stored = existing.json["_last_modified"]?.string, stored != readVersion {
+                throw APIError(
+                    412,
+                    "_last_modified: \(kind.name) \(existing.name) changed since this copy was read "
+                        + "(\(readVersion), now \(stored)): read it again and reapply the change")
+            }
             let stored = try prepared(kind, canonical, stored: existing.json, now: now)
             return try Self.updateAudited(tx, kind, existing, stored, scope: scope, passwordHash: hash, now: now)
         }
@@ -205,6 +215,17 @@ struct ObjectService: Sendable {
         kind.writeOnly.isEmpty ? json : try CertificateImport.reveal(json, box: secrets)
     }
 
+    /// The `_last_modified` a body carries (microseconds since the epoch, a string as Avi writes it, or a
+    /// number), nil when absent.
+    static func lastModified(_ value: JSONValue?) throws(APIError) -> String? {
+        switch value {
+        case nil, .null?: return nil
+        case .string(let s)? where !s.isEmpty && s.utf8.allSatisfy { $0 >= 0x30 && $0 <= 0x39 }: return s
+        case .int(let i)? where i >= 0: return String(i)
+        default: throw APIError(400, "_last_modified: expected the microseconds string the object was read with")
+        }
+    }
+
     /// `update` plus its audit row; a new password set for another user ends that user's sessions.
     static func updateAudited(
         _ tx: any StoreWriter, _ kind: ObjectKind, _ existing: StoredObject, _ canonical: JSONValue, scope: Scope,
@@ -284,7 +305,10 @@ struct ObjectService: Sendable {
         json["uuid"] = .string(existing.uuid)
         json["url"] = .string("/api/\(kind.name)/\(existing.uuid)")
         json["tenant_ref"] = .string("/api/tenant/\(tenant)")
-        let micros = Int64(now * 1_000_000)
+        // Strictly later than the version replaced, even within one microsecond or after a clock step back:
+        // `_last_modified` tells writes apart (412 above).
+        let micros = max(
+            Int64(now * 1_000_000), (existing.json["_last_modified"]?.string.flatMap { Int64($0) } ?? 0) + 1)
         json["_last_modified"] = .string(String(micros))
         if kind.account {
             let username = json["username"]?.string ?? name
