@@ -4,7 +4,7 @@
 #   scripts/install-deps.sh            # as root, or with sudo available
 #
 # Runs `apt-get update` at most once, and only when something is missing. Never starts the
-# distribution's bird/frr/gobgpd services: a temporary policy-rc.d forbids service starts during the
+# distribution's bird/frr/gobgpd/etcd services: a temporary policy-rc.d forbids service starts during the
 # install (tests run their own instances in network namespaces), and if a service was started anyway
 # by a package installed here it is stopped and disabled.
 set -euo pipefail
@@ -12,8 +12,8 @@ set -euo pipefail
 PACKAGES=(bird2 frr gobgpd libnl-3-dev libnl-route-3-dev libmnl-dev libbpf-dev libssl-dev libsqlite3-dev
           iproute2 curl openssl python3 procps
           mmdebstrap qemu-system-x86 qemu-utils syslinux syslinux-common mtools dosfstools e2fsprogs
-          fdisk zstd socat chromium chromium-driver python3-selenium fonts-liberation)
-SERVICES=(bird frr gobgpd)
+          fdisk zstd socat chromium chromium-driver python3-selenium fonts-liberation etcd-server)
+SERVICES=(bird frr gobgpd etcd)
 
 # The Avi Python SDK (pinned), for Tests/avisdk; installed with pip once python3 is there.
 AVISDK_VERSION=32.1.4
@@ -59,7 +59,7 @@ export DEBIAN_FRONTEND=noninteractive
 
 # Belt and braces: stop and disable the services of packages installed just now if they run anyway.
 for s in "${SERVICES[@]}"; do
-  pkg=$s; [ "$s" = bird ] && pkg=bird2
+  pkg=$s; [ "$s" = bird ] && pkg=bird2; [ "$s" = etcd ] && pkg=etcd-server
   case " ${missing[*]} " in *" $pkg "*) ;; *) continue ;; esac
   if [ -d /run/systemd/system ] && command -v systemctl >/dev/null; then
     "${SUDO[@]}" systemctl disable --now "$s.service" >/dev/null 2>&1 || true
