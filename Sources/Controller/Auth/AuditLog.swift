@@ -52,8 +52,8 @@ enum AuditLog {
     typealias Query = AuditQuery
 
     /// `{"count", "results": [...]}`, newest first.
-    static func read(_ tx: any StoreReader, _ q: Query, base: String) throws -> JSONValue {
-        let (count, records) = try tx.auditPage(q)
+    static func read(_ store: any ControllerStore, _ q: Query, base: String) async throws -> JSONValue {
+        let (count, records) = try await store.auditPage(q)
         return .object(["count": .int(Int64(count)), "results": .array(records.map { present($0, base: base) })])
     }
 

@@ -186,7 +186,7 @@ struct ControllerAPI: Sendable {
         let q = AuditLog.Query(
             tenant: tenant, types: readable, objUUID: query["obj_uuid"], objType: query["obj_type"],
             user: query["request_user"], page: list.page, pageSize: list.pageSize)
-        return Self.json(.ok, try await controller.store.read { tx in try AuditLog.read(tx, q, base: base) })
+        return Self.json(.ok, try await AuditLog.read(controller.store, q, base: base))
     }
 
     // MARK: Agent

@@ -45,7 +45,11 @@ public actor Reconciler {
     // MARK: Life cycle
 
     /// Loads the persisted placement and desired states, grants grace to known SEs, and reconciles.
-    public func start() throws {
+    public func start() async throws {
+        try await exclusively { try await startAlone() }
+    }
+
+    private func startAlone() async throws {
         guard !started else { return }
         started = true
         let (records, ses) = try store.readNow { tx in
@@ -57,48 +61,58 @@ public actor Reconciler {
         // Two down-after periods: one for the SEs' reconnect retry, one as the usual heartbeat allowance.
         liveness.grace(ses, now: now, period: 2 * liveness.downAfter)
         for se in ses { lastStates[se] = liveness.state(se, now: now).state }
-        try reconcile(reason: "controller start")
+        try await reconcile(reason: "controller start")
     }
 
     /// Periodic: re-evaluates SE liveness and reconciles when an SE changed state.
-    public func tick() throws {
+    public func tick() async throws {
+        try await exclusively { try await tickAlone() }
+    }
+
+    private func tickAlone() async throws {
         let now = clock()
         var changed: [String] = []
         for (se, old) in lastStates {
             let s = liveness.state(se, now: now)
             if s.state != old { changed.append("\(se) \(old.rawValue)→\(s.state.rawValue) (\(s.reason))") }
         }
-        if !changed.isEmpty { try reconcile(reason: "SE state: " + changed.sorted().joined(separator: "; ")) }
+        if !changed.isEmpty { try await reconcile(reason: "SE state: " + changed.sorted().joined(separator: "; ")) }
     }
 
     // MARK: Events
 
     /// Object writes changed the configuration.
-    public func configChanged(_ what: String) throws { try reconcile(reason: what) }
+    public func configChanged(_ what: String) async throws {
+        try await exclusively { try await reconcile(reason: what) }
+    }
 
     /// An SE registered (new or again).
-    public func registered(_ se: String) throws {
-        liveness.seen(se, at: clock())
-        try reconcile(reason: "SE \(se) registered")
+    public func registered(_ se: String) async throws {
+        try await exclusively {
+            liveness.seen(se, at: clock())
+            try await reconcile(reason: "SE \(se) registered")
+        }
     }
 
     /// An SE was deleted through the API.
-    public func removed(_ se: String) throws {
-        liveness.forget(se)
-        reported[se] = nil
-        lastStates[se] = nil
-        desired[se] = nil
-        wake(se)
-        try reconcile(reason: "SE \(se) unregistered")
+    public func removed(_ se: String) async throws {
+        try await exclusively {
+            liveness.forget(se)
+            reported[se] = nil
+            lastStates[se] = nil
+            desired[se] = nil
+            wake(se)
+            try await reconcile(reason: "SE \(se) unregistered")
+        }
     }
 
     /// A heartbeat; returns the desired version for that SE.
-    public func heartbeat(_ status: SEStatus) throws -> Int {
+    public func heartbeat(_ status: SEStatus) async throws -> Int {
         let now = clock()
         liveness.seen(status.se_uuid, at: now, draining: status.draining)
         reported[status.se_uuid] = (status, now)
         if lastStates[status.se_uuid] != liveness.state(status.se_uuid, now: now).state {
-            try reconcile(reason: "SE \(status.se_uuid) heartbeat")
+            try await exclusively { try await reconcile(reason: "SE \(status.se_uuid) heartbeat") }
         }
         return desired[status.se_uuid]?.version ?? 0
     }
@@ -158,7 +172,11 @@ public actor Reconciler {
 
     /// `POST /api/virtualservice/<uuid>/scaleout|scalein`: persists the new desired scale-out and
     /// reconciles; returns the virtual service's SEs after it.
-    public func scale(_ vs: String, out: Bool) throws -> [String] {
+    public func scale(_ vs: String, out: Bool) async throws -> [String] {
+        try await exclusively { try await scaleAlone(vs, out: out) }
+    }
+
+    private func scaleAlone(_ vs: String, out: Bool) async throws -> [String] {
         let snap = try snapshot()
         let input = snap.input(placement: placement)
         let result: ScaleResult
@@ -168,8 +186,9 @@ public actor Reconciler {
         } catch {
             throw APIError(error.status, error.description)
         }
-        try store.writeNow { tx in try tx.setScale(vs: vs, desired: result.desiredScaleout) }
-        try reconcile(reason: "\(out ? "scale-out" : "scale-in") of \(vs) to \(result.desiredScaleout)")
+        let desiredScaleout = result.desiredScaleout
+        try await store.write { tx in try tx.setScale(vs: vs, desired: desiredScaleout) }
+        try await reconcile(reason: "\(out ? "scale-out" : "scale-in") of \(vs) to \(result.desiredScaleout)")
         return placement.serviceEngines(for: vs)
     }
 
@@ -486,7 +505,30 @@ public actor Reconciler {
         return snap
     }
 
-    private func reconcile(reason: String) throws {
+    // MARK: One pass at a time
+
+    /// Whether a pass (or an event that ends in one) runs now.
+    private var passBusy = false
+    /// Events waiting for the running pass to end, first come first served.
+    private var passQueue: [CheckedContinuation<Void, Never>] = []
+
+    /// Runs `body` while no other pass runs. A pass awaits the store's write, and the actor takes other
+    /// calls meanwhile (heartbeats, long-polls, runtime views); passes themselves never interleave, so each
+    /// one starts from the placement and desired states the previous one left.
+    private func exclusively<T>(_ body: () async throws -> T) async throws -> T {
+        if passBusy {
+            await withCheckedContinuation { passQueue.append($0) }
+        } else {
+            passBusy = true
+        }
+        defer {
+            if passQueue.isEmpty { passBusy = false } else { passQueue.removeFirst().resume() }
+        }
+        return try await body()
+    }
+
+    /// One pass; run only inside ``exclusively(_:)``.
+    private func reconcile(reason: String) async throws {
         guard !frozen else { return }
         let snap = try snapshot()
         let pass = ReconcilePass.run(snap, placement: placement, desired: desired)
@@ -499,7 +541,7 @@ public actor Reconciler {
         // Only what changed is written: a write to one object must not rewrite every service's rows.
         let oldAssignments = placement.assignments
         let decisionsChanged = pass.decisions != decisions
-        let stored = try store.writeNow { tx -> [String: SEDesiredState] in
+        let stored = try await store.write { tx -> [String: SEDesiredState] in
             for (vs, ses) in pass.placement.assignments where oldAssignments[vs] != ses {
                 try tx.setPlacement(vs: vs, ses: ses)
             }

@@ -11,13 +11,14 @@ import StarlingModel
 protocol ControllerStore: Sendable {
     /// Runs `body` on a consistent snapshot.
     func read<T: Sendable>(_ body: @escaping @Sendable (any StoreReader) throws -> T) async throws -> T
-    /// Runs `body` in one write transaction: all of its writes land, or none.
+    /// Runs `body` in one write transaction: all of its writes land, or none. A store may run `body` more
+    /// than once (when another write landed first, it runs again on the newer state), so `body` changes
+    /// nothing but the transaction.
     func write<T: Sendable>(_ body: @escaping @Sendable (any StoreWriter) throws -> T) async throws -> T
-    /// `read` without suspending, for the reconciler actor (a reconcile pass never suspends, so passes
-    /// never interleave).
+    /// `read` without suspending (the reconciler's snapshot and its runtime views).
     func readNow<T>(_ body: (any StoreReader) throws -> T) throws -> T
-    /// `write` without suspending, for the reconciler actor.
-    func writeNow<T>(_ body: (any StoreWriter) throws -> T) throws -> T
+    /// One page of the audit trail, newest first, with the count of all rows that match.
+    func auditPage(_ query: AuditQuery) async throws -> (count: Int, records: [AuditRecord])
 }
 
 /// Reads of the shared state inside a transaction.
@@ -51,8 +52,6 @@ protocol StoreReader {
     // MARK: Bookkeeping
 
     func meta(_ key: String) throws -> String?
-    /// One page of the audit trail, newest first, with the count of all rows that match.
-    func auditPage(_ query: AuditQuery) throws -> (count: Int, records: [AuditRecord])
 
     // MARK: Reconciler
 

@@ -110,12 +110,12 @@ final class SQLiteStore: ControllerStore {
         try await pool.read { db in try body(SQLiteTransaction(db: db)) }
     }
 
-    func writeNow<T>(_ body: (any StoreWriter) throws -> T) throws -> T {
-        try pool.write { db in try body(SQLiteTransaction(db: db)) }
-    }
-
     func readNow<T>(_ body: (any StoreReader) throws -> T) throws -> T {
         try pool.read { db in try body(SQLiteTransaction(db: db)) }
+    }
+
+    func auditPage(_ query: AuditQuery) async throws -> (count: Int, records: [AuditRecord]) {
+        try await pool.read { db in try SQLiteTransaction(db: db).auditPage(query) }
     }
 
     /// The node-local analytics tables (`metrics`, `request_logs`), in their own transactions.
