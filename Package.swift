@@ -208,6 +208,7 @@ let package = Package(
             name: "ControllerTests",
             dependencies: [
                 "Controller", "StarlingModel", "TestSupport",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),

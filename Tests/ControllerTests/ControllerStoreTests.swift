@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import StarlingModel
 import XCTest
 
@@ -9,9 +10,22 @@ import XCTest
 /// names unique per type and tenant as the API relies on, references found, accounts, sessions, join
 /// tokens, the version counter across a reopen, the audit trail, and the reconciler's records.
 final class ControllerStoreTests: XCTestCase {
-    /// Each store implementation, opened fresh on `directory` (the same directory opens the same store).
-    func stores(_ directory: String) throws -> [(name: String, open: () throws -> any ControllerStore)] {
-        [("sqlite", { try SQLiteStore(directory: directory) })]
+    /// Each store implementation, opened fresh on `directory` (opening again opens the same store): SQLite
+    /// in the directory, and etcd (a real member started for the test) under its own prefix.
+    func stores(_ directory: String) throws -> [(name: String, open: () async throws -> any ControllerStore)] {
+        let etcd = try EtcdTestServer(self)
+        addTeardownBlock { etcd.stop() }
+        let logger = Logger(label: "test")
+        return [
+            ("sqlite", { try SQLiteStore(directory: directory) }),
+            (
+                "etcd",
+                {
+                    try await EtcdStore.open(
+                        client: try EtcdClient(endpoints: [etcd.endpoint]), prefix: "/test/", logger: logger)
+                }
+            ),
+        ]
     }
 
     static func object(_ type: String, _ name: String, tenant: String = "admin", json extra: [String: JSONValue] = [:])
@@ -25,7 +39,7 @@ final class ControllerStoreTests: XCTestCase {
 
     func testWriteTransactionsAreAtomicAndReadTheirOwnWrites() async throws {
         for (name, open) in try stores(temporaryDirectory()) {
-            let store = try open()
+            let store = try await open()
             struct Boom: Error {}
             do {
                 _ = try await store.write { tx in
@@ -44,7 +58,7 @@ final class ControllerStoreTests: XCTestCase {
 
     func testObjectsByTypeTenantAndNameInNameOrder() async throws {
         for (name, open) in try stores(temporaryDirectory()) {
-            let store = try open()
+            let store = try await open()
             try await store.write { tx in
                 for n in ["web", "api", "db"] { try tx.putObject(Self.object("pool", n), lastModified: 1) }
                 try tx.putObject(Self.object("pool", "web2", tenant: "t1"), lastModified: 1)
@@ -83,7 +97,7 @@ final class ControllerStoreTests: XCTestCase {
 
     func testReferrersAndTenantContents() async throws {
         for (name, open) in try stores(temporaryDirectory()) {
-            let store = try open()
+            let store = try await open()
             try await store.write { tx in
                 try tx.putObject(Self.object("pool", "p"), lastModified: 1)
                 try tx.putObject(
@@ -111,7 +125,7 @@ final class ControllerStoreTests: XCTestCase {
 
     func testAccountsSessionsAndDependentRecords() async throws {
         for (name, open) in try stores(temporaryDirectory()) {
-            let store = try open()
+            let store = try await open()
             try await store.write { tx in
                 try tx.insertUser(uuid: "user-1", username: "ops", passwordHash: "h1")
                 try tx.setUsername("operator", user: "user-1")
@@ -160,7 +174,7 @@ final class ControllerStoreTests: XCTestCase {
 
     func testJoinTokensAndSESecrets() async throws {
         for (name, open) in try stores(temporaryDirectory()) {
-            let store = try open()
+            let store = try await open()
             try await store.write { tx in
                 try tx.insertJoinToken("tok", expires: 500)
                 try tx.setSESecret(se: "se-1", digest: "d1", token: "tok")
@@ -186,7 +200,7 @@ final class ControllerStoreTests: XCTestCase {
         for (name, open) in try stores(directory) {
             let first = try await open().write { tx in [try tx.nextVersion(), try tx.nextVersion()] }
             XCTAssertEqual(first, [1, 2], name)
-            let reopened = try open()
+            let reopened = try await open()
             let value3 = try await reopened.write { tx in try tx.nextVersion() }
             XCTAssertEqual(value3, 3, name)
             XCTAssertEqual(try reopened.readNow { tx in try tx.meta("version") }, "3", "\(name): readNow")
@@ -195,7 +209,7 @@ final class ControllerStoreTests: XCTestCase {
 
     func testAuditPagesNewestFirstFilteredByTenantTypeObjectAndUser() async throws {
         for (name, open) in try stores(temporaryDirectory()) {
-            let store = try open()
+            let store = try await open()
             try await store.write { tx in
                 for i in 1...5 {
                     try tx.appendAudit(
@@ -242,7 +256,7 @@ final class ControllerStoreTests: XCTestCase {
     func testReconcilerRecordsRoundTrip() async throws {
         let directory = temporaryDirectory()
         for (name, open) in try stores(directory) {
-            let store = try open()
+            let store = try await open()
             let member = ScaleoutGroup.Member(position: 0, se_uuid: "se-1", se_name: "se-a", data_address: "198.18.0.1")
             let desired = SEDesiredState(
                 version: 7, se_uuid: "se-1", se_name: "se-a", vrfcontext: nil, virtual_services: [])
@@ -256,7 +270,7 @@ final class ControllerStoreTests: XCTestCase {
                 try tx.replaceDecisions([])
                 try tx.putDesiredState(desired)
             }
-            let records = try open().readNow { tx in try tx.reconcilerRecords() }
+            let records = try await open().readNow { tx in try tx.reconcilerRecords() }
             XCTAssertEqual(records.placement, ["vs-1": ["se-1", "se-2"]], name)
             XCTAssertEqual(records.scale, ["vs-1": 2], name)
             XCTAssertEqual(records.positions, ["se-1": .init(group: "g", position: 0)], name)
@@ -273,5 +287,43 @@ final class ControllerStoreTests: XCTestCase {
             XCTAssertTrue(cleared.desired.isEmpty, name)
             XCTAssertTrue(cleared.scale.isEmpty, name)
         }
+    }
+
+    /// Two controller nodes on one etcd: each increments one counter 25 times at once (read, add one,
+    /// write, in one transaction). Transactions that lose the race run again, so no increment is lost,
+    /// and each node sees the other's writes through its watch.
+    func testTwoEtcdNodesLoseNoUpdate() async throws {
+        let etcd = try EtcdTestServer(self)
+        defer { etcd.stop() }
+        let logger = Logger(label: "test")
+        let a = try await EtcdStore.open(client: try EtcdClient(endpoints: [etcd.endpoint]), logger: logger)
+        let b = try await EtcdStore.open(client: try EtcdClient(endpoints: [etcd.endpoint]), logger: logger)
+        defer {
+            a.close()
+            b.close()
+        }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for store in [a, b] {
+                group.addTask {
+                    for _ in 0..<25 {
+                        try await store.write { tx in
+                            try tx.setMeta("counter", String((try tx.meta("counter").flatMap(Int.init) ?? 0) + 1))
+                        }
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        let onA = try a.readNow { tx in try tx.meta("counter") }
+        XCTAssertEqual(onA, "50", "the node that wrote last has every increment")
+        try await b.write { tx in try tx.putObject(Self.object("pool", "from-b"), lastModified: 1) }
+        let started = Date()
+        while try a.readNow({ tx in try tx.object(uuid: "pool-from-b") }) == nil {
+            XCTAssertLessThan(Date().timeIntervalSince(started), 5, "node a never saw node b's write")
+            if Date().timeIntervalSince(started) > 5 { break }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        let onB = try b.readNow { tx in try tx.meta("counter") }
+        XCTAssertEqual(onB, "50")
     }
 }

@@ -11,7 +11,6 @@ final class EtcdClientTests: XCTestCase {
         let server = try EtcdTestServer(self)
         defer { server.stop() }
         let etcd = try EtcdClient(endpoints: [server.endpoint])
-        defer { Task { try? await etcd.shutdown() } }
 
         let r1 = try await etcd.put("/t/a", "1")
         try await etcd.put("/t/b", "{\"x\": \"é\"}")
@@ -46,7 +45,6 @@ final class EtcdClientTests: XCTestCase {
         let server = try EtcdTestServer(self)
         defer { server.stop() }
         let etcd = try EtcdClient(endpoints: [server.endpoint])
-        defer { Task { try? await etcd.shutdown() } }
 
         let lease = try await etcd.grantLease(ttl: 30)
         try await etcd.put("/leader", "node-1", lease: lease)
@@ -71,7 +69,6 @@ final class EtcdClientTests: XCTestCase {
         let server = try EtcdTestServer(self)
         defer { server.stop() }
         let etcd = try EtcdClient(endpoints: [server.endpoint])
-        defer { Task { try? await etcd.shutdown() } }
 
         let start = try await etcd.put("/w/a", "1")
         try await etcd.put("/other", "not watched")
@@ -94,7 +91,6 @@ final class EtcdClientTests: XCTestCase {
         defer { server.stop() }
         let dead = PortReservation()  // bound, never listening: connections are refused
         let etcd = try EtcdClient(endpoints: ["http://127.0.0.1:\(dead.port)", server.endpoint])
-        defer { Task { try? await etcd.shutdown() } }
         try await etcd.put("/k", "v")
         let v5 = try await etcd.range("/k").kvs.first?.value
         XCTAssertEqual(v5, "v")
@@ -107,7 +103,6 @@ final class EtcdClientTests: XCTestCase {
 
         let nobody = PortReservation()
         let unreachable = try EtcdClient(endpoints: ["http://127.0.0.1:\(nobody.port)"])
-        defer { Task { try? await unreachable.shutdown() } }
         do {
             _ = try await unreachable.range("/k")
             XCTFail("no etcd there")

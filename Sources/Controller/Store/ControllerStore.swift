@@ -119,7 +119,7 @@ struct RawStoredObject: Sendable, Hashable {
 }
 
 /// A console or API session.
-struct SessionRecord: Sendable, Hashable {
+struct SessionRecord: Sendable, Hashable, Codable {
     var id: String
     var csrf: String
     var user: String
@@ -129,7 +129,7 @@ struct SessionRecord: Sendable, Hashable {
 }
 
 /// A join token and, once used, the SE it belongs to.
-struct JoinTokenRecord: Sendable, Hashable {
+struct JoinTokenRecord: Sendable, Hashable, Codable {
     var token: String
     var expires: Double
     var seName: String?
@@ -137,7 +137,7 @@ struct JoinTokenRecord: Sendable, Hashable {
 }
 
 /// One row of the audit trail (``AuditLog``); `old` and `new` are the object's JSON text.
-struct AuditRecord: Sendable, Hashable {
+struct AuditRecord: Sendable, Hashable, Codable {
     var time: Double
     var event: String
     var user: String

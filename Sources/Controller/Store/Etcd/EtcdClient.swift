@@ -23,8 +23,6 @@ final class EtcdClient: Sendable {
     let timeout: TimeAmount
     /// The endpoint tried first.
     private let preferred = Mutex(0)
-    /// Whether `http` was made here (and is shut down by ``shutdown()``).
-    private let ownsClient: Bool
 
     /// - Parameters:
     ///   - endpoints: `http://HOST:PORT` or `https://HOST:PORT` (client URLs of the members).
@@ -38,21 +36,16 @@ final class EtcdClient: Sendable {
         }
         self.endpoints = trimmed
         self.timeout = timeout
-        if let http {
-            self.http = http
-            ownsClient = false
-        } else {
-            var configuration = HTTPClient.Configuration()
-            configuration.timeout = .init(connect: .seconds(1), read: nil)
-            self.http = HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: configuration)
-            ownsClient = true
-        }
+        self.http = http ?? Self.sharedHTTP
     }
 
-    /// Closes the connections of a client made here.
-    func shutdown() async throws {
-        if ownsClient { try await http.shutdown() }
-    }
+    /// The client for plain-HTTP endpoints, for the life of the process (as `HTTPClient.shared`): a connect
+    /// timeout of 1 s, so that a dead member is passed over quickly, and no read timeout (watches stay open).
+    static let sharedHTTP: HTTPClient = {
+        var configuration = HTTPClient.Configuration()
+        configuration.timeout = .init(connect: .seconds(1), read: nil)
+        return HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: configuration)
+    }()
 
     // MARK: Key-value
 
