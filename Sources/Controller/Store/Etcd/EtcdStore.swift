@@ -280,4 +280,3 @@ struct ObjectEntry: Sendable, Hashable {
 
     var raw: RawStoredObject { RawStoredObject(type: type, uuid: uuid, tenant: tenant, text: text) }
 }
-
