@@ -44,6 +44,18 @@ public struct ControllerConfiguration: Sendable {
     public var consoleDirectory: String?
     /// Most request logs kept in the store (`--request-log-max-rows`); the oldest go first.
     public var requestLogMaxRows = 500_000
+    /// Where the shared state lives (`--store`): SQLite in `dataDirectory` (the default), or etcd.
+    public var store: StoreChoice = .sqlite
+    /// This node's name in the store (`--node-name`).
+    public var nodeName = ProcessInfo.processInfo.hostName
+
+    /// Where the shared state lives.
+    public enum StoreChoice: Sendable, Hashable {
+        /// `<dataDirectory>/controller.sqlite`, one node.
+        case sqlite
+        /// etcd's client URLs, and the key prefix the state lives under.
+        case etcd(endpoints: [String], prefix: String)
+    }
 
     public init(dataDirectory: String, adminPassword: String) {
         self.dataDirectory = dataDirectory
@@ -82,9 +94,17 @@ public final class Controller: Sendable {
         self.logger = logger
         console = ConsoleAssets(directory: configuration.consoleDirectory)
         database = try SQLiteStore(directory: configuration.dataDirectory)
-        store = database
         let secrets = try SecretBox(
             keyFile: configuration.secretsKeyFile ?? configuration.dataDirectory + "/secrets.key")
+        switch configuration.store {
+        case .sqlite:
+            store = database
+        case .etcd(let endpoints, let prefix):
+            let etcd = try await EtcdStore.open(
+                client: try EtcdClient(endpoints: endpoints), prefix: prefix, logger: logger)
+            try await etcd.claim(node: configuration.nodeName)
+            store = etcd
+        }
         let hasher = PasswordHasher(iterations: configuration.passwordIterations)
         let wallClock = configuration.wallClock ?? { Date().timeIntervalSince1970 }
         self.wallClock = wallClock
@@ -112,17 +132,49 @@ public final class Controller: Sendable {
         reconciler = Reconciler(
             store: store, downAfter: configuration.seDownAfter * configuration.heartbeatInterval, clock: clock,
             logger: logger)
-        let created = try await Defaults.bootstrap(
-            store, adminPasswordHash: { [hasher, password = configuration.adminPassword] in hasher.hash(password) },
-            now: wallClock())
-        try await Defaults.ensurePredefinedRoles(store, now: wallClock())
-        try await Defaults.ensureSystemSSLProfiles(store, now: wallClock())
-        if created {
-            logger.info(
-                "created the store and its default objects",
-                metadata: ["controller.dir": "\(configuration.dataDirectory)"])
+        do {
+            try await Self.checkSecretsKey(
+                secrets, store: store, file: configuration.secretsKeyFile ?? "<data-dir>/secrets.key")
+            let created = try await Defaults.bootstrap(
+                store, adminPasswordHash: { [hasher, password = configuration.adminPassword] in hasher.hash(password) },
+                now: wallClock())
+            try await Defaults.ensurePredefinedRoles(store, now: wallClock())
+            try await Defaults.ensureSystemSSLProfiles(store, now: wallClock())
+            if created {
+                logger.info(
+                    "created the store and its default objects",
+                    metadata: ["controller.dir": "\(configuration.dataDirectory)"])
+            }
+            try await reconciler.start()
+        } catch {
+            // Give the store back (on etcd, the node's claim) before failing.
+            await close()
+            throw error
         }
-        try await reconciler.start()
+    }
+
+    /// Every node of a store seals certificate keys with the same secrets key. The store keeps a value
+    /// sealed with the key of the node that started it first; a node whose key does not open it stops
+    /// here (its certificates would not open on the SEs it serves) instead of failing later.
+    static func checkSecretsKey(_ box: SecretBox, store: any ControllerStore, file: String) async throws {
+        let field = "meta.secrets_key_check"
+        let sealed = try box.seal("starling secrets key check", field: field)
+        let stored = try await store.write { tx -> String? in
+            if let existing = try tx.meta("secrets_key_check") { return existing }
+            try tx.setMeta("secrets_key_check", sealed)
+            return nil
+        }
+        if let stored, (try? box.open(stored, field: field)) == nil {
+            throw SecretBoxError(
+                "the secrets key (\(file)) is not the one this store's certificate keys are sealed with: "
+                    + "give every controller node a copy of the first node's key file (--secrets-key-file)")
+        }
+    }
+
+    /// Lets go of the store: a node on etcd gives its claim back, so that the next node to start takes the
+    /// store at once.
+    public func close() async {
+        if let etcd = store as? EtcdStore { await etcd.shutdown() }
     }
 
     /// The HTTP responder (for `Application(responder:)` and `app.test(.router)`).

@@ -4,23 +4,44 @@ import Foundation
 import Logging
 import ServiceLifecycle
 
-/// `starling controller --listen ADDR:PORT --data-dir DIR [--admin-password-file F]` (DESIGN §3.1).
+/// `starling controller --listen ADDR:PORT --data-dir DIR [--store etcd --etcd-endpoints URL[,URL...]]
+/// [--admin-password-file F]` (DESIGN §3.1).
 struct ControllerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "controller",
         abstract: "Run the controller: REST API, configuration store, SE registry and placement.",
         discussion: """
-            On first start it creates the store in DIR/controller.sqlite with the default objects and the admin
-            user, whose password comes from STARLING_ADMIN_PASSWORD or --admin-password-file (required).
-            SIGTERM stops it cleanly.
+            On first start it creates the store (DIR/controller.sqlite, or with --store etcd the keys under \
+            --etcd-prefix) with the default objects and the admin user, whose password comes from \
+            STARLING_ADMIN_PASSWORD or --admin-password-file (required). On etcd one controller node holds the \
+            store at a time. SIGTERM stops it cleanly.
             """
     )
 
     @Option(name: .long, help: "Serve the REST API on ADDR:PORT (e.g. 127.0.0.1:8443).")
     var listen: String
 
-    @Option(name: .long, help: "Directory of the store (created when missing).")
+    @Option(
+        name: .long,
+        help: """
+            Directory of the node's own files (created when missing): the SQLite store, the node-local analytics \
+            and the secrets key.
+            """)
     var dataDir: String
+
+    @Option(name: .long, help: "Where the configuration lives: sqlite (in --data-dir) or etcd (--etcd-endpoints).")
+    var store: String = "sqlite"
+
+    @Option(
+        name: .long,
+        help: "etcd client URLs for --store etcd, comma-separated (http://HOST:PORT or https://HOST:PORT).")
+    var etcdEndpoints: String?
+
+    @Option(name: .long, help: "Key prefix of the configuration in etcd.")
+    var etcdPrefix: String = "/starling/"
+
+    @Option(name: .long, help: "This controller node's name (default: the host name).")
+    var nodeName: String?
 
     @Option(name: .long, help: "File holding the admin password (else STARLING_ADMIN_PASSWORD).")
     var adminPasswordFile: String?
@@ -110,6 +131,29 @@ struct ControllerCommand: AsyncParsableCommand {
             else { throw ValidationError("--console-dir: \(consoleDir) has no index.html") }
         }
         try LogLevelOption.validate(logLevel)
+        switch store {
+        case "sqlite":
+            guard etcdEndpoints == nil else { throw ValidationError("--etcd-endpoints: only with --store etcd") }
+        case "etcd":
+            guard let etcdEndpoints, !etcdEndpoints.isEmpty else {
+                throw ValidationError("--store etcd: needs --etcd-endpoints URL[,URL...]")
+            }
+            for url in etcdEndpoints.split(separator: ",") {
+                guard url.hasPrefix("http://") || url.hasPrefix("https://"),
+                    URLComponents(string: String(url))?.host?.isEmpty == false
+                else {
+                    throw ValidationError("--etcd-endpoints: '\(url)' is not http://HOST:PORT or https://HOST:PORT")
+                }
+            }
+            guard etcdPrefix.hasPrefix("/"), etcdPrefix.hasSuffix("/") else {
+                throw ValidationError("--etcd-prefix: must begin and end with / (e.g. /starling/)")
+            }
+        default:
+            throw ValidationError("--store: '\(store)' is not sqlite or etcd")
+        }
+        if let nodeName, nodeName.isEmpty || nodeName.count > 253 {
+            throw ValidationError("--node-name: must be 1-253 characters")
+        }
     }
 
     func run() async throws {
@@ -135,12 +179,16 @@ struct ControllerCommand: AsyncParsableCommand {
         config.secretsKeyFile = secretsKeyFile
         config.consoleDirectory = consoleDir
         config.requestLogMaxRows = requestLogMaxRows
+        if store == "etcd", let etcdEndpoints {
+            config.store = .etcd(endpoints: etcdEndpoints.split(separator: ",").map(String.init), prefix: etcdPrefix)
+        }
+        if let nodeName { config.nodeName = nodeName }
         let controller: Controller
         do {
             controller = try await Controller(configuration: config, logger: logger)
         } catch {
-            FileHandle.standardError.write(
-                Data("starling controller: cannot open the store in \(dataDir): \(error)\n".utf8))
+            let place = store == "etcd" ? "in etcd (\(etcdEndpoints ?? ""))" : "in \(dataDir)"
+            FileHandle.standardError.write(Data("starling controller: cannot open the store \(place): \(error)\n".utf8))
             throw ExitCode(1)
         }
         let hp = HostPort(listen)!
@@ -154,9 +202,11 @@ struct ControllerCommand: AsyncParsableCommand {
         do {
             try await group.run()
         } catch {
+            await controller.close()
             FileHandle.standardError.write(Data("starling controller: \(error)\n".utf8))
             throw ExitCode(1)
         }
+        await controller.close()
     }
 
     struct PasswordError: Error, CustomStringConvertible {

@@ -333,6 +333,8 @@ struct EtcdError: Error, Sendable, Hashable, CustomStringConvertible {
         /// A watch asked for a revision that was compacted away.
         case compacted
         case watchEnded
+        /// Another controller node holds the store.
+        case claimed
     }
 
     var kind: Kind

@@ -46,12 +46,76 @@ final class EtcdStore: ControllerStore {
         return store
     }
 
-    /// Stops following etcd (the store answers from what it has until it is dropped).
+    /// Stops following etcd (the store answers from what it has until it is dropped) and gives up the node
+    /// claim.
     func close() {
         watcher.withLock { task in
             task?.cancel()
             task = nil
         }
+        keeper.withLock { task in
+            task?.cancel()
+            task = nil
+        }
+        if let lease = claimLease.withLock({ $0 }) { Task { [client] in try? await client.revoke(lease) } }
+    }
+
+    /// ``close()``, and gives the node claim back before returning (a node started next takes the store at
+    /// once instead of after the claim's time to live).
+    func shutdown() async {
+        let lease = claimLease.withLock { lease in
+            defer { lease = nil }
+            return lease
+        }
+        close()
+        if let lease { try? await client.revoke(lease) }
+    }
+
+    // MARK: The node claim
+
+    /// The lease of this node's claim on the store.
+    private let claimLease = Mutex<Int64?>(nil)
+    private let keeper = Mutex<Task<Void, Never>?>(nil)
+    /// Seconds a claim outlives its node's last renewal.
+    static let claimTTL = 10
+
+    /// Claims the store for controller node `node`: the key `node` under the prefix, on a lease renewed every
+    /// few seconds, so it goes by itself some seconds after the node dies. The controller's reconciler must
+    /// run on one node at a time (the SEs' heartbeats reach that node only), and nodes do not elect a leader
+    /// yet: a second node on the same store is refused at start with the name of the one that holds it.
+    func claim(node: String) async throws {
+        let key = prefix + "node"
+        let lease = try await client.grantLease(ttl: Self.claimTTL)
+        let outcome = try await client.txn(
+            [.createRevision(key, equals: 0)], success: [.put(key, node, lease: lease)], failure: [.range(key)])
+        guard outcome.succeeded else {
+            try? await client.revoke(lease)
+            let holder = outcome.ranges.first?.first?.value ?? "?"
+            throw EtcdError(
+                .claimed,
+                "controller node \(holder) runs on this store (etcd prefix \(prefix)); a second node cannot join it "
+                    + "(stop it, or wait \(Self.claimTTL) s after it died)")
+        }
+        claimLease.withLock { $0 = lease }
+        let task = Task { [weak self, client, logger] in
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .seconds(Double(Self.claimTTL) / 3))
+                guard let self, !Task.isCancelled else { return }
+                do {
+                    if try await client.keepAlive(lease) == 0 {
+                        // Lost (etcd unreachable for longer than the TTL): claim again if no one else did.
+                        logger.error("the controller's claim on the store expired; claiming it again")
+                        self.claimLease.withLock { $0 = nil }
+                        try await self.claim(node: node)
+                        return
+                    }
+                } catch {
+                    logger.warning(
+                        "renewing the controller's claim on the store failed", metadata: ["error": "\(error)"])
+                }
+            }
+        }
+        keeper.withLock { $0 = task }
     }
 
     deinit { close() }
