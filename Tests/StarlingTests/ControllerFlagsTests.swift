@@ -1,0 +1,38 @@
+import ArgumentParser
+import XCTest
+
+@testable import starling
+
+/// `starling controller` store flags: wrong combinations get one line naming the flag.
+final class ControllerFlagsTests: XCTestCase {
+    let base = ["--listen", "127.0.0.1:8443", "--data-dir", "/tmp/starling-flags"]
+
+    private func refusal(_ extra: [String]) -> String {
+        do {
+            _ = try ControllerCommand.parse(base + extra)
+            return ""
+        } catch {
+            return ControllerCommand.message(for: error)
+        }
+    }
+
+    func testStoreFlags() throws {
+        XCTAssertTrue(refusal(["--store", "etcd"]).contains("--etcd-endpoints"), refusal(["--store", "etcd"]))
+        XCTAssertTrue(refusal(["--store", "zookeeper"]).contains("--store"))
+        XCTAssertTrue(refusal(["--etcd-endpoints", "http://127.0.0.1:2379"]).contains("only with --store etcd"))
+        let bare = refusal(["--store", "etcd", "--etcd-endpoints", "127.0.0.1:2379"])
+        XCTAssertTrue(bare.contains("http://HOST:PORT"), bare)
+        let prefix = refusal(["--store", "etcd", "--etcd-endpoints", "http://a:2379", "--etcd-prefix", "starling"])
+        XCTAssertTrue(prefix.contains("--etcd-prefix"), prefix)
+        XCTAssertTrue(refusal(["--node-name", ""]).contains("--node-name"))
+
+        let ok = try ControllerCommand.parse(
+            base + [
+                "--store", "etcd", "--etcd-endpoints", "http://10.0.0.1:2379,https://10.0.0.2:2379", "--node-name",
+                "c1",
+            ])
+        XCTAssertEqual(ok.store, "etcd")
+        XCTAssertEqual(ok.nodeName, "c1")
+        XCTAssertEqual(ok.etcdPrefix, "/starling/")
+    }
+}
