@@ -4,6 +4,7 @@ import Logging
 import Prometheus
 import ServiceLifecycle
 import StarlingModel
+import Synchronization
 
 /// How a controller runs (`starling controller` flags).
 public struct ControllerConfiguration: Sendable {
@@ -48,6 +49,8 @@ public struct ControllerConfiguration: Sendable {
     public var store: StoreChoice = .sqlite
     /// This node's name in the store (`--node-name`).
     public var nodeName = ProcessInfo.processInfo.hostName
+    /// Where this node's API listens (`--listen`), as the cluster lists it.
+    public var nodeAddress = ""
 
     /// Where the shared state lives.
     public enum StoreChoice: Sendable, Hashable {
@@ -83,6 +86,8 @@ public final class Controller: Sendable {
     let console: ConsoleAssets
     /// Wall-clock seconds since the epoch.
     let wallClock: @Sendable () -> Double
+    /// When this node started (seconds since the epoch).
+    let startedAt = Date().timeIntervalSince1970
 
     /// Opens the store in `configuration.dataDirectory`, creates the defaults on first start and
     /// starts the reconciler (which loads the persisted placement and desired states).
@@ -102,7 +107,6 @@ public final class Controller: Sendable {
         case .etcd(let endpoints, let prefix):
             let etcd = try await EtcdStore.open(
                 client: try EtcdClient(endpoints: endpoints), prefix: prefix, logger: logger)
-            try await etcd.claim(node: configuration.nodeName)
             store = etcd
         }
         let hasher = PasswordHasher(iterations: configuration.passwordIterations)
@@ -145,9 +149,39 @@ public final class Controller: Sendable {
                     "created the store and its default objects",
                     metadata: ["controller.dir": "\(configuration.dataDirectory)"])
             }
-            try await reconciler.start()
+            if let etcd = store as? EtcdStore {
+                // On etcd the leader alone runs the reconciler (the SEs talk to it); it reconciles on every
+                // change of the configuration, through whichever node it was made.
+                let reconciler = reconciler
+                let request = PassRequest()
+                etcd.onObjectsChanged {
+                    // One pass waits at a time: changes that come while it waits are in its snapshot.
+                    guard etcd.isLeader, request.take() else { return }
+                    Task {
+                        request.clear()
+                        try? await reconciler.configChanged("the configuration changed in the store")
+                    }
+                }
+                try await etcd.campaign(
+                    as: .init(
+                        name: configuration.nodeName, address: configuration.nodeAddress,
+                        up_since: Date().timeIntervalSince1970)
+                ) { [logger] leads in
+                    if leads {
+                        do {
+                            try await reconciler.start()
+                        } catch {
+                            logger.error("the reconciler did not start on this leader", metadata: ["error": "\(error)"])
+                        }
+                    } else {
+                        await reconciler.stepDown()
+                    }
+                }
+            } else {
+                try await reconciler.start()
+            }
         } catch {
-            // Give the store back (on etcd, the node's claim) before failing.
+            // Give the store back (on etcd, the node's membership) before failing.
             await close()
             throw error
         }
@@ -171,7 +205,10 @@ public final class Controller: Sendable {
         }
     }
 
-    /// Lets go of the store: a node on etcd gives its claim back, so that the next node to start takes the
+    /// Whether this node runs the reconciler and serves the SEs: always on SQLite; on etcd, while it leads.
+    public var isLeader: Bool { (store as? EtcdStore)?.isLeader ?? true }
+
+    /// Lets go of the store: a node on etcd ends its membership (and leadership), so that another node takes the
     /// store at once.
     public func close() async {
         if let etcd = store as? EtcdStore { await etcd.shutdown() }
@@ -320,4 +357,19 @@ final class ControllerMetrics: Sendable {
         registry.emit(into: &buffer)
         return String(decoding: buffer, as: UTF8.self)
     }
+}
+
+/// Whether a reconcile pass for changes in the store is already asked for.
+private final class PassRequest: Sendable {
+    private let queued = Mutex(false)
+
+    /// True when no pass was asked for yet (and marks one asked).
+    func take() -> Bool {
+        queued.withLock { q in
+            defer { q = true }
+            return !q
+        }
+    }
+
+    func clear() { queued.withLock { $0 = false } }
 }

@@ -117,6 +117,7 @@ extension ControllerAPI {
             Self.json(.ok, .object(["version": Self.version, "user_initial_setup": .bool(false)]))
         }
         api.post("se-agent/register") { request, context in
+            try await leaderOnly()
             let reg = try Self.decode(SERegistration.self, try await Self.body(request))
             let down = await controller.reconciler.downSEs()
             let ok = try await controller.agent.register(
@@ -125,12 +126,21 @@ extension ControllerAPI {
             return Self.json(.ok, JSONValue.from(ok))
         }
         on("se-agent/{se}/{action}") { request, context in
-            try await agent(
+            try await leaderOnly()
+            return try await agent(
                 request, se: context.parameters.get("se") ?? "", action: context.parameters.get("action") ?? "")
         }
 
         signedIn("useraccount") { request, _, caller in
             try await userAccount(request, caller: caller, base: Self.base(request))
+        }
+        signedIn("cluster") { request, _, _ in
+            guard request.method == .get else { throw Self.notFound(request) }
+            return Self.json(.ok, try await cluster(base: Self.base(request)))
+        }
+        signedIn("cluster/runtime") { request, _, _ in
+            guard request.method == .get else { throw Self.notFound(request) }
+            return Self.json(.ok, try await clusterRuntime())
         }
         signedIn("cluster/version") { request, _, _ in
             guard request.method == .get else { throw Self.notFound(request) }

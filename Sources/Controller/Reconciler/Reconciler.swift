@@ -127,6 +127,26 @@ public actor Reconciler {
     /// The SE's desired state, if it is registered.
     public func desiredState(_ se: String) -> SEDesiredState? { desired[se] }
 
+    /// This node stopped leading a cluster store: no passes until ``start()`` again (which reloads what the
+    /// leader since left in the store), and the SEs' long-polls end without a change (they move to the
+    /// leader). What this node knew of the SEs goes: the next leader hears them itself.
+    public func stepDown() async {
+        try? await exclusively {
+            started = false
+            liveness = SELiveness(downAfter: liveness.downAfter)
+            reported = [:]
+            lastStates = [:]
+            placement = Placement()
+            decisions = []
+            desired = [:]
+            decodeCache = [:]
+            for (_, ws) in waiters {
+                for (_, c) in ws { c.resume(returning: false) }
+            }
+            waiters = [:]
+        }
+    }
+
     /// Stops all placement changes for the rest of this process's life and ends pending long-polls
     /// without a change, so that shutting the controller down never pushes anything to the SEs
     /// (DESIGN §1: the data plane keeps its state while the controller is away).
@@ -529,7 +549,8 @@ public actor Reconciler {
 
     /// One pass; run only inside ``exclusively(_:)``.
     private func reconcile(reason: String) async throws {
-        guard !frozen else { return }
+        // No passes before start (nor on a cluster node that does not lead) or after the freeze.
+        guard started, !frozen else { return }
         let snap = try snapshot()
         let pass = ReconcilePass.run(snap, placement: placement, desired: desired)
         for (vs, error) in pass.unresolved {

@@ -183,6 +183,7 @@ struct ControllerCommand: AsyncParsableCommand {
             config.store = .etcd(endpoints: etcdEndpoints.split(separator: ",").map(String.init), prefix: etcdPrefix)
         }
         if let nodeName { config.nodeName = nodeName }
+        config.nodeAddress = listen
         let controller: Controller
         do {
             controller = try await Controller(configuration: config, logger: logger)

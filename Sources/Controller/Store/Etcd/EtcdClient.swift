@@ -333,8 +333,6 @@ struct EtcdError: Error, Sendable, Hashable, CustomStringConvertible {
         /// A watch asked for a revision that was compacted away.
         case compacted
         case watchEnded
-        /// Another controller node holds the store.
-        case claimed
     }
 
     var kind: Kind

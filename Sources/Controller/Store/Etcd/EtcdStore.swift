@@ -46,24 +46,24 @@ final class EtcdStore: ControllerStore {
         return store
     }
 
-    /// Stops following etcd (the store answers from what it has until it is dropped) and gives up the node
-    /// claim.
+    /// Stops following etcd (the store answers from what it has until it is dropped) and ends this node's
+    /// membership (its lease: its node entry goes, and so does the leadership if it holds it).
     func close() {
         watcher.withLock { task in
             task?.cancel()
             task = nil
         }
-        keeper.withLock { task in
+        campaigner.withLock { task in
             task?.cancel()
             task = nil
         }
-        if let lease = claimLease.withLock({ $0 }) { Task { [client] in try? await client.revoke(lease) } }
+        if let lease = memberLease.withLock({ $0 }) { Task { [client] in try? await client.revoke(lease) } }
     }
 
-    /// ``close()``, and gives the node claim back before returning (a node started next takes the store at
-    /// once instead of after the claim's time to live).
+    /// ``close()``, and revokes the lease before returning, so that another node takes the leadership at once
+    /// instead of after the lease's time to live.
     func shutdown() async {
-        let lease = claimLease.withLock { lease in
+        let lease = memberLease.withLock { lease in
             defer { lease = nil }
             return lease
         }
@@ -71,54 +71,98 @@ final class EtcdStore: ControllerStore {
         if let lease { try? await client.revoke(lease) }
     }
 
-    // MARK: The node claim
+    // MARK: Membership and leadership
 
-    /// The lease of this node's claim on the store.
-    private let claimLease = Mutex<Int64?>(nil)
-    private let keeper = Mutex<Task<Void, Never>?>(nil)
-    /// Seconds a claim outlives its node's last renewal.
-    static let claimTTL = 10
-
-    /// Claims the store for controller node `node`: the key `node` under the prefix, on a lease renewed every
-    /// few seconds, so it goes by itself some seconds after the node dies. The controller's reconciler must
-    /// run on one node at a time (the SEs' heartbeats reach that node only), and nodes do not elect a leader
-    /// yet: a second node on the same store is refused at start with the name of the one that holds it.
-    func claim(node: String) async throws {
-        let key = prefix + "node"
-        let lease = try await client.grantLease(ttl: Self.claimTTL)
-        let outcome = try await client.txn(
-            [.createRevision(key, equals: 0)], success: [.put(key, node, lease: lease)], failure: [.range(key)])
-        guard outcome.succeeded else {
-            try? await client.revoke(lease)
-            let holder = outcome.ranges.first?.first?.value ?? "?"
-            throw EtcdError(
-                .claimed,
-                "controller node \(holder) runs on this store (etcd prefix \(prefix)); a second node cannot join it "
-                    + "(stop it, or wait \(Self.claimTTL) s after it died)")
-        }
-        claimLease.withLock { $0 = lease }
-        let task = Task { [weak self, client, logger] in
-            while !Task.isCancelled {
-                try? await Task.sleep(for: .seconds(Double(Self.claimTTL) / 3))
-                guard let self, !Task.isCancelled else { return }
-                do {
-                    if try await client.keepAlive(lease) == 0 {
-                        // Lost (etcd unreachable for longer than the TTL): claim again if no one else did.
-                        logger.error("the controller's claim on the store expired; claiming it again")
-                        self.claimLease.withLock { $0 = nil }
-                        try await self.claim(node: node)
-                        return
-                    }
-                } catch {
-                    logger.warning(
-                        "renewing the controller's claim on the store failed", metadata: ["error": "\(error)"])
-                }
-            }
-        }
-        keeper.withLock { $0 = task }
+    /// A controller node as the cluster lists it.
+    struct Member: Codable, Sendable, Hashable {
+        var name: String
+        /// Where its API listens (`host:port`), empty when unknown.
+        var address: String
+        /// Seconds since the epoch when it joined.
+        var up_since: Double
     }
 
-    deinit { close() }
+    /// The lease this node's membership and leadership hang on.
+    private let memberLease = Mutex<Int64?>(nil)
+    private let campaigner = Mutex<Task<Void, Never>?>(nil)
+    private let leading = Mutex(false)
+    /// Seconds a node's lease outlives its last renewal: how long a dead leader holds the leadership.
+    static let leaseTTL = 5
+
+    /// Whether this node leads now.
+    var isLeader: Bool { leading.withLock { $0 } }
+
+    /// Joins the cluster as `member` and runs for leader until the store is closed: the leader is the node
+    /// whose name is at the key `leader`, put there on its lease (renewed every `leaseTTL`/3 s), so it goes
+    /// by itself `leaseTTL` s after the leader dies, or at once when it stops. Every node registers under
+    /// `nodes/<name>` on the same lease. A follower tries to take the key every second. `changed` hears
+    /// each change of this node's role (true: it leads), one at a time, in order.
+    func campaign(as member: Member, changed: @escaping @Sendable (Bool) async -> Void) async throws {
+        let leaderKey = prefix + "leader"
+        let memberKey = prefix + "nodes/" + member.name
+        func join() async throws -> Int64 {
+            let lease = try await client.grantLease(ttl: Self.leaseTTL)
+            try await client.put(memberKey, JSONText.encode(member), lease: lease)
+            memberLease.withLock { $0 = lease }
+            return lease
+        }
+        var lease = try await join()
+        let task = Task { [weak self, client, logger] in
+            var leads = false
+            var lastRenewal = ContinuousClock.now
+            while !Task.isCancelled {
+                guard let self else { return }
+                do {
+                    if ContinuousClock.now - lastRenewal >= .seconds(Double(Self.leaseTTL) / 3) {
+                        lastRenewal = ContinuousClock.now
+                        if try await client.keepAlive(lease) == 0 {
+                            // The lease expired (etcd out of reach for longer than its TTL): whatever this node
+                            // held is gone. Join again and run again.
+                            logger.error("this controller node's lease in etcd expired; joining again")
+                            if leads {
+                                leads = false
+                                self.leading.withLock { $0 = false }
+                                await changed(false)
+                            }
+                            lease = try await join()
+                        }
+                    }
+                    if !leads {
+                        let outcome = try await client.txn(
+                            [.createRevision(leaderKey, equals: 0)],
+                            success: [.put(leaderKey, member.name, lease: lease)])
+                        if outcome.succeeded {
+                            leads = true
+                            self.leading.withLock { $0 = true }
+                            logger.notice(
+                                "this controller node leads the cluster", metadata: ["node": "\(member.name)"])
+                            await changed(true)
+                        }
+                    }
+                } catch {
+                    logger.warning("etcd campaign: \(error)")
+                }
+                try? await Task.sleep(for: .seconds(1))
+            }
+        }
+        campaigner.withLock { $0 = task }
+    }
+
+    /// The leader's name, nil when none.
+    func leader() async throws -> String? { try await client.range(prefix + "leader").kvs.first?.value }
+
+    /// The nodes that are members now (their leases live), by name.
+    func members() async throws -> [Member] {
+        try await client.range(prefix + "nodes/", end: EtcdClient.prefixEnd(prefix + "nodes/")).kvs.compactMap {
+            try? JSONDecoder().decode(Member.self, from: Data($0.value.utf8))
+        }
+    }
+
+    /// Called after the watch brought a change of API objects (another node's write, or this node's).
+    private let objectsChanged = Mutex<(@Sendable () -> Void)?>(nil)
+
+    /// Sets what runs when the watch brings a change of API objects.
+    func onObjectsChanged(_ action: @escaping @Sendable () -> Void) { objectsChanged.withLock { $0 = action } }
 
     private var configPrefix: String { prefix + "c/" }
 
@@ -149,6 +193,7 @@ final class EtcdStore: ControllerStore {
                     for try await batch in self.client.watch(
                         self.configPrefix, end: EtcdClient.prefixEnd(self.configPrefix), from: next)
                     {
+                        let objects = batch.events.contains { $0.kv.key.hasPrefix(self.configPrefix + "objects/") }
                         self.mirror.withLock { m in
                             for e in batch.events {
                                 let key = String(e.kv.key.dropFirst(self.configPrefix.count))
@@ -158,6 +203,7 @@ final class EtcdStore: ControllerStore {
                             m.wakeReached()
                         }
                         next = batch.revision + 1
+                        if objects, let action = self.objectsChanged.withLock({ $0 }) { action() }
                     }
                 } catch {
                     if Task.isCancelled { return }

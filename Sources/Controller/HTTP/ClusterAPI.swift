@@ -1,0 +1,81 @@
+import Foundation
+import StarlingModel
+
+/// `GET /api/cluster` and `GET /api/cluster/runtime` in Avi's shape, and the rule that the SEs talk to the
+/// leader. On SQLite the controller is a one-node cluster that always leads; on etcd the nodes are the
+/// store's members and the leader is the node holding the leadership key (``EtcdStore``).
+extension ControllerAPI {
+    /// The SE endpoints run on the leader only (its reconciler holds the SEs' liveness and desired
+    /// states): a follower answers 503 naming the leader, and the SE tries its next controller.
+    func leaderOnly() async throws {
+        guard !controller.isLeader, let etcd = controller.store as? EtcdStore else { return }
+        let leader = (try? await etcd.leader()) ?? nil
+        let members = (try? await etcd.members()) ?? []
+        let address = members.first { $0.name == leader }?.address ?? ""
+        throw APIError(
+            503,
+            "controller node \(controller.configuration.nodeName) is a follower: SEs talk to the leader, "
+                + (leader.map { "\($0)" + (address.isEmpty ? "" : " at \(address)") } ?? "not elected yet"))
+    }
+
+    /// The nodes of the cluster (the members now), as Avi's `cluster` object.
+    func cluster(base: String) async throws -> JSONValue {
+        let nodes = try await members().map { m in
+            var node: [String: JSONValue] = ["name": .string(m.name), "vm_hostname": .string(m.name)]
+            if let host = Self.host(m.address) { node["ip"] = JSONValue.from(IpAddr(addressOrName: host)) }
+            return JSONValue.object(node)
+        }
+        return .object([
+            "uuid": .string("cluster-0"), "name": .string("cluster-0-1"), "url": .string("\(base)/api/cluster"),
+            "tenant_ref": .string("\(base)/api/tenant/admin"), "nodes": .array(nodes),
+        ])
+    }
+
+    /// Each node's role and since when it is up, and the cluster's state, as Avi's cluster runtime.
+    func clusterRuntime() async throws -> JSONValue {
+        let all = try await members()
+        let leader: String? =
+            if let etcd = controller.store as? EtcdStore { try await etcd.leader() } else {
+                controller.configuration.nodeName
+            }
+        let states = all.map { m in
+            JSONValue.object([
+                "name": .string(m.name), "role": .string(m.name == leader ? "CLUSTER_LEADER" : "CLUSTER_FOLLOWER"),
+                "state": .string("CLUSTER_ACTIVE"),
+                "up_since": .string(AuditLog.timestamp(Int64(m.up_since * 1_000_000))),
+            ])
+        }
+        let state =
+            leader == nil
+            ? "CLUSTER_STARTING"
+            : all.count >= 3
+                ? "CLUSTER_UP_HA_ACTIVE"
+                : all.count == 2
+                    ? "CLUSTER_UP_HA_COMPROMISED" : "CLUSTER_UP_NO_HA"
+        let since = all.map(\.up_since).min() ?? controller.startedAt
+        return .object([
+            "cluster_state": .object([
+                "state": .string(state), "up_since": .string(AuditLog.timestamp(Int64(since * 1_000_000))),
+            ]),
+            "node_states": .array(states),
+        ])
+    }
+
+    private func members() async throws -> [EtcdStore.Member] {
+        if let etcd = controller.store as? EtcdStore { return try await etcd.members().sorted { $0.name < $1.name } }
+        return [
+            .init(
+                name: controller.configuration.nodeName, address: controller.configuration.nodeAddress,
+                up_since: controller.startedAt)
+        ]
+    }
+
+    /// The host of `host:port` or `[v6]:port`.
+    static func host(_ address: String) -> String? {
+        guard !address.isEmpty else { return nil }
+        if address.hasPrefix("["), let end = address.firstIndex(of: "]") {
+            return String(address[address.index(after: address.startIndex)..<end])
+        }
+        return address.split(separator: ":").first.map(String.init)
+    }
+}
