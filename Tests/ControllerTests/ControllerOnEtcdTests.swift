@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import HummingbirdTesting
 import StarlingModel
+import TestSupport
 import XCTest
 
 @testable import Controller

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import StarlingModel
+import TestSupport
 import XCTest
 
 @testable import Controller

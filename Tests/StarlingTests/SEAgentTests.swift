@@ -86,6 +86,10 @@ final class SEAgentTests: XCTestCase {
     }
 
     private func makeAgent(port: Int, token: String, name: String = "se1") throws -> RunningAgent {
+        try makeAgent(ports: [port], token: token, name: name)
+    }
+
+    private func makeAgent(ports: [Int], token: String, name: String = "se1") throws -> RunningAgent {
         let logs = CapturedLogs()
         var logger = Logger(label: "test.agent") { _ in CapturingLogHandler(logs) }
         logger.logLevel = .debug
@@ -96,7 +100,7 @@ final class SEAgentTests: XCTestCase {
         let engine = SEEngine(
             options: SEEngine.Options(vipInterface: nil), dataPlane: dataPlane, eventLoop: group.next(), logger: quiet)
         var agent = SEAgent(
-            client: try HTTPClient(baseURL: "http://127.0.0.1:\(port)", eventLoopGroup: group),
+            clients: try ports.map { try HTTPClient(baseURL: "http://127.0.0.1:\($0)", eventLoopGroup: group) },
             identity: .init(token: token, name: name, dataAddress: IpAddr(addr: "198.18.0.10", type: .v4)),
             engine: engine, logger: logger)
         agent.watchWait = watchWait
@@ -135,7 +139,100 @@ final class SEAgentTests: XCTestCase {
          "services": [{"port": 80}]}
         """
 
+    /// Starts a controller node on etcd at 127.0.0.1:`port`; `stop` ends its server and its membership.
+    private func startNode(
+        _ directory: String, port: Int, etcd: String, name: String
+    ) async throws -> (controller: Controller, stop: @Sendable () async -> Void) {
+        var config = ControllerConfiguration(dataDirectory: directory, adminPassword: "admin-password")
+        config.passwordIterations = 1000
+        config.heartbeatInterval = heartbeatInterval
+        config.store = .etcd(endpoints: [etcd], prefix: "/starling/")
+        config.nodeName = name
+        config.nodeAddress = "127.0.0.1:\(port)"
+        var logger = Logger(label: "test.controller")
+        logger.logLevel = .critical
+        let controller = try await Controller(configuration: config, logger: logger)
+        let (running, started) = AsyncStream.makeStream(of: Void.self)
+        let app = Application(
+            responder: controller.responder,
+            configuration: .init(address: .hostname("127.0.0.1", port: port), serverName: "starling"),
+            onServerRunning: { _ in
+                started.yield()
+                started.finish()
+            }, logger: logger)
+        let server = Task { try await app.runService() }
+        for await _ in running { break }
+        return (
+            controller,
+            {
+                server.cancel()
+                _ = await server.result
+                await controller.close()
+            }
+        )
+    }
+
     // MARK: - Tests
+
+    /// A two-node controller cluster on etcd and an SE given both URLs, the follower's first: the follower
+    /// sends it on (503), it registers with the leader and runs what is configured through the follower;
+    /// the leader stops, the follower leads, and the SE moves to it with its registration and its data
+    /// plane as they were.
+    func testTheAgentMovesToTheNewLeaderOfAControllerCluster() async throws {
+        guard EtcdTestServer.binary != nil else { throw XCTSkip("etcd is not installed (apt-get install etcd-server)") }
+        let etcd = try EtcdTestServer(directory: temporaryDirectory())
+        defer { etcd.stop() }
+        let (leaderPort, followerPort) = (PortReservation(), PortReservation())
+        defer { withExtendedLifetime((leaderPort, followerPort)) {} }
+        let leaderDirectory = temporaryDirectory()
+        let leader = try await startNode(leaderDirectory, port: leaderPort.port, etcd: etcd.endpoint, name: "node-1")
+        await eventually("node-1 leads", within: .seconds(5)) { leader.controller.isLeader }
+        let followerDirectory = temporaryDirectory()
+        try FileManager.default.createDirectory(atPath: followerDirectory, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(
+            atPath: leaderDirectory + "/secrets.key", toPath: followerDirectory + "/secrets.key")
+        let follower = try await startNode(
+            followerDirectory, port: followerPort.port, etcd: etcd.endpoint, name: "node-2")
+        let api = try HTTPClient(baseURL: "http://127.0.0.1:\(followerPort.port)", eventLoopGroup: group)
+        let generated = try await call(api, "GET", "/api/securetoken-generate")["auth_token"]?.string
+        let token = try XCTUnwrap(generated)
+        let running = try makeAgent(ports: [followerPort.port, leaderPort.port], token: token)
+        let (agent, engine) = (running.agent, running.engine)
+
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { await agent.run() }
+            await eventually("registered through the leader", within: reconnectBound) {
+                agent.registration.current != nil
+            }
+            let se = try XCTUnwrap(agent.registration.current?.se_uuid)
+            XCTAssertTrue(running.logs.contains("talking to another controller node"), "moved past the follower")
+            // Configured through the follower, placed by the leader, run by the SE.
+            _ = try await call(api, "POST", "/api/pool", Self.pool)
+            _ = try await call(api, "POST", "/api/vsvip", Self.vsvip)
+            _ = try await call(api, "POST", "/api/virtualservice", Self.vs)
+            await eventually("the SE runs the service", within: reconnectBound) { await engine.version > 1 }
+            let applied = await engine.version
+
+            // The leader stops: node-2 leads (at once: the stopped leader revoked its lease of 5 s); the SE moves
+            // to it and keeps its registration and state.
+            await leader.stop()
+            await eventually("node-2 leads", within: .seconds(8)) {
+                follower.controller.isLeader
+            }
+            try await eventually("the SE's heartbeats reach the new leader", within: reconnectBound) {
+                let r = try await runtime(api, se)
+                return r["oper_status"]?["state"] == .string("OPER_UP") && r["applied_version"] != nil
+            }
+            XCTAssertEqual(agent.registration.current?.se_uuid, se, "the same registration")
+            let after = await engine.version
+            XCTAssertEqual(after, applied, "the data plane was not touched: no new desired state")
+            tasks.cancelAll()
+        }
+        await engine.shutdown()
+        for client in agent.clients { await client.shutdown() }
+        await api.shutdown()
+        await follower.stop()
+    }
 
     func testABadTokenIsRefusedWithTheControllersReason() async throws {
         let directory = temporaryDirectory()
@@ -157,7 +254,7 @@ final class SEAgentTests: XCTestCase {
                 "the operator reads why")
             XCTAssertNil(running.agent.registration.current)
             await running.engine.shutdown()
-            await running.agent.client.shutdown()
+            for client in running.agent.clients { await client.shutdown() }
             let engines = try await call(api, "GET", "/api/serviceengine?name=se-bad")
             XCTAssertEqual(engines["count"], .int(0), "no SE was created")
             await api.shutdown()
@@ -252,7 +349,7 @@ final class SEAgentTests: XCTestCase {
             tasks.cancelAll()
         }
         await engine.shutdown()
-        await agent.client.shutdown()
+        for client in agent.clients { await client.shutdown() }
         await api.shutdown()
     }
 }

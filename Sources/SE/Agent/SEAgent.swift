@@ -25,7 +25,10 @@ public struct SEAgent: Sendable {
         }
     }
 
-    let client: HTTPClient
+    /// One client per controller node, in the order given; the agent talks to one at a time.
+    let clients: [HTTPClient]
+    /// The controller the agent talks to now (an index into `clients`).
+    let current = ControllerChoice()
     let identity: Identity
     let engine: SEEngine
     let logger: Logger
@@ -35,12 +38,17 @@ public struct SEAgent: Sendable {
     /// would give it a new secret and cut this process's watch off before the handover.
     public let registration: AgentRegistration
 
-    /// - Parameter registration: holds a registration to use before registering (a predecessor's).
+    /// - Parameters:
+    ///   - clients: one per controller node of the cluster (`--controller URL[,URL...]`). When the one in use
+    ///     cannot be reached or answers 503 (a follower: the SEs talk to the leader), the agent moves to the
+    ///     next, keeping its registration (it is the cluster's) and its data plane as it is.
+    ///   - registration: holds a registration to use before registering (a predecessor's).
     public init(
-        client: HTTPClient, identity: Identity, engine: SEEngine, logger: Logger,
+        clients: [HTTPClient], identity: Identity, engine: SEEngine, logger: Logger,
         registration: AgentRegistration = AgentRegistration()
     ) {
-        self.client = client
+        precondition(!clients.isEmpty, "an SE agent needs a controller")
+        self.clients = clients
         self.identity = identity
         self.engine = engine
         self.logger = logger
@@ -86,7 +94,7 @@ public struct SEAgent: Sendable {
         let body = SERegistration(
             token: identity.token, name: identity.name, data_address: identity.dataAddress, mgmt_url: identity.mgmtURL,
             threads: identity.threads)
-        let response = try await client.request(
+        let response = try await request(
             "POST", "/api/se-agent/register", headers: [("Content-Type", "application/json")],
             body: Array(try JSONEncoder().encode(body)))
         guard response.status == 200 else {
@@ -102,7 +110,7 @@ public struct SEAgent: Sendable {
             let version = await engine.version
             let path = "/api/se-agent/\(registered.se_uuid)/desired?version=\(version)&wait=\(watchWait)"
             do {
-                let response = try await client.request(
+                let response = try await request(
                     "GET", path, headers: auth(registered), timeout: .seconds(watchWait + 15))
                 switch response.status {
                 case 200:
@@ -142,7 +150,7 @@ public struct SEAgent: Sendable {
             status.request_logs = batch.isEmpty ? nil : batch
             status.request_logs_dropped = logs.dropped
             do {
-                let response = try await client.request(
+                let response = try await request(
                     "POST", "/api/se-agent/\(registered.se_uuid)/heartbeat",
                     headers: auth(registered) + [("Content-Type", "application/json")],
                     body: Array(try JSONEncoder().encode(status)), timeout: .seconds(5))
@@ -161,6 +169,36 @@ public struct SEAgent: Sendable {
             }
             try? await Task.sleep(for: interval)
         }
+    }
+
+    /// Sends to the controller in use; when it cannot be reached or answers 503, to the next ones in turn,
+    /// and the first that answers otherwise is used from then on.
+    func request(
+        _ method: String, _ path: String, headers: [(String, String)] = [], body: [UInt8] = [],
+        timeout: Duration = .seconds(10)
+    ) async throws -> HTTPResponse {
+        let first = current.index
+        var failure: Error = AgentError(message: "no controller")
+        for offset in 0..<clients.count {
+            let index = (first + offset) % clients.count
+            do {
+                let response = try await clients[index].request(
+                    method, path, headers: headers, body: body, timeout: timeout)
+                if response.status == 503, clients.count > 1 {
+                    failure = AgentError(message: "HTTP 503 \(Self.errorText(response))")
+                    continue
+                }
+                if index != first {
+                    current.set(index, from: first)
+                    logger.notice(
+                        "talking to another controller node", metadata: ["se.controller": "\(clients[index].baseURL)"])
+                }
+                return response
+            } catch {
+                failure = error
+            }
+        }
+        throw failure
     }
 
     private func auth(_ registered: SERegistered) -> [(String, String)] {
@@ -184,6 +222,14 @@ public final class AgentRegistration: Sendable {
     public var current: SERegistered? { value.withLock { $0 } }
     func set(_ registered: SERegistered) { value.withLock { $0 = registered } }
     func clear(ifStill registered: SERegistered) { value.withLock { if $0 == registered { $0 = nil } } }
+}
+
+/// Which controller node an agent talks to, shared by its watch and heartbeat tasks.
+final class ControllerChoice: Sendable {
+    private let value = Mutex(0)
+    var index: Int { value.withLock { $0 } }
+    /// Moves to `index` unless another task moved already since `from` was read.
+    func set(_ index: Int, from: Int) { value.withLock { if $0 == from { $0 = index } } }
 }
 
 /// Exponential back-off from 0.5 s to 5 s for reconnecting to the controller.

@@ -23,7 +23,7 @@ struct SECommand: AsyncParsableCommand {
         commandName: "se",
         abstract: "Run a Service Engine: serve virtual services and advertise their VIPs with BGP.",
         discussion: """
-            Managed:    starling se --controller URL --token TOKEN --name NAME --data-address IP [--vip-interface IF]
+            Managed:    starling se --controller URL[,URL...] --token TOKEN --name NAME --data-address IP [--vip-interface IF]
             Standalone: starling se --config FILE [--threads N] [--data-address IP]
             FILE holds API objects grouped by type (pool, vsvip, virtualservice, healthmonitor, vrfcontext, ...),
             with refs by name (/api/pool/?name=p). SIGHUP re-reads it. SIGTERM advertises every VIP with
@@ -37,7 +37,12 @@ struct SECommand: AsyncParsableCommand {
             """
     )
 
-    @Option(name: .long, help: "Controller URL (http://host:port).")
+    @Option(
+        name: .long,
+        help: """
+            Controller URL (http://host:port), or the URLs of a cluster's nodes, comma-separated: the SE talks to \
+            the leader and moves to another node when its node fails.
+            """)
     var controller: String?
 
     @Option(name: .long, help: "Join token from GET /api/securetoken-generate.")
@@ -126,12 +131,14 @@ struct SECommand: AsyncParsableCommand {
         switch (controller, config) {
         case (nil, nil): throw ValidationError("give --controller URL (managed) or --config FILE (standalone)")
         case (.some, .some): throw ValidationError("--controller and --config exclude each other")
-        case (.some(let url), nil):
-            guard url.hasPrefix("http://"),
-                HostPort(String(url.dropFirst(7).split(separator: "/").first ?? "")) != nil
-                    || url.dropFirst(7).split(separator: "/").first?.contains(":") == true
-            else {
-                throw ValidationError("--controller: '\(url)' is not http://HOST:PORT")
+        case (.some(let urls), nil):
+            for url in urls.split(separator: ",", omittingEmptySubsequences: false).map(String.init) {
+                guard url.hasPrefix("http://"),
+                    HostPort(String(url.dropFirst(7).split(separator: "/").first ?? "")) != nil
+                        || url.dropFirst(7).split(separator: "/").first?.contains(":") == true
+                else {
+                    throw ValidationError("--controller: '\(url)' is not http://HOST:PORT")
+                }
             }
             switch (token, tokenFile) {
             case (.some(let token), nil) where !token.isEmpty: break
@@ -519,12 +526,14 @@ struct SEDaemon: Service {
             case .managed(let controller, let identity):
                 tasks.addTask {
                     do {
-                        let client = try HTTPClient(baseURL: controller, eventLoopGroup: group)
+                        let clients = try controller.split(separator: ",").map {
+                            try HTTPClient(baseURL: String($0), eventLoopGroup: group)
+                        }
                         let agent = SEAgent(
-                            client: client, identity: identity, engine: engine, logger: logger,
+                            clients: clients, identity: identity, engine: engine, logger: logger,
                             registration: registration)
                         await agent.run()
-                        await client.shutdown()
+                        for client in clients { await client.shutdown() }
                     } catch {
                         logger.error("controller URL unusable: \(error)")
                     }
