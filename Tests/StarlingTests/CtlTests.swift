@@ -171,6 +171,25 @@ final class CtlTests: XCTestCase {
             """)
     }
 
+    func testClusterTableShowsEachNodesRole() throws {
+        let runtime = try JSONValue.parse(
+            Array(
+                """
+                {"cluster_state": {"state": "CLUSTER_UP_HA_COMPROMISED", "up_since": "2026-12-07T16:00:00.000000Z"},
+                 "node_states": [
+                   {"name": "ctl1", "role": "CLUSTER_LEADER", "state": "CLUSTER_ACTIVE", "up_since": "2026-12-07T16:00:00.000000Z"},
+                   {"name": "ctl2", "role": "CLUSTER_FOLLOWER", "state": "CLUSTER_ACTIVE", "up_since": "2026-12-07T16:01:00.000000Z"}]}
+                """.utf8))
+        XCTAssertEqual(
+            CtlViews.cluster(runtime),
+            """
+            cluster: CLUSTER_UP_HA_COMPROMISED
+            NAME  ROLE      STATE           UP_SINCE
+            ctl1  LEADER    CLUSTER_ACTIVE  2026-12-07T16:00:00.000000Z
+            ctl2  FOLLOWER  CLUSTER_ACTIVE  2026-12-07T16:01:00.000000Z
+            """)
+    }
+
     func testRuntimeToleratesMissingAndOddFields() throws {
         XCTAssertEqual(CtlViews.runtime(try json("{}"), title: "runtime:"), "runtime:")
         XCTAssertEqual(

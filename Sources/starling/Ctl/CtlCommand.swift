@@ -357,43 +357,59 @@ struct CtlDelete: CtlSubcommand {
     }
 }
 
-/// `show vs NAME` / `show se NAME`: the runtime (placement, oper state, advertisement, BGP).
+/// `show vs NAME` / `show se NAME`: the runtime (placement, oper state, advertisement, BGP); `show cluster`:
+/// the controller nodes and which one leads.
 struct CtlShow: CtlSubcommand {
     static let configuration = CommandConfiguration(
         commandName: "show",
-        abstract: "Show the runtime of a virtual service (vs) or service engine (se): placement, state, BGP.")
+        abstract: """
+            Show the runtime of a virtual service (vs) or service engine (se): placement, state, BGP; or the \
+            controller cluster's nodes and their roles (cluster).
+            """)
 
     @OptionGroup var global: CtlGlobalOptions
 
-    @Argument(help: "vs (virtualservice) or se (serviceengine).")
+    @Argument(help: "vs (virtualservice), se (serviceengine) or cluster.")
     var type: String
 
-    @Argument(help: "Object name.")
-    var name: String
+    @Argument(help: "Object name (not for cluster).")
+    var name: String?
 
     @Option(name: [.short, .customLong("output")], help: "Output format: table or json (the runtime as returned).")
     var output: CtlFormat = .table
 
     func validate() throws {
-        guard (try? Self.runtimeType(type)) != nil else {
-            throw ValidationError("TYPE '\(type)' has no runtime: use vs (virtualservice) or se (serviceengine)")
+        if type == "cluster" {
+            guard name == nil else { throw ValidationError("show cluster takes no NAME") }
+            return
         }
+        guard (try? Self.runtimeType(type)) != nil else {
+            throw ValidationError(
+                "TYPE '\(type)' has no runtime: use vs (virtualservice), se (serviceengine) or cluster")
+        }
+        guard name != nil else { throw ValidationError("show \(type) needs the object's NAME") }
     }
 
     static func runtimeType(_ text: String) throws(CtlError) -> String {
         let type = try CtlAPI.objectType(text)
         guard type == "virtualservice" || type == "serviceengine" else {
-            throw CtlError.usage("TYPE '\(text)' has no runtime: use vs (virtualservice) or se (serviceengine)")
+            throw CtlError.usage(
+                "TYPE '\(text)' has no runtime: use vs (virtualservice), se (serviceengine) or cluster")
         }
         return type
     }
 
     func execute(_ context: CtlContext) async throws(CtlError) {
-        let type = try Self.runtimeType(self.type)
         let api = try global.connection(context.environment)
+        if type == "cluster" {
+            let runtime = try await api.call("GET", "/api/cluster/runtime")
+            context.out(output == .json ? runtime.pretty : CtlViews.cluster(runtime))
+            return
+        }
+        let type = try Self.runtimeType(self.type)
         guard
             let (object, runtime) = try await api.objectResource(
-                type, named: name, output: output, context: context, path: { "/api/\(type)/\($0)/runtime" })
+                type, named: name ?? "", output: output, context: context, path: { "/api/\(type)/\($0)/runtime" })
         else { return }
         var related: [JSONValue] = []
         for relatedType in CtlViews.relatedTypes(for: type) {

@@ -220,6 +220,18 @@ enum CtlViews {
 
     /// A readable rendering of a runtime document: scalars as `key: value`, `oper_status` as `STATE (reason)`,
     /// lists of objects as tables, nested objects indented. Any field is shown; none is required.
+    /// `show cluster`: the cluster's state, then one row per controller node with its role.
+    static func cluster(_ runtime: JSONValue) -> String {
+        let state = runtime["cluster_state"]?["state"]?.string ?? "-"
+        let rows = (runtime["node_states"]?.array ?? []).map { node in
+            [
+                node["name"]?.string ?? "", (node["role"]?.string ?? "").replacingOccurrences(of: "CLUSTER_", with: ""),
+                node["state"]?.string ?? "", node["up_since"]?.string ?? "",
+            ]
+        }
+        return "cluster: \(state)\n" + CtlTable(headers: ["NAME", "ROLE", "STATE", "UP_SINCE"], rows: rows).render()
+    }
+
     static func runtime(_ json: JSONValue, title: String) -> String {
         var lines = [title]
         render(json, indent: "  ", into: &lines)
