@@ -205,6 +205,25 @@ public final class Controller: Sendable {
         }
     }
 
+    /// Replaces the whole configuration with a backup's, with its audit row, and restarts the reconciler
+    /// on what was restored (its placement and desired states: nothing moves without cause).
+    func restore(_ contents: ConfigurationBackup.Contents, actor: AuditLog.Actor) async throws {
+        let now = wallClock()
+        try await reconciler.replacingStore { [store] in
+            try await store.write { tx in
+                try ConfigurationBackup.restore(tx, contents, now: now)
+                // On the admin tenant, which holds the whole configuration.
+                try AuditLog.record(
+                    tx, .action, actor: actor, tenant: ObjectService.admin, type: Tenant.objectType,
+                    uuid: ObjectService.admin, name: ObjectService.admin,
+                    new: .object([
+                        "action": .string("configuration restored"), "objects": .int(Int64(contents.objects.count)),
+                    ]), now: now)
+            }
+        }
+        logger.notice("configuration restored", metadata: ["controller.objects": "\(contents.objects.count)"])
+    }
+
     /// Whether this node runs the reconciler and serves the SEs: always on SQLite; on etcd, while it leads.
     public var isLeader: Bool { (store as? EtcdStore)?.isLeader ?? true }
 

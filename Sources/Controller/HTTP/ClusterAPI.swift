@@ -1,4 +1,5 @@
 import Foundation
+import Hummingbird
 import StarlingModel
 
 /// `GET /api/cluster` and `GET /api/cluster/runtime` in Avi's shape, and the rule that the SEs talk to the
@@ -77,5 +78,32 @@ extension ControllerAPI {
             return String(address[address.index(after: address.startIndex)..<end])
         }
         return address.split(separator: ":").first.map(String.init)
+    }
+
+    // MARK: Backup and restore
+
+    /// `GET /api/configuration/export`: the whole configuration (``ConfigurationBackup``); System-Admin only.
+    func exportConfiguration(caller: Caller) async throws -> JSONValue {
+        guard caller.principal.isSystemAdmin else {
+            throw APIError(403, "configuration export: only a System-Admin may export the whole configuration")
+        }
+        let now = controller.wallClock()
+        return try await controller.store.read { tx in try ConfigurationBackup.export(tx, now: now) }
+    }
+
+    /// `POST /api/configuration/import` (`{"configuration": BACKUP}` or the backup itself): replaces the
+    /// whole configuration; System-Admin only, on the leader (its reconciler reloads what was restored).
+    func importConfiguration(_ request: Request, caller: Caller) async throws -> JSONValue {
+        guard caller.principal.isSystemAdmin else {
+            throw APIError(403, "configuration import: only a System-Admin may replace the whole configuration")
+        }
+        try await leaderOnly()
+        let body = try Self.parse(try await Self.body(request, limit: 256 << 20))
+        let contents = try ConfigurationBackup.read(body["configuration"] ?? body, box: controller.objects.secrets)
+        try await controller.restore(contents, actor: caller.actor)
+        return .object([
+            "objects": .int(Int64(contents.objects.count)), "users": .int(Int64(contents.credentials.count)),
+            "serviceengines": .int(Int64(contents.seSecrets.count)),
+        ])
     }
 }

@@ -383,13 +383,13 @@ struct ControllerAPI: Sendable {
         return l
     }
 
-    static func body(_ request: Request) async throws -> Data {
+    static func body(_ request: Request, limit: Int = maxBody) async throws -> Data {
         var r = request
         let buffer: ByteBuffer
         do {
-            buffer = try await r.collectBody(upTo: maxBody)
+            buffer = try await r.collectBody(upTo: limit)
         } catch {
-            throw APIError(413, "body: larger than \(maxBody) bytes")
+            throw APIError(413, "body: larger than \(limit) bytes")
         }
         return Data(buffer.readableBytesView)
     }

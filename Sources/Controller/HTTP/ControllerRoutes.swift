@@ -142,6 +142,14 @@ extension ControllerAPI {
             guard request.method == .get else { throw Self.notFound(request) }
             return Self.json(.ok, try await clusterRuntime())
         }
+        signedIn("configuration/export") { request, _, caller in
+            guard request.method == .get else { throw Self.notFound(request) }
+            return Self.json(.ok, try await exportConfiguration(caller: caller))
+        }
+        signedIn("configuration/import") { request, _, caller in
+            guard request.method == .post else { throw APIError(405, "use POST /api/configuration/import") }
+            return Self.json(.ok, try await importConfiguration(request, caller: caller))
+        }
         signedIn("cluster/version") { request, _, _ in
             guard request.method == .get else { throw Self.notFound(request) }
             return Self.json(.ok, Self.version)

@@ -131,20 +131,32 @@ public actor Reconciler {
     /// leader since left in the store), and the SEs' long-polls end without a change (they move to the
     /// leader). What this node knew of the SEs goes: the next leader hears them itself.
     public func stepDown() async {
-        try? await exclusively {
-            started = false
-            liveness = SELiveness(downAfter: liveness.downAfter)
-            reported = [:]
-            lastStates = [:]
-            placement = Placement()
-            decisions = []
-            desired = [:]
-            decodeCache = [:]
-            for (_, ws) in waiters {
-                for (_, c) in ws { c.resume(returning: false) }
-            }
-            waiters = [:]
+        try? await exclusively { forget() }
+    }
+
+    /// Runs `write` (a restore of the whole configuration) while no pass runs, then starts again from what
+    /// it left in the store: the restored placement and desired states, as after a restart.
+    func replacingStore(_ write: @Sendable () async throws -> Void) async throws {
+        try await exclusively {
+            forget()
+            try await write()
+            try await startAlone()
         }
+    }
+
+    private func forget() {
+        started = false
+        liveness = SELiveness(downAfter: liveness.downAfter)
+        reported = [:]
+        lastStates = [:]
+        placement = Placement()
+        decisions = []
+        desired = [:]
+        decodeCache = [:]
+        for (_, ws) in waiters {
+            for (_, c) in ws { c.resume(returning: false) }
+        }
+        waiters = [:]
     }
 
     /// Stops all placement changes for the rest of this process's life and ends pending long-polls

@@ -48,6 +48,12 @@ protocol StoreReader {
     func joinToken(_ token: String) throws -> JoinTokenRecord?
     /// The digest of the secret the SE was given at registration.
     func seSecretDigest(se: String) throws -> String?
+    /// Every user's login name and password hash (a backup).
+    func allCredentials() throws -> [UserCredentials]
+    /// Every join token (a backup).
+    func allJoinTokens() throws -> [JoinTokenRecord]
+    /// Every SE's secret digest and the token it registered with (a backup).
+    func allSESecrets() throws -> [SESecretRecord]
 
     // MARK: Bookkeeping
 
@@ -85,6 +91,9 @@ protocol StoreWriter: StoreReader {
     /// Marks a join token used by SE `seName` (`seUUID`): from then on it registers that SE only.
     func bindJoinToken(_ token: String, seName: String, seUUID: String) throws
     func setSESecret(se: String, digest: String, token: String) throws
+    /// Removes the whole configuration: objects, users, sessions, join tokens, SE secrets and the
+    /// reconciler's records (before a restore). The version counter and the audit trail stay.
+    func clearConfiguration() throws
 
     // MARK: Bookkeeping
 
@@ -126,6 +135,20 @@ struct SessionRecord: Sendable, Hashable, Codable {
     var created: Double
     var lastUsed: Double
     var expires: Double
+}
+
+/// A user's login name and password hash.
+struct UserCredentials: Sendable, Hashable, Codable {
+    var uuid: String
+    var username: String
+    var password_hash: String
+}
+
+/// An SE's secret digest and the join token it registered with.
+struct SESecretRecord: Sendable, Hashable, Codable {
+    var se: String
+    var digest: String
+    var token: String
 }
 
 /// A join token and, once used, the SE it belongs to.

@@ -165,6 +165,33 @@ struct SQLiteTransaction: StoreWriter {
         try String.fetchOne(db, sql: "SELECT secret_digest FROM se_secrets WHERE se_uuid = ?", arguments: [se])
     }
 
+    func allCredentials() throws -> [UserCredentials] {
+        try Row.fetchAll(db, sql: "SELECT uuid, username, password_hash FROM users ORDER BY username").map {
+            UserCredentials(uuid: $0["uuid"], username: $0["username"], password_hash: $0["password_hash"])
+        }
+    }
+
+    func allJoinTokens() throws -> [JoinTokenRecord] {
+        try Row.fetchAll(db, sql: "SELECT token, expires, se_name, se_uuid FROM join_tokens ORDER BY token").map {
+            JoinTokenRecord(token: $0["token"], expires: $0["expires"], seName: $0["se_name"], seUUID: $0["se_uuid"])
+        }
+    }
+
+    func allSESecrets() throws -> [SESecretRecord] {
+        try Row.fetchAll(db, sql: "SELECT se_uuid, secret_digest, token FROM se_secrets ORDER BY se_uuid").map {
+            SESecretRecord(se: $0["se_uuid"], digest: $0["secret_digest"], token: $0["token"])
+        }
+    }
+
+    func clearConfiguration() throws {
+        for table in [
+            "objects", "users", "sessions", "join_tokens", "se_secrets", "placement", "vs_scale", "decisions",
+            "se_desired", "scaleout_positions", "scaleout_groups",
+        ] {
+            try db.execute(sql: "DELETE FROM \(table)")
+        }
+    }
+
     func setSESecret(se: String, digest: String, token: String) throws {
         try db.execute(
             sql: "INSERT INTO se_secrets (se_uuid, secret_digest, token) VALUES (?, ?, ?) "

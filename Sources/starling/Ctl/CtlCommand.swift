@@ -110,7 +110,7 @@ struct CtlRoot: ParsableCommand {
             """,
         subcommands: [
             CtlLogin.self, CtlLogout.self, CtlGet.self, CtlCreate.self, CtlDelete.self, CtlShow.self,
-            CtlAnalytics.self, CtlLogs.self,
+            CtlAnalytics.self, CtlLogs.self, CtlBackup.self, CtlRestore.self,
         ]
     )
 

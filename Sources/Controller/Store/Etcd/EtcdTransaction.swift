@@ -190,6 +190,38 @@ final class EtcdTransaction: StoreWriter {
 
     func seSecretDigest(se: String) throws -> String? { decode(SESecret.self, "se_secrets/" + se)?.digest }
 
+    func allCredentials() throws -> [UserCredentials] {
+        keys(under: "users/").compactMap { key in
+            decode(Credentials.self, key).map {
+                UserCredentials(
+                    uuid: String(key.dropFirst("users/".count)), username: $0.username, password_hash: $0.password_hash)
+            }
+        }.sorted { $0.username < $1.username }
+    }
+
+    func allJoinTokens() throws -> [JoinTokenRecord] {
+        keys(under: "join_tokens/").compactMap { decode(JoinTokenRecord.self, $0) }
+    }
+
+    func allSESecrets() throws -> [SESecretRecord] {
+        keys(under: "se_secrets/").compactMap { key in
+            decode(SESecret.self, key).map {
+                SESecretRecord(se: String(key.dropFirst("se_secrets/".count)), digest: $0.digest, token: $0.token)
+            }
+        }
+    }
+
+    func clearConfiguration() throws {
+        for prefix in [
+            "objects/", "users/", "sessions/", "join_tokens/", "se_secrets/", "placement/", "vs_scale/", "groups/",
+            "desired/",
+        ] {
+            for key in keys(under: prefix) { set(key, nil) }
+        }
+        for key in ["positions", "decisions"] where value(key) != nil { set(key, nil) }
+        for uuid in Set(base.objects.keys).union(objectWrites.keys) { objectWrites[uuid] = .some(nil) }
+    }
+
     func setSESecret(se: String, digest: String, token: String) throws {
         set("se_secrets/" + se, encode(SESecret(digest: digest, token: token)))
     }
