@@ -60,6 +60,12 @@ public struct ControllerConfiguration: Sendable {
         case etcd(endpoints: [String], prefix: String)
     }
 
+    /// For `https://` etcd endpoints: the CA of the members' certificates (nil: the system's roots) and this
+    /// node's client certificate and key (`--etcd-cacert`, `--etcd-cert`, `--etcd-key`).
+    public var etcdCAFile: String?
+    public var etcdCertFile: String?
+    public var etcdKeyFile: String?
+
     public init(dataDirectory: String, adminPassword: String) {
         self.dataDirectory = dataDirectory
         self.adminPassword = adminPassword
@@ -105,8 +111,15 @@ public final class Controller: Sendable {
         case .sqlite:
             store = database
         case .etcd(let endpoints, let prefix):
-            let etcd = try await EtcdStore.open(
-                client: try EtcdClient(endpoints: endpoints), prefix: prefix, logger: logger)
+            let client =
+                endpoints.contains(where: { $0.hasPrefix("https://") })
+                ? try EtcdClient(
+                    endpoints: endpoints,
+                    tls: .init(
+                        caFile: configuration.etcdCAFile, certFile: configuration.etcdCertFile,
+                        keyFile: configuration.etcdKeyFile))
+                : try EtcdClient(endpoints: endpoints)
+            let etcd = try await EtcdStore.open(client: client, prefix: prefix, logger: logger)
             store = etcd
         }
         let hasher = PasswordHasher(iterations: configuration.passwordIterations)

@@ -111,4 +111,35 @@ final class EtcdClientTests: XCTestCase {
         }
         withExtendedLifetime(nobody) {}
     }
+
+    /// A secured etcd (`https://`, client certificates required): the client verifies the member against
+    /// the CA and presents its certificate; without the certificate, or trusting another CA, it is refused.
+    func testASecuredEtcdTakesTheClientCertificateOnly() async throws {
+        guard EtcdTestServer.binary != nil else { throw XCTSkip("etcd is not installed (apt-get install etcd-server)") }
+        let server = try EtcdTestServer(directory: temporaryDirectory(), tls: true)
+        defer { server.stop() }
+        XCTAssertTrue(server.endpoint.hasPrefix("https://"))
+        let etcd = try EtcdClient(
+            endpoints: [server.endpoint],
+            tls: .init(caFile: server.caFile, certFile: server.clientCertFile, keyFile: server.clientKeyFile))
+        try await etcd.put("/secured", "yes")
+        let read = try await etcd.range("/secured")
+        XCTAssertEqual(read.kvs.first?.value, "yes")
+
+        let anonymous = try EtcdClient(endpoints: [server.endpoint], tls: .init(caFile: server.caFile))
+        do {
+            _ = try await anonymous.range("/secured")
+            XCTFail("a client without a certificate should be refused")
+        } catch {}
+        let trustsNobody = try EtcdClient(
+            endpoints: [server.endpoint],
+            tls: .init(certFile: server.clientCertFile, keyFile: server.clientKeyFile))
+        do {
+            _ = try await trustsNobody.range("/secured")
+            XCTFail("a member whose CA is not trusted should be refused")
+        } catch {}
+        XCTAssertThrowsError(
+            try EtcdClient(endpoints: [server.endpoint], tls: .init(certFile: server.clientCertFile))
+        ) { error in XCTAssertTrue("\(error)".contains("both"), "\(error)") }
+    }
 }

@@ -25,6 +25,13 @@ final class ControllerFlagsTests: XCTestCase {
         let prefix = refusal(["--store", "etcd", "--etcd-endpoints", "http://a:2379", "--etcd-prefix", "starling"])
         XCTAssertTrue(prefix.contains("--etcd-prefix"), prefix)
         XCTAssertTrue(refusal(["--node-name", ""]).contains("--node-name"))
+        let etcd = ["--store", "etcd", "--etcd-endpoints", "https://127.0.0.1:2379"]
+        XCTAssertTrue(refusal(etcd + ["--etcd-cert", "/etc/hostname"]).contains("give both or neither"))
+        XCTAssertTrue(
+            refusal(etcd + ["--etcd-cacert", "/nonexistent/ca.crt"]).contains("cannot read /nonexistent/ca.crt"))
+        let plain = ["--store", "etcd", "--etcd-endpoints", "http://127.0.0.1:2379", "--etcd-cacert", "/etc/hostname"]
+        XCTAssertTrue(refusal(plain).contains("must all be https://"), refusal(plain))
+        XCTAssertTrue(refusal(["--etcd-cacert", "/etc/hostname"]).contains("only with --store etcd"))
 
         let ok = try ControllerCommand.parse(
             base + [

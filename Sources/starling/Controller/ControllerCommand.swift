@@ -40,6 +40,15 @@ struct ControllerCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Key prefix of the configuration in etcd.")
     var etcdPrefix: String = "/starling/"
 
+    @Option(name: .long, help: "For https:// etcd endpoints: the CA file of the members' certificates.")
+    var etcdCacert: String?
+
+    @Option(name: .long, help: "For https:// etcd endpoints: this node's client certificate (PEM).")
+    var etcdCert: String?
+
+    @Option(name: .long, help: "For https:// etcd endpoints: the key of --etcd-cert (PEM).")
+    var etcdKey: String?
+
     @Option(name: .long, help: "This controller node's name (default: the host name).")
     var nodeName: String?
 
@@ -133,7 +142,9 @@ struct ControllerCommand: AsyncParsableCommand {
         try LogLevelOption.validate(logLevel)
         switch store {
         case "sqlite":
-            guard etcdEndpoints == nil else { throw ValidationError("--etcd-endpoints: only with --store etcd") }
+            guard etcdEndpoints == nil, etcdCacert == nil, etcdCert == nil, etcdKey == nil else {
+                throw ValidationError("--etcd-endpoints and the etcd TLS files: only with --store etcd")
+            }
         case "etcd":
             guard let etcdEndpoints, !etcdEndpoints.isEmpty else {
                 throw ValidationError("--store etcd: needs --etcd-endpoints URL[,URL...]")
@@ -144,6 +155,18 @@ struct ControllerCommand: AsyncParsableCommand {
                 else {
                     throw ValidationError("--etcd-endpoints: '\(url)' is not http://HOST:PORT or https://HOST:PORT")
                 }
+            }
+            if (etcdCert == nil) != (etcdKey == nil) {
+                throw ValidationError("--etcd-cert and --etcd-key: give both or neither")
+            }
+            for (flag, file) in [("--etcd-cacert", etcdCacert), ("--etcd-cert", etcdCert), ("--etcd-key", etcdKey)] {
+                if let file, !FileManager.default.isReadableFile(atPath: file) {
+                    throw ValidationError("\(flag): cannot read \(file)")
+                }
+            }
+            let secured = etcdCacert != nil || etcdCert != nil
+            if secured, !etcdEndpoints.split(separator: ",").allSatisfy({ $0.hasPrefix("https://") }) {
+                throw ValidationError("--etcd-cacert/--etcd-cert: the etcd endpoints must all be https://")
             }
             guard etcdPrefix.hasPrefix("/"), etcdPrefix.hasSuffix("/") else {
                 throw ValidationError("--etcd-prefix: must begin and end with / (e.g. /starling/)")
@@ -183,6 +206,9 @@ struct ControllerCommand: AsyncParsableCommand {
             config.store = .etcd(endpoints: etcdEndpoints.split(separator: ",").map(String.init), prefix: etcdPrefix)
         }
         if let nodeName { config.nodeName = nodeName }
+        config.etcdCAFile = etcdCacert
+        config.etcdCertFile = etcdCert
+        config.etcdKeyFile = etcdKey
         config.nodeAddress = listen
         let controller: Controller
         do {

@@ -4,6 +4,7 @@ import NIOCore
 import NIOFoundationCompat
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 import Synchronization
 
 /// A client of etcd's v3 API (3.4 and later) through the JSON gateway every etcd member serves beside
@@ -39,13 +40,70 @@ final class EtcdClient: Sendable {
         self.http = http ?? Self.sharedHTTP
     }
 
-    /// The client for plain-HTTP endpoints, for the life of the process (as `HTTPClient.shared`): a connect
-    /// timeout of 1 s, so that a dead member is passed over quickly, and no read timeout (watches stay open).
-    static let sharedHTTP: HTTPClient = {
+    /// A client for `https://` endpoints of a secured etcd: verifies the members against `tls.caFile` (the
+    /// system's roots when nil) and presents the client certificate when given.
+    convenience init(endpoints: [String], tls: TLSFiles, timeout: TimeAmount = .seconds(5)) throws {
+        try self.init(endpoints: endpoints, http: try Self.sharedHTTP(tls: tls), timeout: timeout)
+    }
+
+    /// The files of a client's TLS: the CA that signed the members' certificates, and a client certificate
+    /// with its key (`etcd --client-cert-auth`).
+    struct TLSFiles: Sendable, Hashable {
+        var caFile: String?
+        var certFile: String?
+        var keyFile: String?
+
+        init(caFile: String? = nil, certFile: String? = nil, keyFile: String? = nil) {
+            self.caFile = caFile
+            self.certFile = certFile
+            self.keyFile = keyFile
+        }
+    }
+
+    private static func configuration(tls: TLSConfiguration?) -> HTTPClient.Configuration {
         var configuration = HTTPClient.Configuration()
         configuration.timeout = .init(connect: .seconds(1), read: nil)
-        return HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: configuration)
-    }()
+        configuration.tlsConfiguration = tls
+        return configuration
+    }
+
+    /// The client for plain-HTTP endpoints, for the life of the process (as `HTTPClient.shared`): a connect
+    /// timeout of 1 s, so that a dead member is passed over quickly, and no read timeout (watches stay open).
+    static let sharedHTTP = HTTPClient(
+        eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: configuration(tls: nil))
+
+    /// One client per set of TLS files, for the life of the process too (a client must be shut down before
+    /// it goes; these never go).
+    private static let tlsClients = Mutex<[TLSFiles: HTTPClient]>([:])
+
+    static func sharedHTTP(tls files: TLSFiles) throws -> HTTPClient {
+        if let client = tlsClients.withLock({ $0[files] }) { return client }
+        var tls = TLSConfiguration.makeClientConfiguration()
+        tls.minimumTLSVersion = .tlsv12
+        do {
+            if let ca = files.caFile { tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(ca)) }
+            switch (files.certFile, files.keyFile) {
+            case (let cert?, let key?):
+                tls.certificateChain = try NIOSSLCertificate.fromPEMFile(cert).map { .certificate($0) }
+                tls.privateKey = .privateKey(try NIOSSLPrivateKey(file: key, format: .pem))
+            case (nil, nil):
+                break
+            default:
+                throw EtcdError(.badEndpoint, "a client certificate needs both its certificate and its key file")
+            }
+        } catch let error as EtcdError {
+            throw error
+        } catch {
+            throw EtcdError(.badEndpoint, "etcd TLS files: \(error)")
+        }
+        return tlsClients.withLock { clients in
+            if let client = clients[files] { return client }
+            let client = HTTPClient(
+                eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: configuration(tls: tls))
+            clients[files] = client
+            return client
+        }
+    }
 
     // MARK: Key-value
 
