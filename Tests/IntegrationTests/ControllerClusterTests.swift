@@ -129,6 +129,13 @@ final class ControllerClusterTests: XCTestCase {
             (try? await call(2, "GET", "/api/pool/\(uuid)"))?.status == 200
         }
 
+        // What only the leader knows (runtime, inventories, analytics) a follower asks of it.
+        let inventory = try await call(2, "GET", "/api/virtualservice-inventory")
+        XCTAssertEqual(inventory.status, 200, inventory.text)
+        XCTAssertEqual(inventory.header("X-Starling-Node"), "ctl0", "answered by the leader")
+        let local = try await call(0, "GET", "/api/virtualservice-inventory")
+        XCTAssertNil(local.header("X-Starling-Node"), "the leader answers itself")
+
         // SIGKILL of the leader: the others accept writes at once, and one of them leads within the lease.
         processes.kill("ctl0")
         let killed = ContinuousClock.now
@@ -139,6 +146,11 @@ final class ControllerClusterTests: XCTestCase {
             return r["ctl0"] == nil && r.values.filter { $0 == "CLUSTER_LEADER" }.count == 1
         }
         print("IntegrationTests: new controller leader \(ContinuousClock.now - killed) after SIGKILL of the leader")
+        let leader = await roles(1).first { $0.value == "CLUSTER_LEADER" }?.key
+        let follower = leader == "ctl1" ? 2 : 1
+        let asked = try await call(follower, "GET", "/api/serviceengine-inventory")
+        XCTAssertEqual(asked.status, 200, asked.text)
+        XCTAssertEqual(asked.header("X-Starling-Node"), leader, "the new leader answers for the follower")
 
         // One stale copy PUT through two nodes at once: one lands, the other is refused with 412.
         let copy = try await call(1, "GET", "/api/pool/\(uuid)")

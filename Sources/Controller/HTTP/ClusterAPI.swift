@@ -1,5 +1,7 @@
+import AsyncHTTPClient
 import Foundation
 import Hummingbird
+import NIOCore
 import StarlingModel
 
 /// `GET /api/cluster` and `GET /api/cluster/runtime` in Avi's shape, and the rule that the SEs talk to the
@@ -18,6 +20,53 @@ extension ControllerAPI {
             "controller node \(controller.configuration.nodeName) is a follower: SEs talk to the leader, "
                 + (leader.map { "\($0)" + (address.isEmpty ? "" : " at \(address)") } ?? "not elected yet"))
     }
+
+    /// On a follower, what only the leader knows (runtime, inventories with health, scaling, analytics from
+    /// the heartbeats) is asked of the leader: the request goes there with the caller's credentials and
+    /// tenant, and its answer comes back as it is, naming the node in `X-Starling-Node`. Nil on the leader
+    /// (and on SQLite): the caller answers itself.
+    func forwardedToLeader(_ request: Request) async throws -> Response? {
+        guard !controller.isLeader, let etcd = controller.store as? EtcdStore else { return nil }
+        guard request.headers[Self.forwardedHeader] == nil else {
+            throw APIError(
+                503, "controller node \(controller.configuration.nodeName) was asked as the leader but does not lead")
+        }
+        let leader = try await etcd.leader()
+        guard let leader, let member = try await etcd.members().first(where: { $0.name == leader }),
+            let host = Self.host(member.address), !["0.0.0.0", "::", ""].contains(host)
+        else {
+            throw APIError(
+                503,
+                "the cluster's leader (\(leader ?? "not elected yet")) cannot be reached from this node: "
+                    + "start every node with --listen on its own address")
+        }
+        var forwarded = HTTPClientRequest(url: "http://\(member.address)\(request.uri.description)")
+        forwarded.method = .RAW(value: request.method.rawValue)
+        for name in ["Authorization", "Cookie", "X-CSRFToken", "X-Avi-Tenant", "X-Avi-Tenant-UUID", "Content-Type"] {
+            if let field = HTTPFields.Element.Name(name), let value = request.headers[field] {
+                forwarded.headers.add(name: name, value: value)
+            }
+        }
+        forwarded.headers.add(name: Self.forwardedHeader.rawName, value: controller.configuration.nodeName)
+        if request.method == .post || request.method == .put || request.method == .patch {
+            forwarded.body = .bytes(ByteBuffer(data: try await Self.body(request)))
+        }
+        let answer: HTTPClientResponse
+        do {
+            answer = try await HTTPClient.shared.execute(forwarded, timeout: .seconds(30))
+        } catch {
+            throw APIError(503, "the cluster's leader \(leader) at \(member.address) did not answer: \(error)")
+        }
+        let body = try await answer.body.collect(upTo: 64 << 20)
+        var response = Response(status: .init(code: Int(answer.status.code)))
+        if let type = answer.headers.first(name: "Content-Type") { response.headers[.contentType] = type }
+        response.headers[Self.nodeHeader] = leader
+        response.body = .init(byteBuffer: body)
+        return response
+    }
+
+    static let forwardedHeader = HTTPFields.Element.Name("X-Starling-Forwarded-By")!
+    static let nodeHeader = HTTPFields.Element.Name("X-Starling-Node")!
 
     /// The nodes of the cluster (the members now), as Avi's `cluster` object.
     func cluster(base: String) async throws -> JSONValue {

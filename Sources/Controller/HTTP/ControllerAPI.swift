@@ -65,6 +65,8 @@ struct ControllerAPI: Sendable {
     func subresource(
         _ request: Request, kind: ObjectKind, uuid: String, action: String, caller: Caller
     ) async throws -> Response {
+        // Runtime and scaling live in the leader's reconciler.
+        if let answer = try await forwardedToLeader(request) { return answer }
         let method = request.method
         switch (kind.name, action, method) {
         case (VirtualService.objectType, "runtime", .get):

@@ -163,22 +163,28 @@ extension ControllerAPI {
         }
         signedIn("virtualservice-inventory") { request, _, caller in
             guard request.method == .get else { throw Self.notFound(request) }
+            if let answer = try await forwardedToLeader(request) { return answer }
             return try await vsInventory(Self.query(request), caller: caller, base: Self.base(request))
         }
         signedIn("serviceengine-inventory") { request, _, caller in
             guard request.method == .get else { throw Self.notFound(request) }
+            if let answer = try await forwardedToLeader(request) { return answer }
             return try await seInventory(Self.query(request), caller: caller, base: Self.base(request))
         }
         signedIn("analytics/logs") { request, _, caller in
             guard request.method == .get else { throw Self.notFound(request) }
             let query = Self.query(request)
             if query["type"] == "1" {
+                // Request logs arrive with the heartbeats, at the leader.
+                if let answer = try await forwardedToLeader(request) { return answer }
                 return try await requestLogs(query, filters: Self.queryValues(request, "filter"), caller: caller)
             }
             return try await auditLog(query, caller: caller, base: Self.base(request))
         }
         signedIn("analytics/metrics/{type}/{uuid}") { request, context, caller in
             guard request.method == .get else { throw APIError(405, "use GET /api/analytics/metrics/<type>/<uuid>") }
+            // The time series come from the heartbeats, at the leader.
+            if let answer = try await forwardedToLeader(request) { return answer }
             let type = context.parameters.get("type") ?? ""
             let entities = [
                 VirtualService.objectType: "VSERVER_METRICS_ENTITY", ServiceEngine.objectType: "SE_METRICS_ENTITY",
