@@ -166,20 +166,24 @@ final class EtcdStore: ControllerStore {
 
     private var configPrefix: String { prefix + "c/" }
 
-    /// Loads the mirror afresh; returns the revision it was read at.
+    /// Loads the mirror afresh; returns the revision the mirror is at after it.
     @discardableResult
     private func reload() async throws -> Int64 {
         let all = try await client.range(configPrefix, end: EtcdClient.prefixEnd(configPrefix))
         var fresh = Mirror()
         fresh.revision = all.revision
         for kv in all.kvs { fresh.apply(String(kv.key.dropFirst(configPrefix.count)), kv.value, mod: kv.modRevision) }
-        mirror.withLock { m in
-            let waiters = m.waiters
+        return mirror.withLock { m in
+            // A mirror the watch already moved past this read stays: replacing it would lose what the watch
+            // applied after the read's revision.
+            guard fresh.revision > m.revision else { return m.revision }
+            let (waiters, next) = (m.waiters, m.nextWaiter)
             m = fresh
             m.waiters = waiters
+            m.nextWaiter = next
             m.wakeReached()
+            return m.revision
         }
-        return all.revision
     }
 
     /// Applies the watch's changes to the mirror until the store is closed; reloads and watches anew
