@@ -108,6 +108,7 @@ final class EtcdClientTests: XCTestCase {
             XCTFail("no etcd there")
         } catch let error as EtcdError {
             XCTAssertEqual(error.kind, .unavailable, "\(error)")
+            XCTAssertTrue(error.message.contains("cannot connect (Connection refused)"), error.message)
         }
         withExtendedLifetime(nobody) {}
     }

@@ -13,12 +13,18 @@ struct ControllerCommand: AsyncParsableCommand {
         discussion: """
             On first start it creates the store (DIR/controller.sqlite, or with --store etcd the keys under \
             --etcd-prefix) with the default objects and the admin user, whose password comes from \
-            STARLING_ADMIN_PASSWORD or --admin-password-file (required). On etcd one controller node holds the \
-            store at a time. SIGTERM stops it cleanly.
+            STARLING_ADMIN_PASSWORD or --admin-password-file (required). Nodes on one etcd form a cluster: every \
+            node serves the API, the elected leader runs placement and serves the SEs (give the SEs every \
+            node's URL). SIGTERM stops it cleanly.
             """
     )
 
-    @Option(name: .long, help: "Serve the REST API on ADDR:PORT (e.g. 127.0.0.1:8443).")
+    @Option(
+        name: .long,
+        help: """
+            Serve the REST API on ADDR:PORT (e.g. 127.0.0.1:8443). In an etcd cluster the other nodes reach this \
+            node there: give its own address, not 0.0.0.0.
+            """)
     var listen: String
 
     @Option(

@@ -322,7 +322,7 @@ final class EtcdClient: Sendable {
     {
         let data = try JSONSerialization.data(withJSONObject: body)
         let first = preferred.withLock { $0 }
-        var lastError: Error = EtcdError(.unavailable, "no etcd endpoint answered")
+        var failures: [String] = []
         for offset in 0..<endpoints.count {
             let index = (first + offset) % endpoints.count
             var request = HTTPClientRequest(url: endpoints[index] + path)
@@ -335,10 +335,21 @@ final class EtcdClient: Sendable {
                 return response
             } catch let error where Self.isConnectFailure(error) {
                 // Not connected: the request never reached this member, so another may take it.
-                lastError = EtcdError(.unavailable, "\(endpoints[index]): \(error)")
+                failures.append("\(endpoints[index]): cannot connect (\(Self.reason(error)))")
             }
         }
-        throw lastError
+        throw EtcdError(.unavailable, "no etcd endpoint answered: " + failures.joined(separator: "; "))
+    }
+
+    /// A connect failure in a few words ("Connection refused", "timed out").
+    private static func reason(_ error: Error) -> String {
+        if let e = error as? IOError { return String(cString: strerror(e.errnoCode)) }
+        if let e = error as? NIOConnectionError, let first = e.connectionErrors.first?.error {
+            return reason(first)
+        }
+        if let e = error as? HTTPClientError, e == .connectTimeout { return "timed out" }
+        if case .connectTimeout? = error as? ChannelError { return "timed out" }
+        return "\(error)"
     }
 
     private static func isConnectFailure(_ error: Error) -> Bool {
