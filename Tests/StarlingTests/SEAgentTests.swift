@@ -215,6 +215,7 @@ final class SEAgentTests: XCTestCase {
 
             // The leader stops: node-2 leads (at once: the stopped leader revoked its lease of 5 s); the SE moves
             // to it and keeps its registration and state.
+            let stopped = ContinuousClock.now
             await leader.stop()
             await eventually("node-2 leads", within: .seconds(8)) {
                 follower.controller.isLeader
@@ -223,6 +224,9 @@ final class SEAgentTests: XCTestCase {
                 let r = try await runtime(api, se)
                 return r["oper_status"]?["state"] == .string("OPER_UP") && r["applied_version"] != nil
             }
+            print(
+                "SEAgentTests: the SE re-attached to the new leader \(ContinuousClock.now - stopped) after the old one stopped"
+            )
             XCTAssertEqual(agent.registration.current?.se_uuid, se, "the same registration")
             let after = await engine.version
             XCTAssertEqual(after, applied, "the data plane was not touched: no new desired state")
