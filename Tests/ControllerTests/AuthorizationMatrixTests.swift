@@ -7,7 +7,8 @@ import XCTest
 
 /// The authorization matrix: every user kind (each predefined role in tenant t1, System-Admin for all
 /// tenants, a custom role, no access) × tenant (t1, t2, admin) × object type × method (list, read, create,
-/// replace, patch, delete) plus the runtime, scale, analytics, inventory, join-token, own-account and audit-trail endpoints, each
+/// replace, patch, delete) plus the runtime, scale, analytics, inventory, join-token, own-account, audit-trail, cluster and
+/// configuration backup endpoints, each
 /// sent through the API and compared with what Avi's roles promise, written down here independently of the implementation.
 final class AuthorizationMatrixTests: XCTestCase {
     /// A self-signed CA certificate (P-256, valid to 2126), PEM with JSON-escaped newlines.
@@ -259,6 +260,25 @@ final class AuthorizationMatrixTests: XCTestCase {
                     expect(
                         try await api.call(.get, "/api/analytics/logs?type=2", auth: u.auth, headers: h), member,
                         okStatus: [200], "\(u.name) in \(t): audit trail")
+                    // The cluster's nodes and roles: any user with access to the tenant.
+                    expect(
+                        try await api.call(.get, "/api/cluster", auth: u.auth, headers: h), member, okStatus: [200],
+                        "\(u.name) in \(t): cluster")
+                    expect(
+                        try await api.call(.get, "/api/cluster/runtime", auth: u.auth, headers: h), member,
+                        okStatus: [200], "\(u.name) in \(t): cluster runtime")
+                    // The whole configuration out and in: a System-Admin only (the import is sent a body that is
+                    // not a backup, so an allowed caller gets 400 and nothing is replaced).
+                    let systemAdmin = u.grants.contains {
+                        $0.role == "System-Admin" && ($0.tenant ?? "admin") == "admin"
+                    }
+                    expect(
+                        try await api.call(.get, "/api/configuration/export", auth: u.auth, headers: h),
+                        member && systemAdmin, okStatus: [200], "\(u.name) in \(t): configuration export")
+                    expect(
+                        try await api.call(
+                            .post, "/api/configuration/import", #"{"configuration": {}}"#, auth: u.auth, headers: h),
+                        member && systemAdmin, okStatus: [400], "\(u.name) in \(t): configuration import")
                     let se = target["\(t)/serviceengine"]!
                     expect(
                         try await api.call(.get, "/api/serviceengine/\(se)/runtime", auth: u.auth, headers: h),

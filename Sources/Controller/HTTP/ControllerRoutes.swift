@@ -134,12 +134,15 @@ extension ControllerAPI {
         signedIn("useraccount") { request, _, caller in
             try await userAccount(request, caller: caller, base: Self.base(request))
         }
-        signedIn("cluster") { request, _, _ in
+        // The cluster's nodes and roles: any user with access to the tenant asked for.
+        signedIn("cluster") { request, _, caller in
             guard request.method == .get else { throw Self.notFound(request) }
+            _ = try caller.workingTenant()
             return Self.json(.ok, try await cluster(base: Self.base(request)))
         }
-        signedIn("cluster/runtime") { request, _, _ in
+        signedIn("cluster/runtime") { request, _, caller in
             guard request.method == .get else { throw Self.notFound(request) }
+            _ = try caller.workingTenant()
             return Self.json(.ok, try await clusterRuntime())
         }
         signedIn("configuration/export") { request, _, caller in
