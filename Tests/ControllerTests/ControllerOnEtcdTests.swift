@@ -15,12 +15,7 @@ final class ControllerOnEtcdTests: XCTestCase {
     func testTheWholeControllerRunsOnEtcdAndARestartedNodeFindsItsState() async throws {
         let etcd = try EtcdTestServer(self)
         defer { etcd.stop() }
-        let store = ControllerConfiguration.StoreChoice.etcd(endpoints: [etcd.endpoint], prefix: "/starling/")
-        let firstDirectory = temporaryDirectory()
-        let first = try await makeController(firstDirectory) {
-            $0.store = store
-            $0.nodeName = "node-1"
-        }
+        let (first, firstDirectory) = try await node("node-1", on: etcd)
         try await waitUntil("node-1 leads") { first.isLeader }
         let (se, vs, pool) = try await withAPI(first) { api in
             let r = try await AgentTests.register(api, try await AgentTests.token(api), "se1")
@@ -43,24 +38,14 @@ final class ControllerOnEtcdTests: XCTestCase {
         // node-1 stops. A node with another secrets key is refused (certificate keys would not open on it).
         await first.close()
         do {
-            _ = try await makeController(temporaryDirectory()) {
-                $0.store = store
-                $0.nodeName = "node-2"
-            }
+            _ = try await node("node-2", on: etcd)
             XCTFail("a node with another secrets key should be refused")
         } catch {
             XCTAssertTrue("\(error)".contains("secrets key"), "\(error)")
         }
         // node-2, with a copy of node-1's key file and an otherwise empty data directory, finds everything
         // in etcd.
-        let secondDirectory = temporaryDirectory()
-        try FileManager.default.createDirectory(atPath: secondDirectory, withIntermediateDirectories: true)
-        try FileManager.default.copyItem(
-            atPath: firstDirectory + "/secrets.key", toPath: secondDirectory + "/secrets.key")
-        let second = try await makeController(secondDirectory) {
-            $0.store = store
-            $0.nodeName = "node-2"
-        }
+        let (second, _) = try await node("node-2", on: etcd, keyFrom: firstDirectory)
         defer { Task { await second.close() } }
         try await waitUntil("node-2 leads") { second.isLeader }
         let kept = await second.reconciler.desiredState(se)?.version
@@ -87,23 +72,9 @@ final class ControllerOnEtcdTests: XCTestCase {
     func testTwoNodesShareTheConfigurationAndTheFollowerTakesOver() async throws {
         let etcd = try EtcdTestServer(self)
         defer { etcd.stop() }
-        let store = ControllerConfiguration.StoreChoice.etcd(endpoints: [etcd.endpoint], prefix: "/starling/")
-        let firstDirectory = temporaryDirectory()
-        let first = try await makeController(firstDirectory) {
-            $0.store = store
-            $0.nodeName = "node-1"
-            $0.nodeAddress = "127.0.0.1:8443"
-        }
+        let (first, firstDirectory) = try await node("node-1", on: etcd, address: "127.0.0.1:8443")
         try await waitUntil("node-1 leads") { first.isLeader }
-        let secondDirectory = temporaryDirectory()
-        try FileManager.default.createDirectory(atPath: secondDirectory, withIntermediateDirectories: true)
-        try FileManager.default.copyItem(
-            atPath: firstDirectory + "/secrets.key", toPath: secondDirectory + "/secrets.key")
-        let second = try await makeController(secondDirectory) {
-            $0.store = store
-            $0.nodeName = "node-2"
-            $0.nodeAddress = "127.0.0.2:8443"
-        }
+        let (second, _) = try await node("node-2", on: etcd, keyFrom: firstDirectory, address: "127.0.0.2:8443")
         defer { Task { await second.close() } }
         try await Task.sleep(for: .milliseconds(1500))
         XCTAssertTrue(first.isLeader)
@@ -182,6 +153,25 @@ final class ControllerOnEtcdTests: XCTestCase {
                 auth: nil)
         }
         XCTAssertEqual(accepted.status, 200, "the new leader serves the SEs: \(accepted.text)")
+    }
+
+    /// A controller node on `etcd` (prefix `/starling/`) with a fresh data directory, holding a copy of the
+    /// secrets key in `keyFrom` when given (every node of a store needs the first node's); returns the node
+    /// and its data directory.
+    func node(_ name: String, on etcd: EtcdTestServer, keyFrom: String? = nil, address: String = "") async throws
+        -> (Controller, String)
+    {
+        let directory = temporaryDirectory()
+        if let keyFrom {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            try FileManager.default.copyItem(atPath: keyFrom + "/secrets.key", toPath: directory + "/secrets.key")
+        }
+        let controller = try await makeController(directory) {
+            $0.store = .etcd(endpoints: [etcd.endpoint], prefix: "/starling/")
+            $0.nodeName = name
+            $0.nodeAddress = address
+        }
+        return (controller, directory)
     }
 
     /// Polls `condition` every 20 ms until it holds, failing after `timeout` seconds.

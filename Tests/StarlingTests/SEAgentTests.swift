@@ -40,9 +40,30 @@ final class SEAgentTests: XCTestCase {
     private func withController<T>(
         _ directory: String, port: Int, _ body: (Controller) async throws -> T
     ) async throws -> T {
+        let (controller, stop) = try await startController(configuration(directory), port: port)
+        do {
+            let result = try await body(controller)
+            await stop()
+            return result
+        } catch {
+            await stop()
+            throw error
+        }
+    }
+
+    /// A controller on `directory` with the tests' heartbeat interval and cheap password hashing.
+    private func configuration(_ directory: String) -> ControllerConfiguration {
         var config = ControllerConfiguration(dataDirectory: directory, adminPassword: "admin-password")
         config.passwordIterations = 1000
         config.heartbeatInterval = heartbeatInterval
+        return config
+    }
+
+    /// Starts a controller serving at 127.0.0.1:`port`; `stop` ends its server (awaited, so the port is free
+    /// again) and lets go of its store.
+    private func startController(
+        _ config: ControllerConfiguration, port: Int
+    ) async throws -> (controller: Controller, stop: @Sendable () async -> Void) {
         var logger = Logger(label: "test.controller")
         logger.logLevel = .critical  // the server logs its cancellation at the end as errors
         let controller = try await Controller(configuration: config, logger: logger)
@@ -54,12 +75,16 @@ final class SEAgentTests: XCTestCase {
                 started.yield()
                 started.finish()
             }, logger: logger)
-        return try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await app.runService() }
-            for await _ in running { break }
-            defer { group.cancelAll() }
-            return try await body(controller)
-        }
+        let server = Task { try await app.runService() }
+        for await _ in running { break }
+        return (
+            controller,
+            {
+                server.cancel()
+                _ = await server.result
+                await controller.close()
+            }
+        )
     }
 
     private func call(
@@ -143,33 +168,11 @@ final class SEAgentTests: XCTestCase {
     private func startNode(
         _ directory: String, port: Int, etcd: String, name: String
     ) async throws -> (controller: Controller, stop: @Sendable () async -> Void) {
-        var config = ControllerConfiguration(dataDirectory: directory, adminPassword: "admin-password")
-        config.passwordIterations = 1000
-        config.heartbeatInterval = heartbeatInterval
+        var config = configuration(directory)
         config.store = .etcd(endpoints: [etcd], prefix: "/starling/")
         config.nodeName = name
         config.nodeAddress = "127.0.0.1:\(port)"
-        var logger = Logger(label: "test.controller")
-        logger.logLevel = .critical
-        let controller = try await Controller(configuration: config, logger: logger)
-        let (running, started) = AsyncStream.makeStream(of: Void.self)
-        let app = Application(
-            responder: controller.responder,
-            configuration: .init(address: .hostname("127.0.0.1", port: port), serverName: "starling"),
-            onServerRunning: { _ in
-                started.yield()
-                started.finish()
-            }, logger: logger)
-        let server = Task { try await app.runService() }
-        for await _ in running { break }
-        return (
-            controller,
-            {
-                server.cancel()
-                _ = await server.result
-                await controller.close()
-            }
-        )
+        return try await startController(config, port: port)
     }
 
     // MARK: - Tests
