@@ -66,6 +66,8 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ]
         ),
         .systemLibrary(
@@ -148,7 +150,12 @@ let package = Package(
         ),
         .target(
             name: "Lab",
-            dependencies: ["StarlingHTTP"]
+            dependencies: [
+                "StarlingHTTP", "IPAddresses",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
         ),
         // Test helpers shared by the test targets (ports held from port 0).
         .target(

@@ -7,7 +7,7 @@ import StarlingHTTP
 /// ``LabError`` with the API's `error` text.
 public final class DemoAPI: Sendable {
     /// The underlying HTTP client (usable for raw requests).
-    public let client: HTTPClient
+    public let client: NamespaceHTTPClient
     /// `http://198.18.3.1:8443`.
     public let controllerURL: String
     /// The `sessionid` cookie.
@@ -15,7 +15,7 @@ public final class DemoAPI: Sendable {
     /// The `csrftoken` cookie, echoed in `X-CSRFToken` on writes.
     public let csrfToken: String
 
-    private init(client: HTTPClient, controllerURL: String, sessionID: String, csrfToken: String) {
+    private init(client: NamespaceHTTPClient, controllerURL: String, sessionID: String, csrfToken: String) {
         self.client = client
         self.controllerURL = controllerURL
         self.sessionID = sessionID
@@ -27,7 +27,7 @@ public final class DemoAPI: Sendable {
         controllerURL: String, namespace: String?, username: String = "admin", password: String,
         timeout: Duration = .seconds(10)
     ) async throws -> DemoAPI {
-        let client = try HTTPClient(baseURL: controllerURL, networkNamespace: namespace)
+        let client = try NamespaceHTTPClient(baseURL: controllerURL, networkNamespace: namespace)
         let body = try JSONSerialization.data(withJSONObject: ["username": username, "password": password])
         let response = try await client.request(
             "POST", "/login", headers: [("Content-Type", "application/json")], body: Array(body), timeout: timeout)

@@ -1,157 +1,127 @@
+import AsyncHTTPClient
 import Foundation
-import IPAddresses
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 
-/// A complete HTTP response: status, headers in arrival order, and the whole body.
-public struct HTTPResponse: Sendable {
-    /// The status code (200, 404, ...).
-    public var status: Int
-    /// Every header field, in the order received (names as sent by the server).
-    public var headers: [(String, String)]
-    /// The body (empty when there is none).
-    public var body: [UInt8]
-
-    /// Creates a response.
-    public init(status: Int, headers: [(String, String)], body: [UInt8]) {
-        self.status = status
-        self.headers = headers
-        self.body = body
-    }
-
-    /// The first value of header `name` (compared case-insensitively), or nil.
-    public func header(_ name: String) -> String? {
-        let key = name.lowercased()
-        return headers.first { $0.0.lowercased() == key }?.1
-    }
-
-    /// The cookies set by the response: `Set-Cookie: NAME=VALUE; attributes` → `[NAME: VALUE]`
-    /// (a later header for the same name wins).
-    public var setCookies: [String: String] {
-        var cookies: [String: String] = [:]
-        for (name, value) in headers where name.lowercased() == "set-cookie" {
-            let pair = value.split(separator: ";", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
-            guard let equals = pair.firstIndex(of: "=") else { continue }
-            let cookie = pair[..<equals].trimmingCharacters(in: .whitespaces)
-            guard !cookie.isEmpty else { continue }
-            var content = pair[pair.index(after: equals)...].trimmingCharacters(in: .whitespaces)
-            if content.count >= 2, content.hasPrefix("\""), content.hasSuffix("\"") {
-                content = String(content.dropFirst().dropLast())
-            }
-            cookies[cookie] = content
-        }
-        return cookies
-    }
-
-    /// The body as UTF-8 text (invalid sequences repaired).
-    public var text: String { String(decoding: body, as: UTF8.self) }
-}
-
-/// Why an HTTP request failed, with a one-line description.
-public struct HTTPClientError: Error, Sendable, Hashable, CustomStringConvertible {
-    /// The kind of failure.
-    public struct Kind: Sendable, Hashable, CustomStringConvertible {
-        /// The base URL is not `http://HOST[:PORT]`.
-        public static let badURL = Kind(description: "bad URL")
-        /// The TCP connection could not be made (refused, unreachable, name not resolved).
-        public static let connectFailed = Kind(description: "connect failed")
-        /// No complete response arrived before the request's deadline.
-        public static let timeout = Kind(description: "timeout")
-        /// The server sent something that is not a valid HTTP/1.x response.
-        public static let badResponse = Kind(description: "bad response")
-        /// The server closed the connection before the response was complete.
-        public static let connectionClosed = Kind(description: "connection closed")
-        /// The calling task was cancelled, or the client was shut down.
-        public static let cancelled = Kind(description: "cancelled")
-        /// The request itself is invalid (path, header).
-        public static let badRequest = Kind(description: "bad request")
-
-        public let description: String
-    }
-
-    /// The kind of failure.
-    public var kind: Kind
-    /// A one-line explanation naming the server and what went wrong.
-    public var message: String
-
-    /// Creates an error.
-    public init(_ kind: Kind, _ message: String) {
-        self.kind = kind
-        self.message = message
-    }
-
-    public var description: String { message }
-}
-
-/// A small HTTP/1.1 client for plain `http://` servers (the SE agent's calls to the controller, and
-/// `starling ctl`).
+/// The client of the management plane (the SE agent's calls to the controller, `starling ctl`, the appliance
+/// banner): one base URL, `http://` or `https://`, over AsyncHTTPClient (its connection pool, deadlines and
+/// TLS), answering whole ``HTTPResponse``s and one-line ``HTTPClientError``s.
 ///
-/// Each request has one deadline covering connect, send and the whole response. Connections are kept
-/// alive and reused (at most ``maxIdleConnections`` idle ones); an idempotent request that finds its reused
-/// connection closed by the server before any response byte is retried once on a fresh connection.
-/// Cancelling the calling task closes the request's connection and throws ``HTTPClientError/Kind/cancelled``.
+/// Each request has one deadline covering connect, TLS, send and the whole response. Redirects are not
+/// followed (the caller sees them). Cancelling the calling task cancels the request with
+/// ``HTTPClientError/Kind/cancelled``.
 public final class HTTPClient: Sendable {
-    /// The scheme-less base: host (without brackets) and port.
+    /// How an `https://` client trusts the server and proves who it is.
+    public struct TLS: Sendable {
+        /// PEM certificates trusted as roots besides the system's (the cluster CA); empty: the system's only.
+        public var trustedPEM: String = ""
+        /// Whether the system's roots count too (an operator's certificate from a public or company CA).
+        public var systemRoots = true
+        /// False only to read a certificate that is checked another way (its hash, as a join token carries).
+        public var verifyServer = true
+        /// The client certificate chain and key (PEM) presented for mutual TLS.
+        public var clientCertificatePEM: String?
+        public var clientKeyPEM: String?
+
+        public init(
+            trustedPEM: String = "", systemRoots: Bool = true, verifyServer: Bool = true,
+            clientCertificatePEM: String? = nil, clientKeyPEM: String? = nil
+        ) {
+            self.trustedPEM = trustedPEM
+            self.systemRoots = systemRoots
+            self.verifyServer = verifyServer
+            self.clientCertificatePEM = clientCertificatePEM
+            self.clientKeyPEM = clientKeyPEM
+        }
+
+        /// NIOSSL's client configuration for these settings; throws for a PEM that does not parse.
+        func configuration() throws -> TLSConfiguration {
+            var c = TLSConfiguration.makeClientConfiguration()
+            c.minimumTLSVersion = .tlsv12
+            if !verifyServer {
+                c.certificateVerification = .none
+            } else {
+                let roots = trustedPEM.isEmpty ? [] : try NIOSSLCertificate.fromPEMBytes(Array(trustedPEM.utf8))
+                if systemRoots {
+                    c.trustRoots = .default
+                    if !roots.isEmpty { c.additionalTrustRoots = [.certificates(roots)] }
+                } else {
+                    c.trustRoots = .certificates(roots)
+                }
+            }
+            if let cert = clientCertificatePEM, let key = clientKeyPEM {
+                c.certificateChain = try NIOSSLCertificate.fromPEMBytes(Array(cert.utf8)).map { .certificate($0) }
+                c.privateKey = .privateKey(try NIOSSLPrivateKey(bytes: Array(key.utf8), format: .pem))
+            }
+            return c
+        }
+    }
+
+    /// The host (without brackets).
     public let host: String
     /// The server's TCP port.
     public let port: Int
     /// The base URL as given (without a trailing slash).
     public let baseURL: String
-    /// Idle connections kept for reuse.
-    public let maxIdleConnections: Int
+    /// Whether the base URL is `https://`.
+    public let isTLS: Bool
     /// The largest response body accepted (bytes); a larger one fails with `badResponse`.
     public let maxBodySize: Int
+    private let tlsConfiguration: TLSConfiguration?
 
-    /// The network namespace (`/run/netns/NAME`) connections are made from, if not the process's own.
-    public let networkNamespace: String?
-    /// `host` as an address when it is one (it must be, with `networkNamespace`).
-    let hostAddress: IPAddress?
-
-    private let group: any EventLoopGroup
-    private let pool: ConnectionPool
-
-    /// Creates a client for `baseURL` (`http://HOST[:PORT]`, HOST a name, an IPv4 address or `[IPv6]`;
-    /// port 80 by default). Throws ``HTTPClientError`` of kind `badURL` for anything else (https, a path,
-    /// a bad port).
-    ///
-    /// With `networkNamespace` (Linux, needs CAP_SYS_ADMIN) every connection's socket is created inside that
-    /// network namespace (a name under /run/netns, or a path), so a process can talk to a server that only
-    /// exists there (the lab's controller); HOST must then be a numeric address.
-    public init(
-        baseURL: String, eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
-        maxIdleConnections: Int = 4, maxBodySize: Int = 64 << 20, networkNamespace: String? = nil
-    ) throws {
-        let (host, port) = try Self.parseBaseURL(baseURL)
-        let hostAddress = IPAddress(host)
-        if networkNamespace != nil && hostAddress == nil {
-            throw HTTPClientError(
-                .badURL, "bad URL '\(baseURL)': the host must be an IP address when connecting from a namespace")
-        }
-        self.networkNamespace = networkNamespace
-        self.hostAddress = hostAddress
+    /// Creates a client for `baseURL` (`http://HOST[:PORT]` or `https://HOST[:PORT]`, HOST a name, an IPv4
+    /// address or `[IPv6]`; port 80 or 443 by default). Throws ``HTTPClientError`` of kind `badURL` for
+    /// anything else (a path, a bad port), and of kind `tls` when `tls` holds a PEM that does not parse.
+    public init(baseURL: String, tls: TLS? = nil, maxBodySize: Int = 64 << 20) throws {
+        let (scheme, host, port) = try Self.parseBaseURL(baseURL)
         self.host = host
         self.port = port
         var base = baseURL
         while base.hasSuffix("/") { base.removeLast() }
-        self.baseURL = base
-        self.group = eventLoopGroup
-        self.maxIdleConnections = maxIdleConnections
+        self.baseURL = scheme + "://" + (host.contains(":") ? "[\(host)]" : host) + ":\(port)"
+        self.isTLS = scheme == "https"
         self.maxBodySize = maxBodySize
-        self.pool = ConnectionPool(limit: maxIdleConnections)
+        if isTLS {
+            do {
+                tlsConfiguration = try (tls ?? TLS()).configuration()
+            } catch {
+                throw HTTPClientError(.tls, "TLS settings for \(base): \(error)")
+            }
+        } else {
+            tlsConfiguration = nil
+        }
     }
 
-    /// Splits `http://HOST[:PORT][/]` into host and port.
-    static func parseBaseURL(_ url: String) throws -> (host: String, port: Int) {
+    /// The process's one AsyncHTTPClient (never shut down: it lives as long as the process); requests carry
+    /// their own TLS settings, and its pool keeps connections per server and settings.
+    private static let engine: AsyncHTTPClient.HTTPClient = {
+        var configuration = AsyncHTTPClient.HTTPClient.Configuration()
+        configuration.redirectConfiguration = .disallow
+        configuration.decompression = .disabled
+        configuration.httpVersion = .http1Only
+        configuration.timeout = .init(connect: .seconds(10), read: nil)
+        // A refused connect fails the request at once (the SE agent then tries the next controller node).
+        configuration.connectionPool.retryConnectionEstablishment = false
+        return AsyncHTTPClient.HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }()
+
+    /// Splits `http[s]://HOST[:PORT][/]` into scheme, host and port.
+    static func parseBaseURL(_ url: String) throws -> (scheme: String, host: String, port: Int) {
         func bad(_ why: String) -> HTTPClientError {
-            HTTPClientError(.badURL, "bad URL '\(url)': \(why) (expected http://HOST[:PORT])")
+            HTTPClientError(.badURL, "bad URL '\(url)': \(why) (expected http://HOST[:PORT] or https://HOST[:PORT])")
         }
-        let scheme = "http://"
-        guard url.lowercased().hasPrefix(scheme) else {
-            if url.lowercased().hasPrefix("https://") { throw bad("https is not supported") }
-            throw bad("scheme must be http")
+        let lower = url.lowercased()
+        let scheme: String
+        if lower.hasPrefix("http://") {
+            scheme = "http"
+        } else if lower.hasPrefix("https://") {
+            scheme = "https"
+        } else {
+            throw bad("scheme must be http or https")
         }
-        var rest = Substring(url.dropFirst(scheme.count))
+        var rest = Substring(url.dropFirst(scheme.count + 3))
         while rest.hasSuffix("/") { rest = rest.dropLast() }
         if rest.contains("/") || rest.contains("?") || rest.contains("#") { throw bad("a path is not allowed") }
         if rest.contains("@") { throw bad("user info is not allowed") }
@@ -172,23 +142,23 @@ public final class HTTPClient: Sendable {
             if parts.count == 2 { portText = parts[1] }
         }
         guard !host.isEmpty else { throw bad("empty host") }
-        var port = 80
+        var port = scheme == "https" ? 443 : 80
         if let portText {
             guard let value = Int(portText), (1...65535).contains(value) else {
                 throw bad("port '\(portText)' is not 1-65535")
             }
             port = value
         }
-        return (String(host), port)
+        return (scheme, String(host), port)
     }
 
     /// `host:port` as shown in errors (`[v6]:port` for IPv6).
-    var authority: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+    public var authority: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
 
     /// Sends `method path` (path starting with `/`, query included) with `headers` and `body`, and returns
-    /// the complete response, whatever its status. `Host`, `Content-Length` and `User-Agent` are added
-    /// unless given. Throws ``HTTPClientError`` when no complete response arrives within `timeout`, the
-    /// connection fails or closes early, or the response is malformed.
+    /// the complete response, whatever its status. `Content-Length` and `User-Agent` are added unless given.
+    /// Throws ``HTTPClientError`` when no complete response arrives within `timeout`, the connection or its
+    /// TLS fails, it closes early, or the response is malformed.
     public func request(
         _ method: String, _ path: String, headers: [(String, String)] = [], body: [UInt8]? = nil,
         timeout: Duration = .seconds(10)
@@ -202,91 +172,67 @@ public final class HTTPClient: Sendable {
         {
             throw HTTPClientError(.badRequest, "bad request header '\(name)'")
         }
-        let deadline = NIODeadline.now() + TimeAmount(timeout)
-        let head = makeHead(method: method, path: path, headers: headers, bodyLength: body?.count)
-        let idempotent = ["GET", "HEAD", "PUT", "DELETE", "OPTIONS"].contains(method.uppercased())
-        // Only idempotent requests go over a reused connection: if the server closed it meanwhile, they can
-        // be sent again safely.
-        if idempotent, let channel = await pool.take() {
-            do {
-                return try await exchange(on: channel, head: head, body: body, deadline: deadline)
-            } catch let error as HTTPClientError where error.kind == .connectionClosed {
-                // The server closed the idle connection before answering: retry once on a fresh one.
-            }
+        var request = HTTPClientRequest(url: baseURL + path)
+        request.method = HTTPMethod(rawValue: method.uppercased())
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
+        if !request.headers.contains(name: "User-Agent") { request.headers.add(name: "User-Agent", value: "starling") }
+        if let body {
+            request.body = .bytes(ByteBuffer(bytes: body))
+        } else if ["POST", "PUT", "PATCH"].contains(method.uppercased()) {
+            request.body = .bytes(ByteBuffer())
         }
-        let channel = try await connect(deadline: deadline)
-        return try await exchange(on: channel, head: head, body: body, deadline: deadline)
-    }
-
-    /// Closes every idle connection. Requests still running finish normally; their connections are closed
-    /// instead of kept.
-    public func shutdown() async {
-        await pool.close()
-    }
-
-    private func makeHead(method: String, path: String, headers: [(String, String)], bodyLength: Int?)
-        -> HTTPRequestHead
-    {
-        var fields = HTTPHeaders(headers)
-        if !fields.contains(name: "Host") {
-            fields.add(name: "Host", value: port == 80 ? (host.contains(":") ? "[\(host)]" : host) : authority)
-        }
-        if !fields.contains(name: "User-Agent") { fields.add(name: "User-Agent", value: "starling") }
-        if !fields.contains(name: "Content-Length") && !fields.contains(name: "Transfer-Encoding") {
-            if let bodyLength {
-                fields.add(name: "Content-Length", value: String(bodyLength))
-            } else if ["POST", "PUT", "PATCH"].contains(method.uppercased()) {
-                fields.add(name: "Content-Length", value: "0")
-            }
-        }
-        return HTTPRequestHead(
-            version: .http1_1, method: HTTPMethod(rawValue: method.uppercased()), uri: path, headers: fields)
-    }
-
-    private func connect(deadline: NIODeadline) async throws -> any Channel {
-        let remaining = deadline - .now()
-        guard remaining > .zero else {
-            throw HTTPClientError(.timeout, "timeout connecting to \(authority)")
-        }
-        let maxBody = maxBodySize
-        let bootstrap = ClientBootstrap(group: group)
-            .connectTimeout(remaining)
-            .channelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHTTPClientHandlers()
-                    try channel.pipeline.syncOperations.addHandler(ResponseCollector(maxBodySize: maxBody))
-                }
-            }
-        if let networkNamespace, let address = hostAddress {
-            let (port, authority) = (self.port, self.authority)
-            let fd: CInt
-            do {
-                fd = try await NIOThreadPool.singleton.runIfActive {
-                    try NamespaceSocket.connect(
-                        namespace: networkNamespace, address: address, port: port, timeout: remaining,
-                        authority: authority)
-                }
-            } catch let error as HTTPClientError {
-                throw error
-            } catch {
-                throw HTTPClientError(.connectFailed, "cannot connect to \(authority): \(error)")
-            }
-            do {
-                return try await bootstrap.withConnectedSocket(fd).get()
-            } catch {
-                throw HTTPClientError(.connectFailed, "cannot connect to \(authority): \(error)")
-            }
-        }
+        request.tlsConfiguration = tlsConfiguration
+        let what = "\(method.uppercased()) \(path)"
         do {
-            return try await bootstrap.connect(host: host, port: port).get()
+            let response = try await Self.engine.execute(request, deadline: .now() + TimeAmount(timeout))
+            var bytes: [UInt8] = []
+            for try await chunk in response.body {
+                guard bytes.count + chunk.readableBytes <= maxBodySize else {
+                    throw HTTPClientError(
+                        .badResponse, "\(what) to \(authority): body larger than \(maxBodySize) bytes")
+                }
+                bytes += chunk.readableBytesView
+            }
+            return HTTPResponse(
+                status: Int(response.status.code), headers: response.headers.map { ($0.name, $0.value) }, body: bytes)
+        } catch let error as HTTPClientError {
+            throw error
         } catch {
-            throw Self.connectError(error, authority: authority)
+            if Task.isCancelled { throw HTTPClientError(.cancelled, "\(what) to \(authority) cancelled") }
+            throw Self.describe(error, what: what, authority: authority)
         }
     }
 
-    /// Maps NIO's connect errors to one line.
-    static func connectError(_ error: any Error, authority: String) -> HTTPClientError {
+    /// Kept for callers that stop a client: the connections belong to the process's pool, which closes
+    /// idle ones by itself.
+    public func shutdown() async {}
+
+    /// One line for an AsyncHTTPClient, NIO or TLS failure.
+    static func describe(_ error: any Error, what: String, authority: String) -> HTTPClientError {
+        if let e = error as? AsyncHTTPClient.HTTPClientError {
+            switch e {
+            case .deadlineExceeded, .readTimeout, .writeTimeout:
+                return HTTPClientError(.timeout, "timeout waiting for the response to \(what) from \(authority)")
+            case .connectTimeout, .getConnectionFromPoolTimeout, .tlsHandshakeTimeout:
+                return HTTPClientError(.timeout, "timeout connecting to \(authority)")
+            case .remoteConnectionClosed:
+                return HTTPClientError(
+                    .connectionClosed, "\(what) to \(authority): connection closed before a response")
+            case .cancelled:
+                return HTTPClientError(.cancelled, "\(what) to \(authority) cancelled")
+            default:
+                return HTTPClientError(.badResponse, "\(what) to \(authority): \(e)")
+            }
+        }
+        if error is NIOSSLError || error is BoringSSLError {
+            let text = "\(error)"
+            if text.contains("CERTIFICATE_VERIFY_FAILED") {
+                return HTTPClientError(
+                    .tls, "TLS with \(authority): its certificate is not trusted (the CA given does not sign it)")
+            }
+            return HTTPClientError(.tls, "TLS with \(authority) failed: \(text)")
+        }
+        if error is CancellationError { return HTTPClientError(.cancelled, "\(what) to \(authority) cancelled") }
         var underlying = error
         if let multi = error as? NIOConnectionError {
             if let first = multi.connectionErrors.first {
@@ -306,303 +252,15 @@ public final class HTTPClient: Sendable {
             case ENETUNREACH: reason = "network unreachable"
             case EHOSTUNREACH: reason = "host unreachable"
             case ETIMEDOUT: return HTTPClientError(.timeout, "timeout connecting to \(authority)")
+            case ECONNRESET, EPIPE:
+                return HTTPClientError(.connectionClosed, "\(what) to \(authority): connection reset (\(io))")
             default: reason = "\(io)"
             }
             return HTTPClientError(.connectFailed, "cannot connect to \(authority): \(reason)")
         }
-        return HTTPClientError(.connectFailed, "cannot connect to \(authority): \(underlying)")
-    }
-
-    /// Sends one request on `channel` and waits for its response; puts the channel back in the pool when
-    /// the connection may be reused, else closes it.
-    private func exchange(on channel: any Channel, head: HTTPRequestHead, body: [UInt8]?, deadline: NIODeadline)
-        async throws -> HTTPResponse
-    {
-        let authority = self.authority
-        let request = "\(head.method.rawValue) \(head.uri)"
-        let future: EventLoopFuture<CompletedResponse> = channel.eventLoop.flatSubmit {
-            let promise = channel.eventLoop.makePromise(of: CompletedResponse.self)
-            do {
-                let collector = try channel.pipeline.syncOperations.handler(type: ResponseCollector.self)
-                collector.begin(promise, context: "\(request) to \(authority)")
-            } catch {
-                promise.fail(HTTPClientError(.connectionClosed, "connection to \(authority) is gone"))
-                return promise.futureResult
-            }
-            let timer = channel.eventLoop.scheduleTask(deadline: deadline) {
-                promise.fail(
-                    HTTPClientError(.timeout, "timeout waiting for the response to \(request) from \(authority)"))
-                channel.close(promise: nil)
-            }
-            promise.futureResult.whenComplete { _ in timer.cancel() }
-            channel.write(HTTPClientRequestPart.head(head), promise: nil)
-            if let body, !body.isEmpty {
-                channel.write(
-                    HTTPClientRequestPart.body(.byteBuffer(channel.allocator.buffer(bytes: body))), promise: nil)
-            }
-            channel.writeAndFlush(HTTPClientRequestPart.end(nil)).whenFailure { error in
-                promise.fail(HTTPClientError(.connectionClosed, "cannot send \(request) to \(authority): \(error)"))
-            }
-            return promise.futureResult
+        if underlying is NIOConnectionError || underlying is SocketAddressError {
+            return HTTPClientError(.connectFailed, "cannot connect to \(authority): \(underlying)")
         }
-        let completed: CompletedResponse
-        do {
-            completed = try await withTaskCancellationHandler {
-                try await future.get()
-            } onCancel: {
-                channel.close(promise: nil)
-            }
-        } catch let error as HTTPClientError {
-            channel.close(promise: nil)
-            if Task.isCancelled { throw HTTPClientError(.cancelled, "\(request) to \(authority) cancelled") }
-            throw error
-        } catch {
-            channel.close(promise: nil)
-            if Task.isCancelled { throw HTTPClientError(.cancelled, "\(request) to \(authority) cancelled") }
-            throw HTTPClientError(.badResponse, "\(request) to \(authority): \(error)")
-        }
-        if completed.keepAlive && channel.isActive {
-            await pool.give(channel)
-        } else {
-            channel.close(promise: nil)
-        }
-        return completed.response
-    }
-}
-
-/// A response and whether its connection may carry another request.
-private struct CompletedResponse: Sendable {
-    var response: HTTPResponse
-    var keepAlive: Bool
-}
-
-/// The idle connections of one client (one owner: this actor).
-private actor ConnectionPool {
-    private var idle: [any Channel] = []
-    private var closed = false
-    private let limit: Int
-
-    init(limit: Int) { self.limit = limit }
-
-    /// The most recently used idle connection that is still open, or nil.
-    func take() -> (any Channel)? {
-        while let channel = idle.popLast() {
-            if channel.isActive { return channel }
-        }
-        return nil
-    }
-
-    /// Keeps `channel` for reuse (closes it when the pool is full or closed).
-    func give(_ channel: any Channel) {
-        idle.removeAll { !$0.isActive }
-        guard !closed, idle.count < limit else {
-            channel.close(promise: nil)
-            return
-        }
-        idle.append(channel)
-    }
-
-    /// Closes every idle connection and refuses new ones.
-    func close() {
-        closed = true
-        for channel in idle { channel.close(promise: nil) }
-        idle.removeAll()
-    }
-}
-
-/// Collects one response at a time on a client connection and completes the current request's promise.
-/// Lives on the channel's event loop; a response that arrives with no request pending closes the channel.
-private final class ResponseCollector: ChannelInboundHandler, RemovableChannelHandler {
-    typealias InboundIn = HTTPClientResponsePart
-
-    private let maxBodySize: Int
-    private var promise: EventLoopPromise<CompletedResponse>?
-    private var what = ""
-    private var head: HTTPResponseHead?
-    private var body: [UInt8] = []
-    private var receivedAnything = false
-
-    init(maxBodySize: Int) { self.maxBodySize = maxBodySize }
-
-    /// Starts waiting for the response to a request described by `context` (for errors).
-    func begin(_ promise: EventLoopPromise<CompletedResponse>, context: String) {
-        self.promise = promise
-        what = context
-        head = nil
-        body = []
-        receivedAnything = false
-    }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard promise != nil else {
-            context.close(promise: nil)
-            return
-        }
-        receivedAnything = true
-        switch unwrapInboundIn(data) {
-        case .head(let responseHead):
-            // 1xx responses (other than 101) are interim: the real one follows.
-            if responseHead.status.code >= 100 && responseHead.status.code < 200 && responseHead.status.code != 101 {
-                return
-            }
-            head = responseHead
-        case .body(var buffer):
-            guard body.count + buffer.readableBytes <= maxBodySize else {
-                finish(.failure(HTTPClientError(.badResponse, "\(what): body larger than \(maxBodySize) bytes")))
-                context.close(promise: nil)
-                return
-            }
-            body += buffer.readBytes(length: buffer.readableBytes) ?? []
-        case .end:
-            guard let head else {
-                finish(.failure(HTTPClientError(.badResponse, "\(what): response ended without a status line")))
-                context.close(promise: nil)
-                return
-            }
-            let response = HTTPResponse(
-                status: Int(head.status.code), headers: head.headers.map { ($0.name, $0.value) }, body: body)
-            finish(.success(CompletedResponse(response: response, keepAlive: head.isKeepAlive)))
-        }
-    }
-
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        if promise != nil {
-            if !receivedAnything, error is IOError {
-                // A reset (ECONNRESET, EPIPE) before any response byte is the server closing the connection,
-                // as channelInactive sees it when the close arrives as a FIN: the same retryable failure.
-                finish(
-                    .failure(
-                        HTTPClientError(.connectionClosed, "\(what): connection reset before a response (\(error))")))
-            } else {
-                finish(.failure(HTTPClientError(.badResponse, "\(what): invalid HTTP response (\(error))")))
-            }
-        }
-        context.close(promise: nil)
-    }
-
-    func channelInactive(context: ChannelHandlerContext) {
-        if promise != nil {
-            if receivedAnything {
-                finish(.failure(HTTPClientError(.badResponse, "\(what): connection closed mid-response")))
-            } else {
-                finish(.failure(HTTPClientError(.connectionClosed, "\(what): connection closed before a response")))
-            }
-        }
-        context.fireChannelInactive()
-    }
-
-    private func finish(_ result: Result<CompletedResponse, HTTPClientError>) {
-        guard let promise else { return }
-        self.promise = nil
-        head = nil
-        body = []
-        switch result {
-        case .success(let response): promise.succeed(response)
-        case .failure(let error): promise.fail(error)
-        }
-    }
-}
-
-/// TCP connections opened from inside another network namespace: the socket is created while the calling
-/// thread has joined the namespace (`setns`), then the thread returns to its own namespace at once; the socket
-/// stays in the namespace it was created in. Blocking: run it on a thread pool.
-enum NamespaceSocket {
-    /// A connected, non-blocking TCP socket to `address:port` created inside `namespace`.
-    static func connect(namespace: String, address: IPAddress, port: Int, timeout: TimeAmount, authority: String)
-        throws
-        -> CInt
-    {
-        #if os(Linux)
-            func failure(_ what: String, _ code: Int32 = errno) -> HTTPClientError {
-                HTTPClientError(
-                    .connectFailed,
-                    "cannot connect to \(authority) from network namespace \(namespace): \(what)\(code == 0 ? "" : ": " + String(cString: strerror(code)))"
-                )
-            }
-            var storage = sockaddr_storage()
-            let length: socklen_t
-            let family: Int32
-            switch address {
-            case .v4(let a):
-                var v4 = sockaddr_in()
-                v4.sin_addr.s_addr = a.rawValue.bigEndian
-                v4.sin_family = sa_family_t(AF_INET)
-                v4.sin_port = in_port_t(UInt16(port).bigEndian)
-                withUnsafeBytes(of: v4) { bytes in
-                    withUnsafeMutableBytes(of: &storage) { $0.copyMemory(from: bytes) }
-                }
-                length = socklen_t(MemoryLayout<sockaddr_in>.size)
-                family = AF_INET
-            case .v6(let a):
-                var v6 = sockaddr_in6()
-                withUnsafeMutableBytes(of: &v6.sin6_addr) { $0.copyBytes(from: a.bytes) }
-                v6.sin6_family = sa_family_t(AF_INET6)
-                v6.sin6_port = in_port_t(UInt16(port).bigEndian)
-                withUnsafeBytes(of: v6) { bytes in
-                    withUnsafeMutableBytes(of: &storage) { $0.copyMemory(from: bytes) }
-                }
-                length = socklen_t(MemoryLayout<sockaddr_in6>.size)
-                family = AF_INET6
-            }
-            let path = namespace.hasPrefix("/") ? namespace : "/run/netns/\(namespace)"
-            let target = open(path, O_RDONLY | O_CLOEXEC)
-            guard target >= 0 else { throw failure("cannot open \(path)") }
-            defer { close(target) }
-            let original = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC)
-            guard original >= 0 else { throw failure("cannot open /proc/thread-self/ns/net") }
-            defer { close(original) }
-            guard setns(target) == 0 else { throw failure("setns") }
-            let fd = socket(
-                family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
-            let socketErrno = errno
-            // This thread must not stay in the other namespace.
-            precondition(setns(original) == 0, "cannot return to the original network namespace")
-            guard fd >= 0 else { throw failure("socket", socketErrno) }
-            var connected = false
-            defer { if !connected { close(fd) } }
-            let result = withUnsafePointer(to: &storage) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, length) }
-            }
-            if result != 0 {
-                guard errno == EINPROGRESS else { throw connectError(errno, authority: authority) }
-                var poller = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
-                let milliseconds = Int32(clamping: max(timeout.nanoseconds / 1_000_000, 1))
-                let ready = poll(&poller, 1, milliseconds)
-                if ready == 0 { throw HTTPClientError(.timeout, "timeout connecting to \(authority)") }
-                guard ready > 0 else { throw failure("poll") }
-                var code: Int32 = 0
-                var size = socklen_t(MemoryLayout<Int32>.size)
-                getsockopt(fd, SOL_SOCKET, SO_ERROR, &code, &size)
-                if code != 0 { throw connectError(code, authority: authority) }
-            }
-            connected = true
-            return fd
-        #else
-            throw HTTPClientError(.connectFailed, "network namespaces exist only on Linux")
-        #endif
-    }
-
-    #if os(Linux)
-        /// setns(2) for network namespaces (glibc declares it only under _GNU_SOURCE, so it is looked up).
-        private static func setns(_ fd: CInt) -> CInt {
-            typealias Function = @convention(c) (CInt, CInt) -> CInt
-            guard let symbol = dlsym(nil, "setns") else {
-                errno = ENOSYS
-                return -1
-            }
-            let cloneNewNet: CInt = 0x4000_0000  // CLONE_NEWNET
-            return unsafeBitCast(symbol, to: Function.self)(fd, cloneNewNet)
-        }
-    #endif
-
-    private static func connectError(_ code: Int32, authority: String) -> HTTPClientError {
-        switch code {
-        case ECONNREFUSED: return HTTPClientError(.connectFailed, "cannot connect to \(authority): connection refused")
-        case ETIMEDOUT: return HTTPClientError(.timeout, "timeout connecting to \(authority)")
-        case ENETUNREACH: return HTTPClientError(.connectFailed, "cannot connect to \(authority): network unreachable")
-        case EHOSTUNREACH: return HTTPClientError(.connectFailed, "cannot connect to \(authority): host unreachable")
-        default:
-            return HTTPClientError(.connectFailed, "cannot connect to \(authority): \(String(cString: strerror(code)))")
-        }
+        return HTTPClientError(.badResponse, "\(what) to \(authority): invalid HTTP response (\(error))")
     }
 }

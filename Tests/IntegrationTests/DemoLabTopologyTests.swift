@@ -90,8 +90,8 @@ final class DemoLabTopologyTests: XCTestCase {
         ])
         XCTAssertEqual(toCtrl.status, 7, "curl exit 7 = connection refused: \(toCtrl)")
 
-        // HTTPClient from inside the client namespace, with keep-alive.
-        let client = try HTTPClient(
+        // NamespaceHTTPClient from inside the client namespace, with keep-alive.
+        let client = try NamespaceHTTPClient(
             baseURL: "http://\(DemoLab.Address.server(2))", networkNamespace: lab.namespace("client"))
         let first = try await client.request("GET", "/")
         let second = try await client.request("GET", "/again")
@@ -100,7 +100,7 @@ final class DemoLabTopologyTests: XCTestCase {
         XCTAssertEqual(second.text, first.text)
         await client.shutdown()
         do {
-            let nowhere = try HTTPClient(
+            let nowhere = try NamespaceHTTPClient(
                 baseURL: "http://\(DemoLab.Address.controller):\(DemoLab.Address.controllerPort)",
                 networkNamespace: lab.namespace("ctrl"))
             _ = try await nowhere.request("GET", "/", timeout: .seconds(2))

@@ -125,7 +125,7 @@ final class SEAgentTests: XCTestCase {
         let engine = SEEngine(
             options: SEEngine.Options(vipInterface: nil), dataPlane: dataPlane, eventLoop: group.next(), logger: quiet)
         var agent = SEAgent(
-            clients: try ports.map { try HTTPClient(baseURL: "http://127.0.0.1:\($0)", eventLoopGroup: group) },
+            clients: try ports.map { try HTTPClient(baseURL: "http://127.0.0.1:\($0)") },
             identity: .init(token: token, name: name, dataAddress: IpAddr(addr: "198.18.0.10", type: .v4)),
             engine: engine, logger: logger)
         agent.watchWait = watchWait
@@ -196,7 +196,7 @@ final class SEAgentTests: XCTestCase {
             atPath: leaderDirectory + "/secrets.key", toPath: followerDirectory + "/secrets.key")
         let follower = try await startNode(
             followerDirectory, port: followerPort.port, etcd: etcd.endpoint, name: "node-2")
-        let api = try HTTPClient(baseURL: "http://127.0.0.1:\(followerPort.port)", eventLoopGroup: group)
+        let api = try HTTPClient(baseURL: "http://127.0.0.1:\(followerPort.port)")
         let generated = try await call(api, "GET", "/api/securetoken-generate")["auth_token"]?.string
         let token = try XCTUnwrap(generated)
         let running = try makeAgent(ports: [followerPort.port, leaderPort.port], token: token)
@@ -246,7 +246,7 @@ final class SEAgentTests: XCTestCase {
         let reservation = PortReservation()
         defer { withExtendedLifetime(reservation) {} }
         try await withController(directory, port: reservation.port) { _ in
-            let api = try HTTPClient(baseURL: "http://127.0.0.1:\(reservation.port)", eventLoopGroup: group)
+            let api = try HTTPClient(baseURL: "http://127.0.0.1:\(reservation.port)")
             let running = try makeAgent(port: reservation.port, token: "not-a-token", name: "se-bad")
             await withTaskGroup(of: Void.self) { tasks in
                 tasks.addTask { await running.agent.run() }
@@ -273,7 +273,7 @@ final class SEAgentTests: XCTestCase {
         let reservation = PortReservation()
         defer { withExtendedLifetime(reservation) {} }
         let port = reservation.port
-        let api = try HTTPClient(baseURL: "http://127.0.0.1:\(port)", eventLoopGroup: group)
+        let api = try HTTPClient(baseURL: "http://127.0.0.1:\(port)")
         let token = try await withController(directory, port: port) { _ in
             try await call(api, "GET", "/api/securetoken-generate")["auth_token"]?.string
         }

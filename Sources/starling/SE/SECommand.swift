@@ -527,7 +527,7 @@ struct SEDaemon: Service {
                 tasks.addTask {
                     do {
                         let clients = try controller.split(separator: ",").map {
-                            try HTTPClient(baseURL: String($0), eventLoopGroup: group)
+                            try HTTPClient(baseURL: String($0))
                         }
                         let agent = SEAgent(
                             clients: clients, identity: identity, engine: engine, logger: logger,
