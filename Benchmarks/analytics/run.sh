@@ -25,7 +25,7 @@ run() {
     local port
     port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
     STARLING_ADMIN_PASSWORD=bench-password-1 "$STARLING" controller --listen "127.0.0.1:$port" \
-        --data-dir "$run/data" --password-iterations 1000 --se-down-after 30 > "$run/controller.log" 2>&1 &
+        --insecure-http --data-dir "$run/data" --password-iterations 1000 --se-down-after 30 > "$run/controller.log" 2>&1 &
     local ctl=$!
     for _ in $(seq 100); do
         curl -sf "http://127.0.0.1:$port/api/initial-data" > /dev/null && break

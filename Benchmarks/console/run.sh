@@ -24,7 +24,7 @@ cleanup() {
   rm -rf "$dir"
 }
 trap cleanup EXIT
-STARLING_ADMIN_PASSWORD=$password "$bin" controller --listen "127.0.0.1:$port" --data-dir "$dir/data" \
+STARLING_ADMIN_PASSWORD=$password "$bin" controller --listen "127.0.0.1:$port" --insecure-http --data-dir "$dir/data" \
   --password-iterations 1000 >"$dir/controller.log" 2>&1 &
 pid=$!
 for _ in $(seq 100); do

@@ -43,7 +43,7 @@ def start(i):
     d = f"{run}/n{i}"; os.makedirs(d, exist_ok=True)
     if os.path.exists(f"{run}/secrets.key"): shutil.copy(f"{run}/secrets.key", f"{d}/secrets.key")
     env = dict(os.environ, STARLING_ADMIN_PASSWORD="bench-password-1")
-    p = subprocess.Popen([starling, "controller", "--listen", f"127.0.0.1:{ports[i]}", "--data-dir", d,
+    p = subprocess.Popen([starling, "controller", "--listen", f"127.0.0.1:{ports[i]}", "--insecure-http", "--data-dir", d,
         "--password-iterations", "1000", "--store", "etcd", "--etcd-endpoints", f"http://127.0.0.1:{client}",
         "--node-name", f"n{i}"], env=env, stdout=subprocess.DEVNULL, stderr=open(f"{d}.log", "a"))
     procs.append(p); node[i] = p

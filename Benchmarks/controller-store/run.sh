@@ -27,7 +27,7 @@ run() {
     local store=$1 run port ctl etcd_pid=
     run=$(mktemp -d /tmp/store-bench.XXXXXX)
     port=$(free_port)
-    local flags=(--data-dir "$run/data")
+    local flags=(--insecure-http --data-dir "$run/data")
     if [[ $store == etcd ]]; then
         local client peer
         client=$(free_port); peer=$(free_port)

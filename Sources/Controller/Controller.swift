@@ -1,6 +1,11 @@
 import Foundation
 import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
 import Logging
+import NIOCore
+import NIOPosix
+import NIOSSL
 import Prometheus
 import ServiceLifecycle
 import StarlingModel
@@ -66,6 +71,20 @@ public struct ControllerConfiguration: Sendable {
     public var etcdCertFile: String?
     public var etcdKeyFile: String?
 
+    /// How the API is served (``Controller/application(host:port:)``).
+    public var apiTLS: APITLS = .clusterCA
+
+    /// How the API is served.
+    public enum APITLS: Sendable, Hashable {
+        /// HTTPS with a certificate the cluster CA issues this node at every start (the default).
+        case clusterCA
+        /// HTTPS with the operator's certificate chain and key (PEM files, `--tls-cert`, `--tls-key`); SEs and
+        /// `starling ctl` must trust its issuer through the system's roots or `--ca-file`.
+        case files(certificate: String, key: String)
+        /// Plain HTTP (`--insecure-http`): tests and labs only.
+        case insecureHTTP
+    }
+
     public init(dataDirectory: String, adminPassword: String) {
         self.dataDirectory = dataDirectory
         self.adminPassword = adminPassword
@@ -94,6 +113,10 @@ public final class Controller: Sendable {
     let wallClock: @Sendable () -> Double
     /// When this node started (seconds since the epoch).
     let startedAt = Date().timeIntervalSince1970
+    /// The management plane's CA, shared by the nodes through the store.
+    public let clusterCA: ClusterCA
+    /// How this node reaches the leader's API when it forwards a request (nil: plain HTTP).
+    let forwardTLS: TLSConfiguration?
 
     /// Opens the store in `configuration.dataDirectory`, creates the defaults on first start and
     /// starts the reconciler (which loads the persisted placement and desired states).
@@ -121,6 +144,16 @@ public final class Controller: Sendable {
                 : try EtcdClient(endpoints: endpoints)
             let etcd = try await EtcdStore.open(client: client, prefix: prefix, logger: logger)
             store = etcd
+        }
+        do {
+            try await Self.checkSecretsKey(
+                secrets, store: store, file: configuration.secretsKeyFile ?? "<data-dir>/secrets.key")
+            let ca = try await ClusterCA.loadOrCreate(store: store, secrets: secrets, now: Date())
+            clusterCA = ca
+            forwardTLS = try Self.forwardingTLS(ca: ca, configuration: configuration)
+        } catch {
+            if let etcd = store as? EtcdStore { await etcd.shutdown() }
+            throw error
         }
         let hasher = PasswordHasher(iterations: configuration.passwordIterations)
         let wallClock = configuration.wallClock ?? { Date().timeIntervalSince1970 }
@@ -150,8 +183,6 @@ public final class Controller: Sendable {
             store: store, downAfter: configuration.seDownAfter * configuration.heartbeatInterval, clock: clock,
             logger: logger)
         do {
-            try await Self.checkSecretsKey(
-                secrets, store: store, file: configuration.secretsKeyFile ?? "<data-dir>/secrets.key")
             let created = try await Defaults.bootstrap(
                 store, adminPasswordHash: { [hasher, password = configuration.adminPassword] in hasher.hash(password) },
                 now: wallClock())
@@ -249,16 +280,77 @@ public final class Controller: Sendable {
     /// The HTTP responder (for `Application(responder:)` and `app.test(.router)`).
     public var responder: ControllerResponder { ControllerResponder(controller: self) }
 
-    /// The Hummingbird application serving the API on `host:port`, with the reconciler's ticker: a
-    /// `Service` to run in a `ServiceGroup` (graceful shutdown stops both).
-    public func service(host: String, port: Int) -> any Service { application(host: host, port: port) }
-
-    /// The Hummingbird application serving the API on `host:port`, with the reconciler's ticker.
-    public func application(host: String, port: Int) -> some ApplicationProtocol {
+    /// The Hummingbird application serving the API on `host:port` (HTTPS unless `apiTLS` is `.insecureHTTP`),
+    /// with the reconciler's ticker: a `Service` to run in a `ServiceGroup` (graceful shutdown stops both).
+    /// Throws when the TLS certificate cannot be made or read.
+    public func service(host: String, port: Int) throws -> any Service {
         Application(
-            responder: responder, configuration: .init(address: .hostname(host, port: port), serverName: "starling"),
+            responder: responder, server: try serverBuilder(host: host),
+            configuration: .init(address: .hostname(host, port: port), serverName: "starling"),
             services: [ReconcilerTicker(reconciler: reconciler, interval: configuration.tickInterval, logger: logger)],
             logger: logger)
+    }
+
+    /// HTTP/1.1, inside TLS unless `--insecure-http`: the node's certificate (the cluster CA's, or the
+    /// operator's), and clients' certificates verified against the cluster CA when they send one (the SEs
+    /// must, browsers and `starling ctl` need not).
+    func serverBuilder(host: String) throws -> HTTPServerBuilder {
+        guard let tls = try serverTLS(host: host) else { return .http1() }
+        return try .tls(.http1(), tlsConfiguration: tls)
+    }
+
+    /// The API's TLS settings; nil for plain HTTP.
+    public func serverTLS(host: String) throws -> TLSConfiguration? {
+        let chain: [NIOSSLCertificateSource]
+        let key: NIOSSLPrivateKeySource
+        switch configuration.apiTLS {
+        case .insecureHTTP:
+            return nil
+        case .files(let certificateFile, let keyFile):
+            chain = try NIOSSLCertificate.fromPEMFile(certificateFile).map { .certificate($0) }
+            key = .privateKey(try NIOSSLPrivateKey(file: keyFile, format: .pem))
+        case .clusterCA:
+            let identity = try Self.nodeIdentity(ca: clusterCA, configuration: configuration, host: host)
+            chain = [.certificate(identity.certificate)]
+            key = .privateKey(identity.key)
+        }
+        var tls = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: key)
+        tls.minimumTLSVersion = .tlsv12
+        tls.certificateVerification = .optionalVerification
+        tls.trustRoots = .certificates([try NIOSSLCertificate(bytes: Array(clusterCA.pem.utf8), format: .pem)])
+        tls.sendCANameList = true
+        return tls
+    }
+
+    /// This node's certificate from the cluster CA, for the addresses and names it is reached at (when it
+    /// listens on every address: every address of its interfaces).
+    private static func nodeIdentity(ca clusterCA: ClusterCA, configuration: ControllerConfiguration, host: String)
+        throws -> (certificate: NIOSSLCertificate, key: NIOSSLPrivateKey)
+    {
+        var hosts = [host, "localhost", "127.0.0.1", "::1", configuration.nodeName, ProcessInfo.processInfo.hostName]
+        if ["0.0.0.0", "::", ""].contains(host) {
+            hosts += (try? System.enumerateDevices())?.compactMap { $0.address?.ipAddress } ?? []
+        }
+        let (certificate, key) = try clusterCA.nodeIdentity(
+            node: configuration.nodeName, hosts: hosts.filter { !["0.0.0.0", "::", ""].contains($0) }, now: Date())
+        return (
+            try NIOSSLCertificate(bytes: Array(certificate.serializeAsPEM().pemString.utf8), format: .pem),
+            try NIOSSLPrivateKey(bytes: Array(key.pemRepresentation.utf8), format: .pem)
+        )
+    }
+
+    /// The TLS settings a node uses to forward a request to the leader: the cluster CA (and the system's
+    /// roots, for operators' certificates), and a certificate of its own. Nil with `--insecure-http`.
+    static func forwardingTLS(ca: ClusterCA, configuration: ControllerConfiguration) throws -> TLSConfiguration? {
+        if configuration.apiTLS == .insecureHTTP { return nil }
+        var tls = TLSConfiguration.makeClientConfiguration()
+        tls.minimumTLSVersion = .tlsv12
+        tls.additionalTrustRoots = [.certificates([try NIOSSLCertificate(bytes: Array(ca.pem.utf8), format: .pem)])]
+        let host = ControllerAPI.host(configuration.nodeAddress) ?? ""
+        let identity = try nodeIdentity(ca: ca, configuration: configuration, host: host)
+        tls.certificateChain = [.certificate(identity.certificate)]
+        tls.privateKey = .privateKey(identity.key)
+        return tls
     }
 
     /// After an object write: reconcile when the type matters to placement or desired state.

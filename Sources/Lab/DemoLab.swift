@@ -370,7 +370,8 @@ public final class DemoLab {
             name: "controller",
             argv: [
                 state.binary, "controller", "--listen", "\(Address.controller):\(Address.controllerPort)",
-                "--data-dir", dataDir,
+                // The lab's own management network only: plain HTTP keeps its traffic readable with tcpdump.
+                "--insecure-http", "--data-dir", dataDir,
             ],
             namespace: namespace("ctrl"), logPath: path("controller.log"),
             environment: ["STARLING_ADMIN_PASSWORD": state.adminPassword])

@@ -4,6 +4,7 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import NIOSSL
+import Synchronization
 
 /// The client of the management plane (the SE agent's calls to the controller, `starling ctl`, the appliance
 /// banner): one base URL, `http://` or `https://`, over AsyncHTTPClient (its connection pool, deadlines and
@@ -69,7 +70,7 @@ public final class HTTPClient: Sendable {
     public let isTLS: Bool
     /// The largest response body accepted (bytes); a larger one fails with `badResponse`.
     public let maxBodySize: Int
-    private let tlsConfiguration: TLSConfiguration?
+    private let tlsConfiguration: Mutex<TLSConfiguration?>
 
     /// Creates a client for `baseURL` (`http://HOST[:PORT]` or `https://HOST[:PORT]`, HOST a name, an IPv4
     /// address or `[IPv6]`; port 80 or 443 by default). Throws ``HTTPClientError`` of kind `badURL` for
@@ -83,15 +84,20 @@ public final class HTTPClient: Sendable {
         self.baseURL = scheme + "://" + (host.contains(":") ? "[\(host)]" : host) + ":\(port)"
         self.isTLS = scheme == "https"
         self.maxBodySize = maxBodySize
-        if isTLS {
-            do {
-                tlsConfiguration = try (tls ?? TLS()).configuration()
-            } catch {
-                throw HTTPClientError(.tls, "TLS settings for \(base): \(error)")
-            }
-        } else {
-            tlsConfiguration = nil
+        tlsConfiguration = Mutex(nil)
+        if isTLS { try use(tls ?? TLS()) }
+    }
+
+    /// Replaces the TLS settings of an `https://` client (an SE that got its client certificate); requests
+    /// under way keep theirs. Throws ``HTTPClientError`` of kind `tls` for a PEM that does not parse.
+    public func use(_ tls: TLS) throws {
+        let configuration: TLSConfiguration
+        do {
+            configuration = try tls.configuration()
+        } catch {
+            throw HTTPClientError(.tls, "TLS settings for \(baseURL): \(error)")
         }
+        tlsConfiguration.withLock { $0 = configuration }
     }
 
     /// The process's one AsyncHTTPClient (never shut down: it lives as long as the process); requests carry
@@ -181,7 +187,7 @@ public final class HTTPClient: Sendable {
         } else if ["POST", "PUT", "PATCH"].contains(method.uppercased()) {
             request.body = .bytes(ByteBuffer())
         }
-        request.tlsConfiguration = tlsConfiguration
+        request.tlsConfiguration = isTLS ? tlsConfiguration.withLock { $0 } : nil
         let what = "\(method.uppercased()) \(path)"
         do {
             let response = try await Self.engine.execute(request, deadline: .now() + TimeAmount(timeout))

@@ -20,13 +20,20 @@ public struct SERegistration: Codable, Sendable, Hashable {
     /// The SE's metrics/management URL.
     public var mgmt_url: String?
     public var threads: Int?
+    /// Over HTTPS: a PEM certificate signing request for the SE's own key; the controller answers with the
+    /// client certificate every later call presents (mutual TLS).
+    public var csr: String?
 
-    public init(token: String, name: String, data_address: IpAddr, mgmt_url: String? = nil, threads: Int? = nil) {
+    public init(
+        token: String, name: String, data_address: IpAddr, mgmt_url: String? = nil, threads: Int? = nil,
+        csr: String? = nil
+    ) {
         self.token = token
         self.name = name
         self.data_address = data_address
         self.mgmt_url = mgmt_url
         self.threads = threads
+        self.csr = csr
     }
 }
 
@@ -37,11 +44,16 @@ public struct SERegistered: Codable, Sendable, Hashable {
     public var se_secret: String
     /// Seconds between heartbeats (default 1.0).
     public var heartbeat_interval: Double
+    /// Over HTTPS: the SE's client certificate (PEM, signed by the cluster CA) for the CSR it sent.
+    public var client_certificate: String?
 
-    public init(se_uuid: String, se_secret: String, heartbeat_interval: Double = 1.0) {
+    public init(
+        se_uuid: String, se_secret: String, heartbeat_interval: Double = 1.0, client_certificate: String? = nil
+    ) {
         self.se_uuid = se_uuid
         self.se_secret = se_secret
         self.heartbeat_interval = heartbeat_interval
+        self.client_certificate = client_certificate
     }
 }
 

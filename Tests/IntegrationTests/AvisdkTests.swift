@@ -26,7 +26,8 @@ final class AvisdkTests: XCTestCase {
         controller.executableURL = URL(fileURLWithPath: binary)
         // Cheap password hashing: a debug build runs PBKDF2 slowly, and the hash strength is not under test.
         controller.arguments = [
-            "controller", "--listen", "127.0.0.1:\(port)", "--data-dir", dir.path, "--password-iterations", "1000",
+            "controller", "--listen", "127.0.0.1:\(port)", "--insecure-http", "--data-dir", dir.path,
+            "--password-iterations", "1000",
         ]
         var env = ProcessInfo.processInfo.environment
         env["STARLING_ADMIN_PASSWORD"] = password

@@ -80,7 +80,8 @@ final class ControllerClusterTests: XCTestCase {
             try start(
                 "ctl\(i)", binary,
                 [
-                    "controller", "--listen", "127.0.0.1:\(apiPorts[i].port)", "--data-dir", data, "--store", "etcd",
+                    "controller", "--listen", "127.0.0.1:\(apiPorts[i].port)", "--insecure-http", "--data-dir", data,
+                    "--store", "etcd",
                     "--etcd-endpoints", order, "--node-name", "ctl\(i)", "--password-iterations", "1000",
                 ], environment: ["STARLING_ADMIN_PASSWORD": "cluster-password-1"])
         }

@@ -290,7 +290,15 @@ final class CtlTests: XCTestCase {
             (["create", "pool"], "Missing expected argument '--file <file>'"),
             (["show", "pool", "p"], "TYPE 'pool' has no runtime"),
             (["get", "pool"], "no controller: pass --controller"),
-            (["--controller", "https://c", "get", "pool"], "--controller: bad URL 'https://c'"),
+            (["--controller", "ftp://c", "get", "pool"], "--controller: bad URL 'ftp://c'"),
+            (
+                ["--controller", "https://127.0.0.1:1", "--ca-fingerprint", "ab", "get", "pool"],
+                "--ca-fingerprint: 'ab'"
+            ),
+            (
+                ["--controller", "https://127.0.0.1:1", "--ca-file", "\(home)/missing.pem", "get", "pool"],
+                "--ca-file: \(home)/missing.pem is not a readable PEM certificate"
+            ),
             (
                 ["--controller", "http://127.0.0.1:1", "create", "pool", "-f", "\(home)/missing.yaml"],
                 "-f \(home)/missing.yaml: cannot read the file"
@@ -368,23 +376,29 @@ final class CtlTests: XCTestCase {
         }
     }
 
-    func testSessionIsUsedOnlyForItsController() throws {
+    func testSessionIsUsedOnlyForItsController() async throws {
         let home = try temporaryHome()
         try CtlSession(controller: "http://198.18.3.1:8443", username: "admin", sessionid: "s", csrftoken: "c")
             .save(home: home)
         let environment = CtlEnvironment(variables: [:], home: home, readPassword: { _ in nil })
         var options = try CtlGlobalOptions.parse([])
-        XCTAssertEqual(try options.connection(environment).auth, .session(sessionID: "s", csrfToken: "c"))
-        XCTAssertEqual(try options.connection(environment).client.baseURL, "http://198.18.3.1:8443")
+        let connected1 = try await options.connection(environment)
+        XCTAssertEqual(connected1.auth, .session(sessionID: "s", csrfToken: "c"))
+        let connected2 = try await options.connection(environment)
+        XCTAssertEqual(connected2.client.baseURL, "http://198.18.3.1:8443")
         options = try CtlGlobalOptions.parse(["--controller", "http://198.18.3.1:8443/"])
-        XCTAssertEqual(try options.connection(environment).auth, .session(sessionID: "s", csrfToken: "c"))
+        let connected3 = try await options.connection(environment)
+        XCTAssertEqual(connected3.auth, .session(sessionID: "s", csrfToken: "c"))
         options = try CtlGlobalOptions.parse(["--controller", "http://127.0.0.1:8443"])
-        XCTAssertEqual(try options.connection(environment).auth, CtlAuth.none)
+        let connected4 = try await options.connection(environment)
+        XCTAssertEqual(connected4.auth, CtlAuth.none)
         options = try CtlGlobalOptions.parse(["--password", "pw"])
-        XCTAssertEqual(try options.connection(environment).auth, .basic(username: "admin", password: "pw"))
+        let connected5 = try await options.connection(environment)
+        XCTAssertEqual(connected5.auth, .basic(username: "admin", password: "pw"))
         let withEnv = CtlEnvironment(variables: ["STARLING_PASSWORD": "envpw"], home: home, readPassword: { _ in nil })
         options = try CtlGlobalOptions.parse(["--username", "ops"])
-        XCTAssertEqual(try options.connection(withEnv).auth, .basic(username: "ops", password: "envpw"))
+        let connected6 = try await options.connection(withEnv)
+        XCTAssertEqual(connected6.auth, .basic(username: "ops", password: "envpw"))
     }
 
     func testNextPageURLBecomesAPath() {

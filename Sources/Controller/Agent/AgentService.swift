@@ -1,7 +1,15 @@
+import Foundation
 import StarlingModel
+import X509
 
 /// SE registration and agent authentication (DESIGN §3.4).
 ///
+/// Over HTTPS (the default) a join token registers one SE once: the SE sends a CSR with it and gets a client
+/// certificate signed by the cluster CA, which it keeps (with its secret) across restarts; every later call
+/// must present that certificate, and a new registration of the SE or its deletion revokes it (its serial
+/// is bound to the SE's current secret). A captured token is worthless once used.
+///
+/// Over plain HTTP (`--insecure-http`, labs and tests) the SE has only its secret, and these rules hold:
 /// Token rules: a join token is valid 24 h for its first use; it binds to the first SE name that
 /// registers with it. The same name may register again with it at any time (an SE restart) and gets the
 /// same `se_uuid` (unless that SE was deleted, then a new one) and a new secret; another name gets 401.
@@ -13,9 +21,17 @@ struct AgentService: Sendable {
     let heartbeatInterval: Double
 
     func register(
-        _ r: SERegistration, now: Double, downSEs: Set<String> = [], clientIP: String = ""
+        _ r: SERegistration, now: Double, downSEs: Set<String> = [], clientIP: String = "",
+        overTLS: Bool = false, ca: ClusterCA? = nil
     ) async throws -> SERegistered {
         guard !r.name.isEmpty else { throw APIError(400, "name: must not be empty") }
+        var csr: CertificateSigningRequest?
+        if overTLS {
+            guard let text = r.csr, !text.isEmpty else {
+                throw APIError(400, "csr: required over HTTPS (the SE's certificate signing request)")
+            }
+            csr = try ClusterCA.parseCSR(text)
+        }
         do {
             try r.data_address.validate(field: "data_address")
         } catch {
@@ -28,6 +44,12 @@ struct AgentService: Sendable {
             let boundName = row.seName
             var seUUID = row.seUUID
             if let boundName {
+                guard !overTLS else {
+                    throw APIError(
+                        401,
+                        "token: this join token was used already (by SE \(boundName)); a token registers one SE once "
+                            + "(an SE keeps its certificate across restarts): make a new token for this SE")
+                }
                 guard boundName == r.name else {
                     throw APIError(401, "token: this join token belongs to SE \(boundName)")
                 }
@@ -76,11 +98,20 @@ struct AgentService: Sendable {
             try tx.setSESecret(se: u, digest: digest, token: r.token)
             return u
         }
-        return SERegistered(se_uuid: uuid, se_secret: secret, heartbeat_interval: heartbeatInterval)
+        var certificate: String?
+        if let csr, let ca {
+            certificate = try ca.signSE(
+                csr: csr, uuid: uuid, name: r.name, secretDigest: digest, now: Date(timeIntervalSince1970: now))
+        }
+        return SERegistered(
+            se_uuid: uuid, se_secret: secret, heartbeat_interval: heartbeatInterval, client_certificate: certificate)
     }
 
-    /// Checks `Authorization: Bearer <secret>` for an SE: 404 unknown SE, 401 bad secret.
-    func authenticate(se: String, authorization: String?) async throws {
+    /// Checks `Authorization: Bearer <secret>` for an SE: 404 unknown SE, 401 bad secret; over TLS also the
+    /// client certificate: 401 without one, or with one that is not the SE's current certificate.
+    func authenticate(
+        se: String, authorization: String?, transport: ControllerRequestContext.Transport = .plainHTTP
+    ) async throws {
         let digest = try await store.read { tx -> String? in
             guard try tx.object(uuid: se)?.type == ServiceEngine.objectType else { return nil }
             return try tx.seSecretDigest(se: se) ?? ""
@@ -93,5 +124,16 @@ struct AgentService: Sendable {
         guard !digest.isEmpty,
             PasswordHasher.constantTimeEqual(Array(presented.utf8), Array(digest.utf8))
         else { throw APIError(401, "Authorization: bad SE secret") }
+        if case .tls(let certificate) = transport {
+            guard let certificate else {
+                throw APIError(401, "over HTTPS an SE presents the client certificate it got at registration")
+            }
+            guard ClusterCA.seUUID(of: certificate, secretDigest: digest) == se else {
+                throw APIError(
+                    401,
+                    "the client certificate is not SE \(se)'s current one (a newer registration or the SE's "
+                        + "deletion revoked it): register again with a new token")
+            }
+        }
     }
 }

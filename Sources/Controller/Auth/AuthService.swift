@@ -107,9 +107,13 @@ final class AuthService: Sendable {
         try await store.write { tx in try tx.deleteSession(id: id) }
     }
 
-    /// A new join token valid for `lifetime` seconds, with its audit row in the same transaction.
-    func newJoinToken(actor: AuditLog.Actor, lifetime: Double = 24 * 3600) async throws -> String {
-        let token = Secrets.token(bytes: 24)
+    /// A new join token valid for `lifetime` seconds, with its audit row in the same transaction:
+    /// `<secret>.<SHA-256 of the cluster CA>` (an SE checks the CA it is given against the hash, as with
+    /// kubeadm's `--discovery-token-ca-cert-hash`).
+    func newJoinToken(actor: AuditLog.Actor, caFingerprint: String, lifetime: Double = 24 * 3600) async throws
+        -> String
+    {
+        let token = Secrets.token(bytes: 24) + "." + caFingerprint
         let t = now()
         try await store.write { tx in
             try tx.insertJoinToken(token, expires: t + lifetime)

@@ -40,7 +40,10 @@ extension ControllerAPI {
                 "the cluster's leader (\(leader ?? "not elected yet")) cannot be reached from this node: "
                     + "start every node with --listen on its own address")
         }
-        var forwarded = HTTPClientRequest(url: "http://\(member.address)\(request.uri.description)")
+        // The nodes of one cluster serve alike: HTTPS with certificates of the cluster CA, or all plain HTTP.
+        let scheme = controller.forwardTLS == nil ? "http" : "https"
+        var forwarded = HTTPClientRequest(url: "\(scheme)://\(member.address)\(request.uri.description)")
+        forwarded.tlsConfiguration = controller.forwardTLS
         forwarded.method = .RAW(value: request.method.rawValue)
         for name in ["Authorization", "Cookie", "X-CSRFToken", "X-Avi-Tenant", "X-Avi-Tenant-UUID", "Content-Type"] {
             if let field = HTTPFields.Element.Name(name), let value = request.headers[field] {

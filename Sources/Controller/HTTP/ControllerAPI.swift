@@ -2,21 +2,43 @@ import Foundation
 import Hummingbird
 import Logging
 import NIOCore
+import NIOSSL
 import StarlingModel
+import X509
 
 /// The request context of the controller's API: Hummingbird's core plus the client's address (login
-/// throttling, the audit trail).
+/// throttling, the audit trail) and its connection (the client certificate of an SE).
 public struct ControllerRequestContext: RequestContext, RemoteAddressRequestContext {
     public var coreContext: CoreRequestContextStorage
     public let remoteAddress: SocketAddress?
+    let channel: any Channel
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
         remoteAddress = source.channel.remoteAddress
+        channel = source.channel
     }
 
     /// The client's IP address as text ("" when unknown, as in `app.test(.router)`).
     var clientIP: String { remoteAddress?.ipAddress ?? "" }
+
+    /// How the request came: over plain HTTP (`--insecure-http`), or over TLS with the client certificate
+    /// the handshake verified against the cluster CA (nil when the client sent none).
+    enum Transport: Sendable {
+        case plainHTTP
+        case tls(clientCertificate: Certificate?)
+    }
+
+    func transport() async -> Transport {
+        let peer: NIOSSLCertificate?
+        do {
+            peer = try await channel.nioSSL_peerCertificate().get()
+        } catch {
+            return .plainHTTP  // no TLS handler in the pipeline
+        }
+        guard let der = try? peer?.toDERBytes() else { return .tls(clientCertificate: nil) }
+        return .tls(clientCertificate: try? Certificate(derEncoded: der))
+    }
 }
 
 /// The handlers of the controller's API, one per route of ``ControllerResponder``'s router (ControllerRoutes.swift):
@@ -193,8 +215,11 @@ struct ControllerAPI: Sendable {
 
     // MARK: Agent
 
-    func agent(_ request: Request, se: String, action: String) async throws -> Response {
-        try await controller.agent.authenticate(se: se, authorization: request.headers[.authorization])
+    func agent(
+        _ request: Request, se: String, action: String, transport: ControllerRequestContext.Transport
+    ) async throws -> Response {
+        try await controller.agent.authenticate(
+            se: se, authorization: request.headers[.authorization], transport: transport)
         switch (request.method, action) {
         case (.get, "desired"):
             let q = Self.query(request)

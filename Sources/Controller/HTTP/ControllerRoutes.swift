@@ -11,6 +11,7 @@ import StarlingModel
 /// GET  /, /console/<file>                      anyone: the Admin Console (its pages call this API)
 /// POST /login, /logout                          anyone (login is throttled)
 /// GET  /api/initial-data, /metrics              anyone
+/// GET  /api/cluster/ca-certificate              anyone: the cluster CA (PEM), checked by its hash
 /// GET|PUT /api/useraccount                      any user: its own account (PUT changes the password)
 /// GET  /api/cluster/version                     any user
 /// GET  /api/securetoken-generate                write on serviceengine in tenant admin
@@ -24,8 +25,9 @@ import StarlingModel
 /// GET  /api/analytics/logs?type=1&virtualservice=<uuid>   request logs: read on that virtual service
 /// GET  /api/analytics/logs?type=2               the audit trail: events of objects the user may read
 /// GET  /api/analytics/metrics/virtualservice|serviceengine|pool/<uuid>?metric_id=...   read on that object
-/// POST /api/se-agent/register                   a join token
-/// GET  /api/se-agent/<uuid>/desired, POST .../heartbeat   that SE's secret (Bearer), never a user
+/// POST /api/se-agent/register                   a join token (over HTTPS, with a CSR; used once)
+/// GET  /api/se-agent/<uuid>/desired, POST .../heartbeat   that SE's secret (Bearer) and, over HTTPS, its
+///                                               client certificate; never a user
 /// ```
 public struct ControllerResponder: HTTPResponder {
     public typealias Context = ControllerRequestContext
@@ -116,19 +118,28 @@ extension ControllerAPI {
         api.get("initial-data") { _, _ in
             Self.json(.ok, .object(["version": Self.version, "user_initial_setup": .bool(false)]))
         }
+        // The CA is public: who fetches it checks its hash (a join token's, `ctl --ca-fingerprint`).
+        api.get("cluster/ca-certificate") { _, _ in
+            var r = Response(status: .ok, headers: [.contentType: "application/x-pem-file"])
+            r.body = .init(byteBuffer: ByteBuffer(string: controller.clusterCA.pem))
+            return r
+        }
         api.post("se-agent/register") { request, context in
             try await leaderOnly()
             let reg = try Self.decode(SERegistration.self, try await Self.body(request))
             let down = await controller.reconciler.downSEs()
+            let overTLS = if case .tls = await context.transport() { true } else { false }
             let ok = try await controller.agent.register(
-                reg, now: controller.wallClock(), downSEs: down, clientIP: context.clientIP)
+                reg, now: controller.wallClock(), downSEs: down, clientIP: context.clientIP, overTLS: overTLS,
+                ca: controller.clusterCA)
             try await controller.reconciler.registered(ok.se_uuid)
             return Self.json(.ok, JSONValue.from(ok))
         }
         on("se-agent/{se}/{action}") { request, context in
             try await leaderOnly()
             return try await agent(
-                request, se: context.parameters.get("se") ?? "", action: context.parameters.get("action") ?? "")
+                request, se: context.parameters.get("se") ?? "", action: context.parameters.get("action") ?? "",
+                transport: await context.transport())
         }
 
         signedIn("useraccount") { request, _, caller in
@@ -161,7 +172,8 @@ extension ControllerAPI {
             guard request.method == .get else { throw Self.notFound(request) }
             let tenant = try caller.workingTenant()
             try caller.principal.authorize(.write, ObjectKind.all[ServiceEngine.objectType]!, in: tenant)
-            let token = try await controller.auth.newJoinToken(actor: caller.actor)
+            let token = try await controller.auth.newJoinToken(
+                actor: caller.actor, caFingerprint: controller.clusterCA.fingerprint)
             return Self.json(.ok, .object(["auth_token": .string(token)]))
         }
         signedIn("virtualservice-inventory") { request, _, caller in

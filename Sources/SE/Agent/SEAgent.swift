@@ -16,12 +16,19 @@ public struct SEAgent: Sendable {
         public var dataAddress: IpAddr
         public var mgmtURL: String?
         public var threads: Int?
-        public init(token: String, name: String, dataAddress: IpAddr, mgmtURL: String? = nil, threads: Int? = nil) {
+        /// Where an SE talking HTTPS keeps the cluster CA, its key, certificate and registration
+        /// (``SEIdentityFiles``); nil keeps them in memory only (a restart then needs a new token).
+        public var stateDirectory: String?
+        public init(
+            token: String, name: String, dataAddress: IpAddr, mgmtURL: String? = nil, threads: Int? = nil,
+            stateDirectory: String? = nil
+        ) {
             self.token = token
             self.name = name
             self.dataAddress = dataAddress
             self.mgmtURL = mgmtURL
             self.threads = threads
+            self.stateDirectory = stateDirectory
         }
     }
 
@@ -55,9 +62,19 @@ public struct SEAgent: Sendable {
         self.registration = registration
     }
 
+    /// Whether the controllers are `https://` (then the agent uses mutual TLS, ``ManagementTrust``).
+    var usesTLS: Bool { clients.contains(where: \.isTLS) }
+    private var files: SEIdentityFiles? { identity.stateDirectory.map(SEIdentityFiles.init(directory:)) }
+    /// Over TLS: the cluster CA once it is trusted (from the state directory, or fetched and checked).
+    private let trustedCA = SharedText()
+
     /// Runs until the task is cancelled.
     public func run() async {
         var backoff = Backoff()
+        if usesTLS {
+            await establishTrust()
+            guard !Task.isCancelled else { return }
+        }
         while !Task.isCancelled {
             let registered: SERegistered
             do {
@@ -86,21 +103,101 @@ public struct SEAgent: Sendable {
                 group.cancelAll()
             }
             // The registration failed (401/404): the next round registers again.
+            if Task.isCancelled { break }
             registration.clear(ifStill: registered)
+            if usesTLS { files?.removeRegistration() }
         }
     }
 
     private func register() async throws -> SERegistered {
-        let body = SERegistration(
+        var body = SERegistration(
             token: identity.token, name: identity.name, data_address: identity.dataAddress, mgmt_url: identity.mgmtURL,
             threads: identity.threads)
+        var keyPEM: String?
+        if usesTLS {
+            let made = try ManagementTrust.keyAndCSR(name: identity.name)
+            keyPEM = made.keyPEM
+            body.csr = made.csrPEM
+            // Registering again: the certificate of the last registration is worthless now.
+            try useTLS(certificatePEM: nil, keyPEM: nil)
+        }
         let response = try await request(
             "POST", "/api/se-agent/register", headers: [("Content-Type", "application/json")],
             body: Array(try JSONEncoder().encode(body)))
         guard response.status == 200 else {
             throw AgentError(message: "register: HTTP \(response.status) \(Self.errorText(response))")
         }
-        return try JSONDecoder().decode(SERegistered.self, from: Data(response.body))
+        let registered = try JSONDecoder().decode(SERegistered.self, from: Data(response.body))
+        if let keyPEM {
+            guard let certificate = registered.client_certificate else {
+                throw AgentError(message: "register: the controller sent no client certificate")
+            }
+            try useTLS(certificatePEM: certificate, keyPEM: keyPEM)
+            do {
+                try files?.saveRegistration(registered, keyPEM: keyPEM, certificatePEM: certificate)
+            } catch {
+                logger.warning("cannot keep the registration for a restart: \(error)")
+            }
+        }
+        return registered
+    }
+
+    /// Over TLS, before anything else: the cluster CA from the state directory when it is the one the join
+    /// token names (with the key, certificate and registration kept there), else from the first node that
+    /// answers with a CA of that hash. Retries until it has one or the task is cancelled.
+    private func establishTrust() async {
+        guard let expected = ManagementTrust.caHash(inToken: identity.token) else {
+            logger.error(
+                """
+                the join token names no cluster CA (<secret>.<sha256>): cannot verify the controller over HTTPS; \
+                make a new token with GET /api/securetoken-generate
+                """)
+            while !Task.isCancelled { try? await Task.sleep(for: .seconds(3600)) }
+            return
+        }
+        if let saved = files?.load(), (try? ManagementTrust.fingerprint(pem: saved.caPEM)) == expected {
+            trustedCA.set(saved.caPEM)
+            if let key = saved.keyPEM, let certificate = saved.certificatePEM, let registered = saved.registration,
+                (try? useTLS(certificatePEM: certificate, keyPEM: key)) != nil
+            {
+                if registration.current == nil { registration.set(registered) }
+                logger.notice(
+                    "using the registration kept in the state directory",
+                    metadata: ["se.uuid": "\(registered.se_uuid)", "se.state_dir": "\(files?.directory ?? "")"])
+            } else {
+                try? useTLS(certificatePEM: nil, keyPEM: nil)
+            }
+            return
+        }
+        var backoff = Backoff()
+        while !Task.isCancelled {
+            for client in clients {
+                do {
+                    let pem = try await ManagementTrust.fetchCA(from: client.baseURL, expected: expected)
+                    trustedCA.set(pem)
+                    try useTLS(certificatePEM: nil, keyPEM: nil)
+                    do {
+                        try files?.saveCA(pem)
+                    } catch {
+                        logger.warning("cannot keep the cluster CA in the state directory: \(error)")
+                    }
+                    logger.notice(
+                        "trusting the cluster CA the join token names", metadata: ["se.ca_sha256": "\(expected)"])
+                    return
+                } catch {
+                    logger.warning("cluster CA: \(error)")
+                }
+            }
+            try? await Task.sleep(for: backoff.next())
+        }
+    }
+
+    /// Every client trusts the cluster CA (and the system's roots) and presents this certificate.
+    private func useTLS(certificatePEM: String?, keyPEM: String?) throws {
+        let ca = trustedCA.value ?? ""
+        for client in clients where client.isTLS {
+            try client.use(.init(trustedPEM: ca, clientCertificatePEM: certificatePEM, clientKeyPEM: keyPEM))
+        }
     }
 
     /// Long-polls the desired state; returns when the registration is no longer valid.
@@ -222,6 +319,13 @@ public final class AgentRegistration: Sendable {
     public var current: SERegistered? { value.withLock { $0 } }
     func set(_ registered: SERegistered) { value.withLock { $0 = registered } }
     func clear(ifStill registered: SERegistered) { value.withLock { if $0 == registered { $0 = nil } } }
+}
+
+/// A text shared by an agent's tasks (the trusted cluster CA).
+final class SharedText: Sendable {
+    private let text = Mutex<String?>(nil)
+    var value: String? { text.withLock { $0 } }
+    func set(_ value: String) { text.withLock { $0 = value } }
 }
 
 /// Which controller node an agent talks to, shared by its watch and heartbeat tasks.

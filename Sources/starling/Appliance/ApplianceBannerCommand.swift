@@ -41,6 +41,8 @@ enum ApplianceBanner {
         var interfaces: [(name: String, mac: String, addresses: [String], up: Bool)] = []
         var plan: AppliancePlan?
         var state: [String] = []
+        /// The controller's cluster CA (PEM), which it writes to its data directory.
+        var clusterCA: String?
     }
 
     static func gather(paths: AppliancePaths) -> Facts {
@@ -58,6 +60,7 @@ enum ApplianceBanner {
             source: (try? String(contentsOfFile: paths.sourceFile, encoding: .utf8))?
                 .trimmingCharacters(in: .whitespacesAndNewlines),
             plan: plan)
+        facts.clusterCA = try? String(contentsOfFile: paths.controllerDataDir + "/cluster-ca.pem", encoding: .utf8)
         if let socket = try? NetlinkSocket(), let links = try? socket.links(), let addresses = try? socket.addresses() {
             for link in links where !link.flags.contains(.loopback) {
                 let own = addresses.filter { $0.interfaceIndex == link.index && $0.scope == .universe }
@@ -72,11 +75,14 @@ enum ApplianceBanner {
     static func liveState(_ facts: Facts) async -> [String] {
         guard let plan = facts.plan, facts.role != nil else { return [] }
         switch plan.settings {
-        case .controller(let listen, _):
+        case .controller(let listen, _, let insecureHTTP):
             guard let address = HostPort(listen) else { return [] }
             let local = address.host == "0.0.0.0" || address.host == "::" ? "127.0.0.1" : address.host
-            let url = "http://\(local.contains(":") ? "[\(local)]" : local):\(address.port)"
-            guard let client = try? HTTPClient(baseURL: url) else { return [] }
+            let scheme = insecureHTTP ? "http" : "https"
+            let url = "\(scheme)://\(local.contains(":") ? "[\(local)]" : local):\(address.port)"
+            guard let client = try? HTTPClient(baseURL: url, tls: .init(trustedPEM: facts.clusterCA ?? "")) else {
+                return []
+            }
             let answer: [String]
             do {
                 _ = try await client.request("GET", "/api/initial-data", timeout: .seconds(2))
@@ -136,7 +142,11 @@ enum ApplianceBanner {
         }
         if let plan = facts.plan {
             switch plan.settings {
-            case .controller(let listen, _): lines.append("  REST API: http://\(listen)/api/")
+            case .controller(let listen, _, let insecureHTTP):
+                lines.append("  REST API: \(insecureHTTP ? "http" : "https")://\(listen)/api/")
+                if !insecureHTTP, let ca = facts.clusterCA, let hash = try? ManagementTrust.fingerprint(pem: ca) {
+                    lines.append("  cluster CA SHA-256: \(hash)")
+                }
             case .se(let controller, _, let name, let data, _):
                 lines.append("  SE \(name), data address \(data), controller \(controller)")
             }

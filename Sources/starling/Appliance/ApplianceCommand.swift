@@ -58,8 +58,9 @@ struct AppliancePaths {
 enum ApplianceLaunch {
     static func arguments(for plan: AppliancePlan, paths: AppliancePaths) -> [String] {
         switch plan.settings {
-        case .controller(let listen, _):
+        case .controller(let listen, _, let insecureHTTP):
             var arguments = ["controller", "--listen", listen, "--data-dir", paths.controllerDataDir]
+            if insecureHTTP { arguments.append("--insecure-http") }
             if FileManager.default.fileExists(atPath: paths.adminPasswordFile) {
                 arguments += ["--admin-password-file", paths.adminPasswordFile]
             }

@@ -14,7 +14,7 @@ import Yams
 /// routes:
 ///   - {to: default, via: 10.20.0.1}
 /// se: {controller: "http://10.10.0.10:8443", token: "...", name: se1, data_address: 10.20.0.11}
-/// controller: {listen: "0.0.0.0:8443", admin_password: "..."}
+/// controller: {listen: "0.0.0.0:8443", admin_password: "...", insecure_http: false}
 /// ```
 struct ApplianceDocument: Decodable, Equatable {
     struct Interface: Decodable, Equatable {
@@ -37,6 +37,8 @@ struct ApplianceDocument: Decodable, Equatable {
     struct ControllerSettings: Decodable, Equatable {
         var listen: String?
         var admin_password: String?
+        /// Serve the API over plain HTTP (labs only; the default is HTTPS from the cluster CA).
+        var insecure_http: Bool?
     }
     var role: String?
     var hostname: String?
@@ -49,7 +51,7 @@ struct ApplianceDocument: Decodable, Equatable {
     static let interfaceKeys: Set<String> = ["mac", "name", "addresses", "mtu"]
     static let routeKeys: Set<String> = ["to", "via"]
     static let seKeys: Set<String> = ["controller", "token", "name", "data_address", "vip_interface"]
-    static let controllerKeys: Set<String> = ["listen", "admin_password"]
+    static let controllerKeys: Set<String> = ["listen", "admin_password", "insecure_http"]
 }
 
 /// The role an appliance takes at first boot.
@@ -72,7 +74,7 @@ struct AppliancePlan: Equatable, Sendable {
         var gateway: IPAddress
     }
     enum RoleSettings: Equatable, Sendable {
-        case controller(listen: String, adminPassword: String?)
+        case controller(listen: String, adminPassword: String?, insecureHTTP: Bool = false)
         case se(controller: String, token: String, name: String, dataAddress: String, vipInterface: String)
     }
     var role: ApplianceRole
@@ -252,7 +254,8 @@ enum ApplianceConfigLoader {
             if let password = c.admin_password, password.isEmpty {
                 throw ConfigError(field: "controller.admin_password", message: "must not be empty")
             }
-            settings = .controller(listen: listen, adminPassword: c.admin_password)
+            settings = .controller(
+                listen: listen, adminPassword: c.admin_password, insecureHTTP: c.insecure_http ?? false)
         case .se:
             if doc.controller != nil {
                 throw ConfigError(field: "controller", message: "is for role controller; this appliance is an SE")
@@ -263,7 +266,8 @@ enum ApplianceConfigLoader {
             guard let url = URLComponents(string: s.controller), url.scheme == "http" || url.scheme == "https",
                 url.host?.isEmpty == false
             else {
-                throw ConfigError(field: "se.controller", message: "'\(s.controller)' is not an http:// URL")
+                throw ConfigError(
+                    field: "se.controller", message: "'\(s.controller)' is not an https:// or http:// URL")
             }
             guard !s.token.isEmpty, !s.token.contains(where: \.isWhitespace) else {
                 throw ConfigError(field: "se.token", message: "must be a join token (GET /api/securetoken-generate)")

@@ -81,7 +81,7 @@ struct ApplianceConfigureCommand: AsyncParsableCommand {
             throw ConfigError(field: error.field, message: error.message + " (in \(source))")
         }
         try ApplianceLaunch.check(plan, paths: paths)
-        if case .controller(_, let password) = plan.settings, password == nil {
+        if case .controller(_, let password, _) = plan.settings, password == nil {
             let store = (try? FileManager.default.contentsOfDirectory(atPath: paths.controllerDataDir)) ?? []
             if store.isEmpty && !FileManager.default.fileExists(atPath: paths.adminPasswordFile) {
                 throw ConfigError(
@@ -105,7 +105,7 @@ struct ApplianceConfigureCommand: AsyncParsableCommand {
             if !existed { created.append(path) }
         }
         do {
-            if case .controller(_, let password?) = plan.settings {
+            if case .controller(_, let password?, _) = plan.settings {
                 try write(password, to: paths.adminPasswordFile, mode: 0o600)
             }
             if case .se(_, let token, _, _, _) = plan.settings {

@@ -16,6 +16,12 @@ struct ControllerCommand: AsyncParsableCommand {
             STARLING_ADMIN_PASSWORD or --admin-password-file (required). Nodes on one etcd form a cluster: every \
             node serves the API, the elected leader runs placement and serves the SEs (give the SEs every \
             node's URL). SIGTERM stops it cleanly.
+
+            The API is HTTPS: the first node creates the cluster's CA (kept in the store) and every node gets a \
+            certificate from it at each start; it logs the CA's SHA-256 fingerprint and writes the CA to \
+            DIR/cluster-ca.pem (for starling ctl --ca-fingerprint or --ca-file). Join tokens carry the \
+            fingerprint, so an SE needs only --controller and --token. SEs authenticate with client \
+            certificates the CA issues them at registration. --insecure-http serves plain HTTP (tests, labs).
             """
     )
 
@@ -110,6 +116,22 @@ struct ControllerCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
+    @Flag(
+        name: .long,
+        help: "Serve the API over plain HTTP instead of HTTPS (tests and labs: credentials and tokens go in clear).")
+    var insecureHttp = false
+
+    @Option(
+        name: .long,
+        help: """
+            Serve HTTPS with this PEM certificate chain instead of one from the cluster CA (SEs and ctl must then \
+            trust its issuer: the system's roots or ctl --ca-file).
+            """)
+    var tlsCert: String?
+
+    @Option(name: .long, help: "The key (PEM) of --tls-cert.")
+    var tlsKey: String?
+
     func validate() throws {
         guard HostPort(listen) != nil else {
             throw ValidationError("--listen: '\(listen)' is not ADDR:PORT (e.g. 127.0.0.1:8443 or [::1]:8443)")
@@ -180,6 +202,15 @@ struct ControllerCommand: AsyncParsableCommand {
         default:
             throw ValidationError("--store: '\(store)' is not sqlite or etcd")
         }
+        if (tlsCert == nil) != (tlsKey == nil) {
+            throw ValidationError("--tls-cert and --tls-key: give both or neither")
+        }
+        if insecureHttp, tlsCert != nil { throw ValidationError("--insecure-http and --tls-cert exclude each other") }
+        for (flag, file) in [("--tls-cert", tlsCert), ("--tls-key", tlsKey)] {
+            if let file, !FileManager.default.isReadableFile(atPath: file) {
+                throw ValidationError("\(flag): cannot read \(file)")
+            }
+        }
         if let nodeName, nodeName.isEmpty || nodeName.count > 253 {
             throw ValidationError("--node-name: must be 1-253 characters")
         }
@@ -216,6 +247,11 @@ struct ControllerCommand: AsyncParsableCommand {
         config.etcdCertFile = etcdCert
         config.etcdKeyFile = etcdKey
         config.nodeAddress = listen
+        if insecureHttp {
+            config.apiTLS = .insecureHTTP
+        } else if let tlsCert, let tlsKey {
+            config.apiTLS = .files(certificate: tlsCert, key: tlsKey)
+        }
         let controller: Controller
         do {
             controller = try await Controller(configuration: config, logger: logger)
@@ -225,9 +261,22 @@ struct ControllerCommand: AsyncParsableCommand {
             throw ExitCode(1)
         }
         let hp = HostPort(listen)!
-        let app = controller.service(host: hp.host, port: hp.port)
+        let app: any Service
+        do {
+            app = try controller.service(host: hp.host, port: hp.port)
+        } catch {
+            await controller.close()
+            FileHandle.standardError.write(Data("starling controller: TLS: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+        let caFile = dataDir + "/cluster-ca.pem"
+        try? controller.clusterCA.pem.write(toFile: caFile, atomically: true, encoding: .utf8)
         logger.info(
-            "controller listening", metadata: ["controller.listen": "\(listen)", "controller.dir": "\(dataDir)"])
+            "controller listening",
+            metadata: [
+                "controller.listen": "\(insecureHttp ? "http" : "https")://\(listen)", "controller.dir": "\(dataDir)",
+                "controller.ca_sha256": "\(controller.clusterCA.fingerprint)", "controller.ca_file": "\(caFile)",
+            ])
         let group = ServiceGroup(
             configuration: .init(
                 services: [.init(service: app), .init(service: ReconcilerFreeze(controller: controller))],

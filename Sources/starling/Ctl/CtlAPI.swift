@@ -55,9 +55,10 @@ struct CtlAPI: Sendable {
     /// The tenant every request works in (`X-Avi-Tenant`); nil for the user's default tenant.
     var tenant: String?
 
-    init(controller: String, auth: CtlAuth) throws(CtlError) {
+    /// - Parameter caPEM: the cluster CA an `https://` controller is verified with, besides the system's roots.
+    init(controller: String, auth: CtlAuth, caPEM: String? = nil) throws(CtlError) {
         do {
-            client = try HTTPClient(baseURL: controller)
+            client = try HTTPClient(baseURL: controller, tls: .init(trustedPEM: caPEM ?? ""))
         } catch {
             throw CtlError.usage("--controller: \(error)")
         }
@@ -72,6 +73,10 @@ struct CtlAPI: Sendable {
         if json != nil { headers.append(("Content-Type", "application/json")) }
         do {
             return try await client.request(method, path, headers: headers, body: json?.compactBytes, timeout: timeout)
+        } catch let error as HTTPClientError where error.kind == .tls {
+            throw CtlError.api(
+                "\(error): pass --ca-file (the controller's DIR/cluster-ca.pem) or --ca-fingerprint (logged at its start)"
+            )
         } catch {
             throw CtlError.api("\(error)")
         }

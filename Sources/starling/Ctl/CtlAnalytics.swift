@@ -69,7 +69,7 @@ struct CtlAnalytics: CtlSubcommand {
 
     func execute(_ context: CtlContext) async throws(CtlError) {
         let type = isPool ? "pool" : try CtlShow.runtimeType(self.type)
-        let api = try global.connection(context.environment)
+        let api = try await global.connection(context.environment)
         let server = self.server.map { "&obj_id=\(CtlAPI.percentEncoded($0))" } ?? ""
         guard
             let (_, answer) = try await api.objectResource(

@@ -15,7 +15,7 @@ struct CtlBackup: CtlSubcommand {
     var file: String
 
     func execute(_ context: CtlContext) async throws(CtlError) {
-        let api = try global.connection(context.environment)
+        let api = try await global.connection(context.environment)
         let backup = try await api.call("GET", "/api/configuration/export")
         let text = backup.pretty + "\n"
         let path = file
@@ -58,7 +58,7 @@ struct CtlRestore: CtlSubcommand {
         } catch {
             throw CtlError.usage("\(file): not JSON (\(error))")
         }
-        let api = try global.connection(context.environment)
+        let api = try await global.connection(context.environment)
         let answer = try await api.call("POST", "/api/configuration/import", json: .object(["configuration": backup]))
         context.out(
             "restored \(answer["objects"]?.display ?? "?") objects, \(answer["users"]?.display ?? "?") users and "

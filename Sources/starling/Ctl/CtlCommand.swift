@@ -103,6 +103,11 @@ struct CtlRoot: ParsableCommand {
             saves a session in ~/.starling/ctl.json; --username/--password on any command use HTTP Basic \
             authentication instead.
 
+            Over https:// the controller's certificate is checked against the cluster CA: --ca-file (the \
+            controller's DIR/cluster-ca.pem) or --ca-fingerprint (its SHA-256, logged by the controller at \
+            start; the CA is then fetched and kept only when it matches), else the system's roots. `login` keeps \
+            the CA in the session.
+
             TYPE is an API object type (virtualservice, pool, vsvip, healthmonitor, serviceengine, \
             serviceenginegroup, vrfcontext, ...); short names: vs, se, seg, hm, vrf, cert.
 
@@ -119,8 +124,18 @@ struct CtlRoot: ParsableCommand {
 
 /// Options every `starling ctl` subcommand accepts (before or after the subcommand name).
 struct CtlGlobalOptions: ParsableArguments {
-    @Option(help: "Controller URL, http://HOST:PORT (default: $STARLING_CONTROLLER, else the saved session's).")
+    @Option(help: "Controller URL, https://HOST:PORT (default: $STARLING_CONTROLLER, else the saved session's).")
     var controller: String?
+
+    @Option(help: "PEM file of the cluster CA to verify the controller with (default: $STARLING_CA_FILE).")
+    var caFile: String?
+
+    @Option(
+        help: """
+            SHA-256 of the cluster CA (hex, colons allowed; default: $STARLING_CA_FINGERPRINT): the CA is fetched from \
+            the controller and used only when it matches.
+            """)
+    var caFingerprint: String?
 
     @Option(help: "User name (login; with --password on other commands: HTTP Basic auth). Default admin.")
     var username: String?
@@ -143,7 +158,7 @@ struct CtlGlobalOptions: ParsableArguments {
                 ?? session?.controller
         else {
             throw CtlError.usage(
-                "no controller: pass --controller http://HOST:PORT, set STARLING_CONTROLLER, or log in")
+                "no controller: pass --controller https://HOST:PORT, set STARLING_CONTROLLER, or log in")
         }
         while url.hasSuffix("/") { url.removeLast() }
         return url
@@ -157,9 +172,40 @@ struct CtlGlobalOptions: ParsableArguments {
         throw CtlError.usage("no password: pass --password, set STARLING_PASSWORD, or run from a terminal")
     }
 
+    /// The cluster CA (PEM) to verify an `https://` controller with: --ca-file, else --ca-fingerprint (fetched
+    /// and checked), else the saved session's for this controller; nil for the system's roots only (and for
+    /// `http://`).
+    func trustedCA(_ environment: CtlEnvironment, url: String, session: CtlSession?) async throws(CtlError)
+        -> String?
+    {
+        guard url.lowercased().hasPrefix("https://") else { return nil }
+        func setting(_ flag: String?, _ variable: String) -> String? {
+            flag ?? environment.variables[variable].flatMap { $0.isEmpty ? nil : $0 }
+        }
+        if let file = setting(caFile, "STARLING_CA_FILE") {
+            guard let pem = try? String(contentsOfFile: file, encoding: .utf8),
+                (try? ManagementTrust.fingerprint(pem: pem)) != nil
+            else { throw CtlError.usage("--ca-file: \(file) is not a readable PEM certificate") }
+            return pem
+        }
+        if let text = setting(caFingerprint, "STARLING_CA_FINGERPRINT") {
+            let hash = text.replacingOccurrences(of: ":", with: "").lowercased()
+            guard hash.count == 64, hash.allSatisfy(\.isHexDigit) else {
+                throw CtlError.usage("--ca-fingerprint: '\(text)' is not a SHA-256 (64 hex digits)")
+            }
+            do {
+                return try await ManagementTrust.fetchCA(from: url, expected: hash)
+            } catch {
+                throw CtlError.api("\(error)")
+            }
+        }
+        if let session, session.controller == url { return session.ca }
+        return nil
+    }
+
     /// The controller and how to authenticate to it: HTTP Basic when --username or --password is given, else
     /// the saved session when it belongs to this controller, else nothing.
-    func connection(_ environment: CtlEnvironment) throws(CtlError) -> CtlAPI {
+    func connection(_ environment: CtlEnvironment) async throws(CtlError) -> CtlAPI {
         let session = try CtlSession.load(home: environment.home)
         let url = try controllerURL(environment, session: session)
         let auth: CtlAuth
@@ -171,7 +217,8 @@ struct CtlGlobalOptions: ParsableArguments {
         } else {
             auth = .none
         }
-        var api = try CtlAPI(controller: url, auth: auth)
+        var api = try CtlAPI(
+            controller: url, auth: auth, caPEM: try await trustedCA(environment, url: url, session: session))
         api.tenant = resolvedTenant(environment)
         return api
     }
@@ -201,7 +248,8 @@ struct CtlLogin: CtlSubcommand {
         let url = try global.controllerURL(environment, session: nil)
         let username = global.username ?? "admin"
         let password = try global.resolvedPassword(environment, username: username)
-        let api = try CtlAPI(controller: url, auth: .none)
+        let ca = try await global.trustedCA(environment, url: url, session: nil)
+        let api = try CtlAPI(controller: url, auth: .none, caPEM: ca)
         let body = JSONValue.object(["username": .string(username), "password": .string(password)])
         let response = try await api.send("POST", "/login", json: body)
         guard response.status == 200 else {
@@ -212,7 +260,8 @@ struct CtlLogin: CtlSubcommand {
         guard let sessionID = cookies["sessionid"], let csrf = cookies["csrftoken"] else {
             throw CtlError.api("login to \(url): the controller set no sessionid and csrftoken cookies")
         }
-        let session = CtlSession(controller: url, username: username, sessionid: sessionID, csrftoken: csrf)
+        let session = CtlSession(
+            controller: url, username: username, sessionid: sessionID, csrftoken: csrf, ca: ca)
         try session.save(home: environment.home)
         context.out("Logged in to \(url) as \(username) (session saved in \(CtlSession.path(home: environment.home))).")
     }
@@ -232,7 +281,7 @@ struct CtlLogout: CtlSubcommand {
         }
         if let api = try? CtlAPI(
             controller: session.controller,
-            auth: .session(sessionID: session.sessionid, csrfToken: session.csrftoken))
+            auth: .session(sessionID: session.sessionid, csrfToken: session.csrftoken), caPEM: session.ca)
         {
             _ = try? await api.send("POST", "/logout")
         }
@@ -263,7 +312,7 @@ struct CtlGet: CtlSubcommand {
 
     func execute(_ context: CtlContext) async throws(CtlError) {
         let type = try CtlAPI.objectType(self.type)
-        let api = try global.connection(context.environment)
+        let api = try await global.connection(context.environment)
         let objects: [JSONValue]
         if let name {
             objects = [try await api.object(type, named: name)]
@@ -314,7 +363,7 @@ struct CtlCreate: CtlSubcommand {
             text = String(decoding: data, as: UTF8.self)
         }
         let objects = try ObjectFile.objects(from: text, source: file == "-" ? "standard input" : file)
-        let api = try global.connection(context.environment)
+        let api = try await global.connection(context.environment)
         for object in objects {
             let label = object["name"]?.display ?? "(no name)"
             let created: JSONValue
@@ -347,7 +396,7 @@ struct CtlDelete: CtlSubcommand {
 
     func execute(_ context: CtlContext) async throws(CtlError) {
         let type = try CtlAPI.objectType(self.type)
-        let api = try global.connection(context.environment)
+        let api = try await global.connection(context.environment)
         let object = try await api.object(type, named: name)
         guard let uuid = CtlAPI.uuid(of: object) else {
             throw CtlError.api("\(type) '\(name)' has no uuid in the API's answer")
@@ -400,7 +449,7 @@ struct CtlShow: CtlSubcommand {
     }
 
     func execute(_ context: CtlContext) async throws(CtlError) {
-        let api = try global.connection(context.environment)
+        let api = try await global.connection(context.environment)
         if type == "cluster" {
             let runtime = try await api.call("GET", "/api/cluster/runtime")
             context.out(output == .json ? runtime.pretty : CtlViews.cluster(runtime))

@@ -49,7 +49,7 @@ struct CtlLogs: CtlSubcommand {
     }
 
     func execute(_ context: CtlContext) async throws(CtlError) {
-        let api = try global.connection(context.environment)
+        let api = try await global.connection(context.environment)
         var query = "type=1&page_size=\(pageSize)"
         for f in filter { query += "&filter=\(CtlAPI.percentEncoded(f))" }
         if let duration { query += "&duration=\(duration)" }

@@ -7,6 +7,8 @@ struct CtlSession: Codable, Sendable, Equatable {
     var username: String
     var sessionid: String
     var csrftoken: String
+    /// The cluster CA (PEM) the controller was verified with at login (`https://`).
+    var ca: String?
 
     /// `<home>/.starling/ctl.json`.
     static func path(home: String) -> String { "\(home)/.starling/ctl.json" }

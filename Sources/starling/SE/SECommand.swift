@@ -40,10 +40,20 @@ struct SECommand: AsyncParsableCommand {
     @Option(
         name: .long,
         help: """
-            Controller URL (http://host:port), or the URLs of a cluster's nodes, comma-separated: the SE talks to \
-            the leader and moves to another node when its node fails.
+            Controller URL (https://host:port), or the URLs of a cluster's nodes, comma-separated: the SE talks \
+            to the leader and moves to another node when its node fails. Over https the SE trusts the cluster CA \
+            the join token names and authenticates with the client certificate it gets at registration; \
+            http:// only for a controller run with --insecure-http.
             """)
     var controller: String?
+
+    @Option(
+        name: .long,
+        help: """
+            Where a managed SE keeps the cluster CA, its key, client certificate and registration, so that it \
+            restarts without a new token (default: /var/lib/starling/se/NAME).
+            """)
+    var stateDir: String?
 
     @Option(name: .long, help: "Join token from GET /api/securetoken-generate.")
     var token: String?
@@ -132,13 +142,19 @@ struct SECommand: AsyncParsableCommand {
         case (nil, nil): throw ValidationError("give --controller URL (managed) or --config FILE (standalone)")
         case (.some, .some): throw ValidationError("--controller and --config exclude each other")
         case (.some(let urls), nil):
-            for url in urls.split(separator: ",", omittingEmptySubsequences: false).map(String.init) {
-                guard url.hasPrefix("http://"),
-                    HostPort(String(url.dropFirst(7).split(separator: "/").first ?? "")) != nil
-                        || url.dropFirst(7).split(separator: "/").first?.contains(":") == true
+            let list = urls.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+            for url in list {
+                // The port is explicit (a controller serves on 8443, not 443).
+                let authority = url.split(separator: "/", omittingEmptySubsequences: true).dropFirst().first ?? ""
+                guard (try? HTTPClient(baseURL: url)) != nil,
+                    authority.split(separator: ":").last?.allSatisfy(\.isNumber) == true,
+                    authority.contains(":")
                 else {
-                    throw ValidationError("--controller: '\(url)' is not http://HOST:PORT")
+                    throw ValidationError("--controller: '\(url)' is not https://HOST:PORT or http://HOST:PORT")
                 }
+            }
+            if Set(list.map { $0.lowercased().hasPrefix("https://") }).count > 1 {
+                throw ValidationError("--controller: the nodes of one cluster are all https:// or all http://")
             }
             switch (token, tokenFile) {
             case (.some(let token), nil) where !token.isEmpty: break
@@ -224,6 +240,16 @@ struct SECommand: AsyncParsableCommand {
             }
             joinToken = trimmed
         }
+        if controller?.lowercased().hasPrefix("https://") == true, ManagementTrust.caHash(inToken: joinToken) == nil {
+            FileHandle.standardError.write(
+                Data(
+                    """
+                    starling se: the join token names no cluster CA (<secret>.<sha256>), so the controller cannot \
+                    be verified over HTTPS: make a new token with GET /api/securetoken-generate
+
+                    """.utf8))
+            throw ExitCode(2)
+        }
         var standalone: StandaloneConfig?
         if let config {
             do {
@@ -246,7 +272,8 @@ struct SECommand: AsyncParsableCommand {
                         token: joinToken, name: name ?? "",
                         dataAddress: dataAddress.flatMap(IPAddress.init).map(IpAddr.init)
                             ?? IpAddr(addr: "", type: .v4),
-                        mgmtURL: mgmtListen == "off" ? nil : "http://\(mgmtListen)", threads: threads)),
+                        mgmtURL: mgmtListen == "off" ? nil : "http://\(mgmtListen)", threads: threads,
+                        stateDirectory: stateDir ?? "/var/lib/starling/se/\(name ?? "se")")),
             threads: threads ?? System.coreCount,
             options: SEEngine.Options(
                 vipInterface: vipInterface, dataAddress: dataAddress.flatMap(IPAddress.init),
