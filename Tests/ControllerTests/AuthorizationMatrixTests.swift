@@ -7,7 +7,7 @@ import XCTest
 
 /// The authorization matrix: every user kind (each predefined role in tenant t1, System-Admin for all
 /// tenants, a custom role, no access) × tenant (t1, t2, admin) × object type × method (list, read, create,
-/// replace, patch, delete) plus the runtime, scale, analytics, inventory, join-token, own-account, audit-trail, cluster and
+/// replace, patch, delete) plus the runtime, scale, analytics, inventory, join-token, own-account, audit-trail, cluster, cluster CA and
 /// configuration backup endpoints, each
 /// sent through the API and compared with what Avi's roles promise, written down here independently of the implementation.
 final class AuthorizationMatrixTests: XCTestCase {
@@ -267,6 +267,10 @@ final class AuthorizationMatrixTests: XCTestCase {
                     expect(
                         try await api.call(.get, "/api/cluster/runtime", auth: u.auth, headers: h), member,
                         okStatus: [200], "\(u.name) in \(t): cluster runtime")
+                    // The cluster CA is public (its hash makes it trustworthy), to users and to nobody alike.
+                    expect(
+                        try await api.call(.get, "/api/cluster/ca-certificate", auth: u.auth, headers: h), true,
+                        okStatus: [200], "\(u.name) in \(t): cluster CA")
                     // The whole configuration out and in: a System-Admin only (the import is sent a body that is
                     // not a backup, so an allowed caller gets 400 and nothing is replaced).
                     let systemAdmin = u.grants.contains {
