@@ -31,13 +31,14 @@ final class ManagementTLSTests: XCTestCase {
     }
 
     /// A controller serving its API over HTTPS (its default) on 127.0.0.1:`port`, answering before this returns.
-    private func startController(_ directory: String, port: Int) async throws -> (
-        controller: Controller, stop: @Sendable () async -> Void
-    ) {
+    private func startController(
+        _ directory: String, port: Int, configure: (inout ControllerConfiguration) -> Void = { _ in }
+    ) async throws -> (controller: Controller, stop: @Sendable () async -> Void) {
         var config = ControllerConfiguration(dataDirectory: directory, adminPassword: "admin-password")
         config.passwordIterations = 1000
         config.heartbeatInterval = heartbeatInterval
         config.nodeAddress = "127.0.0.1:\(port)"
+        configure(&config)
         var logger = Logger(label: "test.controller")
         logger.logLevel = .critical
         let controller = try await Controller(configuration: config, logger: logger)
@@ -105,7 +106,7 @@ final class ManagementTLSTests: XCTestCase {
         return (try ca.serializeAsPEM().pemString, try leaf.serializeAsPEM().pemString, key.pemRepresentation)
     }
 
-    private func makeAgent(url: String, token: String, name: String, stateDirectory: String) throws -> (
+    private func makeAgent(urls: [String], token: String, name: String, stateDirectory: String) throws -> (
         SEAgent, CapturedLogs
     ) {
         let logs = CapturedLogs()
@@ -117,7 +118,7 @@ final class ManagementTLSTests: XCTestCase {
         let engine = SEEngine(
             options: SEEngine.Options(vipInterface: nil), dataPlane: dataPlane, eventLoop: group.next(), logger: quiet)
         var agent = SEAgent(
-            clients: [try HTTPClient(baseURL: url)],
+            clients: try urls.map { try HTTPClient(baseURL: $0) },
             identity: .init(
                 token: token, name: name, dataAddress: IpAddr(addr: "198.18.0.10", type: .v4),
                 stateDirectory: stateDirectory),
@@ -232,7 +233,7 @@ final class ManagementTLSTests: XCTestCase {
         }
         let token = try await newToken()
         let state = directory + "/se1"
-        var (agent, logs) = try makeAgent(url: url, token: token, name: "se1", stateDirectory: state)
+        var (agent, logs) = try makeAgent(urls: [url], token: token, name: "se1", stateDirectory: state)
         var running = Task { [agent] in await agent.run() }
         await eventually("se1 registers and is up", within: .seconds(10)) {
             guard let uuid = agent.registration.current?.se_uuid else { return false }
@@ -291,7 +292,7 @@ final class ManagementTLSTests: XCTestCase {
         // Restarted with the same (spent) token, the SE carries on from its state directory.
         running.cancel()
         await running.value
-        (agent, logs) = try makeAgent(url: url, token: token, name: "se1", stateDirectory: state)
+        (agent, logs) = try makeAgent(urls: [url], token: token, name: "se1", stateDirectory: state)
         running = Task { [agent] in await agent.run() }
         await eventually("se1 carries on after its restart", within: .seconds(10)) {
             // A new engine (version 0) got its desired state over mutual TLS.
@@ -309,7 +310,7 @@ final class ManagementTLSTests: XCTestCase {
             await !isUp(api, registered.se_uuid)
         }
         (agent, logs) = try makeAgent(
-            url: url, token: try await newToken(), name: "se1", stateDirectory: directory + "/se1-reinstalled")
+            urls: [url], token: try await newToken(), name: "se1", stateDirectory: directory + "/se1-reinstalled")
         running = Task { [agent] in await agent.run() }
         await eventually("the re-installed se1 is up", within: .seconds(10)) {
             guard agent.registration.current != nil else { return false }
@@ -355,7 +356,7 @@ final class ManagementTLSTests: XCTestCase {
             .string ?? ""
         let secret = String(token.prefix(while: { $0 != "." }))
         let (agent, logs) = try makeAgent(
-            url: url, token: secret + "." + String(repeating: "0", count: 64), name: "se1",
+            urls: [url], token: secret + "." + String(repeating: "0", count: 64), name: "se1",
             stateDirectory: directory + "/se1")
         let running = Task { [agent] in await agent.run() }
         await eventually("the SE says why it does not trust the controller", within: .seconds(5)) {
@@ -367,5 +368,59 @@ final class ManagementTLSTests: XCTestCase {
         let ses = try JSONValue.parse(try await call(api, "GET", "/api/serviceengine").body)
         XCTAssertEqual(ses["count"], .int(0), "\(ses)")
         await stop()
+    }
+
+    /// Two nodes on an etcd that wants client certificates: they share one cluster CA through the store, serve
+    /// HTTPS from it, and the follower forwards what only the leader knows over TLS with its own certificate;
+    /// an SE given both nodes, the follower first, joins the leader with its token.
+    func testClusterNodesShareTheCAAndTalkTLSToEtcdAndToEachOther() async throws {
+        guard EtcdTestServer.binary != nil else { throw XCTSkip("etcd is not installed (apt-get install etcd-server)") }
+        let directory = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let etcd = try EtcdTestServer(directory: directory + "/etcd", tls: true)
+        defer { etcd.stop() }
+        let (port1, port2) = (PortReservation(), PortReservation())
+        defer { withExtendedLifetime((port1, port2)) {} }
+        func node(_ name: String) -> (inout ControllerConfiguration) -> Void {
+            { config in
+                config.store = .etcd(endpoints: [etcd.endpoint], prefix: "/starling/")
+                config.etcdCAFile = etcd.caFile
+                config.etcdCertFile = etcd.clientCertFile
+                config.etcdKeyFile = etcd.clientKeyFile
+                config.nodeName = name
+            }
+        }
+        let (leader, stopLeader) = try await startController(
+            directory + "/node-1", port: port1.port, configure: node("node-1"))
+        await eventually("node-1 leads", within: .seconds(5)) { leader.isLeader }
+        try FileManager.default.createDirectory(atPath: directory + "/node-2", withIntermediateDirectories: true)
+        try FileManager.default.copyItem(
+            atPath: directory + "/node-1/secrets.key", toPath: directory + "/node-2/secrets.key")
+        let (follower, stopFollower) = try await startController(
+            directory + "/node-2", port: port2.port, configure: node("node-2"))
+        XCTAssertEqual(follower.clusterCA.fingerprint, leader.clusterCA.fingerprint)
+        XCTAssertFalse(follower.isLeader)
+
+        let url1 = "https://127.0.0.1:\(port1.port)"
+        let url2 = "https://127.0.0.1:\(port2.port)"
+        let api2 = try HTTPClient(baseURL: url2, tls: .init(trustedPEM: follower.clusterCA.pem, systemRoots: false))
+        let forwarded = try await call(api2, "GET", "/api/serviceengine-inventory")
+        XCTAssertEqual(forwarded.status, 200, forwarded.text)
+        XCTAssertEqual(forwarded.header("X-Starling-Node"), "node-1", "answered by the leader over TLS")
+
+        let token =
+            try JSONValue.parse(try await call(api2, "GET", "/api/securetoken-generate").body)["auth_token"]?
+            .string ?? ""
+        let (agent, _) = try makeAgent(
+            urls: [url2, url1], token: token, name: "se1", stateDirectory: directory + "/se1")
+        let running = Task { [agent] in await agent.run() }
+        await eventually("se1 joins the leader through the follower's list", within: .seconds(10)) {
+            guard let uuid = agent.registration.current?.se_uuid else { return false }
+            return await isUp(api2, uuid)
+        }
+        running.cancel()
+        await running.value
+        await stopFollower()
+        await stopLeader()
     }
 }
