@@ -37,7 +37,7 @@ final class ApplianceConfigTests: XCTestCase {
             [
                 "se", "--controller=http://198.19.3.10:8443", "--token-file=/nonexistent/etc/starling/se-token",
                 "--name=se1",
-                "--data-address=198.19.1.11", "--vip-interface=lo",
+                "--data-address=198.19.1.11", "--vip-interface=lo", "--state-dir=/nonexistent/var/lib/starling/se",
             ])
     }
 

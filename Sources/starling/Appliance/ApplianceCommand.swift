@@ -25,6 +25,8 @@ struct AppliancePaths {
     var persisted: String { path("etc/starling/appliance.yaml") }
     var adminPasswordFile: String { path("etc/starling/admin-password") }
     var seTokenFile: String { path("etc/starling/se-token") }
+    /// The SE's cluster CA, key, client certificate and registration (kept across reboots).
+    var seStateDir: String { path("var/lib/starling/se") }
     var controllerDataDir: String { path("var/lib/starling/controller") }
     var roleFile: String { path("run/starling/role") }
     func roleMarker(_ role: ApplianceRole) -> String { path("run/starling/role-\(role.rawValue)") }
@@ -70,7 +72,7 @@ enum ApplianceLaunch {
             // The token goes through a 0600 file `configure` writes, not the process list.
             return [
                 "se", "--controller=\(controller)", "--token-file=\(paths.seTokenFile)", "--name=\(name)",
-                "--data-address=\(dataAddress)", "--vip-interface=\(vipInterface)",
+                "--data-address=\(dataAddress)", "--vip-interface=\(vipInterface)", "--state-dir=\(paths.seStateDir)",
             ]
         }
     }
