@@ -8,6 +8,9 @@ import Foundation
 ///  ctrl: br-mgmt 198.18.3.1/24 (controller :8443) ── mgmt0 of se1..seN (198.18.3.11..)
 /// ```
 ///
+/// With `controllers: 3` the ctrl namespace holds a controller cluster instead: three etcd members and three
+/// controller nodes, node N on 198.18.3.N (API :8443, etcd :2379/:2380), and the SEs get every node's URL.
+///
 /// VIPs come from 192.0.2.0/24; the SEs (AS 65001) peer with the router over eBGP from their data address.
 /// Everything started here is a ``DetachedProcess`` recorded in `state.json` in the lab directory, so the lab
 /// outlives the program that built it (`starling lab up` exits, `starling lab down` later tears it down) and a
@@ -33,6 +36,8 @@ public final class DemoLab {
         public static let controller = "198.18.3.1"
         /// The controller's API port.
         public static let controllerPort = 8443
+        /// Controller node `index` (1-based) of a cluster lab (node 1 is ``controller``).
+        public static func controllerNode(_ index: Int) -> String { "198.18.3.\(index)" }
         /// The demo VIP.
         public static let vip = "192.0.2.10"
         /// The native scale-out demo's VIP (`lab up --native`): on the data segment's subnet, reached by the
@@ -68,6 +73,8 @@ public final class DemoLab {
         public var gracefulRestart: Bool
         /// Whether the native scale-out demo (`demo-native` on ``Address/nativeVIP``) is configured.
         public var native: Bool?
+        /// Controller nodes: nil or 1 for one controller on SQLite, 3 for a cluster on etcd.
+        public var controllers: Int?
         /// The Admin Console's address on this machine's loopback (forwarded to the controller), once
         /// ``forwardConsole(port:)`` ran.
         public var consoleURL: String?
@@ -92,16 +99,23 @@ public final class DemoLab {
     public var seNames: [String] { (1...state.seCount).map { "se\($0)" } }
     /// The names of the pool servers (`srv1`...).
     public var serverNames: [String] { (1...state.serverCount).map { "srv\($0)" } }
-    /// The controller URL as the SEs see it.
+    /// The controller URL as the SEs see it (node 1's in a cluster).
     public var controllerURL: String { "http://\(Address.controller):\(Address.controllerPort)" }
+    /// Controller nodes (1, or 3 for a cluster on etcd).
+    public var controllerCount: Int { state.controllers ?? 1 }
+    /// The URL of controller node `index` (1-based).
+    public func controllerURL(node index: Int) -> String {
+        "http://\(Address.controllerNode(index)):\(Address.controllerPort)"
+    }
 
     /// Prepares a new lab `name` (nothing is created yet; ``up()`` or the single steps build it). Throws when
     /// not root, or when a lab of that name exists (run ``down()`` first).
     public init(
         name: String = "demo", binary: String, seCount: Int = 3, serverCount: Int = 2, adminPassword: String? = nil,
-        gracefulRestart: Bool = true
+        gracefulRestart: Bool = true, controllers: Int = 1
     ) throws {
         precondition((1...9).contains(seCount) && (1...9).contains(serverCount), "1...9 SEs and servers")
+        precondition(controllers == 1 || controllers == 3, "one controller or a cluster of three")
         try Self.checkHost()
         guard name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber) }), !name.isEmpty, name.count <= 16 else {
             throw LabError(.unavailable, "lab name '\(name)': 1-16 letters and digits")
@@ -119,6 +133,7 @@ public final class DemoLab {
         state = State(
             id: id, binary: binary, seCount: seCount, serverCount: serverCount, adminPassword: password,
             gracefulRestart: gracefulRestart)
+        if controllers > 1 { state.controllers = controllers }
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         chmod(Self.root, 0o755)
         chmod(directory, 0o755)
@@ -134,14 +149,14 @@ public final class DemoLab {
 
     /// A lab for a test run: named after this process (`t<pid>`), after removing the test labs of dead
     /// processes.
-    public static func forTest(binary: String, seCount: Int = 3, serverCount: Int = 2, gracefulRestart: Bool = true)
-        throws -> DemoLab
-    {
+    public static func forTest(
+        binary: String, seCount: Int = 3, serverCount: Int = 2, gracefulRestart: Bool = true, controllers: Int = 1
+    ) throws -> DemoLab {
         try checkHost()
         sweepStaleTestLabs()
         return try DemoLab(
             name: "t\(getpid())", binary: binary, seCount: seCount, serverCount: serverCount,
-            gracefulRestart: gracefulRestart)
+            gracefulRestart: gracefulRestart, controllers: controllers)
     }
 
     /// The lab `name` as recorded in its state file (for `lab status` and `lab down` from another process).
@@ -223,6 +238,9 @@ public final class DemoLab {
         let ctrl = try makeNamespace("ctrl")
         try ctrl.addBridge("br-mgmt")
         try ctrl.addAddress("\(Address.controller)/24", device: "br-mgmt")
+        for index in stride(from: 2, through: controllerCount, by: 1) {
+            try ctrl.addAddress("\(Address.controllerNode(index))/24", device: "br-mgmt")
+        }
 
         for (offset, se) in seNames.enumerated() {
             let index = offset + 1
@@ -362,8 +380,15 @@ public final class DemoLab {
     // MARK: Controller
 
     /// Starts `starling controller` in the ctrl namespace, waits until `POST /login` works, and keeps the
-    /// session in ``api``.
+    /// session in ``api``. In a cluster lab: the three etcd members, then the three nodes.
     public func startController(timeout: Double = 60) async throws {
+        if controllerCount > 1 {
+            try startEtcd()
+            for index in 1...controllerCount { try await startControllerNode(index, timeout: timeout) }
+            api = try await DemoAPI.login(
+                controllerURL: controllerURL, namespace: namespace("ctrl"), password: state.adminPassword)
+            return
+        }
         let dataDir = path("ctrl")
         try FileManager.default.createDirectory(atPath: dataDir, withIntermediateDirectories: true)
         let process = try DetachedProcess.spawn(
@@ -385,10 +410,95 @@ public final class DemoLab {
         }
     }
 
-    /// Stops the controller (SIGTERM, then SIGKILL).
+    /// Stops the controller (SIGTERM, then SIGKILL); in a cluster lab every node.
     public func stopController() throws {
         api = nil
-        try stopProcess("controller")
+        if controllerCount > 1 {
+            for index in 1...controllerCount { try stopProcess("controller\(index)") }
+        } else {
+            try stopProcess("controller")
+        }
+    }
+
+    // MARK: Controller cluster
+
+    /// The etcd client URL of member `index` (1-based).
+    public func etcdEndpoint(_ index: Int) -> String { "http://\(Address.controllerNode(index)):2379" }
+
+    /// Starts the three etcd members of a cluster lab (`etcd1`...) and waits until each answers.
+    public func startEtcd() throws {
+        let binary = Command.which("etcd") ?? "/usr/bin/etcd"
+        let members = (1...controllerCount).map { "e\($0)=http://\(Address.controllerNode($0)):2380" }
+            .joined(separator: ",")
+        for index in 1...controllerCount {
+            let peer = "http://\(Address.controllerNode(index)):2380"
+            let process = try DetachedProcess.spawn(
+                name: "etcd\(index)",
+                argv: [
+                    binary, "--name", "e\(index)", "--data-dir", path("etcd\(index)"), "--listen-client-urls",
+                    etcdEndpoint(index), "--advertise-client-urls", etcdEndpoint(index), "--listen-peer-urls", peer,
+                    "--initial-advertise-peer-urls", peer, "--initial-cluster", members, "--initial-cluster-token",
+                    id, "--initial-cluster-state", "new", "--max-txn-ops", "4096", "--log-level", "error",
+                ],
+                namespace: namespace("ctrl"), logPath: path("etcd\(index).log"))
+            try record(process)
+        }
+        for index in 1...controllerCount {
+            try Wait.until("etcd member \(index) answers", timeout: 30, interval: 0.2) {
+                try alive(state.processes["etcd\(index)"]!)
+                return try Command.run(
+                    [
+                        "ip", "netns", "exec", namespace("ctrl"), "curl", "-s", "-m", "2",
+                        etcdEndpoint(index) + "/health",
+                    ]
+                ).stdout.contains("true")
+            }
+        }
+    }
+
+    /// Starts controller node `index` (1-based) of a cluster lab on its etcd member first, with node 1's
+    /// secrets key, and waits until it accepts `POST /login`. Also restarts a node that was killed.
+    public func startControllerNode(_ index: Int, timeout: Double = 60) async throws {
+        let dataDir = path("ctrl\(index)")
+        try FileManager.default.createDirectory(atPath: dataDir, withIntermediateDirectories: true)
+        if index > 1, !FileManager.default.fileExists(atPath: dataDir + "/secrets.key") {
+            try FileManager.default.copyItem(atPath: path("ctrl1/secrets.key"), toPath: dataDir + "/secrets.key")
+        }
+        let endpoints = (0..<controllerCount).map { etcdEndpoint(($0 + index - 1) % controllerCount + 1) }
+        let process = try DetachedProcess.spawn(
+            name: "controller\(index)",
+            argv: [
+                state.binary, "controller", "--listen", "\(Address.controllerNode(index)):\(Address.controllerPort)",
+                "--insecure-http", "--data-dir", dataDir, "--store", "etcd", "--etcd-endpoints",
+                endpoints.joined(separator: ","), "--node-name", "ctrl\(index)",
+            ],
+            namespace: namespace("ctrl"), logPath: path("controller\(index).log"),
+            environment: ["STARLING_ADMIN_PASSWORD": state.adminPassword])
+        try record(process)
+        _ = try await Self.wait("controller node \(index) accepts POST /login", timeout: timeout, interval: 0.25) {
+            try self.alive(process)
+            return try await DemoAPI.login(
+                controllerURL: self.controllerURL(node: index), namespace: self.namespace("ctrl"),
+                password: self.state.adminPassword, timeout: .seconds(3))
+        }
+    }
+
+    /// SIGKILLs controller node `index` (a crash: its etcd lease runs out, another node takes the lead).
+    public func killControllerNode(_ index: Int) throws {
+        guard let process = state.processes["controller\(index)"] else {
+            throw LabError(.unavailable, "controller node \(index) was not started")
+        }
+        kill(process.pid, SIGKILL)
+        process.waitForExit(timeout: 5)
+        state.processes["controller\(index)"] = nil
+        try save()
+    }
+
+    /// A new session with controller node `index`.
+    public func session(node index: Int, timeout: Duration = .seconds(10)) async throws -> DemoAPI {
+        try await DemoAPI.login(
+            controllerURL: controllerURL(node: index), namespace: namespace("ctrl"), password: state.adminPassword,
+            timeout: timeout)
     }
 
     /// Stops and starts the controller (same data directory), then logs in again.
@@ -557,7 +667,9 @@ public final class DemoLab {
         let process = try DetachedProcess.spawn(
             name: name,
             argv: [
-                state.binary, "se", "--controller", controllerURL, "--token", token, "--name", name,
+                state.binary, "se", "--controller",
+                (1...controllerCount).map { controllerURL(node: $0) }.joined(separator: ","), "--token", token,
+                "--name", name,
                 // The SEs of Default-Group steer packets to each other (the controller gives them their
                 // scale-out positions): connections survive ECMP changes, native VIPs spread at layer 2.
                 "--data-address", Address.seData(offset + 1),
@@ -717,7 +829,7 @@ public final class DemoLab {
     @discardableResult
     private static func remove(id: String, state: State?) -> [String] {
         var removed: [String] = []
-        let order = ["traffic", "console", "se", "controller", "srv", "bird"]
+        let order = ["traffic", "console", "se", "controller", "etcd", "srv", "bird"]
         let processes = (state?.processes.values.map { $0 } ?? []).sorted { a, b in
             let rank = { (p: DetachedProcess) in order.firstIndex { p.name.hasPrefix($0) } ?? order.count }
             return (rank(a), a.name) < (rank(b), b.name)
@@ -799,7 +911,7 @@ public final class DemoLab {
           ip netns exec \(namespace("ctrl")) \(state.binary) ctl --controller \(controllerURL) --password '\(state.adminPassword)' show vs demo-vs
           ip netns exec \(namespace("ctrl")) \(state.binary) ctl --controller \(controllerURL) --password '\(state.adminPassword)' analytics vs demo-vs   # requests, errors, latency, bandwidth per 5 s
           ip netns exec \(namespace("ctrl")) \(state.binary) ctl --controller \(controllerURL) --password '\(state.adminPassword)' logs demo-vs   # requests logged: errors, slow ones
-          \(nativeInstructions)\(state.binary) lab status
+          \(clusterInstructions)\(nativeInstructions)\(state.binary) lab status
           \(state.binary) lab down
         Logs: \(directory)/*.log
         """
@@ -810,6 +922,19 @@ public final class DemoLab {
         guard let url = state.consoleURL else { return "" }
         let traffic = state.processes["traffic"] != nil ? "; the demo traffic shows on its dashboard" : ""
         return "Admin Console: \(url) (user admin, the password above\(traffic))\n"
+    }
+
+    /// The `lab up --cluster` lines of ``instructions()``, each followed by the next line's indent.
+    private var clusterInstructions: String {
+        guard controllerCount > 1 else { return "" }
+        let ctl =
+            "ip netns exec \(namespace("ctrl")) \(state.binary) ctl --controller \(controllerURL(node: 3))"
+            + " --password '\(state.adminPassword)'"
+        return """
+            \(ctl) show cluster   # three nodes, one leader; every node serves the API
+              kill -9 <the leader's pid>; \(ctl) show cluster   # another node leads within seconds, the SEs follow it
+
+            """ + "  "
     }
 
     /// The `lab up --native` lines of ``instructions()``, each followed by the next line's indent.

@@ -37,6 +37,11 @@ public final class HTTPClient: Sendable {
             self.clientKeyPEM = clientKeyPEM
         }
 
+        /// The system's CA bundle, when the system has one.
+        static let systemBundle: String? = [
+            "/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt", "/etc/ssl/cert.pem",
+        ].first { FileManager.default.fileExists(atPath: $0) }
+
         /// NIOSSL's client configuration for these settings; throws for a PEM that does not parse.
         func configuration() throws -> TLSConfiguration {
             var c = TLSConfiguration.makeClientConfiguration()
@@ -45,11 +50,13 @@ public final class HTTPClient: Sendable {
                 c.certificateVerification = .none
             } else {
                 let roots = trustedPEM.isEmpty ? [] : try NIOSSLCertificate.fromPEMBytes(Array(trustedPEM.utf8))
-                if systemRoots {
+                if roots.isEmpty {
                     c.trustRoots = .default
-                    if !roots.isEmpty { c.additionalTrustRoots = [.certificates(roots)] }
                 } else {
                     c.trustRoots = .certificates(roots)
+                    // The system's bundle too, where there is one (the appliance has none: its SEs trust the
+                    // cluster CA alone, and a missing bundle must not fail the handshake).
+                    if systemRoots, let bundle = Self.systemBundle { c.additionalTrustRoots = [.file(bundle)] }
                 }
             }
             if let cert = clientCertificatePEM, let key = clientKeyPEM {

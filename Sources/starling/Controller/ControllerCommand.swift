@@ -93,7 +93,9 @@ struct ControllerCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Seconds over which failed logins are counted.")
     var loginThrottleWindow: Double = 60
 
-    @Flag(name: .long, help: "Mark session cookies Secure (the API is reached over HTTPS, e.g. through a TLS proxy).")
+    @Flag(
+        name: .long,
+        help: "Mark session cookies Secure with --insecure-http too (the API is reached through a TLS proxy).")
     var secureCookies = false
 
     @Option(
@@ -235,7 +237,8 @@ struct ControllerCommand: AsyncParsableCommand {
         config.loginFailuresPerUser = loginFailuresPerUser
         config.loginFailuresPerSource = loginFailuresPerSource
         config.loginThrottleWindow = loginThrottleWindow
-        config.secureCookies = secureCookies
+        // Over HTTPS the session cookies are Secure: a browser never sends them in clear.
+        config.secureCookies = secureCookies || !insecureHttp
         config.secretsKeyFile = secretsKeyFile
         config.consoleDirectory = consoleDir
         config.requestLogMaxRows = requestLogMaxRows

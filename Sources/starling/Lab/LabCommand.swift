@@ -57,6 +57,13 @@ struct LabUp: AsyncParsableCommand {
     @Option(help: "Requests per second of the demo's steady client traffic (0: none).")
     var trafficRate: Double = 10
 
+    @Flag(
+        help: """
+            Run a controller cluster instead of one controller: three etcd members and three controller nodes \
+            (198.18.3.1-3) in the ctrl namespace; the SEs get every node's URL.
+            """)
+    var cluster = false
+
     func validate() throws {
         guard (0...65535).contains(consolePort) else { throw ValidationError("--console-port: 0-65535") }
         guard trafficRate >= 0, trafficRate <= 1000 else { throw ValidationError("--traffic-rate: 0-1000") }
@@ -70,7 +77,7 @@ struct LabUp: AsyncParsableCommand {
                 name: options.name, binary: binary,
                 adminPassword: ProcessInfo.processInfo.environment["STARLING_ADMIN_PASSWORD"].flatMap {
                     $0.isEmpty ? nil : $0
-                })
+                }, controllers: cluster ? 3 : 1)
         } catch let error as LabError {
             complain(error.message)
             throw ExitCode(error.kind == .unavailable ? 2 : 1)
