@@ -8,7 +8,7 @@ import StarlingHTTP
 public final class DemoAPI: Sendable {
     /// The underlying HTTP client (usable for raw requests).
     public let client: NamespaceHTTPClient
-    /// `http://198.18.3.1:8443`.
+    /// `https://198.18.3.1:8443`.
     public let controllerURL: String
     /// The `sessionid` cookie.
     public let sessionID: String
@@ -22,12 +22,14 @@ public final class DemoAPI: Sendable {
         self.csrfToken = csrfToken
     }
 
-    /// Logs in to `controllerURL` from `namespace` (nil: this process's namespace).
+    /// Logs in to `controllerURL` from `namespace` (nil: this process's namespace); an `https://` controller
+    /// is verified against `trustedPEM` (the cluster CA).
     public static func login(
         controllerURL: String, namespace: String?, username: String = "admin", password: String,
-        timeout: Duration = .seconds(10)
+        trustedPEM: String? = nil, timeout: Duration = .seconds(10)
     ) async throws -> DemoAPI {
-        let client = try NamespaceHTTPClient(baseURL: controllerURL, networkNamespace: namespace)
+        let client = try NamespaceHTTPClient(
+            baseURL: controllerURL, networkNamespace: namespace, trustedPEM: trustedPEM)
         let body = try JSONSerialization.data(withJSONObject: ["username": username, "password": password])
         let response = try await client.request(
             "POST", "/login", headers: [("Content-Type", "application/json")], body: Array(body), timeout: timeout)

@@ -100,12 +100,15 @@ public final class DemoLab {
     /// The names of the pool servers (`srv1`...).
     public var serverNames: [String] { (1...state.serverCount).map { "srv\($0)" } }
     /// The controller URL as the SEs see it (node 1's in a cluster).
-    public var controllerURL: String { "http://\(Address.controller):\(Address.controllerPort)" }
+    public var controllerURL: String { "https://\(Address.controller):\(Address.controllerPort)" }
+    /// The cluster CA the controller writes to its data directory (node 1's in a cluster): what the lab, its
+    /// SEs' tokens and `ctl --ca-file` trust.
+    public var controllerCAFile: String { path(controllerCount > 1 ? "ctrl1/cluster-ca.pem" : "ctrl/cluster-ca.pem") }
     /// Controller nodes (1, or 3 for a cluster on etcd).
     public var controllerCount: Int { state.controllers ?? 1 }
     /// The URL of controller node `index` (1-based).
     public func controllerURL(node index: Int) -> String {
-        "http://\(Address.controllerNode(index)):\(Address.controllerPort)"
+        "https://\(Address.controllerNode(index)):\(Address.controllerPort)"
     }
 
     /// Prepares a new lab `name` (nothing is created yet; ``up()`` or the single steps build it). Throws when
@@ -385,8 +388,7 @@ public final class DemoLab {
         if controllerCount > 1 {
             try startEtcd()
             for index in 1...controllerCount { try await startControllerNode(index, timeout: timeout) }
-            api = try await DemoAPI.login(
-                controllerURL: controllerURL, namespace: namespace("ctrl"), password: state.adminPassword)
+            api = try await login(controllerURL)
             return
         }
         let dataDir = path("ctrl")
@@ -395,18 +397,14 @@ public final class DemoLab {
             name: "controller",
             argv: [
                 state.binary, "controller", "--listen", "\(Address.controller):\(Address.controllerPort)",
-                // The lab's own management network only: plain HTTP keeps its traffic readable with tcpdump.
-                "--insecure-http", "--data-dir", dataDir,
+                "--data-dir", dataDir,
             ],
             namespace: namespace("ctrl"), logPath: path("controller.log"),
             environment: ["STARLING_ADMIN_PASSWORD": state.adminPassword])
         try record(process)
         api = try await Self.wait("the controller accepts POST /login", timeout: timeout, interval: 0.25) {
             try self.alive(process)
-            return try await DemoAPI.login(
-                controllerURL: self.controllerURL, namespace: self.namespace("ctrl"),
-                password: self.state.adminPassword,
-                timeout: .seconds(3))
+            return try await self.login(self.controllerURL, timeout: .seconds(3))
         }
     }
 
@@ -469,7 +467,7 @@ public final class DemoLab {
             name: "controller\(index)",
             argv: [
                 state.binary, "controller", "--listen", "\(Address.controllerNode(index)):\(Address.controllerPort)",
-                "--insecure-http", "--data-dir", dataDir, "--store", "etcd", "--etcd-endpoints",
+                "--data-dir", dataDir, "--store", "etcd", "--etcd-endpoints",
                 endpoints.joined(separator: ","), "--node-name", "ctrl\(index)",
             ],
             namespace: namespace("ctrl"), logPath: path("controller\(index).log"),
@@ -477,9 +475,7 @@ public final class DemoLab {
         try record(process)
         _ = try await Self.wait("controller node \(index) accepts POST /login", timeout: timeout, interval: 0.25) {
             try self.alive(process)
-            return try await DemoAPI.login(
-                controllerURL: self.controllerURL(node: index), namespace: self.namespace("ctrl"),
-                password: self.state.adminPassword, timeout: .seconds(3))
+            return try await self.login(self.controllerURL(node: index), timeout: .seconds(3))
         }
     }
 
@@ -496,8 +492,15 @@ public final class DemoLab {
 
     /// A new session with controller node `index`.
     public func session(node index: Int, timeout: Duration = .seconds(10)) async throws -> DemoAPI {
-        try await DemoAPI.login(
-            controllerURL: controllerURL(node: index), namespace: namespace("ctrl"), password: state.adminPassword,
+        try await login(controllerURL(node: index), timeout: timeout)
+    }
+
+    /// Logs in as admin to the controller node at `url` from the ctrl namespace, verifying it against the
+    /// cluster CA.
+    private func login(_ url: String, timeout: Duration = .seconds(10)) async throws -> DemoAPI {
+        let ca = try? String(contentsOfFile: controllerCAFile, encoding: .utf8)
+        return try await DemoAPI.login(
+            controllerURL: url, namespace: namespace("ctrl"), password: state.adminPassword, trustedPEM: ca,
             timeout: timeout)
     }
 
@@ -511,8 +514,7 @@ public final class DemoLab {
     /// ``attach(name:)``).
     public func session() async throws -> DemoAPI {
         if let api { return api }
-        let fresh = try await DemoAPI.login(
-            controllerURL: controllerURL, namespace: namespace("ctrl"), password: state.adminPassword)
+        let fresh = try await login(controllerURL)
         api = fresh
         return fresh
     }
@@ -669,7 +671,7 @@ public final class DemoLab {
             argv: [
                 state.binary, "se", "--controller",
                 (1...controllerCount).map { controllerURL(node: $0) }.joined(separator: ","), "--token", token,
-                "--name", name,
+                "--name", name, "--state-dir", path("\(name).state"),
                 // The SEs of Default-Group steer packets to each other (the controller gives them their
                 // scale-out positions): connections survive ECMP changes, native VIPs spread at layer 2.
                 "--data-address", Address.seData(offset + 1),
@@ -796,10 +798,13 @@ public final class DemoLab {
             argv: ["socat", "TCP-LISTEN:\(chosen),bind=127.0.0.1,reuseaddr,fork", "EXEC:\(connect)"],
             logPath: path("console-forward.log"))
         try record(process)
-        let url = "http://127.0.0.1:\(chosen)/"
+        // The controller's certificate names 127.0.0.1 too: the forwarded address verifies against the CA.
+        let url = "https://127.0.0.1:\(chosen)/"
         try Wait.until("the console answers on \(url)", timeout: 10, interval: 0.2) {
             try alive(process)
-            return try Command.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", url]).stdout == "200"
+            return try Command.run([
+                "curl", "-s", "--cacert", controllerCAFile, "-o", "/dev/null", "-w", "%{http_code}", url,
+            ]).stdout == "200"
         }
         state.consoleURL = url
         try save()
@@ -908,9 +913,9 @@ public final class DemoLab {
           ip netns exec \(namespace("client")) curl -k --http2 https://\(Address.vip)/
           birdc -s \(path("router.bird.ctl")) show bfd sessions      # BFD with each SE, 100 ms × 3
           kill -STOP <an SE's pid>; ip netns exec \(namespace("router")) ip route show \(Address.vip)   # its next hop leaves in ~300 ms (kill -CONT to resume)
-          ip netns exec \(namespace("ctrl")) \(state.binary) ctl --controller \(controllerURL) --password '\(state.adminPassword)' show vs demo-vs
-          ip netns exec \(namespace("ctrl")) \(state.binary) ctl --controller \(controllerURL) --password '\(state.adminPassword)' analytics vs demo-vs   # requests, errors, latency, bandwidth per 5 s
-          ip netns exec \(namespace("ctrl")) \(state.binary) ctl --controller \(controllerURL) --password '\(state.adminPassword)' logs demo-vs   # requests logged: errors, slow ones
+          ip netns exec \(namespace("ctrl")) \(state.binary) ctl --controller \(controllerURL) --ca-file \(controllerCAFile) --password '\(state.adminPassword)' show vs demo-vs
+          ip netns exec \(namespace("ctrl")) \(state.binary) ctl --controller \(controllerURL) --ca-file \(controllerCAFile) --password '\(state.adminPassword)' analytics vs demo-vs   # requests, errors, latency, bandwidth per 5 s
+          ip netns exec \(namespace("ctrl")) \(state.binary) ctl --controller \(controllerURL) --ca-file \(controllerCAFile) --password '\(state.adminPassword)' logs demo-vs   # requests logged: errors, slow ones
           \(clusterInstructions)\(nativeInstructions)\(state.binary) lab status
           \(state.binary) lab down
         Logs: \(directory)/*.log
@@ -921,7 +926,9 @@ public final class DemoLab {
     private var consoleLine: String {
         guard let url = state.consoleURL else { return "" }
         let traffic = state.processes["traffic"] != nil ? "; the demo traffic shows on its dashboard" : ""
-        return "Admin Console: \(url) (user admin, the password above\(traffic))\n"
+        return
+            "Admin Console: \(url) (user admin, the password above\(traffic); the browser warns once: the "
+            + "certificate comes from the lab's own cluster CA, \(controllerCAFile))\n"
     }
 
     /// The `lab up --cluster` lines of ``instructions()``, each followed by the next line's indent.
@@ -929,7 +936,7 @@ public final class DemoLab {
         guard controllerCount > 1 else { return "" }
         let ctl =
             "ip netns exec \(namespace("ctrl")) \(state.binary) ctl --controller \(controllerURL(node: 3))"
-            + " --password '\(state.adminPassword)'"
+            + " --ca-file \(controllerCAFile) --password '\(state.adminPassword)'"
         return """
             \(ctl) show cluster   # three nodes, one leader; every node serves the API
               kill -9 <the leader's pid>; \(ctl) show cluster   # another node leads within seconds, the SEs follow it
@@ -942,7 +949,7 @@ public final class DemoLab {
         guard state.native == true else { return "" }
         let ctl =
             "ip netns exec \(namespace("ctrl")) \(state.binary) ctl --controller \(controllerURL)"
-            + " --password '\(state.adminPassword)'"
+            + " --ca-file \(controllerCAFile) --password '\(state.adminPassword)'"
         let lines = [
             "ip netns exec \(namespace("router")) ip route get \(Address.nativeVIP)   # native: a connected route, no BGP",
             "for i in $(seq 9); do ip netns exec \(namespace("client")) curl -s http://\(Address.nativeVIP)/; done"

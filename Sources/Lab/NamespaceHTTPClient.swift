@@ -3,6 +3,7 @@ import IPAddresses
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 import StarlingHTTP
 
 /// A small HTTP/1.1 client for plain `http://` servers that exist only inside a network namespace (the lab's
@@ -32,19 +33,35 @@ public final class NamespaceHTTPClient: Sendable {
 
     private let group: any EventLoopGroup
     private let pool: ConnectionPool
+    /// For `https://`: the TLS context (the server's certificate checked against `trustedPEM`, and its address
+    /// against the certificate's names).
+    private let tls: NIOSSLContext?
 
-    /// Creates a client for `baseURL` (`http://HOST[:PORT]`, HOST a name, an IPv4 address or `[IPv6]`;
-    /// port 80 by default). Throws ``HTTPClientError`` of kind `badURL` for anything else (https, a path,
-    /// a bad port).
+    /// Creates a client for `baseURL` (`http[s]://HOST[:PORT]`, HOST a name, an IPv4 address or `[IPv6]`;
+    /// port 80 or 443 by default). Throws ``HTTPClientError`` of kind `badURL` for anything else (a path, a bad
+    /// port). An `https://` client trusts only `trustedPEM` (the lab's cluster CA).
     ///
     /// With `networkNamespace` (Linux, needs CAP_SYS_ADMIN) every connection's socket is created inside that
     /// network namespace (a name under /run/netns, or a path), so a process can talk to a server that only
     /// exists there (the lab's controller); HOST must then be a numeric address.
     public init(
         baseURL: String, eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
-        maxIdleConnections: Int = 4, maxBodySize: Int = 64 << 20, networkNamespace: String? = nil
+        maxIdleConnections: Int = 4, maxBodySize: Int = 64 << 20, networkNamespace: String? = nil,
+        trustedPEM: String? = nil
     ) throws {
-        let (host, port) = try Self.parseBaseURL(baseURL)
+        let (secure, host, port) = try Self.parseBaseURL(baseURL)
+        if secure {
+            do {
+                var configuration = TLSConfiguration.makeClientConfiguration()
+                configuration.trustRoots = .certificates(
+                    try NIOSSLCertificate.fromPEMBytes(Array((trustedPEM ?? "").utf8)))
+                tls = try NIOSSLContext(configuration: configuration)
+            } catch {
+                throw HTTPClientError(.tls, "TLS settings for \(baseURL): \(error)")
+            }
+        } else {
+            tls = nil
+        }
         let hostAddress = IPAddress(host)
         if networkNamespace != nil && hostAddress == nil {
             throw HTTPClientError(
@@ -63,16 +80,14 @@ public final class NamespaceHTTPClient: Sendable {
         self.pool = ConnectionPool(limit: maxIdleConnections)
     }
 
-    /// Splits `http://HOST[:PORT][/]` into host and port.
-    static func parseBaseURL(_ url: String) throws -> (host: String, port: Int) {
+    /// Splits `http[s]://HOST[:PORT][/]` into whether it is https, host and port.
+    static func parseBaseURL(_ url: String) throws -> (secure: Bool, host: String, port: Int) {
         func bad(_ why: String) -> HTTPClientError {
-            HTTPClientError(.badURL, "bad URL '\(url)': \(why) (expected http://HOST[:PORT])")
+            HTTPClientError(.badURL, "bad URL '\(url)': \(why) (expected http[s]://HOST[:PORT])")
         }
-        let scheme = "http://"
-        guard url.lowercased().hasPrefix(scheme) else {
-            if url.lowercased().hasPrefix("https://") { throw bad("https is not supported") }
-            throw bad("scheme must be http")
-        }
+        let secure = url.lowercased().hasPrefix("https://")
+        let scheme = secure ? "https://" : "http://"
+        guard url.lowercased().hasPrefix(scheme) else { throw bad("scheme must be http or https") }
         var rest = Substring(url.dropFirst(scheme.count))
         while rest.hasSuffix("/") { rest = rest.dropLast() }
         if rest.contains("/") || rest.contains("?") || rest.contains("#") { throw bad("a path is not allowed") }
@@ -94,14 +109,14 @@ public final class NamespaceHTTPClient: Sendable {
             if parts.count == 2 { portText = parts[1] }
         }
         guard !host.isEmpty else { throw bad("empty host") }
-        var port = 80
+        var port = secure ? 443 : 80
         if let portText {
             guard let value = Int(portText), (1...65535).contains(value) else {
                 throw bad("port '\(portText)' is not 1-65535")
             }
             port = value
         }
-        return (String(host), port)
+        return (secure, String(host), port)
     }
 
     /// `host:port` as shown in errors (`[v6]:port` for IPv6).
@@ -171,11 +186,17 @@ public final class NamespaceHTTPClient: Sendable {
             throw HTTPClientError(.timeout, "timeout connecting to \(authority)")
         }
         let maxBody = maxBodySize
+        let tls = self.tls
         let bootstrap = ClientBootstrap(group: group)
             .connectTimeout(remaining)
             .channelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    // No server name (the lab reaches addresses): the certificate must name the address.
+                    if let tls {
+                        try channel.pipeline.syncOperations.addHandler(
+                            NIOSSLClientHandler(context: tls, serverHostname: nil))
+                    }
                     try channel.pipeline.syncOperations.addHTTPClientHandlers()
                     try channel.pipeline.syncOperations.addHandler(ResponseCollector(maxBodySize: maxBody))
                 }

@@ -52,7 +52,7 @@ final class ConsoleBrowserTests: XCTestCase {
             // sparkline of demo-vs has a non-zero point (heartbeats every second, 5-second samples).
             try Wait.until("demo-vs has traffic in the inventory", timeout: 60, interval: 1) {
                 let answer = try Command.run([
-                    "curl", "-s", "-u", "admin:\(lab.state.adminPassword)",
+                    "curl", "-s", "--cacert", lab.controllerCAFile, "-u", "admin:\(lab.state.adminPassword)",
                     "\(url)api/virtualservice-inventory?name=demo-vs",
                 ])
                 guard let data = answer.stdout.data(using: .utf8),
@@ -66,7 +66,7 @@ final class ConsoleBrowserTests: XCTestCase {
             let result = try Command.run(
                 [
                     "python3", script, "--url", url, "--password", lab.state.adminPassword, "--vs", "demo-vs", "--out",
-                    out,
+                    out, "--ca-file", lab.controllerCAFile,
                 ],
                 timeout: 300)
             print(result.stdout)

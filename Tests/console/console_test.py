@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Browser test of the Admin Console: what an operator would check by hand, in headless Chromium.
 
-    console_test.py --url http://HOST:PORT --password ADMINPASS --vs NAME --out DIR [--no-traffic]
+    console_test.py --url https://HOST:PORT --password ADMINPASS --vs NAME --out DIR [--ca-file CA.pem] [--no-traffic]
 
 As admin, through the login form: the dashboard lists virtual service NAME with a health score and a
 requests sparkline with real (non-zero) traffic; its detail page has an rps chart with non-zero points and
@@ -20,6 +20,7 @@ import base64
 import json
 import os
 import random
+import ssl
 import sys
 import urllib.error
 import urllib.request
@@ -52,9 +53,11 @@ def check(cond, what):
 class API:
     """The controller's REST API with admin's Basic auth (setup and verification only)."""
 
-    def __init__(self, url, password):
+    def __init__(self, url, password, ca_file=None):
         self.url = url.rstrip("/")
         self.auth = "Basic " + base64.b64encode(("admin:" + password).encode()).decode()
+        # An https:// controller is verified against its cluster CA.
+        self.tls = ssl.create_default_context(cafile=ca_file) if ca_file else None
 
     def call(self, method, path, body=None):
         req = urllib.request.Request(self.url + path, method=method,
@@ -62,7 +65,7 @@ class API:
         req.add_header("Authorization", self.auth)
         req.add_header("Content-Type", "application/json")
         try:
-            with urllib.request.urlopen(req, timeout=30) as r:
+            with urllib.request.urlopen(req, timeout=30, context=self.tls) as r:
                 text = r.read().decode()
                 return r.status, json.loads(text) if text else None
         except urllib.error.HTTPError as e:
@@ -78,6 +81,9 @@ class Console:
         self.url = url.rstrip("/")
         self.out = out
         opts = webdriver.ChromeOptions()
+        # The controller's certificate comes from the lab's own cluster CA, which Chromium does not know (a
+        # user clicks through the warning once); the API calls above verify it.
+        opts.accept_insecure_certs = True
         for a in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,1000"):
             opts.add_argument(a)
         opts.binary_location = "/usr/bin/chromium"
@@ -341,9 +347,10 @@ def main():
     ap.add_argument("--vs", required=True, help="a virtual service with traffic")
     ap.add_argument("--out", required=True, help="directory for the screenshots")
     ap.add_argument("--no-traffic", action="store_true", help="do not require non-zero traffic data")
+    ap.add_argument("--ca-file", help="the controller's cluster CA (PEM), for an https:// URL")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
-    api = API(args.url, args.password)
+    api = API(args.url, args.password, args.ca_file)
     tag = "%06x" % random.randrange(1 << 24)
     traffic = not args.no_traffic
     c = Console(args.url, args.out)
