@@ -294,7 +294,8 @@ const NAV = [
     ["healthmonitors", "Health Monitors", "healthmonitor"], ["vsvips", "VS VIPs", "vsvip"],
     ["certificates", "Certificates", "sslkeyandcertificate"]]],
   ["Infrastructure", [
-    ["serviceengines", "Service Engines", "serviceengine"], ["segroups", "SE Groups", "serviceenginegroup"]]],
+    ["serviceengines", "Service Engines", "serviceengine"], ["segroups", "SE Groups", "serviceenginegroup"],
+    ["cluster", "Controller Cluster", null]]],
   ["Administration", [
     ["users", "Users", "user"], ["roles", "Roles", "role"], ["tenants", "Tenants", "tenant"], ["logs", "Audit Trail", null]]],
 ];

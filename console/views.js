@@ -836,7 +836,7 @@ Views.serviceengines = async (root, args, current) => {
   async function token() {
     try {
       const r = await api("GET", "/api/securetoken-generate");
-      root.insertBefore(h("div", { class: "notice" }, "Join token (valid 24 h, binds to the first SE that registers with it): ", h("span", { class: "mono", text: r.auth_token })), root.children[1]);
+      root.insertBefore(h("div", { class: "notice" }, "Join token (valid 24 h, registers one SE once; it carries the cluster CA's SHA-256, so the SE needs nothing else to trust the controllers): ", h("span", { class: "mono", text: r.auth_token })), root.children[1]);
     } catch (e) { toast(e.message, true); }
   }
 };
@@ -895,6 +895,37 @@ Views.se = async (root, [uuid], current) => {
 };
 
 // MARK: Audit trail
+
+Views.cluster = async (root, args, current) => {
+  const [cluster, runtime, ca] = await Promise.all([api("GET", "/api/cluster"), api("GET", "/api/cluster/runtime"),
+    fetch("/api/cluster/ca-certificate").then((r) => (r.ok ? r.text() : ""))]);
+  if (!current()) return;
+  const ips = new Map((cluster.nodes || []).map((n) => [n.name, n.ip ? n.ip.addr : ""]));
+  const rows = (runtime.node_states || []).map((n) => h("tr", {},
+    h("td", { text: n.name }), h("td", { class: "mono", text: ips.get(n.name) || "" }),
+    h("td", {}, h("span", { class: "badge " + (n.role === "CLUSTER_LEADER" ? "up" : ""), text: n.role === "CLUSTER_LEADER" ? "LEADER" : "FOLLOWER" })),
+    h("td", { text: n.state }), h("td", { class: "nowrap small", text: fmtTime(n.up_since) })));
+  const state = (runtime.cluster_state || {}).state || "";
+  const fingerprint = h("span", { class: "mono small", id: "ca-fingerprint", text: "…" });
+  append(root, [pageHead("Controller Cluster", null),
+    card(`${rows.length} controller node${rows.length === 1 ? "" : "s"} · ${state}`,
+      h("div", { class: "card-body flush" }, table(["Name", "Address", "Role", "State", "Up since"], rows, { id: "cluster-table", empty: "No nodes." }))),
+    card("Management plane", h("div", { class: "card-body" },
+      h("p", {}, "The API and the SEs' calls are HTTPS with certificates of the cluster CA; SEs prove themselves with client certificates it issues at registration."),
+      h("p", {}, "Cluster CA SHA-256: ", fingerprint)))]);
+  root.dataset.loaded = "true";
+  fingerprint.textContent = await caFingerprint(ca);
+};
+
+/// SHA-256 of the first certificate of a PEM text, as hex (what join tokens carry and `ctl --ca-fingerprint` takes).
+async function caFingerprint(pem) {
+  const b64 = (pem.match(/-----BEGIN CERTIFICATE-----([\s\S]*?)-----END CERTIFICATE-----/) || [])[1];
+  if (!b64) return "not available";
+  if (!(window.crypto && crypto.subtle)) return "shown in secure contexts only (HTTPS)";
+  const der = Uint8Array.from(atob(b64.replace(/\s+/g, "")), (c) => c.charCodeAt(0));
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", der));
+  return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
+}
 
 Views.logs = async (root, args, current) => {
   const type = h("select", { id: "audit-type" }, h("option", { value: "", text: "all object types" }),

@@ -17,6 +17,7 @@ goes to DIR. `--no-traffic` (a controller without SEs) skips only the non-zero t
 
 import argparse
 import base64
+import hashlib
 import json
 import os
 import random
@@ -294,6 +295,24 @@ def pool_checks(c, api, tag):
     return pool_uuid
 
 
+def cluster_checks(c, ca_file):
+    """The Controller Cluster page: the nodes with one leader, and the cluster CA's SHA-256 as the CA file has it."""
+    c.go("#/cluster")
+    c.loaded("page-cluster", "the cluster page")
+    rows = c.css("#cluster-table tbody tr")
+    roles = [r.find_elements(By.TAG_NAME, "td")[2].text for r in rows if len(r.find_elements(By.TAG_NAME, "td")) > 2]
+    check(rows and roles.count("LEADER") == 1, "the cluster page lists the nodes with one leader (%s)" % roles)
+    if ca_file:
+        with open(ca_file) as f:
+            pem = f.read()
+        body = pem.split("-----BEGIN CERTIFICATE-----")[1].split("-----END CERTIFICATE-----")[0]
+        want = hashlib.sha256(base64.b64decode("".join(body.split()))).hexdigest()
+        shown = c.wait(lambda d: (lambda t: t if len(t) == 64 else None)(c.one("#ca-fingerprint").text),
+                       "the CA fingerprint")
+        check(shown == want, "the cluster page shows the CA's SHA-256 (%s, the CA file's is %s)" % (shown, want))
+    c.shot("cluster.png")
+
+
 def operator_checks(c, api, vs, tag):
     user, password = "console-operator-" + tag, "operator-pw-" + tag
     status, body = api.call("POST", "/api/user", {
@@ -363,6 +382,7 @@ def main():
         check(sw and sw[0].is_displayed() and "admin" in [o.text for o in sw[0].find_elements(By.TAG_NAME, "option")],
               "admin has the tenant switcher (tenant admin listed)")
         detail_checks(c, args.vs, uuid, traffic)
+        cluster_checks(c, args.ca_file)
         pool_analytics_checks(c, api, uuid, traffic)
         created.append(("pool", pool_checks(c, api, tag)))
         c.go("#/pools")
