@@ -88,7 +88,8 @@ final class ApplianceConfigureTests: XCTestCase {
             XCTAssertEqual(
                 exec.stdout.trimmingCharacters(in: .whitespacesAndNewlines),
                 "starling se --controller=http://198.51.100.5:8443 --token-file=\(root)/etc/starling/se-token --name=se1 "
-                    + "--data-address=203.0.113.11 --vip-interface=lo", exec.description)
+                    + "--data-address=203.0.113.11 --vip-interface=lo --state-dir=\(root)/var/lib/starling/se",
+                exec.description)
             let wrongRole = try vm.run([binary, "appliance", "exec", "controller", "--root", root])
             XCTAssertEqual(wrongRole.status, 1)
             XCTAssertTrue(wrongRole.stderr.contains("is a se, not a controller"), wrongRole.stderr)

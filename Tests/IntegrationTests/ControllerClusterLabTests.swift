@@ -127,6 +127,31 @@ final class ControllerClusterLabTests: XCTestCase {
             return roles["ctrl\(killed)"] == "CLUSTER_FOLLOWER" && roles[newLeader] == "CLUSTER_LEADER" ? roles : nil
         }
         print("ControllerClusterLabTests: roles after the restart: \(roles)")
+
+        // Two PUTs of one object at once through two nodes, both from the same read: one wins, the other is
+        // refused (412: its _last_modified is no longer the stored one), and the stored object is the winner's.
+        let (a, b) = (try await lab.session(node: killed), survivor)
+        var pool = try await a.object("pool", named: "demo-pool")
+        let poolUUID = try XCTUnwrap(pool["uuid"] as? String)
+        pool.removeValue(forKey: "url")
+        var first = pool
+        first["description"] = "through ctrl\(killed)"
+        var second = pool
+        second["description"] = "through ctrl\(other)"
+        let (firstBody, secondBody) = (
+            try JSONSerialization.data(withJSONObject: first), try JSONSerialization.data(withJSONObject: second)
+        )
+        async let one = a.request(
+            "PUT", "/api/pool/\(poolUUID)", json: try JSONSerialization.jsonObject(with: firstBody))
+        async let two = b.request(
+            "PUT", "/api/pool/\(poolUUID)", json: try JSONSerialization.jsonObject(with: secondBody))
+        let statuses = [try await one.status, try await two.status]
+        XCTAssertEqual(statuses.filter { $0 == 200 }.count, 1, "one PUT wins: \(statuses)")
+        XCTAssertEqual(statuses.filter { $0 == 412 || $0 == 409 }.count, 1, "the other is refused: \(statuses)")
+        let stored = try await b.object("pool", named: "demo-pool")
+        let winner = statuses[0] == 200 ? "through ctrl\(killed)" : "through ctrl\(other)"
+        XCTAssertEqual(stored["description"] as? String, winner, "the winner's write is the one kept")
+        XCTAssertEqual((stored["servers"] as? [Any])?.count, 2, "nothing else lost")
     }
 
     /// Node name → role from `GET /api/cluster/runtime`.

@@ -16,6 +16,17 @@ final class ControllerFlagsTests: XCTestCase {
         }
     }
 
+    func testTLSFlags() throws {
+        XCTAssertTrue(refusal(["--tls-cert", "/etc/hostname"]).contains("give both or neither"))
+        XCTAssertTrue(
+            refusal(["--tls-cert", "/nonexistent/c.pem", "--tls-key", "/etc/hostname"]).contains(
+                "--tls-cert: cannot read /nonexistent/c.pem"))
+        let both = refusal(["--insecure-http", "--tls-cert", "/etc/hostname", "--tls-key", "/etc/hostname"])
+        XCTAssertTrue(both.contains("exclude each other"), both)
+        XCTAssertFalse(try ControllerCommand.parse(base).insecureHttp, "HTTPS unless asked otherwise")
+        XCTAssertTrue(try ControllerCommand.parse(base + ["--insecure-http"]).insecureHttp)
+    }
+
     func testStoreFlags() throws {
         XCTAssertTrue(refusal(["--store", "etcd"]).contains("--etcd-endpoints"), refusal(["--store", "etcd"]))
         XCTAssertTrue(refusal(["--store", "zookeeper"]).contains("--store"))

@@ -423,4 +423,66 @@ final class ManagementTLSTests: XCTestCase {
         await stopFollower()
         await stopLeader()
     }
+
+    /// `--tls-cert`/`--tls-key`: the API serves the operator's certificate (a client trusting its issuer gets
+    /// in, one trusting only the cluster CA does not), and the cluster CA still issues the SEs' certificates.
+    func testTheOperatorsOwnCertificate() async throws {
+        let reservation = PortReservation()
+        defer { withExtendedLifetime(reservation) {} }
+        let directory = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        // The operator's CA and a server certificate from it for 127.0.0.1.
+        let caKey = P256.Signing.PrivateKey()
+        let caName = try DistinguishedName { CommonName("Operator CA") }
+        let ca = try Certificate(
+            version: .v3, serialNumber: .init(), publicKey: .init(caKey.publicKey),
+            notValidBefore: Date().addingTimeInterval(-60), notValidAfter: Date().addingTimeInterval(3600),
+            issuer: caName, subject: caName, signatureAlgorithm: .ecdsaWithSHA256,
+            extensions: try Certificate.Extensions {
+                Critical(BasicConstraints.isCertificateAuthority(maxPathLength: 0))
+                Critical(KeyUsage(keyCertSign: true))
+            }, issuerPrivateKey: .init(caKey))
+        let key = P256.Signing.PrivateKey()
+        let leaf = try Certificate(
+            version: .v3, serialNumber: .init(), publicKey: .init(key.publicKey),
+            notValidBefore: Date().addingTimeInterval(-60), notValidAfter: Date().addingTimeInterval(3600),
+            issuer: caName, subject: try DistinguishedName { CommonName("controller.example") },
+            signatureAlgorithm: .ecdsaWithSHA256,
+            extensions: try Certificate.Extensions {
+                try ExtendedKeyUsage([.serverAuth])
+                SubjectAlternativeNames([.ipAddress(ASN1OctetString(contentBytes: [127, 0, 0, 1]))])
+            }, issuerPrivateKey: .init(caKey))
+        let caPEM = try ca.serializeAsPEM().pemString
+        try (try leaf.serializeAsPEM().pemString + "\n").write(
+            toFile: directory + "/api.pem", atomically: true, encoding: .utf8)
+        try key.pemRepresentation.write(toFile: directory + "/api.key", atomically: true, encoding: .utf8)
+
+        var config = ControllerConfiguration(dataDirectory: directory + "/data", adminPassword: "admin-password")
+        config.passwordIterations = 1000
+        config.apiTLS = .files(certificate: directory + "/api.pem", key: directory + "/api.key")
+        var logger = Logger(label: "test.controller")
+        logger.logLevel = .critical
+        let controller = try await Controller(configuration: config, logger: logger)
+        let service = try controller.service(host: "127.0.0.1", port: reservation.port)
+        let server = Task { try await ServiceGroup(services: [service], logger: logger).run() }
+        let url = "https://127.0.0.1:\(reservation.port)"
+        let operatorAPI = try HTTPClient(baseURL: url, tls: .init(trustedPEM: caPEM, systemRoots: false))
+        await eventually("the API answers with the operator's certificate", within: .seconds(10)) {
+            (try? await operatorAPI.request("GET", "/api/initial-data", timeout: .seconds(1)).status) == 200
+        }
+        do {
+            _ = try await HTTPClient(baseURL: url, tls: .init(trustedPEM: controller.clusterCA.pem, systemRoots: false))
+                .request("GET", "/api/initial-data")
+            XCTFail("the cluster CA verified the operator's certificate")
+        } catch let error as HTTPClientError {
+            XCTAssertEqual(error.kind, .tls, "\(error)")
+        }
+        let token = try JSONValue.parse(try await call(operatorAPI, "GET", "/api/securetoken-generate").body)
+        XCTAssertEqual(
+            ManagementTrust.caHash(inToken: token["auth_token"]?.string ?? ""), controller.clusterCA.fingerprint)
+        server.cancel()
+        _ = await server.result
+        await controller.close()
+    }
 }
