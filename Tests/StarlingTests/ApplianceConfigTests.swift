@@ -52,6 +52,68 @@ final class ApplianceConfigTests: XCTestCase {
             ["controller", "--listen", "0.0.0.0:8443", "--data-dir", "/nonexistent/var/lib/starling/controller"])
     }
 
+    /// A controller cluster node: its etcd member's command line, and the controller on etcd at its own
+    /// address with the local member first.
+    func testControllerClusterNode() throws {
+        let key = Data(repeating: 7, count: 32).base64EncodedString()
+        func document(node: String = "ctl2", key: String = key, peers: String? = nil) -> String {
+            """
+            role: controller
+            hostname: controller2
+            interfaces: [{mac: "52:54:00:19:03:22", addresses: [198.19.3.22/24]}]
+            controller:
+              admin_password: s3cret
+              cluster:
+                node_name: \(node)
+                secrets_key: "\(key)"
+                peers: \(peers ?? "[{name: ctl1, address: 198.19.3.10}, {name: ctl2, address: 198.19.3.22}, {name: ctl3, address: 198.19.3.23}]")
+            """
+        }
+        let plan = try ApplianceConfigLoader.parse(document())
+        let paths = AppliancePaths(root: "/nonexistent")
+        XCTAssertEqual(
+            ApplianceLaunch.arguments(for: plan, paths: paths),
+            [
+                "controller", "--listen", "198.19.3.22:8443", "--data-dir", "/nonexistent/var/lib/starling/controller",
+                "--store", "etcd", "--etcd-endpoints",
+                "http://127.0.0.1:2379,http://198.19.3.10:2379,http://198.19.3.23:2379", "--node-name", "ctl2",
+            ])
+        guard case .controller(_, _, _, let cluster?) = plan.settings else { return XCTFail("no cluster: \(plan)") }
+        XCTAssertEqual(cluster.secretsKey, Array(repeating: 7, count: 32))
+        XCTAssertEqual(
+            ApplianceLaunch.etcdArguments(for: cluster, paths: paths),
+            [
+                "--name", "ctl2", "--data-dir", "/nonexistent/var/lib/starling/etcd", "--listen-client-urls",
+                "http://198.19.3.22:2379,http://127.0.0.1:2379", "--advertise-client-urls", "http://198.19.3.22:2379",
+                "--listen-peer-urls", "http://198.19.3.22:2380", "--initial-advertise-peer-urls",
+                "http://198.19.3.22:2380", "--initial-cluster",
+                "ctl1=http://198.19.3.10:2380,ctl2=http://198.19.3.22:2380,ctl3=http://198.19.3.23:2380",
+                "--initial-cluster-state", "new", "--initial-cluster-token", "starling", "--max-txn-ops", "4096",
+            ])
+        XCTAssertNoThrow(try ApplianceLaunch.check(plan, paths: paths))
+        assertField(
+            try ApplianceConfigLoader.parse(document(node: "ctl9")), "controller.cluster.node_name",
+            contains: "not among")
+        assertField(
+            try ApplianceConfigLoader.parse(document(key: "c2hvcnQ=")), "controller.cluster.secrets_key",
+            contains: "32 bytes")
+        assertField(
+            try ApplianceConfigLoader.parse(
+                document(peers: "[{name: ctl2, address: 198.19.3.22}, {name: ctl2, address: 198.19.3.10}]")),
+            "controller.cluster.peers[1]", contains: "listed twice")
+        assertField(
+            try ApplianceConfigLoader.parse(document(peers: "[{name: ctl2, address: 198.19.3.99}]")),
+            "controller.cluster.peers", contains: "not one of the interfaces' addresses")
+        assertField(
+            try ApplianceConfigLoader.parse(document(peers: "[{name: ctl2, address: 198.19.3.22, port: 1}]")),
+            "controller.cluster.peers[0]", contains: "port")
+        // An SE of the cluster lists every node.
+        let urls = "https://198.19.3.10:8443,https://198.19.3.22:8443,https://198.19.3.23:8443"
+        let seOfCluster = try ApplianceConfigLoader.parse(
+            se.replacingOccurrences(of: "http://198.19.3.10:8443", with: urls))
+        XCTAssertNoThrow(try ApplianceLaunch.check(seOfCluster, paths: paths))
+    }
+
     func testCloudConfigWrapperAndKernelCommandLineRole() throws {
         let text = "#cloud-config\nstarling:\n  controller: {listen: \"198.19.3.10:8443\"}\n"
         let plan = try ApplianceConfigLoader.parse(text, cmdlineRole: "controller")

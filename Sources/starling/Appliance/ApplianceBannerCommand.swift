@@ -75,9 +75,12 @@ enum ApplianceBanner {
     static func liveState(_ facts: Facts) async -> [String] {
         guard let plan = facts.plan, facts.role != nil else { return [] }
         switch plan.settings {
-        case .controller(let listen, _, let insecureHTTP):
+        case .controller(let listen, _, let insecureHTTP, let cluster):
             guard let address = HostPort(listen) else { return [] }
-            let local = address.host == "0.0.0.0" || address.host == "::" ? "127.0.0.1" : address.host
+            // A cluster node listens on its own address only.
+            let local =
+                cluster.map { "\($0.address)" }
+                ?? (address.host == "0.0.0.0" || address.host == "::" ? "127.0.0.1" : address.host)
             let scheme = insecureHTTP ? "http" : "https"
             let url = "\(scheme)://\(local.contains(":") ? "[\(local)]" : local):\(address.port)"
             guard let client = try? HTTPClient(baseURL: url, tls: .init(trustedPEM: facts.clusterCA ?? "")) else {
@@ -142,8 +145,13 @@ enum ApplianceBanner {
         }
         if let plan = facts.plan {
             switch plan.settings {
-            case .controller(let listen, _, let insecureHTTP):
-                lines.append("  REST API: \(insecureHTTP ? "http" : "https")://\(listen)/api/")
+            case .controller(let listen, _, let insecureHTTP, let cluster):
+                let shown = cluster.map { HostPort.text($0.address, port: HostPort(listen)?.port ?? 8443) } ?? listen
+                lines.append("  REST API: \(insecureHTTP ? "http" : "https")://\(shown)/api/")
+                if let cluster {
+                    lines.append(
+                        "  cluster node \(cluster.nodeName) of \(cluster.peers.map(\.name).joined(separator: ", "))")
+                }
                 if !insecureHTTP, let ca = facts.clusterCA, let hash = try? ManagementTrust.fingerprint(pem: ca) {
                     lines.append("  cluster CA SHA-256: \(hash)")
                 }

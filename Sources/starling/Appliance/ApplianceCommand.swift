@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Glibc
+import IPAddresses
 import Netlink
 import SE
 import StarlingModel
@@ -25,6 +26,10 @@ struct AppliancePaths {
     var persisted: String { path("etc/starling/appliance.yaml") }
     var adminPasswordFile: String { path("etc/starling/admin-password") }
     var seTokenFile: String { path("etc/starling/se-token") }
+    /// A controller cluster node's etcd member.
+    var etcdDataDir: String { path("var/lib/starling/etcd") }
+    /// Present when this controller runs an etcd member (starling-etcd.service's condition).
+    var etcdMarker: String { path("run/starling/etcd") }
     /// The SE's cluster CA, key, client certificate and registration (kept across reboots).
     var seStateDir: String { path("var/lib/starling/se") }
     var controllerDataDir: String { path("var/lib/starling/controller") }
@@ -60,8 +65,20 @@ struct AppliancePaths {
 enum ApplianceLaunch {
     static func arguments(for plan: AppliancePlan, paths: AppliancePaths) -> [String] {
         switch plan.settings {
-        case .controller(let listen, _, let insecureHTTP):
+        case .controller(let listen, _, let insecureHTTP, let cluster):
             var arguments = ["controller", "--listen", listen, "--data-dir", paths.controllerDataDir]
+            if let cluster {
+                // The other nodes reach this one at its own address; the local etcd member first.
+                let port = HostPort(listen)?.port ?? 8443
+                arguments[2] = HostPort.text(cluster.address, port: port)
+                let others = cluster.peers.filter { $0.name != cluster.nodeName }.map {
+                    ApplianceLaunch.etcdURL($0.address, 2379)
+                }
+                arguments += [
+                    "--store", "etcd", "--etcd-endpoints", (["http://127.0.0.1:2379"] + others).joined(separator: ","),
+                    "--node-name", cluster.nodeName,
+                ]
+            }
             if insecureHTTP { arguments.append("--insecure-http") }
             if FileManager.default.fileExists(atPath: paths.adminPasswordFile) {
                 arguments += ["--admin-password-file", paths.adminPasswordFile]
@@ -75,6 +92,23 @@ enum ApplianceLaunch {
                 "--data-address=\(dataAddress)", "--vip-interface=\(vipInterface)", "--state-dir=\(paths.seStateDir)",
             ]
         }
+    }
+
+    /// `http://ADDRESS:PORT` (brackets around IPv6).
+    static func etcdURL(_ address: IPAddress, _ port: Int) -> String { "http://\(HostPort.text(address, port: port))" }
+
+    /// The etcd member of a controller cluster node (`starling appliance exec etcd`): named after the node,
+    /// data in /var/lib/starling/etcd, clients on its address and on 127.0.0.1, peers on its address.
+    static func etcdArguments(for cluster: AppliancePlan.Cluster, paths: AppliancePaths) -> [String] {
+        let own = cluster.address
+        let members = cluster.peers.map { "\($0.name)=\(etcdURL($0.address, 2380))" }.joined(separator: ",")
+        return [
+            "--name", cluster.nodeName, "--data-dir", paths.etcdDataDir,
+            "--listen-client-urls", "\(etcdURL(own, 2379)),http://127.0.0.1:2379",
+            "--advertise-client-urls", etcdURL(own, 2379), "--listen-peer-urls", etcdURL(own, 2380),
+            "--initial-advertise-peer-urls", etcdURL(own, 2380), "--initial-cluster", members,
+            "--initial-cluster-state", "new", "--initial-cluster-token", "starling", "--max-txn-ops", "4096",
+        ]
     }
 
     /// Checks the command line with the daemon's own parser, so that a configuration `configure` accepts is

@@ -39,6 +39,20 @@ struct ApplianceDocument: Decodable, Equatable {
         var admin_password: String?
         /// Serve the API over plain HTTP (labs only; the default is HTTPS from the cluster CA).
         var insecure_http: Bool?
+        /// A node of a controller cluster on etcd (each node runs an etcd member beside its controller).
+        var cluster: ClusterSettings?
+    }
+    struct ClusterSettings: Decodable, Equatable {
+        /// This node's name among `peers` (default: the hostname).
+        var node_name: String?
+        /// Every node of the cluster, this one included (the same list on each).
+        var peers: [Peer]
+        /// The 32-byte secrets key, base64, the same on every node: it opens the cluster CA's key in the store.
+        var secrets_key: String
+    }
+    struct Peer: Decodable, Equatable {
+        var name: String
+        var address: String
     }
     var role: String?
     var hostname: String?
@@ -51,7 +65,9 @@ struct ApplianceDocument: Decodable, Equatable {
     static let interfaceKeys: Set<String> = ["mac", "name", "addresses", "mtu"]
     static let routeKeys: Set<String> = ["to", "via"]
     static let seKeys: Set<String> = ["controller", "token", "name", "data_address", "vip_interface"]
-    static let controllerKeys: Set<String> = ["listen", "admin_password", "insecure_http"]
+    static let controllerKeys: Set<String> = ["listen", "admin_password", "insecure_http", "cluster"]
+    static let clusterKeys: Set<String> = ["node_name", "peers", "secrets_key"]
+    static let peerKeys: Set<String> = ["name", "address"]
 }
 
 /// The role an appliance takes at first boot.
@@ -73,8 +89,24 @@ struct AppliancePlan: Equatable, Sendable {
         var destination: RoutePrefix
         var gateway: IPAddress
     }
+    /// A controller node of a cluster: its etcd member and its place among the nodes.
+    struct Cluster: Equatable, Sendable {
+        var nodeName: String
+        /// Every node, in the document's order (name, address).
+        var peers: [(name: String, address: IPAddress)]
+        /// The cluster's secrets key (32 bytes).
+        var secretsKey: [UInt8]
+
+        /// This node's address.
+        var address: IPAddress { peers.first { $0.name == nodeName }!.address }
+
+        static func == (a: Cluster, b: Cluster) -> Bool {
+            a.nodeName == b.nodeName && a.secretsKey == b.secretsKey
+                && a.peers.map { "\($0.name)=\($0.address)" } == b.peers.map { "\($0.name)=\($0.address)" }
+        }
+    }
     enum RoleSettings: Equatable, Sendable {
-        case controller(listen: String, adminPassword: String?, insecureHTTP: Bool = false)
+        case controller(listen: String, adminPassword: String?, insecureHTTP: Bool = false, cluster: Cluster? = nil)
         case se(controller: String, token: String, name: String, dataAddress: String, vipInterface: String)
     }
     var role: ApplianceRole
@@ -129,6 +161,12 @@ enum ApplianceConfigLoader {
         }
         try ConfigDocument.checkKeys(top["se"], allowed: ApplianceDocument.seKeys, path: "se")
         try ConfigDocument.checkKeys(top["controller"], allowed: ApplianceDocument.controllerKeys, path: "controller")
+        let cluster = top["controller"]?.mapping?["cluster"]
+        try ConfigDocument.checkKeys(cluster, allowed: ApplianceDocument.clusterKeys, path: "controller.cluster")
+        for (i, node) in (cluster?.mapping?["peers"]?.sequence.map(Array.init) ?? []).enumerated() {
+            try ConfigDocument.checkKeys(
+                node, allowed: ApplianceDocument.peerKeys, path: "controller.cluster.peers[\(i)]")
+        }
     }
 
     static func validate(_ doc: ApplianceDocument, cmdlineRole: String?) throws(ConfigError) -> AppliancePlan {
@@ -254,8 +292,13 @@ enum ApplianceConfigLoader {
             if let password = c.admin_password, password.isEmpty {
                 throw ConfigError(field: "controller.admin_password", message: "must not be empty")
             }
+            var cluster: AppliancePlan.Cluster?
+            if let settings = c.cluster {
+                cluster = try clusterPlan(settings, hostname: hostname, addresses: allAddresses)
+            }
             settings = .controller(
-                listen: listen, adminPassword: c.admin_password, insecureHTTP: c.insecure_http ?? false)
+                listen: listen, adminPassword: c.admin_password, insecureHTTP: c.insecure_http ?? false,
+                cluster: cluster)
         case .se:
             if doc.controller != nil {
                 throw ConfigError(field: "controller", message: "is for role controller; this appliance is an SE")
@@ -263,11 +306,14 @@ enum ApplianceConfigLoader {
             guard let s = doc.se else {
                 throw ConfigError(field: "se", message: "is required for role se (controller, token, data_address)")
             }
-            guard let url = URLComponents(string: s.controller), url.scheme == "http" || url.scheme == "https",
-                url.host?.isEmpty == false
-            else {
-                throw ConfigError(
-                    field: "se.controller", message: "'\(s.controller)' is not an https:// or http:// URL")
+            // One URL, or a cluster's node URLs separated by commas.
+            for text in s.controller.split(separator: ",", omittingEmptySubsequences: false) {
+                guard let url = URLComponents(string: String(text)), url.scheme == "http" || url.scheme == "https",
+                    url.host?.isEmpty == false
+                else {
+                    throw ConfigError(
+                        field: "se.controller", message: "'\(text)' is not an https:// or http:// URL")
+                }
             }
             guard !s.token.isEmpty, !s.token.contains(where: \.isWhitespace) else {
                 throw ConfigError(field: "se.token", message: "must be a join token (GET /api/securetoken-generate)")
@@ -292,6 +338,48 @@ enum ApplianceConfigLoader {
         }
         return AppliancePlan(
             role: role, hostname: hostname, interfaces: interfaces, routes: routes, settings: settings)
+    }
+
+    /// A controller cluster's settings checked: names unique, addresses IPs, this node among them (and its
+    /// address on one of the interfaces, when the document configures them), a 32-byte secrets key.
+    static func clusterPlan(
+        _ c: ApplianceDocument.ClusterSettings, hostname: String, addresses: [InterfaceAddressSpec]
+    ) throws(ConfigError) -> AppliancePlan.Cluster {
+        let name = c.node_name ?? hostname
+        guard !c.peers.isEmpty, c.peers.count <= 7 else {
+            throw ConfigError(field: "controller.cluster.peers", message: "must list 1-7 nodes (3 for a cluster)")
+        }
+        var peers: [(name: String, address: IPAddress)] = []
+        for (i, peer) in c.peers.enumerated() {
+            let field = "controller.cluster.peers[\(i)]"
+            guard !peer.name.isEmpty, peer.name.count <= 63,
+                peer.name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") })
+            else {
+                throw ConfigError(field: "\(field).name", message: "'\(peer.name)' is not a node name (a-z, 0-9, -)")
+            }
+            guard let address = IPAddress(peer.address) else {
+                throw ConfigError(field: "\(field).address", message: "'\(peer.address)' is not an IP address")
+            }
+            guard !peers.contains(where: { $0.name == peer.name || $0.address == address }) else {
+                throw ConfigError(field: field, message: "\(peer.name) (\(address)) is listed twice")
+            }
+            peers.append((peer.name, address))
+        }
+        guard let mine = peers.first(where: { $0.name == name }) else {
+            throw ConfigError(
+                field: "controller.cluster.node_name", message: "'\(name)' is not among the peers (give node_name)")
+        }
+        if !addresses.isEmpty, !addresses.contains(where: { $0.ipAddress == mine.address }) {
+            throw ConfigError(
+                field: "controller.cluster.peers",
+                message: "\(mine.address) (\(name)) is not one of the interfaces' addresses")
+        }
+        guard let key = Data(base64Encoded: c.secrets_key), key.count == 32 else {
+            throw ConfigError(
+                field: "controller.cluster.secrets_key",
+                message: "must be 32 bytes in base64 (head -c 32 /dev/urandom | base64)")
+        }
+        return AppliancePlan.Cluster(nodeName: name, peers: peers, secretsKey: Array(key))
     }
 
     /// The value of `starling.role=` on a kernel command line, if present.

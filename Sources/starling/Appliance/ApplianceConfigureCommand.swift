@@ -29,6 +29,7 @@ struct ApplianceConfigureCommand: AsyncParsableCommand {
         let paths = AppliancePaths(root: root)
         let say = Self.say
         for role in ApplianceRole.allCases { unlink(paths.roleMarker(role)) }
+        unlink(paths.etcdMarker)
         unlink(paths.roleFile)
         unlink(paths.failureFile)
         do {
@@ -81,7 +82,7 @@ struct ApplianceConfigureCommand: AsyncParsableCommand {
             throw ConfigError(field: error.field, message: error.message + " (in \(source))")
         }
         try ApplianceLaunch.check(plan, paths: paths)
-        if case .controller(_, let password, _) = plan.settings, password == nil {
+        if case .controller(_, let password, _, _) = plan.settings, password == nil {
             let store = (try? FileManager.default.contentsOfDirectory(atPath: paths.controllerDataDir)) ?? []
             if store.isEmpty && !FileManager.default.fileExists(atPath: paths.adminPasswordFile) {
                 throw ConfigError(
@@ -105,7 +106,7 @@ struct ApplianceConfigureCommand: AsyncParsableCommand {
             if !existed { created.append(path) }
         }
         do {
-            if case .controller(_, let password?, _) = plan.settings {
+            if case .controller(_, let password?, _, _) = plan.settings {
                 try write(password, to: paths.adminPasswordFile, mode: 0o600)
             }
             if case .se(_, let token, _, _, _) = plan.settings {
@@ -123,12 +124,30 @@ struct ApplianceConfigureCommand: AsyncParsableCommand {
                     throw ConfigError(field: "hostname", message: "cannot set the host name: \(errnoText())")
                 }
             }
+            if case .controller(_, _, _, let cluster?) = plan.settings {
+                // Every node holds the same secrets key: it opens the cluster CA's key in the store.
+                try FileManager.default.createDirectory(
+                    atPath: paths.controllerDataDir, withIntermediateDirectories: true,
+                    attributes: [.posixPermissions: 0o700])
+                let keyFile = paths.controllerDataDir + "/secrets.key"
+                let existed = FileManager.default.fileExists(atPath: keyFile)
+                guard
+                    FileManager.default.createFile(
+                        atPath: keyFile, contents: Data(cluster.secretsKey), attributes: [.posixPermissions: 0o600])
+                else { throw ConfigError(field: "controller.cluster.secrets_key", message: "cannot write \(keyFile)") }
+                if !existed { created.append(keyFile) }
+                try paths.write("", to: paths.etcdMarker)
+                say(
+                    "controller cluster node \(cluster.nodeName) of \(cluster.peers.map(\.name).joined(separator: ", ")); starting its etcd member"
+                )
+            }
             try paths.write(plan.role.rawValue + "\n", to: paths.roleFile)
             try paths.write("", to: paths.roleMarker(plan.role))
         } catch {
             network.rollBack()
             for path in created.reversed() { unlink(path) }
             for role in ApplianceRole.allCases { unlink(paths.roleMarker(role)) }
+            unlink(paths.etcdMarker)
             unlink(paths.roleFile)
             throw error as? ConfigError ?? ConfigError(field: "", message: "\(error)")
         }

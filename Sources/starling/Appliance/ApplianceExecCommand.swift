@@ -8,10 +8,13 @@ import StarlingModel
 struct ApplianceExecCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "exec",
-        abstract: "Run the role's daemon (`starling controller` or `starling se`) from the persisted configuration."
+        abstract: """
+            Run the role's daemon (`starling controller` or `starling se`), or a cluster controller's etcd member \
+            (`etcd`), from the persisted configuration.
+            """
     )
 
-    @Argument(help: "controller or se")
+    @Argument(help: "controller, se or etcd")
     var role: String
 
     @Option(name: .long, help: ArgumentHelp("Root of the appliance's file system (tests).", visibility: .hidden))
@@ -21,8 +24,8 @@ struct ApplianceExecCommand: ParsableCommand {
     var dryRun = false
 
     func validate() throws {
-        guard ApplianceRole(rawValue: role) != nil else {
-            throw ValidationError("'\(role)' is not a role (controller or se)")
+        guard ApplianceRole(rawValue: role) != nil || role == "etcd" else {
+            throw ValidationError("'\(role)' is not a role (controller or se) nor etcd")
         }
     }
 
@@ -38,6 +41,32 @@ struct ApplianceExecCommand: ParsableCommand {
             plan = try ApplianceConfigLoader.parse(text, cmdlineRole: paths.kernelRole())
         } catch {
             FileHandle.standardError.write(Data("starling appliance exec: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+        if role == "etcd" {
+            guard case .controller(_, _, _, let cluster?) = plan.settings else {
+                FileHandle.standardError.write(
+                    Data("starling appliance exec: no controller.cluster in the configuration: no etcd member\n".utf8))
+                throw ExitCode(1)
+            }
+            let arguments = ApplianceLaunch.etcdArguments(for: cluster, paths: paths)
+            if dryRun {
+                print((["etcd"] + arguments).joined(separator: " "))
+                return
+            }
+            try? FileManager.default.createDirectory(
+                atPath: paths.etcdDataDir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            let etcd = ["/usr/bin/etcd", "/usr/local/bin/etcd"].first {
+                FileManager.default.isExecutableFile(atPath: $0)
+            }
+            guard let etcd else {
+                FileHandle.standardError.write(Data("starling appliance exec: etcd is not installed\n".utf8))
+                throw ExitCode(1)
+            }
+            let argv = (["etcd"] + arguments).map { strdup($0) } + [nil]
+            resetSignalsForExec()
+            execv(etcd, argv)
+            FileHandle.standardError.write(Data("starling appliance exec: cannot run \(etcd): \(errnoText())\n".utf8))
             throw ExitCode(1)
         }
         guard plan.role.rawValue == role else {

@@ -83,6 +83,12 @@ struct HostPort {
         }
         guard IPAddress(host) != nil || host == "localhost" else { return nil }
     }
+
+    /// `ADDR:PORT`, or `[V6]:PORT`.
+    static func text(_ address: IPAddress, port: Int) -> String {
+        if case .v6 = address { return "[\(address)]:\(port)" }
+        return "\(address):\(port)"
+    }
 }
 
 /// The daemon as a service: start, re-read config on SIGHUP, withdraw and stop on graceful shutdown.
