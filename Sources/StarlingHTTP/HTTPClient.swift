@@ -195,9 +195,22 @@ public final class HTTPClient: Sendable {
             request.body = .bytes(ByteBuffer())
         }
         request.tlsConfiguration = isTLS ? tlsConfiguration.withLock { $0 } : nil
-        let what = "\(method.uppercased()) \(path)"
+        let deadline = NIODeadline.now() + TimeAmount(timeout)
+        // A kept-alive connection the server closed while idle can take the next request before the pool
+        // notices: an idempotent request that finds its connection closed before any answer goes once more.
+        let idempotent = ["GET", "HEAD", "PUT", "DELETE", "OPTIONS"].contains(method.uppercased())
         do {
-            let response = try await Self.engine.execute(request, deadline: .now() + TimeAmount(timeout))
+            return try await send(request, deadline: deadline)
+        } catch let error as HTTPClientError where error.kind == .connectionClosed && idempotent && !Task.isCancelled {
+            return try await send(request, deadline: deadline)
+        }
+    }
+
+    /// One attempt of ``request(_:_:headers:body:timeout:)``.
+    private func send(_ request: HTTPClientRequest, deadline: NIODeadline) async throws -> HTTPResponse {
+        let what = "\(request.method.rawValue) \(request.url.dropFirst(baseURL.count))"
+        do {
+            let response = try await Self.engine.execute(request, deadline: deadline)
             var bytes: [UInt8] = []
             for try await chunk in response.body {
                 guard bytes.count + chunk.readableBytes <= maxBodySize else {
@@ -246,6 +259,13 @@ public final class HTTPClient: Sendable {
             return HTTPClientError(.tls, "TLS with \(authority) failed: \(text)")
         }
         if error is CancellationError { return HTTPClientError(.cancelled, "\(what) to \(authority) cancelled") }
+        switch error as? ChannelError {
+        case .ioOnClosedChannel?, .alreadyClosed?, .eof?, .outputClosed?:
+            // The connection (a kept-alive one the server closed) was gone before an answer.
+            return HTTPClientError(.connectionClosed, "\(what) to \(authority): connection closed before a response")
+        default:
+            break
+        }
         var underlying = error
         if let multi = error as? NIOConnectionError {
             if let first = multi.connectionErrors.first {
