@@ -80,43 +80,10 @@ public final class NamespaceHTTPClient: Sendable {
         self.pool = ConnectionPool(limit: maxIdleConnections)
     }
 
-    /// Splits `http[s]://HOST[:PORT][/]` into whether it is https, host and port.
+    /// Splits `http[s]://HOST[:PORT][/]` into whether it is https, host and port (``HTTPClient``'s rules).
     static func parseBaseURL(_ url: String) throws -> (secure: Bool, host: String, port: Int) {
-        func bad(_ why: String) -> HTTPClientError {
-            HTTPClientError(.badURL, "bad URL '\(url)': \(why) (expected http[s]://HOST[:PORT])")
-        }
-        let secure = url.lowercased().hasPrefix("https://")
-        let scheme = secure ? "https://" : "http://"
-        guard url.lowercased().hasPrefix(scheme) else { throw bad("scheme must be http or https") }
-        var rest = Substring(url.dropFirst(scheme.count))
-        while rest.hasSuffix("/") { rest = rest.dropLast() }
-        if rest.contains("/") || rest.contains("?") || rest.contains("#") { throw bad("a path is not allowed") }
-        if rest.contains("@") { throw bad("user info is not allowed") }
-        var host: Substring
-        var portText: Substring?
-        if rest.hasPrefix("[") {
-            guard let close = rest.firstIndex(of: "]") else { throw bad("unclosed '[' in the host") }
-            host = rest[rest.index(after: rest.startIndex)..<close]
-            let after = rest[rest.index(after: close)...]
-            if !after.isEmpty {
-                guard after.hasPrefix(":") else { throw bad("unexpected text after ']'") }
-                portText = after.dropFirst()
-            }
-        } else {
-            let parts = rest.split(separator: ":", omittingEmptySubsequences: false)
-            guard parts.count <= 2 else { throw bad("an IPv6 host must be in brackets") }
-            host = parts[0]
-            if parts.count == 2 { portText = parts[1] }
-        }
-        guard !host.isEmpty else { throw bad("empty host") }
-        var port = secure ? 443 : 80
-        if let portText {
-            guard let value = Int(portText), (1...65535).contains(value) else {
-                throw bad("port '\(portText)' is not 1-65535")
-            }
-            port = value
-        }
-        return (secure, String(host), port)
+        let (scheme, host, port) = try HTTPClient.parseBaseURL(url)
+        return (scheme == "https", host, port)
     }
 
     /// `host:port` as shown in errors (`[v6]:port` for IPv6).

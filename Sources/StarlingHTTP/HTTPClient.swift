@@ -120,8 +120,9 @@ public final class HTTPClient: Sendable {
         return AsyncHTTPClient.HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }()
 
-    /// Splits `http[s]://HOST[:PORT][/]` into scheme, host and port.
-    static func parseBaseURL(_ url: String) throws -> (scheme: String, host: String, port: Int) {
+    /// Splits `http[s]://HOST[:PORT][/]` into scheme (`http` or `https`), host (without brackets) and port
+    /// (80 or 443 by default); throws ``HTTPClientError`` of kind `badURL` naming what is wrong.
+    public static func parseBaseURL(_ url: String) throws -> (scheme: String, host: String, port: Int) {
         func bad(_ why: String) -> HTTPClientError {
             HTTPClientError(.badURL, "bad URL '\(url)': \(why) (expected http://HOST[:PORT] or https://HOST[:PORT])")
         }
