@@ -79,31 +79,41 @@ final class ManagementTLSTests: XCTestCase {
             method, path, headers: admin + [("Content-Type", "application/json")], body: body.map { Array($0.utf8) })
     }
 
-    /// A CA of someone else's and a certificate from it (PEM), with the subject of an SE client certificate.
-    private func foreignClientCertificate(uuid: String) throws -> (caPEM: String, certificate: String, key: String) {
+    /// A CA that is not the cluster's (`caName`) and a certificate from it for a fresh key, as PEM: the CA,
+    /// the certificate and its key.
+    private func outsideCertificate(
+        caName: String, subject: DistinguishedName, usages: [ExtendedKeyUsage.Usage], names: [GeneralName] = []
+    ) throws -> (caPEM: String, certificate: String, key: String) {
         let caKey = P256.Signing.PrivateKey()
-        let caName = try DistinguishedName { CommonName("Mallory CA") }
+        let issuer = try DistinguishedName { CommonName(caName) }
         let ca = try Certificate(
             version: .v3, serialNumber: .init(), publicKey: .init(caKey.publicKey),
             notValidBefore: Date().addingTimeInterval(-60), notValidAfter: Date().addingTimeInterval(3600),
-            issuer: caName, subject: caName, signatureAlgorithm: .ecdsaWithSHA256,
+            issuer: issuer, subject: issuer, signatureAlgorithm: .ecdsaWithSHA256,
             extensions: try Certificate.Extensions {
                 Critical(BasicConstraints.isCertificateAuthority(maxPathLength: 0))
                 Critical(KeyUsage(keyCertSign: true))
             }, issuerPrivateKey: .init(caKey))
         let key = P256.Signing.PrivateKey()
+        let leaf = try Certificate(
+            version: .v3, serialNumber: .init(), publicKey: .init(key.publicKey),
+            notValidBefore: Date().addingTimeInterval(-60), notValidAfter: Date().addingTimeInterval(3600),
+            issuer: issuer, subject: subject, signatureAlgorithm: .ecdsaWithSHA256,
+            extensions: try Certificate.Extensions {
+                try ExtendedKeyUsage(usages)
+                if !names.isEmpty { SubjectAlternativeNames(names) }
+            }, issuerPrivateKey: .init(caKey))
+        return (try ca.serializeAsPEM().pemString, try leaf.serializeAsPEM().pemString, key.pemRepresentation)
+    }
+
+    /// Someone else's CA and a certificate from it with the subject of SE `uuid`'s client certificate.
+    private func foreignClientCertificate(uuid: String) throws -> (caPEM: String, certificate: String, key: String) {
         let subject = try DistinguishedName {
             OrganizationName("Starling")
             OrganizationalUnitName("service-engine")
             CommonName(uuid)
         }
-        let leaf = try Certificate(
-            version: .v3, serialNumber: .init(), publicKey: .init(key.publicKey),
-            notValidBefore: Date().addingTimeInterval(-60), notValidAfter: Date().addingTimeInterval(3600),
-            issuer: caName, subject: subject, signatureAlgorithm: .ecdsaWithSHA256,
-            extensions: try Certificate.Extensions { try ExtendedKeyUsage([.clientAuth]) },
-            issuerPrivateKey: .init(caKey))
-        return (try ca.serializeAsPEM().pemString, try leaf.serializeAsPEM().pemString, key.pemRepresentation)
+        return try outsideCertificate(caName: "Mallory CA", subject: subject, usages: [.clientAuth])
     }
 
     private func makeAgent(urls: [String], token: String, name: String, stateDirectory: String) throws -> (
@@ -433,30 +443,11 @@ final class ManagementTLSTests: XCTestCase {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         // The operator's CA and a server certificate from it for 127.0.0.1.
-        let caKey = P256.Signing.PrivateKey()
-        let caName = try DistinguishedName { CommonName("Operator CA") }
-        let ca = try Certificate(
-            version: .v3, serialNumber: .init(), publicKey: .init(caKey.publicKey),
-            notValidBefore: Date().addingTimeInterval(-60), notValidAfter: Date().addingTimeInterval(3600),
-            issuer: caName, subject: caName, signatureAlgorithm: .ecdsaWithSHA256,
-            extensions: try Certificate.Extensions {
-                Critical(BasicConstraints.isCertificateAuthority(maxPathLength: 0))
-                Critical(KeyUsage(keyCertSign: true))
-            }, issuerPrivateKey: .init(caKey))
-        let key = P256.Signing.PrivateKey()
-        let leaf = try Certificate(
-            version: .v3, serialNumber: .init(), publicKey: .init(key.publicKey),
-            notValidBefore: Date().addingTimeInterval(-60), notValidAfter: Date().addingTimeInterval(3600),
-            issuer: caName, subject: try DistinguishedName { CommonName("controller.example") },
-            signatureAlgorithm: .ecdsaWithSHA256,
-            extensions: try Certificate.Extensions {
-                try ExtendedKeyUsage([.serverAuth])
-                SubjectAlternativeNames([.ipAddress(ASN1OctetString(contentBytes: [127, 0, 0, 1]))])
-            }, issuerPrivateKey: .init(caKey))
-        let caPEM = try ca.serializeAsPEM().pemString
-        try (try leaf.serializeAsPEM().pemString + "\n").write(
-            toFile: directory + "/api.pem", atomically: true, encoding: .utf8)
-        try key.pemRepresentation.write(toFile: directory + "/api.key", atomically: true, encoding: .utf8)
+        let (caPEM, certificate, key) = try outsideCertificate(
+            caName: "Operator CA", subject: try DistinguishedName { CommonName("controller.example") },
+            usages: [.serverAuth], names: [.ipAddress(ASN1OctetString(contentBytes: [127, 0, 0, 1]))])
+        try (certificate + "\n").write(toFile: directory + "/api.pem", atomically: true, encoding: .utf8)
+        try key.write(toFile: directory + "/api.key", atomically: true, encoding: .utf8)
 
         var config = ControllerConfiguration(dataDirectory: directory + "/data", adminPassword: "admin-password")
         config.passwordIterations = 1000
