@@ -19,7 +19,7 @@ final class CtlAccessControlTests: XCTestCase {
         var config = ControllerConfiguration(dataDirectory: dir + "/store", adminPassword: "admin-password")
         config.passwordIterations = 1000
         var logger = Logger(label: "test.controller")
-        logger.logLevel = .critical  // the server logs its cancellation at the end as errors
+        logger.logLevel = .critical
         let controller = try await Controller(configuration: config, logger: logger)
         let port = Mutex<Int?>(nil)
         let app = Application(
@@ -27,8 +27,8 @@ final class CtlAccessControlTests: XCTestCase {
             configuration: .init(address: .hostname("127.0.0.1", port: 0), serverName: "starling"),
             onServerRunning: { channel in port.withLock { $0 = channel.localAddress?.port } }, logger: logger)
 
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await app.runService() }
+        let server = RunningServices([app], logger: logger)
+        do {
             var bound: Int?
             for _ in 0..<500 where bound == nil {
                 bound = port.withLock { $0 }
@@ -89,7 +89,10 @@ final class CtlAccessControlTests: XCTestCase {
             XCTAssertTrue(r.err.contains("403") && r.err.contains("may not change pool"), r.err)
             r = await ctl(["--tenant", "blue", "get", "pool"])
             XCTAssertTrue(r.out.contains("blue-pool"), "still there: \(r.out)")
-            group.cancelAll()
+        } catch {
+            await server.stop()
+            throw error
         }
+        await server.stop()
     }
 }

@@ -43,9 +43,7 @@ final class ManagementTLSTests: XCTestCase {
         logger.logLevel = .critical
         let controller = try await Controller(configuration: config, logger: logger)
         let service = try controller.service(host: "127.0.0.1", port: port)
-        let server = Task {
-            try await ServiceGroup(services: [service], logger: logger).run()
-        }
+        let server = RunningServices([service], logger: logger)
         let api = try HTTPClient(baseURL: "https://127.0.0.1:\(port)", tls: .init(trustedPEM: controller.clusterCA.pem))
         await eventually("the API answers over HTTPS", within: .seconds(10)) {
             (try? await api.request("GET", "/api/initial-data", timeout: .seconds(1)).status) == 200
@@ -53,8 +51,7 @@ final class ManagementTLSTests: XCTestCase {
         return (
             controller,
             {
-                server.cancel()
-                _ = await server.result
+                await server.stop()
                 await controller.close()
             }
         )
@@ -456,7 +453,7 @@ final class ManagementTLSTests: XCTestCase {
         logger.logLevel = .critical
         let controller = try await Controller(configuration: config, logger: logger)
         let service = try controller.service(host: "127.0.0.1", port: reservation.port)
-        let server = Task { try await ServiceGroup(services: [service], logger: logger).run() }
+        let server = RunningServices([service], logger: logger)
         let url = "https://127.0.0.1:\(reservation.port)"
         let operatorAPI = try HTTPClient(baseURL: url, tls: .init(trustedPEM: caPEM, systemRoots: false))
         await eventually("the API answers with the operator's certificate", within: .seconds(10)) {
@@ -472,8 +469,7 @@ final class ManagementTLSTests: XCTestCase {
         let token = try JSONValue.parse(try await call(operatorAPI, "GET", "/api/securetoken-generate").body)
         XCTAssertEqual(
             ManagementTrust.caHash(inToken: token["auth_token"]?.string ?? ""), controller.clusterCA.fingerprint)
-        server.cancel()
-        _ = await server.result
+        await server.stop()
         await controller.close()
     }
 }

@@ -65,7 +65,7 @@ final class SEAgentTests: XCTestCase {
         _ config: ControllerConfiguration, port: Int
     ) async throws -> (controller: Controller, stop: @Sendable () async -> Void) {
         var logger = Logger(label: "test.controller")
-        logger.logLevel = .critical  // the server logs its cancellation at the end as errors
+        logger.logLevel = .critical
         let controller = try await Controller(configuration: config, logger: logger)
         let (running, started) = AsyncStream.makeStream(of: Void.self)
         let app = Application(
@@ -75,13 +75,12 @@ final class SEAgentTests: XCTestCase {
                 started.yield()
                 started.finish()
             }, logger: logger)
-        let server = Task { try await app.runService() }
+        let server = RunningServices([app], logger: logger)
         for await _ in running { break }
         return (
             controller,
             {
-                server.cancel()
-                _ = await server.result
+                await server.stop()
                 await controller.close()
             }
         )
