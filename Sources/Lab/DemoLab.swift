@@ -721,19 +721,26 @@ public final class DemoLab {
 
     // MARK: Client
 
-    /// `curl` from the client namespace: the status and body of `GET url` (status 0 when no answer).
+    /// `curl` from the client namespace: the status and body of `GET url`; status 0 when no answer, with
+    /// curl's reason and the time it took in place of the body.
     /// `localPort` pins the source port (another port is another ECMP flow).
     /// `https://` URLs are fetched without certificate verification (the demo's certificate is self-signed).
     public func curlFromClient(_ url: String, timeout: Double = 5, localPort: Int? = nil) throws -> (
         status: Int, body: String
     ) {
-        var argv = ["curl", "-s", "-o", "-", "-w", "\n%{http_code}", "--max-time", String(timeout)]
+        var argv = ["curl", "-sS", "-o", "-", "-w", "\n%{http_code}", "--max-time", String(timeout)]
         if url.hasPrefix("https://") { argv.append("-k") }
         if let localPort { argv += ["--local-port", String(localPort)] }
+        let started = ContinuousClock.now
         let result = try Command.run(["ip", "netns", "exec", namespace("client")] + argv + [url], timeout: timeout + 5)
         // Output: the body, a newline, the status code.
         guard let newline = result.stdout.lastIndex(of: "\n") else { return (0, "") }
         let status = Int(result.stdout[result.stdout.index(after: newline)...]) ?? 0
+        guard status != 0 else {
+            // No answer: curl's own reason (connect refused, reset, timed out) and when, for the test's message.
+            let reason = result.stderr.trimmingCharacters(in: .whitespacesAndNewlines)
+            return (0, "no answer after \(ContinuousClock.now - started): \(reason) (curl exit \(result.status))")
+        }
         return (status, String(result.stdout[..<newline]))
     }
 

@@ -198,6 +198,109 @@ final class ApplianceConfigureTests: XCTestCase {
         }
     }
 
+    /// Two controller cluster nodes (two namespaces on one link): `configure` gives each node's etcd member a
+    /// certificate from the CA both derive from the secrets key, the members (run by `appliance exec etcd`)
+    /// form their cluster over TLS, a client needs a certificate of that CA, and the controllers (run by
+    /// `appliance exec controller`) share one store through them.
+    func testClusterNodesTalkTLSToEtcdAndBetweenMembers() throws {
+        try withLab("appliance-etcd-tls", requires: ["etcd", "curl"]) { lab in
+            let binary = try starlingBinary()
+            let key = Data((0..<32).map { UInt8($0) }).base64EncodedString()
+            let (vm1, vm2) = (try lab.namespace("ctl1"), try lab.namespace("ctl2"))
+            try vm1.connect("eth7", to: vm2, as: "eth7")
+            var roots: [String] = []
+            for (index, vm) in [vm1, vm2].enumerated() {
+                let node = index + 1
+                _ = try vm.ip(["link", "set", "eth7", "address", "52:54:00:bb:00:0\(node)"])
+                let root = try lab.makeDirectory("root\(node)")
+                try FileManager.default.createDirectory(atPath: root + "/proc", withIntermediateDirectories: true)
+                try "console=ttyS0 starling.role=controller\n".write(
+                    toFile: root + "/proc/cmdline", atomically: true, encoding: .utf8)
+                try deliverByFirmwareConfig(
+                    """
+                    role: controller
+                    hostname: ctl\(node)
+                    interfaces: [{mac: "52:54:00:bb:00:0\(node)", addresses: [198.51.100.2\(node)/24]}]
+                    controller:
+                      admin_password: s3cret
+                      cluster:
+                        node_name: ctl\(node)
+                        secrets_key: "\(key)"
+                        peers: [{name: ctl1, address: 198.51.100.21}, {name: ctl2, address: 198.51.100.22}]
+                    """, root: root)
+                let configured = try vm.run([binary, "appliance", "configure", "--root", root, "--wait", "3"])
+                XCTAssertEqual(configured.status, 0, configured.description)
+                let tls = root + "/etc/starling/etcd-tls"
+                XCTAssertEqual(
+                    try FileManager.default.attributesOfItem(atPath: tls + "/member.key")[.posixPermissions] as? Int,
+                    0o600)
+                roots.append(root)
+            }
+            func tls(_ node: Int) -> [String] {
+                let folder = roots[node - 1] + "/etc/starling/etcd-tls"
+                return [
+                    "--cacert", folder + "/ca.pem", "--cert", folder + "/member.pem", "--key", folder + "/member.key",
+                ]
+            }
+            // Each member trusts the other's certificate: one CA, derived alike on both nodes.
+            let crossed = try Command.run([
+                "openssl", "verify", "-CAfile", roots[0] + "/etc/starling/etcd-tls/ca.pem",
+                roots[1] + "/etc/starling/etcd-tls/member.pem",
+            ])
+            XCTAssertEqual(crossed.status, 0, crossed.description)
+
+            _ = try lab.start("etcd1", [binary, "appliance", "exec", "etcd", "--root", roots[0]], in: vm1)
+            _ = try lab.start("etcd2", [binary, "appliance", "exec", "etcd", "--root", roots[1]], in: vm2)
+            for (node, vm, address) in [(1, vm1, "127.0.0.1"), (2, vm2, "198.51.100.22")] {
+                try Wait.until("etcd member ctl\(node) is healthy over TLS", timeout: 30, interval: 0.3) {
+                    try vm.run(["curl", "-s", "--max-time", "2"] + tls(node) + ["https://\(address):2379/health"])
+                        .stdout.contains("\"health\":\"true\"")
+                }
+            }
+            // Written through ctl1's member with ctl1's certificate, read from ctl2's member: the members
+            // replicate over their TLS peer link.
+            let put = try vm1.run(
+                ["curl", "-s", "--max-time", "5"] + tls(1) + [
+                    "-d", #"{"key":"dGxzLWNoZWNr","value":"b25lIENB"}"#, "https://127.0.0.1:2379/v3/kv/put",
+                ])
+            XCTAssertTrue(put.stdout.contains("revision"), put.description)
+            let range = try vm1.run(
+                ["curl", "-s", "--max-time", "5"] + tls(1) + [
+                    "-d", #"{"key":"dGxzLWNoZWNr"}"#, "https://198.51.100.22:2379/v3/kv/range",
+                ])
+            XCTAssertTrue(range.stdout.contains("b25lIENB"), range.description)
+            // No way in without TLS or without a certificate of the CA.
+            for port in [2379, 2380] {
+                let plain = try vm1.run([
+                    "curl", "-s", "--max-time", "3", "-o", "/dev/null", "-w", "%{http_code}",
+                    "http://198.51.100.22:\(port)/health",
+                ])
+                XCTAssertNotEqual(plain.stdout, "200", "plain HTTP to \(port): \(plain.description)")
+                let anonymous = try vm1.run([
+                    "curl", "-s", "--max-time", "3", "--cacert", roots[0] + "/etc/starling/etcd-tls/ca.pem",
+                    "https://198.51.100.22:\(port)/health",
+                ])
+                XCTAssertNotEqual(anonymous.status, 0, "no client certificate to \(port): \(anonymous.description)")
+            }
+
+            // The controllers' command lines name the member's certificate: both find the one cluster CA the
+            // first of them stored in etcd.
+            _ = try lab.start("controller1", [binary, "appliance", "exec", "controller", "--root", roots[0]], in: vm1)
+            _ = try lab.start("controller2", [binary, "appliance", "exec", "controller", "--root", roots[1]], in: vm2)
+            var authorities: [String] = []
+            for (vm, address) in [(vm1, "198.51.100.21"), (vm2, "198.51.100.22")] {
+                authorities.append(
+                    try Wait.value("the controller at \(address) answers", timeout: 60, interval: 0.5) {
+                        let answer = try vm.run([
+                            "curl", "-s", "-k", "--max-time", "2", "https://\(address):8443/api/cluster/ca-certificate",
+                        ])
+                        return answer.stdout.contains("BEGIN CERTIFICATE") ? answer.stdout : nil
+                    })
+            }
+            XCTAssertEqual(authorities[0], authorities[1], "one cluster CA through the TLS etcd cluster")
+        }
+    }
+
     /// A NoCloud seed volume made by mkfs.vfat is recognised by its label (mounting it needs a block device,
     /// which image/test covers in a VM).
     func testSeedVolumeIsFoundByLabel() throws {

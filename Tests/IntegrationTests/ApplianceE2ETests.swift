@@ -31,14 +31,20 @@ final class ApplianceE2ETests: XCTestCase {
         // 150 fresh-connection requests all succeed, and every SE carried some (the pool server sees the
         // proxying SE's data address as the client).
         var carried: [String: Int] = [:]
-        for _ in 0..<150 {
+        var unanswered = 0
+        for attempt in 0..<150 {
             let (status, body) = try lab.curlFromClient("http://\(Self.vip)/", timeout: 3)
-            XCTAssertEqual(status, 200, body)
+            XCTAssertEqual(status, 200, "request \(attempt): \(body)")
+            if status == 0 { unanswered += 1 }
             if let client = body.split(separator: " ").first(where: { $0.hasPrefix("client=") }) {
                 carried[String(client.dropFirst(7)).trimmingCharacters(in: .whitespacesAndNewlines), default: 0] += 1
             }
         }
         print("IntegrationTests: requests per SE \(carried.sorted { $0.key < $1.key })")
+        if unanswered > 0 {
+            // What the SEs and the router saw, to tell a lost SYN from a reset or a stalled proxy.
+            print("IntegrationTests: \(unanswered) unanswered\n\(lab.status())\n\(lab.report(lines: 60))")
+        }
         XCTAssertEqual(Set(carried.keys), Set(ses), "every SE carried some of the 150 requests")
         XCTAssertEqual(carried.values.reduce(0, +), 150)
 

@@ -76,7 +76,10 @@ final class ApplianceConfigTests: XCTestCase {
             [
                 "controller", "--listen", "198.19.3.22:8443", "--data-dir", "/nonexistent/var/lib/starling/controller",
                 "--store", "etcd", "--etcd-endpoints",
-                "http://127.0.0.1:2379,http://198.19.3.10:2379,http://198.19.3.23:2379", "--node-name", "ctl2",
+                "https://127.0.0.1:2379,https://198.19.3.10:2379,https://198.19.3.23:2379", "--node-name", "ctl2",
+                "--etcd-cacert", "/nonexistent/etc/starling/etcd-tls/ca.pem", "--etcd-cert",
+                "/nonexistent/etc/starling/etcd-tls/member.pem", "--etcd-key",
+                "/nonexistent/etc/starling/etcd-tls/member.key",
             ])
         guard case .controller(_, _, _, let cluster?) = plan.settings else { return XCTFail("no cluster: \(plan)") }
         XCTAssertEqual(cluster.secretsKey, Array(repeating: 7, count: 32))
@@ -84,12 +87,20 @@ final class ApplianceConfigTests: XCTestCase {
             ApplianceLaunch.etcdArguments(for: cluster, paths: paths),
             [
                 "--name", "ctl2", "--data-dir", "/nonexistent/var/lib/starling/etcd", "--listen-client-urls",
-                "http://198.19.3.22:2379,http://127.0.0.1:2379", "--advertise-client-urls", "http://198.19.3.22:2379",
-                "--listen-peer-urls", "http://198.19.3.22:2380", "--initial-advertise-peer-urls",
-                "http://198.19.3.22:2380", "--initial-cluster",
-                "ctl1=http://198.19.3.10:2380,ctl2=http://198.19.3.22:2380,ctl3=http://198.19.3.23:2380",
+                "https://198.19.3.22:2379,https://127.0.0.1:2379", "--advertise-client-urls",
+                "https://198.19.3.22:2379", "--listen-peer-urls", "https://198.19.3.22:2380",
+                "--initial-advertise-peer-urls", "https://198.19.3.22:2380", "--initial-cluster",
+                "ctl1=https://198.19.3.10:2380,ctl2=https://198.19.3.22:2380,ctl3=https://198.19.3.23:2380",
                 "--initial-cluster-state", "new", "--initial-cluster-token", "starling", "--max-txn-ops", "4096",
+                // TLS for clients and peers, each side presenting a certificate of the members' CA.
+                "--cert-file", "/nonexistent/etc/starling/etcd-tls/member.pem", "--key-file",
+                "/nonexistent/etc/starling/etcd-tls/member.key", "--trusted-ca-file",
+                "/nonexistent/etc/starling/etcd-tls/ca.pem", "--client-cert-auth", "--peer-cert-file",
+                "/nonexistent/etc/starling/etcd-tls/member.pem", "--peer-key-file",
+                "/nonexistent/etc/starling/etcd-tls/member.key", "--peer-trusted-ca-file",
+                "/nonexistent/etc/starling/etcd-tls/ca.pem", "--peer-client-cert-auth",
             ])
+        // The TLS files are made by `configure` after it checked the document: the check does not need them.
         XCTAssertNoThrow(try ApplianceLaunch.check(plan, paths: paths))
         assertField(
             try ApplianceConfigLoader.parse(document(node: "ctl9")), "controller.cluster.node_name",

@@ -431,6 +431,29 @@ final class ManagementTLSTests: XCTestCase {
         await stopLeader()
     }
 
+    /// The etcd members' CA of an appliance cluster: every node derives the same one from the secrets key
+    /// (same subject, key and serial; only the randomised signature differs), another key gives another CA.
+    func testADerivedCAIsTheSameOnEveryNodeWithTheSecret() throws {
+        let secret = Array(repeating: UInt8(7), count: 32)
+        let one = try ClusterCA.derived(fromSecret: secret, purpose: "etcd members", commonName: "Starling etcd CA")
+        let two = try ClusterCA.derived(fromSecret: secret, purpose: "etcd members", commonName: "Starling etcd CA")
+        XCTAssertEqual(one.certificate.publicKey, two.certificate.publicKey)
+        XCTAssertEqual(one.certificate.subject, two.certificate.subject)
+        XCTAssertEqual(one.certificate.serialNumber, two.certificate.serialNumber)
+        XCTAssertEqual(one.certificate.notValidAfter, two.certificate.notValidAfter)
+        let otherSecret = try ClusterCA.derived(
+            fromSecret: Array(repeating: 8, count: 32), purpose: "etcd members", commonName: "Starling etcd CA")
+        XCTAssertNotEqual(one.certificate.publicKey, otherSecret.certificate.publicKey)
+        let otherPurpose = try ClusterCA.derived(fromSecret: secret, purpose: "something else", commonName: "X")
+        XCTAssertNotEqual(one.certificate.publicKey, otherPurpose.certificate.publicKey)
+        // A member certificate from one build is signed by the key of the other.
+        let member = try one.nodeIdentityPEM(
+            node: "ctl1", hosts: ["198.51.100.21", "127.0.0.1"], days: 3650, now: Date())
+        let leaf = try Certificate(pemEncoded: member.certificate)
+        XCTAssertEqual(leaf.issuer, two.certificate.subject)
+        XCTAssertTrue(two.certificate.publicKey.isValidSignature(leaf.signature, for: leaf))
+    }
+
     /// `--tls-cert`/`--tls-key`: the API serves the operator's certificate (a client trusting its issuer gets
     /// in, one trusting only the cluster CA does not), and the cluster CA still issues the SEs' certificates.
     func testTheOperatorsOwnCertificate() async throws {

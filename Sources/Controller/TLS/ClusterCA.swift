@@ -40,10 +40,43 @@ public struct ClusterCA: Sendable {
 
     /// A new CA, valid ten years from `now`.
     static func create(now: Date) throws -> ClusterCA {
-        let key = P256.Signing.PrivateKey()
+        try selfSigned(
+            key: P256.Signing.PrivateKey(), commonName: "Starling cluster CA \(String(Secrets.token(bytes: 4)))",
+            serial: .init(), from: now.addingTimeInterval(-300), until: now.addingTimeInterval(10 * 365 * 86400))
+    }
+
+    /// A CA that every holder of `secret` builds alike, with nothing to exchange: its key comes from `secret`
+    /// through HKDF (`purpose` keeps it apart from every other use of the secret); its name, serial number and
+    /// validity are fixed. Only the signature differs between two builds (ECDSA's is randomised), and a
+    /// certificate one build issued verifies against another: same subject, same key.
+    ///
+    /// The appliance's etcd members use one (issue 12): each controller node issues its member's certificate
+    /// from it at boot and trusts the other members by it, from the secrets key its document already carries.
+    public static func derived(fromSecret secret: [UInt8], purpose: String, commonName: String) throws -> ClusterCA {
+        var key: P256.Signing.PrivateKey?
+        // A derived scalar not below the group order (odds about 2^-32) is skipped for the next counter.
+        for counter in 0..<16 where key == nil {
+            let bytes = HKDF<SHA256>.deriveKey(
+                inputKeyMaterial: SymmetricKey(data: secret), salt: Array("starling derived CA".utf8),
+                info: Array("\(purpose) \(counter)".utf8), outputByteCount: 32)
+            key = try? P256.Signing.PrivateKey(rawRepresentation: bytes.withUnsafeBytes { Array($0) })
+        }
+        guard let key else { throw CryptoKitError.incorrectParameterSize }
+        let digest = SHA256.hash(data: key.publicKey.derRepresentation)
+        var serial = Array(digest.prefix(16))
+        serial[0] = (serial[0] & 0x7f) | 0x40
+        // 2025-01-01 to 2055-01-01 UTC.
+        return try selfSigned(
+            key: key, commonName: commonName, serial: .init(bytes: serial),
+            from: Date(timeIntervalSince1970: 1_735_689_600), until: Date(timeIntervalSince1970: 2_682_374_400))
+    }
+
+    private static func selfSigned(
+        key: P256.Signing.PrivateKey, commonName: String, serial: Certificate.SerialNumber, from: Date, until: Date
+    ) throws -> ClusterCA {
         let name = try DistinguishedName {
             OrganizationName("Starling")
-            CommonName("Starling cluster CA \(String(Secrets.token(bytes: 4)))")
+            CommonName(commonName)
         }
         let extensions = try Certificate.Extensions {
             Critical(BasicConstraints.isCertificateAuthority(maxPathLength: 0))
@@ -51,10 +84,9 @@ public struct ClusterCA: Sendable {
             SubjectKeyIdentifier(hash: Certificate.PublicKey(key.publicKey))
         }
         let certificate = try Certificate(
-            version: .v3, serialNumber: .init(), publicKey: .init(key.publicKey),
-            notValidBefore: now.addingTimeInterval(-300), notValidAfter: now.addingTimeInterval(10 * 365 * 86400),
-            issuer: name, subject: name, signatureAlgorithm: .ecdsaWithSHA256, extensions: extensions,
-            issuerPrivateKey: .init(key))
+            version: .v3, serialNumber: serial, publicKey: .init(key.publicKey), notValidBefore: from,
+            notValidAfter: until, issuer: name, subject: name, signatureAlgorithm: .ecdsaWithSHA256,
+            extensions: extensions, issuerPrivateKey: .init(key))
         return try ClusterCA(certificate: certificate, key: key)
     }
 
@@ -96,7 +128,7 @@ public struct ClusterCA: Sendable {
 
     /// A node's certificate (server, and client when it forwards to the leader) for `hosts`: addresses and
     /// names. Made at every start; it lives only in memory.
-    func nodeIdentity(node: String, hosts: [String], now: Date) throws -> (
+    func nodeIdentity(node: String, hosts: [String], days: Double = 365, now: Date) throws -> (
         certificate: Certificate, key: P256.Signing.PrivateKey
     ) {
         let key = P256.Signing.PrivateKey()
@@ -117,8 +149,17 @@ public struct ClusterCA: Sendable {
         }
         let certificate = try issue(
             subject: subject, publicKey: .init(key.publicKey), names: names, usages: [.serverAuth, .clientAuth],
-            days: 365, now: now)
+            days: days, now: now)
         return (certificate, key)
+    }
+
+    /// ``nodeIdentity(node:hosts:days:now:)`` as PEM: the certificate and its PKCS #8 key, for a program that
+    /// reads files (etcd).
+    public func nodeIdentityPEM(node: String, hosts: [String], days: Double, now: Date) throws -> (
+        certificate: String, key: String
+    ) {
+        let (certificate, key) = try nodeIdentity(node: node, hosts: hosts, days: days, now: now)
+        return (try certificate.serializeAsPEM().pemString + "\n", key.pemRepresentation + "\n")
     }
 
     /// The serial number of the client certificate of the SE whose secret has `digest`: a new registration

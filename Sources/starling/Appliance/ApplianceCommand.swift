@@ -1,4 +1,5 @@
 import ArgumentParser
+import Controller
 import Foundation
 import Glibc
 import IPAddresses
@@ -30,6 +31,11 @@ struct AppliancePaths {
     var etcdDataDir: String { path("var/lib/starling/etcd") }
     /// Present when this controller runs an etcd member (starling-etcd.service's condition).
     var etcdMarker: String { path("run/starling/etcd") }
+    /// The etcd members' CA (derived from the secrets key), and this node's member certificate and key: the
+    /// member serves and calls its peers with it, the controller calls etcd with it.
+    var etcdCAFile: String { path("etc/starling/etcd-tls/ca.pem") }
+    var etcdCertFile: String { path("etc/starling/etcd-tls/member.pem") }
+    var etcdKeyFile: String { path("etc/starling/etcd-tls/member.key") }
     /// The SE's cluster CA, key, client certificate and registration (kept across reboots).
     var seStateDir: String { path("var/lib/starling/se") }
     var controllerDataDir: String { path("var/lib/starling/controller") }
@@ -63,7 +69,9 @@ struct AppliancePaths {
 
 /// The `starling controller|se` command line an appliance role runs.
 enum ApplianceLaunch {
-    static func arguments(for plan: AppliancePlan, paths: AppliancePaths) -> [String] {
+    /// `etcdTLSFiles`: false leaves out the etcd certificate files, which `configure` makes after checking the
+    /// document (``check(_:paths:)`` must not find them missing).
+    static func arguments(for plan: AppliancePlan, paths: AppliancePaths, etcdTLSFiles: Bool = true) -> [String] {
         switch plan.settings {
         case .controller(let listen, _, let insecureHTTP, let cluster):
             var arguments = ["controller", "--listen", listen, "--data-dir", paths.controllerDataDir]
@@ -75,9 +83,15 @@ enum ApplianceLaunch {
                     ApplianceLaunch.etcdURL($0.address, 2379)
                 }
                 arguments += [
-                    "--store", "etcd", "--etcd-endpoints", (["http://127.0.0.1:2379"] + others).joined(separator: ","),
+                    "--store", "etcd", "--etcd-endpoints", (["https://127.0.0.1:2379"] + others).joined(separator: ","),
                     "--node-name", cluster.nodeName,
                 ]
+                if etcdTLSFiles {
+                    arguments += [
+                        "--etcd-cacert", paths.etcdCAFile, "--etcd-cert", paths.etcdCertFile, "--etcd-key",
+                        paths.etcdKeyFile,
+                    ]
+                }
             }
             if insecureHTTP { arguments.append("--insecure-http") }
             if FileManager.default.fileExists(atPath: paths.adminPasswordFile) {
@@ -94,27 +108,46 @@ enum ApplianceLaunch {
         }
     }
 
-    /// `http://ADDRESS:PORT` (brackets around IPv6).
-    static func etcdURL(_ address: IPAddress, _ port: Int) -> String { "http://\(HostPort.text(address, port: port))" }
+    /// `https://ADDRESS:PORT` (brackets around IPv6).
+    static func etcdURL(_ address: IPAddress, _ port: Int) -> String { "https://\(HostPort.text(address, port: port))" }
 
     /// The etcd member of a controller cluster node (`starling appliance exec etcd`): named after the node,
-    /// data in /var/lib/starling/etcd, clients on its address and on 127.0.0.1, peers on its address.
+    /// data in /var/lib/starling/etcd, clients on its address and on 127.0.0.1, peers on its address; TLS on
+    /// both with the member's certificate, and clients and peers must present one from the same CA.
     static func etcdArguments(for cluster: AppliancePlan.Cluster, paths: AppliancePaths) -> [String] {
         let own = cluster.address
         let members = cluster.peers.map { "\($0.name)=\(etcdURL($0.address, 2380))" }.joined(separator: ",")
         return [
             "--name", cluster.nodeName, "--data-dir", paths.etcdDataDir,
-            "--listen-client-urls", "\(etcdURL(own, 2379)),http://127.0.0.1:2379",
+            "--listen-client-urls", "\(etcdURL(own, 2379)),https://127.0.0.1:2379",
             "--advertise-client-urls", etcdURL(own, 2379), "--listen-peer-urls", etcdURL(own, 2380),
             "--initial-advertise-peer-urls", etcdURL(own, 2380), "--initial-cluster", members,
             "--initial-cluster-state", "new", "--initial-cluster-token", "starling", "--max-txn-ops", "4096",
+            "--cert-file", paths.etcdCertFile, "--key-file", paths.etcdKeyFile, "--trusted-ca-file", paths.etcdCAFile,
+            "--client-cert-auth", "--peer-cert-file", paths.etcdCertFile, "--peer-key-file", paths.etcdKeyFile,
+            "--peer-trusted-ca-file", paths.etcdCAFile, "--peer-client-cert-auth",
         ]
+    }
+
+    /// Writes the etcd TLS files of a cluster node: the members' CA, derived from the secrets key (every node
+    /// derives the same), and a fresh member certificate from it for this node's address, 127.0.0.1 and its
+    /// name, good for server and client use. Made at every boot, so a changed address is picked up.
+    static func writeEtcdTLS(for cluster: AppliancePlan.Cluster, paths: AppliancePaths, now: Date) throws {
+        let ca = try ClusterCA.derived(
+            fromSecret: cluster.secretsKey, purpose: "etcd members", commonName: "Starling etcd CA")
+        let member = try ca.nodeIdentityPEM(
+            node: cluster.nodeName,
+            hosts: [cluster.address.description, "127.0.0.1", "::1", "localhost", cluster.nodeName],
+            days: 3650, now: now)
+        try paths.write(ca.pem, to: paths.etcdCAFile)
+        try paths.write(member.key, to: paths.etcdKeyFile, mode: 0o600)
+        try paths.write(member.certificate, to: paths.etcdCertFile)
     }
 
     /// Checks the command line with the daemon's own parser, so that a configuration `configure` accepts is
     /// one `starling controller|se` starts with (not a unit restarting for ever on a usage error).
     static func check(_ plan: AppliancePlan, paths: AppliancePaths) throws(ConfigError) {
-        let arguments = Array(Self.arguments(for: plan, paths: paths).dropFirst())
+        let arguments = Array(Self.arguments(for: plan, paths: paths, etcdTLSFiles: false).dropFirst())
         do {
             switch plan.role {
             case .controller: _ = try ControllerCommand.parse(arguments)

@@ -136,6 +136,12 @@ struct ApplianceConfigureCommand: AsyncParsableCommand {
                         atPath: keyFile, contents: Data(cluster.secretsKey), attributes: [.posixPermissions: 0o600])
                 else { throw ConfigError(field: "controller.cluster.secrets_key", message: "cannot write \(keyFile)") }
                 if !existed { created.append(keyFile) }
+                do {
+                    try ApplianceLaunch.writeEtcdTLS(for: cluster, paths: paths, now: Date())
+                } catch {
+                    throw ConfigError(
+                        field: "controller.cluster", message: "cannot make the etcd member's certificate: \(error)")
+                }
                 try paths.write("", to: paths.etcdMarker)
                 say(
                     "controller cluster node \(cluster.nodeName) of \(cluster.peers.map(\.name).joined(separator: ", ")); starting its etcd member"
