@@ -163,6 +163,7 @@ let package = Package(
         // Test helpers shared by the test targets (ports held from port 0).
         .target(
             name: "TestSupport",
+            dependencies: ["Lab"],
             path: "Tests/Support"
         ),
         .testTarget(

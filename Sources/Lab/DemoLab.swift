@@ -9,7 +9,8 @@ import Foundation
 /// ```
 ///
 /// With `controllers: 3` the ctrl namespace holds a controller cluster instead: three etcd members and three
-/// controller nodes, node N on 198.18.3.N (API :8443, etcd :2379/:2380), and the SEs get every node's URL.
+/// controller nodes, node N on 198.18.3.N (API :8443, etcd :2379/:2380 over TLS with client certificates), and
+/// the SEs get every node's URL.
 ///
 /// VIPs come from 192.0.2.0/24; the SEs (AS 65001) peer with the router over eBGP from their data address.
 /// Everything started here is a ``DetachedProcess`` recorded in `state.json` in the lab directory, so the lab
@@ -421,15 +422,30 @@ public final class DemoLab {
     // MARK: Controller cluster
 
     /// The etcd client URL of member `index` (1-based).
-    public func etcdEndpoint(_ index: Int) -> String { "http://\(Address.controllerNode(index)):2379" }
+    public func etcdEndpoint(_ index: Int) -> String { "https://\(Address.controllerNode(index)):2379" }
 
-    /// Starts the three etcd members of a cluster lab (`etcd1`...) and waits until each answers.
+    /// The etcd members' CA (made by ``startEtcd()``).
+    var etcdCAFile: String { EtcdPKI.caFile(in: path("etcd-pki")) }
+    /// Member `index`'s certificate and key, for its server and client sides; its controller node calls
+    /// etcd with it too.
+    func etcdIdentity(_ index: Int) -> (certificate: String, key: String) {
+        EtcdPKI.files(in: path("etcd-pki"), name: "e\(index)")
+    }
+
+    /// Starts the three etcd members of a cluster lab (`etcd1`...) and waits until each answers. They talk
+    /// TLS with client certificates to each other and to the controllers, from a CA made for this lab.
     public func startEtcd() throws {
         let binary = Command.which("etcd") ?? "/usr/bin/etcd"
-        let members = (1...controllerCount).map { "e\($0)=http://\(Address.controllerNode($0)):2380" }
+        let pki = try EtcdPKI(directory: path("etcd-pki"))
+        // The members share one namespace: a connection between two of them may come from any of the three
+        // addresses, and etcd checks a peer's address against its certificate.
+        let addresses = (1...controllerCount).map { Address.controllerNode($0) } + ["127.0.0.1"]
+        for index in 1...controllerCount { _ = try pki.issue("e\(index)", addresses: addresses) }
+        let members = (1...controllerCount).map { "e\($0)=https://\(Address.controllerNode($0)):2380" }
             .joined(separator: ",")
         for index in 1...controllerCount {
-            let peer = "http://\(Address.controllerNode(index)):2380"
+            let peer = "https://\(Address.controllerNode(index)):2380"
+            let (certificate, key) = etcdIdentity(index)
             let process = try DetachedProcess.spawn(
                 name: "etcd\(index)",
                 argv: [
@@ -437,6 +453,9 @@ public final class DemoLab {
                     etcdEndpoint(index), "--advertise-client-urls", etcdEndpoint(index), "--listen-peer-urls", peer,
                     "--initial-advertise-peer-urls", peer, "--initial-cluster", members, "--initial-cluster-token",
                     id, "--initial-cluster-state", "new", "--max-txn-ops", "4096", "--log-level", "error",
+                    "--cert-file", certificate, "--key-file", key, "--trusted-ca-file", etcdCAFile,
+                    "--client-cert-auth", "--peer-cert-file", certificate, "--peer-key-file", key,
+                    "--peer-trusted-ca-file", etcdCAFile, "--peer-client-cert-auth",
                 ],
                 namespace: namespace("ctrl"), logPath: path("etcd\(index).log"))
             try record(process)
@@ -445,10 +464,8 @@ public final class DemoLab {
             try Wait.until("etcd member \(index) answers", timeout: 30, interval: 0.2) {
                 try alive(state.processes["etcd\(index)"]!)
                 return try Command.run(
-                    [
-                        "ip", "netns", "exec", namespace("ctrl"), "curl", "-s", "-m", "2",
-                        etcdEndpoint(index) + "/health",
-                    ]
+                    ["ip", "netns", "exec", namespace("ctrl"), "curl", "-s", "-m", "2"]
+                        + pki.curlArguments(etcdIdentity(index)) + [etcdEndpoint(index) + "/health"]
                 ).stdout.contains("true")
             }
         }
@@ -468,7 +485,8 @@ public final class DemoLab {
             argv: [
                 state.binary, "controller", "--listen", "\(Address.controllerNode(index)):\(Address.controllerPort)",
                 "--data-dir", dataDir, "--store", "etcd", "--etcd-endpoints",
-                endpoints.joined(separator: ","), "--node-name", "ctrl\(index)",
+                endpoints.joined(separator: ","), "--node-name", "ctrl\(index)", "--etcd-cacert", etcdCAFile,
+                "--etcd-cert", etcdIdentity(index).certificate, "--etcd-key", etcdIdentity(index).key,
             ],
             namespace: namespace("ctrl"), logPath: path("controller\(index).log"),
             environment: ["STARLING_ADMIN_PASSWORD": state.adminPassword])

@@ -1,4 +1,5 @@
 import Foundation
+import Lab
 
 /// A real etcd member (Debian's `etcd-server`) on loopback ports taken by binding port 0, with its data in
 /// `directory`; stopped (SIGKILL, then reaped) by ``stop()`` or when dropped.
@@ -22,7 +23,7 @@ public final class EtcdTestServer {
     public private(set) var clientKeyFile: String?
 
     /// Starts etcd (which must be installed: see ``binary``) and waits until it answers; with `tls`, on
-    /// `https://` with client certificate authentication (a CA and certificates made with openssl).
+    /// `https://` with client certificate authentication (a CA and certificates from ``EtcdPKI``).
     public init(directory: String, tls: Bool = false) throws {
         guard let binary = Self.binary else {
             throw EtcdTestFailure("etcd is not installed (apt-get install etcd-server)")
@@ -35,32 +36,17 @@ public final class EtcdTestServer {
         var tlsArguments: [String] = []
         var curlArguments: [String] = []
         if tls {
-            let pki = directory + "/pki"
-            try FileManager.default.createDirectory(atPath: pki, withIntermediateDirectories: true)
-            try Self.openssl([
-                "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout",
-                "\(pki)/ca.key", "-out", "\(pki)/ca.crt", "-subj", "/CN=Starling test etcd CA", "-days", "2",
-            ])
-            for (name, san) in [("server", "IP:127.0.0.1"), ("client", "DNS:controller")] {
-                try Self.openssl([
-                    "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout",
-                    "\(pki)/\(name).key", "-out", "\(pki)/\(name).csr", "-subj", "/CN=\(name)",
-                ])
-                try "subjectAltName=\(san)\nextendedKeyUsage=serverAuth,clientAuth\n".write(
-                    toFile: "\(pki)/\(name).ext", atomically: true, encoding: .utf8)
-                try Self.openssl([
-                    "x509", "-req", "-in", "\(pki)/\(name).csr", "-CA", "\(pki)/ca.crt", "-CAkey", "\(pki)/ca.key",
-                    "-CAcreateserial", "-out", "\(pki)/\(name).crt", "-days", "2", "-extfile", "\(pki)/\(name).ext",
-                ])
-            }
-            caFile = "\(pki)/ca.crt"
-            clientCertFile = "\(pki)/client.crt"
-            clientKeyFile = "\(pki)/client.key"
+            let pki = try EtcdPKI(directory: directory + "/pki", commonName: "Starling test etcd CA", days: 2)
+            let server = try pki.issue("server", addresses: ["127.0.0.1"])
+            let client = try pki.issue("client", dnsNames: ["controller"])
+            caFile = pki.caFile
+            clientCertFile = client.certificate
+            clientKeyFile = client.key
             tlsArguments = [
-                "--cert-file", "\(pki)/server.crt", "--key-file", "\(pki)/server.key", "--client-cert-auth",
-                "--trusted-ca-file", "\(pki)/ca.crt",
+                "--cert-file", server.certificate, "--key-file", server.key, "--client-cert-auth", "--trusted-ca-file",
+                pki.caFile,
             ]
-            curlArguments = ["--cacert", "\(pki)/ca.crt", "--cert", "\(pki)/client.crt", "--key", "\(pki)/client.key"]
+            curlArguments = pki.curlArguments(client)
         }
         process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
@@ -100,19 +86,6 @@ public final class EtcdTestServer {
         guard (try? curl.run()) != nil else { return false }
         curl.waitUntilExit()
         return curl.terminationStatus == 0
-    }
-}
-
-extension EtcdTestServer {
-    static func openssl(_ arguments: [String]) throws {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
-        p.arguments = arguments
-        p.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
-        p.standardError = FileHandle(forWritingAtPath: "/dev/null")
-        try p.run()
-        p.waitUntilExit()
-        guard p.terminationStatus == 0 else { throw EtcdTestFailure("openssl \(arguments.first ?? "") failed") }
     }
 }
 
