@@ -156,7 +156,7 @@ public final class NamespaceHTTPClient: Sendable {
         let tls = self.tls
         let bootstrap = ClientBootstrap(group: group)
             .connectTimeout(remaining)
-            .channelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
+            .channelOption(ChannelOptions.tcpOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     // No server name (the lab reaches addresses): the certificate must name the address.

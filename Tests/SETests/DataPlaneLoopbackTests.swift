@@ -275,6 +275,72 @@ final class DataPlaneLoopbackTests: XCTestCase {
         XCTAssertEqual(st?.totals.bytesOut, 8)
     }
 
+    /// Both sockets of a proxied connection have Nagle off (TCP_NODELAY at IPPROTO_TCP) and nothing else
+    /// switched on by mistake: `.socketOption(.tcp_nodelay)` once set SO_DEBUG (1 at SOL_SOCKET) on every
+    /// proxied socket (Nagle was off only through NIO's own defaults).
+    func testProxiedSocketsHaveNagleOff() async throws {
+        let echo = try TestEchoServer(group: serverGroup, reply: "|bye")
+        defer { echo.stop() }
+        let port = reservedPort()
+        await apply(
+            ServiceConfig(
+                id: "tcp-1", name: "tcp", listeners: [ListenAddress(host: "127.0.0.1", port: port)], kind: .l4,
+                pool: PoolConfig(name: "p", servers: [ServerConfig(ip: "127.0.0.1", port: echo.port)])))
+        let client = try RawClient(port: port)
+        client.send("ping")
+        XCTAssertTrue(waitUntil { self.dataPlane.status().first?.totals.bytesIn == 4 }, "the SE forwarded it")
+        let clientPort = Self.ports(of: client.fd)?.local
+        // This process holds the SE's sockets: the accepted one (to the client) and the one to the server.
+        var front: Int32?
+        var back: Int32?
+        for fd in Self.socketDescriptors() where fd != client.fd {
+            guard let ports = Self.ports(of: fd) else { continue }
+            if ports.local == port, ports.peer == clientPort { front = fd }
+            if ports.peer == echo.port, ports.local != echo.port { back = fd }
+        }
+        for (side, fd) in [("client side", front), ("server side", back)] {
+            guard let fd else {
+                XCTFail("\(side): socket not found")
+                continue
+            }
+            XCTAssertEqual(Self.intOption(fd, Int32(IPPROTO_TCP), TCP_NODELAY), 1, "\(side): TCP_NODELAY")
+            XCTAssertEqual(Self.intOption(fd, SOL_SOCKET, SO_DEBUG), 0, "\(side): SO_DEBUG")
+        }
+        client.shutdownWrite()
+        XCTAssertEqual(client.readToEnd(), "ping|bye")
+    }
+
+    private static func socketDescriptors() -> [Int32] {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
+        return entries.compactMap { name in
+            guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/" + name),
+                target.hasPrefix("socket:")
+            else { return nil }
+            return Int32(name)
+        }
+    }
+
+    /// The local and peer ports of a connected IPv4 socket.
+    private static func ports(of fd: Int32) -> (local: Int, peer: Int)? {
+        func port(_ call: (Int32, UnsafeMutablePointer<sockaddr>, UnsafeMutablePointer<socklen_t>) -> Int32) -> Int? {
+            var address = sockaddr_in()
+            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+            let rc = withUnsafeMutablePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { call(fd, $0, &length) }
+            }
+            guard rc == 0, address.sin_family == sa_family_t(AF_INET) else { return nil }
+            return Int(UInt16(bigEndian: address.sin_port))
+        }
+        guard let local = port(getsockname), let peer = port(getpeername) else { return nil }
+        return (local, peer)
+    }
+
+    private static func intOption(_ fd: Int32, _ level: Int32, _ name: Int32) -> Int32? {
+        var value: Int32 = -1
+        var length = socklen_t(MemoryLayout<Int32>.size)
+        return getsockopt(fd, level, name, &value, &length) == 0 ? value : nil
+    }
+
     func testL4ClosesWhenNoServerIsUp() async throws {
         let port = reservedPort()
         await apply(

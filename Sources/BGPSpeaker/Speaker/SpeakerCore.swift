@@ -353,7 +353,7 @@ final class SpeakerCore {
     }
 
     private func attach(_ channel: any Channel, peer: PeerSession, id: ConnectionID, inbound: Bool) throws {
-        _ = try? channel.syncOptions?.setOption(.socketOption(.tcp_nodelay), value: 1)
+        _ = try? channel.syncOptions?.setOption(.tcpOption(.tcp_nodelay), value: 1)
         try channel.pipeline.syncOperations.addHandler(
             BGPConnectionHandler(core: self, peerAddress: peer.settings.address, connection: id, inbound: inbound))
         peer.channels[id] = channel

@@ -233,7 +233,7 @@ final class HTTPBackHandler: ChannelDuplexHandler {
         let serverTLS = service.serverTLS
         var bootstrap = ClientBootstrap(group: loop)
             .connectTimeout(service.connectTimeout)
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 do {
                     // Re-encryption: TLS under the HTTP handler; the request waits for the handshake.

@@ -81,7 +81,7 @@ final class L4ProxyHandler: ChannelDuplexHandler {
         var bootstrap = ClientBootstrap(group: context.eventLoop)
             .connectTimeout(service.connectTimeout)
             .channelOption(.allowRemoteHalfClosure, value: true)
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 do {
                     try channel.pipeline.syncOperations.addHandler(loopBound.value)

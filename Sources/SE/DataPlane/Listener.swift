@@ -32,7 +32,7 @@ enum Listener {
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .serverChannelOption(soReusePort, value: 1)
             .serverChannelOption(freebind, value: 1)
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
                 do {
                     try install(on: channel, tls: listen.tls, http2: listen.http2, service: service)
