@@ -1,4 +1,5 @@
 import BGPSpeaker
+import Dispatch
 import Logging
 import NIOConcurrencyHelpers
 import NIOPosix
@@ -239,6 +240,34 @@ final class SEEngineClockTests: XCTestCase {
         XCTAssertEqual(plumbing.plumbed, [])
         XCTAssertEqual(clock.sleeping, 0)
         await engine.shutdown()
+    }
+
+    /// A refresh that runs while `apply` is still opening a new service's listeners (a monitor's verdict, the
+    /// periodic tick: the actor takes them between `apply`'s awaits) does not advertise its VIP: a SYN there
+    /// would find no socket. The data plane's loop is held busy so that `apply` stays inside the bind.
+    func testNoAdvertisementBeforeTheListenersAreOpen() async throws {
+        let dataPlaneGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let logger = Logger(label: "test")
+        let dataPlane = DataPlane(group: dataPlaneGroup, sourceAddresses: [], logger: logger)
+        let engine = SEEngine(
+            options: SEEngine.Options(vipInterface: "test0"), dataPlane: dataPlane, eventLoop: group.next(),
+            logger: logger, steering: nil, clock: EngineClock(ManualClock()), plumbing: RecordingPlumbing())
+        let release = DispatchSemaphore(value: 0)
+        dataPlaneGroup.next().execute { release.wait() }
+        let services = [service()]
+        let applying = Task { await engine.apply(version: 1, services: services, vrf: nil) }
+        // The service exists in the data plane (its server counts as up: no monitor) but its listener waits
+        // for the held loop.
+        XCTAssertTrue(waitUntil { dataPlane.status().first?.serversUp == 1 })
+        await engine.refresh()
+        let during = await engine.status(seUUID: "se-1")
+        XCTAssertEqual(during.virtual_services.first?.advertise_reason, "listeners not open yet")
+        release.signal()
+        await applying.value
+        let after = await engine.status(seUUID: "se-1")
+        XCTAssertEqual(after.virtual_services.first?.advertise_reason, "VIP is loopback-only (127.0.0.0/8 or ::1)")
+        await engine.shutdown()
+        try await dataPlaneGroup.shutdownGracefully()
     }
 
     func testTheDaemonsInitialiserTakesTheContinuousClockByDefault() async {

@@ -84,6 +84,11 @@ public actor SEEngine {
     private var bgpProfile: BgpProfile?
     /// Per service id: why the data plane could not apply it (from `DataPlane.apply`).
     private var dataPlaneProblems: [String: String] = [:]
+    /// Per service id: the listeners the data plane's last `apply` opened. A service is advertised only when
+    /// every listener of its plan is among them: a health change that arrives while `apply` is still binding
+    /// (the monitors start first, and `refresh` runs between `apply`'s awaits) must not advertise a VIP
+    /// whose port has no socket yet — a SYN there would be reset.
+    private var openedListeners: [String: Set<ListenAddress>] = [:]
     private var decisions: [String: VIPAdvertiser.Decision] = [:]
     private var bgpError: String?
     private var vipError: String?
@@ -153,6 +158,9 @@ public actor SEEngine {
         let problems = await dataPlane.apply(DataPlaneConfig(services: next.compactMap(\.dataPlane)))
         dataPlaneProblems = Dictionary(
             problems.map { ($0.serviceID, "\($0.field): \($0.reason)") }, uniquingKeysWith: { a, b in "\(a); \(b)" })
+        openedListeners = Dictionary(
+            next.compactMap { plan in plan.dataPlane.map { (plan.id, Set($0.listeners)) } },
+            uniquingKeysWith: { a, _ in a })
         await follow(scaleout)
         await steering?.apply(Self.steered(next))
         appliedVersion = version
@@ -172,6 +180,11 @@ public actor SEEngine {
             var blocker = plan.problem ?? dataPlaneProblems[plan.id]
             if blocker == nil, let vipError, plan.vips.contains(where: { VIPPlumbing.spec(for: $0) != nil }) {
                 blocker = vipError
+            }
+            if blocker == nil, let listeners = plan.dataPlane?.listeners,
+                !Set(listeners).isSubset(of: openedListeners[plan.id] ?? [])
+            {
+                blocker = "listeners not open yet"
             }
             let peers =
                 plan.bgpPeerLabels.isEmpty
