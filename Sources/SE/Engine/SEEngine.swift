@@ -10,7 +10,7 @@ import StarlingModel
 ///
 /// Order of work, so that a VIP is advertised only while it can be served (DESIGN §1, §4):
 /// - new state: withdraw what is no longer wanted first, plumb VIPs, then open listeners; a new service
-///   is advertised once its data plane reports a server up.
+///   is advertised once its listeners are open and its data plane reports a server up.
 /// - a removed service: withdrawn at once, its listeners closed (existing connections go on), its VIP
 ///   kept for `drainTimeout` so those connections can finish, then removed.
 /// - drain (SIGTERM): re-announce every VIP with GRACEFUL_SHUTDOWN (RFC 8326) and wait
