@@ -9,12 +9,14 @@ public struct EtcdPKI: Sendable {
     private let directory: String
     private let days: Int
 
-    /// A new P-256 CA in `directory` (created), valid `days`.
+    /// The P-256 CA in `directory`: made (valid `days`) unless the folder has one already, so that members
+    /// started again trust the same CA as the ones still running.
     public init(directory: String, commonName: String = "Starling lab etcd CA", days: Int = 30) throws {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         self.directory = directory
         self.days = days
         caFile = Self.caFile(in: directory)
+        guard !FileManager.default.fileExists(atPath: caFile) else { return }
         _ = try Command.check([
             "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout",
             directory + "/ca.key", "-out", caFile, "-subj", "/CN=\(commonName)", "-days", String(days),
@@ -33,7 +35,8 @@ public struct EtcdPKI: Sendable {
             request, "-subj", "/CN=\(name)",
         ])
         let names = addresses.map { "IP:\($0)" } + dnsNames.map { "DNS:\($0)" }
-        try "subjectAltName=\(names.joined(separator: ","))\nextendedKeyUsage=serverAuth,clientAuth\n".write(
+        let alternativeNames = names.isEmpty ? "" : "subjectAltName=\(names.joined(separator: ","))\n"
+        try (alternativeNames + "extendedKeyUsage=serverAuth,clientAuth\n").write(
             toFile: extensions, atomically: true, encoding: .utf8)
         _ = try Command.check([
             "openssl", "x509", "-req", "-in", request, "-CA", caFile, "-CAkey", directory + "/ca.key",

@@ -46,8 +46,9 @@ public struct ClusterCA: Sendable {
     }
 
     /// A CA that every holder of `secret` builds alike, with nothing to exchange: its key comes from `secret`
-    /// through HKDF (`purpose` keeps it apart from every other use of the secret); its name, serial number and
-    /// validity are fixed. Only the signature differs between two builds (ECDSA's is randomised), and a
+    /// through HKDF (so it reveals nothing of the secret, which also seals keys in the store as an AES key;
+    /// `purpose` keeps two derived CAs apart); its name, serial number and validity are fixed. Whoever holds
+    /// the secret can therefore issue its certificates, and the CA changes only with the secret. Only the signature differs between two builds (ECDSA's is randomised), and a
     /// certificate one build issued verifies against another: same subject, same key.
     ///
     /// The appliance's etcd members use one (issue 12): each controller node issues its member's certificate
@@ -111,7 +112,8 @@ public struct ClusterCA: Sendable {
     /// A certificate for `publicKey` signed by the CA.
     func issue(
         subject: DistinguishedName, publicKey: Certificate.PublicKey, names: [GeneralName],
-        usages: [ExtendedKeyUsage.Usage], serial: Certificate.SerialNumber = .init(), days: Double, now: Date
+        usages: [ExtendedKeyUsage.Usage], serial: Certificate.SerialNumber = .init(), days: Double,
+        validFrom: Date? = nil, now: Date
     ) throws -> Certificate {
         let extensions = try Certificate.Extensions {
             Critical(BasicConstraints.notCertificateAuthority)
@@ -121,14 +123,15 @@ public struct ClusterCA: Sendable {
             AuthorityKeyIdentifier(keyIdentifier: try certificate.extensions.subjectKeyIdentifier?.keyIdentifier)
         }
         return try Certificate(
-            version: .v3, serialNumber: serial, publicKey: publicKey, notValidBefore: now.addingTimeInterval(-300),
+            version: .v3, serialNumber: serial, publicKey: publicKey,
+            notValidBefore: validFrom ?? now.addingTimeInterval(-300),
             notValidAfter: now.addingTimeInterval(days * 86400), issuer: certificate.subject, subject: subject,
             signatureAlgorithm: .ecdsaWithSHA256, extensions: extensions, issuerPrivateKey: .init(key))
     }
 
     /// A node's certificate (server, and client when it forwards to the leader) for `hosts`: addresses and
     /// names. Made at every start; it lives only in memory.
-    func nodeIdentity(node: String, hosts: [String], days: Double = 365, now: Date) throws -> (
+    func nodeIdentity(node: String, hosts: [String], days: Double = 365, validFrom: Date? = nil, now: Date) throws -> (
         certificate: Certificate, key: P256.Signing.PrivateKey
     ) {
         let key = P256.Signing.PrivateKey()
@@ -149,16 +152,17 @@ public struct ClusterCA: Sendable {
         }
         let certificate = try issue(
             subject: subject, publicKey: .init(key.publicKey), names: names, usages: [.serverAuth, .clientAuth],
-            days: days, now: now)
+            days: days, validFrom: validFrom, now: now)
         return (certificate, key)
     }
 
-    /// ``nodeIdentity(node:hosts:days:now:)`` as PEM: the certificate and its PKCS #8 key, for a program that
-    /// reads files (etcd).
-    public func nodeIdentityPEM(node: String, hosts: [String], days: Double, now: Date) throws -> (
-        certificate: String, key: String
-    ) {
-        let (certificate, key) = try nodeIdentity(node: node, hosts: hosts, days: days, now: now)
+    /// ``nodeIdentity(node:hosts:days:validFrom:now:)`` as PEM: the certificate and its PKCS #8 key, for a
+    /// program that reads files (etcd). `validFrom` defaults to five minutes before `now`.
+    public func nodeIdentityPEM(
+        node: String, hosts: [String], days: Double, validFrom: Date? = nil, now: Date
+    ) throws -> (certificate: String, key: String) {
+        let (certificate, key) = try nodeIdentity(
+            node: node, hosts: hosts, days: days, validFrom: validFrom, now: now)
         return (try certificate.serializeAsPEM().pemString + "\n", key.pemRepresentation + "\n")
     }
 

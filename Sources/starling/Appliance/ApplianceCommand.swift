@@ -129,19 +129,25 @@ enum ApplianceLaunch {
         ]
     }
 
-    /// Writes the etcd TLS files of a cluster node: the members' CA, derived from the secrets key (every node
-    /// derives the same), and a fresh member certificate from it for this node's address, 127.0.0.1 and its
-    /// name, good for server and client use. Made at every boot, so a changed address is picked up.
-    static func writeEtcdTLS(for cluster: AppliancePlan.Cluster, paths: AppliancePaths, now: Date) throws {
+    /// The etcd TLS files of a cluster node (path, text, mode): the members' CA, derived from the secrets key
+    /// (every node derives the same), and a fresh member certificate from it, good for server and client use,
+    /// for every address of the node's interfaces (etcd checks a peer's source address against its
+    /// certificate, and a multi-homed node may reach a peer from any of them), 127.0.0.1, ::1, localhost and
+    /// its name. Valid from the CA's own start, so a node whose clock is behind at boot is not refused.
+    static func etcdTLSFiles(
+        for plan: AppliancePlan, cluster: AppliancePlan.Cluster, paths: AppliancePaths, now: Date
+    ) throws -> [(path: String, text: String, mode: Int)] {
         let ca = try ClusterCA.derived(
             fromSecret: cluster.secretsKey, purpose: "etcd members", commonName: "Starling etcd CA")
+        let addresses = plan.interfaces.flatMap { $0.addresses.map(\.ipAddress.description) }
         let member = try ca.nodeIdentityPEM(
             node: cluster.nodeName,
-            hosts: [cluster.address.description, "127.0.0.1", "::1", "localhost", cluster.nodeName],
-            days: 3650, now: now)
-        try paths.write(ca.pem, to: paths.etcdCAFile)
-        try paths.write(member.key, to: paths.etcdKeyFile, mode: 0o600)
-        try paths.write(member.certificate, to: paths.etcdCertFile)
+            hosts: [cluster.address.description] + addresses + ["127.0.0.1", "::1", "localhost", cluster.nodeName],
+            days: 3650, validFrom: ca.certificate.notValidBefore, now: now)
+        return [
+            (paths.etcdCAFile, ca.pem, 0o644), (paths.etcdKeyFile, member.key, 0o600),
+            (paths.etcdCertFile, member.certificate, 0o644),
+        ]
     }
 
     /// Checks the command line with the daemon's own parser, so that a configuration `configure` accepts is

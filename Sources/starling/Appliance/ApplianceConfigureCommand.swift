@@ -136,12 +136,18 @@ struct ApplianceConfigureCommand: AsyncParsableCommand {
                         atPath: keyFile, contents: Data(cluster.secretsKey), attributes: [.posixPermissions: 0o600])
                 else { throw ConfigError(field: "controller.cluster.secrets_key", message: "cannot write \(keyFile)") }
                 if !existed { created.append(keyFile) }
+                let files: [(path: String, text: String, mode: Int)]
                 do {
-                    try ApplianceLaunch.writeEtcdTLS(for: cluster, paths: paths, now: Date())
+                    files = try ApplianceLaunch.etcdTLSFiles(for: plan, cluster: cluster, paths: paths, now: Date())
                 } catch {
                     throw ConfigError(
                         field: "controller.cluster", message: "cannot make the etcd member's certificate: \(error)")
                 }
+                // The folder holds a key that opens etcd: root only.
+                let folder = (paths.etcdKeyFile as NSString).deletingLastPathComponent
+                try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+                chmod(folder, 0o700)
+                for file in files { try write(file.text, to: file.path, mode: file.mode) }
                 try paths.write("", to: paths.etcdMarker)
                 say(
                     "controller cluster node \(cluster.nodeName) of \(cluster.peers.map(\.name).joined(separator: ", ")); starting its etcd member"
