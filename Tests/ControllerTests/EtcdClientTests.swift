@@ -113,6 +113,38 @@ final class EtcdClientTests: XCTestCase {
         withExtendedLifetime(nobody) {}
     }
 
+    /// A member that takes connections and never answers (its host died with the connections open): the
+    /// request fails after the client's timeout, and the next one goes to another member.
+    func testAMemberThatStopsAnsweringIsPassedOver() async throws {
+        let server = try EtcdTestServer(self)
+        defer { server.stop() }
+        // Listening, never accepting: the kernel completes connections and takes the request, nobody answers.
+        let silent = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(silent) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(silent, $0, length) == 0 && listen(silent, 16) == 0 && getsockname(silent, $0, &length) == 0
+            }
+        }
+        XCTAssertTrue(bound)
+        let port = Int(UInt16(bigEndian: address.sin_port))
+        let etcd = try EtcdClient(endpoints: ["http://127.0.0.1:\(port)", server.endpoint], timeout: .seconds(1))
+        do {
+            try await etcd.put("/k", "v")
+            XCTFail("the silent member answered")
+        } catch let error as EtcdError {
+            XCTAssertEqual(error.kind, .unavailable, "\(error)")
+            XCTAssertTrue(error.message.contains("no answer in time"), error.message)
+        }
+        try await etcd.put("/k", "v")
+        let value = try await etcd.range("/k").kvs.first?.value
+        XCTAssertEqual(value, "v", "written through the member that answers")
+    }
+
     /// A secured etcd (`https://`, client certificates required): the client verifies the member against
     /// the CA and presents its certificate; without the certificate, or trusting another CA, it is refused.
     func testASecuredEtcdTakesTheClientCertificateOnly() async throws {

@@ -24,6 +24,17 @@ final class EtcdClient: Sendable {
     let timeout: TimeAmount
     /// The endpoint tried first.
     private let preferred = Mutex(0)
+    /// The running watches and the endpoint each streams from: cancelled when that endpoint stops answering
+    /// (a member whose host died leaves its connections open and silent), so that their owner watches anew
+    /// through another member.
+    private let watches = Mutex<[UInt64: RunningWatch]>([:])
+    private let nextWatch = Mutex<UInt64>(0)
+
+    private struct RunningWatch {
+        var task: Task<Void, Never>?
+        /// Known once the watch's request was answered.
+        var endpoint: Int?
+    }
 
     /// - Parameters:
     ///   - endpoints: `http://HOST:PORT` or `https://HOST:PORT` (client URLs of the members).
@@ -193,21 +204,27 @@ final class EtcdClient: Sendable {
     /// the task is cancelled or the stream breaks (an error: the caller reads again and watches anew).
     /// A batch of an empty `events` is a progress report (its revision only).
     func watch(_ key: String, end: String, from revision: Int64) -> AsyncThrowingStream<WatchBatch, Error> {
-        AsyncThrowingStream { continuation in
+        let id = nextWatch.withLock {
+            $0 += 1
+            return $0
+        }
+        return AsyncThrowingStream { continuation in
             let task = Task {
                 do {
-                    try await self.runWatch(key, end: end, from: revision) { continuation.yield($0) }
+                    try await self.runWatch(id, key, end: end, from: revision) { continuation.yield($0) }
                     continuation.finish(throwing: EtcdError(.watchEnded, "etcd closed the watch stream"))
                 } catch {
                     continuation.finish(throwing: error)
                 }
+                _ = self.watches.withLock { $0.removeValue(forKey: id) }
             }
+            self.watches.withLock { $0[id, default: RunningWatch()].task = task }
             continuation.onTermination = { _ in task.cancel() }
         }
     }
 
     private func runWatch(
-        _ key: String, end: String, from revision: Int64, _ yield: (WatchBatch) -> Void
+        _ id: UInt64, _ key: String, end: String, from revision: Int64, _ yield: (WatchBatch) -> Void
     ) async throws {
         let body: [String: Any] = [
             "create_request": [
@@ -215,7 +232,9 @@ final class EtcdClient: Sendable {
                 "progress_notify": true,
             ]
         ]
-        let response = try await send("/v3/watch", body, deadline: .now() + timeout)
+        let (response, endpoint) = try await send("/v3/watch", body, deadline: .now() + timeout)
+        watches.withLock { $0[id, default: RunningWatch()].endpoint = endpoint }
+        try Task.checkCancellation()
         var buffer = ByteBuffer()
         for try await chunk in response.body {
             var chunk = chunk
@@ -301,7 +320,7 @@ final class EtcdClient: Sendable {
     // MARK: Transport
 
     private func call<T: Decodable>(_ path: String, _ body: [String: Any]) async throws -> T {
-        let response = try await send(path, body, deadline: .now() + timeout)
+        let (response, _) = try await send(path, body, deadline: .now() + timeout)
         let bytes = try await response.body.collect(upTo: 64 << 20)
         guard response.status == .ok else {
             let error = try? JSONDecoder().decode(Wire.ErrorBody.self, from: bytes)
@@ -316,9 +335,12 @@ final class EtcdClient: Sendable {
         }
     }
 
-    /// Sends to the preferred endpoint, then to the others while the connection fails.
+    /// Sends to the preferred endpoint, then to the others while the connection fails; returns the answer and
+    /// the endpoint that gave it. A member that is connected but does not answer in time (its host died: the
+    /// connection stays open and silent) is passed over from then on, and the watches on it end, but the
+    /// request fails: it may have reached the member, so it is not sent again here.
     private func send(_ path: String, _ body: [String: Any], deadline: NIODeadline) async throws
-        -> HTTPClientResponse
+        -> (HTTPClientResponse, Int)
     {
         let data = try JSONSerialization.data(withJSONObject: body)
         let first = preferred.withLock { $0 }
@@ -332,10 +354,13 @@ final class EtcdClient: Sendable {
             do {
                 let response = try await http.execute(request, deadline: deadline)
                 if offset != 0 { preferred.withLock { $0 = index } }
-                return response
+                return (response, index)
             } catch let error where Self.isConnectFailure(error) {
                 // Not connected: the request never reached this member, so another may take it.
                 failures.append("\(endpoints[index]): cannot connect (\(Self.reason(error)))")
+            } catch let error where Self.isTimeout(error) {
+                passOver(index)
+                throw EtcdError(.unavailable, "\(endpoints[index]): no answer in time (\(error))")
             }
         }
         throw EtcdError(.unavailable, "no etcd endpoint answered: " + failures.joined(separator: "; "))
@@ -350,6 +375,20 @@ final class EtcdClient: Sendable {
         if let e = error as? HTTPClientError, e == .connectTimeout { return "timed out" }
         if case .connectTimeout? = error as? ChannelError { return "timed out" }
         return "\(error)"
+    }
+
+    /// Prefers the next endpoint to `index` (unless another was preferred meanwhile) and ends the watches
+    /// streaming from `index`.
+    private func passOver(_ index: Int) {
+        guard endpoints.count > 1 else { return }
+        preferred.withLock { if $0 == index { $0 = (index + 1) % endpoints.count } }
+        let stale = watches.withLock { $0.values.filter { $0.endpoint == index }.compactMap(\.task) }
+        for task in stale { task.cancel() }
+    }
+
+    private static func isTimeout(_ error: Error) -> Bool {
+        guard let e = error as? HTTPClientError else { return false }
+        return e == .deadlineExceeded || e == .readTimeout || e == .writeTimeout
     }
 
     private static func isConnectFailure(_ error: Error) -> Bool {
