@@ -256,14 +256,20 @@ final class DataPlaneLoopbackTests: XCTestCase {
 
     // MARK: L4
 
-    func testL4EchoWithHalfClose() async throws {
+    /// An L4 service on a free port of 127.0.0.1 to an echo server that adds "|bye" after the client's FIN.
+    private func l4EchoService() async throws -> (echo: TestEchoServer, port: Int) {
         let echo = try TestEchoServer(group: serverGroup, reply: "|bye")
-        defer { echo.stop() }
         let port = reservedPort()
         await apply(
             ServiceConfig(
                 id: "tcp-1", name: "tcp", listeners: [ListenAddress(host: "127.0.0.1", port: port)], kind: .l4,
                 pool: PoolConfig(name: "p", servers: [ServerConfig(ip: "127.0.0.1", port: echo.port)])))
+        return (echo, port)
+    }
+
+    func testL4EchoWithHalfClose() async throws {
+        let (echo, port) = try await l4EchoService()
+        defer { echo.stop() }
         let client = try RawClient(port: port)
         client.send("ping")
         client.shutdownWrite()
@@ -279,13 +285,8 @@ final class DataPlaneLoopbackTests: XCTestCase {
     /// switched on by mistake: `.socketOption(.tcp_nodelay)` once set SO_DEBUG (1 at SOL_SOCKET) on every
     /// proxied socket (Nagle was off only through NIO's own defaults).
     func testProxiedSocketsHaveNagleOff() async throws {
-        let echo = try TestEchoServer(group: serverGroup, reply: "|bye")
+        let (echo, port) = try await l4EchoService()
         defer { echo.stop() }
-        let port = reservedPort()
-        await apply(
-            ServiceConfig(
-                id: "tcp-1", name: "tcp", listeners: [ListenAddress(host: "127.0.0.1", port: port)], kind: .l4,
-                pool: PoolConfig(name: "p", servers: [ServerConfig(ip: "127.0.0.1", port: echo.port)])))
         let client = try RawClient(port: port)
         client.send("ping")
         XCTAssertTrue(waitUntil { self.dataPlane.status().first?.totals.bytesIn == 4 }, "the SE forwarded it")
