@@ -31,7 +31,7 @@ final class EtcdClient: Sendable {
     private let nextWatch = Mutex<UInt64>(0)
 
     private struct RunningWatch {
-        var task: Task<Void, Never>?
+        var task: Task<Void, Never>
         /// Known once the watch's request was answered.
         var endpoint: Int?
     }
@@ -209,16 +209,20 @@ final class EtcdClient: Sendable {
             return $0
         }
         return AsyncThrowingStream { continuation in
-            let task = Task {
-                do {
-                    try await self.runWatch(id, key, end: end, from: revision) { continuation.yield($0) }
-                    continuation.finish(throwing: EtcdError(.watchEnded, "etcd closed the watch stream"))
-                } catch {
-                    continuation.finish(throwing: error)
+            // Started under the lock, so that it is listed before its own end can take it off the list.
+            let task = self.watches.withLock { watches in
+                let task = Task {
+                    do {
+                        try await self.runWatch(id, key, end: end, from: revision) { continuation.yield($0) }
+                        continuation.finish(throwing: EtcdError(.watchEnded, "etcd closed the watch stream"))
+                    } catch {
+                        continuation.finish(throwing: error)
+                    }
+                    _ = self.watches.withLock { $0.removeValue(forKey: id) }
                 }
-                _ = self.watches.withLock { $0.removeValue(forKey: id) }
+                watches[id] = RunningWatch(task: task)
+                return task
             }
-            self.watches.withLock { $0[id, default: RunningWatch()].task = task }
             continuation.onTermination = { _ in task.cancel() }
         }
     }
@@ -233,7 +237,7 @@ final class EtcdClient: Sendable {
             ]
         ]
         let (response, endpoint) = try await send("/v3/watch", body, deadline: .now() + timeout)
-        watches.withLock { $0[id, default: RunningWatch()].endpoint = endpoint }
+        watches.withLock { $0[id]?.endpoint = endpoint }
         try Task.checkCancellation()
         var buffer = ByteBuffer()
         for try await chunk in response.body {
@@ -382,7 +386,7 @@ final class EtcdClient: Sendable {
     private func passOver(_ index: Int) {
         guard endpoints.count > 1 else { return }
         preferred.withLock { if $0 == index { $0 = (index + 1) % endpoints.count } }
-        let stale = watches.withLock { $0.values.filter { $0.endpoint == index }.compactMap(\.task) }
+        let stale = watches.withLock { $0.values.filter { $0.endpoint == index }.map(\.task) }
         for task in stale { task.cancel() }
     }
 
