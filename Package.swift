@@ -111,7 +111,7 @@ let package = Package(
         .target(
             name: "Controller",
             dependencies: [
-                "StarlingModel", "IPAddresses",
+                "StarlingModel", "IPAddresses", "StarlingHTTP",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),

@@ -8,6 +8,7 @@ import NIOPosix
 import NIOSSL
 import Prometheus
 import ServiceLifecycle
+import StarlingHTTP
 import StarlingModel
 import Synchronization
 
@@ -116,7 +117,9 @@ public final class Controller: Sendable {
     /// The management plane's CA, shared by the nodes through the store.
     public let clusterCA: ClusterCA
     /// How this node reaches the leader's API when it forwards a request (nil: plain HTTP).
-    let forwardTLS: TLSConfiguration?
+    let forwardTLS: StarlingHTTP.HTTPClient.TLS?
+    /// The client of the last leader a request was forwarded to (its address and the client).
+    private let forwarder = Mutex<(address: String, client: StarlingHTTP.HTTPClient)?>(nil)
 
     /// Opens the store in `configuration.dataDirectory`, creates the defaults on first start and
     /// starts the reconciler (which loads the persisted placement and desired states).
@@ -322,35 +325,51 @@ public final class Controller: Sendable {
         return tls
     }
 
-    /// This node's certificate from the cluster CA, for the addresses and names it is reached at (when it
-    /// listens on every address: every address of its interfaces).
+    /// This node's certificate from the cluster CA, for the addresses and names it is reached at.
     private static func nodeIdentity(ca clusterCA: ClusterCA, configuration: ControllerConfiguration, host: String)
         throws -> (certificate: NIOSSLCertificate, key: NIOSSLPrivateKey)
     {
+        let (certificate, key) = try clusterCA.nodeIdentityPEM(
+            node: configuration.nodeName, hosts: identityHosts(host, configuration: configuration), now: Date())
+        return (
+            try NIOSSLCertificate(bytes: Array(certificate.utf8), format: .pem),
+            try NIOSSLPrivateKey(bytes: Array(key.utf8), format: .pem)
+        )
+    }
+
+    /// The addresses and names a node listening on `host` is reached at (when it listens on every address:
+    /// every address of its interfaces).
+    private static func identityHosts(_ host: String, configuration: ControllerConfiguration) -> [String] {
         var hosts = [host, "localhost", "127.0.0.1", "::1", configuration.nodeName, ProcessInfo.processInfo.hostName]
         if ["0.0.0.0", "::", ""].contains(host) {
             hosts += (try? System.enumerateDevices())?.compactMap { $0.address?.ipAddress } ?? []
         }
-        let (certificate, key) = try clusterCA.nodeIdentity(
-            node: configuration.nodeName, hosts: hosts.filter { !["0.0.0.0", "::", ""].contains($0) }, now: Date())
-        return (
-            try NIOSSLCertificate(bytes: Array(certificate.serializeAsPEM().pemString.utf8), format: .pem),
-            try NIOSSLPrivateKey(bytes: Array(key.pemRepresentation.utf8), format: .pem)
-        )
+        return hosts.filter { !["0.0.0.0", "::", ""].contains($0) }
     }
 
     /// The TLS settings a node uses to forward a request to the leader: the cluster CA (and the system's
-    /// roots, for operators' certificates), and a certificate of its own. Nil with `--insecure-http`.
-    static func forwardingTLS(ca: ClusterCA, configuration: ControllerConfiguration) throws -> TLSConfiguration? {
+    /// roots where the system has a bundle, for operators' certificates; the appliance has none), and a
+    /// certificate of its own. Nil with `--insecure-http`.
+    static func forwardingTLS(ca: ClusterCA, configuration: ControllerConfiguration) throws
+        -> StarlingHTTP.HTTPClient.TLS?
+    {
         if configuration.apiTLS == .insecureHTTP { return nil }
-        var tls = TLSConfiguration.makeClientConfiguration()
-        tls.minimumTLSVersion = .tlsv12
-        tls.additionalTrustRoots = [.certificates([try NIOSSLCertificate(bytes: Array(ca.pem.utf8), format: .pem)])]
         let host = ControllerAPI.host(configuration.nodeAddress) ?? ""
-        let identity = try nodeIdentity(ca: ca, configuration: configuration, host: host)
-        tls.certificateChain = [.certificate(identity.certificate)]
-        tls.privateKey = .privateKey(identity.key)
-        return tls
+        let (certificate, key) = try ca.nodeIdentityPEM(
+            node: configuration.nodeName, hosts: identityHosts(host, configuration: configuration), now: Date())
+        return .init(trustedPEM: ca.pem, systemRoots: true, clientCertificatePEM: certificate, clientKeyPEM: key)
+    }
+
+    /// The client that forwards requests to the leader at `address` (`host:port`): one per leader, kept
+    /// while that node leads (its connections stay open for the next request).
+    func forwardingClient(to address: String) throws -> StarlingHTTP.HTTPClient {
+        try forwarder.withLock { current in
+            if let current, current.address == address { return current.client }
+            let client = try StarlingHTTP.HTTPClient(
+                baseURL: (forwardTLS == nil ? "http://" : "https://") + address, tls: forwardTLS)
+            current = (address, client)
+            return client
+        }
     }
 
     /// After an object write: reconcile when the type matters to placement or desired state.

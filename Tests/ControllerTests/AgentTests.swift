@@ -56,7 +56,7 @@ final class AgentTests: XCTestCase {
                 .patch, "/api/serviceengine/\(uuid)", #"{"se_group_ref": "/api/serviceenginegroup/?name=g2"}"#)
             XCTAssertEqual(patched.status, 200, patched.text)
             XCTAssertEqual(
-                patched.string("se_group_ref"), "http://localhost/api/serviceenginegroup/\(g.string("uuid")!)")
+                patched.string("se_group_ref"), "https://localhost/api/serviceenginegroup/\(g.string("uuid")!)")
             // Delete unregisters: the agent gets 404, then may register again with its token.
             assertEqual(try await api.call(.delete, "/api/serviceengine/\(uuid)").status, 204)
             let gone = try await api.call(

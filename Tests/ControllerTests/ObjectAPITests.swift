@@ -127,22 +127,22 @@ final class ObjectAPITests: XCTestCase {
             XCTAssertEqual(p.status, 201, p.text)
             let uuid = try XCTUnwrap(p.string("uuid"))
             XCTAssertTrue(uuid.hasPrefix("pool-"))
-            XCTAssertEqual(p.string("url"), "http://localhost/api/pool/\(uuid)")
-            XCTAssertEqual(p.string("tenant_ref"), "http://localhost/api/tenant/admin")
+            XCTAssertEqual(p.string("url"), "https://localhost/api/pool/\(uuid)")
+            XCTAssertEqual(p.string("tenant_ref"), "https://localhost/api/tenant/admin")
             XCTAssertNotNil(p.string("_last_modified"))
             let hm = try await api.call(.get, "/api/healthmonitor?name=System-TCP")
             let hmUUID = try XCTUnwrap(
                 hm.json["results"].flatMap { if case .array(let a) = $0 { a.first } else { nil } }?["uuid"]?.string)
             XCTAssertEqual(
-                p.json["health_monitor_refs"], .array([.string("http://localhost/api/healthmonitor/\(hmUUID)")]))
+                p.json["health_monitor_refs"], .array([.string("https://localhost/api/healthmonitor/\(hmUUID)")]))
 
             // Refs by name resolve; the VS points at the pool's uuid.
             assertEqual(try await api.call(.post, "/api/vsvip", Self.vsvip).status, 201)
             let v = try await api.call(.post, "/api/virtualservice", Self.vs)
             XCTAssertEqual(v.status, 201, v.text)
-            XCTAssertEqual(v.string("pool_ref"), "http://localhost/api/pool/\(uuid)")
+            XCTAssertEqual(v.string("pool_ref"), "https://localhost/api/pool/\(uuid)")
             let named = try await api.call(.get, "/api/virtualservice/\(v.string("uuid")!)?include_name=true")
-            XCTAssertEqual(named.string("pool_ref"), "http://localhost/api/pool/\(uuid)#web-pool")
+            XCTAssertEqual(named.string("pool_ref"), "https://localhost/api/pool/\(uuid)#web-pool")
 
             // PUT replaces: fields left out are gone.
             let put = try await api.call(
@@ -305,7 +305,7 @@ final class ObjectAPITests: XCTestCase {
             }
             let page1 = try await api.call(.get, "/api/pool?page_size=2")
             XCTAssertEqual(page1.json["count"], .int(5))
-            XCTAssertEqual(page1.string("next"), "http://localhost/api/pool?page=2&page_size=2")
+            XCTAssertEqual(page1.string("next"), "https://localhost/api/pool?page=2&page_size=2")
             let page3 = try await api.call(.get, "/api/pool?page_size=2&page=3")
             if case .array(let r) = page3.json["results"] ?? .null {
                 XCTAssertEqual(r.count, 1)

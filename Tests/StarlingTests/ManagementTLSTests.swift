@@ -425,6 +425,10 @@ final class ManagementTLSTests: XCTestCase {
             guard let uuid = agent.registration.current?.se_uuid else { return false }
             return await isUp(api2, uuid)
         }
+        // The leader's answer names the node the client asked, over HTTPS (Avi's refs are https URLs).
+        let inventory = try JSONValue.parse(try await call(api2, "GET", "/api/serviceengine-inventory").body)
+        let seURL = inventory["results"]?.array?.first?["config"]?["url"]?.string ?? ""
+        XCTAssertTrue(seURL.hasPrefix(url2 + "/api/serviceengine/"), seURL)
         running.cancel()
         await running.value
         await stopFollower()

@@ -1,7 +1,7 @@
-import AsyncHTTPClient
 import Foundation
 import Hummingbird
 import NIOCore
+import StarlingHTTP
 import StarlingModel
 
 /// `GET /api/cluster` and `GET /api/cluster/runtime` in Avi's shape, and the rule that the SEs talk to the
@@ -41,30 +41,29 @@ extension ControllerAPI {
                     + "start every node with --listen on its own address")
         }
         // The nodes of one cluster serve alike: HTTPS with certificates of the cluster CA, or all plain HTTP.
-        let scheme = controller.forwardTLS == nil ? "http" : "https"
-        var forwarded = HTTPClientRequest(url: "\(scheme)://\(member.address)\(request.uri.description)")
-        forwarded.tlsConfiguration = controller.forwardTLS
-        forwarded.method = .RAW(value: request.method.rawValue)
+        // The answer's URLs name the node the client asked (its Host), not the leader.
+        var headers: [(String, String)] = request.head.authority.map { [("Host", $0)] } ?? []
         for name in ["Authorization", "Cookie", "X-CSRFToken", "X-Avi-Tenant", "X-Avi-Tenant-UUID", "Content-Type"] {
             if let field = HTTPFields.Element.Name(name), let value = request.headers[field] {
-                forwarded.headers.add(name: name, value: value)
+                headers.append((name, value))
             }
         }
-        forwarded.headers.add(name: Self.forwardedHeader.rawName, value: controller.configuration.nodeName)
+        headers.append((Self.forwardedHeader.rawName, controller.configuration.nodeName))
+        var body: [UInt8]?
         if request.method == .post || request.method == .put || request.method == .patch {
-            forwarded.body = .bytes(ByteBuffer(data: try await Self.body(request)))
+            body = Array(try await Self.body(request))
         }
-        let answer: HTTPClientResponse
+        let answer: StarlingHTTP.HTTPResponse
         do {
-            answer = try await HTTPClient.shared.execute(forwarded, timeout: .seconds(30))
+            answer = try await controller.forwardingClient(to: member.address).request(
+                request.method.rawValue, request.uri.description, headers: headers, body: body, timeout: .seconds(30))
         } catch {
             throw APIError(503, "the cluster's leader \(leader) at \(member.address) did not answer: \(error)")
         }
-        let body = try await answer.body.collect(upTo: 64 << 20)
-        var response = Response(status: .init(code: Int(answer.status.code)))
-        if let type = answer.headers.first(name: "Content-Type") { response.headers[.contentType] = type }
+        var response = Response(status: .init(code: answer.status))
+        if let type = answer.header("Content-Type") { response.headers[.contentType] = type }
         response.headers[Self.nodeHeader] = leader
-        response.body = .init(byteBuffer: body)
+        response.body = .init(byteBuffer: ByteBuffer(bytes: answer.body))
         return response
     }
 

@@ -289,7 +289,7 @@ struct ControllerAPI: Sendable {
         let (sid, csrf) = try await controller.auth.login(userUUID: user)
         let userJSON = try await controller.objects.get(
             ObjectKind.all[User.objectType]!, uuid: user, scope: Scope(),
-            base: "http://\(request.head.authority ?? "localhost")")
+            base: base(request))
         var r = Self.json(
             .ok,
             .object([

@@ -143,13 +143,13 @@ extension ControllerAPI {
         }
 
         signedIn("useraccount") { request, _, caller in
-            try await userAccount(request, caller: caller, base: Self.base(request))
+            try await userAccount(request, caller: caller, base: base(request))
         }
         // The cluster's nodes and roles: any user with access to the tenant asked for.
         signedIn("cluster") { request, _, caller in
             guard request.method == .get else { throw Self.notFound(request) }
             _ = try caller.workingTenant()
-            return Self.json(.ok, try await cluster(base: Self.base(request)))
+            return Self.json(.ok, try await cluster(base: base(request)))
         }
         signedIn("cluster/runtime") { request, _, caller in
             guard request.method == .get else { throw Self.notFound(request) }
@@ -179,12 +179,12 @@ extension ControllerAPI {
         signedIn("virtualservice-inventory") { request, _, caller in
             guard request.method == .get else { throw Self.notFound(request) }
             if let answer = try await forwardedToLeader(request) { return answer }
-            return try await vsInventory(Self.query(request), caller: caller, base: Self.base(request))
+            return try await vsInventory(Self.query(request), caller: caller, base: base(request))
         }
         signedIn("serviceengine-inventory") { request, _, caller in
             guard request.method == .get else { throw Self.notFound(request) }
             if let answer = try await forwardedToLeader(request) { return answer }
-            return try await seInventory(Self.query(request), caller: caller, base: Self.base(request))
+            return try await seInventory(Self.query(request), caller: caller, base: base(request))
         }
         signedIn("analytics/logs") { request, _, caller in
             guard request.method == .get else { throw Self.notFound(request) }
@@ -194,7 +194,7 @@ extension ControllerAPI {
                 if let answer = try await forwardedToLeader(request) { return answer }
                 return try await requestLogs(query, filters: Self.queryValues(request, "filter"), caller: caller)
             }
-            return try await auditLog(query, caller: caller, base: Self.base(request))
+            return try await auditLog(query, caller: caller, base: base(request))
         }
         signedIn("analytics/metrics/{type}/{uuid}") { request, context, caller in
             guard request.method == .get else { throw APIError(405, "use GET /api/analytics/metrics/<type>/<uuid>") }
@@ -240,7 +240,7 @@ extension ControllerAPI {
     /// `GET|POST /api/<type>`: a page of objects, or a new one.
     func collection(_ request: Request, type: String, caller: Caller) async throws -> Response {
         let kind = try Self.kind(type)
-        let base = Self.base(request)
+        let base = base(request)
         switch request.method {
         case .get:
             let scope = try caller.scope(.read, kind)
@@ -262,7 +262,7 @@ extension ControllerAPI {
     /// `GET|PUT|PATCH|DELETE /api/<type>/<uuid>`.
     func object(_ request: Request, type: String, uuid: String, caller: Caller) async throws -> Response {
         let kind = try Self.kind(type)
-        let base = Self.base(request)
+        let base = base(request)
         let query = Self.query(request)
         let fields = query["fields"].map { Set($0.split(separator: ",").map(String.init)) }
         let includeName = query["include_name"].map { $0 != "false" } ?? false
@@ -305,8 +305,13 @@ extension ControllerAPI {
         }
     }
 
-    /// The base of the URLs the answers carry (`http://host:port`).
-    static func base(_ request: Request) -> String { "http://\(request.head.authority ?? "localhost")" }
+    /// The base of the URLs the answers carry: `https://` and the host the client asked for (`http://` only
+    /// when the API is plain HTTP and not reached through a TLS-terminating proxy, `--secure-cookies`).
+    func base(_ request: Request) -> String {
+        let configuration = controller.configuration
+        let scheme = configuration.apiTLS == .insecureHTTP && !configuration.secureCookies ? "http" : "https"
+        return "\(scheme)://\(request.head.authority ?? "localhost")"
+    }
 
     static func notFound(_ request: Request) -> APIError {
         APIError(404, "no such endpoint: \(request.method.rawValue) \(request.uri.path)")

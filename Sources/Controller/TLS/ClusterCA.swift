@@ -159,7 +159,7 @@ public struct ClusterCA: Sendable {
     /// ``nodeIdentity(node:hosts:days:validFrom:now:)`` as PEM: the certificate and its PKCS #8 key, for a
     /// program that reads files (etcd). `validFrom` defaults to five minutes before `now`.
     public func nodeIdentityPEM(
-        node: String, hosts: [String], days: Double, validFrom: Date? = nil, now: Date
+        node: String, hosts: [String], days: Double = 365, validFrom: Date? = nil, now: Date
     ) throws -> (certificate: String, key: String) {
         let (certificate, key) = try nodeIdentity(
             node: node, hosts: hosts, days: days, validFrom: validFrom, now: now)
