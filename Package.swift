@@ -91,7 +91,7 @@ let package = Package(
         .target(
             name: "SE",
             dependencies: [
-                "BGPSpeaker", "StarlingModel", "Netlink", "StarlingHTTP", "FlowSteering",
+                "BGPSpeaker", "StarlingModel", "Netlink", "StarlingHTTP", "FlowSteering", "CLinuxIO",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -174,6 +174,7 @@ let package = Package(
             name: "IntegrationTests",
             dependencies: ["Lab", "SE", "StarlingHTTP", "TestSupport"]
         ),
+        .systemLibrary(name: "CLinuxIO"),
         .systemLibrary(
             name: "CNetlink",
             pkgConfig: "libnl-route-3.0",

@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import Metrics
 import NIOCore
@@ -14,6 +15,8 @@ import Synchronization
 //   Balancer.swift        pure load balancing (smooth weighted round robin, least connections)
 //   Listener.swift        SO_REUSEPORT/IP_FREEBIND listeners, one per loop, and the accepted pipelines
 //   L4Proxy.swift         TCP proxy handler (half-close, backpressure, idle timeout, connect retries)
+//   L4EventLoop.swift / FastL4.swift   the L4 fast path: plain TCP services on event loops of their own
+//                         (one thread and epoll set each, raw sockets, no NIO channel per connection)
 //   HTTPFrontHandler.swift / HTTPBackHandler.swift   HTTP/1.1 reverse proxy, client and server sides
 //   HTTPCodec.swift       pure HTTP/1.x head parser/rewriter and body framing (length, chunked) used by
 //                         both sides: heads are rewritten from their bytes, bodies pass through as slices
@@ -51,7 +54,11 @@ public final class DataPlane: Sendable {
         var shutDown = false
         /// Servers up in the previous SE process (service id → server keys), for services not running yet.
         var inherited: [String: Set<String>] = [:]
+        /// The L4 fast path's loops, as many as `loops`, made for the first plain TCP service.
+        var fastLoops: [L4EventLoop] = []
     }
+    /// Whether plain TCP services take the L4 fast path (`STARLING_L4_FAST_PATH=0`: NIO's, to compare).
+    private let fastL4: Bool
 
     /// A data plane running on `group` (one listener per loop and address).
     ///
@@ -62,14 +69,37 @@ public final class DataPlane: Sendable {
         self.init(group: group, sourceAddresses: sourceAddresses, logger: logger, metricsFactory: MetricsSystem.factory)
     }
 
-    /// The same with metrics going to `metricsFactory` instead of the bootstrapped one (tests).
-    init(group: any EventLoopGroup, sourceAddresses: [String], logger: Logger, metricsFactory: any MetricsFactory) {
+    /// The same with metrics going to `metricsFactory` instead of the bootstrapped one, and the L4 fast path
+    /// on or off (nil: on unless `STARLING_L4_FAST_PATH=0`) (tests).
+    init(
+        group: any EventLoopGroup, sourceAddresses: [String], logger: Logger, metricsFactory: any MetricsFactory,
+        fastL4: Bool? = nil
+    ) {
         self.metricsFactory = metricsFactory
         var loops: [any EventLoop] = []
         for loop in group.makeIterator() { loops.append(loop) }
         self.loops = loops
         self.sources = SourceAddresses(sourceAddresses)
         self.logger = logger
+        self.fastL4 = fastL4 ?? (ProcessInfo.processInfo.environment["STARLING_L4_FAST_PATH"] != "0")
+    }
+
+    /// Whether `service` runs on the L4 fast path: plain TCP on both sides.
+    private func wantsFastPath(_ service: ServiceConfig) -> Bool {
+        fastL4 && service.kind == .l4 && !service.listeners.contains { $0.tls } && service.pool.tls == nil
+    }
+
+    /// The fast path's loops (under the lock), made on first use; nil when they cannot be made.
+    private func fastLoops(_ st: inout State) -> [any EventLoop]? {
+        if st.fastLoops.isEmpty {
+            do {
+                st.fastLoops = try loops.indices.map { try L4EventLoop(name: "starling-l4-\($0)") }
+            } catch {
+                logger.error("L4 fast path unavailable, plain TCP services use NIO's: \(error)")
+                return nil
+            }
+        }
+        return st.fastLoops
     }
 
     /// Called (on any thread) whenever a service's health view changes: a server goes up or down, a
@@ -122,7 +152,9 @@ public final class DataPlane: Sendable {
         let shutDown = state.withLock { st -> Bool in
             guard !st.shutDown else { return true }
             let wanted = Set(desired.map(\.id))
-            for (id, rt) in st.services where !wanted.contains(id) {
+            for (id, rt) in st.services
+            where !wanted.contains(id) || desired.contains(where: { $0.id == id && wantsFastPath($0) != rt.fast }) {
+                // Gone, or moving between the NIO path and the fast path (its kind or TLS changed).
                 st.services[id] = nil
                 plan.closeChannels += rt.listeners.values.flatMap { $0 }
                 plan.stopRunners += rt.monitors.values.map(\.runner)
@@ -142,9 +174,10 @@ public final class DataPlane: Sendable {
                 } else {
                     var l = logger
                     l[metadataKey: "se.vs"] = "\(s.name)"
+                    let fast = wantsFastPath(s) ? fastLoops(&st) : nil
                     rt = ServiceRuntime(
-                        config: s, loops: loops, sources: sources, requestLogs: requestLogs, logger: l,
-                        metricsFactory: self.metricsFactory)
+                        config: s, loops: fast ?? loops, fast: fast != nil, sources: sources,
+                        requestLogs: requestLogs, logger: l, metricsFactory: self.metricsFactory)
                     st.services[s.id] = rt
                     plan.changed = true
                 }
@@ -158,7 +191,7 @@ public final class DataPlane: Sendable {
 
         for update in plan.loopUpdates { try? await update.get() }
         // Wait for the closes so that a removed address is free when apply returns.
-        for c in plan.closeChannels { try? await c.close() }
+        for c in plan.closeChannels { await c.close() }
         for r in plan.stopRunners { r.stop() }
         for r in plan.startRunners { r.start() }
         for rt in plan.retired {
@@ -172,7 +205,7 @@ public final class DataPlane: Sendable {
 
         // Bind new addresses (outside the lock: binding waits for the loops).
         for bind in plan.binds {
-            let result = await Self.bindAll(bind.address, listen: bind.listen, services: bind.runtime.loopServices)
+            let result = await Self.bindAll(bind.address, listen: bind.listen, runtime: bind.runtime)
             switch result {
             case .success(let channels):
                 let keep = state.withLock { st -> Bool in
@@ -182,7 +215,7 @@ public final class DataPlane: Sendable {
                     rt.listeners[bind.listen] = channels
                     return true
                 }
-                if !keep { for c in channels { c.close(promise: nil) } }
+                if !keep { for c in channels { await c.close() } }
             case .failure(let error):
                 problems.append(
                     ServiceProblem(
@@ -195,7 +228,7 @@ public final class DataPlane: Sendable {
     }
 
     private struct ApplyPlan {
-        var closeChannels: [any Channel] = []
+        var closeChannels: [any ServiceListener] = []
         var stopRunners: [MonitorRunner] = []
         var startRunners: [MonitorRunner] = []
         var retired: [ServiceRuntime] = []
@@ -438,17 +471,20 @@ public final class DataPlane: Sendable {
         callback?()
     }
 
-    private static func bindAll(_ address: SocketAddress, listen: ListenAddress, services: [LoopService]) async
-        -> Result<
-            [any Channel], any Error
-        >
+    private static func bindAll(_ address: SocketAddress, listen: ListenAddress, runtime: ServiceRuntime) async
+        -> Result<[any ServiceListener], any Error>
     {
-        var channels: [any Channel] = []
-        for ls in services {
+        var channels: [any ServiceListener] = []
+        for ls in runtime.loopServices {
             do {
-                channels.append(try await Listener.bind(address, listen: listen, service: ls).get())
+                if runtime.fast {
+                    channels.append(try await FastL4Listener.bind(address, service: ls).get())
+                } else {
+                    channels.append(
+                        ChannelListener(channel: try await Listener.bind(address, listen: listen, service: ls).get()))
+                }
             } catch {
-                for c in channels { try? await c.close() }
+                for c in channels { await c.close() }
                 return .failure(error)
             }
         }
@@ -504,7 +540,7 @@ public final class DataPlane: Sendable {
                 return all
             }
         }
-        for c in listeners { try? await c.close() }
+        for c in listeners { await c.close() }
         await listenersClosed?()
         if !targets.isEmpty { notifyChange() }
         await Self.drainLoops(targets.flatMap(\.loopServices), timeout: timeout)
@@ -533,13 +569,14 @@ public final class DataPlane: Sendable {
         }
         for rt in all {
             for m in rt.monitors.values { m.runner.stop() }
-            for c in rt.listeners.values.flatMap({ $0 }) { try? await c.close() }
+            for c in rt.listeners.values.flatMap({ $0 }) { await c.close() }
             rt.listeners = [:]
         }
         await Self.drainLoops(all.flatMap(\.loopServices), timeout: .zero)
         for ls in all.flatMap(\.loopServices) {
             try? await ls.loop.submit { ls.closeIdleServerConnections() }.get()
         }
+        for loop in state.withLock({ $0.fastLoops }) { loop.stop() }
         if !all.isEmpty { notifyChange() }
     }
 }
@@ -557,7 +594,9 @@ final class ServiceRuntime: @unchecked Sendable {
     var config: ServiceConfig
     let loopServices: [LoopService]
     let metrics: ServiceMetrics
-    var listeners: [ListenAddress: [any Channel]] = [:]
+    var listeners: [ListenAddress: [any ServiceListener]] = [:]
+    /// On the L4 fast path's loops (``L4EventLoop``) rather than NIO's.
+    let fast: Bool
     var monitors: [RunnerKey: (token: Int, runner: MonitorRunner, up: Bool, reason: String)] = [:]
     var monitorOrder: [MonitorConfig] = []
     var servers: [ServerConfig] = []
@@ -577,10 +616,11 @@ final class ServiceRuntime: @unchecked Sendable {
     private let metricsFactory: any MetricsFactory
 
     init(
-        config: ServiceConfig, loops: [any EventLoop], sources: SourceAddresses, requestLogs: RequestLogQueue,
-        logger: Logger, metricsFactory: any MetricsFactory
+        config: ServiceConfig, loops: [any EventLoop], fast: Bool, sources: SourceAddresses,
+        requestLogs: RequestLogQueue, logger: Logger, metricsFactory: any MetricsFactory
     ) {
         self.id = config.id
+        self.fast = fast
         self.config = config
         self.metricsFactory = metricsFactory
         let metrics = ServiceMetrics(service: config.name, factory: metricsFactory)

@@ -66,6 +66,19 @@ enum Listener {
     }
 }
 
+/// A listening socket of a service: a NIO server channel, or a fast-path listener (``FastL4Listener``).
+protocol ServiceListener: Sendable {
+    /// Stops accepting and closes the socket (connections already accepted go on).
+    func close() async
+}
+
+/// A NIO server channel as a ``ServiceListener``.
+struct ChannelListener: ServiceListener {
+    let channel: any Channel
+
+    func close() async { try? await channel.close() }
+}
+
 extension ClientBootstrap {
     /// Outbound connections from `source` (the SE's data address) when there is one. The source port is
     /// left to `connect` (`IP_BIND_ADDRESS_NO_PORT`, as HAProxy does): a `bind` to port 0 reserves a port
