@@ -163,7 +163,9 @@ final class FastL4Tests: XCTestCase {
         await apply(plane, tcpService(port: port, servers: [ServerConfig(ip: "127.0.0.1", port: reservedPort())]))
         let client = try RawClient(port: port)
         client.send("hello")
+        let started = Date()
         XCTAssertEqual(client.readToEnd(), "", "refused by the only server: closed")
+        XCTAssertLessThan(Date().timeIntervalSince(started), 2, "closed by the SE, not the read timeout")
         XCTAssertTrue(waitUntil { plane.status().first?.activeConnections == 0 })
     }
 
@@ -202,34 +204,176 @@ final class FastL4Tests: XCTestCase {
         await plane.drain(serviceIDs: nil, timeout: .milliseconds(200))
         XCTAssertGreaterThanOrEqual(Date().timeIntervalSince(started), 0.19, "the connection ran until the timeout")
         XCTAssertEqual(plane.status().first?.activeConnections, 0)
+        let closing = Date()
         XCTAssertEqual(client.readToEnd(), "x", "closed by the SE")
+        XCTAssertLessThan(Date().timeIntervalSince(closing), 2, "closed by the SE, not the read timeout")
         XCTAssertThrowsError(try RawClient(port: port), "the listener is closed")
     }
 
-    /// A service whose kind changes moves between the paths on one address, and back.
-    func testAServiceMovesBetweenThePathsWhenItsKindChanges() async throws {
+    /// A service whose kind changes moves between the paths on one address and back, keeping its servers'
+    /// health (no new check needed), its counters and its drain.
+    func testAServiceMovesBetweenThePathsKeepingHealthCountersAndDrain() async throws {
         let plane = dataPlane(fast: true)
-        let echo = try TestEchoServer(group: serverGroup, reply: "|bye")
-        defer { echo.stop() }
         let web = try TestHTTPServer(name: "web", group: serverGroup)
         defer { web.stop() }
         let port = reservedPort()
-        let tcp = tcpService(port: port, servers: [ServerConfig(ip: "127.0.0.1", port: echo.port)])
+        // One check passes and the next is 60 s away: a service rebuilt from nothing would show "no check yet".
+        let monitor = MonitorConfig(
+            name: "tcp", kind: .tcp, interval: .seconds(60), timeout: .seconds(1), successfulChecks: 1)
+        var tcp = tcpService(port: port, servers: [ServerConfig(ip: "127.0.0.1", port: web.port)])
+        tcp.pool.monitors = [monitor]
         var http = tcp
         http.kind = .http
-        http.pool.servers = [ServerConfig(ip: "127.0.0.1", port: web.port)]
+        await apply(plane, tcp)
+        XCTAssertTrue(waitUntil { plane.status().first?.serversUp == 1 }, "the first check passed")
         for (step, service) in [tcp, http, tcp].enumerated() {
             await apply(plane, service)
+            XCTAssertEqual(plane.status().first?.serversUp, 1, "step \(step): still up, no new check")
             let client = try RawClient(port: port)
-            if service.kind == .l4 {
-                client.send("ping")
-                client.shutdownWrite()
-                XCTAssertEqual(client.readToEnd(), "ping|bye", "step \(step)")
-            } else {
-                client.send("GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
-                XCTAssertEqual(client.readResponse()?.status, 200, "step \(step)")
+            client.send("GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+            XCTAssertEqual(client.readResponse()?.status, 200, "step \(step): served on the new path")
+            XCTAssertTrue(
+                waitUntil { plane.status().first?.totals.connections == step + 1 },
+                "step \(step): the counters go on from the old loops' (\(plane.status().first?.totals.connections ?? -1))"
+            )
+        }
+        await plane.drain(serviceIDs: nil, timeout: .milliseconds(100))
+        await apply(plane, http)
+        XCTAssertThrowsError(try RawClient(port: port), "a drained service stays drained when it moves")
+    }
+
+    /// A server that answers an upload it does not want and resets the connection: its answer still reaches
+    /// the client (the failed send to the server ends only the client's direction).
+    func testAServersAnswerReachesTheClientWhenItResetsAnUpload() async throws {
+        let plane = dataPlane(fast: true)
+        let server = try RawServer { fd in
+            let answer = Array("HTTP/1.1 413 Payload Too Large\r\nContent-Length: 0\r\n\r\n".utf8)
+            _ = answer.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            usleep(20_000)
+            var linger = Glibc.linger(l_onoff: 1, l_linger: 0)
+            setsockopt(fd, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<Glibc.linger>.size))
+        }
+        defer { server.stop() }
+        let port = reservedPort()
+        await apply(plane, tcpService(port: port, servers: [ServerConfig(ip: "127.0.0.1", port: server.port)]))
+        let client = try RawClient(port: port, timeout: 5)
+        let uploader = Thread { [fd = client.fd] in
+            let chunk = [UInt8](repeating: 0x61, count: 65_536)
+            for _ in 0..<64 where chunk.withUnsafeBytes({ send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }) > 0
+            {}
+        }
+        uploader.start()
+        XCTAssertEqual(client.readResponse()?.status, 413, "the server's answer arrives")
+        XCTAssertTrue(waitUntil { plane.status().first?.activeConnections == 0 }, "then both sides are closed")
+    }
+
+    /// A server whose accept queue is full drops the SYN: after the connect timeout the next server is tried,
+    /// and what the client sent meanwhile reaches it.
+    func testAConnectTimeoutTriesTheNextServerWithTheClientsEarlyBytes() async throws {
+        let plane = dataPlane(fast: true)
+        let echo = try TestEchoServer(group: serverGroup, reply: "|bye")
+        defer { echo.stop() }
+        let silent = try FullBacklogServer()
+        defer { silent.stop() }
+        let port = reservedPort()
+        let timeout = Duration.milliseconds(300)
+        var service = tcpService(
+            port: port,
+            servers: [
+                ServerConfig(ip: "127.0.0.1", port: silent.port), ServerConfig(ip: "127.0.0.1", port: echo.port),
+            ],
+            connectTimeout: timeout)
+        service.pool.algorithm = .roundRobin
+        await apply(plane, service)
+        // Round robin starts with the silent one on one of the loops; try until a connection met it.
+        var waited = 0.0
+        for i in 0..<4 where waited == 0 {
+            let client = try RawClient(port: port)
+            let started = Date()
+            client.send("early\(i)")
+            client.shutdownWrite()
+            XCTAssertEqual(client.readToEnd(), "early\(i)|bye", "connection \(i)")
+            if plane.status().first?.servers.first?.totals.failures ?? 0 > 0 {
+                waited = Date().timeIntervalSince(started)
             }
         }
+        let sweep = Double(FastL4Sweeper.interval.nanoseconds) / 1e9
+        XCTAssertGreaterThanOrEqual(waited, 0.3 - sweep, "the silent server had its connect timeout")
+        XCTAssertLessThan(waited, 0.3 + 2 * sweep + 1)
+        XCTAssertEqual(plane.status().first?.servers.first?.totals.connections, 0)
+    }
+}
+
+/// A TCP server on 127.0.0.1 that runs `handle` on each accepted socket (on its own thread), then closes it.
+private final class RawServer: @unchecked Sendable {
+    let fd: Int32
+    let port: Int
+    private let thread: Thread
+
+    init(handle: @escaping @Sendable (Int32) -> Void) throws {
+        let (fd, port) = try Self.listening(backlog: 16)
+        self.fd = fd
+        self.port = port
+        thread = Thread {
+            while true {
+                let client = accept(fd, nil, nil)
+                if client < 0 { return }
+                handle(client)
+                close(client)
+            }
+        }
+        thread.start()
+    }
+
+    func stop() { shutdown(fd, Int32(SHUT_RDWR)); close(fd) }
+
+    static func listening(backlog: Int32) throws -> (Int32, Int) {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0
+            }
+        }
+        guard bound, listen(fd, backlog) == 0 else {
+            close(fd)
+            throw POSIXError(.EADDRNOTAVAIL)
+        }
+        return (fd, Int(UInt16(bigEndian: address.sin_port)))
+    }
+}
+
+/// A listening socket that never accepts, its accept queue filled: the kernel drops further SYNs, so a
+/// connect to it neither succeeds nor fails until the caller gives up.
+private final class FullBacklogServer {
+    let fd: Int32
+    let port: Int
+    private var fillers: [Int32] = []
+
+    init() throws {
+        (fd, port) = try RawServer.listening(backlog: 0)
+        for _ in 0..<3 {
+            let filler = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            address.sin_port = UInt16(port).bigEndian
+            _ = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    connect(filler, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                }
+            }
+            fillers.append(filler)
+        }
+        usleep(100_000)
+    }
+
+    func stop() {
+        for f in fillers { close(f) }
+        close(fd)
     }
 }
 

@@ -56,6 +56,8 @@ public final class DataPlane: Sendable {
         var inherited: [String: Set<String>] = [:]
         /// The L4 fast path's loops, as many as `loops`, made for the first plain TCP service.
         var fastLoops: [L4EventLoop] = []
+        /// Their creation failed once.
+        var fastUnavailable = false
     }
     /// Whether plain TCP services take the L4 fast path (`STARLING_L4_FAST_PATH=0`: NIO's, to compare).
     private let fastL4: Bool
@@ -84,20 +86,26 @@ public final class DataPlane: Sendable {
         self.fastL4 = fastL4 ?? (ProcessInfo.processInfo.environment["STARLING_L4_FAST_PATH"] != "0")
     }
 
-    /// Whether `service` runs on the L4 fast path: plain TCP on both sides.
-    private func wantsFastPath(_ service: ServiceConfig) -> Bool {
-        fastL4 && service.kind == .l4 && !service.listeners.contains { $0.tls } && service.pool.tls == nil
+    /// Whether `service` runs on the L4 fast path: plain TCP on both sides (and the path could be set up).
+    private func wantsFastPath(_ service: ServiceConfig, _ st: State) -> Bool {
+        fastL4 && !st.fastUnavailable && service.kind == .l4 && !service.listeners.contains { $0.tls }
+            && service.pool.tls == nil
     }
 
-    /// The fast path's loops (under the lock), made on first use; nil when they cannot be made.
+    /// The fast path's loops (under the lock), made on first use; nil when they cannot be made (then
+    /// never tried again: plain TCP services stay on NIO's loops).
     private func fastLoops(_ st: inout State) -> [any EventLoop]? {
         if st.fastLoops.isEmpty {
+            var made: [L4EventLoop] = []
             do {
-                st.fastLoops = try loops.indices.map { try L4EventLoop(name: "starling-l4-\($0)") }
+                for i in loops.indices { made.append(try L4EventLoop(name: "starling-l4-\(i)")) }
             } catch {
-                logger.error("L4 fast path unavailable, plain TCP services use NIO's: \(error)")
+                for loop in made { loop.stop() }
+                st.fastUnavailable = true
+                logger.error("L4 fast path unavailable, plain TCP services use NIO's loops: \(error)")
                 return nil
             }
+            st.fastLoops = made
         }
         return st.fastLoops
     }
@@ -152,9 +160,7 @@ public final class DataPlane: Sendable {
         let shutDown = state.withLock { st -> Bool in
             guard !st.shutDown else { return true }
             let wanted = Set(desired.map(\.id))
-            for (id, rt) in st.services
-            where !wanted.contains(id) || desired.contains(where: { $0.id == id && wantsFastPath($0) != rt.fast }) {
-                // Gone, or moving between the NIO path and the fast path (its kind or TLS changed).
+            for (id, rt) in st.services where !wanted.contains(id) {
                 st.services[id] = nil
                 plan.closeChannels += rt.listeners.values.flatMap { $0 }
                 plan.stopRunners += rt.monitors.values.map(\.runner)
@@ -169,12 +175,21 @@ public final class DataPlane: Sendable {
             }
             for s in desired {
                 let rt: ServiceRuntime
+                var l = logger
+                l[metadataKey: "se.vs"] = "\(s.name)"
+                let fast = wantsFastPath(s, st) ? fastLoops(&st) : nil
                 if let existing = st.services[s.id] {
                     rt = existing
+                    if (fast != nil) != rt.fast {
+                        // Its kind or TLS changed: the service moves between NIO's loops and the fast path's,
+                        // keeping its monitors, health, drain state and counters. Connections on the old loops
+                        // go on until done; the listeners are opened again on the new ones.
+                        plan.closeChannels += rt.listeners.values.flatMap { $0 }
+                        rt.listeners = [:]
+                        plan.retiredLoopServices += rt.moveLoops(
+                            to: fast ?? loops, fast: fast != nil, sources: sources, requestLogs: requestLogs, logger: l)
+                    }
                 } else {
-                    var l = logger
-                    l[metadataKey: "se.vs"] = "\(s.name)"
-                    let fast = wantsFastPath(s) ? fastLoops(&st) : nil
                     rt = ServiceRuntime(
                         config: s, loops: fast ?? loops, fast: fast != nil, sources: sources,
                         requestLogs: requestLogs, logger: l, metricsFactory: self.metricsFactory)
@@ -194,18 +209,17 @@ public final class DataPlane: Sendable {
         for c in plan.closeChannels { await c.close() }
         for r in plan.stopRunners { r.stop() }
         for r in plan.startRunners { r.start() }
-        for rt in plan.retired {
-            for ls in rt.loopServices {
-                ls.loop.execute {
-                    _ = ls.drain()
-                    ls.closeIdleServerConnections()
-                }
+        for ls in plan.retired.flatMap(\.loopServices) + plan.retiredLoopServices {
+            ls.loop.execute {
+                _ = ls.drain()
+                ls.closeIdleServerConnections()
             }
         }
 
         // Bind new addresses (outside the lock: binding waits for the loops).
         for bind in plan.binds {
-            let result = await Self.bindAll(bind.address, listen: bind.listen, runtime: bind.runtime)
+            let result = await Self.bindAll(
+                bind.address, listen: bind.listen, services: bind.services, fast: bind.fast)
             switch result {
             case .success(let channels):
                 let keep = state.withLock { st -> Bool in
@@ -232,7 +246,14 @@ public final class DataPlane: Sendable {
         var stopRunners: [MonitorRunner] = []
         var startRunners: [MonitorRunner] = []
         var retired: [ServiceRuntime] = []
-        var binds: [(runtime: ServiceRuntime, listen: ListenAddress, address: SocketAddress, field: String)] = []
+        /// Loop services of services that moved between NIO's loops and the fast path's.
+        var retiredLoopServices: [LoopService] = []
+        /// Addresses to open, with the runtime's loop services and path as they were under the lock.
+        var binds:
+            [(
+                runtime: ServiceRuntime, listen: ListenAddress, address: SocketAddress, field: String,
+                services: [LoopService], fast: Bool
+            )] = []
         /// The loops taking the new settings and pools: `apply` returns once all have, so a request sent
         /// after it returns meets the new configuration.
         var loopUpdates: [EventLoopFuture<Void>] = []
@@ -312,7 +333,7 @@ public final class DataPlane: Sendable {
             }
             guard wantedListeners.insert(l).inserted else { continue }
             if rt.listeners[l] == nil && !rt.draining {
-                plan.binds.append((rt, l, address, field))
+                plan.binds.append((rt, l, address, field, rt.loopServices, rt.fast))
             }
         }
         for (l, channels) in rt.listeners where !wantedListeners.contains(l) {
@@ -393,6 +414,7 @@ public final class DataPlane: Sendable {
             rt.serverStats[key] = rt.loopServices.map { _ in ServerStats() }
         }
         for key in rt.serverStats.keys where !poolKeys.contains(key) { rt.serverStats[key] = nil }
+        for key in rt.formerServerStats.keys where !poolKeys.contains(key) { rt.formerServerStats[key] = nil }
         let tls = rt.tls
         let serverTLS = rt.serverTLS
         for (i, ls) in rt.loopServices.enumerated() {
@@ -471,13 +493,13 @@ public final class DataPlane: Sendable {
         callback?()
     }
 
-    private static func bindAll(_ address: SocketAddress, listen: ListenAddress, runtime: ServiceRuntime) async
-        -> Result<[any ServiceListener], any Error>
-    {
+    private static func bindAll(
+        _ address: SocketAddress, listen: ListenAddress, services: [LoopService], fast: Bool
+    ) async -> Result<[any ServiceListener], any Error> {
         var channels: [any ServiceListener] = []
-        for ls in runtime.loopServices {
+        for ls in services {
             do {
-                if runtime.fast {
+                if fast {
                     channels.append(try await FastL4Listener.bind(address, service: ls).get())
                 } else {
                     channels.append(
@@ -499,13 +521,15 @@ public final class DataPlane: Sendable {
             st.services.values.sorted { ($0.config.name, $0.id) < ($1.config.name, $1.id) }.map { rt in
                 var totals = ServiceTotals()
                 var active = 0
-                for ls in rt.loopServices {
-                    ls.stats.add(into: &totals)
-                    active += ls.stats.active.load(ordering: .relaxed)
+                for stats in rt.loopServices.map(\.stats) + rt.formerStats {
+                    stats.add(into: &totals)
+                    active += stats.active.load(ordering: .relaxed)
                 }
                 let servers = rt.servers.map { s in
                     var totals = ServerTotals()
-                    for stats in rt.serverStats[s.key] ?? [] { stats.add(into: &totals) }
+                    for stats in (rt.serverStats[s.key] ?? []) + (rt.formerServerStats[s.key] ?? []) {
+                        stats.add(into: &totals)
+                    }
                     return ServerStatus(
                         ip: s.ip, port: s.port, up: rt.serverUp[s.key] ?? false,
                         reason: rt.serverReason[s.key] ?? "no check yet", totals: totals)
@@ -592,11 +616,15 @@ struct RunnerKey: Hashable, Sendable {
 final class ServiceRuntime: @unchecked Sendable {
     let id: String
     var config: ServiceConfig
-    let loopServices: [LoopService]
+    private(set) var loopServices: [LoopService]
     let metrics: ServiceMetrics
     var listeners: [ListenAddress: [any ServiceListener]] = [:]
     /// On the L4 fast path's loops (``L4EventLoop``) rather than NIO's.
-    let fast: Bool
+    private(set) var fast: Bool
+    /// Counters of loop services the service left when it moved between paths (their loops still write
+    /// them while their connections last; each keeps a single writer).
+    private(set) var formerStats: [LoopStats] = []
+    var formerServerStats: [String: [ServerStats]] = [:]
     var monitors: [RunnerKey: (token: Int, runner: MonitorRunner, up: Bool, reason: String)] = [:]
     var monitorOrder: [MonitorConfig] = []
     var servers: [ServerConfig] = []
@@ -632,6 +660,25 @@ final class ServiceRuntime: @unchecked Sendable {
                 requestLog: LoopRequestLog(queue: requestLogs, loops: loops.count), logger: logger)
         }
         for ls in loopServices { ls.startExport() }
+    }
+
+    /// Moves the service to other loops (NIO's or the fast path's): new loop services and per-server
+    /// counters; the old ones are returned to be drained, their counters kept for the totals.
+    func moveLoops(
+        to loops: [any EventLoop], fast: Bool, sources: SourceAddresses, requestLogs: RequestLogQueue, logger: Logger
+    ) -> [LoopService] {
+        let old = loopServices
+        formerStats += old.map(\.stats)
+        for (key, stats) in serverStats { formerServerStats[key, default: []] += stats }
+        serverStats = [:]
+        self.fast = fast
+        loopServices = loops.map {
+            LoopService(
+                loop: $0, config: config, stats: LoopStats(), metrics: metrics, sources: sources,
+                requestLog: LoopRequestLog(queue: requestLogs, loops: loops.count), logger: logger)
+        }
+        for ls in loopServices { ls.startExport() }
+        return old
     }
 
     /// `starling_se_server_up{pool, server}`.

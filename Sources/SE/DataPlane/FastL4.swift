@@ -57,8 +57,16 @@ final class FastL4Listener: L4Readiness, ServiceListener, @unchecked Sendable {
             let client = starling_accept_nonblocking(fd)
             guard client >= 0 else {
                 let e = errno
-                if e == EMFILE || e == ENFILE {
-                    service.logger.warning("L4: cannot accept: \(L4Error("accept4", e))")
+                if e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM {
+                    // Out of descriptors or memory: the queued connection stays ready, so accepting again at
+                    // once would spin. Pause for a second (as NIO's AcceptBackoffHandler does).
+                    service.logger.warning(
+                        "L4: cannot accept, pausing the listener for 1 s: \(L4Error("accept4", e))",
+                        metadata: ["se.vs": "\(service.name)"])
+                    loop.rewatch(fd, events: 0)
+                    loop.scheduleTask(in: Self.acceptBackoff) { [self] in
+                        if self.fd >= 0 { loop.rewatch(self.fd, events: EPOLLIN.rawValue) }
+                    }
                 }
                 return
             }
@@ -66,7 +74,15 @@ final class FastL4Listener: L4Readiness, ServiceListener, @unchecked Sendable {
         }
     }
 
+    static let acceptBackoff = TimeAmount.seconds(1)
+
     func close() async {
+        guard loop.isRunning else {
+            // The loop's thread is gone: nothing else touches the descriptor.
+            if fd >= 0 { Glibc.close(fd) }
+            fd = -1
+            return
+        }
         try? await loop.submit { [self] in
             guard fd >= 0 else { return }
             loop.forget(fd)
@@ -98,6 +114,14 @@ final class FastL4Connection: L4Readiness, ClientConnection, @unchecked Sendable
         /// The source signalled its FIN or an error (EPOLLRDHUP, EPOLLHUP, EPOLLERR): read until read says so.
         var hangup = false
         var hasPending: Bool { sent < pending.count }
+
+        /// Nothing more can go this way (its destination failed): what is kept is dropped.
+        mutating func abandon() {
+            pending = []
+            sent = 0
+            eof = true
+            shut = true
+        }
     }
 
     private let loop: L4EventLoop
@@ -247,46 +271,59 @@ final class FastL4Connection: L4Readiness, ClientConnection, @unchecked Sendable
     }
 
     /// Moves what can be moved both ways, then closes when both directions are done.
+    ///
+    /// A socket error ends only what it touches, as NIO's path does by flushing before it closes: a failed
+    /// send drops that direction (its bytes can no longer be delivered) while the other goes on (a server's
+    /// error answer to an upload it cut short still reaches the client); a failed read is that side's end,
+    /// and nothing more can be sent to it.
     private func pump() {
         guard !closed else { return }
         let connected = server >= 0 && !connecting
         var again = false
-        if !move(
+        if move(
             &up, from: client, readable: &clientReadable, to: connected ? server : -1, writable: &serverWritable,
-            again: &again, counter: service.stats.bytesIn)
+            again: &again, counter: service.stats.bytesIn) == .sourceFailed
         {
-            return finish()
+            down.abandon()
         }
         if connected
-            && !move(
-                &down, from: server, readable: &serverReadable, to: client, writable: &clientWritable, again: &again,
-                counter: service.stats.bytesOut)
+            && move(
+                &down, from: server, readable: &serverReadable, to: client, writable: &clientWritable,
+                again: &again, counter: service.stats.bytesOut) == .sourceFailed
         {
-            return finish()
+            up.abandon()
         }
         if up.shut && down.shut { return finish() }
         // A side with more to read than one turn allows: continue on the next turn.
         if again { loop.execute { [self] in pump() } }
     }
 
-    /// One direction: what is pending first, then reads written on at once. False on a socket error.
+    private enum Moved { case ok, sourceFailed }
+
+    /// One direction: what is pending first, then reads written on at once.
     private func move(
         _ d: inout Direction, from source: Int32, readable: inout Bool, to destination: Int32, writable: inout Bool,
         again: inout Bool, counter: borrowing Atomic<Int>
-    ) -> Bool {
+    ) -> Moved {
+        if d.shut { return .ok }
         if d.hasPending {
-            guard destination >= 0, writable else { return true }
+            guard destination >= 0, writable else { return .ok }
             let n = d.pending.withUnsafeBytes { bytes in
                 send(destination, bytes.baseAddress! + d.sent, bytes.count - d.sent, Int32(MSG_NOSIGNAL))
             }
             if n < 0 {
-                if errno == EAGAIN { writable = false; return true }
-                return false
+                if errno == EAGAIN || errno == EINTR {
+                    writable = errno != EAGAIN
+                } else {
+                    d.abandon()
+                }
+                return .ok
             }
             d.sent += n
+            lastActive = loop.tick
             if d.hasPending {
                 writable = false
-                return true
+                return .ok
             }
             d.pending = []
             d.sent = 0
@@ -306,7 +343,10 @@ final class FastL4Connection: L4Readiness, ClientConnection, @unchecked Sendable
                 if destination >= 0 && writable {
                     written = send(destination, loop.scratch.baseAddress, n, Int32(MSG_NOSIGNAL))
                     if written < 0 {
-                        if errno != EAGAIN { return false }
+                        guard errno == EAGAIN || errno == EINTR else {
+                            d.abandon()
+                            return .ok
+                        }
                         written = 0
                     }
                 }
@@ -315,27 +355,32 @@ final class FastL4Connection: L4Readiness, ClientConnection, @unchecked Sendable
                     d.pending = Array(UnsafeRawBufferPointer(rebasing: loop.scratch[written..<n]))
                     d.sent = 0
                     if destination >= 0 { writable = false }
-                    return true
+                    return .ok
                 }
                 // A short read emptied the socket: new bytes will raise a new edge, so no read that would
                 // only say EAGAIN (unless a FIN is known to wait behind the bytes).
                 if n < loop.scratch.count && !d.hangup { readable = false }
             } else if n == 0 {
                 d.eof = true
-            } else {
-                let e = errno
-                if e == EAGAIN {
-                    readable = false
-                } else if e != EINTR {
-                    return false
-                }
+            } else if errno == EAGAIN {
+                readable = false
+            } else if errno != EINTR {
+                d.eof = true
+                readable = false
+                shutdownWhenFlushed(&d, destination)
+                return .sourceFailed
             }
         }
+        shutdownWhenFlushed(&d, destination)
+        return .ok
+    }
+
+    /// Passes the source's end on once its bytes are written.
+    private func shutdownWhenFlushed(_ d: inout Direction, _ destination: Int32) {
         if d.eof && !d.hasPending && destination >= 0 && !d.shut {
             shutdown(destination, Int32(SHUT_WR))
             d.shut = true
         }
-        return true
     }
 
     /// Closes both sockets and gives back what the connection counted.
@@ -406,6 +451,11 @@ final class FastL4Sweeper: @unchecked Sendable {
             last.slot = i
         }
         c.slot = -1
+    }
+
+    /// Closes every connection (the loop stops).
+    func closeAll() {
+        for c in connections { c.forceClose() }
     }
 
     private func sweep() {

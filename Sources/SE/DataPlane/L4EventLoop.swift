@@ -23,6 +23,8 @@ final class L4EventLoop: EventLoop, @unchecked Sendable {
     private let wake: Int32
     private let threadID = Atomic<UInt>(0)
     private let stopping = Atomic<Bool>(false)
+    /// False once the thread has stopped taking tasks.
+    private let running = Atomic<Bool>(true)
     private let nextTimer = Atomic<UInt64>(0)
     private let inbox = Mutex<[@Sendable () -> Void]>([])
     private let stopped = DispatchSemaphore(value: 0)
@@ -30,7 +32,19 @@ final class L4EventLoop: EventLoop, @unchecked Sendable {
     // Confined to the loop's thread.
     private var handlers: [(generation: UInt32, handler: any L4Readiness)?] = []
     private var generation: UInt32 = 0
-    private var timers: [(id: UInt64, deadline: NIODeadline, run: () -> Void, fail: () -> Void)] = []
+    private var timers: [Timer] = []
+
+    private struct Timer {
+        var id: UInt64
+        var deadline: NIODeadline
+        var cancelled: CancelFlag
+        var run: () -> Void
+        var fail: (any Error) -> Void
+    }
+
+    private final class CancelFlag: Sendable {
+        let flag = Atomic<Bool>(false)
+    }
     /// The time of the current wake-up (read instead of the clock on the per-read path).
     private(set) var tick = NIODeadline.now()
     /// The open fast-path connections and their timeouts (made on first use).
@@ -64,11 +78,25 @@ final class L4EventLoop: EventLoop, @unchecked Sendable {
         while threadID.load(ordering: .acquiring) == 0 { sched_yield() }
     }
 
+    deinit {
+        // Closed only here: a late `execute` still writes to the eventfd, never to a reused descriptor.
+        Glibc.close(wake)
+        Glibc.close(epoll)
+        scratch.deallocate()
+    }
+
+    /// Whether the thread still runs tasks (false after ``stop()`` took effect).
+    var isRunning: Bool { running.load(ordering: .acquiring) }
+
     // MARK: EventLoop
 
     var inEventLoop: Bool { threadID.load(ordering: .relaxed) == UInt(pthread_self()) }
 
     func execute(_ task: @escaping @Sendable () -> Void) {
+        guard running.load(ordering: .acquiring) else {
+            FileHandle.standardError.write(Data("starling: a task for a stopped L4 event loop is dropped\n".utf8))
+            return
+        }
         let wasEmpty = inbox.withLock { tasks in
             tasks.append(task)
             return tasks.count == 1
@@ -83,18 +111,21 @@ final class L4EventLoop: EventLoop, @unchecked Sendable {
     func scheduleTask<T>(deadline: NIODeadline, _ task: @escaping @Sendable () throws -> T) -> Scheduled<T> {
         let promise = makePromise(of: T.self)
         let id = nextTimer.wrappingAdd(1, ordering: .relaxed).newValue
+        let cancelled = CancelFlag()
         let add: @Sendable () -> Void = { [self] in
             timers.append(
-                (
-                    id, deadline,
-                    {
+                Timer(
+                    id: id, deadline: deadline, cancelled: cancelled,
+                    run: {
                         do { promise.assumeIsolated().succeed(try task()) } catch { promise.fail(error) }
                     },
-                    { promise.fail(EventLoopError.shutdown) }
-                ))
+                    fail: { promise.fail($0) }))
         }
         if inEventLoop { add() } else { execute(add) }
+        // As on NIO's loops, a cancelled task does not run even when it is due already: the flag is checked
+        // before running, and the promise fails once, wherever the timer is found.
         return Scheduled(promise: promise) { [self] in
+            cancelled.flag.store(true, ordering: .releasing)
             execute { [self] in
                 guard let i = timers.firstIndex(where: { $0.id == id }) else { return }
                 timers.remove(at: i)
@@ -140,6 +171,15 @@ final class L4EventLoop: EventLoop, @unchecked Sendable {
         handlers[index] = (generation, handler)
     }
 
+    /// Changes the events `fd` is watched for (0: none for now).
+    func rewatch(_ fd: Int32, events: UInt32) {
+        guard Int(fd) < handlers.count, let entry = handlers[Int(fd)] else { return }
+        var event = epoll_event()
+        event.events = events
+        event.data.u64 = UInt64(entry.generation) << 32 | UInt64(UInt32(bitPattern: fd))
+        _ = epoll_ctl(epoll, EPOLL_CTL_MOD, fd, &event)
+    }
+
     /// Stops calling `fd`'s handler; the caller closes `fd` (which takes it out of the epoll set).
     func forget(_ fd: Int32) {
         if Int(fd) < handlers.count { handlers[Int(fd)] = nil }
@@ -153,9 +193,6 @@ final class L4EventLoop: EventLoop, @unchecked Sendable {
         let events = UnsafeMutablePointer<epoll_event>.allocate(capacity: Int(capacity))
         defer {
             events.deallocate()
-            Glibc.close(wake)
-            Glibc.close(epoll)
-            scratch.deallocate()
             stopped.signal()
         }
         while true {
@@ -163,11 +200,15 @@ final class L4EventLoop: EventLoop, @unchecked Sendable {
             runTasks()
             runTimers()
             if stopping.load(ordering: .acquiring) {
+                // Connections still open are closed (their services see them end), then the tasks queued so
+                // far run; as on NIO's loops, what was scheduled for later fails with `shutdown`, and tasks
+                // given after this are dropped with a message.
+                sweeper?.closeAll()
+                running.store(false, ordering: .releasing)
                 runTasks()
-                // As NIO's loops do: what was scheduled for later fails with `shutdown`.
                 let left = timers
                 timers = []
-                for t in left { t.fail() }
+                for t in left { t.fail(EventLoopError.shutdown) }
                 return
             }
             var timeout: Int32 = -1
@@ -210,13 +251,19 @@ final class L4EventLoop: EventLoop, @unchecked Sendable {
     private func runTimers() {
         guard !timers.isEmpty else { return }
         let now = NIODeadline.now()
-        var due: [() -> Void] = []
+        var due: [Timer] = []
         timers.removeAll { timer in
             guard timer.deadline <= now else { return false }
-            due.append(timer.run)
+            due.append(timer)
             return true
         }
-        for run in due { run() }
+        for timer in due {
+            if timer.cancelled.flag.load(ordering: .acquiring) {
+                timer.fail(EventLoopError.cancelled)
+            } else {
+                timer.run()
+            }
+        }
     }
 }
 
