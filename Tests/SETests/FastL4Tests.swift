@@ -89,8 +89,9 @@ final class FastL4Tests: XCTestCase {
         XCTAssertTrue(waitUntil { self.fastLoopThreads() == before }, "shutdown stops the fast path's threads")
     }
 
-    /// 8 MiB each way through an echo server while the client reads more slowly than it writes: every byte
-    /// arrives once and in order (the SE keeps what a full socket cannot take and stops reading meanwhile).
+    /// 16 MiB each way through an echo server while the client reads more slowly than it writes (more than
+    /// the client's receive and the SE's send buffers hold, so the SE meets a full socket): every byte arrives
+    /// once and in order (the SE keeps what a full socket cannot take and stops reading meanwhile).
     func testLargeTransferBothWaysKeepsEveryByte() async throws {
         let plane = dataPlane(fast: true)
         let echo = try TestEchoServer(group: serverGroup, reply: "")
@@ -98,7 +99,7 @@ final class FastL4Tests: XCTestCase {
         let port = reservedPort()
         await apply(plane, tcpService(port: port, servers: [ServerConfig(ip: "127.0.0.1", port: echo.port)]))
         let client = try RawClient(port: port, timeout: 20)
-        let size = 8 << 20
+        let size = 16 << 20
         var payload = [UInt8](repeating: 0, count: size)
         for i in payload.indices { payload[i] = UInt8(truncatingIfNeeded: i &* 2_654_435_761 >> 7) }
         let received = ReceivedBytes()
@@ -108,7 +109,7 @@ final class FastL4Tests: XCTestCase {
                 let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
                 if n <= 0 { break }
                 received.append(chunk[0..<n])
-                usleep(50)
+                usleep(200)
             }
             received.finish()
         }
