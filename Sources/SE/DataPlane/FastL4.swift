@@ -335,7 +335,7 @@ final class FastL4Connection: L4Readiness, ClientConnection, @unchecked Sendable
                 break
             }
             reads += 1
-            let n = read(source, loop.scratch.baseAddress, loop.scratch.count)
+            let n = recv(source, loop.scratch.baseAddress, loop.scratch.count, 0)
             if n > 0 {
                 LoopStats.add(counter, n)
                 lastActive = loop.tick
