@@ -119,19 +119,8 @@ final class EtcdClientTests: XCTestCase {
         let server = try EtcdTestServer(self)
         defer { server.stop() }
         // Listening, never accepting: the kernel completes connections and takes the request, nobody answers.
-        let silent = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let (silent, port) = try XCTUnwrap(listeningLoopbackSocket(backlog: 16))
         defer { close(silent) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(silent, $0, length) == 0 && listen(silent, 16) == 0 && getsockname(silent, $0, &length) == 0
-            }
-        }
-        XCTAssertTrue(bound)
-        let port = Int(UInt16(bigEndian: address.sin_port))
         let etcd = try EtcdClient(endpoints: ["http://127.0.0.1:\(port)", server.endpoint], timeout: .seconds(1))
         do {
             try await etcd.put("/k", "v")

@@ -312,7 +312,7 @@ private final class RawServer: @unchecked Sendable {
     private let thread: Thread
 
     init(handle: @escaping @Sendable (Int32) -> Void) throws {
-        let (fd, port) = try Self.listening(backlog: 16)
+        let (fd, port) = try XCTUnwrap(listeningLoopbackSocket(backlog: 16))
         self.fd = fd
         self.port = port
         thread = Thread {
@@ -327,24 +327,6 @@ private final class RawServer: @unchecked Sendable {
     }
 
     func stop() { shutdown(fd, Int32(SHUT_RDWR)); close(fd) }
-
-    static func listening(backlog: Int32) throws -> (Int32, Int) {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0
-            }
-        }
-        guard bound, listen(fd, backlog) == 0 else {
-            close(fd)
-            throw POSIXError(.EADDRNOTAVAIL)
-        }
-        return (fd, Int(UInt16(bigEndian: address.sin_port)))
-    }
 }
 
 /// A listening socket that never accepts, its accept queue filled: the kernel drops further SYNs, so a
@@ -355,7 +337,7 @@ private final class FullBacklogServer {
     private var fillers: [Int32] = []
 
     init() throws {
-        (fd, port) = try RawServer.listening(backlog: 0)
+        (fd, port) = try XCTUnwrap(listeningLoopbackSocket(backlog: 0))
         for _ in 0..<3 {
             let filler = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
             var address = sockaddr_in()

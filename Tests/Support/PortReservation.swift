@@ -116,3 +116,24 @@ private func freeUDPPort() -> Int {
     precondition(bound, "bind to port 0: \(errno)")
     return Int(UInt16(bigEndian: address.sin_port))
 }
+
+/// A TCP socket listening on a free port of 127.0.0.1 with `backlog`, and its port; nil when it cannot be
+/// made. The caller accepts on it (or, to stand for a silent or overloaded server, never does) and closes it.
+public func listeningLoopbackSocket(backlog: Int32) -> (fd: Int32, port: Int)? {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { return nil }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0
+        }
+    }
+    guard bound, listen(fd, backlog) == 0 else {
+        close(fd)
+        return nil
+    }
+    return (fd, Int(UInt16(bigEndian: address.sin_port)))
+}

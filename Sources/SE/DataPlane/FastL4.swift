@@ -173,17 +173,8 @@ final class FastL4Connection: L4Readiness, ClientConnection, @unchecked Sendable
 
     private func connectNext() {
         guard !closed else { return }
-        guard attempts < L4ProxyHandler.maxConnectAttempts, let picked = service.pick(excluding: tried) else {
-            service.logger.debug(
-                "L4: no server to connect to", metadata: ["se.vs": "\(service.name)", "se.attempts": "\(attempts)"])
+        guard let (picked, address) = service.nextL4Server(tried: &tried, attempts: &attempts) else {
             finish()
-            return
-        }
-        attempts += 1
-        tried.insert(picked.index)
-        guard let address = picked.address else {
-            service.release(picked)
-            connectNext()
             return
         }
         self.picked = picked

@@ -62,18 +62,8 @@ final class L4ProxyHandler: ChannelDuplexHandler {
 
     private func connectNext() {
         guard !closed, let context else { return }
-        guard attempts < Self.maxConnectAttempts, let server = service.pick(excluding: tried) else {
-            service.logger.debug(
-                "L4: no server to connect to",
-                metadata: ["se.vs": "\(service.name)", "se.attempts": "\(attempts)"])
+        guard let (server, address) = service.nextL4Server(tried: &tried, attempts: &attempts) else {
             context.close(promise: nil)
-            return
-        }
-        attempts += 1
-        tried.insert(server.index)
-        guard let address = server.address else {
-            service.release(server)
-            connectNext()
             return
         }
         let back = L4ProxyHandler(service: service, isFront: false)

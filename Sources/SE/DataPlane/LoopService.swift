@@ -208,6 +208,22 @@ final class LoopService: @unchecked Sendable {
         return servers[i]
     }
 
+    /// The next server an L4 connection tries (``L4ProxyHandler`` and ``FastL4Connection``): at most
+    /// `L4ProxyHandler.maxConnectAttempts` picks per connection, none of those in `tried`, passing over
+    /// servers without a valid address. Nil (logged) when there is none left: the client is closed.
+    func nextL4Server(tried: inout ExcludedServers, attempts: inout Int) -> (
+        server: LoopServer, address: SocketAddress
+    )? {
+        while attempts < L4ProxyHandler.maxConnectAttempts, let server = pick(excluding: tried) {
+            attempts += 1
+            tried.insert(server.index)
+            if let address = server.address { return (server, address) }
+            release(server)
+        }
+        logger.debug("L4: no server to connect to", metadata: ["se.vs": "\(name)", "se.attempts": "\(attempts)"])
+        return nil
+    }
+
     /// The connection or request that `pick` counted ended.
     @inline(__always)
     func release(_ server: LoopServer) {
